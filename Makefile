@@ -1,0 +1,62 @@
+# Two entry points for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run chat test lint format migrate seed clean messages
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Migrate, seed and start the bot (the console chat when no platform token is set).
+run: $(STAMP)
+	$(BIN)/councilbot db upgrade
+	$(BIN)/councilbot seed
+	$(BIN)/councilbot run
+
+## Open the console chat only.
+chat: $(STAMP)
+	$(BIN)/councilbot db upgrade
+	$(BIN)/councilbot seed
+	$(BIN)/councilbot chat
+
+migrate: $(STAMP)
+	$(BIN)/councilbot db upgrade
+
+seed: $(STAMP)
+	$(BIN)/councilbot seed
+
+## Lint and run the whole test suite.
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench migrations
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench migrations
+	$(BIN)/ruff check --fix src tests bench migrations
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache councilbot.db
+
+LOCALES := src/councilbot/locales
+## Extract translatable messages and merge them into every catalog.
+messages: $(STAMP)
+	$(BIN)/pybabel extract --no-location --omit-header --sort-output -k N_ -k t -k reply \
+		-o $(LOCALES)/councilbot.pot src/councilbot
+	for lang in es it fr tr; do \
+		if [ -f $(LOCALES)/$$lang/LC_MESSAGES/councilbot.po ]; then \
+			$(BIN)/pybabel update --no-fuzzy-matching --omit-header -i $(LOCALES)/councilbot.pot -d $(LOCALES) -D councilbot -l $$lang; \
+		else \
+			$(BIN)/pybabel init -i $(LOCALES)/councilbot.pot -d $(LOCALES) -D councilbot -l $$lang; \
+		fi; \
+	done

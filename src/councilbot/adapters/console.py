@@ -1,0 +1,163 @@
+"""The console chat: a terminal adapter using the same router and services as every platform.
+
+Interactive with a prompt on a terminal; otherwise it reads one message per line and
+prints every reply, so conversations can be scripted:
+
+    alice@malaga-chat: /events      # alice speaks in the chat "malaga-chat"
+    bob: /whoami                    # bob speaks in the default chat
+    you@dm: /linkaccount            # "dm" is your private chat with the bot
+    2                               # presses button 2 of the last reply
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import TextIO
+
+from councilbot.core.grammar import split_command
+from councilbot.core.messages import Button, Chat, ChatKind, Command, Identity, Platform, Reply
+from councilbot.core.router import Router
+from councilbot.services import councils, members
+
+PRIVATE_CHAT = "dm"
+_SPEAKER = re.compile(r"^(?P<user>[\w.\-]+)(?:@(?P<chat>[\w.\-]+))?:\s*(?P<text>(?:/|\d+\s*$).*)$")
+
+
+class _PlainText(HTMLParser):
+    """Turn the bot's safe markup into terminal text."""
+
+    def __init__(self, *, bold: bool) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._bold = bold
+        self._href: list[str | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "b" and self._bold:
+            self.parts.append("\033[1m")
+        elif tag == "a":
+            self._href.append(dict(attrs).get("href"))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "b" and self._bold:
+            self.parts.append("\033[0m")
+        elif tag == "a" and self._href:
+            href = self._href.pop()
+            if href:
+                self.parts.append(f" ({href})")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def render(reply: Reply, *, bold: bool = False) -> str:
+    """Render a reply as terminal text, with its buttons numbered."""
+    parser = _PlainText(bold=bold)
+    parser.feed(reply.text)
+    parser.close()
+    text = "".join(parser.parts)
+    buttons = reply.button_list
+    if buttons:
+        text += "\n" + "  ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, 1))
+    if reply.file is not None:
+        text += f"\n(file: {reply.file.filename}, {len(reply.file.data)} bytes)"
+    return text
+
+
+@dataclass(slots=True)
+class ConsoleChat:
+    """Run a terminal conversation through the router."""
+
+    router: Router
+    user: str = "you"
+    chat: str = "malaga-chat"
+    council: str = "malaga"
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _buttons: dict[tuple[str, str], list[Button]] = field(default_factory=dict)
+
+    async def setup(self) -> None:
+        """Make sure the default chat is linked to the chosen council."""
+        async with self.router.sessionmaker() as session, session.begin():
+            chat = self._chat(self.chat, self.user)
+            if await members.find_channel(session, chat) is None:
+                council = await councils.get_council(session, self.council)
+                await councils.link_channel(session, chat, council, by=None, now=self.clock())
+
+    def _chat(self, name: str, user: str) -> Chat:
+        if name == PRIVATE_CHAT:
+            return Chat(
+                platform=Platform.CONSOLE,
+                chat_id=f"{PRIVATE_CHAT}:{user}",
+                kind=ChatKind.PRIVATE,
+                title=user,
+            )
+        return Chat(platform=Platform.CONSOLE, chat_id=name, kind=ChatKind.GROUP, title=name)
+
+    async def say(self, line: str) -> Reply | None:
+        """Handle one typed line and return the bot's reply (None for a blank line)."""
+        line = line.strip()
+        if not line:
+            return None
+        user, chat_name, text = self.user, self.chat, line
+        match = _SPEAKER.match(line)
+        if match:
+            user = match["user"]
+            chat_name = match["chat"] or self.chat
+            text = match["text"].strip()
+        key = (user, chat_name)
+        if text.isdigit():
+            pressed = self._buttons.get(key, [])
+            index = int(text) - 1
+            if not 0 <= index < len(pressed):
+                t = self.router.catalogs.translator(self.router.settings.default_language)
+                return Reply(text=t("There is no button {number} on my last message.", number=text))
+            text = pressed[index].command
+        name, args = split_command(text)
+        command = Command(
+            name=name,
+            args=args,
+            sender=Identity(
+                platform=Platform.CONSOLE, user_id=user, username=user, display_name=user
+            ),
+            chat=self._chat(chat_name, user),
+            received_at=self.clock(),
+        )
+        reply = await self.router.handle(command)
+        self._buttons[key] = reply.button_list
+        return reply
+
+    async def run(self) -> None:
+        """Converse until end of input."""
+        await self.setup()
+        interactive = self.stdin.isatty()
+        if interactive:
+            self._print(
+                f"CouncilBot console: you are {self.user} in {self.chat}. "
+                "Type /help, or Ctrl-D to leave."
+            )
+        while True:
+            if interactive:
+                try:
+                    line = await asyncio.to_thread(input, f"{self.user}@{self.chat}> ")
+                except EOFError:
+                    self._print("")
+                    return
+            else:
+                line = await asyncio.to_thread(self.stdin.readline)
+                if not line:
+                    return
+            reply = await self.say(line)
+            if reply is not None:
+                self._print(render(reply, bold=interactive) + "\n")
+
+    def _print(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()

@@ -1,0 +1,173 @@
+"""Command line: `councilbot run | chat | db upgrade | db current | seed`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from councilbot.db.session import SchemaOutOfDate
+from councilbot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("councilbot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line."""
+    parser = argparse.ArgumentParser(
+        prog="councilbot", description="The Cluster Growth Councils' chat bot."
+    )
+    sub = parser.add_subparsers(dest="action", required=True)
+
+    sub.add_parser("run", help="start the bot (the console chat when no platform token is set)")
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal")
+    chat.add_argument("--user", default="you", help="who you are (default: you)")
+    chat.add_argument(
+        "--council", default="malaga", help="council of the default chat (default: malaga)"
+    )
+    chat.add_argument("--chat", default=None, help="the default chat (default: <council>-chat)")
+    chat.add_argument(
+        "--no-admin",
+        action="store_true",
+        help="do not treat the local user as an admin",
+    )
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_action", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="apply the migrations")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    db_sub.add_parser("current", help="show the schema revision")
+
+    seed = sub.add_parser("seed", help="load councils from config/councils.yaml (idempotent)")
+    seed.add_argument("--file", default=None, help="another seed file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"councilbot: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except SchemaOutOfDate as exc:
+        print(f"councilbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"councilbot: cannot reach the database ({exc})", file=sys.stderr)
+        return 2
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "db":
+        return await _db(args, settings)
+    if args.action == "seed":
+        return await _seed(args, settings)
+    if args.action == "run":
+        return await _run(settings)
+    return await _chat(
+        settings, user=args.user, council=args.council, chat=args.chat, admin=not args.no_admin
+    )
+
+
+async def _db(args: argparse.Namespace, settings: Settings) -> int:
+    from councilbot.db.session import create_engine, schema_revisions, upgrade
+
+    engine = create_engine(settings.database_url)
+    try:
+        if args.db_action == "upgrade":
+            await upgrade(engine, args.revision)
+        current, head = await schema_revisions(engine)
+        state = "up to date" if current == head else f"behind (head is {head})"
+        print(f"database schema at {current or 'nothing'}: {state}")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def _seed(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from councilbot.db.session import check_schema, create_engine, create_sessionmaker
+    from councilbot.services.councils import read_seed_file, seed_councils
+
+    path = Path(args.file) if args.file else settings.councils_file
+    try:
+        seed = read_seed_file(path)
+    except (OSError, ValidationError) as exc:
+        print(f"councilbot: cannot read {path}: {exc}", file=sys.stderr)
+        return 2
+    engine = create_engine(settings.database_url)
+    try:
+        await check_schema(engine)
+        async with create_sessionmaker(engine)() as session, session.begin():
+            report = await seed_councils(session, seed, now=datetime.now(UTC))
+    finally:
+        await engine.dispose()
+    print(
+        f"councils: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged"
+    )
+    return 0
+
+
+async def _run(settings: Settings) -> int:
+    platforms = [
+        name
+        for name, token in (
+            ("Telegram", settings.telegram_bot_token),
+            ("Slack", settings.slack_bot_token),
+        )
+        if token is not None
+    ]
+    if platforms:
+        print(
+            f"councilbot: {' and '.join(platforms)} support is not part of this version yet; "
+            "unset the token(s) to use the console chat.",
+            file=sys.stderr,
+        )
+        return 2
+    return await _chat(settings, user="you", council="malaga", chat=None, admin=True)
+
+
+async def _chat(
+    settings: Settings, *, user: str, council: str, chat: str | None, admin: bool
+) -> int:
+    from councilbot.adapters.console import ConsoleChat
+    from councilbot.app import build_app
+    from councilbot.core.errors import DomainError
+
+    if admin:
+        extra = f"console:{user}"
+        settings = settings.model_copy(
+            update={"admins": ",".join(filter(None, (settings.admins, extra)))}
+        )
+    app = await build_app(settings)
+    try:
+        console = ConsoleChat(
+            app.router, user=user, council=council, chat=chat or f"{council}-chat"
+        )
+        try:
+            await console.run()
+        except DomainError as exc:
+            print(f"councilbot: {exc.message.format(**exc.values)}", file=sys.stderr)
+            return 2
+    finally:
+        await app.aclose()
+    return 0

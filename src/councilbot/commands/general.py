@@ -1,0 +1,457 @@
+"""General commands: start, help, councils, linking chats and accounts, language, subscriptions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from markupsafe import Markup
+from pydantic import Field
+
+from councilbot.core.errors import Conflict, InvalidInput, NotFound
+from councilbot.core.grammar import ArgModel, NoArgs
+from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_
+from councilbot.core.messages import Button, Reply
+from councilbot.core.router import CommandSpec, Context, Role
+from councilbot.db.models import Council, RoleName, Topic
+from councilbot.services import access, councils, members
+
+GENERAL = N_("General")
+ADMIN = N_("Admin")
+
+TopicName = Literal["announcements", "events", "polls", "magazine"]
+
+
+def _council_buttons(all_councils: list[Council], command: str) -> tuple[tuple[Button, ...], ...]:
+    buttons = [
+        Button(label=c.name.split(" (")[0], command=f"/{command} {c.slug}") for c in all_councils
+    ]
+    return tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+
+
+class StartArgs(ArgModel):
+    council: Annotated[str | None, Field(title=N_("council"))] = None
+
+
+async def start(ctx: Context, args: StartArgs) -> Reply:
+    """Greet the member; in a private chat, let them choose a home council."""
+    t = ctx.t
+    if args.council:
+        council = await councils.get_council(ctx.session, args.council)
+        await members.set_home_council(ctx.session, ctx.member, council)
+        return ctx.reply(
+            "Your home council is now <b>{council}</b>. Times in private chats are shown in {zone}. "
+            "Send /help to see what you can do.",
+            council=council.name,
+            zone=council.timezone,
+        )
+    text = t(
+        "Hello {name}! I am CouncilBot, the assistant of the Cluster Growth Councils: "
+        "events, hot desks, polls, announcements and the EMPOWER magazine.",
+        name=ctx.member.display_name,
+    )
+    if ctx.channel is not None:
+        text += "\n" + t("This chat belongs to <b>{council}</b>.", council=ctx.channel.council.name)
+        return Reply(text=text + "\n" + t("Send /help to see what you can do."))
+    if ctx.command.chat.is_private or ctx.council is None:
+        all_councils = await councils.list_councils(ctx.session)
+        if ctx.council is not None:
+            text += "\n" + t("Your home council is <b>{council}</b>.", council=ctx.council.name)
+        text += "\n" + t(
+            "Which council is your home council? Choose one below or send {usage}.",
+            usage=ctx.usage("start"),
+        )
+        return Reply(text=text, buttons=_council_buttons(all_councils, "start"))
+    return Reply(text=text + "\n" + t("Send /help to see what you can do."))
+
+
+class HelpArgs(ArgModel):
+    command: Annotated[str | None, Field(title=N_("command"))] = None
+
+
+async def help_(ctx: Context, args: HelpArgs) -> Reply:
+    """List the commands, or explain one."""
+    t = ctx.t
+    router = ctx.router
+    if args.command:
+        spec = router.lookup(args.command)
+        if spec is None:
+            suggestion = router.suggest(args.command)
+            if suggestion:
+                raise NotFound(
+                    N_("I don't know /{command}. Did you mean /{suggestion}?"),
+                    command=args.command.lstrip("/"),
+                    suggestion=suggestion,
+                )
+            raise NotFound(
+                N_("I don't know /{command}. Send /help to see what I can do."),
+                command=args.command.lstrip("/"),
+            )
+        lines = [Markup("<b>{}</b>").format(spec.usage(t)), t(spec.summary)]
+        if spec.details:
+            lines.append(t(spec.details))
+        if spec.role is Role.COORDINATOR:
+            lines.append(t("For coordinators and admins."))
+        elif spec.role is Role.ADMIN:
+            lines.append(t("For admins."))
+        return Reply(text="\n".join(lines))
+    areas: dict[str, list[CommandSpec]] = {}
+    for spec in router.visible_specs():
+        areas.setdefault(spec.area, []).append(spec)
+    lines = [t("Here is what I can do. Send {usage} for details.", usage=ctx.usage("help"))]
+    for area, specs in areas.items():
+        lines.append("")
+        lines.append(Markup("<b>{}</b>").format(t(area)))
+        for spec in specs:
+            lines.append(Markup("/{} — {}").format(spec.name, t(spec.summary)))
+    return Reply(text="\n".join(lines))
+
+
+async def list_councils(ctx: Context, _args: NoArgs) -> Reply:
+    """Show the six councils and which one this chat belongs to."""
+    t = ctx.t
+    lines = [t("<b>The councils</b>")]
+    for council in await councils.list_councils(ctx.session):
+        marker = " ◀" if ctx.council is not None and ctx.council.id == council.id else ""
+        lines.append(
+            t(
+                "<b>{name}</b> ({slug}) — {city}{marker}\n    {focus} · {zone} · {language}",
+                name=council.name,
+                slug=council.slug,
+                city=council.city,
+                marker=marker,
+                focus=council.focus,
+                zone=council.timezone,
+                language=LANGUAGE_NAMES.get(council.language, council.language),
+            )
+        )
+    if ctx.channel is not None:
+        lines.append(t("This chat is linked to {council}.", council=ctx.channel.council.name))
+    elif not ctx.command.chat.is_private:
+        lines.append(
+            t(
+                "This chat is not linked yet: a coordinator can send {usage}.",
+                usage=ctx.usage("link"),
+            )
+        )
+    return Reply(text="\n".join(lines))
+
+
+class LinkArgs(ArgModel):
+    council: Annotated[str, Field(title=N_("council"))]
+
+
+async def link(ctx: Context, args: LinkArgs) -> Reply:
+    """Link this group or channel to a council."""
+    if ctx.command.chat.is_private:
+        raise InvalidInput(
+            N_(
+                "Only groups and channels can be linked. In a private chat, choose your home council with /start."
+            )
+        )
+    council = await councils.get_council(ctx.session, args.council)
+    await access.require_coordinator(ctx.session, ctx.actor, council)
+    if ctx.channel is not None and ctx.channel.council_id != council.id:
+        await access.require_coordinator(ctx.session, ctx.actor, ctx.channel.council)
+    result = await councils.link_channel(
+        ctx.session, ctx.command.chat, council, by=ctx.member, now=ctx.now
+    )
+    if result.previous is not None:
+        return ctx.reply(
+            "This chat moved from {previous} to <b>{council}</b>. Announcements and events of {council} will appear here.",
+            previous=result.previous.name,
+            council=council.name,
+        )
+    return ctx.reply(
+        "This chat is now linked to <b>{council}</b>. Announcements and events of {council} will appear here. /unlink undoes it.",
+        council=council.name,
+    )
+
+
+async def unlink(ctx: Context, _args: NoArgs) -> Reply:
+    """Remove this chat's link to its council."""
+    if ctx.channel is None:
+        raise Conflict(N_("This chat is not linked to any council."))
+    await access.require_coordinator(ctx.session, ctx.actor, ctx.channel.council)
+    council = await councils.unlink_channel(ctx.session, ctx.channel)
+    return ctx.reply(
+        "This chat is no longer linked to {council}. Send /link {slug} to link it again.",
+        council=council.name,
+        slug=council.slug,
+    )
+
+
+class LangArgs(ArgModel):
+    language: Annotated[str | None, Field(title=N_("language"))] = None
+    scope: Annotated[Literal["me", "chat"] | None, Field(title=N_("scope"))] = None
+
+
+async def lang(ctx: Context, args: LangArgs) -> Reply:
+    """Choose the language I use with you (or, for coordinators, in this chat)."""
+    if args.language is None:
+        buttons = tuple(
+            tuple(Button(label=LANGUAGE_NAMES[code], command=f"/lang {code}") for code in row)
+            for row in (LANGUAGES[:3], LANGUAGES[3:])
+        )
+        return Reply(
+            text=ctx.t(
+                "I speak to you in {language}. Choose another one, or send /lang auto to follow your app's language.",
+                language=LANGUAGE_NAMES[ctx.lang],
+            ),
+            buttons=buttons,
+        )
+    code = args.language.lower()
+    if code not in (*LANGUAGES, "auto"):
+        raise InvalidInput(
+            N_("I don't speak “{language}”. Choose one of: {languages}."),
+            language=args.language,
+            languages=", ".join(LANGUAGES),
+        )
+    chosen = None if code == "auto" else code
+    if args.scope == "chat":
+        if ctx.channel is None:
+            raise Conflict(N_("This chat is not linked to any council."))
+        await access.require_coordinator(ctx.session, ctx.actor, ctx.channel.council)
+        await councils.set_channel_language(ctx.session, ctx.channel, chosen)
+        t = ctx.router.catalogs.translator(chosen or ctx.channel.council.language)
+        return Reply(
+            text=t(
+                "From now on I post in {language} in this chat.",
+                language=LANGUAGE_NAMES[chosen or ctx.channel.council.language],
+            )
+        )
+    await members.set_language(ctx.session, ctx.member, chosen)
+    if chosen is None:
+        return ctx.reply("I will follow your app's language from now on.")
+    t = ctx.router.catalogs.translator(chosen)
+    return Reply(
+        text=t("From now on I speak to you in {language}.", language=LANGUAGE_NAMES[chosen])
+    )
+
+
+async def whoami(ctx: Context, _args: NoArgs) -> Reply:
+    """Show who I think you are: accounts, language, home council, roles, subscriptions."""
+    t = ctx.t
+    session = ctx.session
+    lines = [t("<b>{name}</b> (member #{id})", name=ctx.member.display_name, id=ctx.member.id)]
+    for identity in await members.identities_of(session, ctx.member.id):
+        handle = f"@{identity.username}" if identity.username else identity.user_id
+        lines.append(
+            t(
+                "• {platform}: {handle}",
+                platform=identity.platform.value.capitalize(),
+                handle=handle,
+            )
+        )
+    lines.append(t("Language: {language}", language=LANGUAGE_NAMES[ctx.lang]))
+    home = (
+        await session.get(Council, ctx.member.home_council_id)
+        if ctx.member.home_council_id
+        else None
+    )
+    lines.append(
+        t("Home council: {council}", council=home.name)
+        if home
+        else t("Home council: none yet (/start)")
+    )
+    roles = await members.roles_of(session, ctx.member.id)
+    role_names = [
+        t("admin")
+        if role is RoleName.ADMIN
+        else t("coordinator of {council}", council=council.name if council else "?")
+        for role, council in roles
+    ]
+    if ctx.actor.bootstrap_admin and RoleName.ADMIN not in {role for role, _ in roles}:
+        role_names.insert(0, t("admin (from the settings)"))
+    lines.append(t("Roles: {roles}", roles=", ".join(role_names) if role_names else t("member")))
+    subs = await members.subscriptions_of(session, ctx.member.id)
+    if subs:
+        shown = ", ".join(
+            t(
+                "{topic} ({council})",
+                topic=t(_TOPIC_LABELS[s.topic]),
+                council=s.council.slug if s.council else t("all councils"),
+            )
+            for s in subs
+        )
+        lines.append(t("Subscriptions: {subscriptions}", subscriptions=shown))
+    else:
+        lines.append(t("Subscriptions: none (/subscribe)"))
+    return Reply(text="\n".join(lines))
+
+
+_TOPIC_LABELS = {
+    Topic.ANNOUNCEMENTS: N_("announcements"),
+    Topic.EVENTS: N_("events"),
+    Topic.POLLS: N_("polls"),
+    Topic.MAGAZINE: N_("magazine"),
+}
+
+
+class LinkAccountArgs(ArgModel):
+    code: Annotated[str | None, Field(title=N_("code"), max_length=32)] = None
+
+
+async def linkaccount(ctx: Context, args: LinkAccountArgs) -> Reply:
+    """Link your accounts on two platforms into one member."""
+    if args.code is None:
+        if not ctx.command.chat.is_private:
+            raise Conflict(
+                N_(
+                    "For your safety, send /linkaccount to me in a private chat: anyone who sees the code could use it."
+                )
+            )
+        link_code = await members.create_link_code(ctx.session, ctx.member, now=ctx.now)
+        return Reply(
+            text=ctx.t(
+                "Your link code is <code>{code}</code>. Within 10 minutes, send <code>/linkaccount {code}</code> "
+                "to me from your other account (Telegram, Slack or the console). It works once.",
+                code=members.format_code(link_code.code),
+            ),
+            private=True,
+        )
+    keep = await members.redeem_link_code(ctx.session, ctx.member, args.code, now=ctx.now)
+    platforms = sorted(
+        {i.platform.value.capitalize() for i in await members.identities_of(ctx.session, keep.id)}
+    )
+    return ctx.reply(
+        "Done: your accounts are linked ({platforms}). Your roles, subscriptions and bookings are now shared.",
+        platforms=", ".join(platforms),
+    )
+
+
+class SubscribeArgs(ArgModel):
+    topic: Annotated[TopicName, Field(title=N_("topic"))]
+    council: Annotated[str | None, Field(title=N_("council"))] = None
+
+
+async def _subscription_council(ctx: Context, text: str | None) -> Council | None:
+    if text is None:
+        return ctx.council
+    if text.lower() == "all":
+        return None
+    return await councils.get_council(ctx.session, text)
+
+
+def _council_label(ctx: Context, council: Council | None) -> str:
+    return council.name if council else ctx.t("all councils")
+
+
+async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
+    """Get a topic by direct message, for one council or all."""
+    council = await _subscription_council(ctx, args.council)
+    topic = Topic(args.topic)
+    added = await members.subscribe(ctx.session, ctx.member, topic, council, now=ctx.now)
+    values = {"topic": ctx.t(_TOPIC_LABELS[topic]), "council": _council_label(ctx, council)}
+    if not added:
+        return ctx.reply("You were already subscribed to {topic} for {council}.", **values)
+    return ctx.reply(
+        "Subscribed: I will send you {topic} for {council} by direct message. /unsubscribe {command} stops it.",
+        command=topic.value,
+        **values,
+    )
+
+
+async def unsubscribe(ctx: Context, args: SubscribeArgs) -> Reply:
+    """Stop getting a topic by direct message."""
+    council = None if args.council is None else await _subscription_council(ctx, args.council)
+    topic = Topic(args.topic)
+    removed = await members.unsubscribe(ctx.session, ctx.member, topic, council)
+    label = ctx.t(_TOPIC_LABELS[topic])
+    if not removed:
+        return ctx.reply("You were not subscribed to {topic}.", topic=label)
+    if council is None:
+        return ctx.reply("Unsubscribed: no more {topic} by direct message.", topic=label)
+    return ctx.reply(
+        "Unsubscribed: no more {topic} for {council}.", topic=label, council=council.name
+    )
+
+
+class CoordinatorArgs(ArgModel):
+    action: Literal["add", "remove"]
+    user: Annotated[str, Field(title=N_("user"))]
+    council: Annotated[str, Field(title=N_("council"))]
+
+
+async def coordinator(ctx: Context, args: CoordinatorArgs) -> Reply:
+    """Make someone a coordinator of a council, or stop it."""
+    council = await councils.get_council(ctx.session, args.council)
+    member = await members.find_member(ctx.session, args.user, prefer=ctx.command.sender.platform)
+    values = {"user": member.display_name, "council": council.name}
+    if args.action == "add":
+        added = await members.grant_role(
+            ctx.session, member, RoleName.COORDINATOR, council, granted_by=ctx.member, now=ctx.now
+        )
+        if not added:
+            return ctx.reply("{user} is already a coordinator of {council}.", **values)
+        return ctx.reply("{user} is now a coordinator of {council}.", **values)
+    removed = await members.revoke_role(ctx.session, member, RoleName.COORDINATOR, council)
+    if not removed:
+        return ctx.reply("{user} is not a coordinator of {council}.", **values)
+    return ctx.reply("{user} is no longer a coordinator of {council}.", **values)
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("start", start, N_("Say hello and choose your home council."), GENERAL, StartArgs),
+    CommandSpec("help", help_, N_("List the commands, or explain one."), GENERAL, HelpArgs),
+    CommandSpec("councils", list_councils, N_("Show the councils."), GENERAL),
+    CommandSpec(
+        "link",
+        link,
+        N_("Link this group or channel to a council."),
+        GENERAL,
+        LinkArgs,
+        details=N_(
+            "Coordinators of that council and admins can do this. A council may have many chats."
+        ),
+    ),
+    CommandSpec("unlink", unlink, N_("Remove this chat's link to its council."), GENERAL),
+    CommandSpec(
+        "lang",
+        lang,
+        N_("Choose the language I speak to you."),
+        GENERAL,
+        LangArgs,
+        details=N_(
+            "Languages: en, es, it, fr, tr, or auto. Coordinators add “chat” to set the language of this chat's posts."
+        ),
+    ),
+    CommandSpec(
+        "whoami", whoami, N_("Show your accounts, language, roles and subscriptions."), GENERAL
+    ),
+    CommandSpec(
+        "linkaccount",
+        linkaccount,
+        N_("Link your accounts on two platforms."),
+        GENERAL,
+        LinkAccountArgs,
+        details=N_(
+            "Send /linkaccount in a private chat to get a code, then send /linkaccount and that code from your other account."
+        ),
+    ),
+    CommandSpec(
+        "subscribe",
+        subscribe,
+        N_("Get announcements, events, polls or the magazine by direct message."),
+        GENERAL,
+        SubscribeArgs,
+        details=N_(
+            "Without a council, this chat's council (or your home council) is used; “all” means every council."
+        ),
+    ),
+    CommandSpec(
+        "unsubscribe",
+        unsubscribe,
+        N_("Stop getting a topic by direct message."),
+        GENERAL,
+        SubscribeArgs,
+    ),
+    CommandSpec(
+        "coordinator",
+        coordinator,
+        N_("Add or remove a coordinator of a council."),
+        ADMIN,
+        CoordinatorArgs,
+        role=Role.ADMIN,
+        details=N_("Name the person as @username, platform:user_id or #member."),
+    ),
+)

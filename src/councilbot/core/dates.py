@@ -1,0 +1,238 @@
+"""Parse dates and times typed by chat users (en, es, it, fr, tr) in a council's time zone."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+_DATE_HINT = "Try a date like 2026-12-03, 03/12, tomorrow or friday."
+_TIME_HINT = "Try a time like 14:00, 9h30 or 2pm."
+_RANGE_HINT = "Try a time range like 14:00-16:00."
+_WHEN_HINT = "Try 'tomorrow 14:00', '03/12 9:30', '14:00' or 'in 2h'."
+
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+_TODAY = frozenset({"today", "hoy", "oggi", "aujourd'hui", "aujourdhui", "bugün", "bugun"})
+_TOMORROW = frozenset({"tomorrow", "mañana", "manana", "domani", "demain", "yarın", "yarin"})
+
+# Monday..Sunday. Turkish "paz" and "cum" are left out on purpose: each is a prefix of two
+# different days (pazartesi/pazar, cuma/cumartesi), so a user could mean either.
+_WEEKDAY_WORDS: tuple[tuple[str, ...], ...] = (
+    ("monday", "mon", "lunes", "lun", "lunedì", "lunedi", "lundi", "pazartesi", "pzt"),
+    ("tuesday", "tue", "tues", "martes", "mar", "martedì", "martedi", "mardi",
+     "salı", "sali", "sal"),
+    ("wednesday", "wed", "miércoles", "miercoles", "mié", "mie", "mercoledì", "mercoledi",
+     "mer", "mercredi", "çarşamba", "carsamba", "çar", "car"),
+    ("thursday", "thu", "thur", "thurs", "jueves", "jue", "giovedì", "giovedi", "gio",
+     "jeudi", "jeu", "perşembe", "persembe", "per"),
+    ("friday", "fri", "viernes", "vie", "venerdì", "venerdi", "ven", "vendredi", "cuma"),
+    ("saturday", "sat", "sábado", "sabado", "sáb", "sab", "sabato", "samedi", "sam",
+     "cumartesi", "cmt", "cts"),
+    ("sunday", "sun", "domingo", "dom", "domenica", "dimanche", "dim", "pazar"),
+)  # fmt: skip
+# Any spelling shared by two different days is dropped rather than guessed.
+_WEEKDAYS: dict[str, int] = {
+    word: index
+    for index, words in enumerate(_WEEKDAY_WORDS)
+    for word in words
+    if all(word not in other for i, other in enumerate(_WEEKDAY_WORDS) if i != index)
+}
+
+# Digit runs are bounded so huge numbers fail as parse errors, not as int()/timedelta errors.
+_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})", re.ASCII)
+_DAY_FIRST = re.compile(r"(\d{1,2})([/.-])(\d{1,2})(?:\2(\d{4}|\d{2}))?", re.ASCII)
+_TIME = re.compile(r"(\d{1,2})(?:([:h])(\d{2})?)?\s*(am|pm)?", re.ASCII)
+_RANGE = re.compile(r"(.+?)\s*[-–—]\s*(.+)")
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}t.+", re.ASCII)
+_RELATIVE = re.compile(
+    r"(?:in\s+|\+\s*)(\d{1,6})\s*(m|mins?|minutes?|h|hrs?|hours?|d|days?)", re.ASCII
+)
+_CONNECTOR = re.compile(r" (?:at|à|a las|alle|saat) ")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+class DateParseError(ValueError):
+    """Raise when text is not a date/time we understand."""
+
+    def __init__(self, message: str, text: str = "") -> None:
+        super().__init__(message)
+        self.text = text
+
+
+class _Unrecognised(DateParseError):
+    """Signal that the text had no recognisable shape, as opposed to a bad value."""
+
+
+def _norm(text: str) -> str:
+    text = unicodedata.normalize("NFC", text.lower())
+    # Turkish "İ".lower() leaves a combining dot; users type the typographic apostrophe.
+    return " ".join(text.replace("i\u0307", "i").replace("’", "'").split())
+
+
+def weekday_index(word: str) -> int | None:
+    """Return 0 (Monday) to 6 (Sunday) for a weekday word in any supported language."""
+    return _WEEKDAYS.get(_norm(word).rstrip("."))
+
+
+def _invalid_date(text: str, day: int, month: int, year: int | None = None) -> DateParseError:
+    if year is not None and not 1 <= year <= 9999:
+        reason = "the year is out of range"
+    elif not 1 <= month <= 12:
+        reason = "months go from 1 to 12"
+    else:
+        reason = f"{_MONTHS[month - 1]}{f' {year}' if year else ''} has no day {day}"
+    return DateParseError(
+        f"{text!r} is not a valid date: {reason}. Dates are day first, e.g. 03/12 is 3 December.",
+        text,
+    )
+
+
+def _make_date(text: str, year: int, month: int, day: int) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise _invalid_date(text, day, month, year) from None
+
+
+def _next_weekday(today: date, index: int) -> date:
+    return today + timedelta(days=(index - today.weekday()) % 7)
+
+
+def _parse_date(s: str, today: date, text: str) -> date:
+    if s in _TODAY:
+        return today
+    if s in _TOMORROW:
+        return today + timedelta(days=1)
+    if (index := weekday_index(s)) is not None:
+        return _next_weekday(today, index)
+    first, _, rest = s.partition(" ")
+    if first == "next" and (index := weekday_index(rest)) is not None:
+        plain = _next_weekday(today, index)
+        return plain + timedelta(days=7) if plain == today else plain
+    if m := _ISO_DATE.fullmatch(s):
+        return _make_date(text, int(m[1]), int(m[2]), int(m[3]))
+    if m := _DAY_FIRST.fullmatch(s):
+        day, month = int(m[1]), int(m[3])
+        if m[4]:
+            return _make_date(text, int(m[4]) + (2000 if len(m[4]) == 2 else 0), month, day)
+        try:
+            date(2000, month, day)  # a leap year, so only impossible day/month pairs fail
+        except ValueError:
+            raise _invalid_date(text, day, month) from None
+        # Nine years always reach the next 29 February, even across a skipped century leap.
+        for year in range(today.year, today.year + 9):
+            try:
+                candidate = date(year, month, day)
+            except ValueError:
+                continue
+            if candidate >= today:
+                return candidate
+    raise _Unrecognised(f"Could not understand {text!r} as a date. {_DATE_HINT}", text)
+
+
+def parse_date(text: str, *, today: date) -> date:
+    """Parse a user-typed date, resolving year-less and relative forms against today."""
+    try:
+        return _parse_date(_norm(text), today, text)
+    except OverflowError:
+        raise DateParseError(f"{text!r} is too far away. {_DATE_HINT}", text) from None
+
+
+def parse_time(text: str) -> time:
+    """Parse a user-typed wall-clock time into a naive time."""
+    m = _TIME.fullmatch(_norm(text))
+    if m is None or (m[2] == ":" and m[3] is None):
+        raise _Unrecognised(f"Could not understand {text!r} as a time. {_TIME_HINT}", text)
+    hour, minute = int(m[1]), int(m[3] or 0)
+    if m[4]:
+        if not 1 <= hour <= 12:
+            raise DateParseError(f"{text!r}: with am/pm the hour must be 1 to 12.", text)
+        hour = hour % 12 + (12 if m[4] == "pm" else 0)
+    if hour > 23 or minute > 59:
+        raise DateParseError(
+            f"{text!r} is not a valid time: hours go 0-23 and minutes 0-59. {_TIME_HINT}", text
+        )
+    return time(hour, minute)
+
+
+def parse_time_range(text: str) -> tuple[time, time]:
+    """Parse a user-typed 'start-end' time range whose end is after its start."""
+    m = _RANGE.fullmatch(_norm(text))
+    if m is None:
+        raise DateParseError(f"Could not understand {text!r} as a time range. {_RANGE_HINT}", text)
+    try:
+        start, end = parse_time(m[1]), parse_time(m[2])
+    except DateParseError as exc:
+        raise DateParseError(f"{exc} {_RANGE_HINT}", text) from None
+    if end <= start:
+        raise DateParseError(f"{text!r}: the end time must be after the start time.", text)
+    return start, end
+
+
+def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
+    # fold=0 takes the offset in force before a transition. For an ambiguous autumn time that
+    # is its first occurrence; for a time inside the spring-forward gap, the UTC round trip
+    # lands it the gap's length later (02:30 -> 03:30), the moment the user most likely meant.
+    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+def _parse_when(s: str, now: datetime, tz: ZoneInfo, text: str) -> datetime:
+    if m := _RELATIVE.fullmatch(s):
+        # Absolute durations: "in 1d" is 24 hours later, even across a DST change.
+        return now.astimezone(UTC) + timedelta(**{_UNITS[m[2][0]]: int(m[1])})
+    if _ISO_DATETIME.fullmatch(s):
+        try:
+            parsed = datetime.fromisoformat(s.upper())
+        except ValueError:
+            raise DateParseError(
+                f"{text!r} is not a valid date and time. {_WHEN_HINT}", text
+            ) from None
+        return parsed.astimezone(UTC) if parsed.tzinfo else _localize(parsed, tz)
+    s = _CONNECTOR.sub(" ", s)
+    today = now.astimezone(tz).date()
+    try:
+        at = parse_time(s)
+    except _Unrecognised:
+        pass
+    else:
+        candidate = _localize(datetime.combine(today, at), tz)
+        if candidate > now:
+            return candidate
+        return _localize(datetime.combine(today + timedelta(days=1), at), tz)
+    words = s.split(" ")
+    error: DateParseError | None = None
+    # The time is the last word, or the last two for "2 pm"; the date is everything before it.
+    for split in (1, 2):
+        if len(words) > split:
+            try:
+                day = parse_date(" ".join(words[:-split]), today=today)
+                at = parse_time(" ".join(words[-split:]))
+            except DateParseError as exc:
+                if error is None or isinstance(error, _Unrecognised):
+                    error = exc
+                continue
+            return _localize(datetime.combine(day, at), tz)
+    if error is not None and not isinstance(error, _Unrecognised):
+        raise DateParseError(str(error), text)
+    try:
+        parse_date(s, today=today)
+    except DateParseError:
+        raise _Unrecognised(
+            f"Could not understand {text!r} as a date and time. {_WHEN_HINT}", text
+        ) from None
+    raise DateParseError(f"{text!r} needs a time too, e.g. '{s} 14:00'.", text)
+
+
+def parse_when(text: str, *, now: datetime, tz: ZoneInfo) -> datetime:
+    """Parse a user-typed moment read in the council's time zone into an aware UTC datetime."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    try:
+        return _parse_when(_norm(text), now, tz, text).astimezone(UTC)
+    except OverflowError:
+        raise DateParseError(f"{text!r} is too far away. {_WHEN_HINT}", text) from None

@@ -1,0 +1,33 @@
+"""Domain failures with a user-facing meaning, turned into a translated reply by the router."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Fail a command with a message the user should read.
+
+    `message` is an English msgid marked with `N_()`; `values` fill its placeholders.
+    """
+
+    def __init__(self, message: str, /, **values: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.values = values
+
+
+class NotFound(DomainError):
+    """Say that what the user named does not exist."""
+
+
+class Conflict(DomainError):
+    """Say that the request clashes with the current state."""
+
+
+class Forbidden(DomainError):
+    """Say that the user lacks the role for this."""
+
+
+class InvalidInput(DomainError):
+    """Say that the arguments cannot be understood."""

@@ -1,0 +1,307 @@
+"""The command grammar: quoted arguments, `--flags`, and typed argument models.
+
+A command's arguments are a pydantic model. Fields are positional in declaration
+order, except those marked `Flag()`; a field marked `Rest()` takes the remaining
+words verbatim. Dates and times are read in the council's time zone through the
+validation context (`today`, `now`, `tz`).
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+
+from councilbot.core import dates
+from councilbot.core.errors import InvalidInput
+from councilbot.core.i18n import N_, Lazy
+
+# Straight, typographic and guillemet quotes: phones type the latter two.
+QUOTES = {'"': '"', "'": "'", "“": "”", "„": "“", "«": "»", "‘": "’", "”": "”"}
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One word of the arguments, with where it sits in the raw text."""
+
+    value: str
+    start: int
+    end: int
+    quoted: bool = False
+
+    @property
+    def is_flag(self) -> bool:
+        """Tell whether this is an unquoted `--name`."""
+        return not self.quoted and self.value.startswith("--") and len(self.value) > 2
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split text into words, keeping quoted parts whole; an unclosed quote runs to the end."""
+    tokens: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        start = i
+        if text[i] in QUOTES:
+            closing = QUOTES[text[i]]
+            end = text.find(closing, i + 1)
+            if end == -1:
+                end = n
+            tokens.append(Token(text[i + 1 : end], start, min(end + 1, n), quoted=True))
+            i = end + 1
+            continue
+        while i < n and not text[i].isspace():
+            i += 1
+        tokens.append(Token(text[start:i], start, i))
+    return tokens
+
+
+class Flag:
+    """Mark a field as a `--name` option instead of a positional argument."""
+
+
+class Rest:
+    """Mark a field as taking every remaining positional word, verbatim."""
+
+
+class ArgModel(BaseModel):
+    """Base of every command's argument model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class NoArgs(ArgModel):
+    """Take no arguments."""
+
+
+def _context_value(info: ValidationInfo, key: str) -> Any:
+    context = info.context or {}
+    if key not in context:
+        raise RuntimeError(f"argument parsing needs {key!r} in the validation context")
+    return context[key]
+
+
+def _parse_date(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, str):
+        try:
+            return dates.parse_date(value, today=_context_value(info, "today"))
+        except dates.DateParseError:
+            raise PydanticCustomError("bad_date", "not a date") from None
+    return value
+
+
+def _parse_when(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, str):
+        try:
+            return dates.parse_when(
+                value, now=_context_value(info, "now"), tz=_context_value(info, "tz")
+            )
+        except dates.DateParseError:
+            raise PydanticCustomError("bad_when", "not a time") from None
+    return value
+
+
+def _parse_time_range(value: Any, _info: ValidationInfo) -> Any:
+    if isinstance(value, str):
+        try:
+            return dates.parse_time_range(value)
+        except dates.DateParseError:
+            raise PydanticCustomError("bad_time_range", "not a time range") from None
+    return value
+
+
+LocalDate = Annotated[date, BeforeValidator(_parse_date)]
+When = Annotated[datetime, BeforeValidator(_parse_when)]
+TimeRange = Annotated[tuple[time, time], BeforeValidator(_parse_time_range)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    info: FieldInfo
+    flag: bool
+    rest: bool
+    boolean: bool
+    many: bool
+    choices: tuple[str, ...]
+
+    @property
+    def placeholder(self) -> Lazy:
+        return Lazy(self.info.title or self.name)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional[...] and Annotated[...] to reach the base type."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [arg for arg in get_args(annotation) if arg is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation
+        else:
+            return annotation
+
+
+def fields_of(model: type[ArgModel]) -> list[_Field]:
+    """Describe a model's fields for parsing and for the usage line."""
+    described = []
+    for name, info in model.model_fields.items():
+        markers = info.metadata
+        base = _unwrap(info.annotation)
+        origin = get_origin(base)
+        described.append(
+            _Field(
+                name=name,
+                info=info,
+                flag=any(isinstance(m, Flag) for m in markers),
+                rest=any(isinstance(m, Rest) for m in markers),
+                boolean=base is bool,
+                many=origin in (list, tuple) and base is not TimeRange,
+                choices=tuple(str(c) for c in get_args(base)) if origin is Literal else (),
+            )
+        )
+    return described
+
+
+def usage(name: str, model: type[ArgModel], translate: Callable[[str], str] = str) -> str:
+    """Generate `/name <required> [optional] [--flag <value>]` from the model."""
+    parts = [f"/{name}"]
+    for field in fields_of(model):
+        if field.choices:
+            shown = "|".join(field.choices)
+        elif field.flag:
+            shown = f"--{field.name.replace('_', '-')}"
+            if not field.boolean:
+                shown += f" <{translate(field.placeholder)}>"
+        elif field.info.is_required():
+            shown = f"<{translate(field.placeholder)}>"
+        else:
+            shown = translate(field.placeholder)
+        if field.many or field.rest:
+            shown += " ..."
+        parts.append(shown if field.info.is_required() else f"[{shown}]")
+    return " ".join(parts)
+
+
+def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> ArgModel:
+    """Read the raw argument text into the command's model, or raise InvalidInput."""
+    fields = fields_of(model)
+    flags = {f.name.replace("_", "-"): f for f in fields if f.flag}
+    positional = [f for f in fields if not f.flag]
+    values: dict[str, Any] = {}
+    words: list[Token] = []
+    tokens = tokenize(text)
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        i += 1
+        if not token.is_flag:
+            words.append(token)
+            continue
+        key = token.value[2:].lower()
+        field = flags.get(key)
+        if field is None:
+            raise InvalidInput(N_("I don't know the option {option}."), option=token.value)
+        if field.boolean:
+            values[field.name] = True
+            continue
+        taken = []
+        while i < len(tokens) and not tokens[i].is_flag:
+            taken.append(tokens[i])
+            i += 1
+        if not taken:
+            raise InvalidInput(N_("The option {option} needs a value."), option=token.value)
+        values[field.name] = _join(text, taken)
+
+    for index, field in enumerate(positional):
+        if not words:
+            break
+        if field.rest:
+            values[field.name] = _join(text, words)
+            words = []
+        elif field.many:
+            values[field.name] = [w.value for w in words]
+            words = []
+        elif field.choices:
+            values[field.name] = words.pop(0).value.lower()
+        elif (
+            _remaining_required(positional[index + 1 :]) >= len(words)
+            and not field.info.is_required()
+        ):
+            continue  # leave the words to the required fields that follow
+        else:
+            values[field.name] = words.pop(0).value
+    if words:
+        raise InvalidInput(N_("I didn't expect {words}."), words=" ".join(w.value for w in words))
+    try:
+        return model.model_validate(values, context=context)
+    except ValidationError as exc:
+        raise _explain(exc, fields) from None
+
+
+def _remaining_required(fields: list[_Field]) -> int:
+    return sum(1 for f in fields if f.info.is_required())
+
+
+def _join(text: str, tokens: list[Token]) -> str:
+    """Return the tokens as typed: verbatim when contiguous, space-joined otherwise."""
+    return text[tokens[0].start : tokens[-1].end] if len(tokens) > 1 else tokens[0].value
+
+
+def _explain(exc: ValidationError, fields: list[_Field]) -> InvalidInput:
+    """Turn the first validation error into a message a person understands."""
+    by_name = {f.name: f for f in fields}
+    error = exc.errors(include_url=False)[0]
+    field = by_name.get(str(error["loc"][0])) if error["loc"] else None
+    name = field.placeholder if field else "?"
+    value = error.get("input")
+    kind = error["type"]
+    if kind == "missing":
+        return InvalidInput(N_("Please give the {name}."), name=name)
+    if kind == "bad_date":
+        return InvalidInput(
+            N_(
+                "I can't read “{value}” as a date. Try 2026-12-03, 03/12, today, tomorrow or a weekday."
+            ),
+            value=value,
+        )
+    if kind == "bad_when":
+        return InvalidInput(
+            N_("I can't read “{value}” as a time. Try “tomorrow 09:00”, “03/12 14:30” or “in 2h”."),
+            value=value,
+        )
+    if kind == "bad_time_range":
+        return InvalidInput(
+            N_("I can't read “{value}” as a time range. Try 14:00-16:00."), value=value
+        )
+    if kind == "literal_error" and field is not None:
+        return InvalidInput(
+            N_("“{value}” is not one of: {choices}."), value=value, choices=", ".join(field.choices)
+        )
+    if kind == "string_too_long":
+        return InvalidInput(N_("The {name} is too long."), name=name)
+    return InvalidInput(N_("“{value}” is not a valid {name}."), value=value, name=name)
+
+
+def split_command(text: str) -> tuple[str, str]:
+    """Split `/name@Bot rest of line` into (`name`, `rest of line`)."""
+    match = _COMMAND_HEAD.match(text)
+    if match is None:
+        return "", ""
+    return match[1].lstrip("/").split("@", 1)[0].lower(), match[2].strip()
+
+
+_COMMAND_HEAD = re.compile(r"\s*(\S+)\s*(.*)", re.DOTALL)

@@ -1,0 +1,114 @@
+"""Platform-neutral messages: what adapters hand to the router and what they get back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Platform(StrEnum):
+    """Name a chat platform the bot lives on."""
+
+    CONSOLE = "console"
+    TELEGRAM = "telegram"
+    SLACK = "slack"
+
+
+class ChatKind(StrEnum):
+    """Tell a one-to-one chat from a shared one."""
+
+    PRIVATE = "private"
+    GROUP = "group"
+    CHANNEL = "channel"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Identity(_Frozen):
+    """Name a person on one platform (and, for Slack, one workspace)."""
+
+    platform: Platform
+    user_id: str
+    workspace: str = ""
+    username: str | None = None
+    display_name: str | None = None
+    language_code: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Return the friendliest name we know."""
+        return self.display_name or self.username or self.user_id
+
+
+class Chat(_Frozen):
+    """Name the chat a command came from."""
+
+    platform: Platform
+    chat_id: str
+    workspace: str = ""
+    kind: ChatKind = ChatKind.GROUP
+    title: str | None = None
+
+    @property
+    def is_private(self) -> bool:
+        """Tell whether only the bot and one person are in this chat."""
+        return self.kind is ChatKind.PRIVATE
+
+
+class Command(_Frozen):
+    """Carry one command typed or pressed by a person."""
+
+    name: str
+    args: str = ""
+    sender: Identity
+    chat: Chat
+    received_at: datetime
+
+
+class Button(_Frozen):
+    """Offer a button that runs a command when pressed."""
+
+    label: str
+    command: str
+
+
+class Attachment(_Frozen):
+    """Carry a file to send with a reply (calendar file, chart, CSV)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+class PollPayload(_Frozen):
+    """Describe a poll for platforms that have native polls."""
+
+    poll_id: int
+    question: str
+    options: tuple[str, ...]
+    multiple: bool = False
+    anonymous: bool = False
+
+
+class Reply(_Frozen):
+    """Carry what the bot answers.
+
+    `text` is safe markup: a small HTML subset (<b>, <i>, <code>, <pre>, <a href>)
+    in which every piece of user text has already been escaped. Adapters render it
+    for their platform.
+    """
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = Field(default=())
+    poll: PollPayload | None = None
+    file: Attachment | None = None
+    private: bool = False
+
+    @property
+    def button_list(self) -> list[Button]:
+        """Return the buttons row by row, flattened."""
+        return [button for row in self.buttons for button in row]

@@ -1,0 +1,245 @@
+"""The router: finds a command's handler, checks the role, parses arguments, runs it.
+
+Each command runs in one transaction; a domain error or a crash rolls it back, so
+bad input changes nothing. Every failure becomes a translated reply.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import IntEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from councilbot.core.errors import DomainError, Forbidden, InvalidInput
+from councilbot.core.grammar import ArgModel, NoArgs, parse_args, usage
+from councilbot.core.i18n import N_, Catalogs, Translator, normalise_language
+from councilbot.core.messages import Command, Reply
+from councilbot.db.models import Channel, Council, Member
+from councilbot.services import access, members
+from councilbot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+class Role(IntEnum):
+    """Say who may run a command; higher includes lower."""
+
+    MEMBER = 0
+    COORDINATOR = 1
+    ADMIN = 2
+
+
+Handler = Callable[["Context", Any], Awaitable[Reply]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """Declare one command: its handler, arguments, role and help."""
+
+    name: str
+    handler: Handler
+    summary: str
+    area: str
+    args: type[ArgModel] = NoArgs
+    role: Role = Role.MEMBER
+    details: str | None = None
+    aliases: tuple[str, ...] = ()
+    usage_text: str | None = None
+
+    def usage(self, t: Translator | None = None) -> str:
+        """Return the usage line, with placeholders in the reader's language."""
+        if self.usage_text:
+            return self.usage_text
+        return usage(self.name, self.args, t or str)
+
+
+@dataclass(slots=True)
+class Context:
+    """Everything a handler may use while it answers one command."""
+
+    command: Command
+    session: AsyncSession
+    member: Member
+    actor: access.Actor
+    channel: Channel | None
+    council: Council | None
+    t: Translator
+    now: datetime
+    settings: Settings
+    router: Router
+    tz: ZoneInfo = field(default=UTC_ZONE)
+    newcomer: bool = False
+
+    @property
+    def lang(self) -> str:
+        """Return the language of this reply."""
+        return self.t.lang
+
+    @property
+    def today(self) -> date:
+        """Return today's date in the council's time zone."""
+        return self.now.astimezone(self.tz).date()
+
+    def usage(self, command: str) -> str:
+        """Return a command's usage line in the reader's language."""
+        spec = self.router.lookup(command)
+        return spec.usage(self.t) if spec else f"/{command}"
+
+    def reply(self, message: str, /, **values: Any) -> Reply:
+        """Build a plain reply from a msgid."""
+        return Reply(text=self.t(message, **values))
+
+
+class Router:
+    """Route commands to handlers, one transaction per command."""
+
+    def __init__(
+        self,
+        specs: Iterable[CommandSpec],
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        catalogs: Catalogs,
+        settings: Settings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.specs: dict[str, CommandSpec] = {}
+        self._names: dict[str, CommandSpec] = {}
+        for spec in specs:
+            for name in (spec.name, *spec.aliases):
+                if name in self._names:
+                    raise ValueError(f"command /{name} is registered twice")
+                self._names[name] = spec
+            self.specs[spec.name] = spec
+        self.sessionmaker = sessionmaker
+        self.catalogs = catalogs
+        self.settings = settings
+        self.clock = clock
+
+    def lookup(self, name: str) -> CommandSpec | None:
+        """Find a command by name or alias, ignoring a leading slash and case."""
+        return self._names.get(normalise_name(name))
+
+    def suggest(self, name: str) -> str | None:
+        """Return the closest known command name, if one is close enough."""
+        matches = difflib.get_close_matches(normalise_name(name), self._names, n=1, cutoff=0.6)
+        return self._names[matches[0]].name if matches else None
+
+    def visible_specs(self) -> Sequence[CommandSpec]:
+        """Return the commands in registration order."""
+        return list(self.specs.values())
+
+    async def handle(self, command: Command) -> Reply:
+        """Answer one command; never raises for anything the user typed."""
+        t = self.catalogs.translator(
+            normalise_language(command.sender.language_code) or self.settings.default_language
+        )
+        spec = self.lookup(command.name)
+        newcomer = False
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                ctx = await self._context(session, command)
+                t, newcomer = ctx.t, ctx.newcomer
+                if spec is None:
+                    return self._unknown(ctx, command.name)
+                await self._authorize(ctx, spec)
+                args = parse_args(
+                    spec.args,
+                    command.args,
+                    {"today": ctx.today, "now": ctx.now, "tz": ctx.tz},
+                )
+                return await spec.handler(ctx, args)
+        except InvalidInput as exc:
+            assert spec is not None  # unknown commands never parse arguments
+            await self._remember(command, newcomer)
+            usage_line = t("Usage: {usage}", usage=spec.usage(t))
+            return Reply(text=t(exc.message, **exc.values) + "\n" + usage_line)
+        except DomainError as exc:
+            await self._remember(command, newcomer)
+            return Reply(text=t(exc.message, **exc.values))
+        except Exception:
+            incident = secrets.token_hex(4)
+            log.exception("command /%s failed (incident %s)", command.name, incident)
+            await self._remember(command, newcomer)
+            return Reply(
+                text=t(
+                    "Sorry, something went wrong on my side and nothing was changed. "
+                    "If it happens again, tell a coordinator the code {incident}.",
+                    incident=incident,
+                )
+            )
+
+    async def _remember(self, command: Command, newcomer: bool) -> None:
+        """Keep a first-time speaker known even though their command was rolled back."""
+        if not newcomer:
+            return
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await members.resolve_member(session, command.sender, now=self.clock())
+        except Exception:
+            log.exception("could not register %s", command.sender.platform)
+
+    async def _context(self, session: AsyncSession, command: Command) -> Context:
+        now = self.clock()
+        member, newcomer = await members.resolve_member(session, command.sender, now=now)
+        channel = await members.find_channel(session, command.chat)
+        council = channel.council if channel else None
+        if council is None and member.home_council_id is not None:
+            council = await session.get(Council, member.home_council_id)
+        lang = (
+            member.locale
+            or normalise_language(command.sender.language_code)
+            or (channel.locale if channel else None)
+            or (council.language if council else None)
+            or self.settings.default_language
+        )
+        return Context(
+            command=command,
+            session=session,
+            member=member,
+            actor=access.Actor(
+                member_id=member.id,
+                bootstrap_admin=self.settings.is_bootstrap_admin(command.sender),
+            ),
+            channel=channel,
+            council=council,
+            t=self.catalogs.translator(lang),
+            now=now,
+            settings=self.settings,
+            router=self,
+            tz=ZoneInfo(council.timezone) if council else UTC_ZONE,
+            newcomer=newcomer,
+        )
+
+    async def _authorize(self, ctx: Context, spec: CommandSpec) -> None:
+        if spec.role is Role.ADMIN and not await access.is_admin(ctx.session, ctx.actor):
+            raise Forbidden(N_("Only admins can use /{command}."), command=spec.name)
+        if spec.role is Role.COORDINATOR and not await access.is_coordinator_anywhere(
+            ctx.session, ctx.actor
+        ):
+            raise Forbidden(N_("Only coordinators can use /{command}."), command=spec.name)
+
+    def _unknown(self, ctx: Context, name: str) -> Reply:
+        shown = normalise_name(name) or "?"
+        suggestion = self.suggest(name)
+        if suggestion:
+            return ctx.reply(
+                "I don't know /{command}. Did you mean /{suggestion}?",
+                command=shown,
+                suggestion=suggestion,
+            )
+        return ctx.reply("I don't know /{command}. Send /help to see what I can do.", command=shown)
+
+
+def normalise_name(name: str) -> str:
+    """Turn `/Events@CouncilBot` into `events`."""
+    return name.strip().lstrip("/").split("@", 1)[0].lower()

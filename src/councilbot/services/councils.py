@@ -1,0 +1,218 @@
+"""Councils and the channels linked to them; seeding from `config/councils.yaml`."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from councilbot.core import messages
+from councilbot.core.errors import Conflict, NotFound
+from councilbot.core.i18n import LANGUAGES, N_
+from councilbot.db.models import Channel, Council, Member
+
+
+async def list_councils(session: AsyncSession) -> list[Council]:
+    """Return every council, in slug order."""
+    return list(await session.scalars(select(Council).order_by(Council.slug)))
+
+
+async def get_council(session: AsyncSession, slug: str) -> Council:
+    """Return the council with this slug, or raise NotFound suggesting the closest one."""
+    wanted = slug.strip().lower()
+    council = await session.scalar(select(Council).where(Council.slug == wanted))
+    if council is not None:
+        return council
+    slugs = [c.slug for c in await list_councils(session)]
+    close = difflib.get_close_matches(wanted, slugs, n=1, cutoff=0.5)
+    if close:
+        raise NotFound(
+            N_("There is no council “{slug}”. Did you mean {suggestion}?"),
+            slug=slug,
+            suggestion=close[0],
+        )
+    raise NotFound(
+        N_("There is no council “{slug}”. The councils are: {slugs}."),
+        slug=slug,
+        slugs=", ".join(slugs),
+    )
+
+
+async def get_councils(session: AsyncSession, text: str) -> list[Council]:
+    """Read `malaga,cork` or `all` into councils."""
+    if text.strip().lower() == "all":
+        return await list_councils(session)
+    return [await get_council(session, part) for part in text.split(",") if part.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    """The channel after /link, and the council it was linked to before, if any."""
+
+    channel: Channel
+    previous: Council | None
+
+
+async def link_channel(
+    session: AsyncSession,
+    chat: messages.Chat,
+    council: Council,
+    *,
+    by: Member | None,
+    now: datetime,
+) -> LinkResult:
+    """Link a chat to a council (moving it if it was linked elsewhere)."""
+    channel = await session.scalar(
+        select(Channel).where(
+            Channel.platform == chat.platform,
+            Channel.workspace == chat.workspace,
+            Channel.external_id == chat.chat_id,
+        )
+    )
+    if channel is None:
+        channel = Channel(
+            platform=chat.platform,
+            workspace=chat.workspace,
+            external_id=chat.chat_id,
+            title=chat.title,
+            council_id=council.id,
+            council=council,
+            active=True,
+            linked_by_id=by.id if by else None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(channel)
+        await session.flush()
+        return LinkResult(channel, None)
+    previous = channel.council
+    if previous.id == council.id and channel.active:
+        raise Conflict(N_("This chat is already linked to {council}."), council=council.name)
+    channel.council_id = council.id
+    channel.council = council
+    channel.active = True
+    channel.title = chat.title or channel.title
+    channel.linked_by_id = by.id if by else channel.linked_by_id
+    channel.updated_at = now
+    await session.flush()
+    return LinkResult(channel, previous if previous.id != council.id else None)
+
+
+async def unlink_channel(session: AsyncSession, channel: Channel) -> Council:
+    """Remove a chat's link; return the council it was linked to."""
+    council = channel.council
+    await session.delete(channel)
+    await session.flush()
+    return council
+
+
+async def set_channel_language(session: AsyncSession, channel: Channel, lang: str | None) -> None:
+    """Set the language the bot uses for this chat's broadcasts."""
+    channel.locale = lang
+    await session.flush()
+
+
+# Seeding -----------------------------------------------------------------------------------
+
+
+class DeskSeed(BaseModel):
+    """One desk of a facility."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    features: list[str] = Field(default_factory=list)
+
+
+class FacilitySeed(BaseModel):
+    """A science park, university access point or coworking space with desks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str
+    name: str
+    kind: Literal["science_park", "university", "coworking"]
+    address: str
+    desks: list[DeskSeed] = Field(min_length=1, max_length=50)
+
+
+class CouncilSeed(BaseModel):
+    """One council as written in the seed file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    slug: str = Field(pattern=r"^[a-z][a-z0-9-]{1,31}$")
+    name: str
+    city: str
+    timezone: str
+    language: str
+    focus: str = ""
+    facilities: list[FacilitySeed] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _language_supported(cls, value: str) -> str:
+        if value not in LANGUAGES:
+            raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
+        return value
+
+
+class SeedFile(BaseModel):
+    """The whole seed file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    councils: list[CouncilSeed]
+
+
+def read_seed_file(path: Path) -> SeedFile:
+    """Read and validate `councils.yaml`."""
+    with path.open(encoding="utf-8") as handle:
+        return SeedFile.model_validate(yaml.safe_load(handle))
+
+
+@dataclass(frozen=True, slots=True)
+class SeedReport:
+    """What a seed run changed."""
+
+    created: int
+    updated: int
+    unchanged: int
+
+
+async def seed_councils(session: AsyncSession, seed: SeedFile, *, now: datetime) -> SeedReport:
+    """Create or update councils from the seed file; running it twice changes nothing."""
+    existing = {c.slug: c for c in await list_councils(session)}
+    created = updated = unchanged = 0
+    for item in seed.councils:
+        fields = item.model_dump(include={"name", "city", "timezone", "language", "focus"})
+        council = existing.get(item.slug)
+        if council is None:
+            session.add(Council(slug=item.slug, created_at=now, updated_at=now, **fields))
+            created += 1
+        elif any(getattr(council, key) != value for key, value in fields.items()):
+            for key, value in fields.items():
+                setattr(council, key, value)
+            council.updated_at = now
+            updated += 1
+        else:
+            unchanged += 1
+    await session.flush()
+    return SeedReport(created, updated, unchanged)

@@ -1,0 +1,385 @@
+"""Members, their platform identities, subscriptions, roles and account linking."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ForeignKey, UniqueConstraint, and_, delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from councilbot.core import messages
+from councilbot.core.errors import Conflict, InvalidInput, NotFound
+from councilbot.core.i18n import N_
+from councilbot.db.base import Base
+from councilbot.db.models import (
+    Channel,
+    Council,
+    Identity,
+    LinkCode,
+    Member,
+    Role,
+    RoleName,
+    Subscription,
+    Topic,
+)
+
+log = logging.getLogger(__name__)
+
+LINK_CODE_TTL = timedelta(minutes=10)
+LINK_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I look-alikes
+LINK_CODE_LENGTH = 8
+# Names and last-seen times are refreshed at most this often, so reads stay reads.
+TOUCH_INTERVAL = timedelta(hours=1)
+
+
+async def resolve_member(
+    session: AsyncSession, sender: messages.Identity, *, now: datetime
+) -> tuple[Member, bool]:
+    """Return the member behind a platform identity (creating both on first contact), and
+    whether it was created now."""
+    found = await _find_identity(session, sender)
+    if found is not None:
+        identity, member = found
+        if (
+            identity.username != sender.username
+            or (sender.display_name and identity.display_name != sender.display_name)
+            or now - identity.last_seen_at > TOUCH_INTERVAL
+        ):
+            identity.username = sender.username
+            identity.display_name = sender.display_name or identity.display_name
+            identity.last_seen_at = now
+        return member, False
+    try:
+        # A savepoint, so that a concurrent first message from the same person only
+        # costs us a retry of the lookup.
+        async with session.begin_nested():
+            member = Member(display_name=sender.label, created_at=now)
+            session.add(member)
+            await session.flush()
+            session.add(
+                Identity(
+                    member_id=member.id,
+                    platform=sender.platform,
+                    workspace=sender.workspace,
+                    user_id=sender.user_id,
+                    username=sender.username,
+                    display_name=sender.display_name,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+            )
+        return member, True
+    except IntegrityError:
+        found = await _find_identity(session, sender)
+        if found is None:
+            raise
+        return found[1], False
+
+
+async def _find_identity(
+    session: AsyncSession, sender: messages.Identity
+) -> tuple[Identity, Member] | None:
+    query = (
+        select(Identity, Member)
+        .join(Member, Member.id == Identity.member_id)
+        .where(
+            Identity.platform == sender.platform,
+            Identity.workspace == sender.workspace,
+            Identity.user_id == sender.user_id,
+        )
+    )
+    row = (await session.execute(query)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def find_channel(session: AsyncSession, chat: messages.Chat) -> Channel | None:
+    """Return the linked channel for a chat, if it is linked."""
+    query = select(Channel).where(
+        Channel.platform == chat.platform,
+        Channel.workspace == chat.workspace,
+        Channel.external_id == chat.chat_id,
+    )
+    return await session.scalar(query)
+
+
+async def identities_of(session: AsyncSession, member_id: int) -> list[Identity]:
+    """Return a member's identities, oldest first."""
+    query = select(Identity).where(Identity.member_id == member_id).order_by(Identity.id)
+    return list(await session.scalars(query))
+
+
+async def set_language(session: AsyncSession, member: Member, lang: str | None) -> None:
+    """Set (or, with None, clear) the member's own language."""
+    member.locale = lang
+    await session.flush()
+
+
+async def set_home_council(session: AsyncSession, member: Member, council: Council) -> None:
+    """Make a council the member's home council, used in private chats."""
+    member.home_council_id = council.id
+    await session.flush()
+
+
+# Subscriptions ---------------------------------------------------------------------------
+
+
+async def subscribe(
+    session: AsyncSession, member: Member, topic: Topic, council: Council | None, *, now: datetime
+) -> bool:
+    """Subscribe the member to a topic for one council (or all); False if already so."""
+    existing = await session.scalar(
+        select(Subscription).where(
+            Subscription.member_id == member.id,
+            Subscription.topic == topic,
+            Subscription.council_id.is_not_distinct_from(council.id if council else None),
+        )
+    )
+    if existing is not None:
+        if existing.active:
+            return False
+        existing.active = True
+        return True
+    session.add(
+        Subscription(
+            member_id=member.id,
+            topic=topic,
+            council_id=council.id if council else None,
+            active=True,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return True
+
+
+async def unsubscribe(
+    session: AsyncSession, member: Member, topic: Topic, council: Council | None
+) -> int:
+    """Remove subscriptions to a topic: for one council, or every one when council is None."""
+    query = delete(Subscription).where(
+        Subscription.member_id == member.id, Subscription.topic == topic
+    )
+    if council is not None:
+        query = query.where(Subscription.council_id == council.id)
+    result = await session.execute(query)
+    return result.rowcount or 0
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    """A subscription with its council's name (None means every council)."""
+
+    topic: Topic
+    council: Council | None
+    active: bool
+
+
+async def subscriptions_of(session: AsyncSession, member_id: int) -> list[SubscriptionView]:
+    """Return a member's subscriptions, by topic."""
+    query = (
+        select(Subscription, Council)
+        .outerjoin(Council, Council.id == Subscription.council_id)
+        .where(Subscription.member_id == member_id)
+        .order_by(Subscription.topic, Council.slug)
+    )
+    return [
+        SubscriptionView(sub.topic, council, sub.active)
+        for sub, council in (await session.execute(query)).all()
+    ]
+
+
+# Roles -----------------------------------------------------------------------------------
+
+
+async def roles_of(session: AsyncSession, member_id: int) -> list[tuple[RoleName, Council | None]]:
+    """Return a member's roles with their councils."""
+    query = (
+        select(Role.role, Council)
+        .outerjoin(Council, Council.id == Role.council_id)
+        .where(Role.member_id == member_id)
+        .order_by(Role.role, Council.slug)
+    )
+    return [(role, council) for role, council in (await session.execute(query)).all()]
+
+
+async def grant_role(
+    session: AsyncSession,
+    member: Member,
+    role: RoleName,
+    council: Council | None,
+    *,
+    granted_by: Member,
+    now: datetime,
+) -> bool:
+    """Give a member a role; False if they already had it."""
+    council_id = council.id if council else None
+    held = await session.scalar(
+        select(
+            exists().where(
+                Role.member_id == member.id,
+                Role.role == role,
+                Role.council_id.is_not_distinct_from(council_id),
+            )
+        )
+    )
+    if held:
+        return False
+    session.add(
+        Role(
+            member_id=member.id,
+            role=role,
+            council_id=council_id,
+            granted_by_id=granted_by.id,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    return True
+
+
+async def revoke_role(
+    session: AsyncSession, member: Member, role: RoleName, council: Council | None
+) -> bool:
+    """Take a role away; False if the member did not have it."""
+    result = await session.execute(
+        delete(Role).where(
+            Role.member_id == member.id,
+            Role.role == role,
+            Role.council_id.is_not_distinct_from(council.id if council else None),
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def find_member(
+    session: AsyncSession, reference: str, *, prefer: messages.Platform | None = None
+) -> Member:
+    """Find a member by `platform:user_id`, `#member_id`, `@username` or user id."""
+    text = reference.strip()
+    if text.startswith("#") and text[1:].isdigit():
+        member = await session.get(Member, int(text[1:]))
+        if member is None:
+            raise NotFound(N_("Nobody is known as {user}."), user=reference)
+        return member
+    platform_name, sep, user_id = text.partition(":")
+    if sep and platform_name in {p.value for p in messages.Platform}:
+        condition = and_(Identity.platform == platform_name, Identity.user_id == user_id)
+    else:
+        name = text.lstrip("@").lower()
+        condition = (func.lower(Identity.username) == name) | (Identity.user_id == text)
+    rows = (
+        await session.execute(select(Identity.member_id, Identity.platform).where(condition))
+    ).all()
+    if prefer is not None and len({m for m, _ in rows}) > 1:
+        rows = [row for row in rows if row[1] == prefer] or rows
+    member_ids = {member_id for member_id, _ in rows}
+    if not member_ids:
+        raise NotFound(
+            N_("Nobody is known as {user}. They need to send me a message (/start) first."),
+            user=reference,
+        )
+    if len(member_ids) > 1:
+        raise Conflict(
+            N_("Several people match {user}; write it as platform:user_id, e.g. telegram:12345."),
+            user=reference,
+        )
+    member = await session.get(Member, member_ids.pop())
+    assert member is not None
+    return member
+
+
+# Account linking -------------------------------------------------------------------------
+
+
+async def create_link_code(session: AsyncSession, member: Member, *, now: datetime) -> LinkCode:
+    """Issue a fresh one-time code for this member, replacing any unused one."""
+    await session.execute(
+        delete(LinkCode).where(LinkCode.member_id == member.id, LinkCode.used_at.is_(None))
+    )
+    code = "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(LINK_CODE_LENGTH))
+    link = LinkCode(code=code, member_id=member.id, created_at=now, expires_at=now + LINK_CODE_TTL)
+    session.add(link)
+    await session.flush()
+    return link
+
+
+def normalise_code(text: str) -> str:
+    """Accept a code typed in any case, with or without its dash or spaces."""
+    return "".join(ch for ch in text.upper() if ch.isalnum())
+
+
+def format_code(code: str) -> str:
+    """Show a code in two halves, easier to read and type."""
+    half = len(code) // 2
+    return f"{code[:half]}-{code[half:]}"
+
+
+async def redeem_link_code(
+    session: AsyncSession, member: Member, text: str, *, now: datetime
+) -> Member:
+    """Join the redeeming member into the code's owner; return the surviving member."""
+    code = normalise_code(text)
+    if len(code) != LINK_CODE_LENGTH:
+        raise InvalidInput(
+            N_("A link code has {length} letters and digits."), length=LINK_CODE_LENGTH
+        )
+    link = await session.scalar(select(LinkCode).where(LinkCode.code == code).with_for_update())
+    if link is None:
+        raise NotFound(
+            N_("I don't know that code. Check it, or ask for a new one with /linkaccount.")
+        )
+    if link.used_at is not None:
+        raise Conflict(N_("That code was already used. Ask for a new one with /linkaccount."))
+    if link.expires_at <= now:
+        raise Conflict(N_("That code has expired. Ask for a new one with /linkaccount."))
+    if link.member_id == member.id:
+        raise Conflict(
+            N_("That code belongs to this account. Send it from your other account to link them.")
+        )
+    link.used_at = now
+    keep = await session.get(Member, link.member_id)
+    assert keep is not None
+    await merge_members(session, keep=keep, drop=member)
+    return keep
+
+
+async def merge_members(session: AsyncSession, *, keep: Member, drop: Member) -> None:
+    """Move everything that belongs to `drop` over to `keep`, then delete `drop`.
+
+    Every table with a foreign key to members is handled, so features added later
+    (RSVPs, bookings, votes) follow the member without changes here. Rows that
+    would duplicate one `keep` already has (same role, same subscription) are dropped.
+    """
+    keep.locale = keep.locale or drop.locale
+    keep.home_council_id = keep.home_council_id or drop.home_council_id
+    await session.flush()
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if not _refers_to_members(column.foreign_keys) or table.name == "members":
+                continue
+            for constraint in table.constraints:
+                if (
+                    not isinstance(constraint, UniqueConstraint)
+                    or column.name not in constraint.columns
+                ):
+                    continue
+                twin = table.alias()
+                same = [
+                    twin.c[other.name].is_not_distinct_from(other)
+                    for other in constraint.columns
+                    if other is not column
+                ]
+                duplicate = exists().where(twin.c[column.name] == keep.id, *same)
+                await session.execute(delete(table).where(column == drop.id, duplicate))
+            await session.execute(update(table).where(column == drop.id).values({column: keep.id}))
+    await session.execute(delete(Member).where(Member.id == drop.id))
+    session.expunge(drop)
+    log.info("merged member %s into %s", drop.id, keep.id)
+
+
+def _refers_to_members(foreign_keys: set[ForeignKey]) -> bool:
+    return any(fk.column.table.name == "members" for fk in foreign_keys)

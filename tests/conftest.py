@@ -1,0 +1,172 @@
+"""Shared fixtures: a migrated, seeded database on SQLite and (when configured) PostgreSQL,
+the real app built on it, and a console chat driving the real router."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from councilbot.adapters.console import ConsoleChat, render
+from councilbot.app import App, build_app
+from councilbot.core.i18n import Catalogs
+from councilbot.core.messages import Reply
+from councilbot.db.base import Base
+from councilbot.db.session import create_engine, create_sessionmaker, upgrade
+from councilbot.services.councils import read_seed_file, seed_councils
+from councilbot.settings import DEFAULT_CONFIG_DIR, Settings
+
+POSTGRES_URL = os.environ.get("COUNCILBOT_TEST_POSTGRES_URL")
+SEED_FILE = DEFAULT_CONFIG_DIR / "councils.yaml"
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def _run_in_thread(coro_factory) -> None:
+    """Run a coroutine on its own loop, away from pytest-asyncio's."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro_factory())
+        except BaseException as exc:  # re-raised in the calling thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+async def _migrate(url: str, *, reset: bool) -> None:
+    engine = create_engine(url)
+    try:
+        if reset:
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate one SQLite file per run; each test gets a copy."""
+    path = tmp_path_factory.mktemp("db") / "template.db"
+    _run_in_thread(lambda: _migrate(f"sqlite+aiosqlite:///{path}", reset=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str:
+    """Migrate the PostgreSQL test database once per run, from an empty schema."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL not configured: set COUNCILBOT_TEST_POSTGRES_URL to run these")
+    _run_in_thread(lambda: _migrate(POSTGRES_URL, reset=True))
+    return POSTGRES_URL
+
+
+def _backends() -> list:
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+
+
+@pytest.fixture(params=_backends())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Give each test an empty, migrated database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "councilbot.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    return request.getfixturevalue("postgres_migrated")
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """Yield an engine on a clean database (PostgreSQL tables are truncated first)."""
+    engine = create_engine(database_url)
+    if engine.dialect.name == "postgresql":
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def seeded(engine: AsyncEngine) -> AsyncEngine:
+    """Load the six councils of config/councils.yaml."""
+    async with create_sessionmaker(engine)() as session, session.begin():
+        await seed_councils(session, read_seed_file(SEED_FILE), now=START)
+    return engine
+
+
+class Clock:
+    """A clock the tests move by hand."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="session")
+def catalogs() -> Catalogs:
+    return Catalogs.load()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, admins="console:admin", default_language="en")
+
+
+@pytest.fixture
+async def app(seeded: AsyncEngine, settings: Settings, catalogs: Catalogs, clock: Clock) -> App:
+    return await build_app(settings, engine=seeded, catalogs=catalogs, clock=clock)
+
+
+class Bot:
+    """Talk to the real router through the console adapter, as a test would in a terminal."""
+
+    def __init__(self, app: App, clock: Clock) -> None:
+        self.app = app
+        # Cork's language is English, so replies in the default chat are in English.
+        self.console = ConsoleChat(
+            app.router, user="admin", chat="cork-chat", council="cork", clock=clock
+        )
+
+    async def reply(self, line: str) -> Reply:
+        reply = await self.console.say(line)
+        assert reply is not None
+        return reply
+
+    async def __call__(self, line: str) -> str:
+        """Say a line and return the reply as plain text."""
+        return render(await self.reply(line))
+
+
+@pytest.fixture
+async def bot(app: App, clock: Clock) -> Bot:
+    bot = Bot(app, clock)
+    await bot.console.setup()
+    return bot

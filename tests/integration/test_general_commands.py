@@ -1,0 +1,288 @@
+"""General commands through the real router, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from councilbot.db.models import Channel, Identity, LinkCode, Member, Role, Subscription
+from tests.conftest import Bot, Clock
+
+CORK = "Southern Ireland council (MTU)"
+
+
+async def count(bot: Bot, model, *where) -> int:
+    async with bot.app.sessionmaker() as session:
+        return await session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def code_in(markup: str) -> str:
+    return markup.split("<code>")[1].split("</code>")[0]
+
+
+async def test_help_lists_every_command_and_explains_one(bot: Bot) -> None:
+    text = await bot("/help")
+    for name in bot.app.router.specs:
+        assert f"/{name} — " in text
+    assert "Send /help [command] for details." in text
+
+    detail = await bot("/help link")
+    assert detail.startswith("/link <council>\nLink this group or channel to a council.")
+    assert "For admins." in await bot("/help /coordinator")
+
+
+async def test_unknown_commands_suggest_the_closest(bot: Bot) -> None:
+    assert await bot("/help lnik") == "I don't know /lnik. Did you mean /link?"
+    assert await bot("/cuncils") == "I don't know /cuncils. Did you mean /councils?"
+    assert await bot("/zzzzzz") == "I don't know /zzzzzz. Send /help to see what I can do."
+
+
+async def test_councils_lists_all_six_and_marks_this_chat(bot: Bot) -> None:
+    text = await bot("/councils")
+    for slug in ("malaga", "alcala", "bologna", "cork", "istanbul", "paris"):
+        assert f"({slug})" in text
+    assert "— Cork ◀" in text
+    assert text.endswith(f"This chat is linked to {CORK}.")
+    assert text.count("◀") == 1
+
+
+async def test_start_in_private_chat_offers_councils_and_sets_home(bot: Bot) -> None:
+    reply = await bot.reply("eve@dm: /start")
+    labels = [b.label for b in reply.button_list]
+    assert len(labels) == 6
+    assert labels[3] == "Turkish council"  # sorted by slug: alcala, bologna, cork, istanbul...
+    text = await bot("eve@dm: 4")
+    assert "Your home council is now Turkish council (technoparks, ICT)" in text
+    assert "Europe/Istanbul" in text
+    # Istanbul's language is Turkish, and eve chose no language of her own.
+    turkish = bot.app.catalogs.translator("tr")
+    expected = turkish("Home council: {council}", council="Turkish council (technoparks, ICT)")
+    assert expected in await bot("eve@dm: /whoami")
+
+
+async def test_link_needs_a_coordinator_of_the_council(bot: Bot) -> None:
+    refused = await bot("bob@paris-chat: /link paris")
+    assert refused == "Only coordinators of French council (Essonne) (or admins) can do that."
+    assert await count(bot, Channel, Channel.external_id == "paris-chat") == 0
+
+    assert await bot("/coordinator add bob paris") == (
+        "bob is now a coordinator of French council (Essonne)."
+    )
+    await bot("bob: /lang en")
+    linked = await bot("bob@paris-chat: /link paris")
+    assert linked.startswith("This chat is now linked to French council (Essonne).")
+    assert await count(bot, Channel, Channel.external_id == "paris-chat") == 1
+    assert await bot("bob@paris-chat: /link paris") == (
+        "This chat is already linked to French council (Essonne)."
+    )
+    # Moving the Cork chat away needs rights over Cork too.
+    assert CORK in await bot("bob: /link paris")
+    assert await count(bot, Channel, Channel.external_id == "cork-chat") == 1
+
+
+async def test_link_suggests_a_council_and_refuses_private_chats(bot: Bot) -> None:
+    assert await bot("/link corc") == "There is no council “corc”. Did you mean cork?"
+    assert (await bot("/link xyz")).startswith(
+        "There is no council “xyz”. The councils are: alcala"
+    )
+    assert (await bot("admin@dm: /link cork")).startswith("Only groups and channels can be linked.")
+    assert await bot("/link") == "Please give the council.\nUsage: /link <council>"
+
+
+async def test_unlink_and_relink(bot: Bot) -> None:
+    assert await bot("/unlink") == (
+        f"This chat is no longer linked to {CORK}. Send /link cork to link it again."
+    )
+    assert await bot("/unlink") == "This chat is not linked to any council."
+    assert await bot("/link bologna") == (
+        "This chat is now linked to Emilia-Romagna council. Announcements and events of "
+        "Emilia-Romagna council will appear here. /unlink undoes it."
+    )
+
+
+async def test_moving_a_chat_says_where_from(bot: Bot) -> None:
+    assert await bot("/link istanbul") == (
+        f"This chat moved from {CORK} to Turkish council (technoparks, ICT). Announcements "
+        "and events of Turkish council (technoparks, ICT) will appear here."
+    )
+
+
+async def test_first_link_by_bootstrap_admin_only(bot: Bot) -> None:
+    assert "Only coordinators" in await bot("mallory@new-chat: /link cork")
+    assert "now linked" in await bot("admin@new-chat: /link cork")
+
+
+async def test_lang_sets_the_member_language_and_the_chat_language(bot: Bot) -> None:
+    reply = await bot.reply("/lang")
+    assert [b.command for b in reply.button_list] == [
+        "/lang en", "/lang es", "/lang it", "/lang fr", "/lang tr",
+    ]  # fmt: skip
+    assert reply.text.startswith("I speak to you in English.")
+    french = bot.app.catalogs.translator("fr")
+    assert await bot("/lang fr") == french(
+        "From now on I speak to you in {language}.", language="Français"
+    )
+    assert (await bot("/help")).startswith(
+        french("Here is what I can do. Send {usage} for details.", usage="")[:12]
+    )
+    assert await bot("/lang auto") == "I will follow your app's language from now on."
+    assert (await bot("/lang xx")).startswith("I don't speak “xx”.")
+    italian = bot.app.catalogs.translator("it")
+    assert await bot("/lang it chat") == italian(
+        "From now on I post in {language} in this chat.", language="Italiano"
+    )
+    async with bot.app.sessionmaker() as session:
+        channel = await session.scalar(select(Channel).where(Channel.external_id == "cork-chat"))
+        assert channel is not None and channel.locale == "it"
+    assert "Only coordinators" in await bot("zoe: /lang es chat")
+
+
+async def test_replies_follow_the_council_language_by_default(bot: Bot) -> None:
+    english = await bot("nadia: /councils")
+    await bot("/link malaga")  # Málaga's language is Spanish
+    spanish = bot.app.catalogs.translator("es")
+    assert english.startswith("The councils")
+    assert (await bot("nadia: /councils")).startswith(str(spanish("<b>The councils</b>"))[3:-4])
+
+
+async def test_subscribe_and_unsubscribe(bot: Bot) -> None:
+    assert await bot("sam: /subscribe events") == (
+        f"Subscribed: I will send you events for {CORK} by direct message. "
+        "/unsubscribe events stops it."
+    )
+    assert (await bot("sam: /subscribe events")).startswith("You were already subscribed")
+    assert (await bot("sam: /subscribe magazine all")).startswith(
+        "Subscribed: I will send you magazine for all councils"
+    )
+    assert (await bot("sam: /subscribe polls paris")).startswith("Subscribed")
+    whoami = await bot("sam: /whoami")
+    assert "events (cork)" in whoami
+    assert "magazine (all councils)" in whoami
+    assert "polls (paris)" in whoami
+    assert (await bot("sam: /subscribe weather")).startswith("“weather” is not one of:")
+    assert await bot("sam: /unsubscribe polls paris") == (
+        "Unsubscribed: no more polls for French council (Essonne)."
+    )
+    assert await bot("sam: /unsubscribe events") == (
+        "Unsubscribed: no more events by direct message."
+    )
+    assert await bot("sam: /unsubscribe events") == "You were not subscribed to events."
+    assert await count(bot, Subscription) == 1
+
+
+async def test_coordinator_add_remove_is_for_admins(bot: Bot) -> None:
+    await bot("bob: /start")
+    assert await bot("bob: /coordinator add bob cork") == "Only admins can use /coordinator."
+    assert await bot("/coordinator add ghost cork") == (
+        "Nobody is known as ghost. They need to send me a message (/start) first."
+    )
+    assert "now a coordinator" in await bot("/coordinator add @bob cork")
+    assert "already a coordinator" in await bot("/coordinator add console:bob cork")
+    assert await count(bot, Role) == 1
+    assert "no longer a coordinator" in await bot("/coordinator remove bob cork")
+    assert "is not a coordinator" in await bot("/coordinator remove bob cork")
+    assert (await bot("/coordinator promote bob cork")).startswith(
+        "“promote” is not one of: add, remove."
+    )
+    assert await count(bot, Role) == 0
+
+
+async def test_whoami_shows_identities_and_roles(bot: Bot) -> None:
+    text = await bot("/whoami")
+    assert text.startswith("admin (member #")
+    assert "• Console: @admin" in text
+    assert "Roles: admin (from the settings)" in text
+    assert "Subscriptions: none (/subscribe)" in text
+
+
+async def test_link_account_merges_members(bot: Bot) -> None:
+    await bot("alice@dm: /lang en")
+    await bot("alice@dm: /subscribe events cork")
+    await bot("alice@dm: /subscribe magazine all")
+    code_reply = await bot.reply("alice@dm: /linkaccount")
+    assert code_reply.private
+    code = code_in(code_reply.text)
+    # alice2 stands for Alice's account on another platform.
+    await bot("alice2@dm: /subscribe magazine all")
+    await bot("/coordinator add alice2 bologna")
+    members_before = await count(bot, Member)
+
+    done = await bot(f"alice2@dm: /linkaccount {code.lower()}")
+    assert done == (
+        "Done: your accounts are linked (Console). Your roles, subscriptions and bookings "
+        "are now shared."
+    )
+    assert await count(bot, Member) == members_before - 1
+    whoami = await bot("alice2@dm: /whoami")
+    assert "@alice\n" in whoami and "@alice2" in whoami
+    assert "coordinator of Emilia-Romagna council" in whoami
+    assert whoami.count("magazine (all councils)") == 1  # the duplicate collapsed
+    assert "events (cork)" in whoami
+    assert await count(bot, Identity, Identity.user_id.in_(["alice", "alice2"])) == 2
+
+
+async def test_link_codes_are_single_use_and_expire(bot: Bot, clock: Clock) -> None:
+    code = code_in((await bot.reply("ann@dm: /linkaccount")).text)
+    assert (await bot(f"ann@dm: /linkaccount {code}")).startswith(
+        "That code belongs to this account."
+    )
+    assert (await bot(f"ann2@dm: /linkaccount {code}")).startswith("Done")
+    assert await bot(f"ann3@dm: /linkaccount {code}") == (
+        "That code was already used. Ask for a new one with /linkaccount."
+    )
+    late = code_in((await bot.reply("ann@dm: /linkaccount")).text)
+    clock.advance(minutes=10, seconds=1)
+    assert await bot(f"ann4@dm: /linkaccount {late}") == (
+        "That code has expired. Ask for a new one with /linkaccount."
+    )
+    assert await bot("ann4@dm: /linkaccount ZZZZ-ZZZZ") == (
+        "I don't know that code. Check it, or ask for a new one with /linkaccount."
+    )
+    assert await bot("ann4@dm: /linkaccount 12") == (
+        "A link code has 8 letters and digits.\nUsage: /linkaccount [code]"
+    )
+
+
+async def test_a_new_code_replaces_the_unused_one(bot: Bot) -> None:
+    first = code_in((await bot.reply("ann@dm: /linkaccount")).text)
+    await bot("ann@dm: /linkaccount")
+    assert (await bot(f"ann2@dm: /linkaccount {first}")).startswith("I don't know that code.")
+    assert await count(bot, LinkCode) == 1
+
+
+async def test_link_code_is_only_given_in_private(bot: Bot) -> None:
+    text = await bot("ann: /linkaccount")
+    assert text.startswith("For your safety, send /linkaccount to me in a private chat")
+    assert await count(bot, LinkCode) == 0
+
+
+async def test_a_crashing_handler_apologises_and_commits_nothing(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from councilbot.services import councils
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(councils, "set_channel_language", broken)
+    await bot("/subscribe events")
+    text = await bot("/lang tr chat")
+    assert text.startswith("Sorry, something went wrong on my side and nothing was changed.")
+    assert len(text.rsplit(" ", 1)[1].rstrip(".")) == 8  # the incident code
+    assert await count(bot, Subscription) == 1
+
+
+async def test_failed_first_command_still_registers_the_speaker(bot: Bot) -> None:
+    assert "Only coordinators" in await bot("dave: /link paris")
+    assert "now a coordinator" in await bot("/coordinator add dave paris")
+
+
+async def test_bad_arguments_change_nothing(bot: Bot) -> None:
+    assert await bot("/subscribe") == (
+        "Please give the topic.\nUsage: /subscribe announcements|events|polls|magazine [council]"
+    )
+    assert (await bot("/subscribe events cork extra")).startswith("I didn't expect extra.")
+    assert (await bot("/subscribe events --at noon")).startswith("I don't know the option --at.")
+    assert await count(bot, Subscription) == 0
+    # An unclosed quote is forgiven: it runs to the end of the line.
+    assert (await bot('/subscribe events "cork')).startswith("Subscribed")
