@@ -2,26 +2,42 @@
 
 from __future__ import annotations
 
+import os
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from councilbot.core.i18n import LANGUAGES
 from councilbot.core.messages import Identity, Platform
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
+CONFIG_FILE = "councilbot.toml"
 
-
-def _env(name: str, *extra: str) -> AliasChoices:
-    """Accept a setting under its TOML key and its stable environment name."""
-    return AliasChoices(name.lower().removeprefix("councilbot_"), name, *extra)
+# The operator contract: each setting's environment variable (stable names).
+ENVIRONMENT: Mapping[str, str] = {
+    "config_dir": "COUNCILBOT_CONFIG_DIR",
+    "database_url": "COUNCILBOT_DATABASE_URL",
+    "http_port": "COUNCILBOT_HTTP_PORT",
+    "admins": "COUNCILBOT_ADMINS",
+    "default_language": "COUNCILBOT_DEFAULT_LANGUAGE",
+    "log_level": "COUNCILBOT_LOG_LEVEL",
+    "telegram_bot_token": "TELEGRAM_BOT_TOKEN",
+    "telegram_api_base_url": "TELEGRAM_API_BASE_URL",
+    "telegram_webhook_url": "TELEGRAM_WEBHOOK_URL",
+    "telegram_webhook_secret": "TELEGRAM_WEBHOOK_SECRET",
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_client_id": "SLACK_CLIENT_ID",
+    "slack_client_secret": "SLACK_CLIENT_SECRET",
+    "slack_api_base_url": "SLACK_API_BASE_URL",
+}
 
 
 class SettingsError(Exception):
@@ -31,55 +47,25 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     """Everything an operator can set; see the README's configuration table."""
 
-    model_config = SettingsConfigDict(
-        extra="ignore",
-        case_sensitive=False,
-        populate_by_name=True,
-    )
+    model_config = SettingsConfigDict(extra="forbid")
 
-    config_dir: Annotated[Path, Field(validation_alias=_env("COUNCILBOT_CONFIG_DIR"))] = (
-        DEFAULT_CONFIG_DIR
-    )
-    database_url: Annotated[str, Field(validation_alias=_env("COUNCILBOT_DATABASE_URL"))] = (
-        "sqlite+aiosqlite:///./councilbot.db"
-    )
-    http_port: Annotated[
-        int, Field(ge=1, le=65535, validation_alias=_env("COUNCILBOT_HTTP_PORT"))
-    ] = 8080
-    admins: Annotated[str, Field(validation_alias=_env("COUNCILBOT_ADMINS"))] = ""
-    default_language: Annotated[
-        str, Field(validation_alias=_env("COUNCILBOT_DEFAULT_LANGUAGE"))
-    ] = "en"
-    log_level: Annotated[str, Field(validation_alias=_env("COUNCILBOT_LOG_LEVEL"))] = "INFO"
+    config_dir: Path = DEFAULT_CONFIG_DIR
+    database_url: str = "sqlite+aiosqlite:///./councilbot.db"
+    http_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    admins: str = ""
+    default_language: str = "en"
+    log_level: str = "INFO"
 
-    telegram_bot_token: Annotated[
-        SecretStr | None, Field(validation_alias=_env("TELEGRAM_BOT_TOKEN"))
-    ] = None
-    telegram_api_base_url: Annotated[str, Field(validation_alias=_env("TELEGRAM_API_BASE_URL"))] = (
-        "https://api.telegram.org/bot"
-    )
-    telegram_webhook_url: Annotated[
-        str | None, Field(validation_alias=_env("TELEGRAM_WEBHOOK_URL"))
-    ] = None
-    telegram_webhook_secret: Annotated[
-        SecretStr | None, Field(validation_alias=_env("TELEGRAM_WEBHOOK_SECRET"))
-    ] = None
-    slack_bot_token: Annotated[
-        SecretStr | None, Field(validation_alias=_env("SLACK_BOT_TOKEN"))
-    ] = None
-    slack_signing_secret: Annotated[
-        SecretStr | None, Field(validation_alias=_env("SLACK_SIGNING_SECRET"))
-    ] = None
-    slack_app_token: Annotated[
-        SecretStr | None, Field(validation_alias=_env("SLACK_APP_TOKEN"))
-    ] = None
-    slack_client_id: Annotated[str | None, Field(validation_alias=_env("SLACK_CLIENT_ID"))] = None
-    slack_client_secret: Annotated[
-        SecretStr | None, Field(validation_alias=_env("SLACK_CLIENT_SECRET"))
-    ] = None
-    slack_api_base_url: Annotated[str, Field(validation_alias=_env("SLACK_API_BASE_URL"))] = (
-        "https://slack.com/api/"
-    )
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_api_base_url: str = "https://slack.com/api/"
 
     @field_validator("database_url")
     @classmethod
@@ -105,8 +91,6 @@ class Settings(BaseSettings):
     @field_validator("default_language")
     @classmethod
     def _known_language(cls, value: str) -> str:
-        from councilbot.core.i18n import LANGUAGES
-
         if value not in LANGUAGES:
             raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
         return value
@@ -135,15 +119,38 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Read init arguments, then the environment, then the TOML file."""
-        import os
-
-        config_dir = Path(os.environ.get("COUNCILBOT_CONFIG_DIR", DEFAULT_CONFIG_DIR))
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_dir / "councilbot.toml")
-        return (init_settings, env_settings, toml)
+        """Read init arguments, then the stable environment names, then the TOML file."""
+        return (init_settings, _Environment(settings_cls), _TomlFile(settings_cls))
 
 
-def load_settings(**overrides: object) -> Settings:
+class _Environment(PydanticBaseSettingsSource):
+    """Read exactly the contract's variable names (no bare `DATABASE_URL` surprises)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return os.environ.get(ENVIRONMENT[field_name]), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {name: os.environ[env] for name, env in ENVIRONMENT.items() if env in os.environ}
+
+
+class _TomlFile(PydanticBaseSettingsSource):
+    """Read `councilbot.toml` from COUNCILBOT_CONFIG_DIR (or `config/`)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = Path(os.environ.get(ENVIRONMENT["config_dir"], DEFAULT_CONFIG_DIR)) / CONFIG_FILE
+        if not path.exists():
+            return {}
+        try:
+            with path.open("rb") as handle:
+                return tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"cannot read {path}: {exc}") from None
+
+
+def load_settings(**overrides: Any) -> Settings:
     """Build the settings, turning validation errors into one line per bad setting."""
     try:
         return Settings(**overrides)
@@ -155,15 +162,8 @@ def _describe(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors(include_url=False, include_input=False):
         field = str(error["loc"][0]) if error["loc"] else "settings"
-        name = _ENV_NAMES.get(field, field)
-        problems.append(f"{name}: {error['msg']}")
+        if error["type"] == "extra_forbidden":
+            problems.append(f"{field}: unknown setting in {CONFIG_FILE}")
+        else:
+            problems.append(f"{ENVIRONMENT.get(field, field)}: {error['msg']}")
     return "invalid setting " + "; ".join(problems)
-
-
-_ENV_NAMES = {
-    name: next(
-        (choice for choice in info.validation_alias.choices if str(choice).isupper()),  # type: ignore[union-attr]
-        name,
-    )
-    for name, info in Settings.model_fields.items()
-}

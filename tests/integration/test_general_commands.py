@@ -134,7 +134,10 @@ async def test_lang_sets_the_member_language_and_the_chat_language(bot: Bot) -> 
     async with bot.app.sessionmaker() as session:
         channel = await session.scalar(select(Channel).where(Channel.external_id == "cork-chat"))
         assert channel is not None and channel.locale == "it"
-    assert "Only coordinators" in await bot("zoe: /lang es chat")
+    # The chat now speaks Italian, so zoe, who chose nothing, is refused in Italian.
+    assert await bot("zoe: /lang es chat") == italian(
+        "Only coordinators of {council} (or admins) can do that.", council=CORK
+    )
 
 
 async def test_replies_follow_the_council_language_by_default(bot: Bot) -> None:

@@ -220,9 +220,9 @@ async def lang(ctx: Context, args: LangArgs) -> Reply:
             )
         )
     await members.set_language(ctx.session, ctx.member, chosen)
+    t = ctx.router.catalogs.translator(chosen or ctx.fallback_language)
     if chosen is None:
-        return ctx.reply("I will follow your app's language from now on.")
-    t = ctx.router.catalogs.translator(chosen)
+        return Reply(text=t("I will follow your app's language from now on."))
     return Reply(
         text=t("From now on I speak to you in {language}.", language=LANGUAGE_NAMES[chosen])
     )

@@ -169,7 +169,7 @@ def fields_of(model: type[ArgModel]) -> list[_Field]:
                 flag=any(isinstance(m, Flag) for m in markers),
                 rest=any(isinstance(m, Rest) for m in markers),
                 boolean=base is bool,
-                many=origin in (list, tuple) and base is not TimeRange,
+                many=origin is list,
                 choices=tuple(str(c) for c in get_args(base)) if origin is Literal else (),
             )
         )
@@ -180,12 +180,14 @@ def usage(name: str, model: type[ArgModel], translate: Callable[[str], str] = st
     """Generate `/name <required> [optional] [--flag <value>]` from the model."""
     parts = [f"/{name}"]
     for field in fields_of(model):
-        if field.choices:
-            shown = "|".join(field.choices)
-        elif field.flag:
+        if field.flag:
             shown = f"--{field.name.replace('_', '-')}"
-            if not field.boolean:
+            if field.choices:
+                shown += " " + "|".join(field.choices)
+            elif not field.boolean:
                 shown += f" <{translate(field.placeholder)}>"
+        elif field.choices:
+            shown = "|".join(field.choices)
         elif field.info.is_required():
             shown = f"<{translate(field.placeholder)}>"
         else:
@@ -202,17 +204,16 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
     flags = {f.name.replace("_", "-"): f for f in fields if f.flag}
     positional = [f for f in fields if not f.flag]
     values: dict[str, Any] = {}
-    words: list[Token] = []
+    words: list[tuple[int, Token]] = []
     tokens = tokenize(text)
     i = 0
     while i < len(tokens):
         token = tokens[i]
         i += 1
         if not token.is_flag:
-            words.append(token)
+            words.append((i - 1, token))
             continue
-        key = token.value[2:].lower()
-        field = flags.get(key)
+        field = flags.get(token.value[2:].lower())
         if field is None:
             raise InvalidInput(N_("I don't know the option {option}."), option=token.value)
         if field.boolean:
@@ -220,11 +221,12 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
             continue
         taken = []
         while i < len(tokens) and not tokens[i].is_flag:
-            taken.append(tokens[i])
+            taken.append((i, tokens[i]))
             i += 1
         if not taken:
             raise InvalidInput(N_("The option {option} needs a value."), option=token.value)
-        values[field.name] = _join(text, taken)
+        value = _join(text, taken)
+        values[field.name] = value.lower() if field.choices else value
 
     for index, field in enumerate(positional):
         if not words:
@@ -233,19 +235,19 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
             values[field.name] = _join(text, words)
             words = []
         elif field.many:
-            values[field.name] = [w.value for w in words]
+            values[field.name] = [token.value for _, token in words]
             words = []
-        elif field.choices:
-            values[field.name] = words.pop(0).value.lower()
-        elif (
-            _remaining_required(positional[index + 1 :]) >= len(words)
-            and not field.info.is_required()
+        elif not field.info.is_required() and _remaining_required(positional[index + 1 :]) >= len(
+            words
         ):
             continue  # leave the words to the required fields that follow
         else:
-            values[field.name] = words.pop(0).value
+            value = words.pop(0)[1].value
+            values[field.name] = value.lower() if field.choices else value
     if words:
-        raise InvalidInput(N_("I didn't expect {words}."), words=" ".join(w.value for w in words))
+        raise InvalidInput(
+            N_("I didn't expect {words}."), words=" ".join(token.value for _, token in words)
+        )
     try:
         return model.model_validate(values, context=context)
     except ValidationError as exc:
@@ -256,9 +258,18 @@ def _remaining_required(fields: list[_Field]) -> int:
     return sum(1 for f in fields if f.info.is_required())
 
 
-def _join(text: str, tokens: list[Token]) -> str:
-    """Return the tokens as typed: verbatim when contiguous, space-joined otherwise."""
-    return text[tokens[0].start : tokens[-1].end] if len(tokens) > 1 else tokens[0].value
+def _join(text: str, words: list[tuple[int, Token]]) -> str:
+    """Return the words as typed: verbatim where adjacent, space-joined across flags."""
+    if len(words) == 1:
+        return words[0][1].value
+    runs: list[list[Token]] = []
+    previous = None
+    for index, token in words:
+        if previous is None or index != previous + 1:
+            runs.append([])
+        runs[-1].append(token)
+        previous = index
+    return " ".join(text[run[0].start : run[-1].end] for run in runs)
 
 
 def _explain(exc: ValidationError, fields: list[_Field]) -> InvalidInput:

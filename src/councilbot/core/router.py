@@ -79,6 +79,7 @@ class Context:
     router: Router
     tz: ZoneInfo = field(default=UTC_ZONE)
     newcomer: bool = False
+    fallback_language: str = "en"
 
     @property
     def lang(self) -> str:
@@ -195,9 +196,10 @@ class Router:
         council = channel.council if channel else None
         if council is None and member.home_council_id is not None:
             council = await session.get(Council, member.home_council_id)
-        lang = (
-            member.locale
-            or normalise_language(command.sender.language_code)
+        # The member's own choice wins; otherwise the app's language, then the chat's and
+        # the council's, so that a newcomer in a Bologna group is answered in Italian.
+        fallback = (
+            normalise_language(command.sender.language_code)
             or (channel.locale if channel else None)
             or (council.language if council else None)
             or self.settings.default_language
@@ -212,7 +214,8 @@ class Router:
             ),
             channel=channel,
             council=council,
-            t=self.catalogs.translator(lang),
+            t=self.catalogs.translator(member.locale or fallback),
+            fallback_language=fallback,
             now=now,
             settings=self.settings,
             router=self,

@@ -1,0 +1,115 @@
+"""The console chat in script mode, through the real `councilbot` command."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from councilbot.adapters.console import render
+from councilbot.core.i18n import Catalogs
+from councilbot.core.messages import Button, Reply
+from tests.conftest import Bot
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def councilbot(*args: str, db: Path, stdin: str = "", env: dict | None = None):
+    environment = {
+        **os.environ,
+        "COUNCILBOT_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "COUNCILBOT_ADMINS": "",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "councilbot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_script_mode_end_to_end(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    assert councilbot("db", "upgrade", db=db).returncode == 0
+    seeded = councilbot("seed", db=db)
+    assert seeded.stdout.strip() == "councils: 6 created, 0 updated, 0 unchanged"
+    script = "\n".join(
+        [
+            "/lang en",
+            "/councils",
+            "",
+            "bob@dm: /start",
+            "bob@dm: 3",
+            "bob: /link cork",
+            "/coordinator add bob cork",
+            "bob@dm: 9",
+        ]
+    )
+    result = councilbot("chat", "--council", "paris", db=db, stdin=script + "\n")
+    assert result.returncode == 0, result.stderr
+    replies = result.stdout.strip().split("\n\n")
+    assert replies[0] == "From now on I speak to you in English."
+    assert "— Paris / Évry ◀" in replies[1]
+    assert (
+        "[1] Madrid council  [2] Emilia-Romagna council  [3] Southern Ireland council"
+        in (replies[2])
+    )
+    assert "Your home council is now Southern Ireland council (MTU)." in replies[3]
+    # bob chose no language and speaks in the Paris chat: he is answered in French.
+    french = Catalogs.load().translator("fr")
+    assert replies[4] == french(
+        "Only coordinators of {council} (or admins) can do that.",
+        council="Southern Ireland council (MTU)",
+    )
+    assert replies[5] == "bob is now a coordinator of Southern Ireland council (MTU)."
+    assert replies[6] == "There is no button 9 on my last message."
+    assert "Traceback" not in result.stderr
+
+
+def test_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    result = councilbot("chat", db=tmp_path / "empty.db")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "councilbot: the database schema is at nothing but this version needs 0001; "
+        "run `councilbot db upgrade` (`make run` does it for you)"
+    )
+
+
+def test_run_without_tokens_opens_the_console(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    councilbot("db", "upgrade", db=db)
+    councilbot("seed", db=db)
+    result = councilbot("run", db=db, stdin="/whoami\n")
+    assert result.returncode == 0, result.stderr
+    # The default chat is Málaga's, whose language is Spanish.
+    spanish = Catalogs.load().translator("es")
+    expected = render(Reply(text=spanish("<b>{name}</b> (member #{id})", name="you", id=1)))
+    assert result.stdout.startswith(expected + "\n")
+
+
+def test_render_numbers_buttons_and_strips_markup() -> None:
+    reply = Reply(
+        text='<b>Tom &amp; Jerry</b> see <a href="https://example.org">this</a>',
+        buttons=((Button(label="Yes", command="/rsvp 1"), Button(label="No", command="/x")),),
+    )
+    assert render(reply) == "Tom & Jerry see this (https://example.org)\n[1] Yes  [2] No"
+
+
+async def test_pressing_a_button_runs_its_command(bot: Bot) -> None:
+    await bot("/lang")
+    assert await bot("4") == bot.app.catalogs.translator("fr")(
+        "From now on I speak to you in {language}.", language="Français"
+    )
+
+
+async def test_speakers_and_chats_are_separate(bot: Bot) -> None:
+    await bot("ann@dm: /lang")
+    # Bob has no buttons of his own, so his "1" presses nothing.
+    assert await bot("bob@dm: 1") == "There is no button 1 on my last message."
