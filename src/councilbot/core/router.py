@@ -191,11 +191,9 @@ class Router:
 
     async def _context(self, session: AsyncSession, command: Command) -> Context:
         now = self.clock()
-        member, newcomer = await members.resolve_member(session, command.sender, now=now)
-        channel = await members.find_channel(session, command.chat)
-        council = channel.council if channel else None
-        if council is None and member.home_council_id is not None:
-            council = await session.get(Council, member.home_council_id)
+        speaker = await members.resolve_speaker(session, command.sender, command.chat, now=now)
+        member, channel, newcomer = speaker.member, speaker.channel, speaker.newcomer
+        council = channel.council if channel else speaker.home_council
         # The member's own choice wins; otherwise the app's language, then the chat's and
         # the council's, so that a newcomer in a Bologna group is answered in Italian.
         fallback = (

@@ -77,7 +77,7 @@ class Channel(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    council: Mapped[Council] = relationship(lazy="joined", innerjoin=True)
+    council: Mapped[Council] = relationship(lazy="joined")
 
 
 class Member(Base):

@@ -7,9 +7,20 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, UniqueConstraint, and_, delete, exists, func, select, update
+from sqlalchemy import (
+    ForeignKey,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from councilbot.core import messages
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
@@ -44,14 +55,7 @@ async def resolve_member(
     found = await _find_identity(session, sender)
     if found is not None:
         identity, member = found
-        if (
-            identity.username != sender.username
-            or (sender.display_name and identity.display_name != sender.display_name)
-            or now - identity.last_seen_at > TOUCH_INTERVAL
-        ):
-            identity.username = sender.username
-            identity.display_name = sender.display_name or identity.display_name
-            identity.last_seen_at = now
+        _touch(identity, sender, now)
         return member, False
     try:
         # A savepoint, so that a concurrent first message from the same person only
@@ -80,30 +84,94 @@ async def resolve_member(
         return found[1], False
 
 
+_IDENTITY = (
+    select(Identity, Member)
+    .join(Member, Member.id == Identity.member_id)
+    .where(
+        Identity.platform == bindparam("platform"),
+        Identity.workspace == bindparam("workspace"),
+        Identity.user_id == bindparam("user_id"),
+    )
+)
+_CHANNEL = select(Channel).where(
+    Channel.platform == bindparam("chat_platform"),
+    Channel.workspace == bindparam("chat_workspace"),
+    Channel.external_id == bindparam("chat_id"),
+)
+_HOME = aliased(Council, name="home_council")
+# Who is speaking, where, and their home council, in one round trip: this runs
+# before every command, so it is built once and only its parameters change.
+_SPEAKER = (
+    _IDENTITY.add_columns(Channel, _HOME)
+    .outerjoin(
+        Channel,
+        and_(
+            Channel.platform == bindparam("chat_platform"),
+            Channel.workspace == bindparam("chat_workspace"),
+            Channel.external_id == bindparam("chat_id"),
+        ),
+    )
+    .outerjoin(_HOME, _HOME.id == Member.home_council_id)
+)
+
+
+def _identity_params(sender: messages.Identity) -> dict[str, object]:
+    return {"platform": sender.platform, "workspace": sender.workspace, "user_id": sender.user_id}
+
+
+def _chat_params(chat: messages.Chat) -> dict[str, object]:
+    return {
+        "chat_platform": chat.platform,
+        "chat_workspace": chat.workspace,
+        "chat_id": chat.chat_id,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Speaker:
+    """The member behind a command, the chat's linked channel and the member's home council."""
+
+    member: Member
+    channel: Channel | None
+    home_council: Council | None
+    newcomer: bool
+
+
+async def resolve_speaker(
+    session: AsyncSession, sender: messages.Identity, chat: messages.Chat, *, now: datetime
+) -> Speaker:
+    """Load (or, on first contact, create) the speaker and the chat's channel."""
+    params = _identity_params(sender) | _chat_params(chat)
+    row = (await session.execute(_SPEAKER, params)).first()
+    if row is not None:
+        identity, member, channel, home = row
+        _touch(identity, sender, now)
+        return Speaker(member, channel, home, newcomer=False)
+    member, newcomer = await resolve_member(session, sender, now=now)
+    return Speaker(member, await find_channel(session, chat), None, newcomer)
+
+
+def _touch(identity: Identity, sender: messages.Identity, now: datetime) -> None:
+    if (
+        identity.username != sender.username
+        or (sender.display_name and identity.display_name != sender.display_name)
+        or now - identity.last_seen_at > TOUCH_INTERVAL
+    ):
+        identity.username = sender.username
+        identity.display_name = sender.display_name or identity.display_name
+        identity.last_seen_at = now
+
+
 async def _find_identity(
     session: AsyncSession, sender: messages.Identity
 ) -> tuple[Identity, Member] | None:
-    query = (
-        select(Identity, Member)
-        .join(Member, Member.id == Identity.member_id)
-        .where(
-            Identity.platform == sender.platform,
-            Identity.workspace == sender.workspace,
-            Identity.user_id == sender.user_id,
-        )
-    )
-    row = (await session.execute(query)).first()
+    row = (await session.execute(_IDENTITY, _identity_params(sender))).first()
     return (row[0], row[1]) if row else None
 
 
 async def find_channel(session: AsyncSession, chat: messages.Chat) -> Channel | None:
     """Return the linked channel for a chat, if it is linked."""
-    query = select(Channel).where(
-        Channel.platform == chat.platform,
-        Channel.workspace == chat.workspace,
-        Channel.external_id == chat.chat_id,
-    )
-    return await session.scalar(query)
+    return await session.scalar(_CHANNEL, _chat_params(chat))
 
 
 async def identities_of(session: AsyncSession, member_id: int) -> list[Identity]:
