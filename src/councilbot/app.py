@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import asyncio
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from councilbot.commands import announcements as announcement_commands
 from councilbot.commands import general
 from councilbot.core.i18n import Catalogs
+from councilbot.core.messages import Platform
 from councilbot.core.router import CommandSpec, Router
 from councilbot.db.session import check_schema, create_engine, create_sessionmaker
+from councilbot.delivery.dispatcher import DispatchConfig, Dispatcher, platform_rates
+from councilbot.delivery.outbox import OUTBOX_CHANGED
+from councilbot.delivery.ratelimit import RateLimiter
+from councilbot.delivery.scheduler import JobHandler, Scheduler
+from councilbot.delivery.targets import DeliveryTarget
+from councilbot.services import announcements
+from councilbot.services.jobs import JOBS_CHANGED
 from councilbot.settings import Settings
 
 
 def command_specs() -> list[CommandSpec]:
     """Return every command, feature by feature, in the order /help lists them."""
-    return [*general.COMMANDS]
+    return [*general.COMMANDS, *announcement_commands.COMMANDS]
+
+
+def job_handlers(catalogs: Catalogs) -> dict[str, JobHandler]:
+    """Return what each kind of timed job does (and does when it was missed)."""
+    return {
+        announcements.SEND_JOB: functools.partial(announcements.send_scheduled, catalogs=catalogs),
+        f"{announcements.SEND_JOB}:missed": announcements.mark_missed,
+    }
 
 
 @dataclass(slots=True)
@@ -29,10 +49,32 @@ class App:
     sessionmaker: async_sessionmaker[AsyncSession]
     catalogs: Catalogs
     router: Router
+    dispatcher: Dispatcher
+    scheduler: Scheduler
+    targets: Mapping[Platform, DeliveryTarget]
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def start(self) -> None:
+        """Start sending the outbox and firing timed jobs."""
+        self.dispatcher.start()
+        await self.scheduler.start()
 
     async def aclose(self) -> None:
-        """Release the database connections."""
+        """Stop the background work and release the database connections."""
+        await self.scheduler.stop()
+        await self.dispatcher.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.engine.dispose()
+
+    def after_commit(self, info: dict[str, Any]) -> None:
+        """Wake the dispatcher and resynchronise the scheduler when a commit needs it."""
+        if info.pop(OUTBOX_CHANGED, False):
+            self.dispatcher.wake()
+        if info.pop(JOBS_CHANGED, False):
+            task = asyncio.create_task(self.scheduler.sync())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
 
 async def build_app(
@@ -40,10 +82,12 @@ async def build_app(
     *,
     engine: AsyncEngine | None = None,
     catalogs: Catalogs | None = None,
+    targets: Mapping[Platform, DeliveryTarget] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    dispatch: DispatchConfig | None = None,
     verify_schema: bool = True,
 ) -> App:
-    """Connect to the database, check its schema and assemble the router."""
+    """Connect to the database, check its schema and assemble the router, outbox and scheduler."""
     engine = engine or create_engine(settings.database_url)
     if verify_schema:
         try:
@@ -60,4 +104,42 @@ async def build_app(
         settings=settings,
         clock=clock,
     )
-    return App(settings, engine, sessionmaker, catalogs, router)
+    if targets is None:
+        from councilbot.adapters.console import ConsoleTarget
+
+        targets = {Platform.CONSOLE: ConsoleTarget()}
+    limiter = RateLimiter(
+        platform_rates(
+            telegram_per_second=settings.telegram_rate,
+            telegram_private_per_second=settings.telegram_private_rate,
+            telegram_group_per_minute=settings.telegram_group_per_minute,
+            slack_channel_per_second=settings.slack_channel_rate,
+        )
+    )
+    dispatcher = Dispatcher(
+        sessionmaker,
+        targets,
+        limiter,
+        dispatch or DispatchConfig(max_attempts=settings.outbox_max_attempts),
+        clock=clock,
+    )
+    app = App(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        catalogs=catalogs,
+        router=router,
+        dispatcher=dispatcher,
+        scheduler=None,  # type: ignore[arg-type]  # set just below: it needs app.after_commit
+        targets=targets,
+    )
+    app.scheduler = Scheduler(
+        engine,
+        sessionmaker,
+        job_handlers(catalogs),
+        clock=clock,
+        grace=timedelta(minutes=settings.scheduler_grace_minutes),
+        on_commit=app.after_commit,
+    )
+    router.after_commit.append(app.after_commit)
+    return app

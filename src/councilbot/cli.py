@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -160,6 +161,7 @@ async def _chat(
         )
     app = await build_app(settings)
     try:
+        await app.start()
         console = ConsoleChat(
             app.router, user=user, council=council, chat=chat or f"{council}-chat"
         )
@@ -168,6 +170,12 @@ async def _chat(
         except DomainError as exc:
             print(f"councilbot: {exc.message.format(**exc.values)}", file=sys.stderr)
             return 2
+        # Let announcements queued by the last lines reach the terminal before leaving;
+        # anything left stays in the outbox for the next start.
+        await app.dispatcher.stop()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await app.dispatcher.run_until_idle()
     finally:
         await app.aclose()
     return 0

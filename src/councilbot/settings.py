@@ -37,6 +37,12 @@ ENVIRONMENT: Mapping[str, str] = {
     "slack_client_id": "SLACK_CLIENT_ID",
     "slack_client_secret": "SLACK_CLIENT_SECRET",
     "slack_api_base_url": "SLACK_API_BASE_URL",
+    "telegram_rate": "COUNCILBOT_TELEGRAM_RATE",
+    "telegram_private_rate": "COUNCILBOT_TELEGRAM_PRIVATE_RATE",
+    "telegram_group_per_minute": "COUNCILBOT_TELEGRAM_GROUP_PER_MINUTE",
+    "slack_channel_rate": "COUNCILBOT_SLACK_CHANNEL_RATE",
+    "outbox_max_attempts": "COUNCILBOT_OUTBOX_MAX_ATTEMPTS",
+    "scheduler_grace_minutes": "COUNCILBOT_SCHEDULER_GRACE_MINUTES",
 }
 
 
@@ -66,6 +72,14 @@ class Settings(BaseSettings):
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
     slack_api_base_url: str = "https://slack.com/api/"
+
+    # Platform limits differ for self-hosted Bot API servers and enterprise plans.
+    telegram_rate: Annotated[float, Field(gt=0)] = 30.0  # messages/s per bot
+    telegram_private_rate: Annotated[float, Field(gt=0)] = 1.0  # messages/s per private chat
+    telegram_group_per_minute: Annotated[float, Field(gt=0)] = 20.0  # messages/min per group
+    slack_channel_rate: Annotated[float, Field(gt=0)] = 1.0  # messages/s per channel
+    outbox_max_attempts: Annotated[int, Field(ge=1)] = 8
+    scheduler_grace_minutes: Annotated[float, Field(ge=0)] = 60.0
 
     @field_validator("database_url")
     @classmethod

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 
 from councilbot.adapters.console import render
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Button, Reply
+from councilbot.db.session import alembic_config
 from tests.conftest import Bot
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -76,8 +78,9 @@ def test_script_mode_end_to_end(tmp_path: Path) -> None:
 def test_refuses_an_unmigrated_database(tmp_path: Path) -> None:
     result = councilbot("chat", db=tmp_path / "empty.db")
     assert result.returncode == 2
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert result.stderr.strip() == (
-        "councilbot: the database schema is at nothing but this version needs 0001; "
+        f"councilbot: the database schema is at nothing but this version needs {head}; "
         "run `councilbot db upgrade` (`make run` does it for you)"
     )
 

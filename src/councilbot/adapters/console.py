@@ -23,6 +23,7 @@ from typing import TextIO
 from councilbot.core.grammar import split_command
 from councilbot.core.messages import Button, Chat, ChatKind, Command, Identity, Platform, Reply
 from councilbot.core.router import Router
+from councilbot.delivery.targets import Outgoing
 from councilbot.services import councils, members
 
 PRIVATE_CHAT = "dm"
@@ -68,6 +69,26 @@ def render(reply: Reply, *, bold: bool = False) -> str:
     if reply.file is not None:
         text += f"\n(file: {reply.file.filename}, {len(reply.file.data)} bytes)"
     return text
+
+
+class ConsoleTarget:
+    """Deliver outbox messages to the terminal, so announcements show up in the console chat."""
+
+    platform = Platform.CONSOLE
+
+    def __init__(self, stdout: TextIO | None = None, *, bold: bool = False) -> None:
+        self._stdout = stdout
+        self._bold = bold
+        self._count = 0
+
+    async def deliver(self, message: Outgoing) -> str | None:
+        """Print the message with the chat it is for."""
+        self._count += 1
+        out = self._stdout or sys.stdout
+        body = render(Reply(text=message.text, buttons=message.buttons), bold=self._bold)
+        out.write(f"[to {message.chat_id}] {body}\n\n")
+        out.flush()
+        return str(self._count)
 
 
 @dataclass(slots=True)

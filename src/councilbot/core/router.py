@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import logging
 import secrets
+import string
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -54,13 +55,16 @@ class CommandSpec:
     role: Role = Role.MEMBER
     details: str | None = None
     aliases: tuple[str, ...] = ()
+    # For commands with several forms: `{name}` stands for a translated placeholder.
     usage_text: str | None = None
 
     def usage(self, t: Translator | None = None) -> str:
         """Return the usage line, with placeholders in the reader's language."""
+        translate = t or str
         if self.usage_text:
-            return self.usage_text
-        return usage(self.name, self.args, t or str)
+            names = {name for _, name, _, _ in string.Formatter().parse(self.usage_text) if name}
+            return self.usage_text.format(**{name: translate(name) for name in names})
+        return usage(self.name, self.args, translate)
 
 
 @dataclass(slots=True)
@@ -125,6 +129,9 @@ class Router:
         self.catalogs = catalogs
         self.settings = settings
         self.clock = clock
+        # Called with the session's info after each committed command, e.g. to wake the
+        # dispatcher when the command queued messages.
+        self.after_commit: list[Callable[[dict[str, Any]], None]] = []
 
     def lookup(self, name: str) -> CommandSpec | None:
         """Find a command by name or alias, ignoring a leading slash and case."""
@@ -147,18 +154,22 @@ class Router:
         spec = self.lookup(command.name)
         newcomer = False
         try:
-            async with self.sessionmaker() as session, session.begin():
-                ctx = await self._context(session, command)
-                t, newcomer = ctx.t, ctx.newcomer
-                if spec is None:
-                    return self._unknown(ctx, command.name)
-                await self._authorize(ctx, spec)
-                args = parse_args(
-                    spec.args,
-                    command.args,
-                    {"today": ctx.today, "now": ctx.now, "tz": ctx.tz},
-                )
-                return await spec.handler(ctx, args)
+            async with self.sessionmaker() as session:
+                async with session.begin():
+                    ctx = await self._context(session, command)
+                    t, newcomer = ctx.t, ctx.newcomer
+                    if spec is None:
+                        return self._unknown(ctx, command.name)
+                    await self._authorize(ctx, spec)
+                    args = parse_args(
+                        spec.args,
+                        command.args,
+                        {"today": ctx.today, "now": ctx.now, "tz": ctx.tz},
+                    )
+                    reply = await spec.handler(ctx, args)
+                for hook in self.after_commit:
+                    hook(session.info)
+                return reply
         except InvalidInput as exc:
             assert spec is not None  # unknown commands never parse arguments
             await self._remember(command, newcomer)

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Boolean, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from councilbot.core.messages import Platform
+from councilbot.core.messages import ChatKind, Platform
 from councilbot.db.base import Base
 
 
@@ -154,3 +166,118 @@ class LinkCode(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class DeliveryStatus(StrEnum):
+    """Where an outbox message stands."""
+
+    PENDING = "pending"  # due at next_attempt_at (first try or a retry)
+    SENDING = "sending"  # claimed by a dispatcher until lease_until
+    SENT = "sent"
+    FAILED = "failed"  # gave up after the maximum number of attempts
+    DEAD = "dead"  # a permanent error: the chat is gone for us
+
+
+class Delivery(Base):
+    """One message for one chat in the persistent outbox."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    source: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[int | None] = mapped_column(index=True)
+    platform: Mapped[Platform] = mapped_column(_enum(Platform, "platform"))
+    workspace: Mapped[str] = mapped_column(String(64), default="")
+    chat_id: Mapped[str] = mapped_column(String(128))
+    chat_kind: Mapped[ChatKind] = mapped_column(_enum(ChatKind, "chat_kind"))
+    channel_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channels.id", ondelete="SET NULL"), index=True
+    )
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    platform_message_id: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class JobState(StrEnum):
+    """Where a timed job stands."""
+
+    PENDING = "pending"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    MISSED = "missed"  # found too late after a long outage: reported, not run
+    FAILED = "failed"
+
+
+class Job(Base):
+    """A timed job; the scheduler is rebuilt from these rows on start-up."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_pending", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[JobState] = mapped_column(_enum(JobState, "job_state"), default=JobState.PENDING)
+    fired_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class AnnouncementStatus(StrEnum):
+    """Where an announcement stands."""
+
+    SCHEDULED = "scheduled"
+    SENT = "sent"  # its deliveries are in the outbox
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+
+
+announcement_councils = Table(
+    "announcement_councils",
+    Base.metadata,
+    Column(
+        "announcement_id",
+        ForeignKey("announcements.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("council_id", ForeignKey("councils.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Announcement(Base):
+    """A coordinator's message to one, several or all councils, now or at a set time."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    all_councils: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[AnnouncementStatus] = mapped_column(
+        _enum(AnnouncementStatus, "announcement_status")
+    )
+    scheduled_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    councils: Mapped[list[Council]] = relationship(
+        secondary=announcement_councils, lazy="selectin", order_by=Council.slug
+    )

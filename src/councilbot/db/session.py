@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from councilbot.settings import PROJECT_ROOT
 
@@ -24,7 +25,14 @@ class SchemaOutOfDate(Exception):
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an async engine; on SQLite, enforce foreign keys and wait on locks."""
     if url.startswith("sqlite"):
+        # SQLite has one writer at a time. One connection per process turns lock
+        # contention between our own coroutines into an orderly asyncio queue (no
+        # "database is locked"); other processes (the CLI) wait on the busy timeout.
         kwargs.setdefault("connect_args", {"timeout": 30})
+        if ":memory:" not in url:
+            kwargs.setdefault("poolclass", AsyncAdaptedQueuePool)
+            kwargs.setdefault("pool_size", 1)
+            kwargs.setdefault("max_overflow", 0)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
@@ -43,7 +51,9 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock up front, so a transaction that reads and then
+    # writes never fails on a snapshot another process moved on meanwhile.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

@@ -1,0 +1,103 @@
+"""Deliver outbox messages to Slack with chat.postMessage."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from councilbot.adapters.slack.render import blocks_for, to_mrkdwn
+from councilbot.core.messages import Platform
+from councilbot.delivery.targets import Outgoing, PermanentError, RetryAfter, TransientError
+
+DEFAULT_TIMEOUT = 10  # seconds for one Web API call
+TEXT_LIMIT = 40_000  # characters of chat.postMessage `text`
+
+# Slack error codes that mean "try again later"; every other `ok: false` code is permanent
+# (channel_not_found, not_in_channel, is_archived, account_inactive, token_revoked,
+# invalid_auth, missing_scope, user_not_found, cannot_dm_bot, restricted_action, ...).
+TRANSIENT_ERRORS = frozenset(
+    {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+class SlackTarget:
+    """Send outbox messages to one Slack workspace."""
+
+    platform = Platform.SLACK
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    @classmethod
+    def create(
+        cls, token: str, base_url: str = AsyncWebClient.BASE_URL, *, timeout: int = DEFAULT_TIMEOUT
+    ) -> SlackTarget:
+        """Build a target with its own Web API client."""
+        # slack_sdk's default retry handlers are [AsyncConnectionErrorRetryHandler()] (one
+        # retry on ServerConnectionError / ServerDisconnectedError / ClientOSError); the 429
+        # and 5xx handlers are opt-in. We keep none: the outbox dispatcher owns retries and
+        # backoff, and re-sending after a dropped connection could post a message twice.
+        client = AsyncWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
+        return cls(client)
+
+    async def deliver(self, message: Outgoing) -> str | None:
+        """Post the message to its channel and return its `ts`, or raise a DeliveryError."""
+        blocks = blocks_for(message.text, message.buttons)
+        try:
+            response = await self.client.chat_postMessage(
+                channel=message.chat_id,
+                text=to_mrkdwn(message.text)[:TEXT_LIMIT],
+                blocks=blocks or None,
+                unfurl_links=False,
+            )
+        except SlackApiError as exc:
+            raise self._api_error(exc.response) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:  # asyncio.TimeoutError is TimeoutError
+            raise TransientError(self._describe(exc)) from None
+        except SlackClientError as exc:
+            raise PermanentError(self._describe(exc)) from None
+        ts = response.get("ts")
+        return str(ts) if ts else None
+
+    def _api_error(self, response: Any) -> RetryAfter | TransientError | PermanentError:
+        """Map a failed Web API response to a delivery error."""
+        status = getattr(response, "status_code", None) or getattr(response, "status", None)
+        data = getattr(response, "data", None)
+        code = str(data.get("error") or "") if isinstance(data, Mapping) else ""
+        if status == 429 or code == "ratelimited":
+            headers = getattr(response, "headers", None) or {}
+            seconds = _retry_after(headers.get("Retry-After"))
+            return RetryAfter(self._scrub(code or "ratelimited"), seconds)
+        if isinstance(status, int) and status >= 500:
+            return TransientError(self._scrub(f"HTTP {status}" + (f" {code}" if code else "")))
+        if code in TRANSIENT_ERRORS:
+            return TransientError(code)
+        if code:
+            return PermanentError(self._scrub(code))
+        if status in (None, 200, 408):  # an unreadable body or a proxy's timeout
+            return TransientError(f"HTTP {status}: no Slack answer")
+        return PermanentError(f"HTTP {status}")
+
+    def _describe(self, exc: Exception) -> str:
+        """Name an exception for a reason, without the token."""
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return self._scrub(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__)
+
+    def _scrub(self, reason: str) -> str:
+        """Make sure a reason never carries the token."""
+        token = self.client.token
+        return reason.replace(token, "[token]") if token else reason
+
+
+def _retry_after(value: object) -> float:
+    """Read a Retry-After header as seconds, defaulting to 1."""
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        return 1.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 1.0

@@ -1,0 +1,177 @@
+"""Announcements: /announce (now, later, list, cancel) and /deliveries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from markupsafe import Markup
+from pydantic import Field
+
+from councilbot.core.errors import InvalidInput
+from councilbot.core.formatting import format_when
+from councilbot.core.grammar import ArgModel, Flag, Rest, When
+from councilbot.core.i18n import N_
+from councilbot.core.messages import Reply
+from councilbot.core.router import CommandSpec, Context, Role
+from councilbot.db.models import AnnouncementStatus, DeliveryStatus
+from councilbot.services import announcements
+
+ANNOUNCEMENTS = N_("Announcements")
+
+
+class AnnounceArgs(ArgModel):
+    target: Annotated[str, Field(title=N_("councils"))]
+    text: Annotated[str | None, Field(title=N_("text")), Rest()] = None
+    at: Annotated[When | None, Field(title=N_("when")), Flag()] = None
+
+
+def _preview(text: str, length: int = 60) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+async def announce(ctx: Context, args: AnnounceArgs) -> Reply:
+    """Announce to councils now or at a set time; list or cancel scheduled announcements."""
+    action = args.target.lower()
+    if action == "list" and args.text is None:
+        return await _list(ctx)
+    if action == "cancel" and args.text is not None and args.at is None:
+        return await _cancel(ctx, args.text)
+    if args.text is None:
+        raise InvalidInput(N_("Please write the announcement's text."))
+    created = await announcements.create_announcement(
+        ctx.session,
+        actor=ctx.actor,
+        councils_text=args.target,
+        text=args.text,
+        at=args.at,
+        now=ctx.now,
+        catalogs=ctx.router.catalogs,
+    )
+    item = created.announcement
+    if item.scheduled_at is not None:
+        return ctx.reply(
+            "Announcement #{id} will go out on {when} ({zone}) to {councils}. "
+            "/announce cancel {id} cancels it.",
+            id=item.id,
+            when=format_when(item.scheduled_at, ctx.tz, ctx.lang),
+            zone=str(ctx.tz),
+            councils=", ".join(c.name for c in item.councils),
+        )
+    if created.queued == 0:
+        return ctx.reply(
+            "Announcement #{id} is saved, but no chat is linked to {councils} and nobody "
+            "subscribed, so nobody will get it.",
+            id=item.id,
+            councils=", ".join(c.name for c in item.councils),
+        )
+    return ctx.reply(
+        "Announcement #{id} is on its way: {count} messages queued. "
+        "/deliveries {id} shows how it goes.",
+        id=item.id,
+        count=created.queued,
+    )
+
+
+async def _list(ctx: Context) -> Reply:
+    found = await announcements.list_scheduled(ctx.session, ctx.actor)
+    if not found:
+        return ctx.reply("No announcement is scheduled.")
+    lines = [ctx.t("<b>Scheduled announcements</b>")]
+    for item in found:
+        assert item.scheduled_at is not None
+        line = ctx.t(
+            "#{id} · {when} · {councils} · {text}",
+            id=item.id,
+            when=format_when(item.scheduled_at, ctx.tz, ctx.lang),
+            councils=", ".join(c.slug for c in item.councils),
+            text=_preview(item.text),
+        )
+        if item.status is AnnouncementStatus.MISSED:
+            line += Markup(" ") + ctx.t("(missed: the bot was down at that time)")
+        lines.append(line)
+    return Reply(text="\n".join(lines))
+
+
+async def _cancel(ctx: Context, text: str) -> Reply:
+    number = text.strip().lstrip("#")
+    if not number.isdigit():
+        raise InvalidInput(N_("“{value}” is not a valid {name}."), value=text, name="id")
+    item = await announcements.cancel_announcement(ctx.session, ctx.actor, int(number))
+    return ctx.reply("Announcement #{id} is cancelled; it will not be sent.", id=item.id)
+
+
+class DeliveriesArgs(ArgModel):
+    id: Annotated[int, Field(title=N_("id"))]
+
+
+STATUS_LABELS = {
+    DeliveryStatus.PENDING: N_("pending"),
+    DeliveryStatus.SENDING: N_("sending"),
+    DeliveryStatus.SENT: N_("sent"),
+    DeliveryStatus.FAILED: N_("failed"),
+    DeliveryStatus.DEAD: N_("dead"),
+}
+
+
+async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
+    """Show how an announcement's deliveries are doing."""
+    item, report = await announcements.delivery_report(ctx.session, ctx.actor, args.id)
+    if item.status is AnnouncementStatus.SCHEDULED and item.scheduled_at is not None:
+        return ctx.reply(
+            "Announcement #{id} is scheduled for {when}; nothing was sent yet.",
+            id=item.id,
+            when=format_when(item.scheduled_at, ctx.tz, ctx.lang),
+        )
+    counts = report.counts
+    lines = [
+        ctx.t(
+            "<b>Announcement #{id}</b>: {sent} sent, {pending} pending, {failed} failed, "
+            "{dead} dead (of {total}).",
+            id=item.id,
+            sent=counts.get(DeliveryStatus.SENT, 0),
+            pending=counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.SENDING, 0),
+            failed=counts.get(DeliveryStatus.FAILED, 0),
+            dead=counts.get(DeliveryStatus.DEAD, 0),
+            total=report.total,
+        )
+    ]
+    for status, chat, error in report.problems:
+        lines.append(
+            ctx.t(
+                "• {chat}: {error} ({status})",
+                chat=chat,
+                error=error,
+                status=ctx.t(STATUS_LABELS[status]),
+            )
+        )
+    return Reply(text="\n".join(lines))
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "announce",
+        announce,
+        N_("Announce to one, several or all councils, now or at a set time."),
+        ANNOUNCEMENTS,
+        AnnounceArgs,
+        role=Role.COORDINATOR,
+        usage_text=(
+            "/announce <{councils}|all> <{text}> [--at <{when}>]"
+            " · /announce list · /announce cancel <{id}>"
+        ),
+        details=N_(
+            "Every linked chat of those councils gets it, and members subscribed to announcements "
+            "by direct message. Coordinators announce to the councils they coordinate; “all” "
+            "needs an admin or a coordinator of every council. Times are in this chat's council "
+            "time zone, e.g. --at tomorrow 09:00."
+        ),
+    ),
+    CommandSpec(
+        "deliveries",
+        deliveries,
+        N_("Show how an announcement's deliveries are doing."),
+        ANNOUNCEMENTS,
+        DeliveriesArgs,
+        role=Role.COORDINATOR,
+    ),
+)

@@ -1,0 +1,13 @@
+"""Show times and numbers the way each language writes them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+
+
+def format_when(moment: datetime, tz: ZoneInfo, lang: str) -> str:
+    """Show an aware datetime in a council's zone, e.g. `Thu 3 Dec 2026, 14:00`."""
+    return format_datetime(moment.astimezone(tz), "EEE d MMM y, HH:mm", locale=lang)

@@ -1,0 +1,289 @@
+"""The dispatcher: claims due outbox rows and sends them at each platform's allowed pace.
+
+Each claimed row gets a send slot from the rate limiter (Telegram: per bot, per
+private chat, per group; Slack: per channel) and is sent by its platform's target.
+Outcomes are written back in small batches: a crash loses at most the outcomes of
+the messages in flight, which are sent again once their lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from councilbot.core.messages import ChatKind, Platform
+from councilbot.delivery import outbox
+from councilbot.delivery.outbox import Claimed
+from councilbot.delivery.ratelimit import BucketKey, Rate, RateLimiter
+from councilbot.delivery.targets import (
+    DeliveryTarget,
+    Outgoing,
+    PermanentError,
+    RetryAfter,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    """How hard the dispatcher works and how patiently it retries."""
+
+    batch: int = 200
+    max_in_flight: int = 256
+    lease: timedelta = timedelta(seconds=60)
+    poll_interval: float = 1.0
+    flush_interval: float = 0.05
+    max_attempts: int = 8
+    backoff_first: float = 2.0  # seconds before the first retry; doubles each time
+    backoff_cap: float = 900.0
+    max_hold: float = 10.0  # longest a claimed row waits in memory for its send slot
+
+
+# We pace slightly under each limit: a request's arrival at the platform jitters by a few
+# milliseconds, and a sliding-window limiter counts arrivals, not our send times.
+HEADROOM = 0.97
+
+
+def platform_rates(
+    *,
+    telegram_per_second: float = 30.0,
+    telegram_private_per_second: float = 1.0,
+    telegram_group_per_minute: float = 20.0,
+    slack_channel_per_second: float = 1.0,
+) -> dict[str, Rate]:
+    """Build the rate rules the dispatcher uses, from the operator's settings."""
+    return {
+        "telegram": Rate(telegram_per_second * HEADROOM, 1.0),
+        "telegram.private": Rate(telegram_private_per_second * HEADROOM, 1.0),
+        "telegram.group": Rate(telegram_group_per_minute * HEADROOM, 60.0),
+        "slack.channel": Rate(slack_channel_per_second * HEADROOM, 1.0),
+    }
+
+
+def bucket_keys(message: Outgoing) -> list[BucketKey]:
+    """Name the rate buckets a message counts against, most specific last."""
+    if message.platform is Platform.TELEGRAM:
+        kind = "telegram.private" if message.chat_kind is ChatKind.PRIVATE else "telegram.group"
+        return [("telegram", ""), (kind, message.chat_id)]
+    if message.platform is Platform.SLACK:
+        return [("slack.channel", f"{message.workspace}:{message.chat_id}")]
+    return []
+
+
+@dataclass(slots=True)
+class _Outcomes:
+    sent: list[tuple[int, str | None]] = field(default_factory=list)
+    retry: list[tuple[int, datetime, str | None, bool]] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    dead: list[tuple[Claimed, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.sent or self.retry or self.failed or self.dead)
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters for metrics and benchmarks."""
+
+    sent: int = 0
+    retried: int = 0
+    rate_limited: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+class Dispatcher:
+    """Send the outbox's due rows through their platforms' targets."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        targets: Mapping[Platform, DeliveryTarget],
+        limiter: RateLimiter,
+        config: DispatchConfig = DispatchConfig(),
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        worker: str | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._targets = dict(targets)
+        self._limiter = limiter
+        self.config = config
+        self._clock = clock
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+        self.stats = Stats()
+        self._outcomes = _Outcomes()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Look for due rows now instead of at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run in the background until stop()."""
+        self._stopping = False
+        self._task = asyncio.create_task(self.run(), name=f"dispatcher {self.worker}")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming, let sends in flight finish (up to `grace` seconds), record outcomes."""
+        self._stopping = True
+        self.wake()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._in_flight:
+            _done, pending = await asyncio.wait(self._in_flight, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._flush()
+
+    async def run(self) -> None:
+        """Claim, pace and send until stopped."""
+        flusher = asyncio.create_task(self._flush_forever())
+        try:
+            while not self._stopping:
+                limit = min(self.config.max_in_flight - len(self._in_flight), self.config.batch)
+                claimed = await self._claim(limit) if limit > 0 else []
+                for row in claimed:
+                    self._schedule(row)
+                if limit <= 0 or len(claimed) < limit:
+                    # Nothing more is due, or we are full: wait for a wake-up or the poll.
+                    await self._sleep(self.config.poll_interval)
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+
+    async def run_until_idle(self) -> None:
+        """Send until nothing is due or in flight (for tests and the console's exit)."""
+        while True:
+            claimed = await self._claim(self.config.batch)
+            for row in claimed:
+                self._schedule(row)
+            if self._in_flight:
+                await asyncio.wait(self._in_flight)
+            await self._flush()
+            if not claimed and not self._in_flight:
+                return
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                return await outbox.claim(
+                    session,
+                    worker=self.worker,
+                    limit=limit,
+                    now=self._clock(),
+                    lease=self.config.lease,
+                )
+        except Exception:
+            log.exception("could not claim deliveries; retrying")
+            await asyncio.sleep(self.config.poll_interval)
+            return []
+
+    def _schedule(self, row: Claimed) -> None:
+        keys = bucket_keys(row.message)
+        wait = self._limiter.delay(keys)
+        if wait > self.config.max_hold:
+            # Too long to hold the claim: hand the row back, due when its slot comes.
+            at = self._clock() + timedelta(seconds=wait)
+            self._outcomes.retry.append((row.id, at, None, False))
+            return
+        wait = self._limiter.reserve(keys)
+        task = asyncio.create_task(self._send(row, keys, wait))
+        self._in_flight.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if len(self._in_flight) < self.config.max_in_flight // 2:
+            self.wake()
+
+    async def _send(self, row: Claimed, keys: list[BucketKey], wait: float) -> None:
+        if wait > 0:
+            await asyncio.sleep(wait)
+        target = self._targets.get(row.message.platform)
+        try:
+            if target is None:
+                raise TransientError(f"{row.message.platform.value} is not configured")
+            message_id = await target.deliver(row.message)
+        except RetryAfter as exc:
+            self.stats.rate_limited += 1
+            if keys:
+                self._limiter.pause(keys[-1], exc.seconds)
+            at = self._clock() + timedelta(seconds=exc.seconds)
+            self._outcomes.retry.append((row.id, at, exc.reason, False))
+        except PermanentError as exc:
+            self.stats.dead += 1
+            log.warning("delivery %s is dead: %s", row.id, exc.reason)
+            self._outcomes.dead.append((row, exc.reason))
+        except Exception as exc:
+            reason = exc.reason if isinstance(exc, TransientError) else f"unexpected: {exc!r}"
+            if not isinstance(exc, TransientError):
+                log.exception("delivery %s failed unexpectedly", row.id)
+            if row.attempts >= self.config.max_attempts:
+                self.stats.failed += 1
+                self._outcomes.failed.append((row.id, reason))
+            else:
+                self.stats.retried += 1
+                at = self._clock() + timedelta(seconds=self._backoff(row.attempts))
+                self._outcomes.retry.append((row.id, at, reason, True))
+        else:
+            self.stats.sent += 1
+            self._outcomes.sent.append((row.id, message_id))
+
+    def _backoff(self, attempts: int) -> float:
+        """Exponential backoff with full jitter, so retries of a burst spread out."""
+        ceiling = min(self.config.backoff_cap, self.config.backoff_first * 2 ** (attempts - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.flush_interval)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._outcomes:
+            return
+        outcomes, self._outcomes = self._outcomes, _Outcomes()
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                now = self._clock()
+                await outbox.mark_sent(session, outcomes.sent, now=now)
+                for row_id, at, error, counted in outcomes.retry:
+                    await outbox.mark_retry(
+                        session, row_id, at=at, error=error, count_attempt=counted
+                    )
+                for row_id, error in outcomes.failed:
+                    await outbox.mark_failed(session, row_id, error=error)
+                for row, error in outcomes.dead:
+                    await outbox.mark_dead(session, row, error=error)
+        except Exception:
+            # Keep them for the next flush; if we die first, leases bring the rows back.
+            log.exception("could not record delivery outcomes; will retry")
+            self._outcomes.sent[:0] = outcomes.sent
+            self._outcomes.retry[:0] = outcomes.retry
+            self._outcomes.failed[:0] = outcomes.failed
+            self._outcomes.dead[:0] = outcomes.dead

@@ -1,0 +1,290 @@
+"""The persistent outbox: enqueue inside the caller's transaction, claim, record outcomes.
+
+Services enqueue in their own transaction, so a committed announcement always has
+its deliveries and a rolled-back one has none. Dispatchers claim due rows with one
+atomic `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`: on
+PostgreSQL several dispatchers can share the table without sending a row twice;
+on SQLite the lock clause disappears but the single statement is still atomic,
+because SQLite has one writer at a time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from councilbot.db.models import Channel, Delivery, DeliveryStatus, Subscription
+from councilbot.delivery.targets import Outgoing
+
+OUTBOX_CHANGED = "outbox_changed"  # session.info flag: wake the dispatcher after commit
+_DELIVERIES = Delivery.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A message to enqueue, with what it belongs to."""
+
+    key: str  # idempotency: the same key is enqueued once
+    message: Outgoing
+    source: str
+    source_id: int | None = None
+    channel_id: int | None = None
+    member_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row claimed for sending."""
+
+    id: int
+    attempts: int
+    message: Outgoing
+    channel_id: int | None
+    member_id: int | None
+
+
+async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: datetime) -> int:
+    """Add messages to the outbox, skipping keys already there; return how many were new."""
+    rows = [
+        {
+            "key": e.key,
+            "source": e.source,
+            "source_id": e.source_id,
+            "platform": e.message.platform,
+            "workspace": e.message.workspace,
+            "chat_id": e.message.chat_id,
+            "chat_kind": e.message.chat_kind,
+            "channel_id": e.channel_id,
+            "member_id": e.member_id,
+            "payload": e.message.model_dump(mode="json", include={"text", "buttons"}),
+            "status": DeliveryStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for e in envelopes
+    ]
+    if not rows:
+        return 0
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(_DELIVERIES)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(_DELIVERIES.c.id)
+    )
+    inserted = 0
+    for start in range(0, len(rows), 500):
+        result = await session.execute(statement, rows[start : start + 500])
+        inserted += len(result.all())
+    session.info[OUTBOX_CHANGED] = True
+    return inserted
+
+
+async def claim(
+    session: AsyncSession, *, worker: str, limit: int, now: datetime, lease: timedelta
+) -> list[Claimed]:
+    """Claim up to `limit` due rows (pending, or sending with an expired lease)."""
+    due = (
+        select(Delivery.id)
+        .where(
+            or_(
+                (Delivery.status == DeliveryStatus.PENDING) & (Delivery.next_attempt_at <= now),
+                (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now),
+            )
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(Delivery)
+        .where(Delivery.id.in_(due.scalar_subquery()))
+        .values(
+            status=DeliveryStatus.SENDING,
+            lease_until=now + lease,
+            claimed_by=worker,
+            attempts=Delivery.attempts + 1,
+        )
+        .returning(
+            Delivery.id,
+            Delivery.attempts,
+            Delivery.platform,
+            Delivery.workspace,
+            Delivery.chat_id,
+            Delivery.chat_kind,
+            Delivery.payload,
+            Delivery.channel_id,
+            Delivery.member_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.execute(statement)).all()
+    return sorted(
+        (
+            Claimed(
+                id=row.id,
+                attempts=row.attempts,
+                message=Outgoing(
+                    platform=row.platform,
+                    workspace=row.workspace,
+                    chat_id=row.chat_id,
+                    chat_kind=row.chat_kind,
+                    **row.payload,
+                ),
+                channel_id=row.channel_id,
+                member_id=row.member_id,
+            )
+            for row in rows
+        ),
+        key=lambda c: c.id,
+    )
+
+
+# A Core statement, so that a list of parameters runs as one executemany.
+_MARK_SENT = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id == bindparam("row_id"),
+        _DELIVERIES.c.status == DeliveryStatus.SENDING,
+    )
+    .values(
+        status=DeliveryStatus.SENT,
+        sent_at=bindparam("when"),
+        platform_message_id=bindparam("message_id"),
+        lease_until=None,
+        last_error=None,
+    )
+)
+
+
+async def mark_sent(
+    session: AsyncSession, sent: Sequence[tuple[int, str | None]], *, now: datetime
+) -> None:
+    """Record successful sends, many at once."""
+    if sent:
+        await session.execute(
+            _MARK_SENT,
+            [{"row_id": row_id, "message_id": mid, "when": now} for row_id, mid in sent],
+        )
+
+
+async def mark_retry(
+    session: AsyncSession,
+    row_id: int,
+    *,
+    at: datetime,
+    error: str | None,
+    count_attempt: bool = True,
+) -> None:
+    """Put a claimed row back in the queue, due at `at`."""
+    values: dict[str, Any] = {
+        "status": DeliveryStatus.PENDING,
+        "next_attempt_at": at,
+        "lease_until": None,
+    }
+    if error is not None:
+        values["last_error"] = error[:500]
+    if not count_attempt:
+        values["attempts"] = Delivery.attempts - 1
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == row_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_failed(session: AsyncSession, row_id: int, *, error: str) -> None:
+    """Give up on a row after too many transient errors."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == row_id)
+        .values(status=DeliveryStatus.FAILED, lease_until=None, last_error=error[:500])
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def mark_dead(session: AsyncSession, claimed: Claimed, *, error: str) -> None:
+    """Record a permanent error and stop sending to that chat: deactivate it."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == claimed.id)
+        .values(status=DeliveryStatus.DEAD, lease_until=None, last_error=error[:500])
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.channel_id is not None:
+        await session.execute(
+            update(Channel)
+            .where(Channel.id == claimed.channel_id)
+            .values(active=False)
+            .execution_options(synchronize_session=False)
+        )
+    if claimed.member_id is not None:
+        await session.execute(
+            update(Subscription)
+            .where(Subscription.member_id == claimed.member_id)
+            .values(active=False)
+            .execution_options(synchronize_session=False)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """How the deliveries of one source are doing."""
+
+    counts: dict[DeliveryStatus, int]
+    problems: list[tuple[DeliveryStatus, str, str]]  # status, chat, last error
+
+    @property
+    def total(self) -> int:
+        """Return the number of deliveries."""
+        return sum(self.counts.values())
+
+
+async def report(session: AsyncSession, source: str, source_id: int, *, limit: int = 5) -> Report:
+    """Count a source's deliveries by status and list the latest problems."""
+    counts = Counter(
+        {
+            status: n
+            for status, n in await session.execute(
+                select(Delivery.status, func.count())
+                .where(Delivery.source == source, Delivery.source_id == source_id)
+                .group_by(Delivery.status)
+            )
+        }
+    )
+    problems = await session.execute(
+        select(Delivery.status, Channel.title, Delivery.chat_id, Delivery.last_error)
+        .outerjoin(Channel, Channel.id == Delivery.channel_id)
+        .where(
+            Delivery.source == source,
+            Delivery.source_id == source_id,
+            Delivery.last_error.is_not(None),
+            Delivery.status != DeliveryStatus.SENT,
+        )
+        .order_by(Delivery.id.desc())
+        .limit(limit)
+    )
+    return Report(
+        counts=dict(counts),
+        problems=[(status, title or chat, error) for status, title, chat, error in problems],
+    )
+
+
+async def pending_count(session: AsyncSession) -> int:
+    """Return how many rows still wait to be sent (pending or being sent)."""
+    return (
+        await session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]))
+        )
+        or 0
+    )

@@ -1,0 +1,182 @@
+"""The scheduler: APScheduler fires the jobs stored in the `jobs` table, once each.
+
+APScheduler (AsyncIOScheduler, in-memory job store) only keeps time; the rows in
+`jobs` are the truth. On start-up and every `sync_interval` the scheduler mirrors
+the pending rows into date jobs. Firing claims the row (pending -> done) and runs
+the job's handler in the same transaction, so a job runs once even if two
+processes fire it. A job found overdue by more than `grace` (after an outage) is
+marked missed and logged, not silently dropped or run late.
+
+When several processes share PostgreSQL, only one runs the scheduler: the holder
+of a PostgreSQL advisory lock, taken on a dedicated connection at start-up. The
+others retry at every sync, so one of them takes over when the holder dies (its
+connection closes and the lock is released). On SQLite there is one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from councilbot.db.models import Job, JobState
+from councilbot.services import jobs
+
+log = logging.getLogger(__name__)
+
+JobHandler = Callable[[AsyncSession, dict[str, Any], datetime], Awaitable[None]]
+ADVISORY_LOCK_KEY = 0x436F756E63696C  # "Council"
+SYNC_JOB = "councilbot:sync"
+
+
+class Scheduler:
+    """Mirror pending job rows into APScheduler and run them when due."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        handlers: Mapping[str, JobHandler],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        grace: timedelta = timedelta(hours=1),
+        sync_interval: float = 15.0,
+        on_commit: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._sessionmaker = sessionmaker
+        self._handlers = dict(handlers)
+        self._clock = clock
+        self._grace = grace
+        self._sync_interval = sync_interval
+        self._on_commit = on_commit
+        self._aps = AsyncIOScheduler(timezone=UTC)
+        self._lock: AsyncConnection | None = None
+        self.missed: list[str] = []
+
+    @property
+    def is_leader(self) -> bool:
+        """Tell whether this process runs the jobs."""
+        return self._engine.dialect.name != "postgresql" or self._lock is not None
+
+    async def start(self) -> None:
+        """Start timing, take the lead if we can, and load the pending jobs."""
+        self._aps.start()
+        self._aps.add_job(
+            self.sync,
+            "interval",
+            seconds=self._sync_interval,
+            id=SYNC_JOB,
+            coalesce=True,
+            max_instances=1,
+        )
+        await self.sync()
+
+    async def stop(self) -> None:
+        """Stop timing and give up the lead."""
+        if self._aps.running:
+            self._aps.shutdown(wait=False)
+        if self._lock is not None:
+            await self._lock.close()
+            self._lock = None
+
+    async def _take_lead(self) -> bool:
+        if self.is_leader:
+            return True
+        connection = await self._engine.connect()
+        got = await connection.scalar(
+            text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+        )
+        await connection.commit()  # the session-level lock outlives the transaction
+        if got:
+            self._lock = connection
+            log.info("this process now runs the scheduler")
+            return True
+        await connection.close()
+        return False
+
+    async def sync(self) -> None:
+        """Mirror pending rows into date jobs; mark long-overdue ones missed."""
+        try:
+            if not await self._take_lead():
+                return
+            now = self._clock()
+            async with self._sessionmaker() as session, session.begin():
+                rows = await jobs.pending(session)
+                for job in rows:
+                    if job.due_at < now - self._grace:
+                        job.state = JobState.MISSED
+                        job.last_error = (
+                            f"missed: due {job.due_at.isoformat()}, found {now.isoformat()}"
+                        )
+                        self.missed.append(job.name)
+                        log.warning("job %s was due at %s and is missed", job.name, job.due_at)
+                        await self._run_handler(session, f"{job.kind}:missed", job, now)
+            wanted = {job.name: job for job in rows if job.state is JobState.PENDING}
+            for aps_job in self._aps.get_jobs():
+                if aps_job.id != SYNC_JOB and aps_job.id not in wanted:
+                    aps_job.remove()
+            for name, job in wanted.items():
+                existing = self._aps.get_job(name)
+                run_date = max(job.due_at, now)
+                if existing is None or existing.trigger.run_date != run_date:
+                    self._aps.add_job(
+                        self.fire,
+                        DateTrigger(run_date=run_date, timezone=UTC),
+                        args=[name],
+                        id=name,
+                        replace_existing=True,
+                        misfire_grace_time=int(self._grace.total_seconds()),
+                    )
+        except Exception:
+            log.exception("could not synchronise the scheduler")
+
+    async def fire(self, name: str) -> bool:
+        """Run the job `name` if it is still pending; return whether it ran."""
+        now = self._clock()
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                claimed = await session.execute(
+                    update(Job)
+                    .where(Job.name == name, Job.state == JobState.PENDING, Job.due_at <= now)
+                    .values(state=JobState.DONE, fired_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if not claimed.rowcount:
+                    return False
+                job = await session.scalar(select(Job).where(Job.name == name))
+                assert job is not None
+                await self._run_handler(session, job.kind, job, now)
+                info = dict(session.info)
+        except Exception as exc:
+            log.exception("job %s failed", name)
+            async with self._sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(Job)
+                    .where(Job.name == name, Job.state == JobState.PENDING)
+                    .values(state=JobState.FAILED, fired_at=now, last_error=repr(exc)[:500])
+                    .execution_options(synchronize_session=False)
+                )
+            return False
+        if self._on_commit is not None:
+            self._on_commit(info)
+        return True
+
+    async def _run_handler(self, session: AsyncSession, kind: str, job: Job, now: datetime) -> None:
+        handler = self._handlers.get(kind)
+        if handler is not None:
+            await handler(session, job.payload, now)
+        elif not kind.endswith(":missed"):
+            raise LookupError(f"no handler for job kind {kind!r}")
+
+    async def fire_due(self) -> int:
+        """Run every pending job that is due now (for tests and start-up); return how many."""
+        async with self._sessionmaker() as session:
+            names = [job.name for job in await jobs.pending(session) if job.due_at <= self._clock()]
+        return sum([await self.fire(name) for name in names])

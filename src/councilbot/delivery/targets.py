@@ -1,0 +1,61 @@
+"""What the outbox hands to a platform, and how a platform says it failed.
+
+A target sends one rendered message to one chat and either returns the
+platform's message id or raises one of the errors below; the dispatcher turns
+those into retries, waits or dead rows.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from councilbot.core.messages import Button, ChatKind, Platform
+
+
+class Outgoing(BaseModel):
+    """One message for one chat, as stored in the outbox."""
+
+    model_config = ConfigDict(frozen=True)
+
+    platform: Platform
+    workspace: str = ""
+    chat_id: str
+    chat_kind: ChatKind = ChatKind.GROUP
+    text: str  # safe markup, see core.messages.Reply
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+class DeliveryError(Exception):
+    """Base of the errors a target raises."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RetryAfter(DeliveryError):
+    """The platform asked us to slow down: retry after `seconds` (HTTP 429)."""
+
+    def __init__(self, reason: str, seconds: float) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
+class TransientError(DeliveryError):
+    """A network error or a 5xx: retry with exponential backoff."""
+
+
+class PermanentError(DeliveryError):
+    """The chat is gone for us (bot removed, chat not found, user blocked us): never retry."""
+
+
+class DeliveryTarget(Protocol):
+    """Send outbox messages to one platform."""
+
+    platform: Platform
+
+    async def deliver(self, message: Outgoing) -> str | None:
+        """Send the message; return the platform's message id, or raise a DeliveryError."""
+        ...

@@ -1,0 +1,286 @@
+"""Announcements: a coordinator's message to councils' chats and subscribers, now or later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from markupsafe import Markup, escape
+from sqlalchemy import desc, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from councilbot.core.i18n import N_, Catalogs
+from councilbot.core.messages import ChatKind
+from councilbot.db.models import (
+    Announcement,
+    AnnouncementStatus,
+    Channel,
+    Council,
+    Identity,
+    Member,
+    Subscription,
+    Topic,
+)
+from councilbot.delivery import outbox
+from councilbot.delivery.outbox import Envelope
+from councilbot.delivery.targets import Outgoing
+from councilbot.services import access, councils, jobs
+from councilbot.services.access import Actor
+
+SOURCE = "announcement"
+SEND_JOB = "announcement.send"
+MAX_LENGTH = 3500  # leaves room for the header below Telegram's 4,096 characters
+
+
+def job_name(announcement_id: int) -> str:
+    """Name the scheduler job that sends an announcement."""
+    return f"announcement:{announcement_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """A new announcement and, when sent now, how many deliveries it queued."""
+
+    announcement: Announcement
+    queued: int
+
+
+async def _require_coordinator_of_all(
+    session: AsyncSession, actor: Actor, targets: list[Council]
+) -> None:
+    if await access.is_admin(session, actor):
+        return
+    mine = await access.coordinated_council_ids(session, actor.member_id)
+    missing = [c.name for c in targets if c.id not in mine]
+    if missing:
+        raise Forbidden(
+            N_("You can only announce to councils you coordinate; not to {councils}."),
+            councils=", ".join(missing),
+        )
+
+
+async def create_announcement(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    councils_text: str,
+    text: str,
+    at: datetime | None,
+    now: datetime,
+    catalogs: Catalogs,
+) -> Created:
+    """Announce now (queue the deliveries) or at `at` (schedule a job)."""
+    if not text.strip():
+        raise InvalidInput(N_("Please write the announcement's text."))
+    if len(text) > MAX_LENGTH:
+        raise InvalidInput(
+            N_("The announcement is too long ({length} characters; at most {limit})."),
+            length=len(text),
+            limit=MAX_LENGTH,
+        )
+    if at is not None and at <= now:
+        raise InvalidInput(N_("That time is already past."))
+    targets = await councils.get_councils(session, councils_text)
+    if not targets:
+        raise InvalidInput(N_("Please name at least one council, or all."))
+    await _require_coordinator_of_all(session, actor, targets)
+    announcement = Announcement(
+        author_id=actor.member_id,
+        text=text.strip(),
+        all_councils=councils_text.strip().lower() == "all",
+        status=AnnouncementStatus.SCHEDULED if at else AnnouncementStatus.SENT,
+        scheduled_at=at,
+        created_at=now,
+        councils=targets,
+    )
+    session.add(announcement)
+    await session.flush()
+    if at is not None:
+        await jobs.schedule(
+            session, job_name(announcement.id), SEND_JOB, at, {"id": announcement.id}, now=now
+        )
+        return Created(announcement, 0)
+    queued = await _enqueue(session, announcement, now=now, catalogs=catalogs)
+    return Created(announcement, queued)
+
+
+async def send_scheduled(
+    session: AsyncSession, payload: dict[str, Any], now: datetime, *, catalogs: Catalogs
+) -> None:
+    """Queue a scheduled announcement's deliveries (the scheduler's job handler)."""
+    announcement = await session.get(Announcement, payload["id"])
+    if announcement is None or announcement.status is not AnnouncementStatus.SCHEDULED:
+        return
+    announcement.status = AnnouncementStatus.SENT
+    await _enqueue(session, announcement, now=now, catalogs=catalogs)
+
+
+async def mark_missed(session: AsyncSession, payload: dict[str, Any], _now: datetime) -> None:
+    """Record that a scheduled announcement was found too late to send."""
+    announcement = await session.get(Announcement, payload["id"])
+    if announcement is not None and announcement.status is AnnouncementStatus.SCHEDULED:
+        announcement.status = AnnouncementStatus.MISSED
+
+
+def _render(catalogs: Catalogs, lang: str, councils_label: str, text: str) -> str:
+    t = catalogs.translator(lang)
+    return str(
+        t("📣 <b>Announcement — {councils}</b>", councils=councils_label)
+        + Markup("\n")
+        + escape(text)
+    )
+
+
+async def _enqueue(
+    session: AsyncSession, announcement: Announcement, *, now: datetime, catalogs: Catalogs
+) -> int:
+    council_ids = [c.id for c in announcement.councils]
+    announcement.sent_at = now
+    envelopes: list[Envelope] = []
+    channels = await session.scalars(
+        select(Channel).where(Channel.council_id.in_(council_ids), Channel.active.is_(True))
+    )
+    for channel in channels:
+        envelopes.append(
+            Envelope(
+                key=f"{SOURCE}:{announcement.id}:{channel.platform.value}:{channel.workspace}:{channel.external_id}",
+                message=Outgoing(
+                    platform=channel.platform,
+                    workspace=channel.workspace,
+                    chat_id=channel.external_id,
+                    chat_kind=ChatKind.GROUP,
+                    text=_render(
+                        catalogs,
+                        channel.locale or channel.council.language,
+                        channel.council.name,
+                        announcement.text,
+                    ),
+                ),
+                source=SOURCE,
+                source_id=announcement.id,
+                channel_id=channel.id,
+            )
+        )
+    label = ", ".join(c.name for c in announcement.councils)
+    for member, identity in await _subscribers(session, council_ids):
+        lang = member.locale or next(
+            (c.language for c in announcement.councils if c.id == member.home_council_id),
+            announcement.councils[0].language,
+        )
+        envelopes.append(
+            Envelope(
+                key=f"{SOURCE}:{announcement.id}:{identity.platform.value}:{identity.workspace}:dm:{identity.user_id}",
+                message=Outgoing(
+                    platform=identity.platform,
+                    workspace=identity.workspace,
+                    chat_id=_direct_chat(identity),
+                    chat_kind=ChatKind.PRIVATE,
+                    text=_render(catalogs, lang, label, announcement.text),
+                ),
+                source=SOURCE,
+                source_id=announcement.id,
+                member_id=member.id,
+            )
+        )
+    return await outbox.enqueue(session, envelopes, now=now)
+
+
+def _direct_chat(identity: Identity) -> str:
+    # Telegram and Slack open a private chat by the user's id; the console names it dm:<user>.
+    return f"dm:{identity.user_id}" if identity.platform.value == "console" else identity.user_id
+
+
+async def _subscribers(
+    session: AsyncSession, council_ids: list[int]
+) -> list[tuple[Member, Identity]]:
+    """Members subscribed to announcements for these councils, each with one identity.
+
+    A person is reached once, on the platform where we last saw them.
+    """
+    subscribed = (
+        select(Subscription.member_id)
+        .where(
+            Subscription.topic == Topic.ANNOUNCEMENTS,
+            Subscription.active.is_(True),
+            or_(Subscription.council_id.in_(council_ids), Subscription.council_id.is_(None)),
+        )
+        .distinct()
+    )
+    latest = (
+        select(
+            Identity.id,
+            func.row_number()
+            .over(
+                partition_by=Identity.member_id,
+                order_by=[desc(Identity.last_seen_at), desc(Identity.id)],
+            )
+            .label("rank"),
+        )
+        .where(Identity.member_id.in_(subscribed))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Member, Identity)
+        .join(Identity, Identity.member_id == Member.id)
+        .join(latest, (latest.c.id == Identity.id) & (latest.c.rank == 1))
+        .order_by(Member.id)
+    )
+    return [(member, identity) for member, identity in rows.all()]
+
+
+async def _get_visible(session: AsyncSession, actor: Actor, announcement_id: int) -> Announcement:
+    announcement = await session.get(Announcement, announcement_id)
+    if announcement is None:
+        raise NotFound(N_("There is no announcement #{id}."), id=announcement_id)
+    if announcement.author_id == actor.member_id or await access.is_admin(session, actor):
+        return announcement
+    mine = await access.coordinated_council_ids(session, actor.member_id)
+    if not mine.intersection(c.id for c in announcement.councils):
+        raise Forbidden(
+            N_("Announcement #{id} is not for a council you coordinate."), id=announcement_id
+        )
+    return announcement
+
+
+async def list_scheduled(session: AsyncSession, actor: Actor) -> list[Announcement]:
+    """Return the scheduled (and missed) announcements the actor may manage."""
+    query = (
+        select(Announcement)
+        .where(Announcement.status.in_([AnnouncementStatus.SCHEDULED, AnnouncementStatus.MISSED]))
+        .order_by(Announcement.scheduled_at, Announcement.id)
+    )
+    found = list(await session.scalars(query))
+    if await access.is_admin(session, actor):
+        return found
+    mine = await access.coordinated_council_ids(session, actor.member_id)
+    return [
+        a
+        for a in found
+        if a.author_id == actor.member_id or mine.intersection(c.id for c in a.councils)
+    ]
+
+
+async def cancel_announcement(
+    session: AsyncSession, actor: Actor, announcement_id: int
+) -> Announcement:
+    """Cancel a scheduled announcement."""
+    announcement = await _get_visible(session, actor, announcement_id)
+    if announcement.status is AnnouncementStatus.SENT:
+        raise Conflict(
+            N_("Announcement #{id} was already sent; it cannot be cancelled."), id=announcement_id
+        )
+    if announcement.status is AnnouncementStatus.CANCELLED:
+        raise Conflict(N_("Announcement #{id} is already cancelled."), id=announcement_id)
+    announcement.status = AnnouncementStatus.CANCELLED
+    await jobs.cancel(session, job_name(announcement.id))
+    return announcement
+
+
+async def delivery_report(
+    session: AsyncSession, actor: Actor, announcement_id: int
+) -> tuple[Announcement, outbox.Report]:
+    """Return an announcement and how its deliveries are doing."""
+    announcement = await _get_visible(session, actor, announcement_id)
+    return announcement, await outbox.report(session, SOURCE, announcement.id)

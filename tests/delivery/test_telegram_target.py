@@ -1,0 +1,221 @@
+"""TelegramTarget against the real python-telegram-bot client and a fake Bot API server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+import telegram
+from telegram import error as tg
+
+from councilbot.adapters.telegram.delivery import TelegramTarget
+from councilbot.core.messages import Button, Platform
+from councilbot.delivery.targets import (
+    DeliveryError,
+    Outgoing,
+    PermanentError,
+    RetryAfter,
+    TransientError,
+)
+from tests.fakes.telegram_api import FakeTelegramAPI
+
+CHAT = "-1001234567890"
+TIMEOUT = 2.0  # seconds per HTTP call; every test is bounded by a few of them
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramAPI]:
+    async with FakeTelegramAPI() as api:
+        yield api
+
+
+@pytest.fixture
+async def target(api: FakeTelegramAPI) -> AsyncIterator[TelegramTarget]:
+    target = TelegramTarget.create(api.token, api.base_url, connection_pool_size=4, timeout=TIMEOUT)
+    async with asyncio.timeout(5):
+        await target.start()
+    yield target
+    async with asyncio.timeout(5):
+        await target.stop()
+
+
+def outgoing(text: str = "hello", chat_id: str = CHAT, **kwargs: object) -> Outgoing:
+    return Outgoing(platform=Platform.TELEGRAM, chat_id=chat_id, text=text, **kwargs)
+
+
+async def deliver(target: TelegramTarget, message: Outgoing) -> str | None:
+    async with asyncio.timeout(5):
+        return await target.deliver(message)
+
+
+async def fail(target: TelegramTarget, api: FakeTelegramAPI, message: Outgoing) -> DeliveryError:
+    with pytest.raises(DeliveryError) as caught:
+        await deliver(target, message)
+    error = caught.value
+    assert api.token not in error.reason
+    assert api.token not in str(error)
+    assert api.token.split(":", 1)[1] not in error.reason
+    return error
+
+
+async def test_start_calls_get_me_once(api: FakeTelegramAPI, target: TelegramTarget) -> None:
+    assert target.platform is Platform.TELEGRAM
+    await deliver(target, outgoing())
+    assert len(api.calls("getMe")) == 1
+
+
+async def test_delivers_html_text_exactly_and_returns_message_id(
+    api: FakeTelegramAPI, target: TelegramTarget
+) -> None:
+    text = "<b>Agenda</b>: &lt;b&gt;Tom &amp; Jerry&lt;/b&gt; https://example.org"
+    first = await deliver(target, outgoing(text))
+    second = await deliver(target, outgoing("again"))
+
+    assert api.texts_to(CHAT) == [text, "again"]
+    call = api.sent[0]
+    assert call.params["text"] == text
+    assert call.params["parse_mode"] == "HTML"
+    assert call.params["link_preview_options"] == {"is_disabled": True}
+    assert "reply_markup" not in call.params
+    assert first == "1"
+    assert second == "2"
+
+
+async def test_buttons_become_inline_keyboard_with_short_callback_data(
+    api: FakeTelegramAPI, target: TelegramTarget
+) -> None:
+    long_command = "/rsvp " + "é" * 80  # 166 bytes of UTF-8
+    buttons = (
+        (Button(label="Yes", command="/rsvp 7 yes"), Button(label="No", command="/rsvp 7 no")),
+        (Button(label="Long", command=long_command),),
+    )
+    await deliver(target, outgoing("Coming?", buttons=buttons))
+
+    keyboard = api.sent[0].params["reply_markup"]["inline_keyboard"]
+    assert [[b["text"] for b in row] for row in keyboard] == [["Yes", "No"], ["Long"]]
+    data = [b["callback_data"] for row in keyboard for b in row]
+    assert data[:2] == ["/rsvp 7 yes", "/rsvp 7 no"]
+    assert all(len(d.encode()) <= 64 for d in data)
+    assert long_command.startswith(data[2])
+    assert len(data[2].encode()) >= 63
+
+
+async def test_kicked_is_permanent(api: FakeTelegramAPI, target: TelegramTarget) -> None:
+    api.kicked.add(CHAT)
+    error = await fail(target, api, outgoing())
+    assert isinstance(error, PermanentError)
+    assert "kicked" in error.reason
+    assert api.sent == []
+
+
+async def test_blocked_is_permanent(api: FakeTelegramAPI, target: TelegramTarget) -> None:
+    api.blocked.add("42")
+    error = await fail(target, api, outgoing(chat_id="42"))
+    assert isinstance(error, PermanentError)
+    assert "blocked" in error.reason
+
+
+async def test_missing_chat_is_permanent(api: FakeTelegramAPI, target: TelegramTarget) -> None:
+    api.missing.add(CHAT)
+    error = await fail(target, api, outgoing())
+    assert isinstance(error, PermanentError)
+    assert "chat not found" in error.reason.lower()
+
+
+async def test_rejected_message_is_permanent(api: FakeTelegramAPI, target: TelegramTarget) -> None:
+    error = await fail(target, api, outgoing(text=""))
+    assert isinstance(error, PermanentError)
+    assert "text is empty" in error.reason
+
+
+# PTB's own RetryAfter constructor reads its deprecated int-valued retry_after.
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+@pytest.mark.parametrize("limit", ["global_rate", "chat_rate"])
+async def test_rate_limit_is_retry_after(
+    api: FakeTelegramAPI, target: TelegramTarget, limit: str
+) -> None:
+    setattr(api, limit, 1)
+    await deliver(target, outgoing("first"))
+    error = await fail(target, api, outgoing("second"))
+    assert isinstance(error, RetryAfter)
+    assert error.seconds == 1
+    assert api.rate_limited == 1
+    assert api.texts_to(CHAT) == ["first"]
+
+
+async def test_server_error_is_transient_then_succeeds(
+    api: FakeTelegramAPI, target: TelegramTarget
+) -> None:
+    api.fail_next = 1
+    error = await fail(target, api, outgoing("first try"))
+    assert isinstance(error, TransientError)
+    assert await deliver(target, outgoing("second try")) == "1"
+    assert api.texts_to(CHAT) == ["second try"]
+
+
+async def test_server_down_is_transient(api: FakeTelegramAPI, target: TelegramTarget) -> None:
+    await deliver(target, outgoing("warm the connection pool"))
+    await api.stop()
+    error = await fail(target, api, outgoing())
+    assert isinstance(error, TransientError)
+
+
+async def test_get_updates_serves_pushed_updates_once(api: FakeTelegramAPI) -> None:
+    update = api.push_update(
+        {"message": {"message_id": 1, "date": 0, "chat": {"id": 5, "type": "private"}}}
+    )
+    bot = telegram.Bot(api.token, base_url=api.base_url)
+    async with asyncio.timeout(5), bot:
+        first = await bot.get_updates(offset=0, timeout=1)
+        second = await bot.get_updates(offset=update["update_id"] + 1, timeout=1)
+    assert [u.update_id for u in first] == [update["update_id"]]
+    assert second == ()
+
+
+class _RaisingBot:
+    """Stand in for telegram.Bot where the fake server has no knob for the failure."""
+
+    token = "999:secret-token"
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    async def send_message(self, **kwargs: object) -> None:
+        raise self.exc
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+@pytest.mark.parametrize("as_timedelta", [False, True])
+async def test_retry_after_int_or_timedelta(
+    monkeypatch: pytest.MonkeyPatch, as_timedelta: bool
+) -> None:
+    if as_timedelta:
+        monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    target = TelegramTarget(_RaisingBot(tg.RetryAfter(timedelta(seconds=7))))  # type: ignore[arg-type]
+    with pytest.raises(RetryAfter) as caught:
+        await target.deliver(outgoing())
+    assert caught.value.seconds == 7
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "needle"),
+    [
+        (tg.ChatMigrated(-100555), PermanentError, "-100555"),
+        (tg.BadRequest("Bad Request: have no rights to send a message"), PermanentError, "rights"),
+        (tg.BadRequest("Bad Request: can't parse entities: x"), PermanentError, "parse entities"),
+        (tg.Forbidden("Forbidden: user is deactivated"), PermanentError, "deactivated"),
+        (tg.TimedOut(), TransientError, "timed out"),
+        (tg.NetworkError("httpx.ConnectError: 999:secret-token"), TransientError, "<token>"),
+        (httpx.ReadError("boom"), TransientError, "boom"),
+        (tg.InvalidToken("Unauthorized"), TransientError, "token rejected"),
+    ],
+)
+async def test_error_mapping(exc: BaseException, kind: type[DeliveryError], needle: str) -> None:
+    target = TelegramTarget(_RaisingBot(exc))  # type: ignore[arg-type]
+    with pytest.raises(kind) as caught:
+        await target.deliver(outgoing())
+    assert needle in caught.value.reason.lower() or needle in caught.value.reason
+    assert "secret-token" not in caught.value.reason

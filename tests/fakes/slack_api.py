@@ -1,0 +1,287 @@
+"""A fake Slack Web API on 127.0.0.1 for the real slack_sdk AsyncWebClient to talk to.
+
+    async with FakeSlackAPI() as api:
+        client = AsyncWebClient(token="xoxb-test", base_url=api.base_url, retry_handlers=[])
+        await client.chat_postMessage(channel="C1", text="hi")
+        assert api.texts_to("C1") == ["hi"]
+
+slack_sdk sends chat.postMessage, chat.update, chat.postEphemeral and views.* as JSON
+bodies, most other methods (auth.test, ...) as query parameters, and file uploads as
+multipart forms; every request carries the token as `Authorization: Bearer ...`. The fake
+accepts all of these and merges them into one params dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from aiohttp import web
+
+TEAM_ID = "T0TEAM"
+BOT_USER_ID = "U0BOT"
+BOT_ID = "B0BOT"
+APP_ID = "A0APP"
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One request the fake received."""
+
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    time: float = field(default_factory=time.monotonic)
+
+    @property
+    def token(self) -> str | None:
+        """Return the bearer token (or `token` parameter) the request carried."""
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            return auth.removeprefix("Bearer ")
+        token = self.params.get("token")
+        return str(token) if token else None
+
+
+class FakeSlackAPI:
+    """Serve a small, recorded imitation of the Slack Web API."""
+
+    def __init__(self) -> None:
+        self.base_url = ""
+        self.requests: list[Recorded] = []
+        self.posted: list[Recorded] = []
+        self.errors: dict[str, str] = {}
+        self.fail_next = 0
+        self.channel_rate: float | None = None
+        self.rate_limited = 0
+        self.auth_error: str | None = None  # e.g. "invalid_auth": answered to every call
+        self.delay = 0.0  # seconds to wait before answering chat.postMessage
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._recent: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._seq = 0
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        """Listen on a free port of 127.0.0.1."""
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}/api/"
+
+    async def stop(self) -> None:
+        """Stop listening; later calls get connection errors."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- queries
+
+    def texts_to(self, channel: str) -> list[str]:
+        """Return the text of every message successfully posted to a channel, in order."""
+        return [
+            str(r.params.get("text", "")) for r in self.posted if r.params.get("channel") == channel
+        ]
+
+    def calls(self, method: str) -> list[Recorded]:
+        """Return every recorded request to one API method, answered or not."""
+        return [r for r in self.requests if r.method == method]
+
+    # -- plumbing
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        method = request.match_info["method"]
+        params = await _read_params(request)
+        recorded = Recorded(method=method, params=params, headers=dict(request.headers))
+        self.requests.append(recorded)
+        if recorded.token is None:
+            return _error("not_authed")
+        if self.auth_error:
+            return _error(self.auth_error)
+        handler = _HANDLERS.get(method)
+        if handler is None:
+            return web.json_response({"ok": True})
+        return await handler(self, recorded)
+
+    def _next_ts(self) -> str:
+        self._seq += 1
+        micros = 100 * self._seq
+        return f"{1_700_000_000 + micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _over_rate(self, channel: str) -> bool:
+        """Tell whether one more post to the channel would exceed channel_rate per second."""
+        if self.channel_rate is None:
+            return False
+        now = time.monotonic()
+        recent = self._recent[channel]
+        while recent and now - recent[0] >= 1.0:
+            recent.popleft()
+        return len(recent) + 1 > self.channel_rate
+
+    def _message(self, params: dict[str, Any], ts: str) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "type": "message",
+            "text": params.get("text", ""),
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "ts": ts,
+        }
+        for key in ("blocks", "attachments", "thread_ts", "metadata"):
+            if key in params:
+                message[key] = params[key]
+        return message
+
+    # -- methods
+
+    async def _auth_test(self, recorded: Recorded) -> web.Response:
+        return web.json_response(
+            {
+                "ok": True,
+                "url": "https://councilbot-test.slack.com/",
+                "team": "CouncilBot Test",
+                "user": "councilbot",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
+        )
+
+    async def _post_message(self, recorded: Recorded) -> web.Response:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return web.Response(
+                status=500,
+                text="<html><body>Internal Server Error</body></html>",
+                content_type="text/html",
+            )
+        params = recorded.params
+        channel = str(params.get("channel", ""))
+        if not channel:
+            return _error("channel_not_found")
+        if channel in self.errors:
+            return _error(self.errors[channel])
+        if not any(params.get(key) for key in ("text", "blocks", "attachments")):
+            return _error("no_text")
+        if self._over_rate(channel):
+            self.rate_limited += 1
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+            )
+        self._recent[channel].append(time.monotonic())
+        ts = self._next_ts()
+        message = self._message(params, ts)
+        answered = "D" + channel[1:] if channel.startswith(("U", "W")) else channel
+        self.messages[(answered, ts)] = message
+        self.posted.append(recorded)
+        return web.json_response({"ok": True, "channel": answered, "ts": ts, "message": message})
+
+    async def _update(self, recorded: Recorded) -> web.Response:
+        params = recorded.params
+        channel, ts = str(params.get("channel", "")), str(params.get("ts", ""))
+        if channel in self.errors:
+            return _error(self.errors[channel])
+        if (channel, ts) not in self.messages:
+            return _error("message_not_found")
+        message = self._message(params, ts)  # an update replaces the content
+        if "thread_ts" in self.messages[(channel, ts)]:
+            message["thread_ts"] = self.messages[(channel, ts)]["thread_ts"]
+        self.messages[(channel, ts)] = message
+        return web.json_response(
+            {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": message}
+        )
+
+    async def _post_ephemeral(self, recorded: Recorded) -> web.Response:
+        params = recorded.params
+        channel = str(params.get("channel", ""))
+        if channel in self.errors:
+            return _error(self.errors[channel])
+        if not params.get("user"):
+            return _error("user_not_found")
+        return web.json_response({"ok": True, "message_ts": self._next_ts()})
+
+    async def _view(self, recorded: Recorded) -> web.Response:
+        params = recorded.params
+        view = params.get("view")
+        if not isinstance(view, dict):
+            return _error("invalid_arguments")
+        if recorded.method == "views.open" and not params.get("trigger_id"):
+            return _error("invalid_trigger_id")
+        if recorded.method == "views.publish" and not params.get("user_id"):
+            return _error("invalid_arguments")
+        self._seq += 1
+        answered = {
+            "id": f"V{self._seq:08d}",
+            "team_id": TEAM_ID,
+            "type": view.get("type", "modal"),
+            "blocks": view.get("blocks", []),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "state": {"values": {}},
+            "hash": f"{1_700_000_000 + self._seq}.abcdef",
+            "title": view.get("title"),
+            "close": view.get("close"),
+            "submit": view.get("submit"),
+            "external_id": view.get("external_id", ""),
+            "root_view_id": f"V{self._seq:08d}",
+            "previous_view_id": None,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+        }
+        return web.json_response({"ok": True, "view": answered})
+
+
+_HANDLERS = {
+    "auth.test": FakeSlackAPI._auth_test,
+    "chat.postMessage": FakeSlackAPI._post_message,
+    "chat.update": FakeSlackAPI._update,
+    "chat.postEphemeral": FakeSlackAPI._post_ephemeral,
+    "views.open": FakeSlackAPI._view,
+    "views.publish": FakeSlackAPI._view,
+}
+
+
+def _error(code: str) -> web.Response:
+    """Answer like Slack does for a failed call: HTTP 200 with ok false."""
+    return web.json_response({"ok": False, "error": code})
+
+
+async def _read_params(request: web.Request) -> dict[str, Any]:
+    """Merge query parameters and a JSON, form-urlencoded or multipart body."""
+    params: dict[str, Any] = dict(request.query)
+    if request.content_type == "application/json":
+        body = await request.json() if request.can_read_body else None
+        if isinstance(body, dict):
+            params.update(body)
+    elif request.can_read_body:
+        form = await request.post()
+        for key, value in form.items():
+            params[key] = value if isinstance(value, str) else value.file.read()
+    for key in _JSON_FIELDS:
+        value = params.get(key)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                params[key] = json.loads(value)
+    return params

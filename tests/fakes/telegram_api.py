@@ -1,0 +1,245 @@
+"""A fake Telegram Bot API server for tests, spoken to by the real python-telegram-bot client.
+
+Point a bot at it with ``telegram.Bot(api.token, base_url=api.base_url)``. It listens on a
+random free port of 127.0.0.1, answers in Telegram's JSON shapes and records every call.
+
+python-telegram-bot 22 POSTs ``application/x-www-form-urlencoded`` bodies in which string
+values are sent as they are and every other value (numbers, booleans, objects, lists) is
+JSON-encoded; it switches to ``multipart/form-data`` when files are uploaded. The fake also
+accepts JSON bodies. Form values that hold a JSON object or list are decoded into
+dicts/lists; other form values stay strings (so ``chat_id`` is the string the client sent).
+
+The fake does not parse markup: a sent message comes back with its text as it was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+DEFAULT_TOKEN = "123456789:AAF4k3-t0k3n_F0r-T3sts-0nlyXXXXXXXXX"
+BOT_USERNAME = "council_test_bot"
+_RATE_WINDOW = 1.0  # seconds
+_MAX_UPDATES_WAIT = 0.2  # seconds
+# Free text that must never be JSON-decoded, even when it looks like JSON.
+_TEXT_FIELDS = frozenset({"text", "caption", "question", "explanation", "title", "description"})
+
+
+@dataclass
+class Recorded:
+    """One Bot API call: the method name as sent, its decoded params and when it arrived."""
+
+    method: str
+    params: dict[str, Any]
+    time: float  # time.monotonic()
+
+    @property
+    def chat_id(self) -> str | None:
+        """Return the chat id the call addressed, as a string."""
+        value = self.params.get("chat_id")
+        return None if value is None else str(value)
+
+
+@dataclass
+class FakeTelegramAPI:
+    """A scriptable Bot API on 127.0.0.1; also usable as ``async with FakeTelegramAPI() as api``."""
+
+    token: str = DEFAULT_TOKEN
+    requests: list[Recorded] = field(default_factory=list)
+    sent: list[Recorded] = field(default_factory=list)
+    kicked: set[str] = field(default_factory=set)
+    blocked: set[str] = field(default_factory=set)
+    missing: set[str] = field(default_factory=set)
+    fail_next: int = 0
+    global_rate: float | None = None
+    chat_rate: float | None = None
+    rate_limited: int = 0
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    port: int = 0
+    _runner: web.AppRunner | None = field(default=None, repr=False)
+    _next_message_id: int = field(default=1, repr=False)
+    _next_update_id: int = field(default=1, repr=False)
+    _recent: deque[tuple[float, str]] = field(default_factory=deque, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        """Return the base_url to hand to ``telegram.Bot`` (the token is appended by PTB)."""
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def bot_id(self) -> int:
+        """Return the bot's user id, the number before the colon of the token."""
+        return int(self.token.split(":", 1)[0])
+
+    async def start(self) -> None:
+        """Listen on a random free port of 127.0.0.1."""
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Stop listening and close open connections (safe to call twice)."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def texts_to(self, chat_id: str) -> list[str]:
+        """Return the texts successfully sent to one chat, oldest first."""
+        return [str(r.params.get("text")) for r in self.sent if r.chat_id == str(chat_id)]
+
+    def calls(self, method: str) -> list[Recorded]:
+        """Return the recorded calls of one method (case-insensitive)."""
+        return [r for r in self.requests if r.method.lower() == method.lower()]
+
+    def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
+        """Queue an update for getUpdates, numbering it if it has no update_id."""
+        update = {"update_id": self._next_update_id, **update}
+        self._next_update_id = max(self._next_update_id, update["update_id"]) + 1
+        self.updates.append(update)
+        return update
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        path = request.path
+        if not path.startswith("/bot"):
+            return _error(404, "Not Found")
+        token, _, method = path.removeprefix("/bot").partition("/")
+        if token != self.token:
+            return _error(401, "Unauthorized")
+        params = await _read_params(request)
+        self.requests.append(Recorded(method, params, time.monotonic()))
+        match method.lower():
+            case "getme":
+                return _ok(self._bot_user())
+            case "sendmessage":
+                return self._send_message(params)
+            case "getupdates":
+                return _ok(await self._get_updates(params))
+            case _:
+                return _ok(True)
+
+    def _send_message(self, params: dict[str, Any]) -> web.Response:
+        chat_id = str(params.get("chat_id", ""))
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return _error(500, "Internal Server Error")
+        if chat_id in self.missing:
+            return _error(400, "Bad Request: chat not found")
+        if chat_id in self.kicked:
+            return _error(403, "Forbidden: bot was kicked from the group chat")
+        if chat_id in self.blocked:
+            return _error(403, "Forbidden: bot was blocked by the user")
+        if not params.get("text"):
+            return _error(400, "Bad Request: message text is empty")
+        now = time.monotonic()
+        while self._recent and now - self._recent[0][0] >= _RATE_WINDOW:
+            self._recent.popleft()
+        in_chat = sum(1 for _, chat in self._recent if chat == chat_id)
+        if (self.global_rate is not None and len(self._recent) >= self.global_rate) or (
+            self.chat_rate is not None and in_chat >= self.chat_rate
+        ):
+            self.rate_limited += 1
+            return _error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        self._recent.append((now, chat_id))
+        self.sent.append(Recorded("sendMessage", params, now))
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id,
+            "from": self._bot_user(),
+            "chat": _chat(chat_id),
+            "date": int(time.time()),
+            "text": params["text"],
+        }
+        self._next_message_id += 1
+        if isinstance(params.get("reply_markup"), dict):
+            message["reply_markup"] = params["reply_markup"]
+        return _ok(message)
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        wait = min(float(params.get("timeout") or 0), _MAX_UPDATES_WAIT)
+        deadline = time.monotonic() + wait
+        # Poll rather than wait on an Event: tests may append to `updates` directly.
+        while not self.updates and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        pending = [u for u in self.updates if u.get("update_id", 0) >= offset]
+        self.updates.clear()  # served updates and those below offset are confirmed
+        return pending
+
+    def _bot_user(self) -> dict[str, Any]:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Council Bot",
+            "username": BOT_USERNAME,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+
+async def _read_params(request: web.Request) -> dict[str, Any]:
+    """Decode query, JSON, urlencoded or multipart params into one dict."""
+    params: dict[str, Any] = dict(request.query)
+    if request.content_type == "application/json":
+        body = await request.json() if request.can_read_body else None
+        params.update(body or {})
+        return params
+    form = await request.post()
+    for name, value in form.items():
+        if isinstance(value, web.FileField):
+            params[name] = {"filename": value.filename, "data": value.file.read()}
+        else:
+            params[name] = value
+    for name, value in params.items():
+        if isinstance(value, str) and name not in _TEXT_FIELDS and value[:1] in "{[":
+            with contextlib.suppress(ValueError):
+                params[name] = json.loads(value)
+    return params
+
+
+def _chat(chat_id: str) -> dict[str, Any]:
+    """Describe a chat the way Telegram would, guessing its type from the id."""
+    if chat_id.startswith("@"):
+        return {"id": -1001000000000, "type": "channel", "username": chat_id[1:]}
+    number = int(chat_id) if chat_id.lstrip("-").isdigit() else 0
+    if number > 0:
+        return {"id": number, "type": "private", "first_name": "Tester"}
+    if chat_id.startswith("-100"):
+        return {"id": number, "type": "supergroup", "title": "Test supergroup"}
+    return {"id": number, "type": "group", "title": "Test group"}
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def _error(code: int, description: str, parameters: dict[str, Any] | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return web.json_response(body, status=code)
