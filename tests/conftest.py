@@ -4,6 +4,7 @@ the real app built on it, and a console chat driving the real router."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
 import threading
@@ -15,10 +16,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from councilbot.adapters.console import ConsoleChat, render
+from councilbot.adapters.console import ConsoleChat, ConsoleTarget, render
 from councilbot.app import App, build_app
 from councilbot.core.i18n import Catalogs
-from councilbot.core.messages import Reply
+from councilbot.core.messages import Platform, Reply
 from councilbot.db.base import Base
 from councilbot.db.session import create_engine, create_sessionmaker, upgrade
 from councilbot.services.councils import read_seed_file, seed_councils
@@ -27,6 +28,7 @@ from councilbot.settings import DEFAULT_CONFIG_DIR, Settings
 POSTGRES_URL = os.environ.get("COUNCILBOT_TEST_POSTGRES_URL")
 SEED_FILE = DEFAULT_CONFIG_DIR / "councils.yaml"
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+CORK_TEXT = "Southern Ireland council (MTU)"
 
 
 def _run_in_thread(coro_factory) -> None:
@@ -141,8 +143,28 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def app(seeded: AsyncEngine, settings: Settings, catalogs: Catalogs, clock: Clock) -> App:
-    return await build_app(settings, engine=seeded, catalogs=catalogs, clock=clock)
+def console_out() -> io.StringIO:
+    """What the console delivery target printed (announcements and reminders)."""
+    return io.StringIO()
+
+
+@pytest.fixture
+async def app(
+    seeded: AsyncEngine,
+    settings: Settings,
+    catalogs: Catalogs,
+    clock: Clock,
+    console_out: io.StringIO,
+) -> AsyncIterator[App]:
+    app = await build_app(
+        settings,
+        engine=seeded,
+        catalogs=catalogs,
+        clock=clock,
+        targets={Platform.CONSOLE: ConsoleTarget(console_out)},
+    )
+    yield app
+    await app.aclose()
 
 
 class Bot:

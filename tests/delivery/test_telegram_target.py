@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
-import httpx
 import pytest
 import telegram
-from telegram import error as tg
 
-from councilbot.adapters.telegram.delivery import TelegramTarget
+from councilbot.adapters.telegram.delivery import TelegramTarget, error_for
 from councilbot.core.messages import Button, Platform
 from councilbot.delivery.targets import (
     DeliveryError,
@@ -175,47 +172,51 @@ async def test_get_updates_serves_pushed_updates_once(api: FakeTelegramAPI) -> N
     assert second == ()
 
 
-class _RaisingBot:
-    """Stand in for telegram.Bot where the fake server has no knob for the failure."""
-
-    token = "999:secret-token"
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-    async def send_message(self, **kwargs: object) -> None:
-        raise self.exc
-
-
-@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
-@pytest.mark.parametrize("as_timedelta", [False, True])
-async def test_retry_after_int_or_timedelta(
-    monkeypatch: pytest.MonkeyPatch, as_timedelta: bool
-) -> None:
-    if as_timedelta:
-        monkeypatch.setenv("PTB_TIMEDELTA", "1")
-    target = TelegramTarget(_RaisingBot(tg.RetryAfter(timedelta(seconds=7))))  # type: ignore[arg-type]
-    with pytest.raises(RetryAfter) as caught:
-        await target.deliver(outgoing())
-    assert caught.value.seconds == 7
-
-
 @pytest.mark.parametrize(
-    ("exc", "kind", "needle"),
+    ("status", "body", "kind", "needle"),
     [
-        (tg.ChatMigrated(-100555), PermanentError, "-100555"),
-        (tg.BadRequest("Bad Request: have no rights to send a message"), PermanentError, "rights"),
-        (tg.BadRequest("Bad Request: can't parse entities: x"), PermanentError, "parse entities"),
-        (tg.Forbidden("Forbidden: user is deactivated"), PermanentError, "deactivated"),
-        (tg.TimedOut(), TransientError, "timed out"),
-        (tg.NetworkError("httpx.ConnectError: 999:secret-token"), TransientError, "<token>"),
-        (httpx.ReadError("boom"), TransientError, "boom"),
-        (tg.InvalidToken("Unauthorized"), TransientError, "token rejected"),
+        (
+            429,
+            {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 7",
+             "parameters": {"retry_after": 7}},
+            RetryAfter,
+            "retry after 7s",
+        ),
+        (
+            400,
+            {"ok": False, "error_code": 400, "description": "Bad Request: group chat was upgraded "
+             "to a supergroup chat", "parameters": {"migrate_to_chat_id": -100555}},
+            PermanentError,
+            "-100555",
+        ),
+        (
+            400,
+            {"ok": False, "error_code": 400,
+             "description": "Bad Request: have no rights to send a message"},
+            PermanentError,
+            "chat unavailable",
+        ),
+        (
+            400,
+            {"ok": False, "error_code": 400,
+             "description": "Bad Request: can't parse entities: unclosed tag"},
+            PermanentError,
+            "rejected",
+        ),
+        (
+            403,
+            {"ok": False, "error_code": 403, "description": "Forbidden: user is deactivated"},
+            PermanentError,
+            "deactivated",
+        ),
+        (401, {"ok": False, "error_code": 401, "description": "Unauthorized"}, TransientError,
+         "token rejected"),
+        (502, {}, TransientError, "HTTP 502"),
     ],
-)
-async def test_error_mapping(exc: BaseException, kind: type[DeliveryError], needle: str) -> None:
-    target = TelegramTarget(_RaisingBot(exc))  # type: ignore[arg-type]
-    with pytest.raises(kind) as caught:
-        await target.deliver(outgoing())
-    assert needle in caught.value.reason.lower() or needle in caught.value.reason
-    assert "secret-token" not in caught.value.reason
+)  # fmt: skip
+def test_error_mapping(status: int, body: dict, kind: type[DeliveryError], needle: str) -> None:
+    error = error_for(status, body)
+    assert type(error) is kind
+    assert needle in error.reason
+    if kind is RetryAfter:
+        assert error.seconds == 7

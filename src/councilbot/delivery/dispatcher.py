@@ -42,6 +42,9 @@ class DispatchConfig:
 
     batch: int = 200
     max_in_flight: int = 256
+    # Requests open at once; more would only queue inside the HTTP client's pool, whose
+    # bookkeeping grows with the queue.
+    send_concurrency: int = 32
     lease: timedelta = timedelta(seconds=60)
     poll_interval: float = 1.0
     flush_interval: float = 0.05
@@ -127,6 +130,7 @@ class Dispatcher:
         self._outcomes = _Outcomes()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._sending = asyncio.Semaphore(config.send_concurrency)
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -172,16 +176,21 @@ class Dispatcher:
                 await flusher
 
     async def run_until_idle(self) -> None:
-        """Send until nothing is due or in flight (for tests and the console's exit)."""
+        """Send until nothing is due or in flight (for tests, benchmarks and the console's exit)."""
         while True:
-            claimed = await self._claim(self.config.batch)
+            limit = min(self.config.max_in_flight - len(self._in_flight), self.config.batch)
+            claimed = await self._claim(limit) if limit > 0 else []
             for row in claimed:
                 self._schedule(row)
-            if self._in_flight:
-                await asyncio.wait(self._in_flight)
-            await self._flush()
-            if not claimed and not self._in_flight:
-                return
+            if len(claimed) < limit:  # nothing more is due now: finish what is in flight
+                if self._in_flight:
+                    await asyncio.wait(self._in_flight)
+                await self._flush()
+                if not claimed:
+                    return
+            # Keep the pipe full: claim the next batch once half of this one is out.
+            while len(self._in_flight) > self.config.max_in_flight // 2:
+                await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -228,7 +237,8 @@ class Dispatcher:
         try:
             if target is None:
                 raise TransientError(f"{row.message.platform.value} is not configured")
-            message_id = await target.deliver(row.message)
+            async with self._sending:
+                message_id = await target.deliver(row.message)
         except RetryAfter as exc:
             self.stats.rate_limited += 1
             if keys:

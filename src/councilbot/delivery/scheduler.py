@@ -15,6 +15,7 @@ connection closes and the lock is released). On SQLite there is one process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -83,6 +84,12 @@ class Scheduler:
         if self._aps.running:
             self._aps.shutdown(wait=False)
         if self._lock is not None:
+            # The pool would keep the connection, and with it the lock: release it first.
+            with contextlib.suppress(Exception):
+                await self._lock.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY}
+                )
+                await self._lock.commit()
             await self._lock.close()
             self._lock = None
 
