@@ -27,9 +27,7 @@ async def test_announce_now_reaches_linked_chats_and_subscribers_once(
     await bot("/link cork")  # cork-chat is already linked; a second chat:
     await bot("admin@cork-2: /link cork")
     reply = await bot("/announce cork Hello <everyone> & welcome!")
-    assert reply == (
-        "Announcement #1 is on its way (queued: 3). /deliveries 1 shows how it goes."
-    )
+    assert reply == ("Announcement #1 is on its way (queued: 3). /deliveries 1 shows how it goes.")
     await bot.app.dispatcher.run_until_idle()
     printed = console_out.getvalue()
     for chat in ("cork-chat", "cork-2", "dm:bob"):

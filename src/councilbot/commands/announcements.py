@@ -65,8 +65,7 @@ async def announce(ctx: Context, args: AnnounceArgs) -> Reply:
             councils=", ".join(c.name for c in item.councils),
         )
     return ctx.reply(
-        "Announcement #{id} is on its way (queued: {count}). "
-        "/deliveries {id} shows how it goes.",
+        "Announcement #{id} is on its way (queued: {count}). /deliveries {id} shows how it goes.",
         id=item.id,
         count=created.queued,
     )
