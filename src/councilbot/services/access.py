@@ -56,9 +56,3 @@ async def require_coordinator(session: AsyncSession, actor: Actor, council: Coun
         raise Forbidden(
             N_("Only coordinators of {council} (or admins) can do that."), council=council.name
         )
-
-
-async def require_admin(session: AsyncSession, actor: Actor) -> None:
-    """Raise Forbidden unless the actor is an admin."""
-    if not await is_admin(session, actor):
-        raise Forbidden(N_("Only admins can do that."))

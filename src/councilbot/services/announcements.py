@@ -138,31 +138,41 @@ async def _enqueue(
 ) -> int:
     council_ids = [c.id for c in announcement.councils]
     announcement.sent_at = now
-    envelopes: list[Envelope] = []
+
+    def envelope(
+        message: Outgoing, *, channel_id: int | None = None, member_id: int | None = None
+    ) -> Envelope:
+        chat = f"{message.platform.value}:{message.workspace}:{message.chat_id}"
+        return Envelope(
+            key=f"{SOURCE}:{announcement.id}:{chat}",
+            message=message,
+            source=SOURCE,
+            source_id=announcement.id,
+            channel_id=channel_id,
+            member_id=member_id,
+        )
+
     channels = await session.scalars(
         select(Channel).where(Channel.council_id.in_(council_ids), Channel.active.is_(True))
     )
-    for channel in channels:
-        envelopes.append(
-            Envelope(
-                key=f"{SOURCE}:{announcement.id}:{channel.platform.value}:{channel.workspace}:{channel.external_id}",
-                message=Outgoing(
-                    platform=channel.platform,
-                    workspace=channel.workspace,
-                    chat_id=channel.external_id,
-                    chat_kind=ChatKind.GROUP,
-                    text=_render(
-                        catalogs,
-                        channel.locale or channel.council.language,
-                        channel.council.name,
-                        announcement.text,
-                    ),
+    envelopes = [
+        envelope(
+            Outgoing(
+                platform=channel.platform,
+                workspace=channel.workspace,
+                chat_id=channel.external_id,
+                chat_kind=ChatKind.GROUP,
+                text=_render(
+                    catalogs,
+                    channel.locale or channel.council.language,
+                    channel.council.name,
+                    announcement.text,
                 ),
-                source=SOURCE,
-                source_id=announcement.id,
-                channel_id=channel.id,
-            )
+            ),
+            channel_id=channel.id,
         )
+        for channel in channels
+    ]
     label = ", ".join(c.name for c in announcement.councils)
     for member, identity in await _subscribers(session, council_ids):
         lang = member.locale or next(
@@ -170,17 +180,14 @@ async def _enqueue(
             announcement.councils[0].language,
         )
         envelopes.append(
-            Envelope(
-                key=f"{SOURCE}:{announcement.id}:{identity.platform.value}:{identity.workspace}:dm:{identity.user_id}",
-                message=Outgoing(
+            envelope(
+                Outgoing(
                     platform=identity.platform,
                     workspace=identity.workspace,
                     chat_id=_direct_chat(identity),
                     chat_kind=ChatKind.PRIVATE,
                     text=_render(catalogs, lang, label, announcement.text),
                 ),
-                source=SOURCE,
-                source_id=announcement.id,
                 member_id=member.id,
             )
         )

@@ -18,6 +18,7 @@ from councilbot.core import messages
 from councilbot.core.errors import Conflict, NotFound
 from councilbot.core.i18n import LANGUAGES, N_
 from councilbot.db.models import Channel, Council, Member
+from councilbot.services import members
 
 
 async def list_councils(session: AsyncSession) -> list[Council]:
@@ -70,13 +71,7 @@ async def link_channel(
     now: datetime,
 ) -> LinkResult:
     """Link a chat to a council (moving it if it was linked elsewhere)."""
-    channel = await session.scalar(
-        select(Channel).where(
-            Channel.platform == chat.platform,
-            Channel.workspace == chat.workspace,
-            Channel.external_id == chat.chat_id,
-        )
-    )
+    channel = await members.find_channel(session, chat)
     if channel is None:
         channel = Channel(
             platform=chat.platform,
