@@ -74,10 +74,10 @@ class App:
 
     async def aclose(self) -> None:
         """Stop the background work and release the database connections."""
+        if self._tasks:  # a resync started by a last commit must not outlive the scheduler
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.scheduler.stop()
         await self.dispatcher.stop()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.engine.dispose()
 
     def after_commit(self, info: dict[str, Any]) -> None:

@@ -143,3 +143,13 @@ async def test_long_overdue_jobs_are_reported_as_missed(bot: Bot, clock: Clock) 
         "· cork · Old news (missed: the bot was down at that time)"
     )
     assert await deliveries(bot) == 0
+
+
+async def test_a_late_fire_does_not_run_a_long_overdue_job(bot: Bot, clock: Clock) -> None:
+    await bot("/announce cork Old news --at tomorrow 08:00")
+    clock.advance(days=3)
+    assert await bot.app.scheduler.fire_due() == 0  # no sync first: fire checks the grace too
+    async with bot.app.sessionmaker() as session:
+        announcement = await session.scalar(select(Announcement))
+    assert announcement.status is AnnouncementStatus.MISSED
+    assert await deliveries(bot) == 0

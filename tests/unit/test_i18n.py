@@ -49,7 +49,7 @@ class _TagChecker(HTMLParser):
 
 
 def test_extraction_finds_the_messages() -> None:
-    assert "Only admins can do that." in ENGLISH
+    assert "Only admins can use /{command}." in ENGLISH
     assert "Here is what I can do. Send {usage} for details." in ENGLISH
     assert len(ENGLISH) > 80
 

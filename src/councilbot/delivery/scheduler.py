@@ -15,6 +15,7 @@ connection closes and the lock is released). On SQLite there is one process.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -59,6 +60,8 @@ class Scheduler:
         self._on_commit = on_commit
         self._aps = AsyncIOScheduler(timezone=UTC)
         self._lock: AsyncConnection | None = None
+        self._running: set[asyncio.Task[Any]] = set()
+        self._stopped = False
         self.missed: list[str] = []
 
     @property
@@ -70,8 +73,9 @@ class Scheduler:
         """Start timing, take the lead if we can, and load the pending jobs."""
         self._aps.start()
         self._aps.add_job(
-            self.sync,
+            self._tracked,
             "interval",
+            args=[self.sync],
             seconds=self._sync_interval,
             id=SYNC_JOB,
             coalesce=True,
@@ -80,9 +84,12 @@ class Scheduler:
         await self.sync()
 
     async def stop(self) -> None:
-        """Stop timing and give up the lead."""
+        """Stop timing, let a job that is running finish, and give up the lead."""
+        self._stopped = True
         if self._aps.running:
             self._aps.shutdown(wait=False)
+        if self._running:
+            await asyncio.wait(self._running, timeout=10)
         if self._lock is not None:
             # The pool would keep the connection, and with it the lock: release it first.
             with contextlib.suppress(Exception):
@@ -93,7 +100,19 @@ class Scheduler:
             await self._lock.close()
             self._lock = None
 
+    async def _tracked(self, work: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run a job APScheduler fires, so that stop() can wait for it."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            await work(*args)
+        finally:
+            self._running.discard(task)
+
     async def _take_lead(self) -> bool:
+        if self._stopped:
+            return False
         if self.is_leader:
             return True
         connection = await self._engine.connect()
@@ -118,13 +137,7 @@ class Scheduler:
                 rows = await jobs.pending(session)
                 for job in rows:
                     if job.due_at < now - self._grace:
-                        job.state = JobState.MISSED
-                        job.last_error = (
-                            f"missed: due {job.due_at.isoformat()}, found {now.isoformat()}"
-                        )
-                        self.missed.append(job.name)
-                        log.warning("job %s was due at %s and is missed", job.name, job.due_at)
-                        await self._run_handler(session, f"{job.kind}:missed", job, now)
+                        await self._miss(session, job, now)
             wanted = {job.name: job for job in rows if job.state is JobState.PENDING}
             for aps_job in self._aps.get_jobs():
                 if aps_job.id != SYNC_JOB and aps_job.id not in wanted:
@@ -134,9 +147,9 @@ class Scheduler:
                 run_date = max(job.due_at, now)
                 if existing is None or existing.trigger.run_date != run_date:
                     self._aps.add_job(
-                        self.fire,
+                        self._tracked,
                         DateTrigger(run_date=run_date, timezone=UTC),
-                        args=[name],
+                        args=[self.fire, name],
                         id=name,
                         replace_existing=True,
                         misfire_grace_time=int(self._grace.total_seconds()),
@@ -159,6 +172,9 @@ class Scheduler:
                     return False
                 job = await session.scalar(select(Job).where(Job.name == name))
                 assert job is not None
+                if job.due_at < now - self._grace:
+                    await self._miss(session, job, now)
+                    return False
                 await self._run_handler(session, job.kind, job, now)
                 info = dict(session.info)
         except Exception as exc:
@@ -174,6 +190,14 @@ class Scheduler:
         if self._on_commit is not None:
             self._on_commit(info)
         return True
+
+    async def _miss(self, session: AsyncSession, job: Job, now: datetime) -> None:
+        """Mark a long-overdue job missed and tell its feature, instead of running it late."""
+        job.state = JobState.MISSED
+        job.last_error = f"missed: due {job.due_at.isoformat()}, found {now.isoformat()}"
+        self.missed.append(job.name)
+        log.warning("job %s was due at %s and is missed", job.name, job.due_at)
+        await self._run_handler(session, f"{job.kind}:missed", job, now)
 
     async def _run_handler(self, session: AsyncSession, kind: str, job: Job, now: datetime) -> None:
         handler = self._handlers.get(kind)
