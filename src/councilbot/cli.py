@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from councilbot.db.session import SchemaOutOfDate
@@ -129,22 +129,71 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(settings: Settings) -> int:
-    platforms = [
-        name
-        for name, token in (
-            ("Telegram", settings.telegram_bot_token),
-            ("Slack", settings.slack_bot_token),
-        )
-        if token is not None
-    ]
-    if platforms:
+    if settings.slack_bot_token is not None:
         print(
-            f"councilbot: {' and '.join(platforms)} support is not part of this version yet; "
-            "unset the token(s) to use the console chat.",
+            "councilbot: Slack support is not part of this version yet; "
+            "unset SLACK_BOT_TOKEN to run the other front ends.",
             file=sys.stderr,
         )
         return 2
-    return await _chat(settings, user="you", council="malaga", chat=None, admin=True)
+    if settings.telegram_bot_token is None:
+        return await _chat(settings, user="you", council="malaga", chat=None, admin=True)
+    return await _serve_telegram(settings, settings.telegram_bot_token.get_secret_value())
+
+
+async def _serve_telegram(settings: Settings, token: str) -> int:
+    """Run the Telegram adapter, the outbox and the web server until SIGINT or SIGTERM."""
+    import signal
+
+    from councilbot.adapters.console import ConsoleTarget
+    from councilbot.adapters.telegram.app import TelegramAdapter
+    from councilbot.adapters.telegram.delivery import TelegramTarget
+    from councilbot.app import build_app
+    from councilbot.core.messages import Platform
+    from councilbot.delivery.targets import DeliveryError
+    from councilbot.web.server import WebServer
+
+    base_url = settings.telegram_api_base_url
+    target = TelegramTarget.create(token, base_url)  # its callback store is the adapter's too
+    app = await build_app(
+        settings, targets={Platform.CONSOLE: ConsoleTarget(), Platform.TELEGRAM: target}
+    )
+    secret = settings.telegram_webhook_secret
+    adapter = TelegramAdapter(
+        app.router,
+        token,
+        base_url=base_url,
+        webhook_url=settings.telegram_webhook_url,
+        webhook_secret=secret.get_secret_value() if secret else None,
+        callbacks=target.callbacks,
+    )
+
+    async def telegram_webhook(body: bytes, headers: Mapping[str, str]) -> int:
+        return await adapter.process_webhook(body, headers.get("X-Telegram-Bot-Api-Secret-Token"))
+
+    server = WebServer(app, routes={"/telegram/webhook": telegram_webhook})
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        try:
+            await target.start()
+        except DeliveryError as exc:
+            print(f"councilbot: cannot reach Telegram: {exc.reason}", file=sys.stderr)
+            return 2
+        await app.start()
+        await server.start()
+        await adapter.start()
+        mode = "webhook" if settings.telegram_webhook_url else "long polling"
+        log.info("serving Telegram (%s) and http://0.0.0.0:%d", mode, server.port)
+        await stopping.wait()
+    finally:
+        await adapter.stop()
+        await server.stop()
+        await app.aclose()
+        await target.stop()
+    return 0
 
 
 async def _chat(

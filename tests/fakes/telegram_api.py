@@ -63,6 +63,9 @@ class FakeTelegramAPI:
     chat_rate: float | None = None
     rate_limited: int = 0
     updates: list[dict[str, Any]] = field(default_factory=list)
+    # Errors to answer the next calls of a method with, oldest first: {"editMessageText":
+    # [(400, "Bad Request: message can't be edited")]}. Method names are case-insensitive.
+    scripted_errors: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     port: int = 0
     _runner: web.AppRunner | None = field(default=None, repr=False)
     _next_message_id: int = field(default=1, repr=False)
@@ -133,6 +136,11 @@ class FakeTelegramAPI:
             return _error(401, "Unauthorized")
         params = await _read_params(request)
         self.requests.append(Recorded(method, params, time.monotonic()))
+        scripted = next(
+            (v for k, v in self.scripted_errors.items() if k.lower() == method.lower() and v), None
+        )
+        if scripted:
+            return _error(*scripted.pop(0))
         match method.lower():
             case "getme":
                 return _ok(self._bot_user())
@@ -140,6 +148,8 @@ class FakeTelegramAPI:
                 return self._send_message(params)
             case "getupdates":
                 return _ok(await self._get_updates(params))
+            case "editmessagetext":
+                return self._edit_message(params)
             case _:
                 return _ok(True)
 
@@ -175,6 +185,23 @@ class FakeTelegramAPI:
             "text": params["text"],
         }
         self._next_message_id += 1
+        if isinstance(params.get("reply_markup"), dict):
+            message["reply_markup"] = params["reply_markup"]
+        return _ok(message)
+
+    def _edit_message(self, params: dict[str, Any]) -> web.Response:
+        if "inline_message_id" in params:
+            return _ok(True)
+        if not params.get("text"):
+            return _error(400, "Bad Request: message text is empty")
+        message: dict[str, Any] = {
+            "message_id": int(params.get("message_id") or 0),
+            "from": self._bot_user(),
+            "chat": _chat(str(params.get("chat_id", ""))),
+            "date": int(time.time()),
+            "edit_date": int(time.time()),
+            "text": params["text"],
+        }
         if isinstance(params.get("reply_markup"), dict):
             message["reply_markup"] = params["reply_markup"]
         return _ok(message)

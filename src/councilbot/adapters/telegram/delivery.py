@@ -19,6 +19,7 @@ from typing import Any, Self
 
 import aiohttp
 
+from councilbot.adapters.telegram.render import CallbackStore
 from councilbot.core.messages import Button, Platform
 from councilbot.delivery.targets import (
     DeliveryError,
@@ -30,7 +31,6 @@ from councilbot.delivery.targets import (
 
 log = logging.getLogger(__name__)
 
-_CALLBACK_DATA_LIMIT = 64  # bytes, Bot API limit for callback_data
 _CHAT_GONE = (
     "chat not found",
     "group chat was upgraded to a supergroup",
@@ -46,8 +46,18 @@ class TelegramTarget:
 
     platform = Platform.TELEGRAM
 
-    def __init__(self, token: str, base_url: str, *, connections: int = 32, timeout: float = 10.0):
+    def __init__(
+        self,
+        token: str,
+        base_url: str,
+        *,
+        connections: int = 32,
+        timeout: float = 10.0,
+        callbacks: CallbackStore | None = None,
+    ):
         self._token = token
+        # Shared with the adapter, which turns a pressed button's data back into its command.
+        self.callbacks = callbacks or CallbackStore()
         self._url = f"{base_url}{token}/"
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
@@ -55,10 +65,18 @@ class TelegramTarget:
 
     @classmethod
     def create(
-        cls, token: str, base_url: str, *, connection_pool_size: int = 32, timeout: float = 10.0
+        cls,
+        token: str,
+        base_url: str,
+        *,
+        connection_pool_size: int = 32,
+        timeout: float = 10.0,
+        callbacks: CallbackStore | None = None,
     ) -> TelegramTarget:
         """Build a target with its own connection pool and bounded timeouts."""
-        return cls(token, base_url, connections=connection_pool_size, timeout=timeout)
+        return cls(
+            token, base_url, connections=connection_pool_size, timeout=timeout, callbacks=callbacks
+        )
 
     async def start(self) -> None:
         """Open the connection pool and check the token (one getMe)."""
@@ -94,9 +112,21 @@ class TelegramTarget:
             "link_preview_options": {"is_disabled": True},
         }
         if message.buttons:
-            params["reply_markup"] = _keyboard(message.buttons)
+            params["reply_markup"] = self._keyboard(message.buttons)
         result = await self._call("sendMessage", params)
         return str(result["message_id"])
+
+    def _keyboard(self, rows: tuple[tuple[Button, ...], ...]) -> dict[str, Any]:
+        """Turn button rows into an inline keyboard."""
+        return {
+            "inline_keyboard": [
+                [
+                    {"text": b.label, "callback_data": self.callbacks.data_for(b.command)}
+                    for b in row
+                ]
+                for row in rows
+            ]
+        }
 
     async def _call(self, method: str, params: dict[str, Any]) -> Any:
         if self._session is None:
@@ -139,19 +169,3 @@ def error_for(status: int, body: dict[str, Any]) -> DeliveryError:
     if code in (401, 404):  # a deployment problem, not this message's fault
         return TransientError(f"telegram: bot token rejected: {description}")
     return TransientError(f"telegram: server error: {description}")
-
-
-def _keyboard(rows: tuple[tuple[Button, ...], ...]) -> dict[str, Any]:
-    """Turn button rows into an inline keyboard."""
-    # Temporary: callback_data carries the command itself; short callback ids replace it later.
-    return {
-        "inline_keyboard": [
-            [{"text": b.label, "callback_data": _callback_data(b.command)} for b in row]
-            for row in rows
-        ]
-    }
-
-
-def _callback_data(command: str) -> str:
-    """Cut a command to the 64 bytes of UTF-8 Telegram allows, never splitting a character."""
-    return command.encode()[:_CALLBACK_DATA_LIMIT].decode(errors="ignore")

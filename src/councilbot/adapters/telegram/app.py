@@ -1,0 +1,293 @@
+"""The Telegram chat adapter: commands and button presses in, the router's replies out.
+
+It runs python-telegram-bot's Application, by long polling or behind the built-in web
+server's /telegram/webhook. Outbox messages (announcements, reminders) do not pass here:
+they go through delivery.TelegramTarget.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from telegram import BotCommand, LinkPreviewOptions, Message, MessageEntity, Update, User
+from telegram import Chat as TelegramChat
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from councilbot.adapters.telegram.render import (
+    CallbackStore,
+    keyboard,
+    plain_text,
+    split_html,
+    toast,
+)
+from councilbot.core.grammar import split_command
+from councilbot.core.i18n import LANGUAGES, normalise_language
+from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
+from councilbot.core.router import Router
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = ("message", "channel_post", "callback_query", "poll", "poll_answer")
+COMMAND_DESCRIPTION_LIMIT = 256
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_KINDS = {
+    TelegramChat.PRIVATE: ChatKind.PRIVATE,
+    TelegramChat.GROUP: ChatKind.GROUP,
+    TelegramChat.SUPERGROUP: ChatKind.GROUP,
+    TelegramChat.CHANNEL: ChatKind.CHANNEL,
+}
+
+Context = ContextTypes.DEFAULT_TYPE
+
+
+class TelegramAdapter:
+    """Answer Telegram commands and button presses through the router."""
+
+    def __init__(
+        self,
+        router: Router,
+        token: str,
+        *,
+        base_url: str = "https://api.telegram.org/bot",
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        callbacks: CallbackStore | None = None,
+        poll_timeout: float = 10.0,
+    ) -> None:
+        self.router = router
+        self.callbacks = callbacks or CallbackStore()
+        self._token = token
+        self._webhook_url = webhook_url
+        self._webhook_secret = webhook_secret
+        self._poll_timeout = poll_timeout
+        head, _, tail = base_url.rstrip("/").rpartition("/")
+        builder = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(base_url)
+            .base_file_url(f"{head}/file/{tail}")  # Telegram serves files under /file/bot<token>
+            .job_queue(None)
+        )
+        if webhook_url:
+            builder = builder.updater(None)
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.application.add_handler(
+            MessageHandler(
+                filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST, self._on_message
+            )
+        )
+        self.application.add_handler(CallbackQueryHandler(self._on_callback))
+        self.application.add_error_handler(self._on_error)
+
+    async def start(self) -> None:
+        """Check the token, publish the command menu and start receiving updates."""
+        await self.application.initialize()
+        await self._set_commands()
+        await self.application.start()
+        if self._webhook_url:
+            if not self._webhook_secret:
+                log.warning("telegram webhook has no secret: every webhook call will be refused")
+            await self.application.bot.set_webhook(
+                url=self._webhook_url,
+                secret_token=self._webhook_secret,
+                allowed_updates=list(ALLOWED_UPDATES),
+            )
+        elif self.application.updater is not None:
+            await self.application.updater.start_polling(
+                poll_interval=0.0,
+                timeout=self._poll_timeout,
+                allowed_updates=list(ALLOWED_UPDATES),
+                error_callback=self._on_polling_error,
+            )
+
+    async def stop(self) -> None:
+        """Stop receiving updates and close the connections."""
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def process_webhook(self, body: bytes, secret_header: str | None) -> int:
+        """Process one webhook call and return the HTTP status to answer with."""
+        if not self._webhook_secret:
+            log.warning("refused a telegram webhook call: no webhook secret is configured")
+            return 403
+        if secret_header is None or not hmac.compare_digest(
+            secret_header.encode(), self._webhook_secret.encode()
+        ):
+            log.info("refused a telegram webhook call with a missing or wrong secret")
+            return 403
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.de_json(data, self.application.bot)
+        except Exception as exc:  # de_json fails in many ways on a body of the wrong shape
+            log.info("refused a telegram webhook call with a bad body: %r", exc)
+            return 400
+        await self.application.process_update(update)
+        return 200
+
+    async def _set_commands(self) -> None:
+        specs = self.router.visible_specs()
+        for lang in (None, *LANGUAGES):
+            translate = self.router.catalogs.translator(lang or "en")
+            commands = [
+                BotCommand(
+                    spec.name, plain_text(translate(spec.summary))[:COMMAND_DESCRIPTION_LIMIT]
+                )
+                for spec in specs
+            ]
+            await self.application.bot.set_my_commands(commands, language_code=lang)
+
+    async def _on_message(self, update: Update, _context: Context) -> None:
+        """Answer a message that starts with a command addressed to this bot."""
+        message = update.effective_message
+        if message is None:
+            return
+        text = message.text or message.caption or ""
+        entities = message.entities or message.caption_entities
+        head = next(
+            (e for e in entities if e.type == MessageEntity.BOT_COMMAND and e.offset == 0), None
+        )
+        if head is None:
+            return
+        typed = text[: head.length]  # commands are ASCII, so UTF-16 and str lengths agree
+        name, _, addressee = typed.partition("@")
+        if addressee and addressee.lower() != (self.application.bot.username or "").lower():
+            return
+        command = Command(
+            name=name.lstrip("/"),
+            args=text[head.length :].strip(),
+            sender=_identity(message),
+            chat=_chat(message.chat, message.from_user),
+            received_at=message.date,
+        )
+        reply = await self.router.handle(command)
+        await self._send_reply(command, reply)
+
+    async def _on_callback(self, update: Update, _context: Context) -> None:
+        """Run the command behind a pressed button and show its answer."""
+        query = update.callback_query
+        if query is None:
+            return
+        user = query.from_user
+        typed = self.callbacks.resolve(query.data or "")
+        if typed is None:
+            t = self.router.catalogs.translator(
+                normalise_language(user.language_code) or self.router.settings.default_language
+            )
+            await query.answer(t("This button has expired; please type the command."))
+            return
+        message = query.message
+        name, args = split_command(typed)
+        command = Command(
+            name=name,
+            args=args,
+            sender=_user_identity(user),
+            chat=_chat(message.chat if message else None, user),
+            received_at=self.router.clock(),
+        )
+        reply = await self.router.handle(command)
+        await query.answer(toast(reply.text))
+        if (reply.private and not command.chat.is_private) or not isinstance(message, Message):
+            await self._send_reply(command, reply)
+            return
+        first = split_html(reply.text)[0]
+        if plain_text(first).strip() == (message.text or "").strip():
+            return
+        try:
+            await message.edit_text(
+                first,
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(reply.buttons, self.callbacks),
+                link_preview_options=_NO_PREVIEW,
+            )
+        except BadRequest as exc:
+            if "not modified" in exc.message.lower():
+                return
+            log.info("could not edit telegram message, sending a new one: %s", exc.message)
+            await self._send_reply(command, reply)
+
+    async def _send_reply(self, command: Command, reply: Reply) -> None:
+        chat_id = command.chat.chat_id
+        if reply.private and not command.chat.is_private:
+            if command.sender.user_id.startswith("-"):  # a chat speaking: nobody to write to
+                log.info("dropped a private reply to an anonymous sender in %s", chat_id)
+                return
+            chat_id = command.sender.user_id  # a user's private chat has the user's id
+        # A later issue sends reply.file as a document and reply.poll as a native poll.
+        chunks = split_html(reply.text)
+        for index, chunk in enumerate(chunks):
+            last = index == len(chunks) - 1
+            await self.application.bot.send_message(
+                chat_id,
+                chunk,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=_NO_PREVIEW,
+                reply_markup=keyboard(reply.buttons, self.callbacks) if last else None,
+            )
+
+    async def _on_error(self, update: object, context: Context) -> None:
+        """Log an error raised while handling an update."""
+        error = context.error
+        update_id = update.update_id if isinstance(update, Update) else None
+        if isinstance(error, TelegramError):
+            log.warning("telegram update %s failed: %s", update_id, self._redact(error))
+        else:
+            log.error("telegram update %s failed", update_id, exc_info=error)
+
+    def _on_polling_error(self, error: TelegramError) -> None:
+        log.warning("telegram polling failed, retrying: %s", self._redact(error))
+
+    def _redact(self, error: BaseException) -> str:
+        return str(error).replace(self._token, "<token>")
+
+
+def _user_identity(user: User) -> Identity:
+    return Identity(
+        platform=Platform.TELEGRAM,
+        user_id=str(user.id),
+        username=user.username,
+        display_name=user.full_name,
+        language_code=user.language_code,
+    )
+
+
+def _identity(message: Message) -> Identity:
+    """Name who spoke: the user, or the chat for channel posts and anonymous admins."""
+    if message.sender_chat is None and message.from_user is not None:
+        return _user_identity(message.from_user)
+    speaker = message.sender_chat or message.chat
+    return Identity(
+        platform=Platform.TELEGRAM,
+        user_id=str(speaker.id),
+        username=speaker.username,
+        display_name=speaker.effective_name,
+    )
+
+
+def _chat(chat: TelegramChat | None, user: User | None) -> Chat:
+    if chat is None:  # a button under an inline message: answer in the user's private chat
+        assert user is not None
+        return Chat(platform=Platform.TELEGRAM, chat_id=str(user.id), kind=ChatKind.PRIVATE)
+    return Chat(
+        platform=Platform.TELEGRAM,
+        chat_id=str(chat.id),
+        kind=_KINDS.get(chat.type, ChatKind.GROUP),
+        title=chat.title or chat.effective_name or (user.full_name if user else None),
+    )

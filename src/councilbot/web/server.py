@@ -1,0 +1,147 @@
+"""The built-in web server: platform webhooks, health check and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+from sqlalchemy import func, select, text
+
+from councilbot.app import App
+from councilbot.db.models import Delivery, DeliveryStatus
+
+logger = logging.getLogger(__name__)
+
+WebhookHandler = Callable[[bytes, Mapping[str, str]], Awaitable[int]]
+"""A platform route: take the raw body and the request headers, return an HTTP status."""
+
+MAX_BODY = 1024 * 1024  # platform updates are a few KiB; refuse anything near this
+DB_TIMEOUT = 2.0  # seconds a health or metrics query may take
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+COUNTERS = {
+    "sent": "Messages the dispatcher delivered.",
+    "retried": "Sends put back in the queue after a transient error.",
+    "rate_limited": "Sends a platform refused for its rate limit.",
+    "failed": "Messages given up on after too many attempts.",
+    "dead": "Messages whose chat is permanently gone.",
+}
+
+
+class WebServer:
+    """Serve /healthz, /metrics and the platforms' webhooks over HTTP."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        host: str = "0.0.0.0",
+        port: int | None = None,
+        routes: Mapping[str, WebhookHandler] | None = None,
+    ) -> None:
+        self._app = app
+        self.host = host
+        self.port = app.settings.http_port if port is None else port
+        self._routes = dict(routes or {})
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        """Return the local base URL of the running server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def build(self) -> web.Application:
+        """Assemble the aiohttp application with every route."""
+        application = web.Application(client_max_size=MAX_BODY)
+        application.router.add_get("/healthz", self.healthz)
+        application.router.add_get("/metrics", self.metrics)
+        for path, handler in self._routes.items():
+            application.router.add_post(path, self._webhook(path, handler))
+        return application
+
+    async def start(self) -> None:
+        """Listen on the configured host and port."""
+        if self._runner is not None:
+            raise RuntimeError("web server already started")
+        # access_log=None: request lines stay out of the logs (query strings may carry tokens).
+        runner = web.AppRunner(self.build(), access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+        logger.info("web server listening on %s:%d", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Close the listening socket and finish the requests in flight."""
+        if self._runner is None:
+            return
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+        logger.info("web server stopped")
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """Answer 200 when the database answers a trivial query in time, 503 otherwise."""
+        try:
+            async with asyncio.timeout(DB_TIMEOUT):
+                async with self._app.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except TimeoutError:
+            reason = "timeout"
+        except Exception as exc:  # only the class name: messages may hold URLs or SQL
+            reason = type(exc).__name__
+        else:
+            return web.json_response({"status": "ok"})
+        logger.warning("health check failed: database %s", reason)
+        return web.json_response({"status": "unavailable", "database": reason}, status=503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """Render outbox gauges and dispatcher counters in Prometheus text format."""
+        counts = dict.fromkeys(DeliveryStatus, 0)
+        try:
+            async with asyncio.timeout(DB_TIMEOUT), self._app.sessionmaker() as session:
+                result = await session.execute(
+                    select(Delivery.status, func.count()).group_by(Delivery.status)
+                )
+                for status, n in result:
+                    counts[DeliveryStatus(status)] = n
+        except Exception as exc:
+            logger.warning("metrics: outbox query failed (%s)", type(exc).__name__)
+            return web.Response(status=503, text="database unavailable\n")
+        lines = [
+            "# HELP councilbot_outbox_rows Outbox rows by delivery status.",
+            "# TYPE councilbot_outbox_rows gauge",
+            *(f'councilbot_outbox_rows{{status="{s.value}"}} {n}' for s, n in counts.items()),
+        ]
+        stats = self._app.dispatcher.stats
+        for name, help_text in COUNTERS.items():
+            metric = f"councilbot_dispatcher_{name}_total"
+            lines += [
+                f"# HELP {metric} {help_text}",
+                f"# TYPE {metric} counter",
+                f"{metric} {getattr(stats, name)}",
+            ]
+        body = "\n".join(lines) + "\n"
+        return web.Response(body=body.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+    def _webhook(
+        self, path: str, handler: WebhookHandler
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """Wrap a platform handler as an aiohttp view (bodies and headers are never logged)."""
+
+        async def view(request: web.Request) -> web.Response:
+            body = await request.read()  # raises 413 beyond client_max_size
+            try:
+                status = await handler(body, request.headers)
+            except Exception as exc:
+                logger.error("webhook %s failed: %s", path, type(exc).__name__)
+                return web.Response(status=500)
+            if status == 200:
+                return web.json_response({"ok": True})
+            return web.Response(status=status)
+
+        return view

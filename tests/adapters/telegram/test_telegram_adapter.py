@@ -1,0 +1,410 @@
+"""The Telegram adapter: a real python-telegram-bot Application against a fake Bot API,
+fed real-shaped updates (payloads/*.json), answering through the real router."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from councilbot.adapters.console import ConsoleTarget
+from councilbot.adapters.telegram.app import TelegramAdapter
+from councilbot.app import App, build_app
+from councilbot.core.i18n import LANGUAGES, Catalogs
+from councilbot.core.messages import Attachment, Button, Command, Platform, Reply
+from councilbot.core.router import Router
+from councilbot.settings import Settings
+from tests.conftest import CORK_TEXT, Clock
+from tests.fakes.telegram_api import FakeTelegramAPI, Recorded
+
+PAYLOADS = Path(__file__).parent / "payloads"
+USER = "111"  # Ana, in payloads/private_command.json and callback_query.json
+GROUP = "-1001234567890"
+LUCA = "222"  # in payloads/group_command.json
+EXPIRED = "This button has expired; please type the command."
+T = TypeVar("T")
+
+
+def payload(name: str) -> dict[str, Any]:
+    """Load a recorded update, without its update_id so the fake numbers it."""
+    data = json.loads((PAYLOADS / f"{name}.json").read_text())
+    data.pop("update_id")
+    return data
+
+
+def command(name: str, text: str, **sender: Any) -> dict[str, Any]:
+    """Return a recorded command update with another command text (and sender fields)."""
+    data = payload(name)
+    message = data["message"]
+    message["text"] = text
+    message["entities"] = [{"offset": 0, "length": len(text.split()[0]), "type": "bot_command"}]
+    message["from"].update(sender)
+    return data
+
+
+def callback(data: str, message_id: int = 1, text: str = "Which council?") -> dict[str, Any]:
+    """Return a button press on one of the bot's messages in Ana's private chat."""
+    update = payload("callback_query")
+    update["callback_query"]["data"] = data
+    update["callback_query"]["message"].update(message_id=message_id, text=text)
+    return update
+
+
+async def until(check: Callable[[], T], seconds: float = 5.0) -> T:
+    """Wait until `check()` is truthy and return it."""
+    async with asyncio.timeout(seconds):
+        # Poll: the fake records calls from its own request handlers, with no event to wait on.
+        while not (result := check()):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    return result
+
+
+def sent_to(api: FakeTelegramAPI, chat_id: str) -> list[Recorded]:
+    return [r for r in api.sent if r.chat_id == chat_id]
+
+
+async def say(api: FakeTelegramAPI, update: dict[str, Any], chat_id: str) -> Recorded:
+    """Push an update and return the next message the bot sends to the chat."""
+    before = len(sent_to(api, chat_id))
+    api.push_update(update)
+    await until(lambda: len(sent_to(api, chat_id)) > before)
+    return sent_to(api, chat_id)[before]
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramAPI]:
+    async with FakeTelegramAPI() as api:
+        yield api
+
+
+async def running(router: Router, api: FakeTelegramAPI, **options: Any) -> TelegramAdapter:
+    adapter = TelegramAdapter(router, api.token, base_url=api.base_url, poll_timeout=0.1, **options)
+    async with asyncio.timeout(10):
+        await adapter.start()
+    return adapter
+
+
+@pytest.fixture
+async def adapter(app: App, api: FakeTelegramAPI) -> AsyncIterator[TelegramAdapter]:
+    adapter = await running(app.router, api)
+    yield adapter
+    async with asyncio.timeout(10):
+        await adapter.stop()
+
+
+@pytest.fixture
+async def admin_app(
+    seeded: AsyncEngine, database_url: str, catalogs: Catalogs, clock: Clock
+) -> AsyncIterator[App]:
+    """Build the app with Ana (telegram:111) as a bootstrap admin."""
+    settings = Settings(database_url=database_url, admins=f"telegram:{USER}")
+    app = await build_app(
+        settings,
+        engine=seeded,
+        catalogs=catalogs,
+        clock=clock,
+        targets={Platform.CONSOLE: ConsoleTarget(io.StringIO())},
+    )
+    yield app
+    await app.aclose()
+
+
+class Scripted:
+    """The real router, except that every command gets the same reply."""
+
+    def __init__(self, router: Router, reply: Reply) -> None:
+        self._router = router
+        self.reply = reply
+        self.commands: list[Command] = []
+        self.crashes = 0  # how many of the next commands raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._router, name)
+
+    async def handle(self, command: Command) -> Reply:
+        self.commands.append(command)
+        if self.crashes:
+            self.crashes -= 1
+            raise RuntimeError("a bug in a handler")
+        return self.reply
+
+
+@pytest.fixture
+async def scripted(app: App, api: FakeTelegramAPI) -> AsyncIterator[Scripted]:
+    router = Scripted(app.router, Reply(text="unset"))
+    adapter = await running(router, api)  # type: ignore[arg-type]
+    yield router
+    async with asyncio.timeout(10):
+        await adapter.stop()
+
+
+@pytest.mark.usefixtures("adapter")
+async def test_private_start_offers_the_six_councils(api: FakeTelegramAPI) -> None:
+    async with asyncio.timeout(10):
+        sent = await say(api, payload("private_command"), USER)
+    assert "Hello Ana García!" in sent.params["text"]
+    assert sent.params["parse_mode"] == "HTML"
+    assert sent.params["link_preview_options"] == {"is_disabled": True}
+    buttons = [b for row in sent.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert len(buttons) == 6
+    slugs = {"malaga", "alcala", "bologna", "cork", "istanbul", "paris"}
+    assert {b["callback_data"] for b in buttons} == {f"c:/start {slug}" for slug in slugs}
+    assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
+
+
+@pytest.mark.usefixtures("adapter")
+async def test_help_and_caption_commands_answer(api: FakeTelegramAPI) -> None:
+    async with asyncio.timeout(10):
+        help_text = (await say(api, command("private_command", "/help"), USER)).params["text"]
+        caption = await say(api, payload("caption_command"), "333")
+    assert "/councils — Show the councils." in help_text
+    assert "<b>/councils</b>\nShow the councils." in caption.params["text"]
+
+
+@pytest.mark.usefixtures("adapter")
+async def test_group_command_for_this_bot_answers_and_other_bots_are_ignored(
+    api: FakeTelegramAPI,
+) -> None:
+    async with asyncio.timeout(10):
+        api.push_update(command("group_command", "/help@OtherBot"))
+        sent = await say(api, payload("group_command"), GROUP)
+    assert CORK_TEXT in sent.params["text"]
+    assert "This chat is not linked yet" in sent.params["text"]
+    assert len(api.sent) == 1  # updates are handled in order: /help@OtherBot got nothing
+
+
+@pytest.mark.usefixtures("adapter")
+async def test_channel_post_command_answers_in_the_channel(api: FakeTelegramAPI) -> None:
+    post = {
+        "channel_post": {
+            "message_id": 9,
+            "sender_chat": {"id": -1009876543210, "title": "Council news", "type": "channel"},
+            "chat": {"id": -1009876543210, "title": "Council news", "type": "channel"},
+            "date": 1796115600,
+            "text": "/councils",
+            "entities": [{"offset": 0, "length": 9, "type": "bot_command"}],
+        }
+    }
+    async with asyncio.timeout(10):
+        sent = await say(api, post, "-1009876543210")
+    assert CORK_TEXT in sent.params["text"]
+
+
+@pytest.mark.usefixtures("adapter")
+async def test_pressing_a_council_button_sets_the_home_council(api: FakeTelegramAPI) -> None:
+    async with asyncio.timeout(10):
+        start = await say(api, payload("private_command"), USER)
+        keyboard = start.params["reply_markup"]["inline_keyboard"]
+        (data,) = [
+            b["callback_data"] for row in keyboard for b in row if b["text"] == "Andalusian council"
+        ]
+        api.push_update(callback(data, message_id=1))
+        edit = await until(lambda: api.calls("editMessageText"))
+        whoami = await say(api, command("private_command", "/whoami"), USER)
+    answer = api.calls("answerCallbackQuery")
+    assert [a.params["callback_query_id"] for a in answer] == ["4382bfdwdsb323b2d9"]
+    assert answer[0].params["text"].startswith("Your home council is now Andalusian council")
+    assert edit[0].params["chat_id"] == USER
+    assert edit[0].params["message_id"] == "1"
+    assert "Your home council is now <b>Andalusian council" in edit[0].params["text"]
+    assert edit[0].params["parse_mode"] == "HTML"
+    assert "Home council: Andalusian council (Smart City cluster)" in whoami.params["text"]
+
+
+@pytest.mark.usefixtures("adapter")
+async def test_expired_button_gets_a_toast_and_runs_nothing(api: FakeTelegramAPI) -> None:
+    async with asyncio.timeout(10):
+        api.push_update(callback("k:forgotten"))
+        answer = await until(lambda: api.calls("answerCallbackQuery"))
+    assert answer[0].params["text"] == EXPIRED
+    assert api.sent == []
+    assert api.calls("editMessageText") == []
+
+
+@pytest.mark.usefixtures("adapter")
+async def test_unchanged_text_is_not_edited_and_failed_edits_send_a_new_message(
+    api: FakeTelegramAPI,
+) -> None:
+    current = "I speak to you in English. Choose another one, or send /lang auto to follow your app's language."
+    help_ = command("private_command", "/help")
+    async with asyncio.timeout(10):
+        api.push_update(callback("c:/lang", text=current))
+        await say(api, help_, USER)  # updates are handled in order: the press is done
+        assert api.calls("editMessageText") == []
+        api.scripted_errors["editMessageText"] = [
+            (400, "Bad Request: message can't be edited"),
+            (
+                400,
+                "Bad Request: message is not modified: specified new message content and reply markup are exactly the same",
+            ),
+        ]
+        sent = await say(api, callback("c:/lang es"), USER)
+        api.push_update(callback("c:/lang en"))
+        await say(api, help_, USER)
+    assert len(api.calls("editMessageText")) == 2
+    assert "Español" in sent.params["text"]
+    assert len(api.calls("answerCallbackQuery")) == 3
+    assert len(api.sent) == 3  # two /help answers and the fallback; nothing for "not modified"
+
+
+@pytest.mark.usefixtures("adapter")
+async def test_commands_menu_is_published_in_every_language(api: FakeTelegramAPI) -> None:
+    calls = api.calls("setMyCommands")
+    assert [c.params.get("language_code") for c in calls] == [None, *LANGUAGES]
+    default = {c["command"]: c["description"] for c in calls[0].params["commands"]}
+    assert default["start"] == "Say hello and choose your home council."
+    assert all(
+        0 < len(d) <= 256 for c in calls for d in (x["description"] for x in c.params["commands"])
+    )
+    assert all(len(c.params["commands"]) == len(calls[0].params["commands"]) for c in calls)
+
+
+@pytest.mark.usefixtures("adapter")
+async def test_user_text_is_escaped(api: FakeTelegramAPI) -> None:
+    update = command("private_command", "/whoami", first_name="<b>Tom & Jerry</b>", last_name=None)
+    async with asyncio.timeout(10):
+        sent = await say(api, update, USER)
+    assert "&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;" in sent.params["text"]
+    assert "<b>Tom" not in sent.params["text"]
+
+
+async def test_admin_links_a_group_from_telegram(admin_app: App, api: FakeTelegramAPI) -> None:
+    adapter = await running(admin_app.router, api)
+    try:
+        async with asyncio.timeout(10):
+            link = await say(api, command("group_command", "/link cork", id=int(USER)), GROUP)
+            councils = await say(api, payload("group_command"), GROUP)
+    finally:
+        await adapter.stop()
+    assert "This chat is now linked to <b>Southern Ireland council (MTU)</b>" in link.params["text"]
+    assert "This chat is linked to Southern Ireland council (MTU)." in councils.params["text"]
+
+
+async def test_long_reply_is_sent_in_chunks_with_the_keyboard_last(
+    scripted: Scripted, api: FakeTelegramAPI
+) -> None:
+    text = "\n".join(f"<b>{i}</b> " + "long line &amp; more " * 10 for i in range(100))
+    attachment = Attachment(filename="a.csv", content_type="text/csv", data=b"a,b\n")
+    scripted.reply = Reply(
+        text=text, buttons=((Button(label="More", command="/help"),),), file=attachment
+    )
+    async with asyncio.timeout(10):
+        await say(api, command("private_command", "/help   me  "), USER)
+        await until(lambda: "reply_markup" in api.sent[-1].params)  # the last chunk is in
+    assert scripted.commands[0].name == "help"
+    assert scripted.commands[0].args == "me"
+    sent = api.sent
+    assert len(sent) > 1
+    assert all(len(r.params["text"]) <= 4096 for r in sent)
+    assert ["reply_markup" in r.params for r in sent] == [False] * (len(sent) - 1) + [True]
+
+
+async def test_private_reply_goes_to_the_sender_not_the_group(
+    scripted: Scripted, api: FakeTelegramAPI
+) -> None:
+    scripted.reply = Reply(text="Your code is <code>ABCD</code>", private=True)
+    async with asyncio.timeout(10):
+        sent = await say(api, command("group_command", "/linkaccount@council_test_bot"), LUCA)
+    assert sent.params["text"] == "Your code is <code>ABCD</code>"
+    assert sent_to(api, GROUP) == []
+    assert scripted.commands[0].chat.chat_id == GROUP
+
+
+async def test_errors_are_logged_without_the_token(
+    scripted: Scripted, api: FakeTelegramAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="councilbot.adapters.telegram")
+    scripted.reply = Reply(text="fine")
+    scripted.crashes = 1
+    api.missing.add("333")
+    async with asyncio.timeout(10):
+        api.push_update(command("private_command", "/help"))
+        api.push_update(payload("caption_command"))  # its chat is gone: sendMessage fails
+        await until(lambda: len(scripted.commands) == 2)
+        await say(api, command("private_command", "/help"), USER)
+    failures = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert [r.levelno for r in failures] == [logging.ERROR, logging.WARNING]
+    assert failures[0].exc_info and isinstance(failures[0].exc_info[1], RuntimeError)
+    assert "chat not found" in failures[1].getMessage().lower()
+    assert api.token not in caplog.text
+    assert api.token.split(":", 1)[1] not in caplog.text
+
+
+WEBHOOK_SECRET = "s3cret-Token_for-tests"
+
+
+@pytest.fixture
+async def webhook(app: App, api: FakeTelegramAPI) -> AsyncIterator[TelegramAdapter]:
+    adapter = await running(
+        app.router,
+        api,
+        webhook_url="https://bot.example.org/telegram/webhook",
+        webhook_secret=WEBHOOK_SECRET,
+    )
+    yield adapter
+    async with asyncio.timeout(10):
+        await adapter.stop()
+
+
+async def test_webhook_mode_sets_the_webhook_and_does_not_poll(
+    webhook: TelegramAdapter, api: FakeTelegramAPI
+) -> None:
+    (call,) = api.calls("setWebhook")
+    assert call.params["url"] == "https://bot.example.org/telegram/webhook"
+    assert call.params["secret_token"] == WEBHOOK_SECRET
+    assert set(call.params["allowed_updates"]) >= {"message", "channel_post", "callback_query"}
+    assert api.calls("getUpdates") == []
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong", WEBHOOK_SECRET + "x"])
+async def test_webhook_refuses_a_missing_or_wrong_secret(
+    webhook: TelegramAdapter, api: FakeTelegramAPI, secret: str | None
+) -> None:
+    body = json.dumps({"update_id": 1, **command("private_command", "/help")}).encode()
+    async with asyncio.timeout(10):
+        assert await webhook.process_webhook(body, secret) == 403
+    assert api.sent == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[]",
+        b"\xff\xfe",
+        b'{"update_id": "x"}',
+        b'{"message": {}}',
+        b'{"update_id": 3, "message": 5}',
+    ],
+)
+async def test_webhook_refuses_garbage(webhook: TelegramAdapter, body: bytes) -> None:
+    async with asyncio.timeout(10):
+        assert await webhook.process_webhook(body, WEBHOOK_SECRET) == 400
+
+
+async def test_webhook_answers_an_update_with_the_right_secret(
+    webhook: TelegramAdapter, api: FakeTelegramAPI
+) -> None:
+    body = json.dumps({"update_id": 7, **command("private_command", "/help")}).encode()
+    async with asyncio.timeout(10):
+        assert await webhook.process_webhook(body, WEBHOOK_SECRET) == 200
+    assert "/councils — Show the councils." in api.texts_to(USER)[0]
+
+
+async def test_webhook_without_a_secret_refuses_everything(app: App, api: FakeTelegramAPI) -> None:
+    adapter = TelegramAdapter(app.router, api.token, base_url=api.base_url, webhook_url="https://x")
+    body = json.dumps({"update_id": 7, **payload("private_command")}).encode()
+    await adapter.application.initialize()
+    try:
+        assert await adapter.process_webhook(body, "") == 403
+        assert await adapter.process_webhook(body, None) == 403
+    finally:
+        await adapter.application.shutdown()
+    assert api.sent == []

@@ -1,0 +1,150 @@
+"""The built-in web server, over real HTTP on 127.0.0.1, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+import pytest
+
+from councilbot.app import App
+from councilbot.core.messages import ChatKind, Platform
+from councilbot.db.session import create_engine
+from councilbot.delivery import outbox
+from councilbot.delivery.outbox import Envelope
+from councilbot.delivery.targets import Outgoing
+from councilbot.web.server import MAX_BODY, WebhookHandler, WebServer
+from tests.conftest import START
+
+TIMEOUT = aiohttp.ClientTimeout(total=10)  # bounds every request, so no test can hang
+STATUSES = ("pending", "sending", "sent", "failed", "dead")
+
+
+class Recorder:
+    """A platform handler that checks a secret header and keeps what it got."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[bytes, dict[str, str]]] = []
+
+    async def __call__(self, body: bytes, headers: Mapping[str, str]) -> int:
+        self.calls.append((body, dict(headers)))
+        return 200 if headers.get("X-Secret") == "s3cret" else 403
+
+
+async def serve(app: App, routes: Mapping[str, WebhookHandler] | None = None) -> WebServer:
+    server = WebServer(app, host="127.0.0.1", port=0, routes=routes)
+    await asyncio.wait_for(server.start(), 10)
+    assert server.port != 0
+    return server
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def server(app: App, recorder: Recorder) -> AsyncIterator[WebServer]:
+    server = await serve(app, {"/hook": recorder})
+    yield server
+    await asyncio.wait_for(server.stop(), 10)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        yield session
+
+
+async def metrics(http: aiohttp.ClientSession, server: WebServer) -> str:
+    async with http.get(f"{server.url}/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return await response.text()
+
+
+async def test_healthz_is_ok_when_the_database_answers(
+    server: WebServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{server.url}/healthz") as response:
+        assert response.status == 200
+        assert await response.json() == {"status": "ok"}
+
+
+async def test_healthz_is_unavailable_when_the_database_is_not(
+    app: App, http: aiohttp.ClientSession
+) -> None:
+    broken = create_engine("sqlite+aiosqlite:////nonexistent-dir/x.db")
+    server = await serve(dataclasses.replace(app, engine=broken))
+    try:
+        async with http.get(f"{server.url}/healthz") as response:
+            assert response.status == 503
+            body = await response.json()
+    finally:
+        await asyncio.wait_for(server.stop(), 10)
+        await broken.dispose()
+    assert body["status"] == "unavailable"
+    assert body["database"] == "OperationalError"
+    assert "nonexistent" not in body["database"]
+
+
+async def test_metrics_count_outbox_rows_and_dispatcher_stats(
+    app: App, server: WebServer, http: aiohttp.ClientSession
+) -> None:
+    app.dispatcher.stats.sent = 7
+    before = await metrics(http, server)
+    assert "# TYPE councilbot_outbox_rows gauge" in before
+    for status in STATUSES:
+        assert f'councilbot_outbox_rows{{status="{status}"}} 0\n' in before
+    for name in ("sent", "retried", "rate_limited", "failed", "dead"):
+        assert f"# TYPE councilbot_dispatcher_{name}_total counter" in before
+    assert "councilbot_dispatcher_sent_total 7\n" in before
+    assert "councilbot_dispatcher_dead_total 0\n" in before
+
+    message = Outgoing(
+        platform=Platform.TELEGRAM, chat_id="-1001", chat_kind=ChatKind.GROUP, text="hi"
+    )
+    async with app.sessionmaker() as session, session.begin():
+        await outbox.enqueue(session, [Envelope("web:1", message, "test", 1)], now=START)
+    after = await metrics(http, server)
+    assert 'councilbot_outbox_rows{status="pending"} 1\n' in after
+    assert 'councilbot_outbox_rows{status="sent"} 0\n' in after
+
+
+async def test_a_mounted_route_gets_the_body_and_headers_and_sets_the_status(
+    server: WebServer, http: aiohttp.ClientSession, recorder: Recorder
+) -> None:
+    url = f"{server.url}/hook"
+    async with http.post(url, data=b'{"update_id": 1}', headers={"X-Secret": "s3cret"}) as ok:
+        assert ok.status == 200
+        assert await ok.json() == {"ok": True}
+    async with http.post(url, data=b"forged", headers={"X-Secret": "wrong"}) as refused:
+        assert refused.status == 403
+        assert await refused.read() == b""
+    assert [body for body, _ in recorder.calls] == [b'{"update_id": 1}', b"forged"]
+    assert recorder.calls[0][1]["X-Secret"] == "s3cret"
+
+
+async def test_unknown_paths_and_methods_are_refused(
+    server: WebServer, http: aiohttp.ClientSession, recorder: Recorder
+) -> None:
+    async with http.get(f"{server.url}/nope") as response:
+        assert response.status == 404
+    async with http.get(f"{server.url}/hook") as response:
+        assert response.status == 405
+    assert recorder.calls == []
+
+
+async def test_a_body_over_one_mebibyte_is_refused(
+    server: WebServer, http: aiohttp.ClientSession, recorder: Recorder
+) -> None:
+    url = f"{server.url}/hook"
+    headers = {"X-Secret": "s3cret"}
+    async with http.post(url, data=b"x" * (MAX_BODY + 1), headers=headers) as response:
+        assert response.status == 413
+    assert recorder.calls == []
+    async with http.post(url, data=b"x" * MAX_BODY, headers=headers) as response:
+        assert response.status == 200
+    assert len(recorder.calls[0][0]) == MAX_BODY
