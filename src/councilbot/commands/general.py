@@ -233,14 +233,10 @@ async def whoami(ctx: Context, _args: NoArgs) -> Reply:
     t = ctx.t
     session = ctx.session
     lines = [t("<b>{name}</b> (member #{id})", name=ctx.member.display_name, id=ctx.member.id)]
-    for identity in await members.identities_of(session, ctx.member.id):
-        handle = f"@{identity.username}" if identity.username else identity.user_id
+    found = await members.profile(session, ctx.member.id)
+    for platform, handle in found.identities:
         lines.append(
-            t(
-                "• {platform}: {handle}",
-                platform=identity.platform.value.capitalize(),
-                handle=handle,
-            )
+            t("• {platform}: {handle}", platform=platform.value.capitalize(), handle=handle)
         )
     lines.append(t("Language: {language}", language=LANGUAGE_NAMES[ctx.lang]))
     home = (
@@ -253,25 +249,23 @@ async def whoami(ctx: Context, _args: NoArgs) -> Reply:
         if home
         else t("Home council: none yet (/start)")
     )
-    roles = await members.roles_of(session, ctx.member.id)
     role_names = [
         t("admin")
         if role is RoleName.ADMIN
-        else t("coordinator of {council}", council=council.name if council else "?")
-        for role, council in roles
+        else t("coordinator of {council}", council=council or "?")
+        for role, council in found.roles
     ]
-    if ctx.actor.bootstrap_admin and RoleName.ADMIN not in {role for role, _ in roles}:
+    if ctx.actor.bootstrap_admin and RoleName.ADMIN not in {role for role, _ in found.roles}:
         role_names.insert(0, t("admin (from the settings)"))
     lines.append(t("Roles: {roles}", roles=", ".join(role_names) if role_names else t("member")))
-    subs = await members.subscriptions_of(session, ctx.member.id)
-    if subs:
+    if found.subscriptions:
         shown = ", ".join(
             t(
                 "{topic} ({council})",
-                topic=t(_TOPIC_LABELS[s.topic]),
-                council=s.council.slug if s.council else t("all councils"),
+                topic=t(_TOPIC_LABELS[topic]),
+                council=council or t("all councils"),
             )
-            for s in subs
+            for topic, council in found.subscriptions
         )
         lines.append(t("Subscriptions: {subscriptions}", subscriptions=shown))
     else:

@@ -9,13 +9,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import (
     ForeignKey,
+    String,
     UniqueConstraint,
     and_,
     bindparam,
+    cast,
     delete,
     exists,
     func,
+    literal,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +29,7 @@ from sqlalchemy.orm import aliased
 from councilbot.core import messages
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
 from councilbot.core.i18n import N_
+from councilbot.core.messages import Platform
 from councilbot.db.base import Base
 from councilbot.db.models import (
     Channel,
@@ -237,41 +242,44 @@ async def unsubscribe(
     return result.rowcount or 0
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriptionView:
-    """A subscription with its council's name (None means every council)."""
-
-    topic: Topic
-    council: Council | None
-    active: bool
-
-
-async def subscriptions_of(session: AsyncSession, member_id: int) -> list[SubscriptionView]:
-    """Return a member's subscriptions, by topic."""
-    query = (
-        select(Subscription, Council)
-        .outerjoin(Council, Council.id == Subscription.council_id)
-        .where(Subscription.member_id == member_id)
-        .order_by(Subscription.topic, Council.slug)
-    )
-    return [
-        SubscriptionView(sub.topic, council, sub.active)
-        for sub, council in (await session.execute(query)).all()
-    ]
-
-
 # Roles -----------------------------------------------------------------------------------
 
 
-async def roles_of(session: AsyncSession, member_id: int) -> list[tuple[RoleName, Council | None]]:
-    """Return a member's roles with their councils."""
-    query = (
-        select(Role.role, Council)
-        .outerjoin(Council, Council.id == Role.council_id)
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What /whoami shows: a member's identities, roles and subscriptions."""
+
+    identities: list[tuple[Platform, str]]  # platform, @username or user id
+    roles: list[tuple[RoleName, str | None]]  # role, council name (None: every council)
+    subscriptions: list[tuple[Topic, str | None]]  # topic, council slug (None: all)
+
+
+async def profile(session: AsyncSession, member_id: int) -> Profile:
+    """Load a member's identities, roles and subscriptions in one round trip."""
+    council = aliased(Council)
+    identities = select(
+        literal("i").label("kind"),
+        cast(Identity.platform, String).label("a"),
+        func.coalesce(literal("@") + Identity.username, Identity.user_id).label("b"),
+        Identity.id.label("n"),
+    ).where(Identity.member_id == member_id)
+    roles = (
+        select(literal("r"), cast(Role.role, String), council.name, Role.id)
+        .outerjoin(council, council.id == Role.council_id)
         .where(Role.member_id == member_id)
-        .order_by(Role.role, Council.slug)
     )
-    return [(role, council) for role, council in (await session.execute(query)).all()]
+    subscriptions = (
+        select(literal("s"), cast(Subscription.topic, String), council.slug, Subscription.id)
+        .outerjoin(council, council.id == Subscription.council_id)
+        .where(Subscription.member_id == member_id)
+    )
+    rows = (await session.execute(union_all(identities, roles, subscriptions))).all()
+    ordered = sorted(rows, key=lambda row: (row.kind, row.a, row.b or "", row.n))
+    return Profile(
+        identities=[(Platform(r.a), r.b) for r in sorted(rows, key=lambda r: r.n) if r.kind == "i"],
+        roles=[(RoleName(r.a), r.b) for r in ordered if r.kind == "r"],
+        subscriptions=[(Topic(r.a), r.b) for r in ordered if r.kind == "s"],
+    )
 
 
 async def grant_role(
