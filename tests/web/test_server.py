@@ -127,6 +127,19 @@ async def test_a_mounted_route_gets_the_body_and_headers_and_sets_the_status(
     assert recorder.calls[0][1]["X-Secret"] == "s3cret"
 
 
+async def test_a_route_may_answer_with_a_body(app: App, http: aiohttp.ClientSession) -> None:
+    async def challenge(body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes, dict]:
+        return 200, b'{"challenge": "abc"}', {"Content-Type": "application/json"}
+
+    server = await serve(app, {"/slack/events": challenge})
+    try:
+        async with http.post(f"{server.url}/slack/events", data=b"{}") as response:
+            assert response.status == 200
+            assert await response.json() == {"challenge": "abc"}
+    finally:
+        await server.stop()
+
+
 async def test_unknown_paths_and_methods_are_refused(
     server: WebServer, http: aiohttp.ClientSession, recorder: Recorder
 ) -> None:

@@ -14,8 +14,10 @@ from councilbot.db.models import Delivery, DeliveryStatus
 
 logger = logging.getLogger(__name__)
 
-WebhookHandler = Callable[[bytes, Mapping[str, str]], Awaitable[int]]
-"""A platform route: take the raw body and the request headers, return an HTTP status."""
+WebhookAnswer = int | tuple[int, bytes, Mapping[str, str]]
+WebhookHandler = Callable[[bytes, Mapping[str, str]], Awaitable[WebhookAnswer]]
+"""A platform route: take the raw body and the request headers; return an HTTP status, or
+a status with the body and headers to answer with (Slack answers challenges in the body)."""
 
 MAX_BODY = 1024 * 1024  # platform updates are a few KiB; refuse anything near this
 DB_TIMEOUT = 2.0  # seconds a health or metrics query may take
@@ -136,12 +138,15 @@ class WebServer:
         async def view(request: web.Request) -> web.Response:
             body = await request.read()  # raises 413 beyond client_max_size
             try:
-                status = await handler(body, request.headers)
+                answer = await handler(body, request.headers)
             except Exception as exc:
                 logger.error("webhook %s failed: %s", path, type(exc).__name__)
                 return web.Response(status=500)
-            if status == 200:
+            if isinstance(answer, tuple):
+                status, content, headers = answer
+                return web.Response(status=status, body=content, headers=headers)
+            if answer == 200:
                 return web.json_response({"ok": True})
-            return web.Response(status=status)
+            return web.Response(status=answer)
 
         return view
