@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from councilbot.db.session import SchemaOutOfDate
 from councilbot.settings import Settings, SettingsError, load_settings
@@ -129,70 +130,116 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(settings: Settings) -> int:
-    if settings.slack_bot_token is not None:
-        print(
-            "councilbot: Slack support is not part of this version yet; "
-            "unset SLACK_BOT_TOKEN to run the other front ends.",
-            file=sys.stderr,
-        )
-        return 2
-    if settings.telegram_bot_token is None:
+    if settings.telegram_bot_token is None and settings.slack_bot_token is None:
         return await _chat(settings, user="you", council="malaga", chat=None, admin=True)
-    return await _serve_telegram(settings, settings.telegram_bot_token.get_secret_value())
+    problem = _unsupported(settings)
+    if problem:
+        print(f"councilbot: {problem}", file=sys.stderr)
+        return 2
+    return await _serve(settings)
 
 
-async def _serve_telegram(settings: Settings, token: str) -> int:
-    """Run the Telegram adapter, the outbox and the web server until SIGINT or SIGTERM."""
+def _unsupported(settings: Settings) -> str | None:
+    """Name a platform setting this version cannot honour, rather than ignore it."""
+    if settings.slack_bot_token is not None:
+        if settings.slack_app_token is not None:
+            return "Slack Socket Mode (SLACK_APP_TOKEN) is not part of this version yet; unset it to use HTTP mode"
+        if settings.slack_client_id or settings.slack_client_secret:
+            return "Slack multi-workspace install (SLACK_CLIENT_ID) is not part of this version yet"
+        if settings.slack_signing_secret is None:
+            return "SLACK_SIGNING_SECRET is needed with SLACK_BOT_TOKEN (Slack signs every request)"
+    return None
+
+
+async def _serve(settings: Settings) -> int:
+    """Serve the configured platforms, the outbox and the web server until SIGINT or SIGTERM."""
     import signal
 
     from councilbot.adapters.console import ConsoleTarget
-    from councilbot.adapters.telegram.app import TelegramAdapter
-    from councilbot.adapters.telegram.delivery import TelegramTarget
     from councilbot.app import build_app
     from councilbot.core.messages import Platform
     from councilbot.delivery.targets import DeliveryError
-    from councilbot.web.server import WebServer
+    from councilbot.web.server import WebhookHandler, WebServer
 
-    base_url = settings.telegram_api_base_url
-    target = TelegramTarget.create(token, base_url)  # its callback store is the adapter's too
-    app = await build_app(
-        settings, targets={Platform.CONSOLE: ConsoleTarget(), Platform.TELEGRAM: target}
-    )
-    secret = settings.telegram_webhook_secret
-    adapter = TelegramAdapter(
-        app.router,
-        token,
-        base_url=base_url,
-        webhook_url=settings.telegram_webhook_url,
-        webhook_secret=secret.get_secret_value() if secret else None,
-        callbacks=target.callbacks,
-    )
+    targets: dict[Platform, Any] = {Platform.CONSOLE: ConsoleTarget()}
+    routes: dict[str, WebhookHandler] = {}
+    adapters: list[Any] = []
+    pools: list[Any] = []  # targets that keep a connection pool open
+    telegram_token = settings.telegram_bot_token
+    if telegram_token is not None:
+        from councilbot.adapters.telegram.delivery import TelegramTarget
 
-    async def telegram_webhook(body: bytes, headers: Mapping[str, str]) -> int:
-        return await adapter.process_webhook(body, headers.get("X-Telegram-Bot-Api-Secret-Token"))
+        telegram_target = TelegramTarget.create(
+            telegram_token.get_secret_value(), settings.telegram_api_base_url
+        )
+        targets[Platform.TELEGRAM] = telegram_target
+        pools.append(telegram_target)
+    slack_token = settings.slack_bot_token
+    if slack_token is not None:
+        from councilbot.adapters.slack.delivery import SlackTarget
 
-    server = WebServer(app, routes={"/telegram/webhook": telegram_webhook})
+        targets[Platform.SLACK] = SlackTarget.create(
+            slack_token.get_secret_value(), settings.slack_api_base_url
+        )
+    app = await build_app(settings, targets=targets)
+    if telegram_token is not None:
+        from councilbot.adapters.telegram.app import TelegramAdapter
+
+        secret = settings.telegram_webhook_secret
+        telegram = TelegramAdapter(
+            app.router,
+            telegram_token.get_secret_value(),
+            base_url=settings.telegram_api_base_url,
+            webhook_url=settings.telegram_webhook_url,
+            webhook_secret=secret.get_secret_value() if secret else None,
+            callbacks=telegram_target.callbacks,  # so outbox messages' buttons work too
+        )
+
+        async def telegram_webhook(body: bytes, headers: Mapping[str, str]) -> int:
+            secret_header = headers.get("X-Telegram-Bot-Api-Secret-Token")
+            return await telegram.process_webhook(body, secret_header)
+
+        routes["/telegram/webhook"] = telegram_webhook
+        adapters.append(telegram)
+    if slack_token is not None:
+        from councilbot.adapters.slack.app import SlackAdapter
+
+        assert settings.slack_signing_secret is not None  # checked by _unsupported
+        slack = SlackAdapter(
+            app.router,
+            token=slack_token.get_secret_value(),
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            base_url=settings.slack_api_base_url,
+        )
+        routes["/slack/events"] = slack.handle_http
+        adapters.append(slack)
+    server = WebServer(app, routes=routes)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    started: list[Any] = []
     try:
         try:
-            await target.start()
+            for pool in pools:
+                await pool.start()
+                started.append(pool)
         except DeliveryError as exc:
-            print(f"councilbot: cannot reach Telegram: {exc.reason}", file=sys.stderr)
+            print(f"councilbot: cannot reach the platform: {exc.reason}", file=sys.stderr)
             return 2
         await app.start()
         await server.start()
-        await adapter.start()
-        mode = "webhook" if settings.telegram_webhook_url else "long polling"
-        log.info("serving Telegram (%s) and http://0.0.0.0:%d", mode, server.port)
+        for adapter in adapters:
+            await adapter.start()
+        log.info("serving %s on port %d", ", ".join(routes) or "no webhooks", server.port)
         await stopping.wait()
     finally:
-        await adapter.stop()
+        for adapter in reversed(adapters):
+            await adapter.stop()
         await server.stop()
         await app.aclose()
-        await target.stop()
+        for pool in reversed(started):
+            await pool.stop()
     return 0
 
 

@@ -54,6 +54,7 @@ class FakeSlackAPI:
 
     def __init__(self) -> None:
         self.base_url = ""
+        self.root_url = ""
         self.requests: list[Recorded] = []
         self.posted: list[Recorded] = []
         self.errors: dict[str, str] = {}
@@ -63,6 +64,7 @@ class FakeSlackAPI:
         self.auth_error: str | None = None  # e.g. "invalid_auth": answered to every call
         self.delay = 0.0  # seconds to wait before answering chat.postMessage
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.responses: list[Recorded] = []  # POSTs to response_url(...), method = its key
         self._recent: defaultdict[str, deque[float]] = defaultdict(deque)
         self._seq = 0
         self._runner: web.AppRunner | None = None
@@ -73,12 +75,14 @@ class FakeSlackAPI:
         """Listen on a free port of 127.0.0.1."""
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle)
+        app.router.add_post("/response/{key}", self._respond)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.base_url = f"http://127.0.0.1:{port}/api/"
+        self.root_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"{self.root_url}/api/"
 
     async def stop(self) -> None:
         """Stop listening; later calls get connection errors."""
@@ -101,6 +105,10 @@ class FakeSlackAPI:
             str(r.params.get("text", "")) for r in self.posted if r.params.get("channel") == channel
         ]
 
+    def response_url(self, key: str) -> str:
+        """Return a response_url (as in slash command and interaction payloads) served here."""
+        return f"{self.root_url}/response/{key}"
+
     def calls(self, method: str) -> list[Recorded]:
         """Return every recorded request to one API method, answered or not."""
         return [r for r in self.requests if r.method == method]
@@ -120,6 +128,14 @@ class FakeSlackAPI:
         if handler is None:
             return web.json_response({"ok": True})
         return await handler(self, recorded)
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        """Record a message sent to a response_url; Slack answers a plain `ok`."""
+        params = await _read_params(request)
+        self.responses.append(
+            Recorded(method=request.match_info["key"], params=params, headers=dict(request.headers))
+        )
+        return web.Response(text="ok")
 
     def _next_ts(self) -> str:
         self._seq += 1

@@ -1,0 +1,296 @@
+"""The Slack chat adapter: slash commands and button presses in, the router's replies out.
+
+It runs slack_bolt's AsyncApp behind the built-in web server's /slack/events (HTTP mode);
+bolt verifies request signatures and answers URL verification. Every listener acks
+first and answers afterwards, so Slack gets its 200 within its 3 seconds. Outbox
+messages (announcements, reminders) do not pass here: they go through
+delivery.SlackTarget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from councilbot.adapters.slack.render import blocks_for, to_mrkdwn
+from councilbot.core.grammar import split_command
+from councilbot.core.i18n import N_
+from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
+from councilbot.core.router import Router
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 40_000  # characters of a message's fallback `text`
+ACTION_ID = re.compile(r"^cmd_\d+$")
+# Answers only the person who asked should see, whatever the chat.
+PERSONAL = frozenset({"help", "whoami", "linkaccount", "lang", "mybookings"})
+# chat.* errors after which the bot cannot write in the channel at all.
+NOT_THERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+# English only for now: the catalogs (locales/) are not ours to change here; wrap it in N_()
+# and run `make messages` to have it translated.
+NOT_IN_CHANNEL = N_(
+    "I am not a member of this channel, so only you can see my answer. "
+    "Invite me with /invite to answer here for everyone."
+)
+# The router's own message for a crash, so it is already translated.
+FAILED = (
+    "Sorry, something went wrong on my side and nothing was changed. "
+    "If it happens again, tell a coordinator the code {incident}."
+)
+DRAIN_TIMEOUT = 10.0  # seconds stop() waits for answers still being sent
+
+
+class SlackAdapter:
+    """Answer Slack slash commands and button presses through the router."""
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        token: str,
+        signing_secret: str,
+        base_url: str = "https://slack.com/api/",
+        command: str = "/council",
+    ) -> None:
+        self.router = router
+        self.command = command
+        self.bot_user_id: str | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        client = AsyncWebClient(
+            token=token,
+            base_url=base_url,
+            retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
+        )
+        # The token travels with the client (passing both makes bolt warn); bolt calls
+        # auth.test once, lazily, on the first signed request that needs it.
+        self.bolt = AsyncApp(
+            client=client,
+            signing_secret=signing_secret,
+            process_before_response=False,
+            request_verification_enabled=True,
+        )
+        self.bolt.command(command)(self._on_command)
+        self.bolt.action(ACTION_ID)(self._on_action)
+
+    async def start(self) -> None:
+        """Check the token and learn the bot's own user id."""
+        answer = await self.bolt.client.auth_test()
+        self.bot_user_id = answer.get("user_id")
+        log.info("slack bot %s ready in team %s", self.bot_user_id, answer.get("team_id"))
+
+    async def stop(self) -> None:
+        """Wait, briefly, for answers still being sent."""
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait until every command and button press being answered is done."""
+        pending = set(self._tasks)
+        if pending:
+            _done, late = await asyncio.wait(pending, timeout=DRAIN_TIMEOUT)
+            if late:
+                log.warning("%d slack answers still running after %.0fs", len(late), DRAIN_TIMEOUT)
+
+    async def handle_http(
+        self, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """Dispatch one HTTP request from Slack and return (status, body, headers)."""
+        try:
+            request = AsyncBoltRequest(body=body.decode("utf-8"), headers=dict(headers.items()))
+        except Exception as exc:  # an undecodable body or a payload that is not JSON
+            log.info("refused a slack request with a bad body: %s", type(exc).__name__)
+            return 400, b"", {}
+        response = await self.bolt.async_dispatch(request)
+        return response.status, (response.body or "").encode(), response.first_headers()
+
+    # -- listeners
+
+    async def _on_command(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        """Answer `/council <command> <args>`."""
+        await ack()
+        self._track()
+        try:
+            name, args = split_command(str(body.get("text") or ""))
+            team = str(body.get("team_id") or "")
+            user_id = str(body["user_id"])
+            command = Command(
+                name=name or "help",
+                args=args,
+                sender=Identity(
+                    platform=Platform.SLACK,
+                    user_id=user_id,
+                    workspace=team,
+                    username=body.get("user_name"),
+                    display_name=body.get("user_name"),
+                ),
+                chat=_chat(str(body["channel_id"]), team, body.get("channel_name")),
+                received_at=datetime.now(UTC),
+            )
+            reply = await self.router.handle(command)
+            ephemeral = reply.private or command.name in PERSONAL
+            await self._send(client, respond, command, reply, ephemeral=ephemeral)
+        except Exception:
+            incident = secrets.token_hex(4)
+            log.exception("slack command %s failed (incident %s)", self.command, incident)
+            await self._apologise(respond, incident)
+
+    async def _on_action(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        """Run the command behind a pressed button and show its answer in place."""
+        await ack()
+        self._track()
+        try:
+            action = body["actions"][0]
+            name, args = split_command(str(action.get("value") or ""))
+            user = body["user"]
+            team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+            container = body.get("container") or {}
+            channel = body.get("channel") or {}
+            channel_id = str(channel.get("id") or container.get("channel_id") or "")
+            username = user.get("username") or user.get("name")
+            command = Command(
+                name=name or "help",
+                args=args,
+                sender=Identity(
+                    platform=Platform.SLACK,
+                    user_id=str(user["id"]),
+                    workspace=team,
+                    username=username,
+                    display_name=username,
+                ),
+                chat=_chat(channel_id, team, channel.get("name")),
+                received_at=datetime.now(UTC),
+            )
+            reply = await self.router.handle(command)
+            message = body.get("message")
+            if container.get("is_ephemeral"):
+                # Ephemeral messages have no ts to update: only their response_url can.
+                await respond(
+                    text=_text(reply),
+                    blocks=blocks_for(reply.text, reply.buttons),
+                    replace_original=True,
+                )
+            elif reply.private or not isinstance(message, dict):
+                await self._send(client, respond, command, reply, ephemeral=True)
+            elif _text(reply) != message.get("text"):
+                await self._update(client, respond, command, reply, str(message["ts"]))
+        except Exception:
+            incident = secrets.token_hex(4)
+            log.exception("slack button press failed (incident %s)", incident)
+            await self._apologise(respond, incident)
+
+    # -- sending
+
+    async def _send(
+        self,
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        command: Command,
+        reply: Reply,
+        *,
+        ephemeral: bool,
+    ) -> None:
+        """Post the reply in the channel (or to the sender only); fall back to response_url."""
+        channel = command.chat.chat_id
+        text, blocks = _text(reply), blocks_for(reply.text, reply.buttons)
+        try:
+            if ephemeral:
+                await client.chat_postEphemeral(
+                    channel=channel, user=command.sender.user_id, text=text, blocks=blocks
+                )
+            else:
+                await client.chat_postMessage(
+                    channel=channel, text=text, blocks=blocks, unfurl_links=False
+                )
+            return
+        except SlackApiError as exc:
+            code = _error_code(exc)
+            log.warning("slack post to %s failed (%s): answering by response_url", channel, code)
+        await self._respond(respond, reply, note=code in NOT_THERE)
+
+    async def _update(
+        self, client: AsyncWebClient, respond: AsyncRespond, command: Command, reply: Reply, ts: str
+    ) -> None:
+        """Replace the message whose button was pressed; fall back to response_url."""
+        channel = command.chat.chat_id
+        try:
+            await client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=_text(reply),
+                blocks=blocks_for(reply.text, reply.buttons),
+            )
+            return
+        except SlackApiError as exc:
+            code = _error_code(exc)
+            log.warning("slack update in %s failed (%s): answering by response_url", channel, code)
+        await self._respond(respond, reply, note=code in NOT_THERE)
+
+    async def _respond(self, respond: AsyncRespond, reply: Reply, *, note: bool) -> None:
+        """Answer only the sender through the request's response_url."""
+        text = reply.text
+        if note:
+            t = self.router.catalogs.translator(self.router.settings.default_language)
+            text = f"{t(NOT_IN_CHANNEL)}\n\n{text}"
+        answer = await respond(
+            text=to_mrkdwn(text)[:TEXT_LIMIT],
+            blocks=blocks_for(text, reply.buttons),
+            response_type="ephemeral",
+        )
+        if answer.status_code != 200:
+            log.warning("slack response_url answered HTTP %s", answer.status_code)
+
+    async def _apologise(self, respond: AsyncRespond, incident: str) -> None:
+        """Tell the sender something broke, without letting anything escape."""
+        try:
+            t = self.router.catalogs.translator(self.router.settings.default_language)
+            text = to_mrkdwn(t(FAILED, incident=incident))
+            await respond(text=text, response_type="ephemeral")
+        except Exception as exc:
+            log.warning("could not apologise through response_url: %s", type(exc).__name__)
+
+    def _track(self) -> None:
+        """Remember the running listener so that stop() can wait for it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+
+def _text(reply: Reply) -> str:
+    """Return the reply's mrkdwn fallback text, as Slack stores it."""
+    return to_mrkdwn(reply.text)[:TEXT_LIMIT]
+
+
+def _error_code(exc: SlackApiError) -> str:
+    """Read Slack's error code (or the HTTP status) from a failed call."""
+    response = exc.response
+    data = getattr(response, "data", None)
+    if isinstance(data, Mapping) and data.get("error"):
+        return str(data["error"])
+    return f"HTTP {getattr(response, 'status_code', '?')}"
+
+
+def _chat(channel_id: str, team: str, channel_name: object) -> Chat:
+    """Describe a Slack conversation: D… and `directmessage` are one-to-one chats."""
+    private = channel_name == "directmessage" or channel_id.startswith("D")
+    return Chat(
+        platform=Platform.SLACK,
+        workspace=team,
+        chat_id=channel_id,
+        kind=ChatKind.PRIVATE if private else ChatKind.GROUP,
+        title=str(channel_name) if channel_name else None,
+    )

@@ -1,0 +1,373 @@
+"""The Slack adapter: the real bolt AsyncApp fed signed, real-shaped requests
+(payloads/*.json), answering through the real router into a fake Slack Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import io
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from councilbot.adapters.console import ConsoleTarget
+from councilbot.adapters.slack.app import SlackAdapter
+from councilbot.app import App, build_app
+from councilbot.core.i18n import Catalogs
+from councilbot.core.messages import Command, Platform, Reply
+from councilbot.core.router import Router
+from councilbot.db.models import Channel
+from councilbot.db.session import create_sessionmaker
+from councilbot.settings import Settings
+from tests.conftest import CORK_TEXT, Clock
+from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI, Recorded
+
+PAYLOADS = Path(__file__).parent / "payloads"
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TOKEN = "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy"
+FORM = "application/x-www-form-urlencoded"
+CHANNEL = "C0CORK"  # in payloads/slash_command.json
+ANA = "U0ANA"
+ADMIN = "U_ADMIN"
+DM = "D0ANA"
+SLUGS = ("malaga", "alcala", "bologna", "cork", "istanbul", "paris")
+T = TypeVar("T")
+
+
+def payload(name: str) -> dict[str, Any]:
+    return json.loads((PAYLOADS / f"{name}.json").read_text())
+
+
+def signed(
+    body: str, *, content_type: str = FORM, secret: str = SECRET, timestamp: int | None = None
+) -> dict[str, str]:
+    """Return the headers Slack sends with a body: its timestamp and HMAC signature."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+
+
+def slash(api: FakeSlackAPI, text: str, **fields: str) -> str:
+    """Return the form body of `/council <text>`, answering to the fake's response_url."""
+    data = payload("slash_command")
+    data.update(text=text, response_url=api.response_url("command"), **fields)
+    return urlencode(data)
+
+
+def interaction(data: dict[str, Any]) -> str:
+    """Return the form body of an interactivity request."""
+    return urlencode({"payload": json.dumps(data)})
+
+
+async def until(check: Callable[[], T], seconds: float = 5.0) -> T:
+    """Wait until `check()` is truthy and return it."""
+    async with asyncio.timeout(seconds):
+        # Poll: the fake records calls from its own request handlers, with no event to wait on.
+        while not (result := check()):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    return result
+
+
+async def send(
+    adapter: SlackAdapter, body: str, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, dict[str, str]]:
+    """Dispatch one request as the web server would."""
+    async with asyncio.timeout(5):
+        return await adapter.handle_http(body.encode(), headers or signed(body))
+
+
+async def answered(adapter: SlackAdapter, body: str, check: Callable[[], T]) -> T:
+    """Send a request, expect an empty 200 ack, and wait for the answer it causes."""
+    status, content, _headers = await send(adapter, body)
+    assert (status, content) == (200, b"")
+    return await until(check)
+
+
+def calls_to(api: FakeSlackAPI, method: str, channel: str) -> list[Recorded]:
+    return [r for r in api.calls(method) if r.params.get("channel") == channel]
+
+
+def posted_text(recorded: Recorded) -> str:
+    """Return everything a call would show: its text and its blocks."""
+    return f"{recorded.params.get('text', '')}\n{json.dumps(recorded.params.get('blocks'))}"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeSlackAPI]:
+    async with FakeSlackAPI() as api:
+        yield api
+
+
+@pytest.fixture
+async def slack_app(
+    seeded: AsyncEngine, database_url: str, catalogs: Catalogs, clock: Clock
+) -> AsyncIterator[App]:
+    """Build the app with slack:U_ADMIN as a bootstrap admin."""
+    settings = Settings(database_url=database_url, admins=f"slack:{ADMIN}")
+    app = await build_app(
+        settings,
+        engine=seeded,
+        catalogs=catalogs,
+        clock=clock,
+        targets={Platform.CONSOLE: ConsoleTarget(io.StringIO())},
+    )
+    yield app
+    await app.aclose()
+
+
+async def adapter_for(router: Router, api: FakeSlackAPI) -> SlackAdapter:
+    return SlackAdapter(router, token=TOKEN, signing_secret=SECRET, base_url=api.base_url)
+
+
+@pytest.fixture
+async def adapter(slack_app: App, api: FakeSlackAPI) -> AsyncIterator[SlackAdapter]:
+    adapter = await adapter_for(slack_app.router, api)
+    yield adapter
+    async with asyncio.timeout(15):
+        await adapter.stop()
+
+
+async def test_start_checks_the_token(adapter: SlackAdapter, api: FakeSlackAPI) -> None:
+    async with asyncio.timeout(5):
+        await adapter.start()
+    assert adapter.bot_user_id == "U0BOT"
+    assert api.calls("auth.test")[0].token == TOKEN
+
+
+async def test_councils_are_posted_in_the_channel(adapter: SlackAdapter, api: FakeSlackAPI) -> None:
+    posts = await answered(
+        adapter, slash(api, "councils"), lambda: calls_to(api, "chat.postMessage", CHANNEL)
+    )
+    params = posts[0].params
+    assert f"*{CORK_TEXT}*" in params["text"]  # mrkdwn, not HTML
+    assert all(f"({slug})" in params["text"] for slug in SLUGS)
+    assert params["blocks"][0]["type"] == "section"
+    assert CORK_TEXT in params["blocks"][0]["text"]["text"]
+    assert posts[0].token == TOKEN
+    assert not api.calls("chat.postEphemeral") and not api.responses
+
+
+@pytest.mark.parametrize("text", ["", "help", "  HELP  "])
+async def test_help_answers_only_the_sender(
+    adapter: SlackAdapter, api: FakeSlackAPI, text: str
+) -> None:
+    answers = await answered(
+        adapter, slash(api, text), lambda: calls_to(api, "chat.postEphemeral", CHANNEL)
+    )
+    assert answers[0].params["user"] == ANA
+    assert "/councils — Show the councils." in answers[0].params["text"]
+    assert not api.calls("chat.postMessage")
+
+
+async def linked_channels(engine: AsyncEngine) -> list[Channel]:
+    async with create_sessionmaker(engine)() as session:
+        return list((await session.scalars(select(Channel))).all())
+
+
+async def test_admin_links_the_channel(
+    adapter: SlackAdapter, api: FakeSlackAPI, seeded: AsyncEngine
+) -> None:
+    posts = await answered(
+        adapter,
+        slash(api, "link cork", user_id=ADMIN, user_name="admin"),
+        lambda: calls_to(api, "chat.postMessage", CHANNEL),
+    )
+    assert "now linked to *Southern Ireland council (MTU)*" in posts[0].params["text"]
+    await adapter.drain()
+    [channel] = await linked_channels(seeded)
+    assert (channel.platform, channel.workspace, channel.external_id) == (
+        Platform.SLACK,
+        TEAM_ID,
+        CHANNEL,
+    )
+    assert channel.council.slug == "cork"
+
+
+async def test_member_cannot_link_the_channel(
+    adapter: SlackAdapter, api: FakeSlackAPI, seeded: AsyncEngine
+) -> None:
+    posts = await answered(
+        adapter, slash(api, "link cork"), lambda: calls_to(api, "chat.postMessage", CHANNEL)
+    )
+    assert "coordinator" in posts[0].params["text"].lower()
+    assert "linked to" not in posts[0].params["text"]
+    await adapter.drain()
+    assert await linked_channels(seeded) == []
+
+
+async def test_user_text_is_escaped(adapter: SlackAdapter, api: FakeSlackAPI) -> None:
+    answers = await answered(
+        adapter,
+        slash(api, "whoami", user_name="<!channel> & co"),
+        lambda: calls_to(api, "chat.postEphemeral", CHANNEL),
+    )
+    shown = posted_text(answers[0])
+    assert "&lt;!channel&gt; &amp; co" in answers[0].params["text"]
+    assert "<!channel>" not in shown
+
+
+def _stale(body: str) -> dict[str, str]:
+    return signed(body, timestamp=int(time.time()) - 6 * 60)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(lambda body: {"Content-Type": FORM}, id="missing"),
+        pytest.param(lambda body: signed(body, secret="not-the-secret"), id="wrong"),
+        pytest.param(_stale, id="stale"),
+        pytest.param(lambda body: signed(body + "&text=unlink"), id="tampered"),
+    ],
+)
+async def test_unsigned_requests_are_refused(
+    adapter: SlackAdapter, api: FakeSlackAPI, headers: Callable[[str], dict[str, str]]
+) -> None:
+    body = slash(api, "link cork", user_id=ADMIN)
+    status, _content, _headers = await send(adapter, body, headers(body))
+    assert status == 401
+    await adapter.drain()
+    await asyncio.sleep(0.05)  # room for a wrongly started listener to reach the fake
+    assert api.requests == [] and api.responses == []
+
+
+async def test_url_verification_returns_the_challenge(adapter: SlackAdapter) -> None:
+    event = payload("url_verification")
+    body = json.dumps(event)
+    status, content, headers = await send(
+        adapter, body, signed(body, content_type="application/json")
+    )
+    assert status == 200
+    assert json.loads(content) == {"challenge": event["challenge"]}
+    assert headers["content-type"].startswith("application/json")
+
+
+async def test_bad_body_is_refused(adapter: SlackAdapter) -> None:
+    body = "payload=%7Bnot-json"
+    status, _content, _headers = await send(adapter, body)
+    assert status == 400  # a signed body that is not a payload
+    status, _content, _headers = await adapter.handle_http(b"\xff\xfe", {})
+    assert status == 400
+
+
+async def test_button_runs_its_command_and_updates_the_message(
+    adapter: SlackAdapter, api: FakeSlackAPI
+) -> None:
+    posts = await answered(
+        adapter,
+        slash(api, "start", channel_id=DM, channel_name="directmessage"),
+        lambda: calls_to(api, "chat.postMessage", DM),
+    )
+    [(key, message)] = [(key, m) for key, m in api.messages.items() if key[0] == DM]
+    ts = key[1]
+    buttons = [
+        e for b in posts[0].params["blocks"] if b["type"] == "actions" for e in b["elements"]
+    ]
+    assert {b["value"] for b in buttons} == {f"/start {slug}" for slug in SLUGS}
+    cork = next(b for b in buttons if b["value"] == "/start cork")
+
+    press = payload("block_actions")
+    press["container"]["message_ts"] = ts
+    press["message"] = message
+    press["response_url"] = api.response_url("action")
+    press["actions"] = [{**cork, "block_id": "Qm2", "action_ts": "1700000005.123456"}]
+    updates = await answered(adapter, interaction(press), lambda: api.calls("chat.update"))
+    assert (updates[0].params["channel"], updates[0].params["ts"]) == (DM, ts)
+    assert "Your home council is now *Southern Ireland council (MTU)*" in updates[0].params["text"]
+    assert api.messages[(DM, ts)]["text"] == updates[0].params["text"]
+    assert len(api.calls("chat.postMessage")) == 1
+
+
+async def test_button_in_an_ephemeral_message_replaces_it(
+    adapter: SlackAdapter, api: FakeSlackAPI
+) -> None:
+    answers = await answered(
+        adapter, slash(api, "lang"), lambda: calls_to(api, "chat.postEphemeral", CHANNEL)
+    )
+    values = {
+        e["value"]
+        for b in answers[0].params["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    }
+    assert "/lang es" in values
+
+    press = payload("block_actions")
+    press["container"] = {
+        "type": "message",
+        "message_ts": "1700000000.000200",
+        "channel_id": CHANNEL,
+        "is_ephemeral": True,
+    }
+    press["channel"] = {"id": CHANNEL, "name": "cork-members"}
+    del press["message"]  # Slack sends no message for an ephemeral one
+    press["response_url"] = api.response_url("action")
+    press["actions"][0].update(action_id="cmd_3", value="/lang es")
+    [response] = await answered(adapter, interaction(press), lambda: api.responses)
+    assert response.method == "action"
+    assert response.params["replace_original"] is True
+    assert "Español" in response.params["text"] or "español" in response.params["text"]
+    assert not api.calls("chat.update")
+
+
+async def test_not_in_channel_answers_through_response_url(
+    adapter: SlackAdapter, api: FakeSlackAPI
+) -> None:
+    api.errors[CHANNEL] = "not_in_channel"
+    [response] = await answered(adapter, slash(api, "councils"), lambda: api.responses)
+    assert response.method == "command"
+    assert response.params["response_type"] == "ephemeral"
+    assert "Invite me with /invite" in response.params["text"]
+    assert CORK_TEXT in response.params["text"]
+    assert len(calls_to(api, "chat.postMessage", CHANNEL)) == 1
+
+
+async def test_rate_limit_answers_through_response_url(
+    adapter: SlackAdapter, api: FakeSlackAPI
+) -> None:
+    api.channel_rate = 0  # every post is answered 429, Retry-After: 1
+    [response] = await answered(adapter, slash(api, "councils"), lambda: api.responses)
+    assert CORK_TEXT in response.params["text"]
+    assert "Invite me" not in response.params["text"]
+    assert api.rate_limited == 2  # one retry after the Retry-After pause, then the fallback
+
+
+class Crashing:
+    """The real router, except that handling any command raises."""
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+        self.commands: list[Command] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._router, name)
+
+    async def handle(self, command: Command) -> Reply:
+        self.commands.append(command)
+        raise RuntimeError("a bug in a handler")
+
+
+async def test_a_crash_after_ack_is_contained(slack_app: App, api: FakeSlackAPI) -> None:
+    router = Crashing(slack_app.router)
+    adapter = await adapter_for(router, api)  # type: ignore[arg-type]
+    [response] = await answered(
+        adapter, slash(api, "book hub tomorrow", channel_id="C0OTHER"), lambda: api.responses
+    )
+    assert "something went wrong" in response.params["text"]
+    [command] = router.commands
+    assert (command.name, command.args) == ("book", "hub tomorrow")
+    assert command.sender.workspace == TEAM_ID
+    assert command.chat.chat_id == "C0OTHER" and not command.chat.is_private
+    async with asyncio.timeout(15):
+        await adapter.stop()
