@@ -4,40 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.adapters.slack.test_slack_adapter import SECRET, signed, slash
-from tests.adapters.telegram.test_run import ROOT, free_port, update, wait_for
+from tests.adapters.telegram.test_run import update
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
-
-
-async def councilbot(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "councilbot", *args, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+from tests.processes import councilbot, prepared_environment, stop, wait_for
 
 
 @pytest.fixture
-async def environment(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    env = {
-        **os.environ,
-        "COUNCILBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bot.db",
-        "COUNCILBOT_HTTP_PORT": str(free_port()),
-        "COUNCILBOT_ADMINS": "",
-    }
-    for action in (("db", "upgrade"), ("seed",)):
-        process = await councilbot(*action, env=env)
-        assert await asyncio.wait_for(process.wait(), 60) == 0
-    yield env
+async def environment(tmp_path: Path) -> dict[str, str]:
+    return await prepared_environment(tmp_path)
 
 
 async def test_one_process_serves_telegram_and_slack(environment: dict[str, str]) -> None:
@@ -67,8 +48,7 @@ async def test_one_process_serves_telegram_and_slack(environment: dict[str, str]
             posted = await asyncio.wait_for(_posted(slack), 15)
             assert "(cork)" in posted
         finally:
-            process.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(process.wait(), 20) == 0
+            await stop(process)
         assert "xoxb-test-token" not in (await process.stderr.read()).decode()
 
 

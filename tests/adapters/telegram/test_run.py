@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
-import os
-import signal
-import socket
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.fakes.telegram_api import FakeTelegramAPI
+from tests.processes import councilbot, prepared_environment, stop, wait_for
 
-ROOT = Path(__file__).resolve().parents[3]
 PAYLOADS = Path(__file__).parent / "payloads"
 SECRET = "s3cret-webhook-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def update(text: str, update_id: int) -> dict:
@@ -38,36 +26,9 @@ def update(text: str, update_id: int) -> dict:
     return data
 
 
-async def councilbot(*args: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "councilbot", *args, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-
-
 @pytest.fixture
-async def environment(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    env = {
-        **os.environ,
-        "COUNCILBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bot.db",
-        "COUNCILBOT_HTTP_PORT": str(free_port()),
-        "COUNCILBOT_ADMINS": "",
-    }
-    for action in (("db", "upgrade"), ("seed",)):
-        process = await councilbot(*action, env=env)
-        assert await asyncio.wait_for(process.wait(), 60) == 0
-    yield env
-
-
-async def wait_for(condition, seconds: float = 15) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():  # noqa: ASYNC110 - polling what the fake recorded
-            await asyncio.sleep(0.05)
-
-
-async def stop(process: asyncio.subprocess.Process) -> None:
-    process.send_signal(signal.SIGTERM)
-    assert await asyncio.wait_for(process.wait(), 20) == 0
+async def environment(tmp_path: Path) -> dict[str, str]:
+    return await prepared_environment(tmp_path)
 
 
 async def test_long_polling_answers_and_serves_health(environment: dict[str, str]) -> None:
