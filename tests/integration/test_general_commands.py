@@ -193,7 +193,7 @@ async def test_coordinator_add_remove_is_for_admins(bot: Bot) -> None:
 async def test_whoami_shows_identities_and_roles(bot: Bot) -> None:
     text = await bot("/whoami")
     assert text.startswith("admin (member #")
-    assert "• Console: @admin" in text
+    assert "• Console: @admin (admin)" in text
     assert "Roles: admin (from the settings)" in text
     assert "Subscriptions: none (/subscribe)" in text
 
@@ -217,7 +217,7 @@ async def test_link_account_merges_members(bot: Bot) -> None:
     )
     assert await count(bot, Member) == members_before - 1
     whoami = await bot("alice2@dm: /whoami")
-    assert "@alice\n" in whoami and "@alice2" in whoami
+    assert "@alice (alice)\n" in whoami and "@alice2 (alice2)" in whoami
     assert "coordinator of Emilia-Romagna council" in whoami
     assert whoami.count("magazine (all councils)") == 1  # the duplicate collapsed
     assert "events (cork)" in whoami

@@ -249,7 +249,7 @@ async def unsubscribe(
 class Profile:
     """What /whoami shows: a member's identities, roles and subscriptions."""
 
-    identities: list[tuple[Platform, str]]  # platform, @username or user id
+    identities: list[tuple[Platform, str]]  # platform, "@username (user id)" or user id
     roles: list[tuple[RoleName, str | None]]  # role, council name (None: every council)
     subscriptions: list[tuple[Topic, str | None]]  # topic, council slug (None: all)
 
@@ -260,7 +260,11 @@ async def profile(session: AsyncSession, member_id: int) -> Profile:
     identities = select(
         literal("i").label("kind"),
         cast(Identity.platform, String).label("a"),
-        func.coalesce(literal("@") + Identity.username, Identity.user_id).label("b"),
+        # "@ana (111)": admins need the user id for COUNCILBOT_ADMINS.
+        func.coalesce(
+            literal("@") + Identity.username + literal(" (") + Identity.user_id + literal(")"),
+            Identity.user_id,
+        ).label("b"),
         Identity.id.label("n"),
     ).where(Identity.member_id == member_id)
     roles = (
