@@ -8,7 +8,7 @@ import io
 import os
 import shutil
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -148,23 +148,40 @@ def console_out() -> io.StringIO:
     return io.StringIO()
 
 
+AppFactory = Callable[[str], Awaitable[App]]
+
+
 @pytest.fixture
-async def app(
+async def app_for(
     seeded: AsyncEngine,
-    settings: Settings,
+    database_url: str,
     catalogs: Catalogs,
     clock: Clock,
     console_out: io.StringIO,
-) -> AsyncIterator[App]:
-    app = await build_app(
-        settings,
-        engine=seeded,
-        catalogs=catalogs,
-        clock=clock,
-        targets={Platform.CONSOLE: ConsoleTarget(console_out)},
-    )
-    yield app
-    await app.aclose()
+) -> AsyncIterator[AppFactory]:
+    """Build real apps on the seeded database, with the given bootstrap admins."""
+    apps: list[App] = []
+
+    async def build(admins: str) -> App:
+        settings = Settings(database_url=database_url, admins=admins, default_language="en")
+        app = await build_app(
+            settings,
+            engine=seeded,
+            catalogs=catalogs,
+            clock=clock,
+            targets={Platform.CONSOLE: ConsoleTarget(console_out)},
+        )
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        await app.aclose()
+
+
+@pytest.fixture
+async def app(app_for: AppFactory) -> App:
+    return await app_for("console:admin")
 
 
 class Bot:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import io
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,16 +17,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from councilbot.adapters.console import ConsoleTarget
 from councilbot.adapters.slack.app import SlackAdapter
-from councilbot.app import App, build_app
-from councilbot.core.i18n import Catalogs
+from councilbot.app import App
 from councilbot.core.messages import Command, Platform, Reply
 from councilbot.core.router import Router
 from councilbot.db.models import Channel
 from councilbot.db.session import create_sessionmaker
-from councilbot.settings import Settings
-from tests.conftest import CORK_TEXT, Clock
+from tests.conftest import CORK_TEXT, AppFactory
 from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI, Recorded
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -111,20 +107,9 @@ async def api() -> AsyncIterator[FakeSlackAPI]:
 
 
 @pytest.fixture
-async def slack_app(
-    seeded: AsyncEngine, database_url: str, catalogs: Catalogs, clock: Clock
-) -> AsyncIterator[App]:
+async def slack_app(app_for: AppFactory) -> App:
     """Build the app with slack:U_ADMIN as a bootstrap admin."""
-    settings = Settings(database_url=database_url, admins=f"slack:{ADMIN}")
-    app = await build_app(
-        settings,
-        engine=seeded,
-        catalogs=catalogs,
-        clock=clock,
-        targets={Platform.CONSOLE: ConsoleTarget(io.StringIO())},
-    )
-    yield app
-    await app.aclose()
+    return await app_for(f"slack:{ADMIN}")
 
 
 async def adapter_for(router: Router, api: FakeSlackAPI) -> SlackAdapter:

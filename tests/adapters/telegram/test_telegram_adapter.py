@@ -4,7 +4,6 @@ fed real-shaped updates (payloads/*.json), answering through the real router."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -12,16 +11,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from councilbot.adapters.console import ConsoleTarget
 from councilbot.adapters.telegram.app import TelegramAdapter
-from councilbot.app import App, build_app
-from councilbot.core.i18n import LANGUAGES, Catalogs
-from councilbot.core.messages import Attachment, Button, Command, Platform, Reply
+from councilbot.app import App
+from councilbot.core.i18n import LANGUAGES
+from councilbot.core.messages import Attachment, Button, Command, Reply
 from councilbot.core.router import Router
-from councilbot.settings import Settings
-from tests.conftest import CORK_TEXT, Clock
+from tests.conftest import CORK_TEXT, AppFactory
 from tests.fakes.telegram_api import FakeTelegramAPI, Recorded
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -100,20 +96,9 @@ async def adapter(app: App, api: FakeTelegramAPI) -> AsyncIterator[TelegramAdapt
 
 
 @pytest.fixture
-async def admin_app(
-    seeded: AsyncEngine, database_url: str, catalogs: Catalogs, clock: Clock
-) -> AsyncIterator[App]:
+async def admin_app(app_for: AppFactory) -> App:
     """Build the app with Ana (telegram:111) as a bootstrap admin."""
-    settings = Settings(database_url=database_url, admins=f"telegram:{USER}")
-    app = await build_app(
-        settings,
-        engine=seeded,
-        catalogs=catalogs,
-        clock=clock,
-        targets={Platform.CONSOLE: ConsoleTarget(io.StringIO())},
-    )
-    yield app
-    await app.aclose()
+    return await app_for(f"telegram:{USER}")
 
 
 class Scripted:
