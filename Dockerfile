@@ -7,7 +7,7 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY src ./src
 COPY migrations ./migrations
 COPY config ./config
-RUN pip install -e . && useradd --create-home councilbot
+RUN pip install -e . && useradd --create-home councilbot && chown councilbot /app
 USER councilbot
 
 EXPOSE 8080
