@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 from sqlalchemy import func, select
@@ -153,3 +154,10 @@ async def test_a_late_fire_does_not_run_a_long_overdue_job(bot: Bot, clock: Cloc
         announcement = await session.scalar(select(Announcement))
     assert announcement.status is AnnouncementStatus.MISSED
     assert await deliveries(bot) == 0
+
+
+async def test_racing_syncs_report_a_missed_job_once(bot: Bot, clock: Clock) -> None:
+    await bot("/announce cork Old news --at tomorrow 08:00")
+    clock.advance(days=3)
+    await asyncio.gather(bot.app.scheduler.sync(), bot.app.scheduler.sync())
+    assert bot.app.scheduler.missed == ["announcement:1"]

@@ -62,6 +62,9 @@ class Scheduler:
         self._lock: AsyncConnection | None = None
         self._running: set[asyncio.Task[Any]] = set()
         self._stopped = False
+        # One sync at a time: concurrent ones (the periodic one, one after a commit) would
+        # each try to take the lead on their own connection, and the losers skip the work.
+        self._sync_lock = asyncio.Lock()
         self.missed: list[str] = []
 
     @property
@@ -129,6 +132,10 @@ class Scheduler:
 
     async def sync(self) -> None:
         """Mirror pending rows into date jobs; mark long-overdue ones missed."""
+        async with self._sync_lock:
+            await self._sync()
+
+    async def _sync(self) -> None:
         try:
             if not await self._take_lead():
                 return
@@ -193,8 +200,20 @@ class Scheduler:
 
     async def _miss(self, session: AsyncSession, job: Job, now: datetime) -> None:
         """Mark a long-overdue job missed and tell its feature, instead of running it late."""
+        # Conditional on the state we read, like fire()'s claim: a sync and a fire (or two
+        # syncs) racing over the same row report it once.
+        claimed = await session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.state == job.state)
+            .values(
+                state=JobState.MISSED,
+                last_error=f"missed: due {job.due_at.isoformat()}, found {now.isoformat()}",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if not claimed.rowcount:
+            return
         job.state = JobState.MISSED
-        job.last_error = f"missed: due {job.due_at.isoformat()}, found {now.isoformat()}"
         self.missed.append(job.name)
         log.warning("job %s was due at %s and is missed", job.name, job.due_at)
         await self._run_handler(session, f"{job.kind}:missed", job, now)
