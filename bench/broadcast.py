@@ -80,7 +80,7 @@ async def run(messages: int, rate: float, url: str | None) -> None:
                 ),
                 now=now,
             )
-        target = TelegramTarget.create(token, base_url, connection_pool_size=32)
+        target = TelegramTarget(token, base_url, connections=32)
         await target.start()
         dispatcher = Dispatcher(
             maker,

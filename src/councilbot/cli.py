@@ -169,7 +169,7 @@ async def _serve(settings: Settings) -> int:
     if telegram_token is not None:
         from councilbot.adapters.telegram.delivery import TelegramTarget
 
-        telegram_target = TelegramTarget.create(
+        telegram_target = TelegramTarget(
             telegram_token.get_secret_value(), settings.telegram_api_base_url
         )
         targets[Platform.TELEGRAM] = telegram_target

@@ -18,7 +18,7 @@ async def telegram_api() -> AsyncIterator[FakeTelegramAPI]:
 
 @pytest.fixture
 async def telegram(telegram_api: FakeTelegramAPI) -> AsyncIterator[TelegramTarget]:
-    target = TelegramTarget.create(telegram_api.token, telegram_api.base_url, timeout=2.0)
+    target = TelegramTarget(telegram_api.token, telegram_api.base_url, timeout=2.0)
     await target.start()
     yield target
     await target.stop()

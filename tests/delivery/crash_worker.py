@@ -21,7 +21,7 @@ CONFIG = DispatchConfig(
 
 
 async def main(url: str, api: str, token: str) -> None:
-    target = TelegramTarget.create(token, api, timeout=2.0)
+    target = TelegramTarget(token, api, timeout=2.0)
     await target.start()
     engine = create_engine(url)
     worker = Dispatcher(

@@ -31,7 +31,7 @@ async def api() -> AsyncIterator[FakeTelegramAPI]:
 
 @pytest.fixture
 async def target(api: FakeTelegramAPI) -> AsyncIterator[TelegramTarget]:
-    target = TelegramTarget.create(api.token, api.base_url, connection_pool_size=4, timeout=TIMEOUT)
+    target = TelegramTarget(api.token, api.base_url, connections=4, timeout=TIMEOUT)
     async with asyncio.timeout(5):
         await target.start()
     yield target

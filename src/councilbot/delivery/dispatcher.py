@@ -163,11 +163,8 @@ class Dispatcher:
         flusher = asyncio.create_task(self._flush_forever())
         try:
             while not self._stopping:
-                limit = min(self.config.max_in_flight - len(self._in_flight), self.config.batch)
-                claimed = await self._claim(limit) if limit > 0 else []
-                for row in claimed:
-                    self._schedule(row)
-                if limit <= 0 or len(claimed) < limit:
+                limit, claimed = await self._fill()
+                if limit <= 0 or claimed < limit:
                     # Nothing more is due, or we are full: wait for a wake-up or the poll.
                     await self._sleep(self.config.poll_interval)
         finally:
@@ -178,11 +175,8 @@ class Dispatcher:
     async def run_until_idle(self) -> None:
         """Send until nothing is due or in flight (for tests, benchmarks and the console's exit)."""
         while True:
-            limit = min(self.config.max_in_flight - len(self._in_flight), self.config.batch)
-            claimed = await self._claim(limit) if limit > 0 else []
-            for row in claimed:
-                self._schedule(row)
-            if len(claimed) < limit:  # nothing more is due now: finish what is in flight
+            limit, claimed = await self._fill()
+            if claimed < limit:  # nothing more is due now: finish what is in flight
                 if self._in_flight:
                     await asyncio.wait(self._in_flight)
                 await self._flush()
@@ -191,6 +185,14 @@ class Dispatcher:
             # Keep the pipe full: claim the next batch once half of this one is out.
             while len(self._in_flight) > self.config.max_in_flight // 2:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _fill(self) -> tuple[int, int]:
+        """Claim as many due rows as there is room for and schedule them; return (room, claimed)."""
+        limit = min(self.config.max_in_flight - len(self._in_flight), self.config.batch)
+        claimed = await self._claim(limit) if limit > 0 else []
+        for row in claimed:
+            self._schedule(row)
+        return limit, len(claimed)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

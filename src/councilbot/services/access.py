@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Forbidden
@@ -20,20 +20,39 @@ class Actor:
     bootstrap_admin: bool = False
 
 
+_ROLES = "roles"  # session.info cache: member id -> [(role, council id)]
+
+
+async def _roles(session: AsyncSession, member_id: int) -> list[tuple[RoleName, int | None]]:
+    """Load a member's roles once per session: the router and the service both ask."""
+    cache: dict[int, list[tuple[RoleName, int | None]]] = session.info.setdefault(_ROLES, {})
+    if member_id not in cache:
+        rows = await session.execute(
+            select(Role.role, Role.council_id).where(Role.member_id == member_id)
+        )
+        cache[member_id] = [(role, council_id) for role, council_id in rows]
+    return cache[member_id]
+
+
+def forget_roles(session: AsyncSession) -> None:
+    """Drop the cached roles after granting, revoking or merging."""
+    session.info.pop(_ROLES, None)
+
+
 async def is_admin(session: AsyncSession, actor: Actor) -> bool:
     """Tell whether the actor is an admin."""
     if actor.bootstrap_admin:
         return True
-    query = select(exists().where(Role.member_id == actor.member_id, Role.role == RoleName.ADMIN))
-    return bool(await session.scalar(query))
+    return any(role is RoleName.ADMIN for role, _ in await _roles(session, actor.member_id))
 
 
 async def coordinated_council_ids(session: AsyncSession, member_id: int) -> set[int]:
     """Return the councils a member coordinates."""
-    query = select(Role.council_id).where(
-        Role.member_id == member_id, Role.role == RoleName.COORDINATOR
-    )
-    return {council_id for council_id in await session.scalars(query) if council_id is not None}
+    return {
+        council_id
+        for role, council_id in await _roles(session, member_id)
+        if role is RoleName.COORDINATOR and council_id is not None
+    }
 
 
 async def is_coordinator_anywhere(session: AsyncSession, actor: Actor) -> bool:

@@ -42,6 +42,7 @@ from councilbot.db.models import (
     Subscription,
     Topic,
 )
+from councilbot.services import access
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +309,7 @@ async def grant_role(
     )
     if held:
         return False
+    access.forget_roles(session)
     session.add(
         Role(
             member_id=member.id,
@@ -325,6 +327,7 @@ async def revoke_role(
     session: AsyncSession, member: Member, role: RoleName, council: Council | None
 ) -> bool:
     """Take a role away; False if the member did not have it."""
+    access.forget_roles(session)
     result = await session.execute(
         delete(Role).where(
             Role.member_id == member.id,
@@ -457,6 +460,7 @@ async def merge_members(session: AsyncSession, *, keep: Member, drop: Member) ->
                 await session.execute(delete(table).where(column == drop.id, duplicate))
             await session.execute(update(table).where(column == drop.id).values({column: keep.id}))
     await session.execute(delete(Member).where(Member.id == drop.id))
+    access.forget_roles(session)
     session.expunge(drop)
     log.info("merged member %s into %s", drop.id, keep.id)
 

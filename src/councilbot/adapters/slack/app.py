@@ -128,13 +128,7 @@ class SlackAdapter:
             command = Command(
                 name=name or "help",
                 args=args,
-                sender=Identity(
-                    platform=Platform.SLACK,
-                    user_id=user_id,
-                    workspace=team,
-                    username=body.get("user_name"),
-                    display_name=body.get("user_name"),
-                ),
+                sender=_identity(user_id, team, body.get("user_name")),
                 chat=_chat(str(body["channel_id"]), team, body.get("channel_name")),
                 received_at=datetime.now(UTC),
             )
@@ -164,13 +158,7 @@ class SlackAdapter:
             command = Command(
                 name=name or "help",
                 args=args,
-                sender=Identity(
-                    platform=Platform.SLACK,
-                    user_id=str(user["id"]),
-                    workspace=team,
-                    username=username,
-                    display_name=username,
-                ),
+                sender=_identity(str(user["id"]), team, username),
                 chat=_chat(channel_id, team, channel.get("name")),
                 received_at=datetime.now(UTC),
             )
@@ -282,6 +270,17 @@ def _error_code(exc: SlackApiError) -> str:
     if isinstance(data, Mapping) and data.get("error"):
         return str(data["error"])
     return f"HTTP {getattr(response, 'status_code', '?')}"
+
+
+def _identity(user_id: str, team: str, username: str | None) -> Identity:
+    """Name a Slack user in their workspace; Slack gives commands only the handle."""
+    return Identity(
+        platform=Platform.SLACK,
+        user_id=user_id,
+        workspace=team,
+        username=username,
+        display_name=username,
+    )
 
 
 def _chat(channel_id: str, team: str, channel_name: object) -> Chat:

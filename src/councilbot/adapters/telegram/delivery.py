@@ -14,8 +14,7 @@ become `PermanentError`. The bot token never appears in a reason or a log line.
 from __future__ import annotations
 
 import logging
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 
@@ -54,7 +53,8 @@ class TelegramTarget:
         connections: int = 32,
         timeout: float = 10.0,
         callbacks: CallbackStore | None = None,
-    ):
+    ) -> None:
+        """Prepare a target; start() opens its connection pool."""
         self._token = token
         # Shared with the adapter, which turns a pressed button's data back into its command.
         self.callbacks = callbacks or CallbackStore()
@@ -62,21 +62,6 @@ class TelegramTarget:
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
         self._session: aiohttp.ClientSession | None = None
-
-    @classmethod
-    def create(
-        cls,
-        token: str,
-        base_url: str,
-        *,
-        connection_pool_size: int = 32,
-        timeout: float = 10.0,
-        callbacks: CallbackStore | None = None,
-    ) -> TelegramTarget:
-        """Build a target with its own connection pool and bounded timeouts."""
-        return cls(
-            token, base_url, connections=connection_pool_size, timeout=timeout, callbacks=callbacks
-        )
 
     async def start(self) -> None:
         """Open the connection pool and check the token (one getMe)."""
@@ -90,18 +75,6 @@ class TelegramTarget:
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def deliver(self, message: Outgoing) -> str | None:
         """Send one HTML message; return Telegram's message id or raise a DeliveryError."""
