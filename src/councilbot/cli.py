@@ -130,24 +130,37 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(settings: Settings) -> int:
-    if settings.telegram_bot_token is None and settings.slack_bot_token is None:
-        return await _chat(settings, user="you", council="malaga", chat=None, admin=True)
-    problem = _unsupported(settings)
+    problem = _slack_problem(settings)
     if problem:
         print(f"councilbot: {problem}", file=sys.stderr)
         return 2
+    if settings.telegram_bot_token is None and not _slack_enabled(settings):
+        return await _chat(settings, user="you", council="malaga", chat=None, admin=True)
     return await _serve(settings)
 
 
-def _unsupported(settings: Settings) -> str | None:
-    """Name a platform setting this version cannot honour, rather than ignore it."""
-    if settings.slack_bot_token is not None:
-        if settings.slack_app_token is not None:
-            return "Slack Socket Mode (SLACK_APP_TOKEN) is not part of this version yet; unset it to use HTTP mode"
-        if settings.slack_client_id or settings.slack_client_secret:
-            return "Slack multi-workspace install (SLACK_CLIENT_ID) is not part of this version yet"
-        if settings.slack_signing_secret is None:
-            return "SLACK_SIGNING_SECRET is needed with SLACK_BOT_TOKEN (Slack signs every request)"
+def _slack_enabled(settings: Settings) -> bool:
+    """Tell whether any setting asks for Slack (a bot token, or the multi-workspace install)."""
+    return settings.slack_bot_token is not None or settings.slack_client_id is not None
+
+
+def _slack_problem(settings: Settings) -> str | None:
+    """Name a Slack setting that is missing or contradicts another, rather than guess."""
+    multi = settings.slack_client_id is not None or settings.slack_client_secret is not None
+    if not _slack_enabled(settings):
+        if settings.slack_app_token is not None or multi:
+            return "SLACK_APP_TOKEN and SLACK_CLIENT_SECRET need SLACK_BOT_TOKEN or SLACK_CLIENT_ID"
+        return None
+    if multi:
+        if settings.slack_client_id is None or settings.slack_client_secret is None:
+            return "the multi-workspace install needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"
+        if settings.slack_bot_token is not None:
+            return (
+                "SLACK_BOT_TOKEN is for one workspace; with SLACK_CLIENT_ID every workspace's "
+                "token comes from its install (/slack/install): unset one of them"
+            )
+    if settings.slack_app_token is None and settings.slack_signing_secret is None:
+        return "SLACK_SIGNING_SECRET is needed in HTTP mode (Slack signs every request)"
     return None
 
 
@@ -158,11 +171,13 @@ async def _serve(settings: Settings) -> int:
     from councilbot.adapters.console import ConsoleTarget
     from councilbot.app import build_app
     from councilbot.core.messages import Platform
+    from councilbot.db.session import create_engine
     from councilbot.delivery.targets import DeliveryError
-    from councilbot.web.server import WebhookHandler, WebServer
+    from councilbot.web.server import PageHandler, WebhookHandler, WebServer
 
     targets: dict[Platform, Any] = {Platform.CONSOLE: ConsoleTarget()}
     routes: dict[str, WebhookHandler] = {}
+    pages: dict[str, PageHandler] = {}
     adapters: list[Any] = []
     pools: list[Any] = []  # targets that keep a connection pool open
     telegram_token = settings.telegram_bot_token
@@ -175,13 +190,20 @@ async def _serve(settings: Settings) -> int:
         targets[Platform.TELEGRAM] = telegram_target
         pools.append(telegram_target)
     slack_token = settings.slack_bot_token
-    if slack_token is not None:
+    engine = create_engine(settings.database_url)
+    slack_store = None
+    if _slack_enabled(settings):
         from councilbot.adapters.slack.delivery import SlackTarget
+        from councilbot.adapters.slack.oauth import WorkspaceTokens, installation_store
 
+        if settings.slack_client_id is not None:
+            slack_store = installation_store(engine, settings.slack_client_id)
         targets[Platform.SLACK] = SlackTarget.create(
-            slack_token.get_secret_value(), settings.slack_api_base_url
+            slack_token.get_secret_value() if slack_token else None,
+            settings.slack_api_base_url,
+            tokens=WorkspaceTokens(slack_store) if slack_store else None,
         )
-    app = await build_app(settings, targets=targets)
+    app = await build_app(settings, engine=engine, targets=targets)
     if telegram_token is not None:
         from councilbot.adapters.telegram.app import TelegramAdapter
 
@@ -201,19 +223,37 @@ async def _serve(settings: Settings) -> int:
 
         routes["/telegram/webhook"] = telegram_webhook
         adapters.append(telegram)
-    if slack_token is not None:
+    if _slack_enabled(settings):
         from councilbot.adapters.slack.app import SlackAdapter
+        from councilbot.adapters.slack.oauth import INSTALL_PATH, REDIRECT_PATH, oauth_settings
 
-        assert settings.slack_signing_secret is not None  # checked by _unsupported
+        signing_secret, app_token = settings.slack_signing_secret, settings.slack_app_token
+        slack_oauth = None
+        if slack_store is not None:
+            assert settings.slack_client_id and settings.slack_client_secret  # _slack_problem
+            slack_oauth = oauth_settings(
+                slack_store,
+                engine,
+                settings.slack_client_id,
+                settings.slack_client_secret.get_secret_value(),
+                catalogs=app.catalogs,
+                language=settings.default_language,
+            )
         slack = SlackAdapter(
             app.router,
-            token=slack_token.get_secret_value(),
-            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            token=slack_token.get_secret_value() if slack_token else None,
+            signing_secret=signing_secret.get_secret_value() if signing_secret else None,
+            oauth=slack_oauth,
+            app_token=app_token.get_secret_value() if app_token else None,
             base_url=settings.slack_api_base_url,
         )
-        routes["/slack/events"] = slack.handle_http
+        if app_token is None:
+            routes["/slack/events"] = slack.handle_http
+        if slack.installs:
+            pages[INSTALL_PATH] = slack.handle_install
+            pages[REDIRECT_PATH] = slack.handle_oauth_redirect
         adapters.append(slack)
-    server = WebServer(app, routes=routes)
+    server = WebServer(app, routes=routes, pages=pages)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -224,14 +264,15 @@ async def _serve(settings: Settings) -> int:
             for pool in pools:
                 await pool.start()
                 started.append(pool)
+            await app.start()
+            await server.start()
+            for adapter in adapters:
+                await adapter.start()
         except DeliveryError as exc:
             print(f"councilbot: cannot reach the platform: {exc.reason}", file=sys.stderr)
             return 2
-        await app.start()
-        await server.start()
-        for adapter in adapters:
-            await adapter.start()
-        log.info("serving %s on port %d", ", ".join(routes) or "no webhooks", server.port)
+        served = [*routes, *pages]
+        log.info("serving %s on port %d", ", ".join(served) or "no webhooks", server.port)
         await stopping.wait()
     finally:
         for adapter in reversed(adapters):

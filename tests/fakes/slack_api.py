@@ -9,11 +9,17 @@ slack_sdk sends chat.postMessage, chat.update, chat.postEphemeral and views.* as
 bodies, most other methods (auth.test, ...) as query parameters, and file uploads as
 multipart forms; every request carries the token as `Authorization: Bearer ...`. The fake
 accepts all of these and merges them into one params dict.
+
+It also plays Slack's side of the multi-workspace install (`install()` hands out an OAuth
+code that oauth.v2.access trades for a workspace's bot token) and of Socket Mode
+(apps.connections.open gives a ws:// address here; `envelope()` pushes a request down every
+open socket and returns the app's acknowledgement).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
@@ -27,6 +33,11 @@ TEAM_ID = "T0TEAM"
 BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
 APP_ID = "A0APP"
+CLIENT_ID = "1234567890.0987654321"
+CLIENT_SECRET = "3fcd2a1b0e9f8d7c6b5a49382716a5f4"
+INSTALLER = "U0INSTALLER"
+APP_TOKEN = "xapp-1-A0APP-1234-abcdef"
+NO_BEARER = frozenset({"oauth.v2.access"})  # authenticated with the client id and secret
 _JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
 
 
@@ -65,6 +76,11 @@ class FakeSlackAPI:
         self.delay = 0.0  # seconds to wait before answering chat.postMessage
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.responses: list[Recorded] = []  # POSTs to response_url(...), method = its key
+        self.teams: dict[str, str] = {}  # bot token -> its workspace (team id), for auth.test
+        self.codes: dict[str, tuple[str, str, str]] = {}  # OAuth code -> (team, name, token)
+        self.sockets: list[web.WebSocketResponse] = []
+        self.acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.socket_opened = asyncio.Event()
         self._recent: defaultdict[str, deque[float]] = defaultdict(deque)
         self._seq = 0
         self._runner: web.AppRunner | None = None
@@ -76,6 +92,7 @@ class FakeSlackAPI:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle)
         app.router.add_post("/response/{key}", self._respond)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -86,6 +103,8 @@ class FakeSlackAPI:
 
     async def stop(self) -> None:
         """Stop listening; later calls get connection errors."""
+        for socket in list(self.sockets):
+            await socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -109,6 +128,36 @@ class FakeSlackAPI:
         """Return a response_url (as in slash command and interaction payloads) served here."""
         return f"{self.root_url}/response/{key}"
 
+    def install(self, team_id: str, team_name: str) -> str:
+        """Return the code Slack would send back to the redirect URL after an install."""
+        self._seq += 1
+        code = f"code-{team_id}-{self._seq}"
+        token = f"xoxb-{team_id}-{self._seq}-installed"
+        self.codes[code] = (team_id, team_name, token)
+        return code
+
+    async def envelope(
+        self, kind: str, payload: dict[str, Any], seconds: float = 5.0
+    ) -> dict[str, Any]:
+        """Send a Socket Mode request to the connected app and return its acknowledgement."""
+        async with asyncio.timeout(seconds):
+            await self.socket_opened.wait()
+        self._seq += 1
+        envelope_id = f"env-{self._seq}"
+        self.acks[envelope_id] = asyncio.get_running_loop().create_future()
+        message = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": kind != "events_api",
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }
+        for socket in self.sockets:
+            await socket.send_json(message)
+        async with asyncio.timeout(seconds):
+            return await self.acks[envelope_id]
+
     def calls(self, method: str) -> list[Recorded]:
         """Return every recorded request to one API method, answered or not."""
         return [r for r in self.requests if r.method == method]
@@ -120,7 +169,7 @@ class FakeSlackAPI:
         params = await _read_params(request)
         recorded = Recorded(method=method, params=params, headers=dict(request.headers))
         self.requests.append(recorded)
-        if recorded.token is None:
+        if recorded.token is None and method not in NO_BEARER:
             return _error("not_authed")
         if self.auth_error:
             return _error(self.auth_error)
@@ -136,6 +185,29 @@ class FakeSlackAPI:
             Recorded(method=request.match_info["key"], params=params, headers=dict(request.headers))
         )
         return web.Response(text="ok")
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Hold one Socket Mode connection: say hello, then collect acknowledgements."""
+        socket = web.WebSocketResponse()  # answers the client's pings itself
+        await socket.prepare(request)
+        self.sockets.append(socket)
+        await socket.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": APP_ID}}
+        )
+        self.socket_opened.set()
+        try:
+            async for message in socket:
+                if message.type != web.WSMsgType.TEXT:
+                    continue
+                data = json.loads(message.data)
+                future = self.acks.get(str(data.get("envelope_id")))
+                if future is not None and not future.done():
+                    future.set_result(data)
+        finally:
+            self.sockets.remove(socket)
+            if not self.sockets:
+                self.socket_opened.clear()
+        return socket
 
     def _next_ts(self) -> str:
         self._seq += 1
@@ -176,12 +248,44 @@ class FakeSlackAPI:
                 "url": "https://councilbot-test.slack.com/",
                 "team": "CouncilBot Test",
                 "user": "councilbot",
-                "team_id": TEAM_ID,
+                "team_id": self.teams.get(str(recorded.token), TEAM_ID),
                 "user_id": BOT_USER_ID,
                 "bot_id": BOT_ID,
                 "is_enterprise_install": False,
             }
         )
+
+    async def _oauth_access(self, recorded: Recorded) -> web.Response:
+        """Trade an install's code for the workspace's bot token, once."""
+        auth = recorded.headers.get("Authorization", "")
+        expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        if auth != f"Basic {expected}":
+            return _error("invalid_client_id")
+        found = self.codes.pop(str(recorded.params.get("code", "")), None)
+        if found is None:
+            return _error("invalid_code")
+        team_id, team_name, token = found
+        self.teams[token] = team_id
+        return web.json_response(
+            {
+                "ok": True,
+                "app_id": APP_ID,
+                "authed_user": {"id": INSTALLER},
+                "scope": "commands,chat:write,chat:write.public,im:write",
+                "token_type": "bot",
+                "access_token": token,
+                "bot_user_id": BOT_USER_ID,
+                "team": {"id": team_id, "name": team_name},
+                "enterprise": None,
+                "is_enterprise_install": False,
+            }
+        )
+
+    async def _connections_open(self, recorded: Recorded) -> web.Response:
+        """Give an app-level token the address of this fake's Socket Mode endpoint."""
+        if recorded.token != APP_TOKEN:
+            return _error("invalid_auth")
+        return web.json_response({"ok": True, "url": f"ws{self.root_url[4:]}/socket"})
 
     async def _post_message(self, recorded: Recorded) -> web.Response:
         if self.delay:
@@ -276,6 +380,8 @@ _HANDLERS = {
     "chat.postEphemeral": FakeSlackAPI._post_ephemeral,
     "views.open": FakeSlackAPI._view,
     "views.publish": FakeSlackAPI._view,
+    "oauth.v2.access": FakeSlackAPI._oauth_access,
+    "apps.connections.open": FakeSlackAPI._connections_open,
 }
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
 
-from tests.adapters.slack.test_slack_adapter import SECRET, signed, slash
+from tests.adapters.slack.test_slack_adapter import CHANNEL, SECRET, payload, signed, slash
 from tests.adapters.telegram.test_run import update
-from tests.fakes.slack_api import FakeSlackAPI
+from tests.fakes.slack_api import APP_TOKEN, CLIENT_ID, CLIENT_SECRET, FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.processes import councilbot, prepared_environment, stop, wait_for
 
@@ -58,20 +59,65 @@ async def _posted(slack: FakeSlackAPI) -> str:
     return slack.posted[0].params["text"]
 
 
+async def test_one_process_installs_and_serves_many_workspaces_over_socket_mode(
+    environment: dict[str, str],
+) -> None:
+    async with FakeSlackAPI() as slack:
+        env = environment | {
+            "SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET,
+            "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_API_BASE_URL": slack.base_url,
+            "COUNCILBOT_ADMINS": "slack:U_ADMIN",
+        }  # fmt: skip
+        site = f"http://127.0.0.1:{env['COUNCILBOT_HTTP_PORT']}"
+        process = await councilbot("run", env=env)
+        try:
+            await wait_for(lambda: slack.sockets)
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{site}/slack/install", allow_redirects=False) as install:
+                    assert install.status == 302
+                    location, cookie = install.headers["Location"], install.headers["Set-Cookie"]
+                state = parse_qs(urlsplit(location).query)["state"][0]
+                code = slack.install("T0CORK", "Cork Council")
+                headers = {"Cookie": cookie.split(";")[0]}
+                redirect = f"{site}/slack/oauth_redirect?code={code}&state={state}"
+                async with http.get(redirect, headers=headers) as done:
+                    assert done.status == 200
+                    assert "now installed in Cork Council" in await done.text()
+                async with http.post(f"{site}/slack/events", data="{}") as events:
+                    assert events.status == 404  # Socket Mode: no events over HTTP
+            [token] = slack.teams
+
+            def command(text: str) -> dict[str, str]:
+                data = payload("slash_command")
+                data.update(team_id="T0CORK", user_id="U_ADMIN", text=text)
+                data.update(response_url=slack.response_url("command"))
+                return data
+
+            await slack.envelope("slash_commands", command("link cork"))
+            await wait_for(lambda: slack.texts_to(CHANNEL))
+            await slack.envelope("slash_commands", command("announce cork 'Desks free today'"))
+            await wait_for(lambda: any("Desks free" in t for t in slack.texts_to(CHANNEL)))
+            assert {r.token for r in slack.posted} == {token}  # answers and outbox alike
+        finally:
+            await stop(process)
+        assert token not in (await process.stderr.read()).decode()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ({"SLACK_APP_TOKEN": "xapp-1"}, "Socket Mode (SLACK_APP_TOKEN) is not part"),
-        ({"SLACK_CLIENT_ID": "123.456"}, "multi-workspace install (SLACK_CLIENT_ID)"),
+        ({"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "c"}, "SLACK_BOT_TOKEN is for one"),
         ({"SLACK_SIGNING_SECRET": ""}, "SLACK_SIGNING_SECRET is needed"),
+        ({"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": "1.2"}, "needs both SLACK_CLIENT_ID and"),
+        ({"SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "xapp-1"}, "need SLACK_BOT_TOKEN or"),
     ],
 )
-async def test_unsupported_slack_settings_stop_with_one_line(
+async def test_contradictory_slack_settings_stop_with_one_line(
     environment: dict[str, str], extra: dict[str, str], message: str
 ) -> None:
     env = environment | {"SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s"} | extra
-    if extra.get("SLACK_SIGNING_SECRET") == "":
-        del env["SLACK_SIGNING_SECRET"]
+    for name in [name for name, value in extra.items() if value == ""]:
+        del env[name]
     process = await councilbot("run", env=env)
     assert await asyncio.wait_for(process.wait(), 30) == 2
     stderr = (await process.stderr.read()).decode().strip()

@@ -1,4 +1,4 @@
-"""The built-in web server: platform webhooks, health check and Prometheus metrics."""
+"""The built-in web server: platform webhooks, install pages, health check and metrics."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ WebhookAnswer = int | tuple[int, bytes, Mapping[str, str]]
 WebhookHandler = Callable[[bytes, Mapping[str, str]], Awaitable[WebhookAnswer]]
 """A platform route: take the raw body and the request headers; return an HTTP status, or
 a status with the body and headers to answer with (Slack answers challenges in the body)."""
+PageHandler = Callable[[str, Mapping[str, str]], Awaitable[tuple[int, bytes, Mapping[str, str]]]]
+"""A GET route (Slack's install pages): take the query string and the request headers; return
+the status, body and headers to answer with."""
 
 MAX_BODY = 1024 * 1024  # platform updates are a few KiB; refuse anything near this
 DB_TIMEOUT = 2.0  # seconds a health or metrics query may take
@@ -32,7 +35,7 @@ COUNTERS = {
 
 
 class WebServer:
-    """Serve /healthz, /metrics and the platforms' webhooks over HTTP."""
+    """Serve /healthz, /metrics, the platforms' webhooks and Slack's install pages over HTTP."""
 
     def __init__(
         self,
@@ -41,11 +44,13 @@ class WebServer:
         host: str = "0.0.0.0",
         port: int | None = None,
         routes: Mapping[str, WebhookHandler] | None = None,
+        pages: Mapping[str, PageHandler] | None = None,
     ) -> None:
         self._app = app
         self.host = host
         self.port = app.settings.http_port if port is None else port
         self._routes = dict(routes or {})
+        self._pages = dict(pages or {})
         self._runner: web.AppRunner | None = None
 
     @property
@@ -60,6 +65,8 @@ class WebServer:
         application.router.add_get("/metrics", self.metrics)
         for path, handler in self._routes.items():
             application.router.add_post(path, self._webhook(path, handler))
+        for path, page in self._pages.items():
+            application.router.add_get(path, self._page(path, page))
         return application
 
     async def start(self) -> None:
@@ -148,5 +155,20 @@ class WebServer:
             if answer == 200:
                 return web.json_response({"ok": True})
             return web.Response(status=answer)
+
+        return view
+
+    def _page(
+        self, path: str, handler: PageHandler
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """Wrap a GET handler as an aiohttp view (query strings are never logged: codes)."""
+
+        async def view(request: web.Request) -> web.Response:
+            try:
+                status, content, headers = await handler(request.query_string, request.headers)
+            except Exception as exc:
+                logger.error("page %s failed: %s", path, type(exc).__name__)
+                return web.Response(status=500)
+            return web.Response(status=status, body=content, headers=headers)
 
         return view

@@ -23,7 +23,7 @@ from councilbot.core.messages import Command, Platform, Reply
 from councilbot.core.router import Router
 from councilbot.db.models import Channel
 from councilbot.db.session import create_sessionmaker
-from tests.conftest import CORK_TEXT, AppFactory
+from tests.conftest import CORK_TEXT
 from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI, Recorded
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -98,18 +98,6 @@ def calls_to(api: FakeSlackAPI, method: str, channel: str) -> list[Recorded]:
 def posted_text(recorded: Recorded) -> str:
     """Return everything a call would show: its text and its blocks."""
     return f"{recorded.params.get('text', '')}\n{json.dumps(recorded.params.get('blocks'))}"
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeSlackAPI]:
-    async with FakeSlackAPI() as api:
-        yield api
-
-
-@pytest.fixture
-async def slack_app(app_for: AppFactory) -> App:
-    """Build the app with slack:U_ADMIN as a bootstrap admin."""
-    return await app_for(f"slack:{ADMIN}")
 
 
 async def adapter_for(router: Router, api: FakeSlackAPI) -> SlackAdapter:

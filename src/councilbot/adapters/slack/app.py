@@ -1,9 +1,11 @@
 """The Slack chat adapter: slash commands and button presses in, the router's replies out.
 
-It runs slack_bolt's AsyncApp behind the built-in web server's /slack/events (HTTP mode);
-bolt verifies request signatures and answers URL verification. Every listener acks
-first and answers afterwards, so Slack gets its 200 within its 3 seconds. Outbox
-messages (announcements, reminders) do not pass here: they go through
+It runs slack_bolt's AsyncApp behind the built-in web server's /slack/events (HTTP mode,
+where bolt verifies request signatures and answers URL verification) or over Slack's
+Socket Mode WebSocket (SLACK_APP_TOKEN: no public address needed). One workspace's bot
+token, or, with OAuth settings, every workspace that installed the app (see oauth.py).
+Every listener acks first and answers afterwards, so Slack gets its 200 within its 3
+seconds. Outbox messages (announcements, reminders) do not pass here: they go through
 delivery.SlackTarget.
 """
 
@@ -17,17 +19,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from councilbot.adapters.slack.oauth import INSTALL_PATH, NOT_INSTALLED
 from councilbot.adapters.slack.render import blocks_for, to_mrkdwn
 from councilbot.core.grammar import split_command
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
 from councilbot.core.router import Router
+from councilbot.delivery.targets import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +44,6 @@ ACTION_ID = re.compile(r"^cmd_\d+$")
 PERSONAL = frozenset({"help", "whoami", "linkaccount", "lang", "mybookings"})
 # chat.* errors after which the bot cannot write in the channel at all.
 NOT_THERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
-# English only for now: the catalogs (locales/) are not ours to change here; wrap it in N_()
-# and run `make messages` to have it translated.
 NOT_IN_CHANNEL = N_(
     "I am not a member of this channel, so only you can see my answer. "
     "Invite me with /invite to answer here for everyone."
@@ -49,6 +54,7 @@ FAILED = (
     "If it happens again, tell a coordinator the code {incident}."
 )
 DRAIN_TIMEOUT = 10.0  # seconds stop() waits for answers still being sent
+SOCKET_PING = 10.0  # seconds between Socket Mode pings (a silent connection is reopened)
 
 
 class SlackAdapter:
@@ -58,11 +64,17 @@ class SlackAdapter:
         self,
         router: Router,
         *,
-        token: str,
-        signing_secret: str,
+        token: str | None = None,
+        signing_secret: str | None = None,
+        oauth: AsyncOAuthSettings | None = None,
+        app_token: str | None = None,
         base_url: str = "https://slack.com/api/",
         command: str = "/council",
     ) -> None:
+        if (token is None) == (oauth is None):
+            raise ValueError("give the Slack adapter either a bot token or OAuth settings")
+        if signing_secret is None and app_token is None:
+            raise ValueError("HTTP mode needs the signing secret; Socket Mode the app token")
         self.router = router
         self.command = command
         self.bot_user_id: str | None = None
@@ -72,25 +84,59 @@ class SlackAdapter:
             base_url=base_url,
             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=1)],
         )
-        # The token travels with the client (passing both makes bolt warn); bolt calls
-        # auth.test once, lazily, on the first signed request that needs it.
+        # A single workspace's token travels with the client (passing both makes bolt warn);
+        # with OAuth settings bolt picks each request's token from the installation store.
+        t = router.catalogs.translator(router.settings.default_language)
         self.bolt = AsyncApp(
             client=client,
-            signing_secret=signing_secret,
+            signing_secret=signing_secret or "",
+            user_facing_authorize_error_message=str(t(NOT_INSTALLED)),
+            oauth_settings=oauth,
+            installation_store_bot_only=True if oauth is not None else None,
             process_before_response=False,
-            request_verification_enabled=True,
+            # Socket Mode requests come over the app's own WebSocket and carry no signature;
+            # with no signing secret there is no HTTP route to verify either (handle_http).
+            request_verification_enabled=signing_secret is not None,
         )
+        self._signed = signing_secret is not None
         self.bolt.command(command)(self._on_command)
         self.bolt.action(ACTION_ID)(self._on_action)
+        if oauth is not None:
+            # app_uninstalled / tokens_revoked delete the workspace's stored tokens.
+            self.bolt.enable_token_revocation_listeners()
+        self._socket: AsyncSocketModeHandler | None = None
+        if app_token is not None:
+            self._socket = AsyncSocketModeHandler(self.bolt, app_token, ping_interval=SOCKET_PING)
+
+    @property
+    def installs(self) -> bool:
+        """Tell whether the adapter serves Slack's install flow (multi-workspace mode)."""
+        return self.bolt.oauth_flow is not None
 
     async def start(self) -> None:
-        """Check the token and learn the bot's own user id."""
-        answer = await self.bolt.client.auth_test()
-        self.bot_user_id = answer.get("user_id")
-        log.info("slack bot %s ready in team %s", self.bot_user_id, answer.get("team_id"))
+        """Check the token (one workspace) and open the Socket Mode connection (if any)."""
+        try:
+            if self.bolt.client.token is not None:
+                answer = await self.bolt.client.auth_test()
+                self.bot_user_id = answer.get("user_id")
+                log.info("slack bot %s ready in team %s", self.bot_user_id, answer.get("team_id"))
+            else:
+                log.info("slack ready for every workspace that installs the app (%s)", INSTALL_PATH)
+            if self._socket is not None:
+                # Ask for the socket's address here, where a refused app token can stop the
+                # start-up: slack_sdk's own connect() would log and retry for ever.
+                socket = self._socket.client
+                opened = await self.bolt.client.apps_connections_open(app_token=socket.app_token)
+                socket.wss_uri = str(opened["url"])
+                await self._socket.connect_async()
+                log.info("slack socket mode connected")
+        except SlackApiError as exc:
+            raise PermanentError(f"Slack refused the token: {_error_code(exc)}") from None
 
     async def stop(self) -> None:
-        """Wait, briefly, for answers still being sent."""
+        """Close the Socket Mode connection and wait, briefly, for answers still being sent."""
+        if self._socket is not None:
+            await self._socket.close_async()
         await self.drain()
 
     async def drain(self) -> None:
@@ -105,13 +151,39 @@ class SlackAdapter:
         self, body: bytes, headers: Mapping[str, str]
     ) -> tuple[int, bytes, dict[str, str]]:
         """Dispatch one HTTP request from Slack and return (status, body, headers)."""
+        if not self._signed:  # Socket Mode only: nothing over HTTP can be verified
+            return 401, b"", {}
         try:
             request = AsyncBoltRequest(body=body.decode("utf-8"), headers=dict(headers.items()))
         except Exception as exc:  # an undecodable body or a payload that is not JSON
             log.info("refused a slack request with a bad body: %s", type(exc).__name__)
             return 400, b"", {}
         response = await self.bolt.async_dispatch(request)
-        return response.status, (response.body or "").encode(), response.first_headers()
+        return _answer(response)
+
+    async def handle_install(
+        self, query: str, headers: Mapping[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """Serve GET /slack/install: off to Slack's consent page, with a one-time state cookie."""
+        return await self._oauth_page("install", query, headers)
+
+    async def handle_oauth_redirect(
+        self, query: str, headers: Mapping[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """Serve GET /slack/oauth_redirect: check the state, trade the code, store the install."""
+        return await self._oauth_page("callback", query, headers)
+
+    async def _oauth_page(
+        self, step: str, query: str, headers: Mapping[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """Run one step of bolt's install flow (404 when this is a single-workspace bot)."""
+        flow = self.bolt.oauth_flow
+        if flow is None:
+            return 404, b"", {}
+        request = AsyncBoltRequest(body="", query=query, headers=dict(headers.items()))
+        if step == "install":
+            return _answer(await flow.handle_installation(request))
+        return _answer(await flow.handle_callback(request))
 
     # -- listeners
 
@@ -256,6 +328,11 @@ class SlackAdapter:
         if task is not None:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+
+def _answer(response: BoltResponse) -> tuple[int, bytes, dict[str, str]]:
+    """Turn bolt's response into (status, body, headers) for the web server."""
+    return response.status, (response.body or "").encode(), response.first_headers()
 
 
 def _text(reply: Reply) -> str:

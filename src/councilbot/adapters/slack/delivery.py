@@ -9,7 +9,9 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import SQLAlchemyError
 
+from councilbot.adapters.slack.oauth import WorkspaceTokens
 from councilbot.adapters.slack.render import blocks_for, to_mrkdwn
 from councilbot.core.messages import Platform
 from councilbot.delivery.targets import Outgoing, PermanentError, RetryAfter, TransientError
@@ -26,27 +28,34 @@ TRANSIENT_ERRORS = frozenset(
 
 
 class SlackTarget:
-    """Send outbox messages to one Slack workspace."""
+    """Send outbox messages to Slack: one workspace's token, or each installed workspace's."""
 
     platform = Platform.SLACK
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, tokens: WorkspaceTokens | None = None) -> None:
         self.client = client
+        self.tokens = tokens
 
     @classmethod
     def create(
-        cls, token: str, base_url: str = AsyncWebClient.BASE_URL, *, timeout: int = DEFAULT_TIMEOUT
+        cls,
+        token: str | None,
+        base_url: str = AsyncWebClient.BASE_URL,
+        *,
+        tokens: WorkspaceTokens | None = None,
+        timeout: int = DEFAULT_TIMEOUT,
     ) -> SlackTarget:
-        """Build a target with its own Web API client."""
+        """Build a target with its own Web API client (token None: look tokens up in `tokens`)."""
         # slack_sdk's default retry handlers are [AsyncConnectionErrorRetryHandler()] (one
         # retry on ServerConnectionError / ServerDisconnectedError / ClientOSError); the 429
         # and 5xx handlers are opt-in. We keep none: the outbox dispatcher owns retries and
         # backoff, and re-sending after a dropped connection could post a message twice.
         client = AsyncWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])
-        return cls(client)
+        return cls(client, tokens)
 
     async def deliver(self, message: Outgoing) -> str | None:
         """Post the message to its channel and return its `ts`, or raise a DeliveryError."""
+        token = await self._token(message.workspace)
         blocks = blocks_for(message.text, message.buttons)
         try:
             response = await self.client.chat_postMessage(
@@ -54,17 +63,35 @@ class SlackTarget:
                 text=to_mrkdwn(message.text)[:TEXT_LIMIT],
                 blocks=blocks or None,
                 unfurl_links=False,
+                token=token,
             )
         except SlackApiError as exc:
-            raise self._api_error(exc.response) from None
+            error = self._api_error(exc.response, token)
+            if self.tokens is not None and isinstance(error, PermanentError):
+                self.tokens.forget(message.workspace)  # a reinstall must be picked up at once
+            raise error from None
         except (aiohttp.ClientError, TimeoutError) as exc:  # asyncio.TimeoutError is TimeoutError
-            raise TransientError(self._describe(exc)) from None
+            raise TransientError(self._describe(exc, token)) from None
         except SlackClientError as exc:
-            raise PermanentError(self._describe(exc)) from None
+            raise PermanentError(self._describe(exc, token)) from None
         ts = response.get("ts")
         return str(ts) if ts else None
 
-    def _api_error(self, response: Any) -> RetryAfter | TransientError | PermanentError:
+    async def _token(self, workspace: str) -> str | None:
+        """Return the token for the message's workspace (None: the client's own)."""
+        if self.tokens is None:
+            return None
+        try:
+            token = await self.tokens.token_for(workspace)
+        except SQLAlchemyError as exc:
+            raise TransientError(f"installation lookup failed: {type(exc).__name__}") from None
+        if token is None:
+            raise PermanentError(f"the app is not installed in Slack workspace {workspace or '?'}")
+        return token
+
+    def _api_error(
+        self, response: Any, token: str | None
+    ) -> RetryAfter | TransientError | PermanentError:
         """Map a failed Web API response to a delivery error."""
         status = getattr(response, "status_code", None) or getattr(response, "status", None)
         data = getattr(response, "data", None)
@@ -72,26 +99,30 @@ class SlackTarget:
         if status == 429 or code == "ratelimited":
             headers = getattr(response, "headers", None) or {}
             seconds = _retry_after(headers.get("Retry-After"))
-            return RetryAfter(self._scrub(code or "ratelimited"), seconds)
+            return RetryAfter(self._scrub(code or "ratelimited", token), seconds)
         if isinstance(status, int) and status >= 500:
-            return TransientError(self._scrub(f"HTTP {status}" + (f" {code}" if code else "")))
+            return TransientError(
+                self._scrub(f"HTTP {status}" + (f" {code}" if code else ""), token)
+            )
         if code in TRANSIENT_ERRORS:
             return TransientError(code)
         if code:
-            return PermanentError(self._scrub(code))
+            return PermanentError(self._scrub(code, token))
         if status in (None, 200, 408):  # an unreadable body or a proxy's timeout
             return TransientError(f"HTTP {status}: no Slack answer")
         return PermanentError(f"HTTP {status}")
 
-    def _describe(self, exc: Exception) -> str:
+    def _describe(self, exc: Exception, token: str | None) -> str:
         """Name an exception for a reason, without the token."""
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return self._scrub(f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__)
+        name = type(exc).__name__
+        return self._scrub(f"{name}: {detail}" if detail else name, token)
 
-    def _scrub(self, reason: str) -> str:
-        """Make sure a reason never carries the token."""
-        token = self.client.token
-        return reason.replace(token, "[token]") if token else reason
+    def _scrub(self, reason: str, token: str | None) -> str:
+        """Make sure a reason never carries a token."""
+        for secret in filter(None, (token, self.client.token)):
+            reason = reason.replace(secret, "[token]")
+        return reason
 
 
 def _retry_after(value: object) -> float:
