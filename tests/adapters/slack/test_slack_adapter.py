@@ -226,6 +226,18 @@ async def test_url_verification_returns_the_challenge(adapter: SlackAdapter) -> 
     assert headers["content-type"].startswith("application/json")
 
 
+async def test_uninstalling_a_single_workspace_app_is_logged_loudly(
+    adapter: SlackAdapter, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = json.dumps(payload("app_uninstalled"))
+    status, _content, _headers = await send(
+        adapter, body, signed(body, content_type="application/json")
+    )
+    assert status == 200  # acknowledged, so that Slack does not retry it
+    await until(lambda: "SLACK_BOT_TOKEN no longer works" in caplog.text)
+    assert "team T0TEAM" in caplog.text
+
+
 async def test_bad_body_is_refused(adapter: SlackAdapter) -> None:
     body = "payload=%7Bnot-json"
     status, _content, _headers = await send(adapter, body)

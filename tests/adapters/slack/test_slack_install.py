@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -38,6 +37,7 @@ from tests.adapters.slack.test_slack_adapter import (
     SECRET,
     answered,
     calls_to,
+    payload,
     send,
     signed,
     slash,
@@ -227,18 +227,8 @@ async def test_uninstalling_forgets_the_workspace(
     site: Site, api: FakeSlackAPI, seeded: AsyncEngine
 ) -> None:
     await site.install(api, BOLOGNA, BOLOGNA_NAME)
-    event = {
-        "token": "legacy-verification-token",
-        "team_id": BOLOGNA,
-        "api_app_id": "A0APP",
-        "event": {"type": "app_uninstalled", "event_ts": f"{time.time():.6f}"},
-        "type": "event_callback",
-        "event_id": "Ev0UNINSTALL",
-        "event_time": int(time.time()),
-        "authorizations": [
-            {"team_id": BOLOGNA, "user_id": "U0BOT", "is_bot": True, "is_enterprise_install": False}
-        ],
-    }
+    event = payload("app_uninstalled")
+    event["team_id"] = event["authorizations"][0]["team_id"] = BOLOGNA
     body = json.dumps(event)
     status, _content, _headers = await send(
         site.adapter, body, signed(body, content_type="application/json")

@@ -104,6 +104,10 @@ class SlackAdapter:
         if oauth is not None:
             # app_uninstalled / tokens_revoked delete the workspace's stored tokens.
             self.bolt.enable_token_revocation_listeners()
+        else:
+            # The manifest subscribes to both events; one workspace's bot can only say so.
+            self.bolt.event("app_uninstalled")(self._on_uninstalled)
+            self.bolt.event("tokens_revoked")(self._on_uninstalled)
         self._socket: AsyncSocketModeHandler | None = None
         if app_token is not None:
             self._socket = AsyncSocketModeHandler(self.bolt, app_token, ping_interval=SOCKET_PING)
@@ -251,6 +255,15 @@ class SlackAdapter:
             incident = secrets.token_hex(4)
             log.exception("slack button press failed (incident %s)", incident)
             await self._apologise(respond, incident)
+
+    async def _on_uninstalled(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        """Say loudly that SLACK_BOT_TOKEN stopped working (single-workspace mode)."""
+        await ack()
+        log.error(
+            "slack: the app was uninstalled or its tokens revoked in team %s; "
+            "SLACK_BOT_TOKEN no longer works there (reinstall the app and update it)",
+            body.get("team_id"),
+        )
 
     # -- sending
 
