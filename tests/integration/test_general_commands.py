@@ -198,6 +198,36 @@ async def test_whoami_shows_identities_and_roles(bot: Bot) -> None:
     assert "Subscriptions: none (/subscribe)" in text
 
 
+async def test_whoami_shows_each_member_only_their_own_roles_and_subscriptions(
+    bot: Bot,
+) -> None:
+    await bot("bob: /start")
+    await bot("/coordinator add bob paris")
+    await bot("/coordinator add bob cork")
+    await bot("bob: /subscribe polls paris")
+    await bot("bob: /subscribe events")
+    await bot("bob: /subscribe magazine all")
+    bob = (
+        "bob (member #{id})\n"
+        "• Console: @bob (bob)\n"
+        "Language: English\n"
+        "Home council: none yet (/start)\n"
+        f"Roles: coordinator of French council (Essonne), coordinator of {CORK}\n"
+        "Subscriptions: events (cork), magazine (all councils), polls (paris)"
+    )
+    first = await bot("bob: /whoami")
+    bob_id = first.split("#", 1)[1].split(")", 1)[0]
+    assert first == bob.format(id=bob_id)
+
+    carol = await bot("carol@dm: /whoami")
+    assert carol.startswith("carol (member #")
+    assert carol.endswith(
+        "• Console: @carol (carol)\nLanguage: English\nHome council: none yet (/start)\n"
+        "Roles: member\nSubscriptions: none (/subscribe)"
+    )
+    assert await bot("bob: /whoami") == bob.format(id=bob_id)
+
+
 async def test_link_account_merges_members(bot: Bot) -> None:
     await bot("alice@dm: /lang en")
     await bot("alice@dm: /subscribe events cork")

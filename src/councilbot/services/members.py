@@ -255,10 +255,11 @@ class Profile:
     subscriptions: list[tuple[Topic, str | None]]  # topic, council slug (None: all)
 
 
-async def profile(session: AsyncSession, member_id: int) -> Profile:
-    """Load a member's identities, roles and subscriptions in one round trip."""
-    council = aliased(Council)
-    identities = select(
+_PROFILE_COUNCIL = aliased(Council, name="profile_council")
+# What /whoami shows, in one round trip. Built once, like _SPEAKER: building this
+# UNION (and its cache key) on every call took about 1 ms of CPU, a third of /whoami.
+_PROFILE = union_all(
+    select(
         literal("i").label("kind"),
         cast(Identity.platform, String).label("a"),
         # "@ana (111)": admins need the user id for COUNCILBOT_ADMINS.
@@ -267,18 +268,19 @@ async def profile(session: AsyncSession, member_id: int) -> Profile:
             Identity.user_id,
         ).label("b"),
         Identity.id.label("n"),
-    ).where(Identity.member_id == member_id)
-    roles = (
-        select(literal("r"), cast(Role.role, String), council.name, Role.id)
-        .outerjoin(council, council.id == Role.council_id)
-        .where(Role.member_id == member_id)
-    )
-    subscriptions = (
-        select(literal("s"), cast(Subscription.topic, String), council.slug, Subscription.id)
-        .outerjoin(council, council.id == Subscription.council_id)
-        .where(Subscription.member_id == member_id)
-    )
-    rows = (await session.execute(union_all(identities, roles, subscriptions))).all()
+    ).where(Identity.member_id == bindparam("member_id")),
+    select(literal("r"), cast(Role.role, String), _PROFILE_COUNCIL.name, Role.id)
+    .outerjoin(_PROFILE_COUNCIL, _PROFILE_COUNCIL.id == Role.council_id)
+    .where(Role.member_id == bindparam("member_id")),
+    select(literal("s"), cast(Subscription.topic, String), _PROFILE_COUNCIL.slug, Subscription.id)
+    .outerjoin(_PROFILE_COUNCIL, _PROFILE_COUNCIL.id == Subscription.council_id)
+    .where(Subscription.member_id == bindparam("member_id")),
+)
+
+
+async def profile(session: AsyncSession, member_id: int) -> Profile:
+    """Load a member's identities, roles and subscriptions in one round trip."""
+    rows = (await session.execute(_PROFILE, {"member_id": member_id})).all()
     ordered = sorted(rows, key=lambda row: (row.kind, row.a, row.b or "", row.n))
     return Profile(
         identities=[(Platform(r.a), r.b) for r in sorted(rows, key=lambda r: r.n) if r.kind == "i"],
