@@ -158,6 +158,13 @@ class FakeSlackAPI:
         async with asyncio.timeout(seconds):
             return await self.acks[envelope_id]
 
+    async def refresh(self) -> None:
+        """Ask every connected app to reconnect, as Slack does every few hours, and hang up."""
+        self.socket_opened.clear()
+        for socket in list(self.sockets):
+            await socket.send_json({"type": "disconnect", "reason": "refresh_requested"})
+            await socket.close()
+
     def calls(self, method: str) -> list[Recorded]:
         """Return every recorded request to one API method, answered or not."""
         return [r for r in self.requests if r.method == method]

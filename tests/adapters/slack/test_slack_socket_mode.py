@@ -11,7 +11,7 @@ import pytest
 
 from councilbot.adapters.slack.app import SlackAdapter
 from councilbot.app import App
-from councilbot.delivery.targets import PermanentError
+from councilbot.delivery.targets import PermanentError, TransientError
 from tests.adapters.slack.test_slack_adapter import (
     ANA,
     CHANNEL,
@@ -23,6 +23,7 @@ from tests.adapters.slack.test_slack_adapter import (
     until,
 )
 from tests.fakes.slack_api import APP_TOKEN, FakeSlackAPI
+from tests.processes import free_port
 
 
 @pytest.fixture
@@ -90,6 +91,18 @@ async def test_a_button_press_updates_its_message(adapter: SlackAdapter, api: Fa
     assert update.params["text"] != start.params["text"]
 
 
+async def test_the_app_reconnects_when_slack_refreshes_the_socket(
+    adapter: SlackAdapter, api: FakeSlackAPI
+) -> None:
+    await api.refresh()
+    await until(lambda: len(api.calls("apps.connections.open")) >= 2 and api.sockets)
+
+    await api.envelope("slash_commands", command(api, "councils"))
+
+    [post] = await until(lambda: calls_to(api, "chat.postMessage", CHANNEL))
+    assert "(cork)" in post.params["text"]
+
+
 async def test_http_requests_are_refused_without_a_signing_secret(
     adapter: SlackAdapter, api: FakeSlackAPI
 ) -> None:
@@ -118,5 +131,20 @@ async def test_a_refused_app_token_stops_the_start(slack_app: App, api: FakeSlac
             async with asyncio.timeout(5):
                 await adapter.start()
         assert not api.sockets
+    finally:
+        await adapter.stop()
+
+
+async def test_an_unreachable_slack_stops_the_start(slack_app: App) -> None:
+    adapter = SlackAdapter(
+        slack_app.router,
+        token=TOKEN,
+        app_token=APP_TOKEN,
+        base_url=f"http://127.0.0.1:{free_port()}/api/",  # nothing listens there
+    )
+    try:
+        with pytest.raises(TransientError, match="Slack did not answer"):
+            async with asyncio.timeout(10):
+                await adapter.start()
     finally:
         await adapter.stop()

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -34,7 +35,7 @@ from councilbot.core.grammar import split_command
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
 from councilbot.core.router import Router
-from councilbot.delivery.targets import PermanentError
+from councilbot.delivery.targets import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,8 @@ class SlackAdapter:
                 log.info("slack socket mode connected")
         except SlackApiError as exc:
             raise PermanentError(f"Slack refused the token: {_error_code(exc)}") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"Slack did not answer: {type(exc).__name__}") from None
 
     async def stop(self) -> None:
         """Close the Socket Mode connection and wait, briefly, for answers still being sent."""
