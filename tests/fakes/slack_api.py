@@ -38,7 +38,7 @@ CLIENT_SECRET = "3fcd2a1b0e9f8d7c6b5a49382716a5f4"
 INSTALLER = "U0INSTALLER"
 APP_TOKEN = "xapp-1-A0APP-1234-abcdef"
 NO_BEARER = frozenset({"oauth.v2.access"})  # authenticated with the client id and secret
-_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "files")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +78,8 @@ class FakeSlackAPI:
         self.responses: list[Recorded] = []  # POSTs to response_url(...), method = its key
         self.teams: dict[str, str] = {}  # bot token -> its workspace (team id), for auth.test
         self.codes: dict[str, tuple[str, str, str]] = {}  # OAuth code -> (team, name, token)
+        self.uploads: list[dict[str, Any]] = []  # files shared by files.completeUploadExternal
+        self._pending: dict[str, dict[str, Any]] = {}  # file id -> what getUploadURLExternal said
         self.sockets: list[web.WebSocketResponse] = []
         self.acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.socket_opened = asyncio.Event()
@@ -93,6 +95,7 @@ class FakeSlackAPI:
         app.router.add_route("*", "/api/{method}", self._handle)
         app.router.add_post("/response/{key}", self._respond)
         app.router.add_get("/socket", self._socket)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -216,6 +219,14 @@ class FakeSlackAPI:
                 self.socket_opened.clear()
         return socket
 
+    async def _upload(self, request: web.Request) -> web.Response:
+        """Take a file's bytes at the address files.getUploadURLExternal handed out."""
+        pending = self._pending.get(request.match_info["file_id"])
+        if pending is None:
+            return web.Response(status=404, text="unknown upload")
+        pending["data"] = await request.read()
+        return web.Response(text=f"OK - {len(pending['data'])}")
+
     def _next_ts(self) -> str:
         self._seq += 1
         micros = 100 * self._seq
@@ -278,7 +289,7 @@ class FakeSlackAPI:
                 "ok": True,
                 "app_id": APP_ID,
                 "authed_user": {"id": INSTALLER},
-                "scope": "commands,chat:write,chat:write.public,im:write",
+                "scope": "commands,chat:write,chat:write.public,im:write,files:write",
                 "token_type": "bot",
                 "access_token": token,
                 "bot_user_id": BOT_USER_ID,
@@ -293,6 +304,38 @@ class FakeSlackAPI:
         if recorded.token != APP_TOKEN:
             return _error("invalid_auth")
         return web.json_response({"ok": True, "url": f"ws{self.root_url[4:]}/socket"})
+
+    async def _upload_url(self, recorded: Recorded) -> web.Response:
+        params = recorded.params
+        if not params.get("filename") or not str(params.get("length", "")).isdigit():
+            return _error("invalid_arguments")
+        self._seq += 1
+        file_id = f"F{self._seq:08d}"
+        self._pending[file_id] = {"filename": params["filename"], "token": recorded.token}
+        upload_url = f"{self.root_url}/upload/{file_id}"
+        return web.json_response({"ok": True, "upload_url": upload_url, "file_id": file_id})
+
+    async def _complete_upload(self, recorded: Recorded) -> web.Response:
+        params = recorded.params
+        channel = str(params.get("channel_id") or "")
+        if channel in self.errors:
+            return _error(self.errors[channel])
+        shared = []
+        for item in params.get("files") or []:
+            pending = self._pending.pop(str(item.get("id")), None)
+            if pending is None or "data" not in pending:
+                return _error("file_not_found")
+            self.uploads.append({**pending, "title": item.get("title"), "channel": channel})
+            shared.append(
+                {"id": item["id"], "title": item.get("title"), "name": pending["filename"]}
+            )
+        return web.json_response({"ok": True, "files": shared})
+
+    async def _open_conversation(self, recorded: Recorded) -> web.Response:
+        user = str(recorded.params.get("users") or "")
+        if not user.startswith(("U", "W")):
+            return _error("user_not_found")
+        return web.json_response({"ok": True, "channel": {"id": "D" + user[1:]}})
 
     async def _post_message(self, recorded: Recorded) -> web.Response:
         if self.delay:
@@ -389,6 +432,9 @@ _HANDLERS = {
     "views.publish": FakeSlackAPI._view,
     "oauth.v2.access": FakeSlackAPI._oauth_access,
     "apps.connections.open": FakeSlackAPI._connections_open,
+    "files.getUploadURLExternal": FakeSlackAPI._upload_url,
+    "files.completeUploadExternal": FakeSlackAPI._complete_upload,
+    "conversations.open": FakeSlackAPI._open_conversation,
 }
 
 

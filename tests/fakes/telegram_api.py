@@ -29,6 +29,7 @@ DEFAULT_TOKEN = "123456789:AAF4k3-t0k3n_F0r-T3sts-0nlyXXXXXXXXX"
 BOT_USERNAME = "council_test_bot"
 _RATE_WINDOW = 1.0  # seconds
 _MAX_UPDATES_WAIT = 0.2  # seconds
+UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes: what the Bot API lets bots upload
 # Free text that must never be JSON-decoded, even when it looks like JSON.
 _TEXT_FIELDS = frozenset({"text", "caption", "question", "explanation", "title", "description"})
 
@@ -55,6 +56,7 @@ class FakeTelegramAPI:
     token: str = DEFAULT_TOKEN
     requests: list[Recorded] = field(default_factory=list)
     sent: list[Recorded] = field(default_factory=list)
+    files: list[Recorded] = field(default_factory=list)  # sendDocument and sendPhoto
     kicked: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
@@ -84,7 +86,7 @@ class FakeTelegramAPI:
 
     async def start(self) -> None:
         """Listen on a random free port of 127.0.0.1."""
-        app = web.Application()
+        app = web.Application(client_max_size=UPLOAD_LIMIT)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
         await self._runner.setup()
@@ -150,6 +152,8 @@ class FakeTelegramAPI:
                 return _ok(await self._get_updates(params))
             case "editmessagetext":
                 return self._edit_message(params)
+            case "senddocument" | "sendphoto":
+                return self._send_file(method, params)
             case _:
                 return _ok(True)
 
@@ -187,6 +191,39 @@ class FakeTelegramAPI:
         self._next_message_id += 1
         if isinstance(params.get("reply_markup"), dict):
             message["reply_markup"] = params["reply_markup"]
+        return _ok(message)
+
+    def _send_file(self, method: str, params: dict[str, Any]) -> web.Response:
+        """Accept an uploaded document or photo (multipart) and answer with its message."""
+        field_name = "photo" if method.lower() == "sendphoto" else "document"
+        upload = params.get(field_name)
+        if not isinstance(upload, dict) or not upload.get("data"):
+            return _error(400, f"Bad Request: there is no {field_name} in the request")
+        chat_id = str(params.get("chat_id", ""))
+        if chat_id in self.kicked:
+            return _error(403, "Forbidden: bot was kicked from the group chat")
+        self.files.append(Recorded(method, params, time.monotonic()))
+        size, file_id = len(upload["data"]), f"F{self._next_message_id:06d}"
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id,
+            "from": self._bot_user(),
+            "chat": _chat(chat_id),
+            "date": int(time.time()),
+        }
+        self._next_message_id += 1
+        if field_name == "photo":
+            message["photo"] = [
+                {"file_id": file_id, "file_unique_id": file_id, "width": 800, "height": 600}
+            ]
+        else:
+            message["document"] = {
+                "file_id": file_id,
+                "file_unique_id": file_id,
+                "file_name": upload.get("filename"),
+                "file_size": size,
+            }
+        if params.get("caption"):
+            message["caption"] = params["caption"]
         return _ok(message)
 
     def _edit_message(self, params: dict[str, Any]) -> web.Response:

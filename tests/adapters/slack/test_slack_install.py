@@ -133,7 +133,7 @@ async def test_install_stores_the_workspace_token(
     query = parse_qs(authorize.query)
     assert (authorize.netloc, authorize.path) == ("slack.com", "/oauth/v2/authorize")
     assert query["client_id"] == [CLIENT_ID]
-    assert query["scope"] == ["commands,chat:write,chat:write.public,im:write"]
+    assert query["scope"] == ["commands,chat:write,chat:write.public,im:write,files:write"]
     assert "HttpOnly" in headers["Set-Cookie"] and "Secure" in headers["Set-Cookie"]
     assert await count(seeded, slack_oauth_states) == 1
 

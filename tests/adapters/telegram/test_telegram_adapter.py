@@ -15,9 +15,10 @@ import pytest
 from councilbot.adapters.telegram.app import TelegramAdapter
 from councilbot.app import App
 from councilbot.core.i18n import LANGUAGES
-from councilbot.core.messages import Attachment, Button, Command, Reply
+from councilbot.core.messages import Attachment, Button, Reply
 from councilbot.core.router import Router
 from tests.conftest import CORK_TEXT, AppFactory
+from tests.fakes.scripted import Scripted
 from tests.fakes.telegram_api import FakeTelegramAPI, Recorded
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -99,26 +100,6 @@ async def adapter(app: App, api: FakeTelegramAPI) -> AsyncIterator[TelegramAdapt
 async def admin_app(app_for: AppFactory) -> App:
     """Build the app with Ana (telegram:111) as a bootstrap admin."""
     return await app_for(f"telegram:{USER}")
-
-
-class Scripted:
-    """The real router, except that every command gets the same reply."""
-
-    def __init__(self, router: Router, reply: Reply) -> None:
-        self._router = router
-        self.reply = reply
-        self.commands: list[Command] = []
-        self.crashes = 0  # how many of the next commands raise
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._router, name)
-
-    async def handle(self, command: Command) -> Reply:
-        self.commands.append(command)
-        if self.crashes:
-            self.crashes -= 1
-            raise RuntimeError("a bug in a handler")
-        return self.reply
 
 
 @pytest.fixture
@@ -289,6 +270,51 @@ async def test_long_reply_is_sent_in_chunks_with_the_keyboard_last(
     assert len(sent) > 1
     assert all(len(r.params["text"]) <= 4096 for r in sent)
     assert ["reply_markup" in r.params for r in sent] == [False] * (len(sent) - 1) + [True]
+    [document] = await until(lambda: api.files)
+    assert document.time > sent[-1].time  # the file follows the whole text
+    assert document.params["document"] == {"filename": "a.csv", "data": b"a,b\n"}
+
+
+CALENDAR = Attachment(
+    filename="event-7.ics",
+    content_type="text/calendar",
+    data=b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n",
+)
+CHART = Attachment(filename="poll-3.png", content_type="image/png", data=b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.parametrize(
+    ("attachment", "method", "field"),
+    [(CALENDAR, "sendDocument", "document"), (CHART, "sendPhoto", "photo")],
+)
+async def test_a_file_is_sent_after_the_text(
+    scripted: Scripted, api: FakeTelegramAPI, attachment: Attachment, method: str, field: str
+) -> None:
+    scripted.reply = Reply(text="Your calendar file:", file=attachment)
+    sent = await say(api, command("private_command", "/ical 7"), USER)
+    assert sent.params["text"] == "Your calendar file:"
+    [upload] = await until(lambda: api.files)
+    assert (upload.method, upload.chat_id) == (method, USER)
+    assert upload.params[field] == {"filename": attachment.filename, "data": attachment.data}
+
+
+async def test_a_big_picture_goes_as_a_document(scripted: Scripted, api: FakeTelegramAPI) -> None:
+    big = CHART.model_copy(update={"data": CHART.data + bytes(10 * 1024 * 1024)})
+    scripted.reply = Reply(text="Chart:", file=big)
+    api.push_update(command("private_command", "/results 3"))
+    [upload] = await until(lambda: api.files, seconds=15)
+    assert upload.method == "sendDocument"
+
+
+async def test_a_button_answered_with_a_file_sends_it_rather_than_editing(
+    scripted: Scripted, api: FakeTelegramAPI
+) -> None:
+    scripted.reply = Reply(text="Your calendar file:", file=CALENDAR)
+    api.push_update(callback("c:/ical 7", text="Team meeting"))
+    [upload] = await until(lambda: api.files)
+    assert upload.params["document"]["filename"] == "event-7.ics"
+    assert [r.params["text"] for r in sent_to(api, USER)] == ["Your calendar file:"]
+    assert not api.calls("editMessageText")
 
 
 async def test_private_reply_goes_to_the_sender_not_the_group(

@@ -54,6 +54,7 @@ FAILED = (
     "Sorry, something went wrong on my side and nothing was changed. "
     "If it happens again, tell a coordinator the code {incident}."
 )
+FILE_FAILED = N_("I could not send you the file {name} ({error}). Please try again later.")
 DRAIN_TIMEOUT = 10.0  # seconds stop() waits for answers still being sent
 SOCKET_PING = 10.0  # seconds between Socket Mode pings (a silent connection is reopened)
 
@@ -213,7 +214,8 @@ class SlackAdapter:
             )
             reply = await self.router.handle(command)
             ephemeral = reply.private or command.name in PERSONAL
-            await self._send(client, respond, command, reply, ephemeral=ephemeral)
+            public = await self._send(client, respond, command, reply, ephemeral=ephemeral)
+            await self._send_file(client, respond, command, reply, public=public)
         except Exception:
             incident = secrets.token_hex(4)
             log.exception("slack command %s failed (incident %s)", self.command, incident)
@@ -243,6 +245,7 @@ class SlackAdapter:
             )
             reply = await self.router.handle(command)
             message = body.get("message")
+            public = not container.get("is_ephemeral") and not reply.private
             if container.get("is_ephemeral"):
                 # Ephemeral messages have no ts to update: only their response_url can.
                 await respond(
@@ -251,9 +254,10 @@ class SlackAdapter:
                     replace_original=True,
                 )
             elif reply.private or not isinstance(message, dict):
-                await self._send(client, respond, command, reply, ephemeral=True)
+                public = await self._send(client, respond, command, reply, ephemeral=True)
             elif _text(reply) != message.get("text"):
-                await self._update(client, respond, command, reply, str(message["ts"]))
+                public = await self._update(client, respond, command, reply, str(message["ts"]))
+            await self._send_file(client, respond, command, reply, public=public)
         except Exception:
             incident = secrets.token_hex(4)
             log.exception("slack button press failed (incident %s)", incident)
@@ -278,8 +282,11 @@ class SlackAdapter:
         reply: Reply,
         *,
         ephemeral: bool,
-    ) -> None:
-        """Post the reply in the channel (or to the sender only); fall back to response_url."""
+    ) -> bool:
+        """Post the reply in the channel (or to the sender only); fall back to response_url.
+
+        Return whether everyone in the channel can see the answer.
+        """
         channel = command.chat.chat_id
         text, blocks = _text(reply), blocks_for(reply.text, reply.buttons)
         try:
@@ -291,16 +298,20 @@ class SlackAdapter:
                 await client.chat_postMessage(
                     channel=channel, text=text, blocks=blocks, unfurl_links=False
                 )
-            return
+            return not ephemeral
         except SlackApiError as exc:
             code = _error_code(exc)
             log.warning("slack post to %s failed (%s): answering by response_url", channel, code)
         await self._respond(respond, reply, note=code in NOT_THERE)
+        return False
 
     async def _update(
         self, client: AsyncWebClient, respond: AsyncRespond, command: Command, reply: Reply, ts: str
-    ) -> None:
-        """Replace the message whose button was pressed; fall back to response_url."""
+    ) -> bool:
+        """Replace the message whose button was pressed; fall back to response_url.
+
+        Return whether everyone in the channel can see the answer.
+        """
         channel = command.chat.chat_id
         try:
             await client.chat_update(
@@ -309,11 +320,40 @@ class SlackAdapter:
                 text=_text(reply),
                 blocks=blocks_for(reply.text, reply.buttons),
             )
-            return
+            return True
         except SlackApiError as exc:
             code = _error_code(exc)
             log.warning("slack update in %s failed (%s): answering by response_url", channel, code)
         await self._respond(respond, reply, note=code in NOT_THERE)
+        return False
+
+    async def _send_file(
+        self,
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        command: Command,
+        reply: Reply,
+        *,
+        public: bool,
+    ) -> None:
+        """Upload the reply's file beside a public answer, else in the sender's direct messages."""
+        file = reply.file
+        if file is None:
+            return
+        channel = command.chat.chat_id
+        try:
+            if not public and not command.chat.is_private:
+                opened = await client.conversations_open(users=command.sender.user_id)
+                channel = str(opened["channel"]["id"])
+            await client.files_upload_v2(
+                channel=channel, file=file.data, filename=file.filename, title=file.filename
+            )
+        except SlackApiError as exc:
+            code = _error_code(exc)
+            log.warning("slack upload of %s to %s failed (%s)", file.filename, channel, code)
+            t = self.router.catalogs.translator(self.router.settings.default_language)
+            text = t(FILE_FAILED, name=file.filename, error=code)
+            await respond(text=to_mrkdwn(text), response_type="ephemeral")
 
     async def _respond(self, respond: AsyncRespond, reply: Reply, *, note: bool) -> None:
         """Answer only the sender through the request's response_url."""

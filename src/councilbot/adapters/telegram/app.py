@@ -1,7 +1,8 @@
 """The Telegram chat adapter: commands and button presses in, the router's replies out.
 
 It runs python-telegram-bot's Application, by long polling or behind the built-in web
-server's /telegram/webhook. Outbox messages (announcements, reminders) do not pass here:
+server's /telegram/webhook. A reply's file goes after its text: charts as photos,
+anything else (calendar files, CSV) as a document. Outbox messages (announcements, reminders) do not pass here:
 they go through delivery.TelegramTarget.
 """
 
@@ -12,7 +13,15 @@ import json
 import logging
 from typing import Any
 
-from telegram import BotCommand, LinkPreviewOptions, Message, MessageEntity, Update, User
+from telegram import (
+    BotCommand,
+    InputFile,
+    LinkPreviewOptions,
+    Message,
+    MessageEntity,
+    Update,
+    User,
+)
 from telegram import Chat as TelegramChat
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
@@ -34,13 +43,23 @@ from councilbot.adapters.telegram.render import (
 )
 from councilbot.core.grammar import split_command
 from councilbot.core.i18n import LANGUAGES, normalise_language
-from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
+from councilbot.core.messages import (
+    Attachment,
+    Chat,
+    ChatKind,
+    Command,
+    Identity,
+    Platform,
+    Reply,
+)
 from councilbot.core.router import Router
 
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ("message", "channel_post", "callback_query", "poll", "poll_answer")
 COMMAND_DESCRIPTION_LIMIT = 256
+PHOTO_TYPES = frozenset({"image/png", "image/jpeg"})  # what Telegram shows as a photo
+PHOTO_LIMIT = 10 * 1024 * 1024  # bytes; bigger pictures go as documents
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _KINDS = {
     TelegramChat.PRIVATE: ChatKind.PRIVATE,
@@ -204,7 +223,9 @@ class TelegramAdapter:
         )
         reply = await self.router.handle(command)
         await query.answer(toast(reply.text))
-        if (reply.private and not command.chat.is_private) or not isinstance(message, Message):
+        elsewhere = reply.private and not command.chat.is_private
+        if elsewhere or reply.file is not None or not isinstance(message, Message):
+            # A file cannot be edited into a text message: the answer comes as a new one.
             await self._send_reply(command, reply)
             return
         first = split_html(reply.text)[0]
@@ -230,7 +251,6 @@ class TelegramAdapter:
                 log.info("dropped a private reply to an anonymous sender in %s", chat_id)
                 return
             chat_id = command.sender.user_id  # a user's private chat has the user's id
-        # A later issue sends reply.file as a document and reply.poll as a native poll.
         chunks = split_html(reply.text)
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
@@ -241,6 +261,16 @@ class TelegramAdapter:
                 link_preview_options=_NO_PREVIEW,
                 reply_markup=keyboard(reply.buttons, self.callbacks) if last else None,
             )
+        if reply.file is not None:
+            await self._send_file(chat_id, reply.file)
+
+    async def _send_file(self, chat_id: str, file: Attachment) -> None:
+        """Send a chart as a photo (shown inline) and anything else as a document."""
+        upload = InputFile(file.data, filename=file.filename)
+        if file.content_type in PHOTO_TYPES and len(file.data) <= PHOTO_LIMIT:
+            await self.application.bot.send_photo(chat_id, upload)
+        else:
+            await self.application.bot.send_document(chat_id, upload)
 
     async def _on_error(self, update: object, context: Context) -> None:
         """Log an error raised while handling an update."""
