@@ -146,12 +146,20 @@ def _slack_enabled(settings: Settings) -> bool:
 
 def _slack_problem(settings: Settings) -> str | None:
     """Name a Slack setting that is missing or contradicts another, rather than guess."""
-    multi = settings.slack_client_id is not None or settings.slack_client_secret is not None
     if not _slack_enabled(settings):
-        if settings.slack_app_token is not None or multi:
-            return "SLACK_APP_TOKEN and SLACK_CLIENT_SECRET need SLACK_BOT_TOKEN or SLACK_CLIENT_ID"
+        orphans = [
+            name
+            for name, value in (
+                ("SLACK_SIGNING_SECRET", settings.slack_signing_secret),
+                ("SLACK_APP_TOKEN", settings.slack_app_token),
+                ("SLACK_CLIENT_SECRET", settings.slack_client_secret),
+            )
+            if value is not None
+        ]
+        if orphans:
+            return f"{' and '.join(orphans)} need SLACK_BOT_TOKEN or SLACK_CLIENT_ID"
         return None
-    if multi:
+    if settings.slack_client_id is not None or settings.slack_client_secret is not None:
         if settings.slack_client_id is None or settings.slack_client_secret is None:
             return "the multi-workspace install needs both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"
         if settings.slack_bot_token is not None:
@@ -201,7 +209,7 @@ async def _serve(settings: Settings) -> int:
         targets[Platform.SLACK] = SlackTarget.create(
             slack_token.get_secret_value() if slack_token else None,
             settings.slack_api_base_url,
-            tokens=WorkspaceTokens(slack_store) if slack_store else None,
+            tokens=WorkspaceTokens(slack_store) if slack_store is not None else None,
         )
     app = await build_app(settings, engine=engine, targets=targets)
     if telegram_token is not None:

@@ -109,7 +109,8 @@ async def test_one_process_installs_and_serves_many_workspaces_over_socket_mode(
         ({"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "c"}, "SLACK_BOT_TOKEN is for one"),
         ({"SLACK_SIGNING_SECRET": ""}, "SLACK_SIGNING_SECRET is needed"),
         ({"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": "1.2"}, "needs both SLACK_CLIENT_ID and"),
-        ({"SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "xapp-1"}, "need SLACK_BOT_TOKEN or"),
+        ({"SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "xapp-1"}, "SECRET and SLACK_APP_TOKEN need"),
+        ({"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_SECRET": "c"}, "SLACK_CLIENT_SECRET need SLACK"),
     ],
 )
 async def test_contradictory_slack_settings_stop_with_one_line(
