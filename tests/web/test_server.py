@@ -140,6 +140,34 @@ async def test_a_route_may_answer_with_a_body(app: App, http: aiohttp.ClientSess
         await server.stop()
 
 
+async def test_a_page_gets_the_query_and_headers_and_a_crash_is_a_500(
+    app: App, http: aiohttp.ClientSession
+) -> None:
+    seen: list[tuple[str, str | None]] = []
+
+    async def page(query: str, headers: Mapping[str, str]) -> tuple[int, bytes, dict]:
+        seen.append((query, headers.get("Cookie")))
+        if "boom" in query:
+            raise RuntimeError("a bug, with code=secret in its message")
+        return 302, b"", {"Location": "https://slack.com/oauth/v2/authorize?state=s"}
+
+    server = WebServer(app, host="127.0.0.1", port=0, pages={"/slack/install": page})
+    await asyncio.wait_for(server.start(), 10)
+    try:
+        url = f"{server.url}/slack/install"
+        headers = {"Cookie": "slack-app-oauth-state=s"}
+        async with http.get(f"{url}?team=T1", headers=headers, allow_redirects=False) as answer:
+            assert answer.status == 302
+            assert answer.headers["Location"].startswith("https://slack.com/oauth/v2/")
+        async with http.get(f"{url}?boom=1") as answer:
+            assert answer.status == 500
+        async with http.post(url) as answer:
+            assert answer.status == 405  # pages are GET only
+    finally:
+        await server.stop()
+    assert seen == [("team=T1", "slack-app-oauth-state=s"), ("boom=1", None)]
+
+
 async def test_unknown_paths_and_methods_are_refused(
     server: WebServer, http: aiohttp.ClientSession, recorder: Recorder
 ) -> None:

@@ -270,3 +270,21 @@ async def test_the_outbox_sends_with_each_workspaces_token(
             Outgoing(platform=Platform.SLACK, workspace=BOLOGNA, chat_id="C0GONE", text="Ciao")
         )
     assert token not in str(refused.value)
+
+
+async def test_workspace_tokens_are_remembered_for_a_while_only(
+    site: Site, api: FakeSlackAPI, seeded: AsyncEngine
+) -> None:
+    await site.install(api, BOLOGNA, BOLOGNA_NAME)
+    [token] = api.teams
+    now = [1000.0]
+    tokens = WorkspaceTokens(installation_store(seeded, CLIENT_ID), ttl=60, clock=lambda: now[0])
+    assert await tokens.token_for(BOLOGNA) == token
+    async with seeded.begin() as conn:  # uninstalled behind the cache's back
+        await conn.execute(slack_bots.delete())
+        await conn.execute(slack_installations.delete())
+    now[0] += 59
+    assert await tokens.token_for(BOLOGNA) == token  # still trusted
+    now[0] += 2
+    assert await tokens.token_for(BOLOGNA) is None  # asked again: gone
+    assert await tokens.token_for(PARIS) is None
