@@ -18,6 +18,7 @@ from councilbot.core.grammar import (
     Token,
     When,
     parse_args,
+    parse_fields,
     split_command,
     tokenize,
     usage,
@@ -468,3 +469,44 @@ def test_usage_of_time_range_positional_has_no_ellipsis() -> None:
 )
 def test_split_command(text: str, expected: tuple[str, str]) -> None:
     assert split_command(text) == expected
+
+
+# -- arguments filled in a form
+
+
+def test_form_fields_are_read_like_typed_ones() -> None:
+    parsed = parse_fields(
+        AnnounceArgs,
+        {"council": "malaga", "text": "Two\nlines", "at": "03/12 14:00", "multi": "on"},
+        CONTEXT,
+    )
+    assert parsed == parse_args(
+        AnnounceArgs, 'malaga "Two\nlines" --at 03/12 14:00 --multi', CONTEXT
+    )
+    assert parse_fields(KindArgs, {"kind": " MINE ", "council": ""}, CONTEXT) == KindArgs(
+        kind="mine"
+    )
+    assert parse_fields(TagsArgs, {"tags": "a  b"}, CONTEXT) == TagsArgs(tags=["a", "b"])
+
+
+@pytest.mark.parametrize(
+    ("model", "given", "message", "field"),
+    [
+        (AnnounceArgs, {"council": "malaga", "text": " "}, MISSING, "text"),
+        (AnnounceArgs, {"council": "m", "text": "t", "at": "soonish"}, BAD_WHEN, "at"),
+        (KindArgs, {"kind": "some"}, NOT_A_CHOICE, "kind"),
+        (AnnounceArgs, {"council": "m", "text": "t", "colour": "red"}, UNKNOWN_OPTION, None),
+    ],
+)
+def test_a_bad_form_field_is_named(
+    model: type[ArgModel], given: dict[str, str], message: str, field: str | None
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_fields(model, given, CONTEXT)
+    assert (caught.value.message, caught.value.field) == (message, field)
+
+
+def test_typed_errors_name_their_argument_too() -> None:
+    assert invalid(DayArgs, "someday").field == "day"
+    assert invalid(AnnounceArgs, "malaga hi --at").field == "at"
+    assert invalid(AnnounceArgs, "malaga hi extra --colour red").field is None

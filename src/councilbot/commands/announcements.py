@@ -37,7 +37,7 @@ async def announce(ctx: Context, args: AnnounceArgs) -> Reply:
     if action == "cancel" and args.text is not None and args.at is None:
         return await _cancel(ctx, args.text)
     if args.text is None:
-        raise InvalidInput(N_("Please write the announcement's text."))
+        raise InvalidInput(N_("Please write the announcement's text.")).about("text")
     created = await announcements.create_announcement(
         ctx.session,
         actor=ctx.actor,
@@ -154,6 +154,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         ANNOUNCEMENTS,
         AnnounceArgs,
         role=Role.COORDINATOR,
+        form=True,
         usage_text=(
             "/announce <{councils}|all> <{text}> [--at <{when}>]"
             " · /announce list · /announce cancel <{id}>"

@@ -11,10 +11,17 @@ class DomainError(Exception):
     `message` is an English msgid marked with `N_()`; `values` fill its placeholders.
     """
 
+    field: str | None = None  # the argument at fault, when one is (shown beside it in forms)
+
     def __init__(self, message: str, /, **values: Any) -> None:
         super().__init__(message)
         self.message = message
         self.values = values
+
+    def about(self, field: str) -> DomainError:
+        """Name the argument at fault and return the error, to raise it."""
+        self.field = field
+        return self
 
 
 class NotFound(DomainError):

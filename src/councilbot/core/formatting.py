@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -11,3 +13,8 @@ from babel.dates import format_datetime
 def format_when(moment: datetime, tz: ZoneInfo, lang: str) -> str:
     """Show an aware datetime in a council's zone, e.g. `Thu 3 Dec 2026, 14:00`."""
     return format_datetime(moment.astimezone(tz), "EEE d MMM y, HH:mm", locale=lang)
+
+
+def plain_text(markup: str) -> str:
+    """Strip the tags of a reply's safe markup and unescape it, for places without markup."""
+    return html.unescape(re.sub(r"<[^<>]*>", "", markup))

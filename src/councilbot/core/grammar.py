@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -126,7 +126,9 @@ TimeRange = Annotated[tuple[time, time], BeforeValidator(_parse_time_range)]
 
 
 @dataclass(frozen=True, slots=True)
-class _Field:
+class FormField:
+    """Describe one argument of a command: how it is typed, and how a form asks for it."""
+
     name: str
     info: FieldInfo
     flag: bool
@@ -155,7 +157,7 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def fields_of(model: type[ArgModel]) -> list[_Field]:
+def fields_of(model: type[ArgModel]) -> list[FormField]:
     """Describe a model's fields for parsing and for the usage line."""
     described = []
     for name, info in model.model_fields.items():
@@ -163,7 +165,7 @@ def fields_of(model: type[ArgModel]) -> list[_Field]:
         base = _unwrap(info.annotation)
         origin = get_origin(base)
         described.append(
-            _Field(
+            FormField(
                 name=name,
                 info=info,
                 flag=any(isinstance(m, Flag) for m in markers),
@@ -224,7 +226,9 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
             taken.append((i, tokens[i]))
             i += 1
         if not taken:
-            raise InvalidInput(N_("The option {option} needs a value."), option=token.value)
+            raise InvalidInput(N_("The option {option} needs a value."), option=token.value).about(
+                field.name
+            )
         value = _join(text, taken)
         values[field.name] = value.lower() if field.choices else value
 
@@ -254,7 +258,33 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
         raise _explain(exc, fields) from None
 
 
-def _remaining_required(fields: list[_Field]) -> int:
+def parse_fields(
+    model: type[ArgModel], given: Mapping[str, str], context: dict[str, Any]
+) -> ArgModel:
+    """Read arguments filled in a form, one text per field, into the command's model."""
+    fields = fields_of(model)
+    known = {f.name: f for f in fields}
+    values: dict[str, Any] = {}
+    for name, raw in given.items():
+        field = known.get(name)
+        if field is None:
+            raise InvalidInput(N_("I don't know the option {option}."), option=name)
+        text = raw.strip()
+        if not text:
+            continue
+        if field.boolean:
+            values[name] = True
+        elif field.many:
+            values[name] = text.split()
+        else:
+            values[name] = text.lower() if field.choices else text
+    try:
+        return model.model_validate(values, context=context)
+    except ValidationError as exc:
+        raise _explain(exc, fields) from None
+
+
+def _remaining_required(fields: list[FormField]) -> int:
     return sum(1 for f in fields if f.info.is_required())
 
 
@@ -272,7 +302,7 @@ def _join(text: str, words: list[tuple[int, Token]]) -> str:
     return " ".join(text[run[0].start : run[-1].end] for run in runs)
 
 
-def _explain(exc: ValidationError, fields: list[_Field]) -> InvalidInput:
+def _explain(exc: ValidationError, fields: list[FormField]) -> InvalidInput:
     """Turn the first validation error into a message a person understands."""
     by_name = {f.name: f for f in fields}
     error = exc.errors(include_url=False)[0]
@@ -280,6 +310,14 @@ def _explain(exc: ValidationError, fields: list[_Field]) -> InvalidInput:
     name = field.placeholder if field else "?"
     value = error.get("input")
     kind = error["type"]
+    problem = _describe(kind, field, name, value)
+    if field is not None:
+        problem.about(field.name)
+    return problem
+
+
+def _describe(kind: str, field: FormField | None, name: str, value: Any) -> InvalidInput:
+    """Word one validation error for a person."""
     if kind == "missing":
         return InvalidInput(N_("Please give the {name}."), name=name)
     if kind == "bad_date":

@@ -64,6 +64,8 @@ class Command(_Frozen):
 
     name: str
     args: str = ""
+    # Arguments filled in a form (a Slack modal), by field name, instead of typed as `args`.
+    fields: dict[str, str] | None = None
     sender: Identity
     chat: Chat
     received_at: datetime
@@ -107,6 +109,10 @@ class Reply(_Frozen):
     poll: PollPayload | None = None
     file: Attachment | None = None
     private: bool = False
+    # Set when the command was refused and changed nothing: the reason alone (safe markup,
+    # without the usage line) and the argument at fault, if one is.
+    error: str | None = None
+    error_field: str | None = None
 
     @property
     def button_list(self) -> list[Button]:

@@ -20,7 +20,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from councilbot.core.errors import DomainError, Forbidden, InvalidInput
-from councilbot.core.grammar import ArgModel, NoArgs, parse_args, usage
+from councilbot.core.grammar import (
+    ArgModel,
+    FormField,
+    NoArgs,
+    fields_of,
+    parse_args,
+    parse_fields,
+    usage,
+)
 from councilbot.core.i18n import N_, Catalogs, Translator, normalise_language
 from councilbot.core.messages import Command, Reply
 from councilbot.db.models import Channel, Council, Member
@@ -57,6 +65,8 @@ class CommandSpec:
     aliases: tuple[str, ...] = ()
     # For commands with several forms: `{name}` stands for a translated placeholder.
     usage_text: str | None = None
+    # Given with no arguments, platforms with forms (Slack modals) ask for them in one.
+    form: bool = False
 
     def usage(self, t: Translator | None = None) -> str:
         """Return the usage line, with placeholders in the reader's language."""
@@ -103,6 +113,15 @@ class Context:
     def reply(self, message: str, /, **values: Any) -> Reply:
         """Build a plain reply from a msgid."""
         return Reply(text=self.t(message, **values))
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A command's arguments as a form to fill in, labelled in the sender's language."""
+
+    spec: CommandSpec
+    t: Translator
+    fields: list[FormField]
 
 
 class Router:
@@ -161,11 +180,11 @@ class Router:
                     if spec is None:
                         return self._unknown(ctx, command.name)
                     await self._authorize(ctx, spec)
-                    args = parse_args(
-                        spec.args,
-                        command.args,
-                        {"today": ctx.today, "now": ctx.now, "tz": ctx.tz},
-                    )
+                    context = {"today": ctx.today, "now": ctx.now, "tz": ctx.tz}
+                    if command.fields is not None:
+                        args = parse_fields(spec.args, command.fields, context)
+                    else:
+                        args = parse_args(spec.args, command.args, context)
                     reply = await spec.handler(ctx, args)
                 for hook in self.after_commit:
                     hook(session.info)
@@ -174,21 +193,41 @@ class Router:
             assert spec is not None  # unknown commands never parse arguments
             await self._remember(command, newcomer)
             usage_line = t("Usage: {usage}", usage=spec.usage(t))
-            return Reply(text=t(exc.message, **exc.values) + "\n" + usage_line)
+            reason = t(exc.message, **exc.values)
+            return Reply(text=reason + "\n" + usage_line, error=reason, error_field=exc.field)
         except DomainError as exc:
             await self._remember(command, newcomer)
-            return Reply(text=t(exc.message, **exc.values))
+            reason = t(exc.message, **exc.values)
+            return Reply(text=reason, error=reason, error_field=exc.field)
         except Exception:
             incident = secrets.token_hex(4)
             log.exception("command /%s failed (incident %s)", command.name, incident)
             await self._remember(command, newcomer)
-            return Reply(
-                text=t(
-                    "Sorry, something went wrong on my side and nothing was changed. "
-                    "If it happens again, tell a coordinator the code {incident}.",
-                    incident=incident,
-                )
+            reason = t(
+                "Sorry, something went wrong on my side and nothing was changed. "
+                "If it happens again, tell a coordinator the code {incident}.",
+                incident=incident,
             )
+            return Reply(text=reason, error=reason)
+
+    async def form(self, command: Command) -> Form | Reply | None:
+        """Prepare the form of a command sent without arguments (None: it has no form).
+
+        A Reply says why the sender may not use the command, before they fill anything in.
+        """
+        spec = self.lookup(command.name)
+        if spec is None or not spec.form or command.args.strip() or command.fields:
+            return None
+        t = self.catalogs.translator(self.settings.default_language)
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                ctx = await self._context(session, command)
+                t = ctx.t
+                await self._authorize(ctx, spec)
+        except DomainError as exc:
+            reason = t(exc.message, **exc.values)
+            return Reply(text=reason, error=reason)
+        return Form(spec=spec, t=t, fields=fields_of(spec.args))
 
     async def _remember(self, command: Command, newcomer: bool) -> None:
         """Keep a first-time speaker known even though their command was rolled back."""

@@ -10,10 +10,10 @@ import pytest
 from councilbot.adapters.telegram.render import (
     CallbackStore,
     keyboard,
-    plain_text,
     split_html,
     toast,
 )
+from councilbot.core.formatting import plain_text
 from councilbot.core.messages import Button
 
 

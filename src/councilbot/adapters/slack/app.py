@@ -12,6 +12,7 @@ delivery.SlackTarget.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import secrets
@@ -29,12 +30,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from councilbot.adapters.slack.forms import FORM_CALLBACK, field_error, form_values, form_view
 from councilbot.adapters.slack.oauth import INSTALL_PATH, NOT_INSTALLED
 from councilbot.adapters.slack.render import blocks_for, to_mrkdwn
 from councilbot.core.grammar import split_command
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
-from councilbot.core.router import Router
+from councilbot.core.router import Form, Router
 from councilbot.delivery.targets import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ class SlackAdapter:
         self._signed = signing_secret is not None
         self.bolt.command(command)(self._on_command)
         self.bolt.action(ACTION_ID)(self._on_action)
+        self.bolt.view(FORM_CALLBACK)(self._on_form)
         if oauth is not None:
             # app_uninstalled / tokens_revoked delete the workspace's stored tokens.
             self.bolt.enable_token_revocation_listeners()
@@ -212,6 +215,8 @@ class SlackAdapter:
                 chat=_chat(str(body["channel_id"]), team, body.get("channel_name")),
                 received_at=datetime.now(UTC),
             )
+            if not args and await self._open_form(client, respond, command, body):
+                return
             reply = await self.router.handle(command)
             ephemeral = reply.private or command.name in PERSONAL
             public = await self._send(client, respond, command, reply, ephemeral=ephemeral)
@@ -263,6 +268,82 @@ class SlackAdapter:
             log.exception("slack button press failed (incident %s)", incident)
             await self._apologise(respond, incident)
 
+    async def _open_form(
+        self,
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        command: Command,
+        body: dict[str, Any],
+    ) -> bool:
+        """Open the command's modal when it has one; return whether the command is answered."""
+        form = await self.router.form(command)
+        if form is None or not body.get("trigger_id"):
+            return False
+        if isinstance(form, Reply):  # not allowed: say so now, not after the form is filled
+            await self._send(client, respond, command, form, ephemeral=True)
+            return True
+        metadata = {"command": command.name, "channel": command.chat.chat_id}
+        if command.chat.title:
+            metadata["channel_name"] = command.chat.title
+        await client.views_open(trigger_id=body["trigger_id"], view=form_view(form, metadata))
+        return True
+
+    async def _on_form(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """Run the command of a submitted modal; show refusals in the modal, results in chat."""
+        self._track()
+        view = body["view"]
+        acked = False
+        try:
+            metadata = json.loads(view.get("private_metadata") or "{}")
+            user = body["user"]
+            team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+            values = form_values(view.get("state") or {})
+            command = Command(
+                name=str(metadata["command"]),
+                fields=values,
+                sender=_identity(str(user["id"]), team, user.get("username") or user.get("name")),
+                chat=_chat(str(metadata["channel"]), team, metadata.get("channel_name")),
+                received_at=datetime.now(UTC),
+            )
+            reply = await self.router.handle(command)
+            if reply.error is not None:
+                acked = True
+                await self._refuse_form(ack, view, command, values, reply)
+                return
+            acked = True
+            await ack()  # closes the modal
+            public = await self._send(client, None, command, reply, ephemeral=reply.private)
+            await self._send_file(client, None, command, reply, public=public)
+        except Exception:
+            incident = secrets.token_hex(4)
+            log.exception("slack form failed (incident %s)", incident)
+            if not acked:
+                t = self.router.catalogs.translator(self.router.settings.default_language)
+                problem = t(FAILED, incident=incident)
+                await ack(response_action="errors", errors=_first_input(view, problem))
+
+    async def _refuse_form(
+        self,
+        ack: AsyncAck,
+        view: dict[str, Any],
+        command: Command,
+        values: dict[str, str],
+        reply: Reply,
+    ) -> None:
+        """Keep the modal open with the reason: beside its field, or on top of the form."""
+        assert reply.error is not None
+        errors = field_error(view, reply.error_field, reply.error)
+        if errors is not None:
+            await ack(response_action="errors", errors=errors)
+            return
+        form = await self.router.form(command.model_copy(update={"fields": None}))
+        if not isinstance(form, Form):  # e.g. the role was taken away meanwhile
+            await ack(response_action="errors", errors=_first_input(view, reply.error))
+            return
+        metadata = json.loads(view.get("private_metadata") or "{}")
+        updated = form_view(form, metadata, values=values, problem=reply.error)
+        await ack(response_action="update", view=updated)
+
     async def _on_uninstalled(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """Say loudly that SLACK_BOT_TOKEN stopped working (single-workspace mode)."""
         await ack()
@@ -277,7 +358,7 @@ class SlackAdapter:
     async def _send(
         self,
         client: AsyncWebClient,
-        respond: AsyncRespond,
+        respond: AsyncRespond | None,
         command: Command,
         reply: Reply,
         *,
@@ -301,8 +382,8 @@ class SlackAdapter:
             return not ephemeral
         except SlackApiError as exc:
             code = _error_code(exc)
-            log.warning("slack post to %s failed (%s): answering by response_url", channel, code)
-        await self._respond(respond, reply, note=code in NOT_THERE)
+            log.warning("slack post to %s failed (%s): answering the sender only", channel, code)
+        await self._respond(client, respond, command, reply, note=code in NOT_THERE)
         return False
 
     async def _update(
@@ -323,14 +404,14 @@ class SlackAdapter:
             return True
         except SlackApiError as exc:
             code = _error_code(exc)
-            log.warning("slack update in %s failed (%s): answering by response_url", channel, code)
-        await self._respond(respond, reply, note=code in NOT_THERE)
+            log.warning("slack update in %s failed (%s): answering the sender only", channel, code)
+        await self._respond(client, respond, command, reply, note=code in NOT_THERE)
         return False
 
     async def _send_file(
         self,
         client: AsyncWebClient,
-        respond: AsyncRespond,
+        respond: AsyncRespond | None,
         command: Command,
         reply: Reply,
         *,
@@ -353,19 +434,29 @@ class SlackAdapter:
             log.warning("slack upload of %s to %s failed (%s)", file.filename, channel, code)
             t = self.router.catalogs.translator(self.router.settings.default_language)
             text = t(FILE_FAILED, name=file.filename, error=code)
-            await respond(text=to_mrkdwn(text), response_type="ephemeral")
+            await self._respond(client, respond, command, Reply(text=text), note=False)
 
-    async def _respond(self, respond: AsyncRespond, reply: Reply, *, note: bool) -> None:
-        """Answer only the sender through the request's response_url."""
+    async def _respond(
+        self,
+        client: AsyncWebClient,
+        respond: AsyncRespond | None,
+        command: Command,
+        reply: Reply,
+        *,
+        note: bool,
+    ) -> None:
+        """Answer only the sender: through the request's response_url, else in a direct message."""
         text = reply.text
         if note:
             t = self.router.catalogs.translator(self.router.settings.default_language)
             text = f"{t(NOT_IN_CHANNEL)}\n\n{text}"
-        answer = await respond(
-            text=to_mrkdwn(text)[:TEXT_LIMIT],
-            blocks=blocks_for(text, reply.buttons),
-            response_type="ephemeral",
-        )
+        mrkdwn, blocks = to_mrkdwn(text)[:TEXT_LIMIT], blocks_for(text, reply.buttons)
+        if respond is None:  # a modal's submission has no response_url
+            await client.chat_postMessage(
+                channel=command.sender.user_id, text=mrkdwn, blocks=blocks, unfurl_links=False
+            )
+            return
+        answer = await respond(text=mrkdwn, blocks=blocks, response_type="ephemeral")
         if answer.status_code != 200:
             log.warning("slack response_url answered HTTP %s", answer.status_code)
 
@@ -384,6 +475,14 @@ class SlackAdapter:
         if task is not None:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+
+def _first_input(view: dict[str, Any], reason: str) -> dict[str, str]:
+    """Put a reason that concerns no field in particular under the form's first input."""
+    first = next(b["block_id"] for b in view.get("blocks", ()) if b["type"] == "input")
+    errors = field_error(view, first, reason)
+    assert errors is not None
+    return errors
 
 
 def _answer(response: BoltResponse) -> tuple[int, bytes, dict[str, str]]:

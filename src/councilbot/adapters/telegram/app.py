@@ -37,10 +37,10 @@ from telegram.ext import (
 from councilbot.adapters.telegram.render import (
     CallbackStore,
     keyboard,
-    plain_text,
     split_html,
     toast,
 )
+from councilbot.core.formatting import plain_text
 from councilbot.core.grammar import split_command
 from councilbot.core.i18n import LANGUAGES, normalise_language
 from councilbot.core.messages import (

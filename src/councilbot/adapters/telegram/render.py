@@ -8,7 +8,6 @@ mostly about Telegram's limits: 4096 characters a message, 64 bytes of callback 
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 from base64 import urlsafe_b64encode
 from collections import OrderedDict
@@ -16,6 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from councilbot.core.formatting import plain_text
 from councilbot.core.messages import Button
 
 MESSAGE_LIMIT = 4096  # characters of one message
@@ -92,11 +92,6 @@ def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
             chunks.append(chunk)
         start, stack = end, open_tags
     return chunks or [text[:limit]]
-
-
-def plain_text(markup: str) -> str:
-    """Strip tags and unescape entities, as Telegram shows the text."""
-    return html.unescape(re.sub(r"<[^<>]*>", "", markup))
 
 
 def toast(text: str) -> str:

@@ -1,0 +1,118 @@
+"""Slack modals for commands with many arguments: the form, and reading it back.
+
+`/council announce` with no arguments opens a modal with one input per argument of the
+command's model (core.grammar.FormField): a multi-line box for free text, a menu for a
+fixed choice, a checkbox for a yes/no option. Its submission runs the same command with
+the fields as filled in, so the router validates them exactly as typed ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from councilbot.adapters.slack.render import to_mrkdwn
+from councilbot.core.formatting import plain_text
+from councilbot.core.grammar import FormField
+from councilbot.core.i18n import N_, Translator
+from councilbot.core.router import Form
+
+FORM_CALLBACK = "councilbot_form"
+ACTION = "value"  # every input's action_id; its block_id is the argument's name
+TITLE_LIMIT = 24  # characters of a modal's title
+TEXT_LIMIT = 3000  # characters of a plain_text_input
+ERROR_LIMIT = 150  # characters Slack shows under a field
+SEND = N_("Send")
+CANCEL = N_("Cancel")
+
+
+def form_view(
+    form: Form,
+    metadata: Mapping[str, str],
+    *,
+    values: Mapping[str, str] | None = None,
+    problem: str | None = None,
+) -> dict[str, Any]:
+    """Build the modal for a command's form, filled with `values` and a `problem` on top."""
+    t = form.t
+    blocks: list[dict[str, Any]] = []
+    if problem:
+        blocks.append({"type": "section", "text": _mrkdwn(f"⚠️ {to_mrkdwn(problem)}")})
+    blocks.append({"type": "context", "elements": [_mrkdwn(to_mrkdwn(t(form.spec.summary)))]})
+    given = values or {}
+    blocks += [_input(field, t, given.get(field.name, "")) for field in form.fields]
+    return {
+        "type": "modal",
+        "callback_id": FORM_CALLBACK,
+        "private_metadata": json.dumps(dict(metadata)),
+        "title": _plain(f"/{form.spec.name}"[:TITLE_LIMIT]),
+        "submit": _plain(plain_text(t(SEND))),
+        "close": _plain(plain_text(t(CANCEL))),
+        "blocks": blocks,
+    }
+
+
+def form_values(state: Mapping[str, Any]) -> dict[str, str]:
+    """Read what was filled in (view.state) as one text per argument."""
+    values: dict[str, str] = {}
+    for block_id, actions in (state.get("values") or {}).items():
+        action = actions.get(ACTION) or {}
+        kind = action.get("type")
+        if kind == "plain_text_input":
+            values[block_id] = action.get("value") or ""
+        elif kind == "static_select":
+            selected = action.get("selected_option") or {}
+            values[block_id] = str(selected.get("value") or "")
+        elif kind == "checkboxes":
+            values[block_id] = "on" if action.get("selected_options") else ""
+    return values
+
+
+def field_error(view: Mapping[str, Any], field: str | None, reason: str) -> dict[str, str] | None:
+    """Return Slack's `errors` for a reason about one input of the view, or None."""
+    inputs = {block.get("block_id") for block in view.get("blocks", ()) if block["type"] == "input"}
+    if field is None or field not in inputs:
+        return None
+    text = plain_text(reason).strip()
+    return {field: text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 1] + "…"}
+
+
+def _input(field: FormField, t: Translator, value: str) -> dict[str, Any]:
+    label = plain_text(t(field.placeholder))
+    element: dict[str, Any]
+    if field.boolean:
+        option = {"text": _plain(label), "value": "on"}
+        element = {"type": "checkboxes", "action_id": ACTION, "options": [option]}
+        if value:
+            element["initial_options"] = [option]
+    elif field.choices:
+        options = [{"text": _plain(choice), "value": choice} for choice in field.choices]
+        element = {"type": "static_select", "action_id": ACTION, "options": options}
+        chosen = [option for option in options if option["value"] == value]
+        if chosen:
+            element["initial_option"] = chosen[0]
+    else:
+        element = {
+            "type": "plain_text_input",
+            "action_id": ACTION,
+            "multiline": field.rest,
+            "max_length": TEXT_LIMIT,
+        }
+        if value:
+            element["initial_value"] = value[:TEXT_LIMIT]
+    return {
+        "type": "input",
+        "block_id": field.name,
+        "optional": not field.info.is_required(),
+        "label": _plain(label),
+        "element": element,
+    }
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
