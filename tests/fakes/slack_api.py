@@ -29,6 +29,8 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from councilbot.adapters.slack.oauth import BOT_SCOPES
+
 TEAM_ID = "T0TEAM"
 BOT_USER_ID = "U0BOT"
 BOT_ID = "B0BOT"
@@ -289,7 +291,7 @@ class FakeSlackAPI:
                 "ok": True,
                 "app_id": APP_ID,
                 "authed_user": {"id": INSTALLER},
-                "scope": "commands,chat:write,chat:write.public,im:write,files:write",
+                "scope": ",".join(BOT_SCOPES),
                 "token_type": "bot",
                 "access_token": token,
                 "bot_user_id": BOT_USER_ID,

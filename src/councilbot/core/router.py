@@ -30,9 +30,9 @@ from councilbot.core.grammar import (
     usage,
 )
 from councilbot.core.i18n import N_, Catalogs, Translator, normalise_language
-from councilbot.core.messages import Command, Reply
+from councilbot.core.messages import Chat, Command, Identity, Reply
 from councilbot.db.models import Channel, Council, Member
-from councilbot.services import access, members
+from councilbot.services import access, councils, members
 from councilbot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -228,6 +228,37 @@ class Router:
             reason = t(exc.message, **exc.values)
             return Reply(text=reason, error=reason)
         return Form(spec=spec, t=t, fields=fields_of(spec.args))
+
+    async def presence(self, chat: Chat, by: Identity | None, *, present: bool) -> Reply | None:
+        """Note that the bot was added to or removed from a chat; return a greeting when added."""
+        async with self.sessionmaker() as session, session.begin():
+            channel = await councils.set_channel_presence(
+                session, chat, present=present, now=self.clock()
+            )
+            lang = (
+                normalise_language(by.language_code if by else None)
+                or (channel.locale or channel.council.language if channel else None)
+                or self.settings.default_language
+            )
+            council = channel.council.name if channel else None
+        if not present:
+            return None
+        t = self.catalogs.translator(lang)
+        if council is not None:
+            return Reply(
+                text=t(
+                    "Hello again! This chat is still linked to <b>{council}</b>: its "
+                    "announcements and events will appear here. /help lists what I can do.",
+                    council=council,
+                )
+            )
+        return Reply(
+            text=t(
+                "Hello! I am CouncilBot, the bot of the Cluster Growth Councils. A coordinator "
+                "links this chat to its council with /link and the council's short name "
+                "(/councils lists them). /help lists what I can do."
+            )
+        )
 
     async def _remember(self, command: Command, newcomer: bool) -> None:
         """Keep a first-time speaker known even though their command was rolled back."""

@@ -101,6 +101,21 @@ async def link_channel(
     return LinkResult(channel, previous if previous.id != council.id else None)
 
 
+async def set_channel_presence(
+    session: AsyncSession, chat: messages.Chat, *, present: bool, now: datetime
+) -> Channel | None:
+    """Record that the bot joined or left a chat; return the chat's link, if it has one.
+
+    A chat the bot left keeps its link but gets nothing sent; adding the bot back resumes it.
+    """
+    channel = await members.find_channel(session, chat)
+    if channel is not None and channel.active != present:
+        channel.active = present
+        channel.updated_at = now
+        await session.flush()
+    return channel
+
+
 async def unlink_channel(session: AsyncSession, channel: Channel) -> Council:
     """Remove a chat's link; return the council it was linked to."""
     council = channel.council

@@ -238,6 +238,43 @@ async def test_uninstalling_a_single_workspace_app_is_logged_loudly(
     assert "team T0TEAM" in caplog.text
 
 
+async def event(adapter: SlackAdapter, name: str, **fields: str) -> None:
+    """Send a signed Events API callback and expect its ack."""
+    data = payload(name)
+    data["event"].update(fields)
+    body = json.dumps(data)
+    status, _content, _headers = await send(
+        adapter, body, signed(body, content_type="application/json")
+    )
+    assert status == 200  # bolt acks events at once and handles them afterwards
+
+
+async def test_invited_to_a_channel_the_bot_says_how_to_link_it(
+    adapter: SlackAdapter, api: FakeSlackAPI, seeded: AsyncEngine
+) -> None:
+    await event(adapter, "member_joined_channel", user=ANA)  # someone else: no news
+    await event(adapter, "member_joined_channel")
+    [hello] = await until(lambda: calls_to(api, "chat.postMessage", CHANNEL))
+    assert "links this chat to its council with /link" in hello.params["text"]
+
+    await answered(
+        adapter,
+        slash(api, "link cork", user_id=ADMIN),
+        lambda: len(calls_to(api, "chat.postMessage", CHANNEL)) == 2,
+    )
+    await event(adapter, "channel_left")
+    async with asyncio.timeout(5):
+        while (await linked_channels(seeded))[0].active:  # noqa: ASYNC110 - a stored row
+            await asyncio.sleep(0.01)
+    await event(adapter, "member_joined_channel")
+    back = await until(lambda: calls_to(api, "chat.postMessage", CHANNEL)[2:])
+    await adapter.drain()
+    [relinked] = await linked_channels(seeded)
+
+    assert "still linked to *Southern Ireland council (MTU)*" in back[0].params["text"]
+    assert relinked.active is True
+
+
 async def test_bad_body_is_refused(adapter: SlackAdapter) -> None:
     body = "payload=%7Bnot-json"
     status, _content, _headers = await send(adapter, body)

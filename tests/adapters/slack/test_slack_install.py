@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from councilbot.adapters.slack.app import SlackAdapter
 from councilbot.adapters.slack.delivery import SlackTarget
 from councilbot.adapters.slack.oauth import (
+    BOT_SCOPES,
     INSTALL_PATH,
     REDIRECT_PATH,
     WorkspaceTokens,
@@ -133,7 +134,7 @@ async def test_install_stores_the_workspace_token(
     query = parse_qs(authorize.query)
     assert (authorize.netloc, authorize.path) == ("slack.com", "/oauth/v2/authorize")
     assert query["client_id"] == [CLIENT_ID]
-    assert query["scope"] == ["commands,chat:write,chat:write.public,im:write,files:write"]
+    assert query["scope"] == [",".join(BOT_SCOPES)]
     assert "HttpOnly" in headers["Set-Cookie"] and "Secure" in headers["Set-Cookie"]
     assert await count(seeded, slack_oauth_states) == 1
 

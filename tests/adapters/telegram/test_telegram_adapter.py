@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from councilbot.adapters.telegram.app import TelegramAdapter
 from councilbot.app import App
 from councilbot.core.i18n import LANGUAGES
 from councilbot.core.messages import Attachment, Button, Reply
 from councilbot.core.router import Router
+from councilbot.db.models import Channel
+from councilbot.db.session import create_sessionmaker
 from tests.conftest import CORK_TEXT, AppFactory
 from tests.fakes.scripted import Scripted
 from tests.fakes.telegram_api import FakeTelegramAPI, Recorded
@@ -251,6 +255,64 @@ async def test_admin_links_a_group_from_telegram(admin_app: App, api: FakeTelegr
         await adapter.stop()
     assert "This chat is now linked to <b>Southern Ireland council (MTU)</b>" in link.params["text"]
     assert "This chat is linked to Southern Ireland council (MTU)." in councils.params["text"]
+
+
+def membership(old: str, new: str, chat_type: str = "supergroup") -> dict[str, Any]:
+    """Return the update Telegram sends when someone adds or removes the bot."""
+    update = payload("my_chat_member")
+    change = update["my_chat_member"]
+    for key, status in (("old_chat_member", old), ("new_chat_member", new)):
+        change[key]["status"] = status
+        change[key].update(STATUS_FIELDS.get(status, {}))
+    change["chat"]["type"] = chat_type
+    return update
+
+
+# What Telegram sends with these statuses besides `user` and `status`.
+ADMIN_RIGHTS = (
+    "can_manage_chat can_delete_messages can_manage_video_chats can_restrict_members "
+    "can_promote_members can_change_info can_invite_users can_post_stories can_edit_stories "
+    "can_delete_stories can_pin_messages"
+)
+STATUS_FIELDS: dict[str, dict[str, Any]] = {
+    "kicked": {"until_date": 0},
+    "administrator": {
+        "can_be_edited": False,
+        "is_anonymous": False,
+        **dict.fromkeys(ADMIN_RIGHTS.split(), False),
+        "can_delete_messages": True,
+    },
+}
+
+
+async def group_link(engine: AsyncEngine) -> Channel | None:
+    async with create_sessionmaker(engine)() as session:
+        return await session.scalar(select(Channel).where(Channel.external_id == GROUP))
+
+
+async def test_added_to_a_group_the_bot_says_how_to_link_it(
+    admin_app: App, api: FakeTelegramAPI, seeded: AsyncEngine
+) -> None:
+    adapter = await running(admin_app.router, api)
+    try:
+        async with asyncio.timeout(10):
+            hello = await say(api, membership("left", "member"), GROUP)
+            await say(api, command("group_command", "/link cork", id=int(USER)), GROUP)
+            api.push_update(membership("member", "kicked"))
+            await say(api, command("private_command", "/help"), USER)  # handled in order
+            removed = await group_link(seeded)
+            back = await say(api, membership("kicked", "administrator"), GROUP)
+            promoted = len(api.sent)
+            api.push_update(membership("member", "administrator"))
+            await say(api, payload("group_command"), GROUP)
+    finally:
+        await adapter.stop()
+    assert "links this chat to its council with /link" in hello.params["text"]
+    assert removed is not None and removed.active is False
+    assert "still linked to <b>Southern Ireland council (MTU)</b>" in back.params["text"]
+    assert len(api.sent) == promoted + 1  # a promotion is no news: only /councils answered
+    relinked = await group_link(seeded)
+    assert relinked is not None and relinked.active is True
 
 
 async def test_long_reply_is_sent_in_chunks_with_the_keyboard_last(

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -106,6 +106,9 @@ class SlackAdapter:
         self.bolt.command(command)(self._on_command)
         self.bolt.action(ACTION_ID)(self._on_action)
         self.bolt.view(FORM_CALLBACK)(self._on_form)
+        self.bolt.event("member_joined_channel")(self._on_joined)
+        for left in ("channel_left", "group_left"):  # the bot removed from a channel
+            self.bolt.event(left)(self._on_left)
         if oauth is not None:
             # app_uninstalled / tokens_revoked delete the workspace's stored tokens.
             self.bolt.enable_token_revocation_listeners()
@@ -202,8 +205,8 @@ class SlackAdapter:
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         """Answer `/council <command> <args>`."""
+        self._track()  # before the ack, which lets the request's answer go
         await ack()
-        self._track()
         try:
             name, args = split_command(str(body.get("text") or ""))
             team = str(body.get("team_id") or "")
@@ -230,8 +233,8 @@ class SlackAdapter:
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         """Run the command behind a pressed button and show its answer in place."""
+        self._track()  # before the ack, which lets the request's answer go
         await ack()
-        self._track()
         try:
             action = body["actions"][0]
             name, args = split_command(str(action.get("value") or ""))
@@ -343,6 +346,49 @@ class SlackAdapter:
         metadata = json.loads(view.get("private_metadata") or "{}")
         updated = form_view(form, metadata, values=values, problem=reply.error)
         await ack(response_action="update", view=updated)
+
+    async def _on_joined(
+        self,
+        ack: AsyncAck,
+        event: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        """Greet a channel the bot was invited to, saying how to link it to a council."""
+        self._track()  # before the ack, which lets the request's answer go
+        await ack()
+        bot = context.bot_user_id or self.bot_user_id
+        if event.get("user") != bot:
+            return  # someone else joined
+        try:
+            team = str(event.get("team") or context.team_id or "")
+            chat = _chat(str(event["channel"]), team, None)
+            inviter = event.get("inviter")
+            by = _identity(str(inviter), team, None) if inviter else None
+            reply = await self.router.presence(chat, by, present=True)
+            if reply is not None:
+                await client.chat_postMessage(
+                    channel=chat.chat_id,
+                    text=_text(reply),
+                    blocks=blocks_for(reply.text, reply.buttons),
+                    unfurl_links=False,
+                )
+        except Exception:
+            log.exception("slack: could not greet channel %s", event.get("channel"))
+
+    async def _on_left(
+        self, ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """Stop sending to a channel the bot was removed from (its link is kept)."""
+        self._track()  # before the ack, which lets the request's answer go
+        await ack()
+        team = str(context.team_id or "")
+        try:
+            await self.router.presence(
+                _chat(str(event["channel"]), team, None), None, present=False
+            )
+        except Exception:
+            log.exception("slack: could not note leaving channel %s", event.get("channel"))
 
     async def _on_uninstalled(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """Say loudly that SLACK_BOT_TOKEN stopped working (single-workspace mode)."""

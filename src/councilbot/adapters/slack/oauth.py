@@ -32,7 +32,15 @@ from councilbot.db.models import SLACK_BOTS, SLACK_INSTALLATIONS, SLACK_OAUTH_ST
 log = logging.getLogger(__name__)
 
 # What the bot asks a workspace for; the README's manifest lists the same scopes.
-BOT_SCOPES = ("commands", "chat:write", "chat:write.public", "im:write", "files:write")
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "im:write",
+    "files:write",
+    "channels:read",  # member_joined_channel and channel_left: invited to, or removed from,
+    "groups:read",  # a public or private channel
+)
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 STATE_SECONDS = 600  # an install link works for ten minutes, in one browser

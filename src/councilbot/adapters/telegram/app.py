@@ -15,6 +15,7 @@ from typing import Any
 
 from telegram import (
     BotCommand,
+    ChatMember,
     InputFile,
     LinkPreviewOptions,
     Message,
@@ -29,6 +30,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     ContextTypes,
     MessageHandler,
     filters,
@@ -56,7 +58,16 @@ from councilbot.core.router import Router
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = ("message", "channel_post", "callback_query", "poll", "poll_answer")
+ALLOWED_UPDATES = (
+    "message",
+    "channel_post",
+    "callback_query",
+    "my_chat_member",
+    "poll",
+    "poll_answer",
+)
+# The bot's own membership: "member"/"administrator" is in the chat, "left"/"kicked" is out.
+PRESENT = frozenset({ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER})
 COMMAND_DESCRIPTION_LIMIT = 256
 PHOTO_TYPES = frozenset({"image/png", "image/jpeg"})  # what Telegram shows as a photo
 PHOTO_LIMIT = 10 * 1024 * 1024  # bytes; bigger pictures go as documents
@@ -108,6 +119,9 @@ class TelegramAdapter:
             )
         )
         self.application.add_handler(CallbackQueryHandler(self._on_callback))
+        self.application.add_handler(
+            ChatMemberHandler(self._on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
+        )
         self.application.add_error_handler(self._on_error)
 
     async def start(self) -> None:
@@ -243,6 +257,25 @@ class TelegramAdapter:
                 return
             log.info("could not edit telegram message, sending a new one: %s", exc.message)
             await self._send_reply(command, reply)
+
+    async def _on_membership(self, update: Update, _context: Context) -> None:
+        """Greet a group the bot was added to; stop sending to one it was removed from."""
+        change = update.my_chat_member
+        if change is None or change.chat.type == TelegramChat.PRIVATE:
+            return  # a person blocking the bot is learnt from the outbox's 403s
+        was = change.old_chat_member.status in PRESENT
+        present = change.new_chat_member.status in PRESENT
+        if was == present:
+            return  # promoted, demoted, restricted: still there
+        chat = _chat(change.chat, change.from_user)
+        reply = await self.router.presence(chat, _user_identity(change.from_user), present=present)
+        if reply is not None and chat.kind is ChatKind.GROUP:  # a channel's readers need no help
+            await self.application.bot.send_message(
+                chat.chat_id,
+                reply.text,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=_NO_PREVIEW,
+            )
 
     async def _send_reply(self, command: Command, reply: Reply) -> None:
         chat_id = command.chat.chat_id
