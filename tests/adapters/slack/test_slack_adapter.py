@@ -24,6 +24,7 @@ from councilbot.core.router import Router
 from councilbot.db.models import Channel
 from councilbot.db.session import create_sessionmaker
 from tests.conftest import CORK_TEXT
+from tests.fakes.scripted import Scripted
 from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI, Recorded
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -140,7 +141,9 @@ async def test_help_answers_only_the_sender(
         adapter, slash(api, text), lambda: calls_to(api, "chat.postEphemeral", CHANNEL)
     )
     assert answers[0].params["user"] == ANA
-    assert "/councils — Show the councils." in answers[0].params["text"]
+    text = answers[0].params["text"]
+    assert "/council councils — Show the councils." in text  # as it is typed on Slack
+    assert "Send /council help [command] for details." in text
     assert not api.calls("chat.postMessage")
 
 
@@ -255,7 +258,7 @@ async def test_invited_to_a_channel_the_bot_says_how_to_link_it(
     await event(adapter, "member_joined_channel", user=ANA)  # someone else: no news
     await event(adapter, "member_joined_channel")
     [hello] = await until(lambda: calls_to(api, "chat.postMessage", CHANNEL))
-    assert "links this chat to its council with /link" in hello.params["text"]
+    assert "links this chat to its council with /council link" in hello.params["text"]
 
     await answered(
         adapter,
@@ -393,3 +396,23 @@ async def test_a_crash_after_ack_is_contained(slack_app: App, api: FakeSlackAPI)
     assert command.chat.chat_id == "C0OTHER" and not command.chat.is_private
     async with asyncio.timeout(15):
         await adapter.stop()
+
+
+async def test_commands_in_answers_are_written_as_slack_users_type_them(
+    slack_app: App, api: FakeSlackAPI
+) -> None:
+    text = (
+        "Send /help. See https://example.org/help or mail help@x.org/help; "
+        "<code>/announce cancel 3</code> undoes it. /invite @CouncilBot first. /helpful"
+    )
+    adapter = await adapter_for(Scripted(slack_app.router, Reply(text=text)), api)  # type: ignore[arg-type]
+    try:
+        [post] = await answered(
+            adapter, slash(api, "councils"), lambda: calls_to(api, "chat.postMessage", CHANNEL)
+        )
+    finally:
+        await adapter.stop()
+    assert post.params["text"] == (
+        "Send /council help. See https://example.org/help or mail help@x.org/help; "
+        "`/council announce cancel 3` undoes it. /invite @CouncilBot first. /helpful"
+    )

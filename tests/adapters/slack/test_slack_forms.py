@@ -103,7 +103,7 @@ async def test_a_member_is_told_before_filling_anything(
     [answer] = await answered(
         adapter, slash(api, "announce"), lambda: calls_to(api, "chat.postEphemeral", CHANNEL)
     )
-    assert "Only coordinators can use /announce." in answer.params["text"]
+    assert "Only coordinators can use /council announce." in answer.params["text"]
     assert not api.calls("views.open")
 
 

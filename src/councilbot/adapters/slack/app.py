@@ -81,6 +81,16 @@ class SlackAdapter:
             raise ValueError("HTTP mode needs the signing secret; Socket Mode the app token")
         self.router = router
         self.command = command
+        # "/help", "/announce cancel 3" in replies, but not "https://example.org/help".
+        names = sorted(
+            {name for spec in router.visible_specs() for name in (spec.name, *spec.aliases)},
+            key=len,
+            reverse=True,
+        )
+        self._mentions = re.compile(
+            r"(?<![\w/.:@-])/(" + "|".join(map(re.escape, names)) + r")(?![\w-])"
+        )
+        self._slash = rf"{command} \1"
         self.bot_user_id: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         client = AsyncWebClient(
@@ -119,6 +129,13 @@ class SlackAdapter:
         self._socket: AsyncSocketModeHandler | None = None
         if app_token is not None:
             self._socket = AsyncSocketModeHandler(self.bolt, app_token, ping_interval=SOCKET_PING)
+
+    def _on_slack(self, reply: Reply) -> Reply:
+        """Write the commands a reply mentions as Slack users type them: `/council help`."""
+        update = {"text": self._mentions.sub(self._slash, reply.text)}
+        if reply.error is not None:
+            update["error"] = self._mentions.sub(self._slash, reply.error)
+        return reply.model_copy(update=update)
 
     @property
     def installs(self) -> bool:
@@ -220,7 +237,7 @@ class SlackAdapter:
             )
             if not args and await self._open_form(client, respond, command, body):
                 return
-            reply = await self.router.handle(command)
+            reply = self._on_slack(await self.router.handle(command))
             ephemeral = reply.private or command.name in PERSONAL
             public = await self._send(client, respond, command, reply, ephemeral=ephemeral)
             await self._send_file(client, respond, command, reply, public=public)
@@ -251,7 +268,7 @@ class SlackAdapter:
                 chat=_chat(channel_id, team, channel.get("name")),
                 received_at=datetime.now(UTC),
             )
-            reply = await self.router.handle(command)
+            reply = self._on_slack(await self.router.handle(command))
             message = body.get("message")
             public = not container.get("is_ephemeral") and not reply.private
             if container.get("is_ephemeral"):
@@ -283,7 +300,7 @@ class SlackAdapter:
         if form is None or not body.get("trigger_id"):
             return False
         if isinstance(form, Reply):  # not allowed: say so now, not after the form is filled
-            await self._send(client, respond, command, form, ephemeral=True)
+            await self._send(client, respond, command, self._on_slack(form), ephemeral=True)
             return True
         metadata = {"command": command.name, "channel": command.chat.chat_id}
         if command.chat.title:
@@ -308,7 +325,7 @@ class SlackAdapter:
                 chat=_chat(str(metadata["channel"]), team, metadata.get("channel_name")),
                 received_at=datetime.now(UTC),
             )
-            reply = await self.router.handle(command)
+            reply = self._on_slack(await self.router.handle(command))
             if reply.error is not None:
                 acked = True
                 await self._refuse_form(ack, view, command, values, reply)
@@ -367,6 +384,7 @@ class SlackAdapter:
             by = _identity(str(inviter), team, None) if inviter else None
             reply = await self.router.presence(chat, by, present=True)
             if reply is not None:
+                reply = self._on_slack(reply)
                 await client.chat_postMessage(
                     channel=chat.chat_id,
                     text=_text(reply),
