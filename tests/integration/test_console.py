@@ -108,7 +108,7 @@ def test_render_numbers_buttons_and_strips_markup() -> None:
 async def test_pressing_a_button_runs_its_command(bot: Bot) -> None:
     await bot("/lang")
     assert await bot("4") == bot.app.catalogs.translator("fr")(
-        "From now on I speak to you in {language}.", language="Français"
+        "From now on I speak to you in {language}.", language="français"
     )
 
 

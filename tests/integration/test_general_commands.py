@@ -120,7 +120,7 @@ async def test_lang_sets_the_member_language_and_the_chat_language(bot: Bot) -> 
     assert reply.text.startswith("I speak to you in English.")
     french = bot.app.catalogs.translator("fr")
     assert await bot("/lang fr") == french(
-        "From now on I speak to you in {language}.", language="Français"
+        "From now on I speak to you in {language}.", language="français"
     )
     assert (await bot("/help")).startswith(
         french("Here is what I can do. Send {usage} for details.", usage="")[:12]
@@ -129,7 +129,7 @@ async def test_lang_sets_the_member_language_and_the_chat_language(bot: Bot) -> 
     assert (await bot("/lang xx")).startswith("I don't speak “xx”.")
     italian = bot.app.catalogs.translator("it")
     assert await bot("/lang it chat") == italian(
-        "From now on I post in {language} in this chat.", language="Italiano"
+        "From now on I post in {language} in this chat.", language="italiano"
     )
     async with bot.app.sessionmaker() as session:
         channel = await session.scalar(select(Channel).where(Channel.external_id == "cork-chat"))

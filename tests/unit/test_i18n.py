@@ -8,7 +8,14 @@ from html.parser import HTMLParser
 import pytest
 from babel.messages.extract import extract_from_dir
 
-from councilbot.core.i18n import LANGUAGES, LOCALES_DIR, Catalogs, Lazy, read_catalog
+from councilbot.core.i18n import (
+    LANGUAGES,
+    LOCALES_DIR,
+    Catalogs,
+    Lazy,
+    language_name,
+    read_catalog,
+)
 
 SOURCE_DIR = LOCALES_DIR.parent
 KEYWORDS = {"N_": None, "t": None, "reply": None}
@@ -92,3 +99,17 @@ def test_unknown_language_falls_back_to_english() -> None:
     catalogs = Catalogs({})
     assert catalogs.translator("de").lang == "en"
     assert catalogs.translator(None)("Only admins can do that.") == "Only admins can do that."
+
+
+@pytest.mark.parametrize(
+    ("code", "reader", "name"),
+    [
+        ("fr", "fr", "français"),
+        ("es", "fr", "espagnol"),
+        ("tr", "it", "turco"),
+        ("en", "tr", "İngilizce"),
+        ("it", "en", "Italian"),
+    ],
+)
+def test_languages_are_named_in_the_readers_language(code: str, reader: str, name: str) -> None:
+    assert language_name(code, reader) == name

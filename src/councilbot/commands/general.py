@@ -9,7 +9,7 @@ from pydantic import Field
 
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
 from councilbot.core.grammar import ArgModel, NoArgs
-from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_
+from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name
 from councilbot.core.messages import Button, Reply
 from councilbot.core.router import CommandSpec, Context, Role
 from councilbot.db.models import Council, RoleName, Topic
@@ -121,7 +121,7 @@ async def list_councils(ctx: Context, _args: NoArgs) -> Reply:
                 marker=marker,
                 focus=council.focus,
                 zone=council.timezone,
-                language=LANGUAGE_NAMES.get(council.language, council.language),
+                language=language_name(council.language, ctx.lang),
             )
         )
     if ctx.channel is not None:
@@ -195,7 +195,7 @@ async def lang(ctx: Context, args: LangArgs) -> Reply:
         return Reply(
             text=ctx.t(
                 "I speak to you in {language}. Choose another one, or send /lang auto to follow your app's language.",
-                language=LANGUAGE_NAMES[ctx.lang],
+                language=language_name(ctx.lang, ctx.lang),
             ),
             buttons=buttons,
         )
@@ -212,11 +212,12 @@ async def lang(ctx: Context, args: LangArgs) -> Reply:
             raise Conflict(N_("This chat is not linked to any council."))
         await access.require_coordinator(ctx.session, ctx.actor, ctx.channel.council)
         await councils.set_channel_language(ctx.session, ctx.channel, chosen)
-        t = ctx.router.catalogs.translator(chosen or ctx.channel.council.language)
+        posting = chosen or ctx.channel.council.language
+        t = ctx.router.catalogs.translator(posting)
         return Reply(
             text=t(
                 "From now on I post in {language} in this chat.",
-                language=LANGUAGE_NAMES[chosen or ctx.channel.council.language],
+                language=language_name(posting, posting),
             )
         )
     await members.set_language(ctx.session, ctx.member, chosen)
@@ -224,7 +225,7 @@ async def lang(ctx: Context, args: LangArgs) -> Reply:
     if chosen is None:
         return Reply(text=t("I will follow your app's language from now on."))
     return Reply(
-        text=t("From now on I speak to you in {language}.", language=LANGUAGE_NAMES[chosen])
+        text=t("From now on I speak to you in {language}.", language=language_name(chosen, t.lang))
     )
 
 
@@ -238,7 +239,7 @@ async def whoami(ctx: Context, _args: NoArgs) -> Reply:
         lines.append(
             t("• {platform}: {handle}", platform=platform.value.capitalize(), handle=handle)
         )
-    lines.append(t("Language: {language}", language=LANGUAGE_NAMES[ctx.lang]))
+    lines.append(t("Language: {language}", language=language_name(ctx.lang, ctx.lang)))
     home = (
         await session.get(Council, ctx.member.home_council_id)
         if ctx.member.home_council_id

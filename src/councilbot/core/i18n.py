@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from markupsafe import Markup
 
 log = logging.getLogger(__name__)
@@ -19,6 +21,17 @@ LANGUAGE_NAMES: Mapping[str, str] = {
     "fr": "Français",
     "tr": "Türkçe",
 }
+
+
+@functools.cache
+def language_name(code: str, reader: str) -> str:
+    """Name a language as a reader of `reader` writes it mid-sentence (`espagnol` in French).
+
+    Language pickers show each language's own name (LANGUAGE_NAMES) instead.
+    """
+    return Locale.parse(reader).languages.get(code) or LANGUAGE_NAMES.get(code, code)
+
+
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "councilbot"
 

@@ -219,7 +219,7 @@ async def test_unchanged_text_is_not_edited_and_failed_edits_send_a_new_message(
         api.push_update(callback("c:/lang en"))
         await say(api, help_, USER)
     assert len(api.calls("editMessageText")) == 2
-    assert "Español" in sent.params["text"]
+    assert "te hablo en español" in sent.params["text"]
     assert len(api.calls("answerCallbackQuery")) == 3
     assert len(api.sent) == 3  # two /help answers and the fallback; nothing for "not modified"
 
