@@ -390,6 +390,28 @@ async def test_private_reply_goes_to_the_sender_not_the_group(
     assert scripted.commands[0].chat.chat_id == GROUP
 
 
+async def test_a_private_answer_it_cannot_deliver_is_explained_in_the_group(
+    scripted: Scripted, api: FakeTelegramAPI
+) -> None:
+    scripted.reply = Reply(text="Your code is <code>ABCD</code>", private=True)
+    api.blocked.add(LUCA)  # never started the bot, or blocked it: Telegram answers 403
+    anonymous = command("group_command", "/linkaccount")
+    anonymous["message"]["sender_chat"] = {
+        "id": int(GROUP),
+        "title": "Cork members",
+        "type": "supergroup",
+    }
+    async with asyncio.timeout(10):
+        note = await say(api, command("group_command", "/linkaccount"), GROUP)
+        again = await say(api, anonymous, GROUP)  # an anonymous admin: nobody to write to
+    for sent in (note, again):
+        assert sent.params["text"] == (
+            "This answer is only for you, but I cannot write to you privately yet: open a chat "
+            "with @council_test_bot, press Start and send the command there."
+        )
+    assert "ABCD" not in str([r.params for r in api.sent])
+
+
 async def test_errors_are_logged_without_the_token(
     scripted: Scripted, api: FakeTelegramAPI, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -25,7 +25,7 @@ from telegram import (
 )
 from telegram import Chat as TelegramChat
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -44,7 +44,7 @@ from councilbot.adapters.telegram.render import (
 )
 from councilbot.core.formatting import plain_text
 from councilbot.core.grammar import split_command
-from councilbot.core.i18n import LANGUAGES, normalise_language
+from councilbot.core.i18n import LANGUAGES, N_, normalise_language
 from councilbot.core.messages import (
     Attachment,
     Chat,
@@ -69,6 +69,10 @@ ALLOWED_UPDATES = (
 # The bot's own membership: "member"/"administrator" is in the chat, "left"/"kicked" is out.
 PRESENT = frozenset({ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER})
 COMMAND_DESCRIPTION_LIMIT = 256
+NOT_PRIVATE = N_(
+    "This answer is only for you, but I cannot write to you privately yet: open a chat "
+    "with @{bot}, press Start and send the command there."
+)
 PHOTO_TYPES = frozenset({"image/png", "image/jpeg"})  # what Telegram shows as a photo
 PHOTO_LIMIT = 10 * 1024 * 1024  # bytes; bigger pictures go as documents
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -278,12 +282,31 @@ class TelegramAdapter:
             )
 
     async def _send_reply(self, command: Command, reply: Reply) -> None:
-        chat_id = command.chat.chat_id
-        if reply.private and not command.chat.is_private:
-            if command.sender.user_id.startswith("-"):  # a chat speaking: nobody to write to
-                log.info("dropped a private reply to an anonymous sender in %s", chat_id)
+        if not reply.private or command.chat.is_private:
+            await self._post(command.chat.chat_id, reply)
+            return
+        # Only for the sender: to their private chat, which has the user's id. A chat
+        # speaking (an anonymous admin, a channel) has nobody to write to, and Telegram
+        # refuses a private chat the person never started.
+        if not command.sender.user_id.startswith("-"):
+            try:
+                await self._post(command.sender.user_id, reply)
                 return
-            chat_id = command.sender.user_id  # a user's private chat has the user's id
+            except Forbidden as exc:
+                log.info("cannot write privately to a telegram user: %s", exc.message)
+        t = self.router.catalogs.translator(
+            normalise_language(command.sender.language_code)
+            or self.router.settings.default_language
+        )
+        await self.application.bot.send_message(
+            command.chat.chat_id,
+            t(NOT_PRIVATE, bot=self.application.bot.username or "CouncilBot"),
+            parse_mode=ParseMode.HTML,
+            link_preview_options=_NO_PREVIEW,
+        )
+
+    async def _post(self, chat_id: str, reply: Reply) -> None:
+        """Send a reply's text, in chunks with the keyboard on the last, then its file."""
         chunks = split_html(reply.text)
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
