@@ -169,3 +169,18 @@ async def test_a_refusal_about_no_field_is_shown_on_top_with_the_values_kept(
     }
     assert kept == {"target": "atlantis", "text": "Hello", "at": None}
     assert await announcements(seeded) == []
+
+
+async def test_when_the_bot_is_not_in_the_channel_the_result_comes_by_direct_message(
+    adapter: SlackAdapter, api: FakeSlackAPI, seeded: AsyncEngine
+) -> None:
+    opened = await opened_form(adapter, api)
+    api.errors[CHANNEL] = "not_in_channel"
+
+    assert await submit(adapter, opened, target="cork", text="Desks are free") is None
+
+    [dm] = await until(lambda: calls_to(api, "chat.postMessage", ADMIN))
+    assert "I am not a member of this channel" in dm.params["text"]
+    assert "Announcement #1" in dm.params["text"]
+    await adapter.drain()
+    assert [a.text for a in await announcements(seeded)] == ["Desks are free"]
