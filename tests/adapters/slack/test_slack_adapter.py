@@ -175,12 +175,33 @@ async def test_member_cannot_link_the_channel(
     adapter: SlackAdapter, api: FakeSlackAPI, seeded: AsyncEngine
 ) -> None:
     posts = await answered(
-        adapter, slash(api, "link cork"), lambda: calls_to(api, "chat.postMessage", CHANNEL)
+        adapter, slash(api, "link cork"), lambda: calls_to(api, "chat.postEphemeral", CHANNEL)
     )
+    assert posts[0].params["user"] == ANA  # a refusal is for the sender's eyes only
     assert "coordinator" in posts[0].params["text"].lower()
     assert "linked to" not in posts[0].params["text"]
     await adapter.drain()
     assert await linked_channels(seeded) == []
+    assert not api.calls("chat.postMessage")
+
+
+async def test_a_refused_button_press_leaves_the_message_alone(
+    slack_app: App, api: FakeSlackAPI
+) -> None:
+    refusal = "Only coordinators can use /link."
+    adapter = await adapter_for(Scripted(slack_app.router, Reply(text=refusal, error=refusal)), api)  # type: ignore[arg-type]
+    press = payload("block_actions")
+    press["channel"] = {"id": CHANNEL, "name": "cork-members"}
+    press["container"].update(channel_id=CHANNEL)
+    try:
+        [answer] = await answered(
+            adapter, interaction(press), lambda: calls_to(api, "chat.postEphemeral", CHANNEL)
+        )
+    finally:
+        await adapter.stop()
+    assert answer.params["text"] == "Only coordinators can use /council link."
+    assert answer.params["user"] == ANA
+    assert not api.calls("chat.update") and not api.calls("chat.postMessage")
 
 
 async def test_user_text_is_escaped(adapter: SlackAdapter, api: FakeSlackAPI) -> None:

@@ -412,6 +412,19 @@ async def test_a_private_answer_it_cannot_deliver_is_explained_in_the_group(
     assert "ABCD" not in str([r.params for r in api.sent])
 
 
+async def test_a_refused_button_press_pops_up_and_leaves_the_message_alone(
+    scripted: Scripted, api: FakeTelegramAPI
+) -> None:
+    refusal = "Only coordinators can use /link."
+    scripted.reply = Reply(text=refusal + "\nUsage: /link <council>", error=refusal)
+    async with asyncio.timeout(10):
+        api.push_update(callback("c:/link cork"))
+        [answer] = await until(lambda: api.calls("answerCallbackQuery"))
+    assert answer.params["text"] == refusal
+    assert answer.params["show_alert"] in (True, "true")
+    assert api.calls("editMessageText") == [] and api.sent == []
+
+
 async def test_errors_are_logged_without_the_token(
     scripted: Scripted, api: FakeTelegramAPI, caplog: pytest.LogCaptureFixture
 ) -> None:

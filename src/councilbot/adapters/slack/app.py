@@ -238,7 +238,8 @@ class SlackAdapter:
             if not args and await self._open_form(client, respond, command, body):
                 return
             reply = self._on_slack(await self.router.handle(command))
-            ephemeral = reply.private or command.name in PERSONAL
+            # Personal things and refusals are for the sender's eyes only.
+            ephemeral = reply.private or reply.error is not None or command.name in PERSONAL
             public = await self._send(client, respond, command, reply, ephemeral=ephemeral)
             await self._send_file(client, respond, command, reply, public=public)
         except Exception:
@@ -271,7 +272,10 @@ class SlackAdapter:
             reply = self._on_slack(await self.router.handle(command))
             message = body.get("message")
             public = not container.get("is_ephemeral") and not reply.private
-            if container.get("is_ephemeral"):
+            if reply.error is not None:
+                # A refusal is for the presser alone; the message stays as it was.
+                public = await self._send(client, respond, command, reply, ephemeral=True)
+            elif container.get("is_ephemeral"):
                 # Ephemeral messages have no ts to update: only their response_url can.
                 await respond(
                     text=_text(reply),

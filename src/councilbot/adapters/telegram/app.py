@@ -240,6 +240,10 @@ class TelegramAdapter:
             received_at=self.router.clock(),
         )
         reply = await self.router.handle(command)
+        if reply.error is not None:
+            # A refusal is for the presser alone: a pop-up, and the message stays as it was.
+            await query.answer(toast(reply.error), show_alert=True)
+            return
         await query.answer(toast(reply.text))
         elsewhere = reply.private and not command.chat.is_private
         if elsewhere or reply.file is not None or not isinstance(message, Message):
