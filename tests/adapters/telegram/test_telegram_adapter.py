@@ -122,6 +122,7 @@ async def test_private_start_offers_the_six_councils(api: FakeTelegramAPI) -> No
     assert "Hello Ana García!" in sent.params["text"]
     assert sent.params["parse_mode"] == "HTML"
     assert sent.params["link_preview_options"] == {"is_disabled": True}
+    assert "reply_parameters" not in sent.params  # no need to quote in a private chat
     buttons = [b for row in sent.params["reply_markup"]["inline_keyboard"] for b in row]
     assert len(buttons) == 6
     slugs = {"malaga", "alcala", "bologna", "cork", "istanbul", "paris"}
@@ -148,6 +149,11 @@ async def test_group_command_for_this_bot_answers_and_other_bots_are_ignored(
     assert CORK_TEXT in sent.params["text"]
     assert "This chat is not linked yet" in sent.params["text"]
     assert len(api.sent) == 1  # updates are handled in order: /help@OtherBot got nothing
+    # In a group the answer quotes the command it answers.
+    assert sent.params["reply_parameters"] == {
+        "message_id": 502,
+        "allow_sending_without_reply": True,
+    }
 
 
 @pytest.mark.usefixtures("adapter")

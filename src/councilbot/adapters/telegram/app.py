@@ -20,6 +20,7 @@ from telegram import (
     LinkPreviewOptions,
     Message,
     MessageEntity,
+    ReplyParameters,
     Update,
     User,
 )
@@ -215,7 +216,9 @@ class TelegramAdapter:
             received_at=message.date,
         )
         reply = await self.router.handle(command)
-        await self._send_reply(command, reply)
+        # In a group, quote the command so that everyone sees whom the answer is for.
+        quote = message.message_id if command.chat.kind is ChatKind.GROUP else None
+        await self._send_reply(command, reply, quote=quote)
 
     async def _on_callback(self, update: Update, _context: Context) -> None:
         """Run the command behind a pressed button and show its answer."""
@@ -285,9 +288,11 @@ class TelegramAdapter:
                 link_preview_options=_NO_PREVIEW,
             )
 
-    async def _send_reply(self, command: Command, reply: Reply) -> None:
+    async def _send_reply(
+        self, command: Command, reply: Reply, *, quote: int | None = None
+    ) -> None:
         if not reply.private or command.chat.is_private:
-            await self._post(command.chat.chat_id, reply)
+            await self._post(command.chat.chat_id, reply, quote=quote)
             return
         # Only for the sender: to their private chat, which has the user's id. A chat
         # speaking (an anonymous admin, a channel) has nobody to write to, and Telegram
@@ -307,9 +312,10 @@ class TelegramAdapter:
             t(NOT_PRIVATE, bot=self.application.bot.username or "CouncilBot"),
             parse_mode=ParseMode.HTML,
             link_preview_options=_NO_PREVIEW,
+            reply_parameters=_quoting(quote),
         )
 
-    async def _post(self, chat_id: str, reply: Reply) -> None:
+    async def _post(self, chat_id: str, reply: Reply, *, quote: int | None = None) -> None:
         """Send a reply's text, in chunks with the keyboard on the last, then its file."""
         chunks = split_html(reply.text)
         for index, chunk in enumerate(chunks):
@@ -320,6 +326,7 @@ class TelegramAdapter:
                 parse_mode=ParseMode.HTML,
                 link_preview_options=_NO_PREVIEW,
                 reply_markup=keyboard(reply.buttons, self.callbacks) if last else None,
+                reply_parameters=_quoting(quote) if index == 0 else None,
             )
         if reply.file is not None:
             await self._send_file(chat_id, reply.file)
@@ -346,6 +353,13 @@ class TelegramAdapter:
 
     def _redact(self, error: BaseException) -> str:
         return str(error).replace(self._token, "<token>")
+
+
+def _quoting(message_id: int | None) -> ReplyParameters | None:
+    """Quote a message, or send anyway when it was deleted meanwhile."""
+    if message_id is None:
+        return None
+    return ReplyParameters(message_id, allow_sending_without_reply=True)
 
 
 def _user_identity(user: User) -> Identity:
