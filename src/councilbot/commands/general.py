@@ -386,8 +386,17 @@ async def coordinator(ctx: Context, args: CoordinatorArgs) -> Reply:
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("start", start, N_("Say hello and choose your home council."), GENERAL, StartArgs),
-    CommandSpec("help", help_, N_("List the commands, or explain one."), GENERAL, HelpArgs),
+    CommandSpec(
+        "start",
+        start,
+        N_("Say hello and choose your home council."),
+        GENERAL,
+        StartArgs,
+        personal=True,
+    ),
+    CommandSpec(
+        "help", help_, N_("List the commands, or explain one."), GENERAL, HelpArgs, personal=True
+    ),
     CommandSpec("councils", list_councils, N_("Show the councils."), GENERAL),
     CommandSpec(
         "link",
@@ -406,12 +415,17 @@ COMMANDS: tuple[CommandSpec, ...] = (
         N_("Choose the language I speak to you."),
         GENERAL,
         LangArgs,
+        personal=True,
         details=N_(
             "Languages: en, es, it, fr, tr, or auto. Coordinators add “chat” to set the language of this chat's posts."
         ),
     ),
     CommandSpec(
-        "whoami", whoami, N_("Show your accounts, language, roles and subscriptions."), GENERAL
+        "whoami",
+        whoami,
+        N_("Show your accounts, language, roles and subscriptions."),
+        GENERAL,
+        personal=True,
     ),
     CommandSpec(
         "linkaccount",
@@ -419,6 +433,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         N_("Link your accounts on two platforms."),
         GENERAL,
         LinkAccountArgs,
+        personal=True,
         details=N_(
             "Send /linkaccount in a private chat to get a code, then send /linkaccount and that code from your other account."
         ),
@@ -429,6 +444,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         N_("Get announcements, events, polls or the magazine by direct message."),
         GENERAL,
         SubscribeArgs,
+        personal=True,
         details=N_(
             "Without a council, this chat's council (or your home council) is used; “all” means every council."
         ),
@@ -439,6 +455,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         N_("Stop getting a topic by direct message."),
         GENERAL,
         SubscribeArgs,
+        personal=True,
     ),
     CommandSpec(
         "coordinator",

@@ -67,6 +67,8 @@ class CommandSpec:
     usage_text: str | None = None
     # Given with no arguments, platforms with forms (Slack modals) ask for them in one.
     form: bool = False
+    # The answer concerns the sender alone: platforms that can (Slack) show it to them only.
+    personal: bool = False
 
     def usage(self, t: Translator | None = None) -> str:
         """Return the usage line, with placeholders in the reader's language."""

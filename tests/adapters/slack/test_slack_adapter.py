@@ -147,6 +147,17 @@ async def test_help_answers_only_the_sender(
     assert not api.calls("chat.postMessage")
 
 
+@pytest.mark.parametrize("text", ["start", "subscribe announcements cork", "lang es", "whoami"])
+async def test_personal_answers_in_a_channel_are_for_the_sender_only(
+    adapter: SlackAdapter, api: FakeSlackAPI, text: str
+) -> None:
+    [answer] = await answered(
+        adapter, slash(api, text), lambda: calls_to(api, "chat.postEphemeral", CHANNEL)
+    )
+    assert answer.params["user"] == ANA
+    assert not api.calls("chat.postMessage")
+
+
 async def linked_channels(engine: AsyncEngine) -> list[Channel]:
     async with create_sessionmaker(engine)() as session:
         return list((await session.scalars(select(Channel))).all())

@@ -43,8 +43,6 @@ log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 40_000  # characters of a message's fallback `text`
 ACTION_ID = re.compile(r"^cmd_\d+$")
-# Answers only the person who asked should see, whatever the chat.
-PERSONAL = frozenset({"help", "whoami", "linkaccount", "lang", "mybookings"})
 # chat.* errors after which the bot cannot write in the channel at all.
 NOT_THERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 NOT_IN_CHANNEL = N_(
@@ -238,8 +236,13 @@ class SlackAdapter:
             if not args and await self._open_form(client, respond, command, body):
                 return
             reply = self._on_slack(await self.router.handle(command))
-            # Personal things and refusals are for the sender's eyes only.
-            ephemeral = reply.private or reply.error is not None or command.name in PERSONAL
+            spec = self.router.lookup(command.name)
+            personal = spec is not None and spec.personal
+            # In a shared channel, only the sender sees personal answers and refusals; a
+            # direct message is private already, and its answers can be updated later.
+            ephemeral = not command.chat.is_private and (
+                reply.private or reply.error is not None or personal
+            )
             public = await self._send(client, respond, command, reply, ephemeral=ephemeral)
             await self._send_file(client, respond, command, reply, public=public)
         except Exception:
