@@ -143,3 +143,24 @@ def test_long_text_is_split_into_sections() -> None:
 
 def test_empty_text_has_no_section() -> None:
     assert blocks_for("", [Button(label="Go", command="/go")])[0]["type"] == "actions"
+
+
+def test_lines_wholly_in_italics_become_context_blocks() -> None:
+    text = (
+        "Please give the councils.\n<i>Usage: /announce &lt;councils&gt; [--at <b>when</b>]</i>"
+        "\n<i>Times are in Europe/Dublin.</i>\nThanks, <i>really</i>.\n\n"
+    )
+    assert blocks_for(text) == [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "Please give the councils."}},
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Usage: /announce &lt;councils&gt; [--at *when*]\n"
+                    "Times are in Europe/Dublin.",
+                }
+            ],
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": "Thanks, _really_."}},
+    ]

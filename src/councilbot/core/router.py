@@ -17,6 +17,7 @@ from enum import IntEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from councilbot.core.errors import DomainError, Forbidden, InvalidInput
@@ -194,7 +195,8 @@ class Router:
         except InvalidInput as exc:
             assert spec is not None  # unknown commands never parse arguments
             await self._remember(command, newcomer)
-            usage_line = t("Usage: {usage}", usage=spec.usage(t))
+            # Secondary: shown in italics, and as a grey context line on Slack.
+            usage_line = Markup("<i>%s</i>") % t("Usage: {usage}", usage=spec.usage(t))
             reason = t(exc.message, **exc.values)
             return Reply(text=reason + "\n" + usage_line, error=reason, error_field=exc.field)
         except DomainError as exc:

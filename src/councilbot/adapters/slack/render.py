@@ -7,6 +7,7 @@ or smuggle in a link.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from html.parser import HTMLParser
 from typing import Any
@@ -21,6 +22,7 @@ ACTIONS_LIMIT = 25  # elements in one actions block
 _INLINE = {"b": "*", "i": "_", "code": "`"}
 _VERBATIM = {"code", "pre"}
 _LINK_SCHEMES = {"http", "https", "mailto", "tel", "slack"}
+_ITALIC_LINE = re.compile(r"^\s*<i>((?:(?!</?i>).)*)</i>\s*$")
 
 
 def escape(text: str) -> str:
@@ -142,6 +144,20 @@ def _chunks(text: str, limit: int) -> list[str]:
     return pieces
 
 
+def _runs(markup: str) -> list[tuple[bool, str]]:
+    """Split markup into runs of lines: (True, italic lines' content) or (False, other lines)."""
+    runs: list[tuple[bool, list[str]]] = []
+    for line in markup.split("\n"):
+        match = _ITALIC_LINE.match(line)
+        context = match is not None
+        content = match[1] if match is not None else line
+        if runs and runs[-1][0] == context:
+            runs[-1][1].append(content)
+        else:
+            runs.append((context, [content]))
+    return [(context, "\n".join(lines)) for context, lines in runs]
+
+
 def _flatten(buttons: Iterable[Button | Iterable[Button]]) -> list[Button]:
     """Accept buttons flat or in rows, as in Reply.buttons and Outgoing.buttons."""
     flat: list[Button] = []
@@ -165,11 +181,24 @@ def button_element(button: Button, index: int) -> dict[str, Any]:
 
 
 def blocks_for(text: str, buttons: Iterable[Button | Iterable[Button]] = ()) -> list[dict]:
-    """Build Block Kit blocks for safe-markup text and its buttons (flat or in rows)."""
-    blocks: list[dict] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": piece}}
-        for piece in _chunks(to_mrkdwn(text), SECTION_LIMIT)
-    ]
+    """Build Block Kit blocks for safe-markup text and its buttons (flat or in rows).
+
+    Lines wholly in italics (usage lines, hints) become context blocks: Slack's small grey
+    print for secondary text. Everything else goes in sections.
+    """
+    blocks: list[dict] = []
+    for context, markup in _runs(text):
+        mrkdwn = to_mrkdwn(markup).strip("\n")
+        if not mrkdwn.strip():
+            continue
+        if context:
+            element = {"type": "mrkdwn", "text": _truncate(mrkdwn, SECTION_LIMIT)}
+            blocks.append({"type": "context", "elements": [element]})
+        else:
+            blocks += [
+                {"type": "section", "text": {"type": "mrkdwn", "text": piece}}
+                for piece in _chunks(mrkdwn, SECTION_LIMIT)
+            ]
     elements = [button_element(b, n) for n, b in enumerate(_flatten(buttons))]
     for start in range(0, len(elements), ACTIONS_LIMIT):
         blocks.append({"type": "actions", "elements": elements[start : start + ACTIONS_LIMIT]})
