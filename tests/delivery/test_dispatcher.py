@@ -155,6 +155,38 @@ async def test_permanent_errors_kill_the_row_and_deactivate_the_chat(
     assert all("kicked" in error for _, _, error in report.problems)
 
 
+async def test_a_group_upgraded_to_a_supergroup_is_followed(
+    seeded: AsyncEngine, telegram_api: FakeTelegramAPI, telegram: TelegramTarget
+) -> None:
+    async with create_sessionmaker(seeded)() as session, session.begin():
+        channel = Channel(
+            platform=Platform.TELEGRAM,
+            external_id="-777",
+            council_id=1,
+            active=True,
+            created_at=datetime.now(UTC),
+            updated_at=datetime.now(UTC),
+        )
+        session.add(channel)
+    telegram_api.migrated["-777"] = "-1001777"
+    await enqueue(seeded, 3, chat="-777", channel_id=channel.id)
+    worker = dispatcher(seeded, telegram)
+    await asyncio.wait_for(worker.run_until_idle(), 10)
+
+    assert await statuses(seeded) == {DeliveryStatus.SENT: 3}
+    assert sorted(r.params["text"] for r in telegram_api.sent) == [
+        "message 0",
+        "message 1",
+        "message 2",
+    ]
+    assert {r.chat_id for r in telegram_api.sent} == {"-1001777"}
+    async with create_sessionmaker(seeded)() as session:
+        moved = await session.get(Channel, channel.id)
+        rows = (await session.scalars(select(Delivery))).all()
+    assert (moved.external_id, moved.active) == ("-1001777", True)
+    assert all(row.attempts <= 1 for row in rows)  # the move cost no attempt
+
+
 async def test_background_run_wakes_on_new_rows(
     engine: AsyncEngine, telegram_api: FakeTelegramAPI, telegram: TelegramTarget
 ) -> None:

@@ -12,6 +12,7 @@ from councilbot.adapters.telegram.delivery import TelegramTarget, error_for
 from councilbot.core.messages import Button, Platform
 from councilbot.delivery.targets import (
     DeliveryError,
+    Moved,
     Outgoing,
     PermanentError,
     RetryAfter,
@@ -187,7 +188,7 @@ async def test_get_updates_serves_pushed_updates_once(api: FakeTelegramAPI) -> N
             400,
             {"ok": False, "error_code": 400, "description": "Bad Request: group chat was upgraded "
              "to a supergroup chat", "parameters": {"migrate_to_chat_id": -100555}},
-            PermanentError,
+            Moved,
             "-100555",
         ),
         (

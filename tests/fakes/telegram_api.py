@@ -60,6 +60,7 @@ class FakeTelegramAPI:
     kicked: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
+    migrated: dict[str, str] = field(default_factory=dict)  # group id -> its supergroup's id
     fail_next: int = 0
     global_rate: float | None = None
     chat_rate: float | None = None
@@ -164,6 +165,12 @@ class FakeTelegramAPI:
             return _error(500, "Internal Server Error")
         if chat_id in self.missing:
             return _error(400, "Bad Request: chat not found")
+        if chat_id in self.migrated:
+            return _error(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": int(self.migrated[chat_id])},
+            )
         if chat_id in self.kicked:
             return _error(403, "Forbidden: bot was kicked from the group chat")
         if chat_id in self.blocked:

@@ -264,6 +264,11 @@ class Router:
             )
         )
 
+    async def chat_moved(self, chat: Chat, new_id: str) -> None:
+        """Follow a chat to its new id (a Telegram group upgraded to a supergroup)."""
+        async with self.sessionmaker() as session, session.begin():
+            await councils.follow_moved_chat(session, chat, new_id)
+
     async def _remember(self, command: Command, newcomer: bool) -> None:
         """Keep a first-time speaker known even though their command was rolled back."""
         if not newcomer:

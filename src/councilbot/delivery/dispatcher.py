@@ -27,6 +27,7 @@ from councilbot.delivery.outbox import Claimed
 from councilbot.delivery.ratelimit import BucketKey, Rate, RateLimiter
 from councilbot.delivery.targets import (
     DeliveryTarget,
+    Moved,
     Outgoing,
     PermanentError,
     RetryAfter,
@@ -91,9 +92,10 @@ class _Outcomes:
     retry: list[tuple[int, datetime, str | None, bool]] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
     dead: list[tuple[Claimed, str]] = field(default_factory=list)
+    moved: list[tuple[Claimed, str, str]] = field(default_factory=list)  # row, new chat, why
 
     def __bool__(self) -> bool:
-        return bool(self.sent or self.retry or self.failed or self.dead)
+        return bool(self.sent or self.retry or self.failed or self.dead or self.moved)
 
 
 @dataclass(slots=True)
@@ -247,6 +249,9 @@ class Dispatcher:
                 self._limiter.pause(keys[-1], exc.seconds)
             at = self._clock() + timedelta(seconds=exc.seconds)
             self._outcomes.retry.append((row.id, at, exc.reason, False))
+        except Moved as exc:
+            log.info("delivery %s: chat moved to %s", row.id, exc.chat_id)
+            self._outcomes.moved.append((row, exc.chat_id, exc.reason))
         except PermanentError as exc:
             self.stats.dead += 1
             log.warning("delivery %s is dead: %s", row.id, exc.reason)
@@ -292,6 +297,8 @@ class Dispatcher:
                     await outbox.mark_failed(session, row_id, error=error)
                 for row, error in outcomes.dead:
                     await outbox.mark_dead(session, row, error=error)
+                for row, chat_id, error in outcomes.moved:
+                    await outbox.mark_moved(session, row, chat_id=chat_id, error=error, now=now)
         except Exception:
             # Keep them for the next flush; if we die first, leases bring the rows back.
             log.exception("could not record delivery outcomes; will retry")
@@ -299,3 +306,4 @@ class Dispatcher:
             self._outcomes.retry[:0] = outcomes.retry
             self._outcomes.failed[:0] = outcomes.failed
             self._outcomes.dead[:0] = outcomes.dead
+            self._outcomes.moved[:0] = outcomes.moved

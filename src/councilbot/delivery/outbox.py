@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from councilbot.core.messages import Platform
 from councilbot.db.models import Channel, Delivery, DeliveryStatus, Subscription
 from councilbot.delivery.targets import Outgoing
 
@@ -233,6 +234,59 @@ async def mark_dead(session: AsyncSession, claimed: Claimed, *, error: str) -> N
             .values(active=False)
             .execution_options(synchronize_session=False)
         )
+
+
+async def mark_moved(
+    session: AsyncSession, claimed: Claimed, *, chat_id: str, error: str, now: datetime
+) -> None:
+    """Follow a chat to its new id and send there at once (the attempt does not count)."""
+    message = claimed.message
+    await follow_moved_chat(
+        session, message.platform, message.workspace, old=message.chat_id, new=chat_id
+    )
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == claimed.id)
+        .values(
+            status=DeliveryStatus.PENDING,
+            chat_id=chat_id,
+            next_attempt_at=now,
+            lease_until=None,
+            attempts=Delivery.attempts - 1,
+            last_error=error[:500],
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def follow_moved_chat(
+    session: AsyncSession, platform: Platform, workspace: str, *, old: str, new: str
+) -> None:
+    """Point a chat's link and its unsent messages at the chat's new id.
+
+    A Telegram group upgraded to a supergroup changes id. If the new id is linked already
+    (someone linked the supergroup meanwhile), that link stays and the old one is left.
+    """
+    same_chat = (Channel.platform == platform) & (Channel.workspace == workspace)
+    taken = await session.scalar(select(Channel.id).where(same_chat, Channel.external_id == new))
+    if taken is None:
+        await session.execute(
+            update(Channel)
+            .where(same_chat, Channel.external_id == old)
+            .values(external_id=new)
+            .execution_options(synchronize_session=False)
+        )
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.platform == platform,
+            Delivery.workspace == workspace,
+            Delivery.chat_id == old,
+            Delivery.status == DeliveryStatus.PENDING,
+        )
+        .values(chat_id=new)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @dataclass(frozen=True, slots=True)

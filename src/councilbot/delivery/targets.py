@@ -51,6 +51,14 @@ class PermanentError(DeliveryError):
     """The chat is gone for us (bot removed, chat not found, user blocked us): never retry."""
 
 
+class Moved(DeliveryError):
+    """The chat has a new id (a Telegram group upgraded to a supergroup): send there instead."""
+
+    def __init__(self, reason: str, chat_id: str) -> None:
+        super().__init__(reason)
+        self.chat_id = chat_id
+
+
 class DeliveryTarget(Protocol):
     """Send outbox messages to one platform."""
 

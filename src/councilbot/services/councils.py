@@ -18,6 +18,7 @@ from councilbot.core import messages
 from councilbot.core.errors import Conflict, NotFound
 from councilbot.core.i18n import LANGUAGES, N_
 from councilbot.db.models import Channel, Council, Member
+from councilbot.delivery import outbox
 from councilbot.services import members
 
 
@@ -114,6 +115,13 @@ async def set_channel_presence(
         channel.updated_at = now
         await session.flush()
     return channel
+
+
+async def follow_moved_chat(session: AsyncSession, chat: messages.Chat, new_id: str) -> None:
+    """Keep a chat's link, and its unsent messages, when the chat gets a new id."""
+    await outbox.follow_moved_chat(
+        session, chat.platform, chat.workspace, old=chat.chat_id, new=new_id
+    )
 
 
 async def unlink_channel(session: AsyncSession, channel: Channel) -> Council:

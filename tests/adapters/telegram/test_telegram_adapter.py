@@ -321,6 +321,37 @@ async def test_added_to_a_group_the_bot_says_how_to_link_it(
     assert relinked is not None and relinked.active is True
 
 
+async def test_a_group_upgraded_to_a_supergroup_keeps_its_link(
+    admin_app: App, api: FakeTelegramAPI, seeded: AsyncEngine
+) -> None:
+    old, new = "-4242", "-1004242"
+    in_old = command("group_command", "/link cork", id=int(USER))
+    in_old["message"]["chat"] = {"id": int(old), "title": "Cork members", "type": "group"}
+    upgraded = {
+        "message": {
+            "message_id": 1,
+            "from": in_old["message"]["from"],
+            "chat": {"id": int(new), "title": "Cork members", "type": "supergroup"},
+            "date": 1796115900,
+            "migrate_from_chat_id": int(old),
+        }
+    }
+    in_new = payload("group_command")
+    in_new["message"]["chat"] = upgraded["message"]["chat"]
+    adapter = await running(admin_app.router, api)
+    try:
+        async with asyncio.timeout(10):
+            await say(api, in_old, old)
+            api.push_update(upgraded)
+            councils = await say(api, in_new, new)
+    finally:
+        await adapter.stop()
+    assert "This chat is linked to Southern Ireland council (MTU)." in councils.params["text"]
+    async with create_sessionmaker(seeded)() as session:
+        [channel] = (await session.scalars(select(Channel))).all()
+    assert (channel.external_id, channel.active) == (new, True)
+
+
 async def test_long_reply_is_sent_in_chunks_with_the_keyboard_last(
     scripted: Scripted, api: FakeTelegramAPI
 ) -> None:

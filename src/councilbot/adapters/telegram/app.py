@@ -118,6 +118,7 @@ class TelegramAdapter:
         if webhook_url:
             builder = builder.updater(None)
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.application.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migrate))
         self.application.add_handler(
             MessageHandler(
                 filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST, self._on_message
@@ -268,6 +269,21 @@ class TelegramAdapter:
                 return
             log.info("could not edit telegram message, sending a new one: %s", exc.message)
             await self._send_reply(command, reply)
+
+    async def _on_migrate(self, update: Update, _context: Context) -> None:
+        """Keep a group's link when Telegram upgrades it to a supergroup (a new chat id)."""
+        message = update.effective_message
+        if message is None:
+            return
+        if message.migrate_from_chat_id is not None:  # said in the new supergroup
+            old, new = str(message.migrate_from_chat_id), str(message.chat.id)
+        elif message.migrate_to_chat_id is not None:  # said in the old group
+            old, new = str(message.chat.id), str(message.migrate_to_chat_id)
+        else:
+            return
+        old_chat = Chat(platform=Platform.TELEGRAM, chat_id=old, kind=ChatKind.GROUP)
+        await self.router.chat_moved(old_chat, new)
+        log.info("telegram group %s is now supergroup %s", old, new)
 
     async def _on_membership(self, update: Update, _context: Context) -> None:
         """Greet a group the bot was added to; stop sending to one it was removed from."""

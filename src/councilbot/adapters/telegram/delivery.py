@@ -22,6 +22,7 @@ from councilbot.adapters.telegram.render import CallbackStore
 from councilbot.core.messages import Button, Platform
 from councilbot.delivery.targets import (
     DeliveryError,
+    Moved,
     Outgoing,
     PermanentError,
     RetryAfter,
@@ -130,8 +131,8 @@ def error_for(status: int, body: dict[str, Any]) -> DeliveryError:
         seconds = float(parameters.get("retry_after") or 1)
         return RetryAfter(f"telegram: flood control, retry after {seconds:g}s", seconds)
     if "migrate_to_chat_id" in parameters:
-        new_chat = parameters["migrate_to_chat_id"]
-        return PermanentError(f"telegram: chat migrated to supergroup {new_chat}")
+        new_chat = str(parameters["migrate_to_chat_id"])
+        return Moved(f"telegram: chat migrated to supergroup {new_chat}", new_chat)
     if code == 403:
         return PermanentError(f"telegram: forbidden: {description}")
     if code == 400:
