@@ -130,19 +130,25 @@ async def test_gives_up_after_the_last_attempt(
     assert telegram_api.sent == [] and worker.stats.failed == 1
 
 
-async def test_permanent_errors_kill_the_row_and_deactivate_the_chat(
-    seeded: AsyncEngine, telegram_api: FakeTelegramAPI, telegram: TelegramTarget
-) -> None:
-    async with create_sessionmaker(seeded)() as session, session.begin():
+async def linked_chat(engine: AsyncEngine, chat_id: str) -> Channel:
+    """Link a Telegram group to the first council."""
+    async with create_sessionmaker(engine)() as session, session.begin():
         channel = Channel(
             platform=Platform.TELEGRAM,
-            external_id="-100777",
+            external_id=chat_id,
             council_id=1,
             active=True,
             created_at=datetime.now(UTC),
             updated_at=datetime.now(UTC),
         )
         session.add(channel)
+    return channel
+
+
+async def test_permanent_errors_kill_the_row_and_deactivate_the_chat(
+    seeded: AsyncEngine, telegram_api: FakeTelegramAPI, telegram: TelegramTarget
+) -> None:
+    channel = await linked_chat(seeded, "-100777")
     telegram_api.kicked.add("-100777")
     await enqueue(seeded, 2, chat="-100777", channel_id=channel.id)
     worker = dispatcher(seeded, telegram)
@@ -158,16 +164,7 @@ async def test_permanent_errors_kill_the_row_and_deactivate_the_chat(
 async def test_a_group_upgraded_to_a_supergroup_is_followed(
     seeded: AsyncEngine, telegram_api: FakeTelegramAPI, telegram: TelegramTarget
 ) -> None:
-    async with create_sessionmaker(seeded)() as session, session.begin():
-        channel = Channel(
-            platform=Platform.TELEGRAM,
-            external_id="-777",
-            council_id=1,
-            active=True,
-            created_at=datetime.now(UTC),
-            updated_at=datetime.now(UTC),
-        )
-        session.add(channel)
+    channel = await linked_chat(seeded, "-777")
     telegram_api.migrated["-777"] = "-1001777"
     await enqueue(seeded, 3, chat="-777", channel_id=channel.id)
     worker = dispatcher(seeded, telegram)
