@@ -234,7 +234,16 @@ class Router:
         return Form(spec=spec, t=t, fields=fields_of(spec.args))
 
     async def presence(self, chat: Chat, by: Identity | None, *, present: bool) -> Reply | None:
-        """Note that the bot was added to or removed from a chat; return a greeting when added."""
+        """Note that the bot was added to or removed from a chat; return a greeting when added.
+
+        A private chat "removed" is a person blocking the bot: their subscriptions pause
+        until they unblock it.
+        """
+        if chat.is_private:
+            if by is not None:
+                async with self.sessionmaker() as session, session.begin():
+                    await members.set_reachable(session, by, reachable=present)
+            return None
         async with self.sessionmaker() as session, session.begin():
             channel = await councils.set_channel_presence(
                 session, chat, present=present, now=self.clock()

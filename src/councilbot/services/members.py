@@ -230,6 +230,25 @@ async def subscribe(
     return True
 
 
+async def set_reachable(
+    session: AsyncSession, person: messages.Identity, *, reachable: bool
+) -> int:
+    """Pause (or resume) a person's subscriptions when they block (or unblock) the bot.
+
+    Return how many subscriptions changed; someone we never met has none.
+    """
+    found = await _find_identity(session, person)
+    if found is None:
+        return 0
+    result = await session.execute(
+        update(Subscription)
+        .where(Subscription.member_id == found[1].id, Subscription.active != reachable)
+        .values(active=reachable)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def unsubscribe(
     session: AsyncSession, member: Member, topic: Topic, council: Council | None
 ) -> int:

@@ -19,7 +19,7 @@ from councilbot.app import App
 from councilbot.core.i18n import LANGUAGES
 from councilbot.core.messages import Attachment, Button, Reply
 from councilbot.core.router import Router
-from councilbot.db.models import Channel
+from councilbot.db.models import Channel, Subscription
 from councilbot.db.session import create_sessionmaker
 from tests.conftest import CORK_TEXT, AppFactory
 from tests.fakes.scripted import Scripted
@@ -319,6 +319,33 @@ async def test_added_to_a_group_the_bot_says_how_to_link_it(
     assert len(api.sent) == promoted + 1  # a promotion is no news: only /councils answered
     relinked = await group_link(seeded)
     assert relinked is not None and relinked.active is True
+
+
+async def test_blocking_the_bot_pauses_subscriptions_until_unblocked(
+    app: App, api: FakeTelegramAPI, seeded: AsyncEngine
+) -> None:
+    def private(old: str, new: str) -> dict[str, Any]:
+        update = membership(old, new)
+        update["my_chat_member"]["chat"] = {"id": int(USER), "first_name": "Ana", "type": "private"}
+        return update
+
+    async def active() -> list[bool]:
+        async with create_sessionmaker(seeded)() as session:
+            return list((await session.scalars(select(Subscription.active))).all())
+
+    adapter = await running(app.router, api)
+    try:
+        async with asyncio.timeout(10):
+            await say(api, command("private_command", "/subscribe announcements cork"), USER)
+            api.push_update(private("member", "kicked"))  # Ana blocks the bot
+            await say(api, payload("group_command"), GROUP)  # handled in order
+            blocked = await active()
+            api.push_update(private("kicked", "member"))  # and unblocks it
+            await say(api, payload("group_command"), GROUP)
+            unblocked = await active()
+    finally:
+        await adapter.stop()
+    assert (blocked, unblocked) == ([False], [True])
 
 
 async def test_a_group_upgraded_to_a_supergroup_keeps_its_link(

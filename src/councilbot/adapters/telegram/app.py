@@ -286,10 +286,10 @@ class TelegramAdapter:
         log.info("telegram group %s is now supergroup %s", old, new)
 
     async def _on_membership(self, update: Update, _context: Context) -> None:
-        """Greet a group the bot was added to; stop sending to one it was removed from."""
+        """Greet a group the bot was added to; stop sending to one it left or that blocked it."""
         change = update.my_chat_member
-        if change is None or change.chat.type == TelegramChat.PRIVATE:
-            return  # a person blocking the bot is learnt from the outbox's 403s
+        if change is None:
+            return
         was = change.old_chat_member.status in PRESENT
         present = change.new_chat_member.status in PRESENT
         if was == present:
