@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from councilbot.core import messages
 from councilbot.db.models import Channel, Identity, LinkCode, Member, Role, Subscription
+from councilbot.services import members
 from tests.conftest import Bot, Clock
 
 CORK = "Southern Ireland council (MTU)"
@@ -171,6 +173,18 @@ async def test_subscribe_and_unsubscribe(bot: Bot) -> None:
     )
     assert await bot("sam: /unsubscribe events") == "You were not subscribed to events."
     assert await count(bot, Subscription) == 1
+
+
+async def test_paused_subscriptions_are_not_shown_and_subscribing_resumes_them(bot: Bot) -> None:
+    await bot("sam: /subscribe events")
+    sam = messages.Identity(platform=messages.Platform.CONSOLE, user_id="sam")
+    async with bot.app.sessionmaker() as session, session.begin():
+        assert await members.set_reachable(session, sam, reachable=False) == 1
+    assert "Subscriptions: none (/subscribe)" in await bot("sam: /whoami")
+    assert (await bot("sam: /subscribe events")).startswith("Subscribed")
+    assert "events (cork)" in await bot("sam: /whoami")
+    async with bot.app.sessionmaker() as session, session.begin():
+        assert await members.set_reachable(session, sam, reachable=True) == 0  # nothing paused
 
 
 async def test_coordinator_add_remove_is_for_admins(bot: Bot) -> None:

@@ -293,7 +293,8 @@ _PROFILE = union_all(
     .where(Role.member_id == bindparam("member_id")),
     select(literal("s"), cast(Subscription.topic, String), _PROFILE_COUNCIL.slug, Subscription.id)
     .outerjoin(_PROFILE_COUNCIL, _PROFILE_COUNCIL.id == Subscription.council_id)
-    .where(Subscription.member_id == bindparam("member_id")),
+    # Paused ones (the person blocked the bot) bring nothing: /whoami shows what arrives.
+    .where(Subscription.member_id == bindparam("member_id"), Subscription.active.is_(True)),
 )
 
 
