@@ -173,6 +173,29 @@ async def test_channel_post_command_answers_in_the_channel(api: FakeTelegramAPI)
     assert CORK_TEXT in sent.params["text"]
 
 
+async def test_a_channel_listed_as_admin_links_itself(
+    app_for: AppFactory, api: FakeTelegramAPI
+) -> None:
+    channel = "-1009876543210"
+    post = {
+        "channel_post": {
+            "message_id": 10,
+            "sender_chat": {"id": int(channel), "title": "Council news", "type": "channel"},
+            "chat": {"id": int(channel), "title": "Council news", "type": "channel"},
+            "date": 1796115600,
+            "text": "/link cork",
+            "entities": [{"offset": 0, "length": 5, "type": "bot_command"}],
+        }
+    }
+    adapter = await running((await app_for(f"telegram:{channel}")).router, api)
+    try:
+        async with asyncio.timeout(10):
+            linked = await say(api, post, channel)
+    finally:
+        await adapter.stop()
+    assert "now linked to <b>Southern Ireland council (MTU)</b>" in linked.params["text"]
+
+
 @pytest.mark.usefixtures("adapter")
 async def test_pressing_a_council_button_sets_the_home_council(api: FakeTelegramAPI) -> None:
     async with asyncio.timeout(10):
