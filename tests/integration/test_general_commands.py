@@ -29,7 +29,7 @@ async def test_help_lists_every_command_and_explains_one(bot: Bot) -> None:
     assert "Send /help [command] for details." in text
 
     detail = await bot("/help link")
-    assert detail.startswith("/link <council>\nLink this group or channel to a council.")
+    assert detail.startswith("/link <council> [code]\nLink this group or channel to a council.")
     assert "For admins." in await bot("/help /coordinator")
 
 
@@ -88,7 +88,7 @@ async def test_link_suggests_a_council_and_refuses_private_chats(bot: Bot) -> No
         "There is no council “xyz”. The councils are: alcala"
     )
     assert (await bot("admin@dm: /link cork")).startswith("Only groups and channels can be linked.")
-    assert await bot("/link") == "Please give the council.\nUsage: /link <council>"
+    assert await bot("/link") == "Please give the council.\nUsage: /link <council> [code]"
 
 
 async def test_unlink_and_relink(bot: Bot) -> None:

@@ -138,17 +138,34 @@ async def list_councils(ctx: Context, _args: NoArgs) -> Reply:
 
 class LinkArgs(ArgModel):
     council: Annotated[str, Field(title=N_("council"))]
+    code: Annotated[str | None, Field(title=N_("code"))] = None
 
 
 async def link(ctx: Context, args: LinkArgs) -> Reply:
     """Link this group or channel to a council."""
     if ctx.command.chat.is_private:
+        if args.code is not None:
+            return await _link_with_code(ctx, args.council, args.code)
         raise InvalidInput(
             N_(
                 "Only groups and channels can be linked. In a private chat, choose your home council with /start."
             )
         )
     council = await councils.get_council(ctx.session, args.council)
+    speaks_as_chat = ctx.command.sender.user_id == ctx.command.chat.chat_id
+    if speaks_as_chat and not await access.can_coordinate(ctx.session, ctx.actor, council):
+        # A Telegram channel (or an anonymous admin) posts as the chat: nobody to check.
+        code = await councils.create_chat_link_code(
+            ctx.session, ctx.command.chat, council, now=ctx.now
+        )
+        return ctx.reply(
+            "This chat posts as itself, so I cannot tell who asked. To link it to {council}, a "
+            "coordinator of {council} sends me <code>/link {slug} {code}</code> in a private chat "
+            "within 10 minutes.",
+            council=council.name,
+            slug=council.slug,
+            code=members.format_code(code.code),
+        )
     await access.require_coordinator(ctx.session, ctx.actor, council)
     if ctx.channel is not None and ctx.channel.council_id != council.id:
         await access.require_coordinator(ctx.session, ctx.actor, ctx.channel.council)
@@ -163,6 +180,25 @@ async def link(ctx: Context, args: LinkArgs) -> Reply:
         )
     return ctx.reply(
         "This chat is now linked to <b>{council}</b>. Announcements and events of {council} will appear here. /unlink undoes it.",
+        council=council.name,
+    )
+
+
+async def _link_with_code(ctx: Context, slug: str, text: str) -> Reply:
+    """Link the chat a code was given in, for a coordinator writing from a private chat."""
+    code, chat = await councils.redeem_chat_link_code(ctx.session, text, now=ctx.now)
+    council = await councils.get_council(ctx.session, slug)
+    if council.id != code.council_id:
+        raise InvalidInput(N_("That code is for another council. Send /link in the chat again."))
+    await access.require_coordinator(ctx.session, ctx.actor, council)
+    existing = await members.find_channel(ctx.session, chat)
+    if existing is not None and existing.council_id != council.id:
+        await access.require_coordinator(ctx.session, ctx.actor, existing.council)
+    await councils.link_channel(ctx.session, chat, council, by=ctx.member, now=ctx.now)
+    code.used_at = ctx.now
+    return ctx.reply(
+        "<b>{chat}</b> is now linked to <b>{council}</b>. Announcements and events of {council} will appear there.",
+        chat=code.title or code.chat_id,
         council=council.name,
     )
 
@@ -405,7 +441,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
         GENERAL,
         LinkArgs,
         details=N_(
-            "Coordinators of that council and admins can do this. A council may have many chats."
+            "Coordinators of that council and admins can do this. A council may have many chats. "
+            "A chat that posts as itself (a Telegram channel) gets a code to send from a private chat."
         ),
     ),
     CommandSpec("unlink", unlink, N_("Remove this chat's link to its council."), GENERAL),

@@ -170,6 +170,29 @@ class LinkCode(Base):
     used_at: Mapped[datetime | None]
 
 
+class ChatLinkCode(Base):
+    """A one-time code to link a chat that posts as itself (a Telegram channel) to a council.
+
+    Anyone in the chat may see it; only a coordinator of the council can redeem it.
+    """
+
+    __tablename__ = "chat_link_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    council_id: Mapped[int] = mapped_column(
+        ForeignKey("councils.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[Platform] = mapped_column(_enum(Platform, "platform"))
+    workspace: Mapped[str] = mapped_column(String(64), default="")
+    chat_id: Mapped[str] = mapped_column(String(128))
+    chat_kind: Mapped[ChatKind] = mapped_column(_enum(ChatKind, "chat_kind"))
+    title: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class DeliveryStatus(StrEnum):
     """Where an outbox message stands."""
 

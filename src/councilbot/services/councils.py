@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core import messages
 from councilbot.core.errors import Conflict, NotFound
 from councilbot.core.i18n import LANGUAGES, N_
-from councilbot.db.models import Channel, Council, Member
+from councilbot.db.models import Channel, ChatLinkCode, Council, Member
 from councilbot.delivery import outbox
 from councilbot.services import members
 
@@ -122,6 +122,56 @@ async def follow_moved_chat(session: AsyncSession, chat: messages.Chat, new_id: 
     await outbox.follow_moved_chat(
         session, chat.platform, chat.workspace, old=chat.chat_id, new=new_id
     )
+
+
+async def create_chat_link_code(
+    session: AsyncSession, chat: messages.Chat, council: Council, *, now: datetime
+) -> ChatLinkCode:
+    """Issue a code that lets a coordinator link this chat to the council from elsewhere."""
+    await session.execute(
+        delete(ChatLinkCode).where(
+            ChatLinkCode.platform == chat.platform,
+            ChatLinkCode.workspace == chat.workspace,
+            ChatLinkCode.chat_id == chat.chat_id,
+            ChatLinkCode.used_at.is_(None),
+        )
+    )
+    link = ChatLinkCode(
+        code=members.new_code(),
+        council_id=council.id,
+        platform=chat.platform,
+        workspace=chat.workspace,
+        chat_id=chat.chat_id,
+        chat_kind=chat.kind,
+        title=chat.title,
+        created_at=now,
+        expires_at=now + members.LINK_CODE_TTL,
+    )
+    session.add(link)
+    await session.flush()
+    return link
+
+
+async def redeem_chat_link_code(
+    session: AsyncSession, text: str, *, now: datetime
+) -> tuple[ChatLinkCode, messages.Chat]:
+    """Find a valid chat link code and the chat it names; the caller marks it used."""
+    code = members.normalise_code(text)
+    link = await session.scalar(
+        select(ChatLinkCode).where(ChatLinkCode.code == code).with_for_update()
+    )
+    if link is None:
+        raise NotFound(N_("I don't know that code. Send /link in the chat again for a new one."))
+    if link.used_at is not None or link.expires_at <= now:
+        raise Conflict(N_("That code was used or has expired. Send /link in the chat again."))
+    chat = messages.Chat(
+        platform=link.platform,
+        workspace=link.workspace,
+        chat_id=link.chat_id,
+        kind=link.chat_kind,
+        title=link.title,
+    )
+    return link, chat
 
 
 async def unlink_channel(session: AsyncSession, channel: Channel) -> Council:

@@ -405,11 +405,17 @@ async def create_link_code(session: AsyncSession, member: Member, *, now: dateti
     await session.execute(
         delete(LinkCode).where(LinkCode.member_id == member.id, LinkCode.used_at.is_(None))
     )
-    code = "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(LINK_CODE_LENGTH))
-    link = LinkCode(code=code, member_id=member.id, created_at=now, expires_at=now + LINK_CODE_TTL)
+    link = LinkCode(
+        code=new_code(), member_id=member.id, created_at=now, expires_at=now + LINK_CODE_TTL
+    )
     session.add(link)
     await session.flush()
     return link
+
+
+def new_code() -> str:
+    """Draw a fresh one-time code (32^8 possibilities: not worth guessing in ten minutes)."""
+    return "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(LINK_CODE_LENGTH))
 
 
 def normalise_code(text: str) -> str:

@@ -196,6 +196,43 @@ async def test_a_channel_listed_as_admin_links_itself(
     assert "now linked to <b>Southern Ireland council (MTU)</b>" in linked.params["text"]
 
 
+async def test_a_channel_is_linked_with_a_code_a_coordinator_sends_privately(
+    admin_app: App, api: FakeTelegramAPI, seeded: AsyncEngine
+) -> None:
+    channel = "-1005550001"
+    post = {
+        "channel_post": {
+            "message_id": 11,
+            "sender_chat": {"id": int(channel), "title": "Cork news", "type": "channel"},
+            "chat": {"id": int(channel), "title": "Cork news", "type": "channel"},
+            "date": 1796115600,
+            "text": "/link cork",
+            "entities": [{"offset": 0, "length": 5, "type": "bot_command"}],
+        }
+    }
+    adapter = await running(admin_app.router, api)
+    try:
+        async with asyncio.timeout(10):
+            asked = await say(api, post, channel)
+            code = asked.params["text"].split("<code>/link cork ")[1].split("</code>")[0]
+            luca = command("private_command", f"/link cork {code}", id=int(LUCA))
+            luca["message"]["chat"]["id"] = int(LUCA)
+            refused = await say(api, luca, LUCA)  # not a coordinator: the code stays good
+            linked = await say(api, command("private_command", f"/link cork {code}"), USER)
+            again = await say(api, command("private_command", f"/link cork {code}"), USER)
+    finally:
+        await adapter.stop()
+    assert "posts as itself" in asked.params["text"] and len(code) == 9  # XXXX-XXXX
+    assert "coordinator" in refused.params["text"].lower()
+    assert linked.params["text"].startswith(
+        "<b>Cork news</b> is now linked to <b>Southern Ireland council (MTU)</b>."
+    )
+    assert "used or has expired" in again.params["text"]
+    async with create_sessionmaker(seeded)() as session:
+        [row] = (await session.scalars(select(Channel))).all()
+    assert (row.external_id, row.title, row.council.slug) == (channel, "Cork news", "cork")
+
+
 @pytest.mark.usefixtures("adapter")
 async def test_pressing_a_council_button_sets_the_home_council(api: FakeTelegramAPI) -> None:
     async with asyncio.timeout(10):
