@@ -1,4 +1,4 @@
-"""The Slack chat adapter: slash commands and button presses in, the router's replies out.
+"""The Slack chat adapter: commands, buttons and forms in, the router's replies out.
 
 It runs slack_bolt's AsyncApp behind the built-in web server's /slack/events (HTTP mode,
 where bolt verifies request signatures and answers URL verification) or over Slack's
@@ -60,7 +60,7 @@ SOCKET_PING = 10.0  # seconds between Socket Mode pings (a silent connection is 
 
 
 class SlackAdapter:
-    """Answer Slack slash commands and button presses through the router."""
+    """Answer Slack commands, button presses, forms and channel events through the router."""
 
     def __init__(
         self,
