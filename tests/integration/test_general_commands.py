@@ -333,3 +333,9 @@ async def test_bad_arguments_change_nothing(bot: Bot) -> None:
     assert await count(bot, Subscription) == 0
     # An unclosed quote is forgiven: it runs to the end of the line.
     assert (await bot('/subscribe events "cork')).startswith("Subscribed")
+
+
+async def test_digits_that_int_cannot_read_are_not_numbers(bot: Bot) -> None:
+    assert "²" in await bot("²")  # not a button number: the console sends it as text
+    assert "Nobody is known as #²" in await bot("/coordinator add #² cork")
+    assert "“²”" in await bot("/deliveries ²")

@@ -134,7 +134,7 @@ class ConsoleChat:
             chat_name = match["chat"] or self.chat
             text = match["text"].strip()
         key = (user, chat_name)
-        if text.isdigit():
+        if text.isdecimal():
             pressed = self._buttons.get(key, [])
             index = int(text) - 1
             if not 0 <= index < len(pressed):

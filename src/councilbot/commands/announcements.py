@@ -93,7 +93,7 @@ async def _list(ctx: Context) -> Reply:
 
 async def _cancel(ctx: Context, text: str) -> Reply:
     number = text.strip().lstrip("#")
-    if not number.isdigit():
+    if not number.isdecimal():
         raise InvalidInput(N_("“{value}” is not a valid {name}."), value=text, name="id")
     item = await announcements.cancel_announcement(ctx.session, ctx.actor, int(number))
     return ctx.reply("Announcement #{id} is cancelled; it will not be sent.", id=item.id)

@@ -365,7 +365,7 @@ async def find_member(
 ) -> Member:
     """Find a member by `platform:user_id`, `#member_id`, `@username` or user id."""
     text = reference.strip()
-    if text.startswith("#") and text[1:].isdigit():
+    if text.startswith("#") and text[1:].isdecimal():
         member = await session.get(Member, int(text[1:]))
         if member is None:
             raise NotFound(N_("Nobody is known as {user}."), user=reference)
