@@ -240,22 +240,10 @@ async def mark_moved(
     session: AsyncSession, claimed: Claimed, *, chat_id: str, error: str, now: datetime
 ) -> None:
     """Follow a chat to its new id and send there at once (the attempt does not count)."""
-    message = claimed.message
+    await mark_retry(session, claimed.id, at=now, error=error, count_attempt=False)
+    message = claimed.message  # pending again, so the move below takes this row along
     await follow_moved_chat(
         session, message.platform, message.workspace, old=message.chat_id, new=chat_id
-    )
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.id == claimed.id)
-        .values(
-            status=DeliveryStatus.PENDING,
-            chat_id=chat_id,
-            next_attempt_at=now,
-            lease_until=None,
-            attempts=Delivery.attempts - 1,
-            last_error=error[:500],
-        )
-        .execution_options(synchronize_session=False)
     )
 
 

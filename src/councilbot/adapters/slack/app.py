@@ -12,11 +12,12 @@ delivery.SlackTarget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,13 +31,19 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from councilbot.adapters.slack.forms import FORM_CALLBACK, field_error, form_values, form_view
+from councilbot.adapters.slack.forms import (
+    FORM_CALLBACK,
+    field_error,
+    form_values,
+    form_view,
+    refilled,
+)
 from councilbot.adapters.slack.oauth import INSTALL_PATH, NOT_INSTALLED
 from councilbot.adapters.slack.render import blocks_for, to_mrkdwn
 from councilbot.core.grammar import split_command
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
-from councilbot.core.router import Form, Router
+from councilbot.core.router import Router
 from councilbot.delivery.targets import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -220,9 +227,7 @@ class SlackAdapter:
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         """Answer `/council <command> <args>`."""
-        self._track()  # before the ack, which lets the request's answer go
-        await ack()
-        try:
+        async with self._answering(ack, respond, f"command {self.command}"):
             name, args = split_command(str(body.get("text") or ""))
             team = str(body.get("team_id") or "")
             user_id = str(body["user_id"])
@@ -245,18 +250,12 @@ class SlackAdapter:
             )
             public = await self._send(client, respond, command, reply, ephemeral=ephemeral)
             await self._send_file(client, respond, command, reply, public=public)
-        except Exception:
-            incident = secrets.token_hex(4)
-            log.exception("slack command %s failed (incident %s)", self.command, incident)
-            await self._apologise(respond, incident)
 
     async def _on_action(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
         """Run the command behind a pressed button and show its answer in place."""
-        self._track()  # before the ack, which lets the request's answer go
-        await ack()
-        try:
+        async with self._answering(ack, respond, "button press"):
             action = body["actions"][0]
             name, args = split_command(str(action.get("value") or ""))
             user = body["user"]
@@ -290,10 +289,6 @@ class SlackAdapter:
             elif _text(reply) != message.get("text"):
                 public = await self._update(client, respond, command, reply, str(message["ts"]))
             await self._send_file(client, respond, command, reply, public=public)
-        except Exception:
-            incident = secrets.token_hex(4)
-            log.exception("slack button press failed (incident %s)", incident)
-            await self._apologise(respond, incident)
 
     async def _open_form(
         self,
@@ -335,7 +330,7 @@ class SlackAdapter:
             reply = self._on_slack(await self.router.handle(command))
             if reply.error is not None:
                 acked = True
-                await self._refuse_form(ack, view, command, values, reply)
+                await self._refuse_form(ack, view, values, reply)
                 return
             acked = True
             await ack()  # closes the modal
@@ -350,26 +345,15 @@ class SlackAdapter:
                 await ack(response_action="errors", errors=_first_input(view, problem))
 
     async def _refuse_form(
-        self,
-        ack: AsyncAck,
-        view: dict[str, Any],
-        command: Command,
-        values: dict[str, str],
-        reply: Reply,
+        self, ack: AsyncAck, view: dict[str, Any], values: dict[str, str], reply: Reply
     ) -> None:
         """Keep the modal open with the reason: beside its field, or on top of the form."""
         assert reply.error is not None
         errors = field_error(view, reply.error_field, reply.error)
         if errors is not None:
             await ack(response_action="errors", errors=errors)
-            return
-        form = await self.router.form(command.model_copy(update={"fields": None}))
-        if not isinstance(form, Form):  # e.g. the role was taken away meanwhile
-            await ack(response_action="errors", errors=_first_input(view, reply.error))
-            return
-        metadata = json.loads(view.get("private_metadata") or "{}")
-        updated = form_view(form, metadata, values=values, problem=reply.error)
-        await ack(response_action="update", view=updated)
+        else:
+            await ack(response_action="update", view=refilled(view, values, reply.error))
 
     async def _on_joined(
         self,
@@ -531,14 +515,27 @@ class SlackAdapter:
         if answer.status_code != 200:
             log.warning("slack response_url answered HTTP %s", answer.status_code)
 
-    async def _apologise(self, respond: AsyncRespond, incident: str) -> None:
-        """Tell the sender something broke, without letting anything escape."""
+    @contextlib.asynccontextmanager
+    async def _answering(
+        self, ack: AsyncAck, respond: AsyncRespond, what: str
+    ) -> AsyncIterator[None]:
+        """Ack at once, then answer; if answering breaks, apologise rather than let it escape.
+
+        After ack(), an exception reaching bolt would make it answer Slack with a 404.
+        """
+        self._track()  # before the ack, which lets the request's answer go
+        await ack()
         try:
-            t = self.router.catalogs.translator(self.router.settings.default_language)
-            text = to_mrkdwn(t(FAILED, incident=incident))
-            await respond(text=text, response_type="ephemeral")
-        except Exception as exc:
-            log.warning("could not apologise through response_url: %s", type(exc).__name__)
+            yield
+        except Exception:
+            incident = secrets.token_hex(4)
+            log.exception("slack %s failed (incident %s)", what, incident)
+            try:
+                t = self.router.catalogs.translator(self.router.settings.default_language)
+                text = to_mrkdwn(t(FAILED, incident=incident))
+                await respond(text=text, response_type="ephemeral")
+            except Exception as exc:
+                log.warning("could not apologise through response_url: %s", type(exc).__name__)
 
     def _track(self) -> None:
         """Remember the running listener so that stop() can wait for it."""

@@ -23,25 +23,16 @@ ACTION = "value"  # every input's action_id; its block_id is the argument's name
 TITLE_LIMIT = 24  # characters of a modal's title
 TEXT_LIMIT = 3000  # characters of a plain_text_input
 ERROR_LIMIT = 150  # characters Slack shows under a field
+PROBLEM = "problem"  # block_id of the reason a submission was refused
 SEND = N_("Send")
 CANCEL = N_("Cancel")
 
 
-def form_view(
-    form: Form,
-    metadata: Mapping[str, str],
-    *,
-    values: Mapping[str, str] | None = None,
-    problem: str | None = None,
-) -> dict[str, Any]:
-    """Build the modal for a command's form, filled with `values` and a `problem` on top."""
+def form_view(form: Form, metadata: Mapping[str, str]) -> dict[str, Any]:
+    """Build the empty modal for a command's form."""
     t = form.t
-    blocks: list[dict[str, Any]] = []
-    if problem:
-        blocks.append({"type": "section", "text": _mrkdwn(f"⚠️ {to_mrkdwn(problem)}")})
-    blocks.append({"type": "context", "elements": [_mrkdwn(to_mrkdwn(t(form.spec.summary)))]})
-    given = values or {}
-    blocks += [_input(field, t, given.get(field.name, "")) for field in form.fields]
+    summary = {"type": "context", "elements": [_mrkdwn(to_mrkdwn(t(form.spec.summary)))]}
+    blocks = [summary, *(_input(field, t) for field in form.fields)]
     return {
         "type": "modal",
         "callback_id": FORM_CALLBACK,
@@ -51,6 +42,39 @@ def form_view(
         "close": _plain(plain_text(t(CANCEL))),
         "blocks": blocks,
     }
+
+
+def refilled(view: Mapping[str, Any], values: Mapping[str, str], problem: str) -> dict[str, Any]:
+    """Return a submitted modal again, as filled in, with the reason it was refused on top."""
+    reason = {"type": "section", "block_id": PROBLEM, "text": _mrkdwn(f"⚠️ {to_mrkdwn(problem)}")}
+    blocks = [
+        _with_value(block, values.get(block.get("block_id", ""), ""))
+        for block in view["blocks"]
+        if block.get("block_id") != PROBLEM  # refused before: replace the old reason
+    ]
+    keys = ("type", "callback_id", "private_metadata", "title", "submit", "close")
+    return {key: view[key] for key in keys if key in view} | {"blocks": [reason, *blocks]}
+
+
+def _with_value(block: dict[str, Any], value: str) -> dict[str, Any]:
+    """Return an input block showing `value` (other blocks as they are)."""
+    if block["type"] != "input":
+        return block
+    element = {
+        key: item
+        for key, item in block["element"].items()
+        if key not in ("initial_value", "initial_option", "initial_options")
+    }
+    if element["type"] == "checkboxes":
+        if value:
+            element["initial_options"] = element["options"]
+    elif element["type"] == "static_select":
+        chosen = [option for option in element["options"] if option["value"] == value]
+        if chosen:
+            element["initial_option"] = chosen[0]
+    elif value:
+        element["initial_value"] = value[:TEXT_LIMIT]
+    return {**block, "element": element}
 
 
 def form_values(state: Mapping[str, Any]) -> dict[str, str]:
@@ -78,20 +102,15 @@ def field_error(view: Mapping[str, Any], field: str | None, reason: str) -> dict
     return {field: text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 1] + "…"}
 
 
-def _input(field: FormField, t: Translator, value: str) -> dict[str, Any]:
+def _input(field: FormField, t: Translator) -> dict[str, Any]:
     label = plain_text(t(field.placeholder))
     element: dict[str, Any]
     if field.boolean:
         option = {"text": _plain(label), "value": "on"}
         element = {"type": "checkboxes", "action_id": ACTION, "options": [option]}
-        if value:
-            element["initial_options"] = [option]
     elif field.choices:
         options = [{"text": _plain(choice), "value": choice} for choice in field.choices]
         element = {"type": "static_select", "action_id": ACTION, "options": options}
-        chosen = [option for option in options if option["value"] == value]
-        if chosen:
-            element["initial_option"] = chosen[0]
     else:
         element = {
             "type": "plain_text_input",
@@ -99,8 +118,6 @@ def _input(field: FormField, t: Translator, value: str) -> dict[str, Any]:
             "multiline": field.rest,
             "max_length": TEXT_LIMIT,
         }
-        if value:
-            element["initial_value"] = value[:TEXT_LIMIT]
     return {
         "type": "input",
         "block_id": field.name,
