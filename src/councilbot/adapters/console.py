@@ -138,7 +138,7 @@ class ConsoleChat:
             pressed = self._buttons.get(key, [])
             index = int(text) - 1
             if not 0 <= index < len(pressed):
-                t = self.router.catalogs.translator(self.router.settings.default_language)
+                t = self.router.translator()
                 return Reply(text=t("There is no button {number} on my last message.", number=text))
             text = pressed[index].command
         name, args = split_command(text)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from markupsafe import Markup
 from pydantic import Field
 
-from councilbot.core.errors import Conflict, InvalidInput, NotFound
+from councilbot.core.errors import Conflict, InvalidInput
 from councilbot.core.grammar import ArgModel, NoArgs
 from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name
 from councilbot.core.messages import Button, Reply
@@ -75,17 +75,7 @@ async def help_(ctx: Context, args: HelpArgs) -> Reply:
     if args.command:
         spec = router.lookup(args.command)
         if spec is None:
-            suggestion = router.suggest(args.command)
-            if suggestion:
-                raise NotFound(
-                    N_("I don't know /{command}. Did you mean /{suggestion}?"),
-                    command=args.command.lstrip("/"),
-                    suggestion=suggestion,
-                )
-            raise NotFound(
-                N_("I don't know /{command}. Send /help to see what I can do."),
-                command=args.command.lstrip("/"),
-            )
+            raise router.unknown(args.command)
         lines = [Markup("<b>{}</b>").format(spec.usage(t)), t(spec.summary)]
         if spec.details:
             lines.append(t(spec.details))
@@ -248,7 +238,7 @@ async def lang(ctx: Context, args: LangArgs) -> Reply:
             raise Conflict(N_("This chat is not linked to any council."))
         await access.require_coordinator(ctx.session, ctx.actor, ctx.channel.council)
         await councils.set_channel_language(ctx.session, ctx.channel, chosen)
-        posting = chosen or ctx.channel.council.language
+        posting = ctx.channel.language  # just set: the choice, or the council's
         t = ctx.router.catalogs.translator(posting)
         return Reply(
             text=t(

@@ -8,10 +8,11 @@ validation context (`today`, `now`, `tz`).
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -157,8 +158,9 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def fields_of(model: type[ArgModel]) -> list[FormField]:
-    """Describe a model's fields for parsing and for the usage line."""
+@functools.cache
+def fields_of(model: type[ArgModel]) -> tuple[FormField, ...]:
+    """Describe a model's fields for parsing and for the usage line (once per model)."""
     described = []
     for name, info in model.model_fields.items():
         markers = info.metadata
@@ -175,7 +177,7 @@ def fields_of(model: type[ArgModel]) -> list[FormField]:
                 choices=tuple(str(c) for c in get_args(base)) if origin is Literal else (),
             )
         )
-    return described
+    return tuple(described)
 
 
 def usage(name: str, model: type[ArgModel], translate: Callable[[str], str] = str) -> str:
@@ -284,7 +286,7 @@ def parse_fields(
         raise _explain(exc, fields) from None
 
 
-def _remaining_required(fields: list[FormField]) -> int:
+def _remaining_required(fields: Sequence[FormField]) -> int:
     return sum(1 for f in fields if f.info.is_required())
 
 
@@ -302,7 +304,7 @@ def _join(text: str, words: list[tuple[int, Token]]) -> str:
     return " ".join(text[run[0].start : run[-1].end] for run in runs)
 
 
-def _explain(exc: ValidationError, fields: list[FormField]) -> InvalidInput:
+def _explain(exc: ValidationError, fields: Sequence[FormField]) -> InvalidInput:
     """Turn the first validation error into a message a person understands."""
     by_name = {f.name: f for f in fields}
     error = exc.errors(include_url=False)[0]
@@ -345,12 +347,17 @@ def _describe(kind: str, field: FormField | None, name: str, value: Any) -> Inva
     return InvalidInput(N_("“{value}” is not a valid {name}."), value=value, name=name)
 
 
+def normalise_name(name: str) -> str:
+    """Turn `/Events@CouncilBot` into `events`."""
+    return name.strip().lstrip("/").split("@", 1)[0].lower()
+
+
 def split_command(text: str) -> tuple[str, str]:
     """Split `/name@Bot rest of line` into (`name`, `rest of line`)."""
     match = _COMMAND_HEAD.match(text)
     if match is None:
         return "", ""
-    return match[1].lstrip("/").split("@", 1)[0].lower(), match[2].strip()
+    return normalise_name(match[1]), match[2].strip()
 
 
 _COMMAND_HEAD = re.compile(r"\s*(\S+)\s*(.*)", re.DOTALL)

@@ -86,16 +86,6 @@ class Attachment(_Frozen):
     data: bytes
 
 
-class PollPayload(_Frozen):
-    """Describe a poll for platforms that have native polls."""
-
-    poll_id: int
-    question: str
-    options: tuple[str, ...]
-    multiple: bool = False
-    anonymous: bool = False
-
-
 class Reply(_Frozen):
     """Carry what the bot answers.
 
@@ -106,7 +96,6 @@ class Reply(_Frozen):
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = Field(default=())
-    poll: PollPayload | None = None
     file: Attachment | None = None
     private: bool = False
     # Set when the command was refused and changed nothing: the reason alone (safe markup,

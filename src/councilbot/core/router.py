@@ -20,12 +20,13 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from councilbot.core.errors import DomainError, Forbidden, InvalidInput
+from councilbot.core.errors import DomainError, Forbidden, InvalidInput, NotFound
 from councilbot.core.grammar import (
     ArgModel,
     FormField,
     NoArgs,
     fields_of,
+    normalise_name,
     parse_args,
     parse_fields,
     usage,
@@ -37,6 +38,11 @@ from councilbot.services import access, councils, members
 from councilbot.settings import Settings
 
 log = logging.getLogger(__name__)
+# The apology for a crash; adapters that catch their own crashes say the same.
+FAILED = N_(
+    "Sorry, something went wrong on my side and nothing was changed. "
+    "If it happens again, tell a coordinator the code {incident}."
+)
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -124,7 +130,7 @@ class Form:
 
     spec: CommandSpec
     t: Translator
-    fields: list[FormField]
+    fields: tuple[FormField, ...]
 
 
 class Router:
@@ -170,9 +176,7 @@ class Router:
 
     async def handle(self, command: Command) -> Reply:
         """Answer one command; never raises for anything the user typed."""
-        t = self.catalogs.translator(
-            normalise_language(command.sender.language_code) or self.settings.default_language
-        )
+        t = self.translator(command.sender.language_code)
         spec = self.lookup(command.name)
         newcomer = False
         try:
@@ -207,11 +211,7 @@ class Router:
             incident = secrets.token_hex(4)
             log.exception("command /%s failed (incident %s)", command.name, incident)
             await self._remember(command, newcomer)
-            reason = t(
-                "Sorry, something went wrong on my side and nothing was changed. "
-                "If it happens again, tell a coordinator the code {incident}.",
-                incident=incident,
-            )
+            reason = t(FAILED, incident=incident)
             return Reply(text=reason, error=reason)
 
     async def form(self, command: Command) -> Form | Reply | None:
@@ -222,7 +222,7 @@ class Router:
         spec = self.lookup(command.name)
         if spec is None or not spec.form or command.args.strip() or command.fields:
             return None
-        t = self.catalogs.translator(self.settings.default_language)
+        t = self.translator()
         try:
             async with self.sessionmaker() as session, session.begin():
                 ctx = await self._context(session, command)
@@ -250,7 +250,7 @@ class Router:
             )
             lang = (
                 normalise_language(by.language_code if by else None)
-                or (channel.locale or channel.council.language if channel else None)
+                or (channel.language if channel else None)
                 or self.settings.default_language
             )
             council = channel.council.name if channel else None
@@ -328,18 +328,26 @@ class Router:
         ):
             raise Forbidden(N_("Only coordinators can use /{command}."), command=spec.name)
 
-    def _unknown(self, ctx: Context, name: str) -> Reply:
+    def translator(self, language_code: str | None = None) -> Translator:
+        """Speak the language a platform reports for someone, else the default language."""
+        return self.catalogs.translator(
+            normalise_language(language_code) or self.settings.default_language
+        )
+
+    def unknown(self, name: str) -> NotFound:
+        """Say that there is no /name, suggesting the closest command."""
         shown = normalise_name(name) or "?"
         suggestion = self.suggest(name)
         if suggestion:
-            return ctx.reply(
-                "I don't know /{command}. Did you mean /{suggestion}?",
+            return NotFound(
+                N_("I don't know /{command}. Did you mean /{suggestion}?"),
                 command=shown,
                 suggestion=suggestion,
             )
-        return ctx.reply("I don't know /{command}. Send /help to see what I can do.", command=shown)
+        return NotFound(
+            N_("I don't know /{command}. Send /help to see what I can do."), command=shown
+        )
 
-
-def normalise_name(name: str) -> str:
-    """Turn `/Events@CouncilBot` into `events`."""
-    return name.strip().lstrip("/").split("@", 1)[0].lower()
+    def _unknown(self, ctx: Context, name: str) -> Reply:
+        error = self.unknown(name)
+        return ctx.reply(error.message, **error.values)

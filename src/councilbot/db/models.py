@@ -93,6 +93,11 @@ class Channel(Base):
 
     council: Mapped[Council] = relationship(lazy="joined")
 
+    @property
+    def language(self) -> str:
+        """Return the language of the chat's posts: its own choice, else its council's."""
+        return self.locale or self.council.language
+
 
 class Member(Base):
     """A person, known on one or more platforms."""

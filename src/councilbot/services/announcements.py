@@ -164,7 +164,7 @@ async def _enqueue(
                 chat_kind=ChatKind.GROUP,
                 text=_render(
                     catalogs,
-                    channel.locale or channel.council.language,
+                    channel.language,
                     channel.council.name,
                     announcement.text,
                 ),

@@ -99,24 +99,18 @@ _IDENTITY = (
         Identity.user_id == bindparam("user_id"),
     )
 )
-_CHANNEL = select(Channel).where(
+_CHAT_MATCH = and_(
     Channel.platform == bindparam("chat_platform"),
     Channel.workspace == bindparam("chat_workspace"),
     Channel.external_id == bindparam("chat_id"),
 )
+_CHANNEL = select(Channel).where(_CHAT_MATCH)
 _HOME = aliased(Council, name="home_council")
 # Who is speaking, where, and their home council, in one round trip: this runs
 # before every command, so it is built once and only its parameters change.
 _SPEAKER = (
     _IDENTITY.add_columns(Channel, _HOME)
-    .outerjoin(
-        Channel,
-        and_(
-            Channel.platform == bindparam("chat_platform"),
-            Channel.workspace == bindparam("chat_workspace"),
-            Channel.external_id == bindparam("chat_id"),
-        ),
-    )
+    .outerjoin(Channel, _CHAT_MATCH)
     .outerjoin(_HOME, _HOME.id == Member.home_council_id)
 )
 

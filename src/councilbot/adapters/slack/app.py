@@ -43,7 +43,7 @@ from councilbot.adapters.slack.render import blocks_for, to_mrkdwn
 from councilbot.core.grammar import split_command
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
-from councilbot.core.router import Router
+from councilbot.core.router import FAILED, Router
 from councilbot.delivery.targets import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,6 @@ NOT_THERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 NOT_IN_CHANNEL = N_(
     "I am not a member of this channel, so only you can see my answer. "
     "Invite me with /invite to answer here for everyone."
-)
-# The router's own message for a crash, so it is already translated.
-FAILED = (
-    "Sorry, something went wrong on my side and nothing was changed. "
-    "If it happens again, tell a coordinator the code {incident}."
 )
 FILE_FAILED = N_("I could not send you the file {name} ({error}). Please try again later.")
 DRAIN_TIMEOUT = 10.0  # seconds stop() waits for answers still being sent
@@ -105,7 +100,7 @@ class SlackAdapter:
         )
         # A single workspace's token travels with the client (passing both makes bolt warn);
         # with OAuth settings bolt picks each request's token from the installation store.
-        t = router.catalogs.translator(router.settings.default_language)
+        t = router.translator()
         self.bolt = AsyncApp(
             client=client,
             signing_secret=signing_secret or "",
@@ -340,7 +335,7 @@ class SlackAdapter:
             incident = secrets.token_hex(4)
             log.exception("slack form failed (incident %s)", incident)
             if not acked:
-                t = self.router.catalogs.translator(self.router.settings.default_language)
+                t = self.router.translator()
                 problem = t(FAILED, incident=incident)
                 await ack(response_action="errors", errors=_first_input(view, problem))
 
@@ -487,7 +482,7 @@ class SlackAdapter:
         except SlackApiError as exc:
             code = _error_code(exc)
             log.warning("slack upload of %s to %s failed (%s)", file.filename, channel, code)
-            t = self.router.catalogs.translator(self.router.settings.default_language)
+            t = self.router.translator()
             text = t(FILE_FAILED, name=file.filename, error=code)
             await self._respond(client, respond, command, Reply(text=text), note=False)
 
@@ -503,7 +498,7 @@ class SlackAdapter:
         """Answer only the sender: through the request's response_url, else in a direct message."""
         text = reply.text
         if note:
-            t = self.router.catalogs.translator(self.router.settings.default_language)
+            t = self.router.translator()
             text = f"{t(NOT_IN_CHANNEL)}\n\n{text}"
         mrkdwn, blocks = to_mrkdwn(text)[:TEXT_LIMIT], blocks_for(text, reply.buttons)
         if respond is None:  # a modal's submission has no response_url
@@ -531,7 +526,7 @@ class SlackAdapter:
             incident = secrets.token_hex(4)
             log.exception("slack %s failed (incident %s)", what, incident)
             try:
-                t = self.router.catalogs.translator(self.router.settings.default_language)
+                t = self.router.translator()
                 text = to_mrkdwn(t(FAILED, incident=incident))
                 await respond(text=text, response_type="ephemeral")
             except Exception as exc:

@@ -45,7 +45,7 @@ from councilbot.adapters.telegram.render import (
 )
 from councilbot.core.formatting import plain_text
 from councilbot.core.grammar import split_command
-from councilbot.core.i18n import LANGUAGES, N_, normalise_language
+from councilbot.core.i18n import LANGUAGES, N_
 from councilbot.core.messages import (
     Attachment,
     Chat,
@@ -64,8 +64,6 @@ ALLOWED_UPDATES = (
     "channel_post",
     "callback_query",
     "my_chat_member",
-    "poll",
-    "poll_answer",
 )
 # The bot's own membership: "member"/"administrator" is in the chat, "left"/"kicked" is out.
 PRESENT = frozenset({ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER})
@@ -229,9 +227,7 @@ class TelegramAdapter:
         user = query.from_user
         typed = self.callbacks.resolve(query.data or "")
         if typed is None:
-            t = self.router.catalogs.translator(
-                normalise_language(user.language_code) or self.router.settings.default_language
-            )
+            t = self.router.translator(user.language_code)
             await query.answer(t("This button has expired; please type the command."))
             return
         message = query.message
@@ -319,10 +315,7 @@ class TelegramAdapter:
                 return
             except Forbidden as exc:
                 log.info("cannot write privately to a telegram user: %s", exc.message)
-        t = self.router.catalogs.translator(
-            normalise_language(command.sender.language_code)
-            or self.router.settings.default_language
-        )
+        t = self.router.translator(command.sender.language_code)
         await self.application.bot.send_message(
             command.chat.chat_id,
             t(NOT_PRIVATE, bot=self.application.bot.username or "CouncilBot"),
