@@ -18,7 +18,12 @@ from pathlib import Path
 from councilbot.app import build_app
 from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform
 from councilbot.db.session import create_engine, create_sessionmaker, upgrade
-from councilbot.services.councils import link_channel, read_seed_file, seed_councils
+from councilbot.services.councils import (
+    get_council,
+    link_channel,
+    read_seed_file,
+    seed_councils,
+)
 from councilbot.settings import DEFAULT_CONFIG_DIR, Settings
 
 
@@ -43,9 +48,8 @@ async def main(commands: int, url: str | None) -> None:
             )
         app = await build_app(Settings(database_url=url), engine=engine)
         async with app.sessionmaker() as session, session.begin():
-            from councilbot.services.councils import get_council
-
-            await link_channel(session, chat, await get_council(session, "cork"), by=None, now=now)
+            cork = await get_council(session, "cork")
+            await link_channel(session, chat, None, cork, by=None, now=now)
         print(f"database: {engine.dialect.name}; idle RSS after start-up: {rss_mib():.0f} MiB")
 
         def command(name: str, args: str = "", user: int = 0) -> Command:
@@ -56,12 +60,10 @@ async def main(commands: int, url: str | None) -> None:
             # Warm up: the first command of each user creates the member.
             for user in range(50):
                 await app.router.handle(command(name, args, user))
-            batch = [command(name, args, i % 50) for i in range(commands)]
-            if name == "subscribe":
-                batch = [
-                    command("subscribe" if i % 2 else "unsubscribe", "events", i % 50)
-                    for i in range(commands)
-                ]
+            batch = [
+                command("unsubscribe" if name == "subscribe" and i % 2 == 0 else name, args, i % 50)
+                for i in range(commands)
+            ]
             wall, cpu = time.perf_counter(), time.process_time()
             for item in batch:
                 await app.router.handle(item)

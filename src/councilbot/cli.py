@@ -15,6 +15,9 @@ from councilbot.db.session import SchemaOutOfDate
 from councilbot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("councilbot")
+# Who you are in the console chat, and where, unless `chat` is told otherwise.
+DEFAULT_USER = "you"
+DEFAULT_COUNCIL = "malaga"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,9 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="start the bot (the console chat when no platform token is set)")
 
     chat = sub.add_parser("chat", help="talk to the bot in this terminal")
-    chat.add_argument("--user", default="you", help="who you are (default: you)")
+    chat.add_argument("--user", default=DEFAULT_USER, help="who you are (default: %(default)s)")
     chat.add_argument(
-        "--council", default="malaga", help="council of the default chat (default: malaga)"
+        "--council",
+        default=DEFAULT_COUNCIL,
+        help="council of the default chat (default: %(default)s)",
     )
     chat.add_argument("--chat", default=None, help="the default chat (default: <council>-chat)")
     chat.add_argument(
@@ -135,7 +140,9 @@ async def _run(settings: Settings) -> int:
         print(f"councilbot: {problem}", file=sys.stderr)
         return 2
     if settings.telegram_bot_token is None and not _slack_enabled(settings):
-        return await _chat(settings, user="you", council="malaga", chat=None, admin=True)
+        return await _chat(
+            settings, user=DEFAULT_USER, council=DEFAULT_COUNCIL, chat=None, admin=True
+        )
     return await _serve(settings)
 
 

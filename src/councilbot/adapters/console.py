@@ -110,7 +110,7 @@ class ConsoleChat:
             chat = self._chat(self.chat, self.user)
             if await members.find_channel(session, chat) is None:
                 council = await councils.get_council(session, self.council)
-                await councils.link_channel(session, chat, council, by=None, now=self.clock())
+                await councils.link_channel(session, chat, None, council, by=None, now=self.clock())
 
     def _chat(self, name: str, user: str) -> Chat:
         if name == PRIVATE_CHAT:

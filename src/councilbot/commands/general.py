@@ -160,7 +160,7 @@ async def link(ctx: Context, args: LinkArgs) -> Reply:
     if ctx.channel is not None and ctx.channel.council_id != council.id:
         await access.require_coordinator(ctx.session, ctx.actor, ctx.channel.council)
     result = await councils.link_channel(
-        ctx.session, ctx.command.chat, council, by=ctx.member, now=ctx.now
+        ctx.session, ctx.command.chat, ctx.channel, council, by=ctx.member, now=ctx.now
     )
     if result.previous is not None:
         return ctx.reply(
@@ -184,7 +184,7 @@ async def _link_with_code(ctx: Context, slug: str, text: str) -> Reply:
     existing = await members.find_channel(ctx.session, chat)
     if existing is not None and existing.council_id != council.id:
         await access.require_coordinator(ctx.session, ctx.actor, existing.council)
-    await councils.link_channel(ctx.session, chat, council, by=ctx.member, now=ctx.now)
+    await councils.link_channel(ctx.session, chat, existing, council, by=ctx.member, now=ctx.now)
     code.used_at = ctx.now
     return ctx.reply(
         "<b>{chat}</b> is now linked to <b>{council}</b>. Announcements and events of {council} will appear there.",

@@ -16,7 +16,7 @@ import random
 import secrets
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -95,7 +95,12 @@ class _Outcomes:
     moved: list[tuple[Claimed, str, str]] = field(default_factory=list)  # row, new chat, why
 
     def __bool__(self) -> bool:
-        return bool(self.sent or self.retry or self.failed or self.dead or self.moved)
+        return any(getattr(self, kind.name) for kind in fields(self))
+
+    def put_back(self, earlier: _Outcomes) -> None:
+        """Put outcomes that could not be recorded in front of the newer ones."""
+        for kind in fields(self):
+            getattr(self, kind.name)[:0] = getattr(earlier, kind.name)
 
 
 @dataclass(slots=True)
@@ -302,8 +307,4 @@ class Dispatcher:
         except Exception:
             # Keep them for the next flush; if we die first, leases bring the rows back.
             log.exception("could not record delivery outcomes; will retry")
-            self._outcomes.sent[:0] = outcomes.sent
-            self._outcomes.retry[:0] = outcomes.retry
-            self._outcomes.failed[:0] = outcomes.failed
-            self._outcomes.dead[:0] = outcomes.dead
-            self._outcomes.moved[:0] = outcomes.moved
+            self._outcomes.put_back(outcomes)

@@ -10,13 +10,12 @@ because SQLite has one writer at a time.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -290,17 +289,20 @@ class Report:
         return sum(self.counts.values())
 
 
+async def status_counts(
+    session: AsyncSession, *where: ColumnElement[bool]
+) -> dict[DeliveryStatus, int]:
+    """Count deliveries by status (statuses with none are left out)."""
+    rows = await session.execute(
+        select(Delivery.status, func.count()).where(*where).group_by(Delivery.status)
+    )
+    return {status: n for status, n in rows.tuples()}
+
+
 async def report(session: AsyncSession, source: str, source_id: int, *, limit: int = 5) -> Report:
     """Count a source's deliveries by status and list the latest problems."""
-    counts = Counter(
-        {
-            status: n
-            for status, n in await session.execute(
-                select(Delivery.status, func.count())
-                .where(Delivery.source == source, Delivery.source_id == source_id)
-                .group_by(Delivery.status)
-            )
-        }
+    counts = await status_counts(
+        session, Delivery.source == source, Delivery.source_id == source_id
     )
     problems = await session.execute(
         select(Delivery.status, Channel.title, Delivery.chat_id, Delivery.last_error)
@@ -315,7 +317,7 @@ async def report(session: AsyncSession, source: str, source_id: int, *, limit: i
         .limit(limit)
     )
     return Report(
-        counts=dict(counts),
+        counts=counts,
         problems=[(status, title or chat, error) for status, title, chat, error in problems],
     )
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
-from sqlalchemy import select, text, update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from councilbot.db.models import Job, JobState
@@ -169,16 +169,16 @@ class Scheduler:
         now = self._clock()
         try:
             async with self._sessionmaker() as session, session.begin():
-                claimed = await session.execute(
+                # Claim and read the row in one statement: only one firing gets it.
+                job = await session.scalar(
                     update(Job)
                     .where(Job.name == name, Job.state == JobState.PENDING, Job.due_at <= now)
                     .values(state=JobState.DONE, fired_at=now)
+                    .returning(Job)
                     .execution_options(synchronize_session=False)
                 )
-                if not claimed.rowcount:
+                if job is None:
                     return False
-                job = await session.scalar(select(Job).where(Job.name == name))
-                assert job is not None
                 if job.due_at < now - self._grace:
                     await self._miss(session, job, now)
                     return False

@@ -66,13 +66,13 @@ class LinkResult:
 async def link_channel(
     session: AsyncSession,
     chat: messages.Chat,
+    channel: Channel | None,
     council: Council,
     *,
     by: Member | None,
     now: datetime,
 ) -> LinkResult:
-    """Link a chat to a council (moving it if it was linked elsewhere)."""
-    channel = await members.find_channel(session, chat)
+    """Link a chat to a council (moving `channel`, the chat's current link, if it has one)."""
     if channel is None:
         channel = Channel(
             platform=chat.platform,

@@ -7,10 +7,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
 from councilbot.app import App
-from councilbot.db.models import Delivery, DeliveryStatus
+from councilbot.db.models import DeliveryStatus
+from councilbot.delivery import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +114,7 @@ class WebServer:
         counts = dict.fromkeys(DeliveryStatus, 0)
         try:
             async with asyncio.timeout(DB_TIMEOUT), self._app.sessionmaker() as session:
-                result = await session.execute(
-                    select(Delivery.status, func.count()).group_by(Delivery.status)
-                )
-                for status, n in result:
-                    counts[DeliveryStatus(status)] = n
+                counts.update(await outbox.status_counts(session))
         except Exception as exc:
             logger.warning("metrics: outbox query failed (%s)", type(exc).__name__)
             return web.Response(status=503, text="database unavailable\n")

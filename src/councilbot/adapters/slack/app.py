@@ -39,7 +39,7 @@ from councilbot.adapters.slack.forms import (
     refilled,
 )
 from councilbot.adapters.slack.oauth import INSTALL_PATH, NOT_INSTALLED
-from councilbot.adapters.slack.render import blocks_for, to_mrkdwn
+from councilbot.adapters.slack.render import blocks_for, fallback_text, to_mrkdwn
 from councilbot.core.grammar import split_command
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
@@ -48,7 +48,6 @@ from councilbot.delivery.targets import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
 
-TEXT_LIMIT = 40_000  # characters of a message's fallback `text`
 ACTION_ID = re.compile(r"^cmd_\d+$")
 # chat.* errors after which the bot cannot write in the channel at all.
 NOT_THERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
@@ -253,17 +252,15 @@ class SlackAdapter:
         async with self._answering(ack, respond, "button press"):
             action = body["actions"][0]
             name, args = split_command(str(action.get("value") or ""))
-            user = body["user"]
-            team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+            sender = _sender(body)
             container = body.get("container") or {}
             channel = body.get("channel") or {}
             channel_id = str(channel.get("id") or container.get("channel_id") or "")
-            username = user.get("username") or user.get("name")
             command = Command(
                 name=name or "help",
                 args=args,
-                sender=_identity(str(user["id"]), team, username),
-                chat=_chat(channel_id, team, channel.get("name")),
+                sender=sender,
+                chat=_chat(channel_id, sender.workspace, channel.get("name")),
                 received_at=datetime.now(UTC),
             )
             reply = self._on_slack(await self.router.handle(command))
@@ -312,22 +309,22 @@ class SlackAdapter:
         acked = False
         try:
             metadata = json.loads(view.get("private_metadata") or "{}")
-            user = body["user"]
-            team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+            sender = _sender(body)
             values = form_values(view.get("state") or {})
             command = Command(
                 name=str(metadata["command"]),
                 fields=values,
-                sender=_identity(str(user["id"]), team, user.get("username") or user.get("name")),
-                chat=_chat(str(metadata["channel"]), team, metadata.get("channel_name")),
+                sender=sender,
+                chat=_chat(
+                    str(metadata["channel"]), sender.workspace, metadata.get("channel_name")
+                ),
                 received_at=datetime.now(UTC),
             )
             reply = self._on_slack(await self.router.handle(command))
+            acked = True
             if reply.error is not None:
-                acked = True
                 await self._refuse_form(ack, view, values, reply)
                 return
-            acked = True
             await ack()  # closes the modal
             public = await self._send(client, None, command, reply, ephemeral=reply.private)
             await self._send_file(client, None, command, reply, public=public)
@@ -358,12 +355,9 @@ class SlackAdapter:
         client: AsyncWebClient,
     ) -> None:
         """Greet a channel the bot was invited to, saying how to link it to a council."""
-        self._track()  # before the ack, which lets the request's answer go
-        await ack()
-        bot = context.bot_user_id or self.bot_user_id
-        if event.get("user") != bot:
-            return  # someone else joined
-        try:
+        async with self._answering(ack, None, f"greeting of channel {event.get('channel')}"):
+            if event.get("user") != (context.bot_user_id or self.bot_user_id):
+                return  # someone else joined
             team = str(event.get("team") or context.team_id or "")
             chat = _chat(str(event["channel"]), team, None)
             inviter = event.get("inviter")
@@ -377,22 +371,14 @@ class SlackAdapter:
                     blocks=blocks_for(reply.text, reply.buttons),
                     unfurl_links=False,
                 )
-        except Exception:
-            log.exception("slack: could not greet channel %s", event.get("channel"))
 
     async def _on_left(
         self, ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         """Stop sending to a channel the bot was removed from (its link is kept)."""
-        self._track()  # before the ack, which lets the request's answer go
-        await ack()
-        team = str(context.team_id or "")
-        try:
-            await self.router.presence(
-                _chat(str(event["channel"]), team, None), None, present=False
-            )
-        except Exception:
-            log.exception("slack: could not note leaving channel %s", event.get("channel"))
+        async with self._answering(ack, None, f"leaving of channel {event.get('channel')}"):
+            chat = _chat(str(event["channel"]), str(context.team_id or ""), None)
+            await self.router.presence(chat, None, present=False)
 
     async def _on_uninstalled(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         """Say loudly that SLACK_BOT_TOKEN stopped working (single-workspace mode)."""
@@ -500,7 +486,7 @@ class SlackAdapter:
         if note:
             t = self.router.translator()
             text = f"{t(NOT_IN_CHANNEL)}\n\n{text}"
-        mrkdwn, blocks = to_mrkdwn(text)[:TEXT_LIMIT], blocks_for(text, reply.buttons)
+        mrkdwn, blocks = fallback_text(text), blocks_for(text, reply.buttons)
         if respond is None:  # a modal's submission has no response_url
             await client.chat_postMessage(
                 channel=command.sender.user_id, text=mrkdwn, blocks=blocks, unfurl_links=False
@@ -512,11 +498,10 @@ class SlackAdapter:
 
     @contextlib.asynccontextmanager
     async def _answering(
-        self, ack: AsyncAck, respond: AsyncRespond, what: str
+        self, ack: AsyncAck, respond: AsyncRespond | None, what: str
     ) -> AsyncIterator[None]:
-        """Ack at once, then answer; if answering breaks, apologise rather than let it escape.
-
-        After ack(), an exception reaching bolt would make it answer Slack with a 404.
+        """Ack at once, then answer; if answering breaks, log it and apologise (if someone
+        asked) rather than let it escape: after ack(), bolt would answer Slack with a 404.
         """
         self._track()  # before the ack, which lets the request's answer go
         await ack()
@@ -525,6 +510,8 @@ class SlackAdapter:
         except Exception:
             incident = secrets.token_hex(4)
             log.exception("slack %s failed (incident %s)", what, incident)
+            if respond is None:  # an event: nobody is waiting for an answer
+                return
             try:
                 t = self.router.translator()
                 text = to_mrkdwn(t(FAILED, incident=incident))
@@ -555,7 +542,7 @@ def _answer(response: BoltResponse) -> tuple[int, bytes, dict[str, str]]:
 
 def _text(reply: Reply) -> str:
     """Return the reply's mrkdwn fallback text, as Slack stores it."""
-    return to_mrkdwn(reply.text)[:TEXT_LIMIT]
+    return fallback_text(reply.text)
 
 
 def _error_code(exc: SlackApiError) -> str:
@@ -565,6 +552,13 @@ def _error_code(exc: SlackApiError) -> str:
     if isinstance(data, Mapping) and data.get("error"):
         return str(data["error"])
     return f"HTTP {getattr(response, 'status_code', '?')}"
+
+
+def _sender(body: dict[str, Any]) -> Identity:
+    """Name who pressed a button or sent a form, from an interaction payload."""
+    user = body["user"]
+    team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+    return _identity(str(user["id"]), team, user.get("username") or user.get("name"))
 
 
 def _identity(user_id: str, team: str, username: str | None) -> Identity:

@@ -12,12 +12,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from councilbot.adapters.slack.oauth import WorkspaceTokens
-from councilbot.adapters.slack.render import blocks_for, to_mrkdwn
+from councilbot.adapters.slack.render import blocks_for, fallback_text
 from councilbot.core.messages import Platform
 from councilbot.delivery.targets import Outgoing, PermanentError, RetryAfter, TransientError
 
 DEFAULT_TIMEOUT = 10  # seconds for one Web API call
-TEXT_LIMIT = 40_000  # characters of chat.postMessage `text`
 
 # Slack error codes that mean "try again later"; every other `ok: false` code is permanent
 # (channel_not_found, not_in_channel, is_archived, account_inactive, token_revoked,
@@ -60,7 +59,7 @@ class SlackTarget:
         try:
             response = await self.client.chat_postMessage(
                 channel=message.chat_id,
-                text=to_mrkdwn(message.text)[:TEXT_LIMIT],
+                text=fallback_text(message.text),
                 blocks=blocks or None,
                 unfurl_links=False,
                 token=token,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from councilbot.adapters.slack.render import to_mrkdwn
-from councilbot.core.formatting import plain_text
+from councilbot.core.formatting import plain_text, truncate
 from councilbot.core.grammar import FormField
 from councilbot.core.i18n import N_, Translator
 from councilbot.core.router import Form
@@ -99,7 +99,7 @@ def field_error(view: Mapping[str, Any], field: str | None, reason: str) -> dict
     if field is None or field not in inputs:
         return None
     text = plain_text(reason).strip()
-    return {field: text if len(text) <= ERROR_LIMIT else text[: ERROR_LIMIT - 1] + "…"}
+    return {field: truncate(text, ERROR_LIMIT)}
 
 
 def _input(field: FormField, t: Translator) -> dict[str, Any]:

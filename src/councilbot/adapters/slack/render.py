@@ -13,8 +13,10 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urlsplit
 
+from councilbot.core.formatting import truncate
 from councilbot.core.messages import Button
 
+TEXT_LIMIT = 40_000  # characters of a message's fallback `text`
 SECTION_LIMIT = 3000  # characters of mrkdwn in one section block
 LABEL_LIMIT = 75  # characters of a button's plain_text label
 VALUE_LIMIT = 2000  # characters of a button's value
@@ -118,16 +120,16 @@ class _Mrkdwn(HTMLParser):
         return "".join(self._stack[0].parts)
 
 
+def fallback_text(markup: str) -> str:
+    """Return a message's plain `text`, shown in notifications: mrkdwn, cut to Slack's limit."""
+    return to_mrkdwn(markup)[:TEXT_LIMIT]
+
+
 def to_mrkdwn(markup: str) -> str:
     """Convert safe markup to Slack mrkdwn."""
     parser = _Mrkdwn()
     parser.feed(markup)
     return parser.result()
-
-
-def _truncate(text: str, limit: int) -> str:
-    """Cut text to at most `limit` characters, marking the cut with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _chunks(text: str, limit: int) -> list[str]:
@@ -175,7 +177,7 @@ def button_element(button: Button, index: int) -> dict[str, Any]:
     return {
         "type": "button",
         "action_id": f"cmd_{index}",
-        "text": {"type": "plain_text", "text": _truncate(label, LABEL_LIMIT), "emoji": True},
+        "text": {"type": "plain_text", "text": truncate(label, LABEL_LIMIT), "emoji": True},
         "value": button.command[:VALUE_LIMIT],
     }
 
@@ -192,7 +194,7 @@ def blocks_for(text: str, buttons: Iterable[Button | Iterable[Button]] = ()) -> 
         if not mrkdwn.strip():
             continue
         if context:
-            element = {"type": "mrkdwn", "text": _truncate(mrkdwn, SECTION_LIMIT)}
+            element = {"type": "mrkdwn", "text": truncate(mrkdwn, SECTION_LIMIT)}
             blocks.append({"type": "context", "elements": [element]})
         else:
             blocks += [

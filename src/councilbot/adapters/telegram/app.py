@@ -293,12 +293,7 @@ class TelegramAdapter:
         chat = _chat(change.chat, change.from_user)
         reply = await self.router.presence(chat, _user_identity(change.from_user), present=present)
         if reply is not None and chat.kind is ChatKind.GROUP:  # a channel's readers need no help
-            await self.application.bot.send_message(
-                chat.chat_id,
-                reply.text,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=_NO_PREVIEW,
-            )
+            await self._post(chat.chat_id, reply)
 
     async def _send_reply(
         self, command: Command, reply: Reply, *, quote: int | None = None
@@ -316,13 +311,8 @@ class TelegramAdapter:
             except Forbidden as exc:
                 log.info("cannot write privately to a telegram user: %s", exc.message)
         t = self.router.translator(command.sender.language_code)
-        await self.application.bot.send_message(
-            command.chat.chat_id,
-            t(NOT_PRIVATE, bot=self.application.bot.username or "CouncilBot"),
-            parse_mode=ParseMode.HTML,
-            link_preview_options=_NO_PREVIEW,
-            reply_parameters=_quoting(quote),
-        )
+        note = Reply(text=t(NOT_PRIVATE, bot=self.application.bot.username or "CouncilBot"))
+        await self._post(command.chat.chat_id, note, quote=quote)
 
     async def _post(self, chat_id: str, reply: Reply, *, quote: int | None = None) -> None:
         """Send a reply's text, in chunks with the keyboard on the last, then its file."""

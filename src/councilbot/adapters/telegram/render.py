@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from councilbot.core.formatting import plain_text
+from councilbot.core.formatting import plain_text, truncate
 from councilbot.core.messages import Button
 
 MESSAGE_LIMIT = 4096  # characters of one message
@@ -98,7 +98,7 @@ def toast(text: str) -> str:
     """Return the first line of a reply as plain text short enough for a callback answer."""
     lines = [line.strip() for line in plain_text(text).splitlines()]
     first = next((line for line in lines if line), "")
-    return first if len(first) <= TOAST_LIMIT else first[: TOAST_LIMIT - 1] + "…"
+    return truncate(first, TOAST_LIMIT)
 
 
 class CallbackStore:
