@@ -107,6 +107,13 @@ def test_clock_advancing_restores_capacity(clock: FakeClock) -> None:
     assert [limiter.reserve([key]) for _ in range(4)] == pytest.approx([0, 0, 0, 0.1])
 
 
+def test_reserve_leaves_a_slot_further_than_max_delay_untaken(telegram: RateLimiter) -> None:
+    assert telegram.reserve([chat("1")]) == 0
+    assert telegram.reserve([chat("1")], max_delay=0.5) == pytest.approx(1.0)  # not taken
+    assert telegram.reserve([chat("1")], max_delay=1.0) == pytest.approx(1.0)  # taken now
+    assert telegram.delay([chat("1")]) == pytest.approx(2.0)
+
+
 def test_delay_does_not_reserve(telegram: RateLimiter) -> None:
     assert telegram.delay([chat("1")]) == 0
     assert telegram.delay([chat("1")]) == 0

@@ -86,7 +86,9 @@ class ConsoleTarget:
         self._count += 1
         out = self._stdout or sys.stdout
         body = render(Reply(text=message.text, buttons=message.buttons), bold=self._bold)
-        out.write(f"[to {message.chat_id}] {body}\n\n")
+        private = message.chat_kind is ChatKind.PRIVATE  # the outbox names it by the user
+        chat = f"{PRIVATE_CHAT}:{message.chat_id}" if private else message.chat_id
+        out.write(f"[to {chat}] {body}\n\n")
         out.flush()
         return str(self._count)
 

@@ -223,13 +223,13 @@ class Dispatcher:
 
     def _schedule(self, row: Claimed) -> None:
         keys = bucket_keys(row.message)
-        wait = self._limiter.delay(keys)
+        wait = self._limiter.reserve(keys, max_delay=self.config.max_hold)
         if wait > self.config.max_hold:
-            # Too long to hold the claim: hand the row back, due when its slot comes.
+            # Too long to hold the claim (nothing was reserved): hand the row back, due
+            # when its slot comes.
             at = self._clock() + timedelta(seconds=wait)
             self._outcomes.retry.append((row.id, at, None, False))
             return
-        wait = self._limiter.reserve(keys)
         task = asyncio.create_task(self._send(row, keys, wait))
         self._in_flight.add(task)
         task.add_done_callback(self._done)

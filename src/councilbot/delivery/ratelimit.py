@@ -10,6 +10,7 @@ returned delay.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -71,11 +72,16 @@ class RateLimiter:
         now = self._clock()
         return self._earliest(dict.fromkeys(keys), now) - now
 
-    def reserve(self, keys: Iterable[BucketKey]) -> float:
-        """Reserve one event in every bucket at the earliest common moment; return its delay."""
+    def reserve(self, keys: Iterable[BucketKey], *, max_delay: float = math.inf) -> float:
+        """Reserve one event in every bucket at the earliest common moment; return its delay.
+
+        When that moment is more than `max_delay` away, reserve nothing and return the delay.
+        """
         now = self._clock()
         unique = dict.fromkeys(keys)  # a key listed twice is still one event in its bucket
         at = self._earliest(unique, now)
+        if at - now > max_delay:
+            return at - now
         for key in unique:
             tat = self._tats.get(key, at)
             self._store(key, max(tat, at) + self._rules[key[0]].interval)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -184,7 +185,7 @@ async def _enqueue(
                 Outgoing(
                     platform=identity.platform,
                     workspace=identity.workspace,
-                    chat_id=_direct_chat(identity),
+                    chat_id=identity.user_id,  # a private chat goes by the person's id
                     chat_kind=ChatKind.PRIVATE,
                     text=_render(catalogs, lang, label, announcement.text),
                 ),
@@ -192,11 +193,6 @@ async def _enqueue(
             )
         )
     return await outbox.enqueue(session, envelopes, now=now)
-
-
-def _direct_chat(identity: Identity) -> str:
-    # Telegram and Slack open a private chat by the user's id; the console names it dm:<user>.
-    return f"dm:{identity.user_id}" if identity.platform.value == "console" else identity.user_id
 
 
 async def _subscribers(
@@ -237,14 +233,21 @@ async def _subscribers(
     return [(member, identity) for member, identity in rows.all()]
 
 
+async def _manages(session: AsyncSession, actor: Actor) -> Callable[[Announcement], bool]:
+    """Tell which announcements the actor may manage: their own, and their councils' ones."""
+    if await access.is_admin(session, actor):
+        return lambda _announcement: True
+    mine = await access.coordinated_council_ids(session, actor.member_id)
+    return lambda a: (
+        a.author_id == actor.member_id or bool(mine.intersection(c.id for c in a.councils))
+    )
+
+
 async def _get_visible(session: AsyncSession, actor: Actor, announcement_id: int) -> Announcement:
     announcement = await session.get(Announcement, announcement_id)
     if announcement is None:
         raise NotFound(N_("There is no announcement #{id}."), id=announcement_id)
-    if announcement.author_id == actor.member_id or await access.is_admin(session, actor):
-        return announcement
-    mine = await access.coordinated_council_ids(session, actor.member_id)
-    if not mine.intersection(c.id for c in announcement.councils):
+    if not (await _manages(session, actor))(announcement):
         raise Forbidden(
             N_("Announcement #{id} is not for a council you coordinate."), id=announcement_id
         )
@@ -258,15 +261,8 @@ async def list_scheduled(session: AsyncSession, actor: Actor) -> list[Announceme
         .where(Announcement.status.in_([AnnouncementStatus.SCHEDULED, AnnouncementStatus.MISSED]))
         .order_by(Announcement.scheduled_at, Announcement.id)
     )
-    found = list(await session.scalars(query))
-    if await access.is_admin(session, actor):
-        return found
-    mine = await access.coordinated_council_ids(session, actor.member_id)
-    return [
-        a
-        for a in found
-        if a.author_id == actor.member_id or mine.intersection(c.id for c in a.councils)
-    ]
+    manages = await _manages(session, actor)
+    return [a for a in await session.scalars(query) if manages(a)]
 
 
 async def cancel_announcement(
