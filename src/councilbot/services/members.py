@@ -63,6 +63,13 @@ async def resolve_member(
         identity, member = found
         _touch(identity, sender, now)
         return member, False
+    return await _create_member(session, sender, now=now)
+
+
+async def _create_member(
+    session: AsyncSession, sender: messages.Identity, *, now: datetime
+) -> tuple[Member, bool]:
+    """Create the member and identity of someone not seen before (see resolve_member)."""
     try:
         # A savepoint, so that a concurrent first message from the same person only
         # costs us a retry of the lookup.
@@ -147,7 +154,8 @@ async def resolve_speaker(
         identity, member, channel, home = row
         _touch(identity, sender, now)
         return Speaker(member, channel, home, newcomer=False)
-    member, newcomer = await resolve_member(session, sender, now=now)
+    # The speaker query found no identity, so this is a first contact: create it directly.
+    member, newcomer = await _create_member(session, sender, now=now)
     return Speaker(member, await find_channel(session, chat), None, newcomer)
 
 

@@ -417,10 +417,7 @@ class SlackAdapter:
                 )
             return not ephemeral
         except SlackApiError as exc:
-            code = _error_code(exc)
-            log.warning("slack post to %s failed (%s): answering the sender only", channel, code)
-        await self._respond(client, respond, command, reply, note=code in NOT_THERE)
-        return False
+            return await self._instead(client, respond, command, reply, exc, "post to")
 
     async def _update(
         self, client: AsyncWebClient, respond: AsyncRespond, command: Command, reply: Reply, ts: str
@@ -439,8 +436,22 @@ class SlackAdapter:
             )
             return True
         except SlackApiError as exc:
-            code = _error_code(exc)
-            log.warning("slack update in %s failed (%s): answering the sender only", channel, code)
+            return await self._instead(client, respond, command, reply, exc, "update in")
+
+    async def _instead(
+        self,
+        client: AsyncWebClient,
+        respond: AsyncRespond | None,
+        command: Command,
+        reply: Reply,
+        exc: SlackApiError,
+        what: str,
+    ) -> bool:
+        """Answer the sender alone when the channel refused; return False (not public)."""
+        code = _error_code(exc)
+        log.warning(
+            "slack %s %s failed (%s): answering the sender only", what, command.chat.chat_id, code
+        )
         await self._respond(client, respond, command, reply, note=code in NOT_THERE)
         return False
 
