@@ -50,12 +50,14 @@ clean:
 
 LOCALES := src/councilbot/locales
 ## Extract translatable messages and merge them into every catalog.
+## The catalogs keep their header (its Plural-Forms chooses plural forms) and its date,
+## so that a run with no new message changes nothing.
 messages: $(STAMP)
 	$(BIN)/pybabel extract --no-location --omit-header --sort-output -k N_ -k t -k reply \
-		-o $(LOCALES)/councilbot.pot src/councilbot
+		-k plural:1,2 -o $(LOCALES)/councilbot.pot src/councilbot
 	for lang in es it fr tr; do \
 		if [ -f $(LOCALES)/$$lang/LC_MESSAGES/councilbot.po ]; then \
-			$(BIN)/pybabel update --no-fuzzy-matching --omit-header -i $(LOCALES)/councilbot.pot -d $(LOCALES) -D councilbot -l $$lang; \
+			$(BIN)/pybabel update --no-fuzzy-matching --ignore-pot-creation-date -i $(LOCALES)/councilbot.pot -d $(LOCALES) -D councilbot -l $$lang; \
 		else \
 			$(BIN)/pybabel init -i $(LOCALES)/councilbot.pot -d $(LOCALES) -D councilbot -l $$lang; \
 		fi; \

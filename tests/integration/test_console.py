@@ -71,7 +71,7 @@ def test_script_mode_end_to_end(tmp_path: Path) -> None:
         council="Southern Ireland council (MTU)",
     )
     assert replies[5] == "bob is now a coordinator of Southern Ireland council (MTU)."
-    assert replies[6] == "There is no button 9 on my last message."
+    assert replies[6] == "There is no button 9: my last message has 0 buttons."
     assert "Traceback" not in result.stderr
 
 
@@ -115,4 +115,4 @@ async def test_pressing_a_button_runs_its_command(bot: Bot) -> None:
 async def test_speakers_and_chats_are_separate(bot: Bot) -> None:
     await bot("ann@dm: /lang")
     # Bob has no buttons of his own, so his "1" presses nothing.
-    assert await bot("bob@dm: 1") == "There is no button 1 on my last message."
+    assert await bot("bob@dm: 1") == "There is no button 1: my last message has 0 buttons."

@@ -136,23 +136,24 @@ class ConsoleChat:
             chat_name = match["chat"] or self.chat
             text = match["text"].strip()
         key = (user, chat_name)
+        sender = Identity(platform=Platform.CONSOLE, user_id=user, username=user, display_name=user)
+        chat = self._chat(chat_name, user)
         if text.isdecimal():
             pressed = self._buttons.get(key, [])
             index = int(text) - 1
             if not 0 <= index < len(pressed):
-                t = self.router.translator()
-                return Reply(text=t("There is no button {number} on my last message.", number=text))
+                t = await self.router.translator_for(sender, chat)
+                return Reply(
+                    text=t.plural(
+                        "There is no button {number}: my last message has {count} button.",
+                        "There is no button {number}: my last message has {count} buttons.",
+                        len(pressed),
+                        number=text,
+                    )
+                )
             text = pressed[index].command
         name, args = split_command(text)
-        command = Command(
-            name=name,
-            args=args,
-            sender=Identity(
-                platform=Platform.CONSOLE, user_id=user, username=user, display_name=user
-            ),
-            chat=self._chat(chat_name, user),
-            received_at=self.clock(),
-        )
+        command = Command(name=name, args=args, sender=sender, chat=chat, received_at=self.clock())
         reply = await self.router.handle(command)
         self._buttons[key] = reply.button_list
         return reply
@@ -162,10 +163,13 @@ class ConsoleChat:
         await self.setup()
         interactive = self.stdin.isatty()
         if interactive:
-            self._print(
-                f"CouncilBot console: you are {self.user} in {self.chat}. "
-                "Type /help, or Ctrl-D to leave."
+            t = self.router.translator()
+            welcome = t(
+                "CouncilBot console: you are {user} in {chat}. Type /help, or Ctrl-D to leave.",
+                user=self.user,
+                chat=self.chat,
             )
+            self._print(render(Reply(text=welcome)))
         while True:
             if interactive:
                 try:

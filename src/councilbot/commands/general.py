@@ -304,7 +304,7 @@ _TOPIC_LABELS = {
     Topic.ANNOUNCEMENTS: N_("announcements"),
     Topic.EVENTS: N_("events"),
     Topic.POLLS: N_("polls"),
-    Topic.MAGAZINE: N_("magazine"),
+    Topic.MAGAZINE: N_("magazine issues"),
 }
 
 

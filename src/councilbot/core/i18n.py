@@ -1,10 +1,20 @@
-"""Translation layer: gettext catalogs (.po, read with Babel) keyed by the English text."""
+"""Translation layer: gettext catalogs (.po, read with Babel) keyed by the English text.
+
+`t(msgid, **values)` translates a message. A message that shows a number takes the
+English singular and plural and the number, `t.plural(singular, plural, n, **values)`;
+the number is `{count}` in the text (`"{count} subscriber"`, `"{count} subscribers"`),
+and each catalog's `Plural-Forms` header picks the form (French says "1 inscrit", "0
+inscrit"). A sentence with several counts is built from pluralised parts, each its own
+message, joined by a message of its own: `t("{sent}, {pending}", sent=t.plural(...), ...)`.
+"""
 
 from __future__ import annotations
 
 import functools
+import gettext
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +65,21 @@ def normalise_language(code: str | None) -> str | None:
     return base if base in LANGUAGES else None
 
 
+def english_plural(n: int) -> int:
+    """Pick English's plural form: 0 for one, 1 for any other number."""
+    return int(n != 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Hold one language's translations and its rule for choosing a plural form."""
+
+    messages: Mapping[str, str] = field(default_factory=dict)
+    # Keyed by the English singular, as gettext does; one text per plural form.
+    plurals: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    plural_form: Callable[[int], int] = english_plural
+
+
 class Translator:
     """Translate msgids into one language and fill their placeholders safely.
 
@@ -64,16 +89,27 @@ class Translator:
 
     __slots__ = ("_catalog", "lang")
 
-    def __init__(self, lang: str, catalog: Mapping[str, str]) -> None:
+    def __init__(self, lang: str, catalog: Catalog) -> None:
         self.lang = lang
         self._catalog = catalog
 
     def __call__(self, message: str, /, **values: Any) -> Markup:
         """Return the translated, filled-in message."""
-        template = Markup(self._catalog.get(message) or message)
+        return self._fill(self._catalog.messages.get(message) or message, values)
+
+    def plural(self, singular: str, plural: str, n: int, /, **values: Any) -> Markup:
+        """Return the form of a message for the number `n`, which fills `{count}`."""
+        forms = self._catalog.plurals.get(singular)
+        if forms:
+            template = forms[min(self._catalog.plural_form(n), len(forms) - 1)]
+        else:
+            template = (singular, plural)[english_plural(n)]
+        return self._fill(template, {"count": n, **values})
+
+    def _fill(self, template: str, values: Mapping[str, Any]) -> Markup:
         if not values:
-            return template
-        return template.format(
+            return Markup(template)
+        return Markup(template).format(
             **{k: self(v) if isinstance(v, Lazy) else v for k, v in values.items()}
         )
 
@@ -81,8 +117,10 @@ class Translator:
 class Catalogs:
     """Hold every language's catalog, loaded once at start-up."""
 
-    def __init__(self, catalogs: Mapping[str, Mapping[str, str]]) -> None:
-        self._translators = {lang: Translator(lang, catalogs.get(lang, {})) for lang in LANGUAGES}
+    def __init__(self, catalogs: Mapping[str, Catalog]) -> None:
+        self._translators = {
+            lang: Translator(lang, catalogs.get(lang) or Catalog()) for lang in LANGUAGES
+        }
 
     @classmethod
     def load(cls, directory: Path = LOCALES_DIR) -> Catalogs:
@@ -94,18 +132,26 @@ class Catalogs:
         return self._translators.get(lang or "en") or self._translators["en"]
 
 
-def read_catalog(directory: Path, lang: str) -> dict[str, str]:
-    """Read one .po file into {msgid: msgstr}, skipping fuzzy and empty entries."""
+def read_catalog(directory: Path, lang: str) -> Catalog:
+    """Read one .po file, skipping fuzzy and empty entries."""
     from babel.messages.pofile import read_po
 
     path = directory / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
     if not path.exists():
         log.warning("no catalog for %s at %s; English will be used", lang, path)
-        return {}
+        return Catalog()
     with path.open("rb") as handle:
-        catalog = read_po(handle, locale=lang, domain=DOMAIN)
-    return {
-        str(message.id): str(message.string)
-        for message in catalog
-        if message.id and message.string and not message.fuzzy
-    }
+        po = read_po(handle, locale=lang, domain=DOMAIN)
+    messages: dict[str, str] = {}
+    plurals: dict[str, tuple[str, ...]] = {}
+    for message in po:
+        if not message.id or message.fuzzy:
+            continue
+        if isinstance(message.id, tuple):
+            forms = tuple(str(form) for form in message.string)
+            if all(forms):
+                plurals[str(message.id[0])] = forms
+        elif message.string:
+            messages[str(message.id)] = str(message.string)
+    # The header's Plural-Forms (Babel falls back to CLDR's rule when it is missing).
+    return Catalog(messages, plurals, gettext.c2py(po.plural_expr))

@@ -328,6 +328,12 @@ class Router:
         ):
             raise Forbidden(N_("Only coordinators can use /{command}."), command=spec.name)
 
+    async def translator_for(self, sender: Identity, chat: Chat) -> Translator:
+        """Speak the language handle() would answer this person in, changing nothing."""
+        command = Command(name="", sender=sender, chat=chat, received_at=self.clock())
+        async with self.sessionmaker() as session:  # closed without commit: rolled back
+            return (await self._context(session, command)).t
+
     def translator(self, language_code: str | None = None) -> Translator:
         """Speak the language a platform reports for someone, else the default language."""
         return self.catalogs.translator(
