@@ -286,3 +286,12 @@ async def test_announce_list_and_cancel_explain_what_they_need(bot: Bot) -> None
     assert await bot("/announce cancel 7") == "There is no announcement #7."
     async with bot.app.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Announcement)) == 0
+
+
+async def test_a_cancel_too_late_is_answered_in_the_chat_language(bot: Bot) -> None:
+    await bot("/announce cork Hello")
+    await bot("admin@malaga-chat: /link malaga")
+    assert await bot("admin@malaga-chat: /announce cancel 1") == (
+        "El anuncio #1 ya está en camino, así que ya no se puede cancelar. "
+        "/deliveries 1 muestra cómo va."
+    )
