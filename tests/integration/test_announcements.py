@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -11,6 +13,7 @@ from councilbot.adapters.console import render
 from councilbot.app import build_app
 from councilbot.core.messages import Reply
 from councilbot.db.models import Announcement, AnnouncementStatus, Delivery, Job, JobState
+from councilbot.services import announcements
 from tests.conftest import CORK_TEXT, Bot, Clock
 
 
@@ -93,9 +96,14 @@ async def test_scheduled_announcement_list_cancel(bot: Bot, clock: Clock) -> Non
         "Scheduled announcements\n#1 · Wed 2 Dec 2026, 09:30 · cork · Lean workshop tomorrow"
     )
     assert await bot("/deliveries 1") == (
-        "Announcement #1 is scheduled for Wed 2 Dec 2026, 09:30; nothing was sent yet."
+        "Announcement #1 is scheduled for Wed 2 Dec 2026, 09:30 (Europe/Dublin); "
+        "nothing was sent yet."
     )
+    clock.advance(minutes=75)
     assert await bot("/announce cancel 1") == ("Announcement #1 is cancelled; it will not be sent.")
+    assert await bot("/deliveries 1") == (
+        "Announcement #1 was cancelled on Tue 1 Dec 2026, 10:15 (Europe/Dublin); nothing was sent."
+    )
     assert await bot("/announce cancel 1") == "Announcement #1 is already cancelled."
     assert await bot("/announce list") == "No announcement is scheduled."
     async with bot.app.sessionmaker() as session:
@@ -143,6 +151,10 @@ async def test_long_overdue_jobs_are_reported_as_missed(bot: Bot, clock: Clock) 
     assert (await bot("/announce list")).endswith(
         "· cork · Old news (missed: the bot was down at that time)"
     )
+    assert await bot("/deliveries 1") == (
+        "Announcement #1 was not sent: it was due on Wed 2 Dec 2026, 08:00 (Europe/Dublin) "
+        "and the bot was down at that time. /announce list shows it until you cancel it."
+    )
     assert await deliveries(bot) == 0
 
 
@@ -161,3 +173,125 @@ async def test_racing_syncs_report_a_missed_job_once(bot: Bot, clock: Clock) -> 
     clock.advance(days=3)
     await asyncio.gather(bot.app.scheduler.sync(), bot.app.scheduler.sync())
     assert bot.app.scheduler.missed == ["announcement:1"]
+
+
+CANCELLED = "Announcement #{id} is cancelled; it will not be sent."
+ON_ITS_WAY = (
+    "Announcement #{id} is already on its way, so it can no longer be cancelled. "
+    "/deliveries {id} shows how it goes."
+)
+
+
+async def outcome(bot: Bot, announcement_id: int) -> tuple[AnnouncementStatus, int, JobState]:
+    """Return an announcement's status, its queued deliveries and its job's state."""
+    async with bot.app.sessionmaker() as session:
+        announcement = await session.get(Announcement, announcement_id)
+        queued = await session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.source == announcements.SOURCE, Delivery.source_id == announcement_id)
+        )
+        job = await session.scalar(
+            select(Job).where(Job.name == announcements.job_name(announcement_id))
+        )
+    return announcement.status, queued, job.state
+
+
+async def test_a_cancel_racing_the_firing_is_either_a_cancel_or_a_send(
+    bot: Bot, clock: Clock
+) -> None:
+    """Cancel and fire at once, staggered both ways: never "cancelled" with deliveries queued."""
+    winners = []
+    for number in range(1, 25):
+        due = (clock.now + timedelta(hours=1)).astimezone(ZoneInfo("Europe/Dublin"))
+        await bot(f"/announce cork Round {number} --at {due:%Y-%m-%d %H:%M}")
+        clock.advance(hours=1)
+        # From the cancel well ahead to the firing well ahead, through "at the same moment".
+        lead = (number % 8 - 4) * 0.004
+
+        async def cancel(number: int = number, lead: float = lead) -> str:
+            await asyncio.sleep(max(lead, 0))
+            return await bot(f"/announce cancel {number}")
+
+        async def fire(number: int = number, lead: float = lead) -> bool:
+            await asyncio.sleep(max(-lead, 0))
+            return await bot.app.scheduler.fire(announcements.job_name(number))
+
+        told, fired = await asyncio.gather(cancel(), fire())
+        state = await outcome(bot, number)
+        if told == CANCELLED.format(id=number):
+            assert (fired, state) == (False, (AnnouncementStatus.CANCELLED, 0, JobState.CANCELLED))
+            winners.append("cancel")
+        else:
+            assert told == ON_ITS_WAY.format(id=number)
+            assert fired and state == (AnnouncementStatus.SENT, 1, JobState.DONE)
+            winners.append("fire")
+    assert set(winners) == {"cancel", "fire"}, winners  # both orders happened
+
+
+async def test_a_missed_announcement_can_still_be_cancelled(bot: Bot, clock: Clock) -> None:
+    await bot("/announce cork Old news --at tomorrow 08:00")
+    clock.advance(days=3)
+    await bot.app.scheduler.sync()
+    assert await bot("/announce cancel 1") == CANCELLED.format(id=1)
+    assert await bot("/announce list") == "No announcement is scheduled."
+    assert await outcome(bot, 1) == (AnnouncementStatus.CANCELLED, 0, JobState.MISSED)
+
+
+async def test_deliveries_of_an_announcement_cancelled_before_the_time_was_kept(bot: Bot) -> None:
+    await bot("/announce cork Lean workshop --at tomorrow 08:00")
+    await bot("/announce cancel 1")
+    async with bot.app.sessionmaker() as session, session.begin():
+        (await session.get(Announcement, 1)).cancelled_at = None
+    assert await bot("/deliveries 1") == "Announcement #1 was cancelled; nothing was sent."
+
+
+async def test_deliveries_of_an_announcement_that_reached_nobody(bot: Bot) -> None:
+    await bot("/announce paris Bonjour")  # no Paris chat is linked, nobody subscribed
+    assert await bot("/deliveries 1") == (
+        "Announcement #1 went out on Tue 1 Dec 2026, 09:00 (Europe/Dublin) but reached nobody: "
+        "no chat was linked to French council (Essonne) and nobody had subscribed."
+    )
+
+
+async def test_a_council_named_twice_counts_once(bot: Bot) -> None:
+    await bot("admin@paris-chat: /link paris")
+    assert await bot('/announce paris,cork,Paris,cork "Hello"') == (
+        "Announcement #1 is on its way (queued: 2). /deliveries 1 shows how it goes."
+    )
+    scheduled = await bot("/announce paris,cork,paris Later --at tomorrow 08:00")
+    assert f"to French council (Essonne), {CORK_TEXT}." in scheduled  # in the order named
+    async with bot.app.sessionmaker() as session:
+        first = await session.get(Announcement, 1)
+        assert [c.slug for c in first.councils] == ["cork", "paris"]
+    assert await deliveries(bot) == 2
+
+
+async def test_announce_list_and_cancel_explain_what_they_need(bot: Bot) -> None:
+    usage = (
+        "\nUsage: /announce <councils|all> <text> [--at <when>] · /announce list "
+        "· /announce cancel <id>"
+    )
+    assert await bot("/announce cancel") == (
+        "Which announcement should I cancel? Give its id, e.g. /announce cancel 12; "
+        "/announce list shows the scheduled announcements with their ids." + usage
+    )
+    assert await bot("/announce cancel abc") == (
+        "“abc” is not an announcement id: ids are numbers, like 12. "
+        "/announce list shows the scheduled announcements with their ids." + usage
+    )
+    assert await bot("/announce list extra") == (
+        "/announce list takes nothing after it: it shows every scheduled announcement." + usage
+    )
+    assert await bot("/announce cancel 7") == "There is no announcement #7."
+    async with bot.app.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Announcement)) == 0
+
+
+async def test_a_cancel_too_late_is_answered_in_the_chat_language(bot: Bot) -> None:
+    await bot("/announce cork Hello")
+    await bot("admin@malaga-chat: /link malaga")
+    assert await bot("admin@malaga-chat: /announce cancel 1") == (
+        "El anuncio #1 ya está en camino, así que ya no se puede cancelar. "
+        "/deliveries 1 muestra cómo va."
+    )

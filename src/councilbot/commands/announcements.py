@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from markupsafe import Markup
@@ -32,9 +33,13 @@ def _preview(text: str, length: int = 60) -> str:
 async def announce(ctx: Context, args: AnnounceArgs) -> Reply:
     """Announce to councils now or at a set time; list or cancel scheduled announcements."""
     action = args.target.lower()
-    if action == "list" and args.text is None:
+    if action == "list":
+        if args.text is not None or args.at is not None:
+            raise InvalidInput(
+                N_("/announce list takes nothing after it: it shows every scheduled announcement.")
+            )
         return await _list(ctx)
-    if action == "cancel" and args.text is not None and args.at is None:
+    if action == "cancel" and args.at is None:
         return await _cancel(ctx, args.text)
     if args.text is None:
         raise InvalidInput(N_("Please write the announcement's text.")).about("text")
@@ -91,11 +96,24 @@ async def _list(ctx: Context) -> Reply:
     return Reply(text="\n".join(lines))
 
 
-async def _cancel(ctx: Context, text: str) -> Reply:
+async def _cancel(ctx: Context, text: str | None) -> Reply:
+    if text is None:
+        raise InvalidInput(
+            N_(
+                "Which announcement should I cancel? Give its id, e.g. /announce cancel 12; "
+                "/announce list shows the scheduled announcements with their ids."
+            )
+        ).about("text")
     number = text.strip().lstrip("#")
     if not number.isdecimal():
-        raise InvalidInput(N_("“{value}” is not a valid {name}."), value=text, name="id")
-    item = await announcements.cancel_announcement(ctx.session, ctx.actor, int(number))
+        raise InvalidInput(
+            N_(
+                "“{value}” is not an announcement id: ids are numbers, like 12. "
+                "/announce list shows the scheduled announcements with their ids."
+            ),
+            value=text,
+        ).about("text")
+    item = await announcements.cancel_announcement(ctx.session, ctx.actor, int(number), now=ctx.now)
     return ctx.reply("Announcement #{id} is cancelled; it will not be sent.", id=item.id)
 
 
@@ -115,11 +133,44 @@ STATUS_LABELS = {
 async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
     """Show how an announcement's deliveries are doing."""
     item, report = await announcements.delivery_report(ctx.session, ctx.actor, args.id)
-    if item.status is AnnouncementStatus.SCHEDULED and item.scheduled_at is not None:
+
+    def when(moment: datetime | None) -> str:
+        assert moment is not None  # each status below comes with its time
+        return format_when(moment, ctx.tz, ctx.lang)
+
+    zone = str(ctx.tz)
+    if item.status is AnnouncementStatus.SCHEDULED:
         return ctx.reply(
-            "Announcement #{id} is scheduled for {when}; nothing was sent yet.",
+            "Announcement #{id} is scheduled for {when} ({zone}); nothing was sent yet.",
             id=item.id,
-            when=format_when(item.scheduled_at, ctx.tz, ctx.lang),
+            when=when(item.scheduled_at),
+            zone=zone,
+        )
+    if item.status is AnnouncementStatus.CANCELLED:
+        if item.cancelled_at is None:  # cancelled before the bot kept the time
+            return ctx.reply("Announcement #{id} was cancelled; nothing was sent.", id=item.id)
+        return ctx.reply(
+            "Announcement #{id} was cancelled on {when} ({zone}); nothing was sent.",
+            id=item.id,
+            when=when(item.cancelled_at),
+            zone=zone,
+        )
+    if item.status is AnnouncementStatus.MISSED:
+        return ctx.reply(
+            "Announcement #{id} was not sent: it was due on {when} ({zone}) and the bot was "
+            "down at that time. /announce list shows it until you cancel it.",
+            id=item.id,
+            when=when(item.scheduled_at),
+            zone=zone,
+        )
+    if report.total == 0:
+        return ctx.reply(
+            "Announcement #{id} went out on {when} ({zone}) but reached nobody: no chat was "
+            "linked to {councils} and nobody had subscribed.",
+            id=item.id,
+            when=when(item.sent_at),
+            zone=zone,
+            councils=", ".join(c.name for c in item.councils),
         )
     counts = report.counts
     lines = [

@@ -306,6 +306,7 @@ class Announcement(Base):
     )
     scheduled_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
     councils: Mapped[list[Council]] = relationship(

@@ -107,11 +107,23 @@ async def create_announcement(
     return Created(announcement, queued)
 
 
+async def _lock(session: AsyncSession, announcement_id: int) -> Announcement | None:
+    """Read an announcement afresh and lock its row until the transaction ends.
+
+    The scheduler's firing (claim the job, then send) and a cancel (cancel the job, then
+    decide) take the job row first and this row second, in the same order, so on
+    PostgreSQL the two serialise without a deadlock; on SQLite the write lock does it.
+    """
+    return await session.get(
+        Announcement, announcement_id, with_for_update=True, populate_existing=True
+    )
+
+
 async def send_scheduled(
     session: AsyncSession, payload: dict[str, Any], now: datetime, *, catalogs: Catalogs
 ) -> None:
     """Queue a scheduled announcement's deliveries (the scheduler's job handler)."""
-    announcement = await session.get(Announcement, payload["id"])
+    announcement = await _lock(session, payload["id"])
     if announcement is None or announcement.status is not AnnouncementStatus.SCHEDULED:
         return
     announcement.status = AnnouncementStatus.SENT
@@ -120,7 +132,7 @@ async def send_scheduled(
 
 async def mark_missed(session: AsyncSession, payload: dict[str, Any], _now: datetime) -> None:
     """Record that a scheduled announcement was found too late to send."""
-    announcement = await session.get(Announcement, payload["id"])
+    announcement = await _lock(session, payload["id"])
     if announcement is not None and announcement.status is AnnouncementStatus.SCHEDULED:
         announcement.status = AnnouncementStatus.MISSED
 
@@ -266,18 +278,26 @@ async def list_scheduled(session: AsyncSession, actor: Actor) -> list[Announceme
 
 
 async def cancel_announcement(
-    session: AsyncSession, actor: Actor, announcement_id: int
+    session: AsyncSession, actor: Actor, announcement_id: int, *, now: datetime
 ) -> Announcement:
-    """Cancel a scheduled announcement."""
+    """Cancel a scheduled (or missed) announcement, unless it has gone out meanwhile."""
     announcement = await _get_visible(session, actor, announcement_id)
+    await jobs.cancel(session, job_name(announcement.id))
+    # Read under the lock: a firing that claimed the job first has committed by now.
+    announcement = await _lock(session, announcement.id)
+    assert announcement is not None  # announcements are never deleted
     if announcement.status is AnnouncementStatus.SENT:
         raise Conflict(
-            N_("Announcement #{id} was already sent; it cannot be cancelled."), id=announcement_id
+            N_(
+                "Announcement #{id} is already on its way, so it can no longer be cancelled. "
+                "/deliveries {id} shows how it goes."
+            ),
+            id=announcement_id,
         )
     if announcement.status is AnnouncementStatus.CANCELLED:
         raise Conflict(N_("Announcement #{id} is already cancelled."), id=announcement_id)
     announcement.status = AnnouncementStatus.CANCELLED
-    await jobs.cancel(session, job_name(announcement.id))
+    announcement.cancelled_at = now
     return announcement
 
 

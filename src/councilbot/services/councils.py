@@ -49,10 +49,15 @@ async def get_council(session: AsyncSession, slug: str) -> Council:
 
 
 async def get_councils(session: AsyncSession, text: str) -> list[Council]:
-    """Read `malaga,cork` or `all` into councils."""
+    """Read `malaga,cork` or `all` into councils, each once, in the order first named."""
     if text.strip().lower() == "all":
         return await list_councils(session)
-    return [await get_council(session, part) for part in text.split(",") if part.strip()]
+    found: dict[int, Council] = {}
+    for part in text.split(","):
+        if part.strip():
+            council = await get_council(session, part)
+            found.setdefault(council.id, council)
+    return list(found.values())
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.db.models import Job, JobState
@@ -44,11 +44,17 @@ async def schedule(
 
 
 async def cancel(session: AsyncSession, name: str) -> bool:
-    """Cancel a pending job; False if there was none."""
-    job = await session.scalar(select(Job).where(Job.name == name, Job.state == JobState.PENDING))
-    if job is None:
+    """Cancel a pending job; False if there was none, or the scheduler claimed it first."""
+    # Conditional, like the scheduler's claim: on PostgreSQL a cancel racing a firing waits
+    # for the row, then matches nothing if the firing committed; the firing, if second,
+    # finds the job cancelled.
+    cancelled = await session.execute(
+        update(Job)
+        .where(Job.name == name, Job.state == JobState.PENDING)
+        .values(state=JobState.CANCELLED)
+    )
+    if not cancelled.rowcount:
         return False
-    job.state = JobState.CANCELLED
     session.info[JOBS_CHANGED] = True
     return True
 
