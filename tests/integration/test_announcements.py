@@ -31,7 +31,7 @@ async def test_announce_now_reaches_linked_chats_and_subscribers_once(
     await bot("/link cork")  # cork-chat is already linked; a second chat:
     await bot("admin@cork-2: /link cork")
     reply = await bot("/announce cork Hello <everyone> & welcome!")
-    assert reply == ("Announcement #1 is on its way (queued: 3). /deliveries 1 shows how it goes.")
+    assert reply == ("Announcement #1 is on its way to 3 chats. /deliveries 1 shows how it goes.")
     await bot.app.dispatcher.run_until_idle()
     printed = console_out.getvalue()
     for chat in ("cork-chat", "cork-2", "dm:bob"):
@@ -257,7 +257,7 @@ async def test_deliveries_of_an_announcement_that_reached_nobody(bot: Bot) -> No
 async def test_a_council_named_twice_counts_once(bot: Bot) -> None:
     await bot("admin@paris-chat: /link paris")
     assert await bot('/announce paris,cork,Paris,cork "Hello"') == (
-        "Announcement #1 is on its way (queued: 2). /deliveries 1 shows how it goes."
+        "Announcement #1 is on its way to 2 chats. /deliveries 1 shows how it goes."
     )
     scheduled = await bot("/announce paris,cork,paris Later --at tomorrow 08:00")
     assert f"to French council (Essonne), {CORK_TEXT}." in scheduled  # in the order named
@@ -294,4 +294,15 @@ async def test_a_cancel_too_late_is_answered_in_the_chat_language(bot: Bot) -> N
     assert await bot("admin@malaga-chat: /announce cancel 1") == (
         "El anuncio #1 ya está en camino, así que ya no se puede cancelar. "
         "/deliveries 1 muestra cómo va."
+    )
+
+
+async def test_counts_agree_with_their_number_in_spanish(bot: Bot) -> None:
+    await bot("/lang es")
+    assert await bot("/announce cork Hola") == (
+        "El anuncio #1 va de camino a 1 chat. /deliveries 1 muestra cómo va."
+    )
+    await bot.app.dispatcher.run_until_idle()
+    assert await bot("/deliveries 1") == (
+        "Anuncio #1: 1 enviado, 0 pendientes, 0 fallidos, 0 no entregables (de 1)."
     )

@@ -69,10 +69,13 @@ async def announce(ctx: Context, args: AnnounceArgs) -> Reply:
             id=item.id,
             councils=", ".join(c.name for c in item.councils),
         )
-    return ctx.reply(
-        "Announcement #{id} is on its way (queued: {count}). /deliveries {id} shows how it goes.",
-        id=item.id,
-        count=created.queued,
+    return Reply(
+        text=ctx.t.plural(
+            "Announcement #{id} is on its way to {count} chat. /deliveries {id} shows how it goes.",
+            "Announcement #{id} is on its way to {count} chats. /deliveries {id} shows how it goes.",
+            created.queued,
+            id=item.id,
+        )
     )
 
 
@@ -173,15 +176,21 @@ async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
             councils=", ".join(c.name for c in item.councils),
         )
     counts = report.counts
+    t = ctx.t
     lines = [
-        ctx.t(
-            "<b>Announcement #{id}</b>: {sent} sent, {pending} pending, {failed} failed, "
-            "{dead} dead (of {total}).",
+        t(
+            "<b>Announcement #{id}</b>: {sent}, {pending}, {failed}, {dead} (of {total}).",
             id=item.id,
-            sent=counts.get(DeliveryStatus.SENT, 0),
-            pending=counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.SENDING, 0),
-            failed=counts.get(DeliveryStatus.FAILED, 0),
-            dead=counts.get(DeliveryStatus.DEAD, 0),
+            sent=t.plural("{count} sent", "{count} sent", counts.get(DeliveryStatus.SENT, 0)),
+            pending=t.plural(
+                "{count} pending",
+                "{count} pending",
+                counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.SENDING, 0),
+            ),
+            failed=t.plural(
+                "{count} failed", "{count} failed", counts.get(DeliveryStatus.FAILED, 0)
+            ),
+            dead=t.plural("{count} dead", "{count} dead", counts.get(DeliveryStatus.DEAD, 0)),
             total=report.total,
         )
     ]
