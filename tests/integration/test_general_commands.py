@@ -119,7 +119,10 @@ async def test_lang_sets_the_member_language_and_the_chat_language(bot: Bot) -> 
     assert [b.command for b in reply.button_list] == [
         "/lang en", "/lang es", "/lang it", "/lang fr", "/lang tr",
     ]  # fmt: skip
-    assert reply.text.startswith("I speak to you in English.")
+    assert reply.text == (
+        "I speak to you in English. Choose another one, or send /lang auto to follow your "
+        "app's language."
+    )
     french = bot.app.catalogs.translator("fr")
     assert await bot("/lang fr") == french(
         "From now on I speak to you in {language}.", language="français"

@@ -216,21 +216,22 @@ async def lang(ctx: Context, args: LangArgs) -> Reply:
     choices = ", ".join((*LANGUAGES, "auto"))
     code = (args.language or "me").lower()
     if code in ("me", "chat") and args.scope is None:
-        # `/lang chat` and `/lang me` name a scope without a language: show what it speaks.
+        # `/lang chat` and `/lang me` name a scope without a language: show what it speaks and
+        # how to change it. A bare `/lang` shows the choices as buttons.
         how = ctx.t(
             "Send {usage}, with one of: {languages}.", usage=ctx.usage("lang"), languages=choices
         )
         if code == "chat":
             return Reply(text=_chat_language(ctx) + "\n" + how)
         buttons = tuple(
-            tuple(Button(label=LANGUAGE_NAMES[code], command=f"/lang {code}") for code in row)
+            tuple(Button(label=LANGUAGE_NAMES[each], command=f"/lang {each}") for each in row)
             for row in (LANGUAGES[:3], LANGUAGES[3:])
         )
         mine = ctx.t(
             "I speak to you in {language}. Choose another one, or send /lang auto to follow your app's language.",
             language=language_name(ctx.lang, ctx.lang),
         )
-        return Reply(text=mine + "\n" + how, buttons=buttons)
+        return Reply(text=mine if args.language is None else mine + "\n" + how, buttons=buttons)
     if code not in (*LANGUAGES, "auto"):
         raise InvalidInput(
             N_("I don't speak “{language}”. Choose one of: {languages}."),
