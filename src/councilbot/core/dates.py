@@ -197,7 +197,7 @@ class Moment:
     shift: Shift | None = None
 
 
-def localize(naive: datetime, tz: ZoneInfo) -> Moment:
+def _localize(naive: datetime, tz: ZoneInfo) -> Moment:
     """Read a wall-clock time in a zone, saying when a daylight-saving change skips or repeats it."""
     # fold=0 takes the offset in force before a transition. For an ambiguous autumn time that
     # is its first occurrence; for a time inside the spring-forward gap, the UTC round trip
@@ -238,7 +238,7 @@ def _parse_when(s: str, now: datetime, tz: ZoneInfo, text: str) -> datetime:
         pass
     else:
         candidate = datetime.combine(today, at)
-        if localize(candidate, tz).at > now:
+        if _localize(candidate, tz).at > now:
             return candidate
         return datetime.combine(today + timedelta(days=1), at)
     words = s.split(" ")
@@ -271,7 +271,7 @@ def parse_moment(text: str, *, now: datetime, tz: ZoneInfo) -> Moment:
         raise ValueError("now must be timezone-aware")
     try:
         parsed = _parse_when(_norm(text), now, tz, text)
-        return _noting_repeats(parsed, tz) if parsed.tzinfo else localize(parsed, tz)
+        return _noting_repeats(parsed, tz) if parsed.tzinfo else _localize(parsed, tz)
     except OverflowError:
         raise DateParseError(f"{text!r} is too far away. {_WHEN_HINT}", text) from None
 
