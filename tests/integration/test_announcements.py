@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -305,4 +305,108 @@ async def test_counts_agree_with_their_number_in_spanish(bot: Bot) -> None:
     await bot.app.dispatcher.run_until_idle()
     assert await bot("/deliveries 1") == (
         "Anuncio #1: 1 enviado, 0 pendientes, 0 fallidos, 0 no entregables (de 1)."
+    )
+
+
+async def stored(bot: Bot) -> list[tuple[list[str], str, object]]:
+    """Return each stored announcement as (council slugs, text, scheduled time)."""
+    async with bot.app.sessionmaker() as session:
+        found = await session.scalars(select(Announcement).order_by(Announcement.id))
+        return [([c.slug for c in a.councils], a.text, a.scheduled_at) for a in found]
+
+
+async def jobs(bot: Bot) -> int:
+    async with bot.app.sessionmaker() as session:
+        return await session.scalar(select(func.count()).select_from(Job))
+
+
+async def test_a_council_list_may_have_spaces_around_its_commas(bot: Bot) -> None:
+    for line in (
+        '/announce cork, malaga "x"',
+        '/announce cork ,malaga "x"',
+        '/announce cork , malaga "x"',
+        "/announce cork, malaga x y",
+    ):
+        assert "is on its way to 1 chat" in await bot(line)  # malaga has no chat yet
+    assert await stored(bot) == [
+        (["cork", "malaga"], "x", None),
+        (["cork", "malaga"], "x", None),
+        (["cork", "malaga"], "x", None),
+        (["cork", "malaga"], "x y", None),
+    ]
+
+
+async def test_a_dash_a_phone_made_of_two_hyphens_still_schedules(bot: Bot) -> None:
+    for dash in ("—", "–", "−"):
+        reply = await bot(f'/announce cork "x" {dash}at tomorrow 09:00')
+        assert (
+            reply.startswith("Announcement #") and "will go out on Wed 2 Dec 2026, 09:00" in reply
+        )
+    tomorrow_nine = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)  # Dublin is on UTC in December
+    assert [
+        (slugs, text, at and at.replace(tzinfo=UTC)) for slugs, text, at in await stored(bot)
+    ] == [(["cork"], "x", tomorrow_nine)] * 3
+    assert await deliveries(bot) == 0
+    # A dash before a word that is no option of /announce is text.
+    await bot("/announce cork 10 — 12 people —welcome")
+    assert (await stored(bot))[-1][1] == "10 — 12 people —welcome"
+
+
+async def test_a_quoted_text_followed_by_more_words_is_refused(bot: Bot) -> None:
+    assert await bot('/announce cork "a" -- at tomorrow') == (
+        "I can't tell where the text ends: “-- at tomorrow” comes after the quoted part. "
+        "Put all of the text inside the quotes, and start options with --.\n"
+        "Usage: /announce <councils|all> <text> [--at <when>] · /announce list · "
+        "/announce cancel <id>"
+    )
+    assert (await bot('/announce cork "a" b')).startswith("I can't tell where the text ends")
+    assert await stored(bot) == []
+    assert (await deliveries(bot), await jobs(bot)) == (0, 0)
+    # Quoted whole, or not quoted at all, the text is taken.
+    assert "will go out" in await bot('/announce cork "hello world" --at tomorrow 09:00')
+    assert "is on its way" in await bot("/announce cork hello world")
+    assert [text for _, text, _ in await stored(bot)] == ["hello world", "hello world"]
+
+
+async def test_a_time_a_clock_change_skips_or_repeats_is_explained(bot: Bot) -> None:
+    await bot("admin@malaga-chat: /link malaga")
+    await bot("admin@malaga-chat: /lang en")
+    assert await bot("admin@malaga-chat: /announce malaga x --at 2027-03-28 02:30") == (
+        "02:30 does not exist on 28 Mar in Europe/Madrid (clocks go forward); I used 03:30 CEST.\n"
+        "Announcement #1 will go out on Sun 28 Mar 2027, 03:30 (Europe/Madrid) to "
+        "Andalusian council (Smart City cluster). /announce cancel 1 cancels it."
+    )
+    assert await bot("admin@malaga-chat: /announce malaga x --at 31/10/2027 2:30") == (
+        "02:30 happens twice on 31 Oct in Europe/Madrid (clocks go back); I used the first one, "
+        "02:30 CEST. For the second one, write 2027-10-31T02:30+01:00.\n"
+        "Announcement #2 will go out on Sun 31 Oct 2027, 02:30 (Europe/Madrid) to "
+        "Andalusian council (Smart City cluster). /announce cancel 2 cancels it."
+    )
+    assert (
+        await bot("admin@malaga-chat: /announce malaga x --at 2027-10-31T02:30+01:00")
+    ).startswith(
+        "02:30 happens twice on 31 Oct in Europe/Madrid (clocks go back); I used the second one, "
+        "02:30 CET."
+    )
+    assert (await bot("admin@malaga-chat: /announce malaga x --at 2027-03-28 03:30")).startswith(
+        "Announcement #4 will go out"
+    )
+    assert [at.replace(tzinfo=UTC) for _, _, at in await stored(bot)] == [
+        datetime(2027, 3, 28, 1, 30, tzinfo=UTC),
+        datetime(2027, 10, 31, 0, 30, tzinfo=UTC),
+        datetime(2027, 10, 31, 1, 30, tzinfo=UTC),
+        datetime(2027, 3, 28, 1, 30, tzinfo=UTC),
+    ]
+    # The Spanish answer explains it too.
+    await bot("admin@malaga-chat: /lang es")
+    spanish = bot.app.catalogs.translator("es")
+    reply = await bot("admin@malaga-chat: /announce malaga x --at 2027-03-28 02:30")
+    assert reply.startswith(
+        spanish(
+            "{time} does not exist on {day} in {zone} (clocks go forward); I used {used}.",
+            time="02:30",
+            day="28 mar",
+            zone="Europe/Madrid",
+            used="03:30 CEST",
+        )
     )

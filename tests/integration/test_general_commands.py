@@ -119,7 +119,10 @@ async def test_lang_sets_the_member_language_and_the_chat_language(bot: Bot) -> 
     assert [b.command for b in reply.button_list] == [
         "/lang en", "/lang es", "/lang it", "/lang fr", "/lang tr",
     ]  # fmt: skip
-    assert reply.text.startswith("I speak to you in English.")
+    assert reply.text == (
+        "I speak to you in English. Choose another one, or send /lang auto to follow your "
+        "app's language."
+    )
     french = bot.app.catalogs.translator("fr")
     assert await bot("/lang fr") == french(
         "From now on I speak to you in {language}.", language="français"
@@ -339,3 +342,26 @@ async def test_digits_that_int_cannot_read_are_not_numbers(bot: Bot) -> None:
     assert "²" in await bot("²")  # not a button number: the console sends it as text
     assert "Nobody is known as #²" in await bot("/coordinator add #² cork")
     assert "“²”" in await bot("/deliveries ²")
+
+
+async def test_lang_chat_and_lang_me_show_the_language_and_the_choices(bot: Bot) -> None:
+    how = "Send /lang [language] [me|chat], with one of: en, es, it, fr, tr, auto."
+    await bot("/lang en")  # the admin's own choice: the chat's language will not change it
+    assert await bot("/lang chat") == (
+        f"I post in English in this chat, the language of {CORK}.\n{how}"
+    )
+    await bot("/lang it chat")
+    assert await bot("/lang CHAT") == f"I post in Italian in this chat.\n{how}"
+    reply = await bot.reply("/lang me")
+    assert reply.text == (
+        "I speak to you in English. Choose another one, or send /lang auto to follow your "
+        f"app's language.\n{how}"
+    )
+    assert [b.command for b in reply.button_list] == [
+        "/lang en", "/lang es", "/lang it", "/lang fr", "/lang tr",
+    ]  # fmt: skip
+    assert await bot("alice@dm: /lang chat") == "This chat is not linked to any council."
+    assert await bot("/lang xx") == (
+        "I don't speak “xx”. Choose one of: en, es, it, fr, tr, auto.\n"
+        "Usage: /lang [language] [me|chat]"
+    )

@@ -8,7 +8,10 @@ from hypothesis import strategies as st
 
 from councilbot.core.dates import (
     DateParseError,
+    Moment,
+    Shift,
     parse_date,
+    parse_moment,
     parse_time,
     parse_time_range,
     parse_when,
@@ -292,6 +295,51 @@ def test_parse_when_fall_back_day_takes_first_occurrence() -> None:
     now = utc(2026, 10, 20, 12)
     assert parse_when("25/10 2:30", now=now, tz=MADRID) == utc(2026, 10, 25, 0, 30)
     assert parse_when("25/10 3:30", now=now, tz=MADRID) == utc(2026, 10, 25, 2, 30)
+
+
+def local(*args: int, fold: int = 0) -> datetime:
+    return datetime(*args, tzinfo=MADRID, fold=fold)
+
+
+@pytest.mark.parametrize("text", ["2027-03-28 02:30", "28/03/2027 2:30", "domingo 2:30", "2:30"])
+def test_parse_moment_notes_a_time_the_spring_change_skips(text: str) -> None:
+    # 2027-03-28, a Sunday: clocks jump from 02:00 CET to 03:00 CEST in Madrid.
+    now = utc(2027, 3, 27, 12)
+    assert parse_moment(text, now=now, tz=MADRID) == Moment(
+        utc(2027, 3, 28, 1, 30),
+        Shift(wall=datetime(2027, 3, 28, 2, 30), used=local(2027, 3, 28, 3, 30), skipped=True),
+    )
+
+
+def test_parse_moment_takes_the_first_of_a_repeated_time_and_says_so() -> None:
+    # 2027-10-31: 02:00-03:00 happens twice in Madrid, first in CEST, then in CET.
+    moment = parse_moment("2027-10-31 02:30", now=NOW, tz=MADRID)
+    assert moment.at == utc(2027, 10, 31, 0, 30)
+    assert moment.shift == Shift(
+        wall=datetime(2027, 10, 31, 2, 30), used=local(2027, 10, 31, 2, 30), skipped=False
+    )
+    assert moment.shift.other.isoformat() == "2027-10-31T02:30:00+01:00"
+
+
+@pytest.mark.parametrize(
+    ("text", "now"),
+    [
+        ("2027-10-31T02:30+01:00", NOW),  # the second occurrence, asked for by its offset
+        ("in 1h", utc(2027, 10, 31, 0, 30)),  # reached by counting real hours
+    ],
+)
+def test_parse_moment_notes_the_second_of_a_repeated_time(text: str, now: datetime) -> None:
+    moment = parse_moment(text, now=now, tz=MADRID)
+    assert moment.at == utc(2027, 10, 31, 1, 30)
+    assert moment.shift is not None and moment.shift.used.fold == 1
+    assert moment.shift.other.isoformat() == "2027-10-31T02:30:00+02:00"
+
+
+@pytest.mark.parametrize(
+    "text", ["2027-03-28 01:59", "2027-03-28 03:00", "2027-10-31 01:59", "2027-10-31 03:00"]
+)
+def test_parse_moment_leaves_times_next_to_a_change_alone(text: str) -> None:
+    assert parse_moment(text, now=NOW, tz=MADRID).shift is None
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from pydantic import Field
 from councilbot.core.errors import InvalidInput
 from councilbot.core.grammar import (
     ArgModel,
+    CommaList,
     Flag,
     LocalDate,
     NoArgs,
@@ -23,6 +24,7 @@ from councilbot.core.grammar import (
     tokenize,
     usage,
 )
+from councilbot.core.i18n import Catalog, Translator
 
 MADRID = ZoneInfo("Europe/Madrid")
 TODAY = date(2026, 12, 1)
@@ -41,6 +43,10 @@ BAD_TIME_RANGE = "I can't read “{value}” as a time range. Try 14:00-16:00."
 NOT_A_CHOICE = "“{value}” is not one of: {choices}."
 NOT_VALID = "“{value}” is not a valid {name}."
 TOO_LONG = "The {name} is too long."
+QUOTED_START = (
+    "I can't tell where the {name} ends: “{words}” comes after the quoted part. "
+    "Put all of the {name} inside the quotes, and start options with --."
+)
 
 
 class AnnounceArgs(ArgModel):
@@ -86,6 +92,13 @@ class TagsArgs(ArgModel):
 
 class LangFlagArgs(ArgModel):
     lang: Annotated[Literal["en", "es"] | None, Field(title="language"), Flag()] = None
+
+
+class SendArgs(ArgModel):
+    councils: Annotated[str, Field(title="councils"), CommaList()]
+    text: Annotated[str | None, Field(title="message"), Rest()] = None
+    to: Annotated[str | None, Field(title="councils"), Flag(), CommaList()] = None
+    tags: Annotated[list[str], Field(title="tag"), Flag(), CommaList()] = []
 
 
 def invalid(model: type[ArgModel], text: str) -> InvalidInput:
@@ -510,3 +523,149 @@ def test_typed_errors_name_their_argument_too() -> None:
     assert invalid(DayArgs, "someday").field == "day"
     assert invalid(AnnounceArgs, "malaga hi --at").field == "at"
     assert invalid(AnnounceArgs, "malaga hi extra --colour red").field is None
+
+
+# --- comma-separated lists --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "councils",
+    ["cork,malaga", "cork, malaga", "cork ,malaga", "cork , malaga", "cork,  malaga ,"],
+)
+def test_a_comma_list_may_have_spaces_around_its_commas(councils: str) -> None:
+    parsed = parse_args(SendArgs, f'{councils} "Hi there"', CONTEXT)
+    assert (parsed.councils, parsed.text) == ("cork,malaga", "Hi there")
+
+
+def test_a_comma_list_of_three_then_unquoted_text() -> None:
+    parsed = parse_args(SendArgs, "cork, malaga ,bologna Hi, all", CONTEXT)
+    assert (parsed.councils, parsed.text) == ("cork,malaga,bologna", "Hi, all")
+
+
+@pytest.mark.parametrize(
+    ("text", "councils", "rest"),
+    [
+        ("cork malaga hi", "cork", "malaga hi"),  # no comma: the list ends
+        ('cork, "hi, there"', "cork", "hi, there"),  # quoted text is never a list item
+        ("cork, --tags x malaga hi", "cork", "malaga hi"),  # an option breaks the list
+    ],
+)
+def test_a_comma_list_ends_where_no_comma_joins_the_next_word(
+    text: str, councils: str, rest: str
+) -> None:
+    parsed = parse_args(SendArgs, text, CONTEXT)
+    assert (parsed.councils, parsed.text) == (councils, rest)
+
+
+def test_a_comma_list_option_takes_the_list_and_leaves_the_rest_positional() -> None:
+    parsed = parse_args(SendArgs, "--to cork, malaga events Hello all --tags a ,b, c", CONTEXT)
+    assert parsed == SendArgs(
+        councils="events", text="Hello all", to="cork,malaga", tags=["a", "b", "c"]
+    )
+
+
+def test_a_comma_list_in_a_form_is_read_like_a_typed_one() -> None:
+    assert parse_fields(SendArgs, {"councils": "cork , malaga", "tags": "a, b"}, CONTEXT) == (
+        parse_args(SendArgs, "cork, malaga --tags a,b", CONTEXT)
+    )
+
+
+def test_usage_of_a_comma_list() -> None:
+    assert usage("send", SendArgs) == (
+        "/send <councils>,... [message ...] [--to <councils>,...] [--tags <tag>,...]"
+    )
+
+
+# --- dashes that phones make of "--" ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("dash", ["—", "–", "−", "——", "–—"])
+def test_a_dash_before_a_known_option_is_that_option(dash: str) -> None:
+    parsed = parse_args(AnnounceArgs, f'malaga "Hi" {dash}at tomorrow 9:00 {dash}Dry-Run', CONTEXT)
+    assert parsed == AnnounceArgs(
+        council="malaga", text="Hi", at=datetime(2026, 12, 2, 8, 0, tzinfo=UTC), dry_run=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("malaga Hi —there", "Hi —there"),  # not an option of this command
+        ("malaga 10 — 12 people –attend", "10 — 12 people –attend"),
+        ("malaga “—at tomorrow”", "—at tomorrow"),  # quoted
+        ("malaga Hi -at 9:00", "Hi -at 9:00"),  # one hyphen is not a dash a phone made
+    ],
+)
+def test_other_dashes_stay_in_the_text(text: str, kept: str) -> None:
+    parsed = parse_args(AnnounceArgs, text, CONTEXT)
+    assert (parsed.text, parsed.at) == (kept, None)
+
+
+def test_a_double_hyphen_before_an_unknown_name_is_still_refused() -> None:
+    assert invalid(AnnounceArgs, "malaga Hi --there").message == UNKNOWN_OPTION
+
+
+# --- a quoted text followed by more words -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('malaga "a" -- at tomorrow', "-- at tomorrow"),
+        ('malaga "a" at tomorrow 9:00', "at tomorrow 9:00"),
+        ('malaga "a" "b"', "b"),
+        ('malaga "a" --multi b', "b"),
+        ("malaga «Hola» a todos --at tomorrow 9:00", "a todos"),
+    ],
+)
+def test_a_quoted_text_followed_by_more_words_is_refused(text: str, words: str) -> None:
+    error = invalid(AnnounceArgs, text)
+    assert (error.message, error.values["words"], error.field) == (QUOTED_START, words, "text")
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("malaga hello world", "hello world"),
+        ('malaga "hello world" --at tomorrow 09:00', "hello world"),
+        ('malaga --multi "hello world" --dry-run', "hello world"),
+        ('malaga hello "big" world', 'hello "big" world'),
+    ],
+)
+def test_a_text_quoted_whole_or_not_at_all_is_taken(text: str, kept: str) -> None:
+    assert parse_args(AnnounceArgs, text, CONTEXT).text == kept
+
+
+# --- times a daylight-saving change moves -----------------------------------------------------
+
+ENGLISH = Translator("en", Catalog())
+
+
+def test_a_time_in_the_spring_gap_is_noted() -> None:
+    parsed = parse_args(AnnounceArgs, "malaga hi --at 2027-03-28 02:30", CONTEXT)
+    assert parsed.at == datetime(2027, 3, 28, 1, 30, tzinfo=UTC)  # 03:30 CEST
+    assert parsed.notes(ENGLISH) == [
+        "02:30 does not exist on 28 Mar in Europe/Madrid (clocks go forward); I used 03:30 CEST."
+    ]
+
+
+def test_a_repeated_autumn_time_is_noted_with_the_way_to_the_other_one() -> None:
+    first = parse_fields(
+        AnnounceArgs, {"council": "m", "text": "t", "at": "31/10/2027 2:30"}, CONTEXT
+    )
+    assert first.at == datetime(2027, 10, 31, 0, 30, tzinfo=UTC)  # 02:30 CEST
+    assert first.notes(ENGLISH) == [
+        "02:30 happens twice on 31 Oct in Europe/Madrid (clocks go back); I used the first "
+        "one, 02:30 CEST. For the second one, write 2027-10-31T02:30+01:00."
+    ]
+    second = parse_args(AnnounceArgs, "malaga hi --at 2027-10-31T02:30+01:00", CONTEXT)
+    assert second.at == datetime(2027, 10, 31, 1, 30, tzinfo=UTC)  # 02:30 CET
+    assert second.notes(ENGLISH) == [
+        "02:30 happens twice on 31 Oct in Europe/Madrid (clocks go back); I used the second "
+        "one, 02:30 CET. For the first one, write 2027-10-31T02:30+02:00."
+    ]
+
+
+def test_an_ordinary_time_has_no_note_even_after_a_moved_one() -> None:
+    assert parse_args(AnnounceArgs, "malaga hi --at 2027-03-28 02:30", CONTEXT).notes(ENGLISH)
+    assert parse_args(AnnounceArgs, "malaga hi --at 2027-03-28 03:30", CONTEXT).notes(ENGLISH) == []

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from councilbot.core.errors import InvalidInput
 from councilbot.core.formatting import format_when
-from councilbot.core.grammar import ArgModel, Flag, Rest, When
+from councilbot.core.grammar import ArgModel, CommaList, Flag, Rest, When
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Reply
 from councilbot.core.router import CommandSpec, Context, Role
@@ -21,7 +21,7 @@ ANNOUNCEMENTS = N_("Announcements")
 
 
 class AnnounceArgs(ArgModel):
-    target: Annotated[str, Field(title=N_("councils"))]
+    target: Annotated[str, Field(title=N_("councils")), CommaList()]
     text: Annotated[str | None, Field(title=N_("text")), Rest()] = None
     at: Annotated[When | None, Field(title=N_("when")), Flag()] = None
 
@@ -54,7 +54,7 @@ async def announce(ctx: Context, args: AnnounceArgs) -> Reply:
     )
     item = created.announcement
     if item.scheduled_at is not None:
-        return ctx.reply(
+        confirmation = ctx.t(
             "Announcement #{id} will go out on {when} ({zone}) to {councils}. "
             "/announce cancel {id} cancels it.",
             id=item.id,
@@ -62,6 +62,7 @@ async def announce(ctx: Context, args: AnnounceArgs) -> Reply:
             zone=str(ctx.tz),
             councils=", ".join(c.name for c in item.councils),
         )
+        return Reply(text=Markup("\n").join([*args.notes(ctx.t), confirmation]))
     if created.queued == 0:
         return ctx.reply(
             "Announcement #{id} is saved, but no chat is linked to {councils} and nobody "

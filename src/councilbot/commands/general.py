@@ -213,24 +213,30 @@ class LangArgs(ArgModel):
 
 async def lang(ctx: Context, args: LangArgs) -> Reply:
     """Choose the language I use with you (or, for coordinators, in this chat)."""
-    if args.language is None:
+    choices = ", ".join((*LANGUAGES, "auto"))
+    code = (args.language or "me").lower()
+    if code in ("me", "chat") and args.scope is None:
+        # `/lang chat` and `/lang me` name a scope without a language: show what it speaks and
+        # how to change it. A bare `/lang` shows the choices as buttons.
+        how = ctx.t(
+            "Send {usage}, with one of: {languages}.", usage=ctx.usage("lang"), languages=choices
+        )
+        if code == "chat":
+            return Reply(text=_chat_language(ctx) + "\n" + how)
         buttons = tuple(
-            tuple(Button(label=LANGUAGE_NAMES[code], command=f"/lang {code}") for code in row)
+            tuple(Button(label=LANGUAGE_NAMES[each], command=f"/lang {each}") for each in row)
             for row in (LANGUAGES[:3], LANGUAGES[3:])
         )
-        return Reply(
-            text=ctx.t(
-                "I speak to you in {language}. Choose another one, or send /lang auto to follow your app's language.",
-                language=language_name(ctx.lang, ctx.lang),
-            ),
-            buttons=buttons,
+        mine = ctx.t(
+            "I speak to you in {language}. Choose another one, or send /lang auto to follow your app's language.",
+            language=language_name(ctx.lang, ctx.lang),
         )
-    code = args.language.lower()
+        return Reply(text=mine if args.language is None else mine + "\n" + how, buttons=buttons)
     if code not in (*LANGUAGES, "auto"):
         raise InvalidInput(
             N_("I don't speak “{language}”. Choose one of: {languages}."),
             language=args.language,
-            languages=", ".join(LANGUAGES),
+            languages=choices,
         )
     chosen = None if code == "auto" else code
     if args.scope == "chat":
@@ -253,6 +259,20 @@ async def lang(ctx: Context, args: LangArgs) -> Reply:
     return Reply(
         text=t("From now on I speak to you in {language}.", language=language_name(chosen, t.lang))
     )
+
+
+def _chat_language(ctx: Context) -> Markup:
+    """Say which language this chat's posts are in, and whether the chat or its council chose it."""
+    if ctx.channel is None:
+        raise Conflict(N_("This chat is not linked to any council."))
+    language = language_name(ctx.channel.language, ctx.lang)
+    if ctx.channel.locale is None:
+        return ctx.t(
+            "I post in {language} in this chat, the language of {council}.",
+            language=language,
+            council=ctx.channel.council.name,
+        )
+    return ctx.t("I post in {language} in this chat.", language=language)
 
 
 async def whoami(ctx: Context, _args: NoArgs) -> Reply:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -174,14 +175,50 @@ def parse_time_range(text: str) -> tuple[time, time]:
     return start, end
 
 
-def _localize(naive: datetime, tz: ZoneInfo) -> datetime:
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """Say how a wall-clock time that a daylight-saving change skips or repeats was read."""
+
+    wall: datetime  # naive: the wall-clock time typed (or, for a relative time, reached)
+    used: datetime  # aware, in the council's zone: the moment taken
+    skipped: bool  # clocks go forward: the time does not exist; else it happens twice
+
+    @property
+    def other(self) -> datetime:
+        """Return the other occurrence of a repeated time, aware in its zone."""
+        return self.wall.replace(tzinfo=self.used.tzinfo, fold=1 - self.used.fold)
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """Carry a parsed moment (aware, UTC) and how a daylight-saving change moved it, if it did."""
+
+    at: datetime
+    shift: Shift | None = None
+
+
+def _localize(naive: datetime, tz: ZoneInfo) -> Moment:
+    """Read a wall-clock time in a zone, saying when a daylight-saving change skips or repeats it."""
     # fold=0 takes the offset in force before a transition. For an ambiguous autumn time that
     # is its first occurrence; for a time inside the spring-forward gap, the UTC round trip
     # lands it the gap's length later (02:30 -> 03:30), the moment the user most likely meant.
-    return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    used = naive.replace(tzinfo=tz, fold=0).astimezone(UTC).astimezone(tz)
+    if used.replace(tzinfo=None) != naive:
+        return Moment(used.astimezone(UTC), Shift(naive, used, skipped=True))
+    return _noting_repeats(used, tz)
+
+
+def _noting_repeats(moment: datetime, tz: ZoneInfo) -> Moment:
+    """Note when a moment's wall-clock time in the zone happens twice (clocks go back)."""
+    used = moment.astimezone(tz)
+    wall = used.replace(tzinfo=None)
+    if wall.replace(tzinfo=tz, fold=0).utcoffset() == wall.replace(tzinfo=tz, fold=1).utcoffset():
+        return Moment(moment.astimezone(UTC))
+    return Moment(moment.astimezone(UTC), Shift(wall, used, skipped=False))
 
 
 def _parse_when(s: str, now: datetime, tz: ZoneInfo, text: str) -> datetime:
+    """Return an aware moment, or a naive wall-clock time to read in the council's zone."""
     if m := _RELATIVE.fullmatch(s):
         # Absolute durations: "in 1d" is 24 hours later, even across a DST change.
         return now.astimezone(UTC) + timedelta(**{_UNITS[m[2][0]]: int(m[1])})
@@ -192,7 +229,7 @@ def _parse_when(s: str, now: datetime, tz: ZoneInfo, text: str) -> datetime:
             raise DateParseError(
                 f"{text!r} is not a valid date and time. {_WHEN_HINT}", text
             ) from None
-        return parsed.astimezone(UTC) if parsed.tzinfo else _localize(parsed, tz)
+        return parsed
     s = _CONNECTOR.sub(" ", s)
     today = now.astimezone(tz).date()
     try:
@@ -200,10 +237,10 @@ def _parse_when(s: str, now: datetime, tz: ZoneInfo, text: str) -> datetime:
     except _Unrecognised:
         pass
     else:
-        candidate = _localize(datetime.combine(today, at), tz)
-        if candidate > now:
+        candidate = datetime.combine(today, at)
+        if _localize(candidate, tz).at > now:
             return candidate
-        return _localize(datetime.combine(today + timedelta(days=1), at), tz)
+        return datetime.combine(today + timedelta(days=1), at)
     words = s.split(" ")
     error: DateParseError | None = None
     # The time is the last word, or the last two for "2 pm"; the date is everything before it.
@@ -216,7 +253,7 @@ def _parse_when(s: str, now: datetime, tz: ZoneInfo, text: str) -> datetime:
                 if error is None or isinstance(error, _Unrecognised):
                     error = exc
                 continue
-            return _localize(datetime.combine(day, at), tz)
+            return datetime.combine(day, at)
     if error is not None and not isinstance(error, _Unrecognised):
         raise DateParseError(str(error), text)
     try:
@@ -228,11 +265,17 @@ def _parse_when(s: str, now: datetime, tz: ZoneInfo, text: str) -> datetime:
     raise DateParseError(f"{text!r} needs a time too, e.g. '{s} 14:00'.", text)
 
 
-def parse_when(text: str, *, now: datetime, tz: ZoneInfo) -> datetime:
-    """Parse a user-typed moment read in the council's time zone into an aware UTC datetime."""
+def parse_moment(text: str, *, now: datetime, tz: ZoneInfo) -> Moment:
+    """Parse a user-typed moment read in the council's time zone, noting any DST shift."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     try:
-        return _parse_when(_norm(text), now, tz, text).astimezone(UTC)
+        parsed = _parse_when(_norm(text), now, tz, text)
+        return _noting_repeats(parsed, tz) if parsed.tzinfo else _localize(parsed, tz)
     except OverflowError:
         raise DateParseError(f"{text!r} is too far away. {_WHEN_HINT}", text) from None
+
+
+def parse_when(text: str, *, now: datetime, tz: ZoneInfo) -> datetime:
+    """Parse a user-typed moment read in the council's time zone into an aware UTC datetime."""
+    return parse_moment(text, now=now, tz=tz).at

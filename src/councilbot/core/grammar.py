@@ -2,7 +2,8 @@
 
 A command's arguments are a pydantic model. Fields are positional in declaration
 order, except those marked `Flag()`; a field marked `Rest()` takes the remaining
-words verbatim. Dates and times are read in the council's time zone through the
+words verbatim; a field marked `CommaList()` takes words joined by commas
+(`cork, malaga`). Dates and times are read in the council's time zone through the
 validation context (`today`, `now`, `tz`).
 """
 
@@ -17,16 +18,29 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
+from babel.dates import format_date
+from markupsafe import Markup
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from councilbot.core import dates
 from councilbot.core.errors import InvalidInput
-from councilbot.core.i18n import N_, Lazy
+from councilbot.core.i18n import N_, Lazy, Translator
 
 # Straight, typographic and guillemet quotes: phones type the latter two.
 QUOTES = {'"': '"', "'": "'", "“": "”", "„": "“", "«": "»", "‘": "’", "”": "”"}
+# Phones and word processors turn "--" into an em or en dash (some keyboards offer the minus
+# sign): one or two of them before a known option name read as "--".
+_DASHED_OPTION = re.compile(r"[—–−]{1,2}(\S+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +89,26 @@ class Rest:
     """Mark a field as taking every remaining positional word, verbatim."""
 
 
+class CommaList:
+    """Mark a field as a comma-separated list, which may have spaces around its commas."""
+
+
 class ArgModel(BaseModel):
     """Base of every command's argument model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # Times a daylight-saving change skips or repeats, by field: the answer says how each
+    # was read.
+    _shifts: dict[str, dates.Shift] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _keep_shifts(self, info: ValidationInfo) -> ArgModel:
+        self._shifts = (info.context or {}).get(_SHIFTS, {})
+        return self
+
+    def notes(self, t: Translator) -> list[Markup]:
+        """Say, in the reader's language, how each time a daylight-saving change moved was read."""
+        return [_explain_shift(shift, t) for shift in self._shifts.values()]
 
 
 class NoArgs(ArgModel):
@@ -101,15 +131,48 @@ def _parse_date(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
+_SHIFTS = "shifts"
+
+
 def _parse_when(value: Any, info: ValidationInfo) -> Any:
     if isinstance(value, str):
         try:
-            return dates.parse_when(
+            moment = dates.parse_moment(
                 value, now=_context_value(info, "now"), tz=_context_value(info, "tz")
             )
         except dates.DateParseError:
             raise PydanticCustomError("bad_when", "not a time") from None
+        if moment.shift is not None:
+            # Read back by ArgModel._keep_shifts once the whole model is valid.
+            (info.context or {}).setdefault(_SHIFTS, {})[str(info.field_name)] = moment.shift
+        return moment.at
     return value
+
+
+def _explain_shift(shift: dates.Shift, t: Translator) -> Markup:
+    values = {
+        "time": shift.wall.strftime("%H:%M"),
+        "day": format_date(shift.wall.date(), "d MMM", locale=t.lang),
+        "zone": str(shift.used.tzinfo),
+        "used": shift.used.strftime("%H:%M %Z"),
+        "other": shift.other.isoformat(timespec="minutes"),
+    }
+    if shift.skipped:
+        return t(
+            "{time} does not exist on {day} in {zone} (clocks go forward); I used {used}.",
+            **values,
+        )
+    if shift.used.fold == 0:
+        return t(
+            "{time} happens twice on {day} in {zone} (clocks go back); I used the first one, "
+            "{used}. For the second one, write {other}.",
+            **values,
+        )
+    return t(
+        "{time} happens twice on {day} in {zone} (clocks go back); I used the second one, "
+        "{used}. For the first one, write {other}.",
+        **values,
+    )
 
 
 def _parse_time_range(value: Any, _info: ValidationInfo) -> Any:
@@ -134,6 +197,7 @@ class FormField:
     info: FieldInfo
     flag: bool
     rest: bool
+    comma_list: bool
     boolean: bool
     many: bool
     choices: tuple[str, ...]
@@ -172,6 +236,7 @@ def fields_of(model: type[ArgModel]) -> tuple[FormField, ...]:
                 info=info,
                 flag=any(isinstance(m, Flag) for m in markers),
                 rest=any(isinstance(m, Rest) for m in markers),
+                comma_list=any(isinstance(m, CommaList) for m in markers),
                 boolean=base is bool,
                 many=origin is list,
                 choices=tuple(str(c) for c in get_args(base)) if origin is Literal else (),
@@ -196,7 +261,9 @@ def usage(name: str, model: type[ArgModel], translate: Callable[[str], str] = st
             shown = f"<{translate(field.placeholder)}>"
         else:
             shown = translate(field.placeholder)
-        if field.many or field.rest:
+        if field.comma_list:
+            shown += ",..."
+        elif field.many or field.rest:
             shown += " ..."
         parts.append(shown if field.info.is_required() else f"[{shown}]")
     return " ".join(parts)
@@ -214,23 +281,29 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
     while i < len(tokens):
         token = tokens[i]
         i += 1
-        if not token.is_flag:
+        option = _option(token, flags)
+        if option is None:
             words.append((i - 1, token))
             continue
-        field = flags.get(token.value[2:].lower())
+        field = flags.get(option)
         if field is None:
             raise InvalidInput(N_("I don't know the option {option}."), option=token.value)
         if field.boolean:
             values[field.name] = True
             continue
         taken = []
-        while i < len(tokens) and not tokens[i].is_flag:
+        while i < len(tokens) and _option(tokens[i], flags) is None:
             taken.append((i, tokens[i]))
             i += 1
         if not taken:
             raise InvalidInput(N_("The option {option} needs a value."), option=token.value).about(
                 field.name
             )
+        if field.comma_list:
+            # Only the list belongs to the option; the words after it are positional.
+            values[field.name], count = _take_list(field, taken)
+            words.extend(taken[count:])
+            continue
         value = _join(text, taken)
         values[field.name] = value.lower() if field.choices else value
 
@@ -238,8 +311,12 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
         if not words:
             break
         if field.rest:
+            _refuse_quoted_start(text, field, words)
             values[field.name] = _join(text, words)
             words = []
+        elif field.comma_list:
+            values[field.name], count = _take_list(field, words)
+            words = words[count:]
         elif field.many:
             values[field.name] = [token.value for _, token in words]
             words = []
@@ -254,10 +331,48 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
         raise InvalidInput(
             N_("I didn't expect {words}."), words=" ".join(token.value for _, token in words)
         )
-    try:
-        return model.model_validate(values, context=context)
-    except ValidationError as exc:
-        raise _explain(exc, fields) from None
+    return _validate(model, values, context)
+
+
+def _option(token: Token, flags: Mapping[str, FormField]) -> str | None:
+    """Return the option name a word gives (`--at`, or `—at` for a known option), else None."""
+    if token.is_flag:
+        return token.value[2:].lower()
+    match = None if token.quoted else _DASHED_OPTION.fullmatch(token.value)
+    if match is not None and match[1].lower() in flags:
+        return match[1].lower()
+    return None
+
+
+def _take_list(field: FormField, words: Sequence[tuple[int, Token]]) -> tuple[str | list[str], int]:
+    """Read the list the words start with (`cork, malaga`, `cork ,malaga`); say how many it took."""
+    count = 1
+    while count < len(words):
+        (before, previous), (index, token) = words[count - 1], words[count]
+        joined = previous.value.endswith(",") or token.value.startswith(",")
+        if index != before + 1 or previous.quoted or token.quoted or not joined:
+            break
+        count += 1
+    return _list_value(field, ",".join(token.value for _, token in words[:count])), count
+
+
+def _list_value(field: FormField, text: str) -> str | list[str]:
+    """Return the items of a comma-separated list: a list for a list field, else `a,b`."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    return items if field.many else ",".join(items)
+
+
+def _refuse_quoted_start(text: str, field: FormField, words: Sequence[tuple[int, Token]]) -> None:
+    """Refuse a text whose first word is quoted and followed by more: where it ends is a guess."""
+    if words[0][1].quoted and len(words) > 1:
+        raise InvalidInput(
+            N_(
+                "I can't tell where the {name} ends: “{words}” comes after the quoted part. "
+                "Put all of the {name} inside the quotes, and start options with --."
+            ),
+            name=field.placeholder,
+            words=_join(text, list(words[1:])),
+        ).about(field.name)
 
 
 def parse_fields(
@@ -276,14 +391,21 @@ def parse_fields(
             continue
         if field.boolean:
             values[name] = True
+        elif field.comma_list:
+            values[name] = _list_value(field, text)
         elif field.many:
             values[name] = text.split()
         else:
             values[name] = text.lower() if field.choices else text
+    return _validate(model, values, context)
+
+
+def _validate(model: type[ArgModel], values: dict[str, Any], context: dict[str, Any]) -> ArgModel:
+    """Build the model, on a copy of the context so that what one parse notes stays its own."""
     try:
-        return model.model_validate(values, context=context)
+        return model.model_validate(values, context=dict(context))
     except ValidationError as exc:
-        raise _explain(exc, fields) from None
+        raise _explain(exc, fields_of(model)) from None
 
 
 def _remaining_required(fields: Sequence[FormField]) -> int:
