@@ -53,7 +53,7 @@ async def start(ctx: Context, args: StartArgs) -> Reply:
         text += "\n" + t("This chat belongs to <b>{council}</b>.", council=ctx.channel.council.name)
         return Reply(text=text + "\n" + t("Send /help to see what you can do."))
     if ctx.command.chat.is_private or ctx.council is None:
-        all_councils = await councils.list_councils(ctx.session)
+        all_councils = await councils.require_councils(ctx.session)
         if ctx.council is not None:
             text += "\n" + t("Your home council is <b>{council}</b>.", council=ctx.council.name)
         text += "\n" + t(
@@ -100,7 +100,7 @@ async def list_councils(ctx: Context, _args: NoArgs) -> Reply:
     """Show the six councils and which one this chat belongs to."""
     t = ctx.t
     lines = [t("<b>The councils</b>")]
-    for council in await councils.list_councils(ctx.session):
+    for council in await councils.require_councils(ctx.session):
         marker = " ◀" if ctx.council is not None and ctx.council.id == council.id else ""
         lines.append(
             t(
