@@ -175,6 +175,44 @@ async def test_subscribe_and_unsubscribe(bot: Bot) -> None:
     assert await count(bot, Subscription) == 1
 
 
+async def test_unsubscribing_one_council_says_that_all_councils_still_deliver_it(
+    bot: Bot,
+) -> None:
+    await bot("sam: /subscribe announcements all")
+    await bot("sam: /subscribe announcements cork")
+    still = "/unsubscribe announcements stops all of them."
+    assert await bot("sam: /unsubscribe announcements cork") == (
+        f"Unsubscribed from announcements for {CORK}, but you are still subscribed to "
+        f"announcements of all councils, which includes {CORK}. {still}"
+    )
+    assert await bot("sam: /unsubscribe announcements cork") == (
+        f"You get announcements for {CORK} through your subscription to all councils. {still}"
+    )
+    assert await count(bot, Subscription, Subscription.council_id.is_(None)) == 1
+    assert await bot("sam: /unsubscribe announcements") == (
+        "Unsubscribed: no more announcements by direct message."
+    )
+    assert await count(bot, Subscription) == 0
+
+
+@pytest.mark.parametrize("chat", ["dm", "unlinked-chat"])
+async def test_subscribing_without_any_council_asks_which(bot: Bot, chat: str) -> None:
+    reply = await bot.reply(f"sam@{chat}: /subscribe polls")
+    assert reply.text == (
+        "Which council's polls do you want? Choose one below, or all of them, "
+        "or send /subscribe announcements|events|polls|magazine [council]."
+    )
+    commands = [button.command for button in reply.button_list]
+    assert commands[0] == "/subscribe polls alcala"
+    assert commands[-1] == "/subscribe polls all"
+    assert len(commands) == 7
+    assert await count(bot, Subscription) == 0
+    assert (await bot(f"sam@{chat}: 7")).startswith(
+        "Subscribed: I will send you polls for all councils by direct message."
+    )
+    assert await count(bot, Subscription, Subscription.council_id.is_(None)) == 1
+
+
 async def test_paused_subscriptions_are_not_shown_and_subscribing_resumes_them(bot: Bot) -> None:
     await bot("sam: /subscribe events")
     sam = messages.Identity(platform=messages.Platform.CONSOLE, user_id="sam")

@@ -345,9 +345,8 @@ class SubscribeArgs(ArgModel):
     council: Annotated[str | None, Field(title=N_("council"))] = None
 
 
-async def _subscription_council(ctx: Context, text: str | None) -> Council | None:
-    if text is None:
-        return ctx.council
+async def _subscription_council(ctx: Context, text: str) -> Council | None:
+    """Read the council of a subscription: a slug, or `all` (None)."""
     if text.lower() == "all":
         return None
     return await councils.get_council(ctx.session, text)
@@ -359,10 +358,29 @@ def _council_label(ctx: Context, council: Council | None) -> str:
 
 async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     """Get a topic by direct message, for one council or all."""
-    council = await _subscription_council(ctx, args.council)
     topic = Topic(args.topic)
+    label = ctx.t(_TOPIC_LABELS[topic])
+    if args.council is not None:
+        council = await _subscription_council(ctx, args.council)
+    elif ctx.council is not None:
+        council = ctx.council
+    else:
+        # No chat council and no home council: "all" is a choice to make, not a default.
+        buttons = _council_buttons(
+            await councils.require_councils(ctx.session), f"subscribe {topic.value}"
+        )
+        every = Button(label=ctx.t("All councils"), command=f"/subscribe {topic.value} all")
+        return Reply(
+            text=ctx.t(
+                "Which council's {topic} do you want? Choose one below, or all of them, "
+                "or send {usage}.",
+                topic=label,
+                usage=ctx.usage("subscribe"),
+            ),
+            buttons=(*buttons, (every,)),
+        )
     added = await members.subscribe(ctx.session, ctx.member, topic, council, now=ctx.now)
-    values = {"topic": ctx.t(_TOPIC_LABELS[topic]), "council": _council_label(ctx, council)}
+    values = {"topic": label, "council": _council_label(ctx, council)}
     if not added:
         return ctx.reply("You were already subscribed to {topic} for {council}.", **values)
     return ctx.reply(
@@ -377,14 +395,27 @@ async def unsubscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     council = None if args.council is None else await _subscription_council(ctx, args.council)
     topic = Topic(args.topic)
     removed = await members.unsubscribe(ctx.session, ctx.member, topic, council)
-    label = ctx.t(_TOPIC_LABELS[topic])
+    values = {"topic": ctx.t(_TOPIC_LABELS[topic]), "command": topic.value}
+    if council is not None and await members.subscribed_to_all(ctx.session, ctx.member, topic):
+        # Saying "no more" here would be wrong: the subscription to all councils still sends them.
+        values["council"] = council.name
+        if removed:
+            return ctx.reply(
+                "Unsubscribed from {topic} for {council}, but you are still subscribed to "
+                "{topic} of all councils, which includes {council}. "
+                "/unsubscribe {command} stops all of them.",
+                **values,
+            )
+        return ctx.reply(
+            "You get {topic} for {council} through your subscription to all councils. "
+            "/unsubscribe {command} stops all of them.",
+            **values,
+        )
     if not removed:
-        return ctx.reply("You were not subscribed to {topic}.", topic=label)
+        return ctx.reply("You were not subscribed to {topic}.", **values)
     if council is None:
-        return ctx.reply("Unsubscribed: no more {topic} by direct message.", topic=label)
-    return ctx.reply(
-        "Unsubscribed: no more {topic} for {council}.", topic=label, council=council.name
-    )
+        return ctx.reply("Unsubscribed: no more {topic} by direct message.", **values)
+    return ctx.reply("Unsubscribed: no more {topic} for {council}.", council=council.name, **values)
 
 
 class CoordinatorArgs(ArgModel):

@@ -264,6 +264,19 @@ async def unsubscribe(
     return result.rowcount or 0
 
 
+async def subscribed_to_all(session: AsyncSession, member: Member, topic: Topic) -> bool:
+    """Tell whether the member gets a topic from every council (an active "all" subscription)."""
+    query = select(
+        exists().where(
+            Subscription.member_id == member.id,
+            Subscription.topic == topic,
+            Subscription.council_id.is_(None),
+            Subscription.active.is_(True),
+        )
+    )
+    return bool(await session.scalar(query))
+
+
 # Roles -----------------------------------------------------------------------------------
 
 
