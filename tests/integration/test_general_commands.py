@@ -22,15 +22,35 @@ def code_in(markup: str) -> str:
     return markup.split("<code>")[1].split("</code>")[0]
 
 
-async def test_help_lists_every_command_and_explains_one(bot: Bot) -> None:
-    text = await bot("/help")
-    for name in bot.app.router.specs:
-        assert f"/{name} — " in text
-    assert "Send /help [command] for details." in text
+def listed(text: str) -> set[str]:
+    return {line.split(" — ")[0][1:] for line in text.split("\n") if " — " in line}
 
-    detail = await bot("/help link")
+
+async def test_help_lists_what_each_person_may_run(bot: Bot) -> None:
+    specs = bot.app.router.specs
+    admin = await bot("/help")
+    assert listed(admin) == set(specs)
+    assert "Send /help [command] for details." in admin
+
+    coordinating = {"announce", "deliveries", "link", "unlink"}
+    member = await bot("sam: /help")
+    assert listed(member) == set(specs) - coordinating - {"coordinator"}
+    assert "Admin" not in member
+
+    assert listed(await bot("bob: /help")) == listed(member)
+    assert await bot("/coordinator add bob cork") == f"bob is now a coordinator of {CORK}."
+    assert listed(await bot("bob: /help")) == set(specs) - {"coordinator"}
+
+
+async def test_help_explains_any_command_and_says_who_may_use_it(bot: Bot) -> None:
+    detail = await bot("sam: /help link")
     assert detail.startswith("/link <council> [code]\nLink this group or channel to a council.")
-    assert "For admins." in await bot("/help /coordinator")
+    assert detail.endswith("For coordinators and admins.")
+    assert (await bot("sam: /help /coordinator")).endswith("For admins.")
+    assert (await bot("sam: /help announce")).endswith("For coordinators and admins.")
+    assert (await bot("sam: /help whoami")).endswith(
+        "Show your accounts, language, roles and subscriptions."
+    )
 
 
 async def test_unknown_commands_suggest_the_closest(bot: Bot) -> None:

@@ -79,14 +79,17 @@ async def help_(ctx: Context, args: HelpArgs) -> Reply:
         lines = [Markup("<b>{}</b>").format(spec.usage(t)), t(spec.summary)]
         if spec.details:
             lines.append(t(spec.details))
-        if spec.role is Role.COORDINATOR:
+        if spec.least_role is Role.COORDINATOR:
             lines.append(t("For coordinators and admins."))
-        elif spec.role is Role.ADMIN:
+        elif spec.least_role is Role.ADMIN:
             lines.append(t("For admins."))
         return Reply(text="\n".join(lines))
+    # The list shows what this person may run; /help <command> explains any command.
+    role = await router.role_of(ctx)
     areas: dict[str, list[CommandSpec]] = {}
     for spec in router.visible_specs():
-        areas.setdefault(spec.area, []).append(spec)
+        if spec.least_role <= role:
+            areas.setdefault(spec.area, []).append(spec)
     lines = [t("Here is what I can do. Send {usage} for details.", usage=ctx.usage("help"))]
     for area, specs in areas.items():
         lines.append("")
@@ -462,11 +465,17 @@ COMMANDS: tuple[CommandSpec, ...] = (
         GENERAL,
         LinkArgs,
         details=N_(
-            "Coordinators of that council and admins can do this. A council may have many chats. "
-            "A chat that posts as itself (a Telegram channel) gets a code to send from a private chat."
+            "A council may have many chats. A chat that posts as itself (a Telegram channel) gets a code to send from a private chat."
         ),
+        audience=Role.COORDINATOR,
     ),
-    CommandSpec("unlink", unlink, N_("Remove this chat's link to its council."), GENERAL),
+    CommandSpec(
+        "unlink",
+        unlink,
+        N_("Remove this chat's link to its council."),
+        GENERAL,
+        audience=Role.COORDINATOR,
+    ),
     CommandSpec(
         "lang",
         lang,

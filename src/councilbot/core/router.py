@@ -76,6 +76,13 @@ class CommandSpec:
     form: bool = False
     # The answer concerns the sender alone: platforms that can (Slack) show it to them only.
     personal: bool = False
+    # Who /help lists the command for, when its handler checks the role itself (/link).
+    audience: Role | None = None
+
+    @property
+    def least_role(self) -> Role:
+        """Return the least role that can use the command, as /help tells it."""
+        return self.role if self.audience is None else self.audience
 
     def usage(self, t: Translator | None = None) -> str:
         """Return the usage line, with placeholders in the reader's language."""
@@ -320,13 +327,20 @@ class Router:
             newcomer=newcomer,
         )
 
+    async def role_of(self, ctx: Context) -> Role:
+        """Return the highest role of the member running the command."""
+        if await access.is_admin(ctx.session, ctx.actor):
+            return Role.ADMIN
+        if await access.is_coordinator_anywhere(ctx.session, ctx.actor):
+            return Role.COORDINATOR
+        return Role.MEMBER
+
     async def _authorize(self, ctx: Context, spec: CommandSpec) -> None:
-        if spec.role is Role.ADMIN and not await access.is_admin(ctx.session, ctx.actor):
+        if spec.role is Role.MEMBER or await self.role_of(ctx) >= spec.role:
+            return
+        if spec.role is Role.ADMIN:
             raise Forbidden(N_("Only admins can use /{command}."), command=spec.name)
-        if spec.role is Role.COORDINATOR and not await access.is_coordinator_anywhere(
-            ctx.session, ctx.actor
-        ):
-            raise Forbidden(N_("Only coordinators can use /{command}."), command=spec.name)
+        raise Forbidden(N_("Only coordinators can use /{command}."), command=spec.name)
 
     def translator(self, language_code: str | None = None) -> Translator:
         """Speak the language a platform reports for someone, else the default language."""
