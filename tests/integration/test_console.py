@@ -171,3 +171,32 @@ async def test_link_and_councils_on_an_unseeded_database_name_the_seed_command(
             assert await session.scalar(select(func.count()).select_from(Channel)) == 0
     finally:
         await app.aclose()
+
+
+async def test_plain_text_gets_a_hint_in_private_and_silence_in_groups(
+    bot: Bot, clock: Clock
+) -> None:
+    hint = "I only understand commands. Send /help to see them."
+    assert await bot.console.say("hello there") is None  # the default chat is a group
+    assert await bot.console.say("ann@cork-chat: hello there") is None
+    assert await bot("ann@dm: hello there") == hint
+    # Once is enough: the next messages within ten minutes get no answer...
+    assert await bot.console.say("ann@dm: are you there?") is None
+    assert await bot("bob@dm: hi") == hint  # ...but every private chat gets its own hint
+    clock.advance(minutes=10)
+    assert await bot("ann@dm: hello again") == hint
+    # Commands are answered as ever, whoever speaks.
+    assert (await bot("ann@dm: /whoami")).startswith("ann (member #")
+
+
+def test_plain_text_in_a_script(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    councilbot("db", "upgrade", db=db)
+    councilbot("seed", db=db)
+    script = "hello there\nbob@dm: hello there\n/lang en\n"
+    result = councilbot("chat", "--council", "cork", db=db, stdin=script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n\n")[:2] == [
+        "I only understand commands. Send /help to see them.",
+        "From now on I speak to you in English.",
+    ]
