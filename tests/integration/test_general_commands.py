@@ -394,6 +394,7 @@ async def test_bad_arguments_change_nothing(bot: Bot) -> None:
 
 
 async def test_digits_that_int_cannot_read_are_not_numbers(bot: Bot) -> None:
-    assert "²" in await bot("²")  # not a button number: the console sends it as text
+    # Not a button number: plain text, which a private chat answers with the hint.
+    assert await bot("ann@dm: ²") == "I only understand commands. Send /help to see them."
     assert "Nobody is known as #²" in await bot("/coordinator add #² cork")
     assert "“²”" in await bot("/deliveries ²")

@@ -27,7 +27,7 @@ from councilbot.delivery.targets import Outgoing
 from councilbot.services import councils, members
 
 PRIVATE_CHAT = "dm"
-_SPEAKER = re.compile(r"^(?P<user>[\w.\-]+)(?:@(?P<chat>[\w.\-]+))?:\s*(?P<text>.*)$")
+_SPEAKER = re.compile(r"^(?P<user>[\w.\-]+)(?:@(?P<chat>[\w.\-]+))?:\s*(?P<text>.*)$", re.DOTALL)
 
 
 class _PlainText(HTMLParser):
