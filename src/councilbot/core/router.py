@@ -356,10 +356,8 @@ class Router:
     def _fallback_language(
         self, sender: Identity, channel: Channel | None, council: Council | None
     ) -> str:
-        """Return the language for someone who chose none: the app's, the chat's, the council's.
-
-        The member's own choice wins over this; a newcomer in a Bologna group gets Italian.
-        """
+        """Pick the language of someone who chose none: their app's, the chat's, the council's."""
+        # So that a newcomer in a Bologna group is answered in Italian.
         return (
             normalise_language(sender.language_code)
             or (channel.locale if channel else None)

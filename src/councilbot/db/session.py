@@ -87,20 +87,19 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 SETUP_COMMAND = "councilbot db upgrade && councilbot seed"
 
 
-def _missing_sqlite_file(engine: AsyncEngine) -> Path | None:
-    """Return the SQLite file the engine names if it does not exist (connecting creates it)."""
+def _sqlite_file_missing(engine: AsyncEngine) -> bool:
+    """Tell whether the engine names a SQLite file that does not exist (connecting creates it)."""
     url = engine.url
     database = url.database or ""
     if engine.dialect.name != "sqlite" or database in ("", ":memory:") or url.query.get("uri"):
-        return None
-    path = Path(database)
-    return None if path.exists() else path
+        return False
+    return not Path(database).exists()
 
 
 async def schema_revisions(engine: AsyncEngine) -> tuple[str | None, str | None]:
     """Return (the database's revision, the code's head revision), creating no file."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    if _missing_sqlite_file(engine) is not None:
+    if _sqlite_file_missing(engine):
         return None, head
 
     def current(connection: Connection) -> str | None:

@@ -192,8 +192,7 @@ class TelegramAdapter:
             await self.application.bot.set_my_commands(commands, language_code=lang)
 
     async def _on_message(self, update: Update, _context: Context) -> None:
-        """Answer a message that starts with a command addressed to this bot; other text goes
-        to the router, which hints at /help in a private chat."""
+        """Answer a command addressed to this bot; hand other text to the router (a hint)."""
         message = update.effective_message
         if message is None:
             return
