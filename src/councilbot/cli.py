@@ -305,6 +305,7 @@ async def _chat(
     from councilbot.adapters.console import ConsoleChat
     from councilbot.app import build_app
     from councilbot.core.errors import DomainError
+    from councilbot.core.formatting import plain_text
 
     if admin:
         extra = f"console:{user}"
@@ -320,7 +321,7 @@ async def _chat(
         try:
             await console.run()
         except DomainError as exc:
-            print(f"councilbot: {exc.message.format(**exc.values)}", file=sys.stderr)
+            print(f"councilbot: {plain_text(exc.message.format(**exc.values))}", file=sys.stderr)
             return 2
         # Let announcements queued by the last lines reach the terminal before leaving;
         # anything left stays in the outbox for the next start.

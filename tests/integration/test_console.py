@@ -9,12 +9,17 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from councilbot.adapters.console import render
+from councilbot.adapters.console import ConsoleChat, render
+from councilbot.app import build_app
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Button, Reply
+from councilbot.db.models import Channel
 from councilbot.db.session import alembic_config
-from tests.conftest import Bot
+from councilbot.settings import Settings
+from tests.conftest import Bot, Clock
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -75,13 +80,43 @@ def test_script_mode_end_to_end(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_refuses_an_unmigrated_database(tmp_path: Path) -> None:
-    result = councilbot("chat", db=tmp_path / "empty.db")
+@pytest.mark.parametrize("action", [("chat",), ("run",), ("seed",)])
+def test_an_empty_database_names_the_setup_command_and_leaves_no_file(
+    tmp_path: Path, action: tuple[str, ...]
+) -> None:
+    db = tmp_path / "empty.db"
+    result = councilbot(*action, db=db)
     assert result.returncode == 2
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert result.stderr.strip() == (
-        f"councilbot: the database schema is at nothing but this version needs {head}; "
+        f"councilbot: there is no CouncilBot database at {db} yet; "
+        "create it and load the councils with `councilbot db upgrade && councilbot seed`"
+    )
+    assert not db.exists()
+    assert list(tmp_path.iterdir()) == []  # no -wal or -shm either
+
+
+def test_a_database_behind_the_code_asks_for_an_upgrade(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    scripts = ScriptDirectory.from_config(alembic_config())
+    head = scripts.get_current_head()
+    first = scripts.get_revision(head).down_revision
+    assert councilbot("db", "upgrade", first, db=db).returncode == 0
+    result = councilbot("chat", db=db)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"councilbot: the database schema is at {first} but this version needs {head}; "
         "run `councilbot db upgrade` (`make run` does it for you)"
+    )
+
+
+def test_an_unseeded_database_names_the_seed_command(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    assert councilbot("db", "upgrade", db=db).returncode == 0
+    result = councilbot("chat", db=db, stdin="/councils\n")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "councilbot: There are no councils yet: whoever runs the bot loads them with "
+        "councilbot seed."
     )
 
 
@@ -116,3 +151,52 @@ async def test_speakers_and_chats_are_separate(bot: Bot) -> None:
     await bot("ann@dm: /lang")
     # Bob has no buttons of his own, so his "1" presses nothing.
     assert await bot("bob@dm: 1") == "There is no button 1: my last message has 0 buttons."
+
+
+async def test_link_and_councils_on_an_unseeded_database_name_the_seed_command(
+    engine: AsyncEngine, database_url: str, catalogs: Catalogs, clock: Clock
+) -> None:
+    settings = Settings(database_url=database_url, admins="console:admin", default_language="en")
+    app = await build_app(settings, engine=engine, catalogs=catalogs, clock=clock)
+    try:
+        console = ConsoleChat(app.router, user="admin", chat="new-chat", clock=clock)
+        expected = (
+            "There are no councils yet: whoever runs the bot loads them with councilbot seed."
+        )
+        for line in ("/link malaga", "/councils", "admin@dm: /start"):
+            reply = await console.say(line)
+            assert reply is not None
+            assert render(reply) == expected
+        async with app.sessionmaker() as session:
+            assert await session.scalar(select(func.count()).select_from(Channel)) == 0
+    finally:
+        await app.aclose()
+
+
+async def test_plain_text_gets_a_hint_in_private_and_silence_in_groups(
+    bot: Bot, clock: Clock
+) -> None:
+    hint = "I only understand commands. Send /help to see them."
+    assert await bot.console.say("hello there") is None  # the default chat is a group
+    assert await bot.console.say("ann@cork-chat: hello there") is None
+    assert await bot("ann@dm: hello there") == hint
+    # Once is enough: the next messages within ten minutes get no answer...
+    assert await bot.console.say("ann@dm: are you there?") is None
+    assert await bot("bob@dm: hi") == hint  # ...but every private chat gets its own hint
+    clock.advance(minutes=10)
+    assert await bot("ann@dm: hello again") == hint
+    # Commands are answered as ever, whoever speaks.
+    assert (await bot("ann@dm: /whoami")).startswith("ann (member #")
+
+
+def test_plain_text_in_a_script(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    councilbot("db", "upgrade", db=db)
+    councilbot("seed", db=db)
+    script = "hello there\nbob@dm: hello there\n/lang en\n"
+    result = councilbot("chat", "--council", "cork", db=db, stdin=script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n\n")[:2] == [
+        "I only understand commands. Send /help to see them.",
+        "From now on I speak to you in English.",
+    ]

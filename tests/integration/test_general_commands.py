@@ -22,15 +22,35 @@ def code_in(markup: str) -> str:
     return markup.split("<code>")[1].split("</code>")[0]
 
 
-async def test_help_lists_every_command_and_explains_one(bot: Bot) -> None:
-    text = await bot("/help")
-    for name in bot.app.router.specs:
-        assert f"/{name} — " in text
-    assert "Send /help [command] for details." in text
+def listed(text: str) -> set[str]:
+    return {line.split(" — ")[0][1:] for line in text.split("\n") if " — " in line}
 
-    detail = await bot("/help link")
+
+async def test_help_lists_what_each_person_may_run(bot: Bot) -> None:
+    specs = bot.app.router.specs
+    admin = await bot("/help")
+    assert listed(admin) == set(specs)
+    assert "Send /help [command] for details." in admin
+
+    coordinating = {"announce", "deliveries", "link", "unlink"}
+    member = await bot("sam: /help")
+    assert listed(member) == set(specs) - coordinating - {"coordinator"}
+    assert "Admin" not in member
+
+    assert listed(await bot("bob: /help")) == listed(member)
+    assert await bot("/coordinator add bob cork") == f"bob is now a coordinator of {CORK}."
+    assert listed(await bot("bob: /help")) == set(specs) - {"coordinator"}
+
+
+async def test_help_explains_any_command_and_says_who_may_use_it(bot: Bot) -> None:
+    detail = await bot("sam: /help link")
     assert detail.startswith("/link <council> [code]\nLink this group or channel to a council.")
-    assert "For admins." in await bot("/help /coordinator")
+    assert detail.endswith("For coordinators and admins.")
+    assert (await bot("sam: /help /coordinator")).endswith("For admins.")
+    assert (await bot("sam: /help announce")).endswith("For coordinators and admins.")
+    assert (await bot("sam: /help whoami")).endswith(
+        "Show your accounts, language, roles and subscriptions."
+    )
 
 
 async def test_unknown_commands_suggest_the_closest(bot: Bot) -> None:
@@ -176,6 +196,44 @@ async def test_subscribe_and_unsubscribe(bot: Bot) -> None:
     )
     assert await bot("sam: /unsubscribe events") == "You were not subscribed to events."
     assert await count(bot, Subscription) == 1
+
+
+async def test_unsubscribing_one_council_says_that_all_councils_still_deliver_it(
+    bot: Bot,
+) -> None:
+    await bot("sam: /subscribe announcements all")
+    await bot("sam: /subscribe announcements cork")
+    still = "/unsubscribe announcements stops all of them."
+    assert await bot("sam: /unsubscribe announcements cork") == (
+        f"Unsubscribed from announcements for {CORK}, but you are still subscribed to "
+        f"announcements of all councils, which includes {CORK}. {still}"
+    )
+    assert await bot("sam: /unsubscribe announcements cork") == (
+        f"You get announcements for {CORK} through your subscription to all councils. {still}"
+    )
+    assert await count(bot, Subscription, Subscription.council_id.is_(None)) == 1
+    assert await bot("sam: /unsubscribe announcements") == (
+        "Unsubscribed: no more announcements by direct message."
+    )
+    assert await count(bot, Subscription) == 0
+
+
+@pytest.mark.parametrize("chat", ["dm", "unlinked-chat"])
+async def test_subscribing_without_any_council_asks_which(bot: Bot, chat: str) -> None:
+    reply = await bot.reply(f"sam@{chat}: /subscribe polls")
+    assert reply.text == (
+        "Which council's polls do you want? Choose one below, or all of them, "
+        "or send /subscribe announcements|events|polls|magazine [council]."
+    )
+    commands = [button.command for button in reply.button_list]
+    assert commands[0] == "/subscribe polls alcala"
+    assert commands[-1] == "/subscribe polls all"
+    assert len(commands) == 7
+    assert await count(bot, Subscription) == 0
+    assert (await bot(f"sam@{chat}: 7")).startswith(
+        "Subscribed: I will send you polls for all councils by direct message."
+    )
+    assert await count(bot, Subscription, Subscription.council_id.is_(None)) == 1
 
 
 async def test_paused_subscriptions_are_not_shown_and_subscribing_resumes_them(bot: Bot) -> None:
@@ -339,7 +397,8 @@ async def test_bad_arguments_change_nothing(bot: Bot) -> None:
 
 
 async def test_digits_that_int_cannot_read_are_not_numbers(bot: Bot) -> None:
-    assert "²" in await bot("²")  # not a button number: the console sends it as text
+    # Not a button number: plain text, which a private chat answers with the hint.
+    assert await bot("ann@dm: ²") == "I only understand commands. Send /help to see them."
     assert "Nobody is known as #²" in await bot("/coordinator add #² cork")
     assert "“²”" in await bot("/deliveries ²")
 

@@ -41,4 +41,5 @@ def test_the_manifest_subscribes_to_the_events_the_adapter_handles() -> None:
         "member_joined_channel",
         "channel_left",
         "group_left",
+        "message.im",
     }

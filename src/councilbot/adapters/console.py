@@ -27,7 +27,7 @@ from councilbot.delivery.targets import Outgoing
 from councilbot.services import councils, members
 
 PRIVATE_CHAT = "dm"
-_SPEAKER = re.compile(r"^(?P<user>[\w.\-]+)(?:@(?P<chat>[\w.\-]+))?:\s*(?P<text>(?:/|\d+\s*$).*)$")
+_SPEAKER = re.compile(r"^(?P<user>[\w.\-]+)(?:@(?P<chat>[\w.\-]+))?:\s*(?P<text>.*)$", re.DOTALL)
 
 
 class _PlainText(HTMLParser):
@@ -125,7 +125,7 @@ class ConsoleChat:
         return Chat(platform=Platform.CONSOLE, chat_id=name, kind=ChatKind.GROUP, title=name)
 
     async def say(self, line: str) -> Reply | None:
-        """Handle one typed line and return the bot's reply (None for a blank line)."""
+        """Handle one typed line and return the bot's reply (None: no answer, as in a group)."""
         line = line.strip()
         if not line:
             return None
@@ -152,6 +152,10 @@ class ConsoleChat:
                     )
                 )
             text = pressed[index].command
+        sender = Identity(platform=Platform.CONSOLE, user_id=user, username=user, display_name=user)
+        chat = self._chat(chat_name, user)
+        if not text.startswith("/"):
+            return await self.router.handle_text(sender, chat)
         name, args = split_command(text)
         command = Command(name=name, args=args, sender=sender, chat=chat, received_at=self.clock())
         reply = await self.router.handle(command)

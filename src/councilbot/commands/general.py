@@ -53,7 +53,7 @@ async def start(ctx: Context, args: StartArgs) -> Reply:
         text += "\n" + t("This chat belongs to <b>{council}</b>.", council=ctx.channel.council.name)
         return Reply(text=text + "\n" + t("Send /help to see what you can do."))
     if ctx.command.chat.is_private or ctx.council is None:
-        all_councils = await councils.list_councils(ctx.session)
+        all_councils = await councils.require_councils(ctx.session)
         if ctx.council is not None:
             text += "\n" + t("Your home council is <b>{council}</b>.", council=ctx.council.name)
         text += "\n" + t(
@@ -79,14 +79,17 @@ async def help_(ctx: Context, args: HelpArgs) -> Reply:
         lines = [Markup("<b>{}</b>").format(spec.usage(t)), t(spec.summary)]
         if spec.details:
             lines.append(t(spec.details))
-        if spec.role is Role.COORDINATOR:
+        if spec.least_role is Role.COORDINATOR:
             lines.append(t("For coordinators and admins."))
-        elif spec.role is Role.ADMIN:
+        elif spec.least_role is Role.ADMIN:
             lines.append(t("For admins."))
         return Reply(text="\n".join(lines))
+    # The list shows what this person may run; /help <command> explains any command.
+    role = await router.role_of(ctx)
     areas: dict[str, list[CommandSpec]] = {}
     for spec in router.visible_specs():
-        areas.setdefault(spec.area, []).append(spec)
+        if spec.least_role <= role:
+            areas.setdefault(spec.area, []).append(spec)
     lines = [t("Here is what I can do. Send {usage} for details.", usage=ctx.usage("help"))]
     for area, specs in areas.items():
         lines.append("")
@@ -100,7 +103,7 @@ async def list_councils(ctx: Context, _args: NoArgs) -> Reply:
     """Show the six councils and which one this chat belongs to."""
     t = ctx.t
     lines = [t("<b>The councils</b>")]
-    for council in await councils.list_councils(ctx.session):
+    for council in await councils.require_councils(ctx.session):
         marker = " ◀" if ctx.council is not None and ctx.council.id == council.id else ""
         lines.append(
             t(
@@ -365,9 +368,8 @@ class SubscribeArgs(ArgModel):
     council: Annotated[str | None, Field(title=N_("council"))] = None
 
 
-async def _subscription_council(ctx: Context, text: str | None) -> Council | None:
-    if text is None:
-        return ctx.council
+async def _subscription_council(ctx: Context, text: str) -> Council | None:
+    """Read the council of a subscription: a slug, or `all` (None)."""
     if text.lower() == "all":
         return None
     return await councils.get_council(ctx.session, text)
@@ -379,10 +381,29 @@ def _council_label(ctx: Context, council: Council | None) -> str:
 
 async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     """Get a topic by direct message, for one council or all."""
-    council = await _subscription_council(ctx, args.council)
     topic = Topic(args.topic)
+    label = ctx.t(_TOPIC_LABELS[topic])
+    if args.council is not None:
+        council = await _subscription_council(ctx, args.council)
+    elif ctx.council is not None:
+        council = ctx.council
+    else:
+        # No chat council and no home council: "all" is a choice to make, not a default.
+        buttons = _council_buttons(
+            await councils.require_councils(ctx.session), f"subscribe {topic.value}"
+        )
+        every = Button(label=ctx.t("All councils"), command=f"/subscribe {topic.value} all")
+        return Reply(
+            text=ctx.t(
+                "Which council's {topic} do you want? Choose one below, or all of them, "
+                "or send {usage}.",
+                topic=label,
+                usage=ctx.usage("subscribe"),
+            ),
+            buttons=(*buttons, (every,)),
+        )
     added = await members.subscribe(ctx.session, ctx.member, topic, council, now=ctx.now)
-    values = {"topic": ctx.t(_TOPIC_LABELS[topic]), "council": _council_label(ctx, council)}
+    values = {"topic": label, "council": _council_label(ctx, council)}
     if not added:
         return ctx.reply("You were already subscribed to {topic} for {council}.", **values)
     return ctx.reply(
@@ -397,14 +418,27 @@ async def unsubscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     council = None if args.council is None else await _subscription_council(ctx, args.council)
     topic = Topic(args.topic)
     removed = await members.unsubscribe(ctx.session, ctx.member, topic, council)
-    label = ctx.t(_TOPIC_LABELS[topic])
+    values = {"topic": ctx.t(_TOPIC_LABELS[topic]), "command": topic.value}
+    if council is not None and await members.subscribed_to_all(ctx.session, ctx.member, topic):
+        # Saying "no more" here would be wrong: the subscription to all councils still sends them.
+        values["council"] = council.name
+        if removed:
+            return ctx.reply(
+                "Unsubscribed from {topic} for {council}, but you are still subscribed to "
+                "{topic} of all councils, which includes {council}. "
+                "/unsubscribe {command} stops all of them.",
+                **values,
+            )
+        return ctx.reply(
+            "You get {topic} for {council} through your subscription to all councils. "
+            "/unsubscribe {command} stops all of them.",
+            **values,
+        )
     if not removed:
-        return ctx.reply("You were not subscribed to {topic}.", topic=label)
+        return ctx.reply("You were not subscribed to {topic}.", **values)
     if council is None:
-        return ctx.reply("Unsubscribed: no more {topic} by direct message.", topic=label)
-    return ctx.reply(
-        "Unsubscribed: no more {topic} for {council}.", topic=label, council=council.name
-    )
+        return ctx.reply("Unsubscribed: no more {topic} by direct message.", **values)
+    return ctx.reply("Unsubscribed: no more {topic} for {council}.", council=council.name, **values)
 
 
 class CoordinatorArgs(ArgModel):
@@ -451,11 +485,17 @@ COMMANDS: tuple[CommandSpec, ...] = (
         GENERAL,
         LinkArgs,
         details=N_(
-            "Coordinators of that council and admins can do this. A council may have many chats. "
-            "A chat that posts as itself (a Telegram channel) gets a code to send from a private chat."
+            "A council may have many chats. A chat that posts as itself (a Telegram channel) gets a code to send from a private chat."
         ),
+        audience=Role.COORDINATOR,
     ),
-    CommandSpec("unlink", unlink, N_("Remove this chat's link to its council."), GENERAL),
+    CommandSpec(
+        "unlink",
+        unlink,
+        N_("Remove this chat's link to its council."),
+        GENERAL,
+        audience=Role.COORDINATOR,
+    ),
     CommandSpec(
         "lang",
         lang,

@@ -12,7 +12,7 @@ import secrets
 import string
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,6 +45,9 @@ FAILED = N_(
 )
 
 UTC_ZONE = ZoneInfo("UTC")
+NOT_A_COMMAND = N_("I only understand commands. Send /help to see them.")
+# A private chat is told NOT_A_COMMAND at most this often: once is helpful, every time nags.
+HINT_INTERVAL = timedelta(minutes=10)
 
 
 class Role(IntEnum):
@@ -76,6 +79,13 @@ class CommandSpec:
     form: bool = False
     # The answer concerns the sender alone: platforms that can (Slack) show it to them only.
     personal: bool = False
+    # Who /help lists the command for, when its handler checks the role itself (/link).
+    audience: Role | None = None
+
+    @property
+    def least_role(self) -> Role:
+        """Return the least role that can use the command, as /help tells it."""
+        return self.role if self.audience is None else self.audience
 
     def usage(self, t: Translator | None = None) -> str:
         """Return the usage line, with placeholders in the reader's language."""
@@ -160,6 +170,8 @@ class Router:
         # Called with the session's info after each committed command, e.g. to wake the
         # dispatcher when the command queued messages.
         self.after_commit: list[Callable[[dict[str, Any]], None]] = []
+        # When each private chat last got NOT_A_COMMAND, oldest first (see handle_text).
+        self._hinted: dict[tuple[str, str, str], datetime] = {}
 
     def lookup(self, name: str) -> CommandSpec | None:
         """Find a command by name or alias, ignoring a leading slash and case."""
@@ -213,6 +225,34 @@ class Router:
             await self._remember(command, newcomer)
             reason = t(FAILED, incident=incident)
             return Reply(text=reason, error=reason)
+
+    async def handle_text(self, sender: Identity, chat: Chat) -> Reply | None:
+        """Answer a message that is not a command: a hint in a private chat, nothing in a group."""
+        if not chat.is_private:  # people talk among themselves there
+            return None
+        now = self.clock()
+        while self._hinted:  # forget hints old enough to be given again
+            oldest = next(iter(self._hinted))
+            if now - self._hinted[oldest] < HINT_INTERVAL:
+                break
+            del self._hinted[oldest]
+        key = (chat.platform.value, chat.workspace, chat.chat_id)
+        if key in self._hinted:
+            return None
+        self._hinted[key] = now
+        try:
+            # Read only: a platform may name the sender less fully than with a command
+            # (a Slack message has no username), so nothing is created or updated.
+            async with self.sessionmaker() as session:
+                speaker = await members.find_speaker(session, sender, chat)
+        except Exception:
+            log.exception("could not answer a message from %s", sender.platform)
+            return None
+        fallback = self._fallback_language(
+            sender, speaker.channel if speaker else None, speaker.home_council if speaker else None
+        )
+        lang = (speaker.member.locale if speaker else None) or fallback
+        return Reply(text=self.catalogs.translator(lang)(NOT_A_COMMAND))
 
     async def form(self, command: Command) -> Form | Reply | None:
         """Prepare the form of a command sent without arguments (None: it has no form).
@@ -293,14 +333,7 @@ class Router:
         speaker = await members.resolve_speaker(session, command.sender, command.chat, now=now)
         member, channel, newcomer = speaker.member, speaker.channel, speaker.newcomer
         council = channel.council if channel else speaker.home_council
-        # The member's own choice wins; otherwise the app's language, then the chat's and
-        # the council's, so that a newcomer in a Bologna group is answered in Italian.
-        fallback = (
-            normalise_language(command.sender.language_code)
-            or (channel.locale if channel else None)
-            or (council.language if council else None)
-            or self.settings.default_language
-        )
+        fallback = self._fallback_language(command.sender, channel, council)
         return Context(
             command=command,
             session=session,
@@ -320,13 +353,32 @@ class Router:
             newcomer=newcomer,
         )
 
+    def _fallback_language(
+        self, sender: Identity, channel: Channel | None, council: Council | None
+    ) -> str:
+        """Pick the language of someone who chose none: their app's, the chat's, the council's."""
+        # So that a newcomer in a Bologna group is answered in Italian.
+        return (
+            normalise_language(sender.language_code)
+            or (channel.locale if channel else None)
+            or (council.language if council else None)
+            or self.settings.default_language
+        )
+
+    async def role_of(self, ctx: Context) -> Role:
+        """Return the highest role of the member running the command."""
+        if await access.is_admin(ctx.session, ctx.actor):
+            return Role.ADMIN
+        if await access.is_coordinator_anywhere(ctx.session, ctx.actor):
+            return Role.COORDINATOR
+        return Role.MEMBER
+
     async def _authorize(self, ctx: Context, spec: CommandSpec) -> None:
-        if spec.role is Role.ADMIN and not await access.is_admin(ctx.session, ctx.actor):
+        if spec.role is Role.MEMBER or await self.role_of(ctx) >= spec.role:
+            return
+        if spec.role is Role.ADMIN:
             raise Forbidden(N_("Only admins can use /{command}."), command=spec.name)
-        if spec.role is Role.COORDINATOR and not await access.is_coordinator_anywhere(
-            ctx.session, ctx.actor
-        ):
-            raise Forbidden(N_("Only coordinators can use /{command}."), command=spec.name)
+        raise Forbidden(N_("Only coordinators can use /{command}."), command=spec.name)
 
     async def translator_for(self, sender: Identity, chat: Chat) -> Translator:
         """Speak the language handle() would answer this person in, changing nothing."""

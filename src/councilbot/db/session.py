@@ -83,9 +83,24 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await connection.run_sync(run)
 
 
+# What sets up a database from nothing: the schema, then the councils.
+SETUP_COMMAND = "councilbot db upgrade && councilbot seed"
+
+
+def _sqlite_file_missing(engine: AsyncEngine) -> bool:
+    """Tell whether the engine names a SQLite file that does not exist (connecting creates it)."""
+    url = engine.url
+    database = url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:") or url.query.get("uri"):
+        return False
+    return not Path(database).exists()
+
+
 async def schema_revisions(engine: AsyncEngine) -> tuple[str | None, str | None]:
-    """Return (the database's revision, the code's head revision)."""
+    """Return (the database's revision, the code's head revision), creating no file."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if _sqlite_file_missing(engine):
+        return None, head
 
     def current(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
@@ -97,8 +112,15 @@ async def schema_revisions(engine: AsyncEngine) -> tuple[str | None, str | None]
 async def check_schema(engine: AsyncEngine) -> None:
     """Refuse to run on a database whose schema does not match the code."""
     current, head = await schema_revisions(engine)
+    if current is None:
+        url = engine.url
+        where = url.database if url.get_backend_name() == "sqlite" else url.render_as_string()
+        raise SchemaOutOfDate(
+            f"there is no CouncilBot database at {where} yet; "
+            f"create it and load the councils with `{SETUP_COMMAND}`"
+        )
     if current != head:
         raise SchemaOutOfDate(
-            f"the database schema is at {current or 'nothing'} but this version needs {head}; "
+            f"the database schema is at {current} but this version needs {head}; "
             "run `councilbot db upgrade` (`make run` does it for you)"
         )

@@ -21,10 +21,22 @@ from councilbot.db.models import Channel, ChatLinkCode, Council, Member
 from councilbot.delivery import outbox
 from councilbot.services import members
 
+NO_COUNCILS = N_(
+    "There are no councils yet: whoever runs the bot loads them with <code>councilbot seed</code>."
+)
+
 
 async def list_councils(session: AsyncSession) -> list[Council]:
     """Return every council, in slug order."""
     return list(await session.scalars(select(Council).order_by(Council.slug)))
+
+
+async def require_councils(session: AsyncSession) -> list[Council]:
+    """Return every council, in slug order, or raise NotFound when none was loaded yet."""
+    found = await list_councils(session)
+    if not found:
+        raise NotFound(NO_COUNCILS)
+    return found
 
 
 async def get_council(session: AsyncSession, slug: str) -> Council:
@@ -33,7 +45,7 @@ async def get_council(session: AsyncSession, slug: str) -> Council:
     council = await session.scalar(select(Council).where(Council.slug == wanted))
     if council is not None:
         return council
-    slugs = [c.slug for c in await list_councils(session)]
+    slugs = [c.slug for c in await require_councils(session)]
     close = difflib.get_close_matches(wanted, slugs, n=1, cutoff=0.5)
     if close:
         raise NotFound(
@@ -51,7 +63,7 @@ async def get_council(session: AsyncSession, slug: str) -> Council:
 async def get_councils(session: AsyncSession, text: str) -> list[Council]:
     """Read `malaga,cork` or `all` into councils, each once, in the order first named."""
     if text.strip().lower() == "all":
-        return await list_councils(session)
+        return await require_councils(session)
     found: dict[int, Council] = {}
     for part in text.split(","):
         if part.strip():

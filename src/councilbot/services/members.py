@@ -159,6 +159,17 @@ async def resolve_speaker(
     return Speaker(member, await find_channel(session, chat), None, newcomer)
 
 
+async def find_speaker(
+    session: AsyncSession, sender: messages.Identity, chat: messages.Chat
+) -> Speaker | None:
+    """Load the speaker and the chat's channel, creating and updating nothing."""
+    row = (await session.execute(_SPEAKER, _identity_params(sender) | _chat_params(chat))).first()
+    if row is None:
+        return None
+    _identity, member, channel, home = row
+    return Speaker(member, channel, home, newcomer=False)
+
+
 def _touch(identity: Identity, sender: messages.Identity, now: datetime) -> None:
     if (
         identity.username != sender.username
@@ -262,6 +273,19 @@ async def unsubscribe(
         query = query.where(Subscription.council_id == council.id)
     result = await session.execute(query)
     return result.rowcount or 0
+
+
+async def subscribed_to_all(session: AsyncSession, member: Member, topic: Topic) -> bool:
+    """Tell whether the member gets a topic from every council (an active "all" subscription)."""
+    query = select(
+        exists().where(
+            Subscription.member_id == member.id,
+            Subscription.topic == topic,
+            Subscription.council_id.is_(None),
+            Subscription.active.is_(True),
+        )
+    )
+    return bool(await session.scalar(query))
 
 
 # Roles -----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from councilbot.core.messages import Command, Platform, Reply
 from councilbot.core.router import Router
 from councilbot.db.models import Channel
 from councilbot.db.session import create_sessionmaker
-from tests.conftest import CORK_TEXT
+from tests.conftest import CORK_TEXT, Clock
 from tests.fakes.scripted import Scripted
 from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI, Recorded
 
@@ -308,6 +308,27 @@ async def test_invited_to_a_channel_the_bot_says_how_to_link_it(
 
     assert "still linked to *Southern Ireland council (MTU)*" in back[0].params["text"]
     assert relinked.active is True
+
+
+async def test_a_direct_message_gets_a_hint_and_channel_messages_get_nothing(
+    adapter: SlackAdapter, api: FakeSlackAPI, clock: Clock
+) -> None:
+    hint = "I only understand commands. Send /council help to see them."
+    await event(adapter, "message_im")
+    [sent] = await until(lambda: calls_to(api, "chat.postMessage", DM))
+    assert sent.params["text"] == hint
+    await event(adapter, "message_im", text="are you there?")  # once is enough for now
+    await event(adapter, "message_im", bot_id="B0BOT", user="U0BOT")  # its own messages
+    await event(adapter, "message_im", subtype="message_changed")
+    await event(adapter, "message_im", channel=CHANNEL, channel_type="channel")
+    await adapter.drain()
+    assert len(api.calls("chat.postMessage")) == 1
+    assert api.calls("chat.postEphemeral") == []
+
+    clock.advance(minutes=10)
+    await event(adapter, "message_im", text="hello again")
+    again = await until(lambda: calls_to(api, "chat.postMessage", DM)[1:])
+    assert again[0].params["text"] == hint
 
 
 async def test_bad_body_is_refused(adapter: SlackAdapter) -> None:

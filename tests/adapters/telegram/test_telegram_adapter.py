@@ -21,7 +21,7 @@ from councilbot.core.messages import Attachment, Button, Reply
 from councilbot.core.router import Router
 from councilbot.db.models import Channel, Subscription
 from councilbot.db.session import create_sessionmaker
-from tests.conftest import CORK_TEXT, AppFactory
+from tests.conftest import CORK_TEXT, AppFactory, Clock
 from tests.fakes.scripted import Scripted
 from tests.fakes.telegram_api import FakeTelegramAPI, Recorded
 
@@ -154,6 +154,35 @@ async def test_group_command_for_this_bot_answers_and_other_bots_are_ignored(
         "message_id": 502,
         "allow_sending_without_reply": True,
     }
+
+
+def plain(name: str, text: str) -> dict[str, Any]:
+    """Return a recorded command update turned into plain text, with no command in it."""
+    data = payload(name)
+    data["message"].update(text=text)
+    data["message"].pop("entities")
+    return data
+
+
+@pytest.mark.usefixtures("adapter")
+async def test_plain_text_gets_a_hint_in_private_and_silence_in_groups(
+    api: FakeTelegramAPI, clock: Clock
+) -> None:
+    hint = "I only understand commands. Send /help to see them."
+    async with asyncio.timeout(10):
+        sent = await say(api, payload("private_text"), USER)
+        assert sent.params["text"] == hint
+        # Updates are handled in order: the /help answer comes after anything the text got.
+        api.push_update(plain("private_command", "are you there?"))
+        api.push_update(plain("group_command", "good morning everyone"))
+        api.push_update(plain("group_command", "hello @council_test_bot"))
+        help_text = (await say(api, command("private_command", "/help"), USER)).params["text"]
+        clock.advance(minutes=10)
+        again = await say(api, payload("private_text"), USER)
+    assert "/councils — " in help_text
+    assert sent_to(api, GROUP) == []
+    assert again.params["text"] == hint
+    assert len(api.sent) == 3
 
 
 @pytest.mark.usefixtures("adapter")

@@ -116,6 +116,7 @@ class SlackAdapter:
         self.bolt.action(ACTION_ID)(self._on_action)
         self.bolt.view(FORM_CALLBACK)(self._on_form)
         self.bolt.event("member_joined_channel")(self._on_joined)
+        self.bolt.event("message")(self._on_message)  # message.im: direct messages to the bot
         for left in ("channel_left", "group_left"):  # the bot removed from a channel
             self.bolt.event(left)(self._on_left)
         if oauth is not None:
@@ -363,6 +364,30 @@ class SlackAdapter:
             inviter = event.get("inviter")
             by = _identity(str(inviter), team, None) if inviter else None
             reply = await self.router.presence(chat, by, present=True)
+            if reply is not None:
+                reply = self._on_slack(reply)
+                await client.chat_postMessage(
+                    channel=chat.chat_id,
+                    text=_text(reply),
+                    blocks=blocks_for(reply.text, reply.buttons),
+                    unfurl_links=False,
+                )
+
+    async def _on_message(
+        self,
+        ack: AsyncAck,
+        event: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        """Answer a direct message (commands come as /council): the router may hint at help."""
+        async with self._answering(ack, None, f"message in {event.get('channel')}"):
+            if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+                return  # edits, deletions and bots' messages, the bot's own included
+            team = str(event.get("team") or context.team_id or "")
+            chat = _chat(str(event["channel"]), team, None)
+            sender = _identity(str(event["user"]), team, None)
+            reply = await self.router.handle_text(sender, chat)
             if reply is not None:
                 reply = self._on_slack(reply)
                 await client.chat_postMessage(

@@ -37,6 +37,7 @@ BOT_SCOPES = (
     "chat:write",
     "chat:write.public",
     "im:write",
+    "im:history",  # message.im: direct messages to the bot that are not commands
     "files:write",
     "channels:read",  # member_joined_channel and channel_left: invited to, or removed from,
     "groups:read",  # a public or private channel

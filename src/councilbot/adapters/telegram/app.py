@@ -192,7 +192,7 @@ class TelegramAdapter:
             await self.application.bot.set_my_commands(commands, language_code=lang)
 
     async def _on_message(self, update: Update, _context: Context) -> None:
-        """Answer a message that starts with a command addressed to this bot."""
+        """Answer a command addressed to this bot; hand other text to the router (a hint)."""
         message = update.effective_message
         if message is None:
             return
@@ -202,6 +202,11 @@ class TelegramAdapter:
             (e for e in entities if e.type == MessageEntity.BOT_COMMAND and e.offset == 0), None
         )
         if head is None:
+            if text:  # not service messages (a member joined, a pinned message)
+                chat = _chat(message.chat, message.from_user)
+                reply = await self.router.handle_text(_identity(message), chat)
+                if reply is not None:
+                    await self._post(chat.chat_id, reply)
             return
         typed = text[: head.length]  # commands are ASCII, so UTF-16 and str lengths agree
         name, _, addressee = typed.partition("@")
