@@ -83,3 +83,12 @@ def test_url_loggers_stay_at_warning_even_in_debug(
     assert "HTTP Request" not in err and "connect_tcp" not in err
     assert "WARNING httpx: retrying https://api.telegram.org/bot[TELEGRAM_BOT_TOKEN]/x" in err
     assert "DEBUG telegram.ext: polling" in err
+
+
+def test_a_malformed_call_is_masked_and_does_not_raise(
+    configure: Callable[[str, Mapping[str, str]], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("INFO", SECRETS)
+    logging.getLogger("careless").info("%d retries for %s", "many", TOKEN)
+    err = capsys.readouterr().err
+    assert "%d retries for %s % ('many', '[TELEGRAM_BOT_TOKEN]')" in err and TOKEN not in err
