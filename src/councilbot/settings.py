@@ -102,7 +102,6 @@ class Settings(BaseSettings):
 
     @field_validator(
         "telegram_bot_token",
-        "telegram_webhook_url",
         "slack_bot_token",
         "slack_signing_secret",
         "slack_app_token",

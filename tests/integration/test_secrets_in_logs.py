@@ -25,11 +25,14 @@ USER = "111"  # the sender in payloads/private_command.json
 Conversation = Callable[[dict[str, str], FakeTelegramAPI, FakeSlackAPI], Awaitable[None]]
 
 
-async def _polling_and_http(env: dict[str, str], telegram: FakeTelegramAPI, slack: FakeSlackAPI):
+async def _polling_and_http(
+    env: dict[str, str], telegram: FakeTelegramAPI, slack: FakeSlackAPI
+) -> None:
     """Talk over long polling and signed slash commands on /slack/events."""
     for number, text in enumerate(("/start", "/councils", "/whoami"), start=7101):
         telegram.push_update(update(text, number))
         await wait_for(lambda n=number - 7100: len(telegram.texts_to(USER)) >= n)
+    assert "(cork)" in telegram.texts_to(USER)[1]
     url = f"http://127.0.0.1:{env['COUNCILBOT_HTTP_PORT']}/slack/events"
     async with aiohttp.ClientSession() as http:
         for text in ("councils", "whoami"):
@@ -41,18 +44,21 @@ async def _polling_and_http(env: dict[str, str], telegram: FakeTelegramAPI, slac
 
 async def _webhook_and_socket_mode(
     env: dict[str, str], telegram: FakeTelegramAPI, slack: FakeSlackAPI
-):
+) -> None:
     """Talk over the Telegram webhook and Socket Mode, after installing in a workspace."""
     site = f"http://127.0.0.1:{env['COUNCILBOT_HTTP_PORT']}"
     await wait_for(lambda: telegram.calls("setWebhook") and slack.sockets)
     async with aiohttp.ClientSession() as http:
         for number, text in enumerate(("/start", "/councils"), start=7201):
             body = json.dumps(update(text, number))
-            headers = {"Content-Type": "application/json"}
-            headers["X-Telegram-Bot-Api-Secret-Token"] = WEBHOOK_SECRET
+            headers = {
+                "Content-Type": "application/json",
+                "X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET,
+            }
             async with http.post(f"{site}/telegram/webhook", data=body, headers=headers) as sent:
                 assert sent.status == 200
         await wait_for(lambda: len(telegram.texts_to(USER)) >= 2)
+        assert "(cork)" in telegram.texts_to(USER)[1]
         async with http.get(f"{site}/slack/install", allow_redirects=False) as install:
             location, cookie = install.headers["Location"], install.headers["Set-Cookie"]
         state = parse_qs(urlsplit(location).query)["state"][0]
