@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from councilbot.db.session import SchemaOutOfDate
+from councilbot.logsafe import configure_logging
 from councilbot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("councilbot")
@@ -62,11 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"councilbot: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, settings.secrets())
     try:
         return asyncio.run(_dispatch(args, settings))
     except SchemaOutOfDate as exc:

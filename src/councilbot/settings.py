@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,6 +47,12 @@ ENVIRONMENT: Mapping[str, str] = {
 }
 
 
+# A rate limit the dispatcher can pace at (`Rate` needs a positive, finite count).
+PositiveRate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# A webhook secret Telegram accepts in setWebhook.
+TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
 class SettingsError(Exception):
     """Raise when the configuration is wrong; the message names the setting."""
 
@@ -74,12 +81,14 @@ class Settings(BaseSettings):
     slack_api_base_url: str = "https://slack.com/api/"
 
     # Platform limits differ for self-hosted Bot API servers and enterprise plans.
-    telegram_rate: Annotated[float, Field(gt=0)] = 30.0  # messages/s per bot
-    telegram_private_rate: Annotated[float, Field(gt=0)] = 1.0  # messages/s per private chat
-    telegram_group_per_minute: Annotated[float, Field(gt=0)] = 20.0  # messages/min per group
-    slack_channel_rate: Annotated[float, Field(gt=0)] = 1.0  # messages/s per channel
-    outbox_max_attempts: Annotated[int, Field(ge=1)] = 8
-    scheduler_grace_minutes: Annotated[float, Field(ge=0)] = 60.0
+    telegram_rate: PositiveRate = 30.0  # messages/s per bot
+    telegram_private_rate: PositiveRate = 1.0  # messages/s per private chat
+    telegram_group_per_minute: PositiveRate = 20.0  # messages/min per group
+    slack_channel_rate: PositiveRate = 1.0  # messages/s per channel
+    # The retry backoff doubles per attempt: past ~1000 attempts it no longer fits a float.
+    outbox_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    # APScheduler wants a misfire grace of at least a second; a year is already "any time".
+    scheduler_grace_minutes: Annotated[float, Field(ge=1, le=525_600, allow_inf_nan=False)] = 60.0
 
     @field_validator("database_url")
     @classmethod
@@ -90,6 +99,49 @@ class Settings(BaseSettings):
                 "or postgresql+asyncpg://user@host/db"
             )
         return value
+
+    @field_validator(
+        "telegram_bot_token",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "slack_client_id",
+        "slack_client_secret",
+    )
+    @classmethod
+    def _not_blank(cls, value: SecretStr | str | None) -> SecretStr | str | None:
+        shown = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if shown is not None and not shown.strip():
+            raise ValueError("must not be empty (unset it instead)")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TELEGRAM_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("Telegram accepts 1 to 256 characters: letters, digits, _ and -")
+        return value
+
+    @field_validator("telegram_api_base_url", "telegram_webhook_url", "slack_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    @field_validator("slack_api_base_url")
+    @classmethod
+    def _slack_base_ends_with_slash(cls, value: str) -> str:
+        # slack_sdk joins method names with urljoin, which drops a last segment without "/".
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        names = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        if value.upper() not in names:
+            raise ValueError(f"must be one of {', '.join(names)}")
+        return value.upper()
 
     @field_validator("admins")
     @classmethod
@@ -108,6 +160,14 @@ class Settings(BaseSettings):
         if value not in LANGUAGES:
             raise ValueError(f"must be one of {', '.join(LANGUAGES)}")
         return value
+
+    def secrets(self) -> dict[str, str]:
+        """Return every configured secret by its environment name, for masking in logs."""
+        return {
+            ENVIRONMENT[name]: value.get_secret_value()
+            for name, value in self
+            if isinstance(value, SecretStr)
+        }
 
     @property
     def admin_identities(self) -> frozenset[tuple[str, str]]:

@@ -123,3 +123,19 @@ async def test_contradictory_slack_settings_stop_with_one_line(
     assert await asyncio.wait_for(process.wait(), 30) == 2
     stderr = (await process.stderr.read()).decode().strip()
     assert message in stderr and len(stderr.splitlines()) == 1
+
+
+async def test_a_setting_the_scheduler_would_refuse_stops_run_with_one_line(
+    environment: dict[str, str],
+) -> None:
+    async with FakeTelegramAPI() as telegram:
+        env = environment | {
+            "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.base_url,
+            "COUNCILBOT_SCHEDULER_GRACE_MINUTES": "0",
+        }  # fmt: skip
+        process = await councilbot("run", env=env)
+        assert await asyncio.wait_for(process.wait(), 30) == 2
+        assert not telegram.requests  # it never started
+    stderr = (await process.stderr.read()).decode()
+    assert stderr.startswith("councilbot: invalid setting COUNCILBOT_SCHEDULER_GRACE_MINUTES: ")
+    assert len(stderr.splitlines()) == 1

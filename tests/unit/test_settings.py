@@ -235,6 +235,85 @@ def test_unknown_default_language_is_refused(
     assert "en, es, it, fr, tr" in message
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("COUNCILBOT_SCHEDULER_GRACE_MINUTES", "0"),  # APScheduler needs a positive grace
+        ("COUNCILBOT_SCHEDULER_GRACE_MINUTES", "0.5"),
+        ("COUNCILBOT_SCHEDULER_GRACE_MINUTES", "-5"),
+        ("COUNCILBOT_SCHEDULER_GRACE_MINUTES", "inf"),
+        ("COUNCILBOT_SCHEDULER_GRACE_MINUTES", "nan"),
+        ("COUNCILBOT_SCHEDULER_GRACE_MINUTES", "1e12"),  # `now - grace` is before year 1
+        ("COUNCILBOT_TELEGRAM_RATE", "0"),
+        ("COUNCILBOT_TELEGRAM_RATE", "inf"),
+        ("COUNCILBOT_TELEGRAM_PRIVATE_RATE", "-1"),
+        ("COUNCILBOT_TELEGRAM_GROUP_PER_MINUTE", "nan"),
+        ("COUNCILBOT_SLACK_CHANNEL_RATE", "0"),
+        ("COUNCILBOT_OUTBOX_MAX_ATTEMPTS", "0"),
+        ("COUNCILBOT_OUTBOX_MAX_ATTEMPTS", "2000"),  # the backoff 2**n overflows a float
+        ("COUNCILBOT_LOG_LEVEL", "LOUD"),
+        ("TELEGRAM_BOT_TOKEN", ""),
+        ("TELEGRAM_BOT_TOKEN", "  "),
+        ("SLACK_BOT_TOKEN", ""),
+        ("SLACK_SIGNING_SECRET", ""),
+        ("SLACK_APP_TOKEN", ""),
+        ("SLACK_CLIENT_ID", ""),
+        ("SLACK_CLIENT_SECRET", ""),
+        ("TELEGRAM_WEBHOOK_SECRET", ""),
+        ("TELEGRAM_WEBHOOK_SECRET", "has spaces"),
+        ("TELEGRAM_WEBHOOK_SECRET", "x" * 257),
+        ("TELEGRAM_WEBHOOK_URL", ""),
+        ("TELEGRAM_WEBHOOK_URL", "bot.example.org/telegram/webhook"),
+        ("TELEGRAM_API_BASE_URL", "api.telegram.org/bot"),
+        ("SLACK_API_BASE_URL", "ftp://slack.example/api/"),
+    ],
+)
+def test_values_the_libraries_refuse_are_refused_by_name(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    message = settings_error(monkeypatch, name, value)
+    assert message.startswith(f"invalid setting {name}: ")
+    assert "\n" not in message
+    if name.endswith(("_TOKEN", "_SECRET")) and value.strip():
+        assert value not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field", "expected"),
+    [
+        ("COUNCILBOT_SCHEDULER_GRACE_MINUTES", "1", "scheduler_grace_minutes", 1.0),
+        ("COUNCILBOT_TELEGRAM_RATE", "0.5", "telegram_rate", 0.5),
+        ("COUNCILBOT_OUTBOX_MAX_ATTEMPTS", "100", "outbox_max_attempts", 100),
+        ("COUNCILBOT_LOG_LEVEL", "debug", "log_level", "DEBUG"),
+        ("TELEGRAM_WEBHOOK_URL", "https://bot.example/hook", "telegram_webhook_url", "https://bot.example/hook"),
+        # slack_sdk joins method names with urljoin: without the slash "api" would be dropped.
+        ("SLACK_API_BASE_URL", "http://127.0.0.1:9/api", "slack_api_base_url", "http://127.0.0.1:9/api/"),
+    ],
+)  # fmt: skip
+def test_edge_values_the_libraries_accept(
+    config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+    field: str,
+    expected: object,
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert getattr(load_settings(), field) == expected
+
+
+def test_secrets_are_listed_by_environment_name_for_the_log_filter(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:tg-secret")
+    monkeypatch.setenv("SLACK_CLIENT_ID", "1.2")
+    monkeypatch.setenv("SLACK_CLIENT_SECRET", "client-secret-ghi")
+    assert load_settings().secrets() == {
+        "TELEGRAM_BOT_TOKEN": "123:tg-secret",
+        "SLACK_CLIENT_SECRET": "client-secret-ghi",
+    }
+
+
 def test_bad_value_in_the_toml_file_names_the_setting(config_dir: Path) -> None:
     write_toml(config_dir, 'http_port = "lots"\n')
     with pytest.raises(SettingsError, match="COUNCILBOT_HTTP_PORT"):

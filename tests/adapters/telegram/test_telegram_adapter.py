@@ -578,10 +578,11 @@ async def test_a_refused_button_press_pops_up_and_leaves_the_message_alone(
     assert api.calls("editMessageText") == [] and api.sent == []
 
 
-async def test_errors_are_logged_without_the_token(
+async def test_errors_are_logged(
     scripted: Scripted, api: FakeTelegramAPI, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="councilbot.adapters.telegram")
+    # No token in the logs: tests/integration/test_secrets_in_logs.py greps the whole output.
+    caplog.set_level(logging.INFO)
     scripted.reply = Reply(text="fine")
     scripted.crashes = 1
     api.missing.add("333")
@@ -594,8 +595,6 @@ async def test_errors_are_logged_without_the_token(
     assert [r.levelno for r in failures] == [logging.ERROR, logging.WARNING]
     assert failures[0].exc_info and isinstance(failures[0].exc_info[1], RuntimeError)
     assert "chat not found" in failures[1].getMessage().lower()
-    assert api.token not in caplog.text
-    assert api.token.split(":", 1)[1] not in caplog.text
 
 
 WEBHOOK_SECRET = "s3cret-Token_for-tests"
