@@ -88,9 +88,9 @@ def bucket_keys(message: Outgoing) -> list[BucketKey]:
 
 @dataclass(slots=True)
 class _Outcomes:
-    sent: list[tuple[int, str | None]] = field(default_factory=list)
-    retry: list[tuple[int, datetime, str | None, bool]] = field(default_factory=list)
-    failed: list[tuple[int, str]] = field(default_factory=list)
+    sent: list[tuple[Claimed, str | None]] = field(default_factory=list)
+    retry: list[tuple[Claimed, datetime, str | None, bool]] = field(default_factory=list)
+    failed: list[tuple[Claimed, str]] = field(default_factory=list)
     dead: list[tuple[Claimed, str]] = field(default_factory=list)
     moved: list[tuple[Claimed, str, str]] = field(default_factory=list)  # row, new chat, why
 
@@ -228,7 +228,7 @@ class Dispatcher:
             # Too long to hold the claim (nothing was reserved): hand the row back, due
             # when its slot comes.
             at = self._clock() + timedelta(seconds=wait)
-            self._outcomes.retry.append((row.id, at, None, False))
+            self._outcomes.retry.append((row, at, None, False))
             return
         task = asyncio.create_task(self._send(row, keys, wait))
         self._in_flight.add(task)
@@ -253,7 +253,7 @@ class Dispatcher:
             if keys:
                 self._limiter.pause(keys[-1], exc.seconds)
             at = self._clock() + timedelta(seconds=exc.seconds)
-            self._outcomes.retry.append((row.id, at, exc.reason, False))
+            self._outcomes.retry.append((row, at, exc.reason, False))
         except Moved as exc:
             log.info("delivery %s: chat moved to %s", row.id, exc.chat_id)
             self._outcomes.moved.append((row, exc.chat_id, exc.reason))
@@ -267,14 +267,14 @@ class Dispatcher:
                 log.exception("delivery %s failed unexpectedly", row.id)
             if row.attempts >= self.config.max_attempts:
                 self.stats.failed += 1
-                self._outcomes.failed.append((row.id, reason))
+                self._outcomes.failed.append((row, reason))
             else:
                 self.stats.retried += 1
                 at = self._clock() + timedelta(seconds=self._backoff(row.attempts))
-                self._outcomes.retry.append((row.id, at, reason, True))
+                self._outcomes.retry.append((row, at, reason, True))
         else:
             self.stats.sent += 1
-            self._outcomes.sent.append((row.id, message_id))
+            self._outcomes.sent.append((row, message_id))
 
     def _backoff(self, attempts: int) -> float:
         """Exponential backoff with full jitter, so retries of a burst spread out."""
@@ -294,12 +294,10 @@ class Dispatcher:
             async with self._sessionmaker() as session, session.begin():
                 now = self._clock()
                 await outbox.mark_sent(session, outcomes.sent, now=now)
-                for row_id, at, error, counted in outcomes.retry:
-                    await outbox.mark_retry(
-                        session, row_id, at=at, error=error, count_attempt=counted
-                    )
-                for row_id, error in outcomes.failed:
-                    await outbox.mark_failed(session, row_id, error=error)
+                for row, at, error, counted in outcomes.retry:
+                    await outbox.mark_retry(session, row, at=at, error=error, count_attempt=counted)
+                for row, error in outcomes.failed:
+                    await outbox.mark_failed(session, row, error=error)
                 for row, error in outcomes.dead:
                     await outbox.mark_dead(session, row, error=error)
                 for row, chat_id, error in outcomes.moved:
