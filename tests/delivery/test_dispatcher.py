@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from councilbot.adapters.slack.delivery import SlackTarget
 from councilbot.adapters.telegram.delivery import TelegramTarget
 from councilbot.core.messages import ChatKind, Platform
 from councilbot.db.models import Channel, Delivery, DeliveryStatus
@@ -20,6 +21,7 @@ from councilbot.delivery.dispatcher import DispatchConfig, Dispatcher, platform_
 from councilbot.delivery.outbox import Envelope
 from councilbot.delivery.ratelimit import RateLimiter
 from councilbot.delivery.targets import Outgoing
+from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -296,3 +298,41 @@ async def test_a_dispatcher_that_lost_its_lease_cannot_undo_the_next_claim(
         assert (await session.get(Channel, channel.id)).active is True
         row = await session.scalar(select(Delivery))
     assert (row.claimed_by, row.attempts, row.last_error) == (b.worker, 2, None)
+
+
+async def test_an_unknown_slack_error_is_retried_then_failed_and_the_channel_stays(
+    seeded: AsyncEngine,
+) -> None:
+    async with FakeSlackAPI() as api:
+        api.errors["C0CORK"] = "some_code_slack_added_later"
+        async with create_sessionmaker(seeded)() as session, session.begin():
+            channel = Channel(
+                platform=Platform.SLACK,
+                workspace="T0TEAM",
+                external_id="C0CORK",
+                council_id=1,
+                created_at=datetime.now(UTC),
+                updated_at=datetime.now(UTC),
+            )
+            session.add(channel)
+            await session.flush()
+            message = Outgoing(
+                platform=Platform.SLACK, workspace="T0TEAM", chat_id="C0CORK", text="hi"
+            )
+            await outbox.enqueue(
+                session,
+                [Envelope("slack:1", message, "test", 1, channel.id)],
+                now=datetime.now(UTC),
+            )
+        worker = Dispatcher(
+            create_sessionmaker(seeded),
+            {Platform.SLACK: SlackTarget.create("xoxb-test", api.base_url, timeout=2)},
+            RateLimiter(platform_rates(slack_channel_per_second=1000.0)),
+            FAST,
+        )
+        await drain(worker, seeded, {DeliveryStatus.FAILED: 1})
+        assert len(api.calls("chat.postMessage")) == FAST.max_attempts
+    async with create_sessionmaker(seeded)() as session:
+        assert (await session.get(Channel, channel.id)).active is True
+        row = await session.scalar(select(Delivery))
+    assert row.last_error == "some_code_slack_added_later"

@@ -231,7 +231,7 @@ async def mark_retry(
 
 
 async def mark_failed(session: AsyncSession, claimed: Claimed, *, error: str) -> None:
-    """Give up on a row after too many transient errors."""
+    """Give up on a row (too many attempts, or a message the platform refuses); keep its chat."""
     await _settle(session, claimed, status=DeliveryStatus.FAILED, last_error=error[:500])
 
 
