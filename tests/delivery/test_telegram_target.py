@@ -240,7 +240,8 @@ async def test_get_updates_serves_pushed_updates_once(api: FakeTelegramAPI) -> N
         ),
         (
             403,
-            {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"},
+            {"ok": False, "error_code": 403,
+             "description": "Forbidden: bot was blocked by the user"},
             PermanentError,
             "blocked",
         ),

@@ -150,11 +150,9 @@ async def claim(
 
 
 def _held(claimed: Claimed) -> ColumnElement[bool]:
-    """Match a row only while the claim still holds it.
-
-    Once a lease runs out another dispatcher may claim the row (a new attempt), and a late
-    outcome of the first claim must then change nothing, or the row would be sent again.
-    """
+    """Match a row only while the claim still holds it."""
+    # Once a lease runs out another dispatcher may claim the row (a new attempt); a late
+    # outcome of the first claim must then change nothing, or the row would be sent again.
     return (
         (Delivery.id == claimed.id)
         & (Delivery.status == DeliveryStatus.SENDING)

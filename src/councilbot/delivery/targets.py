@@ -50,7 +50,7 @@ class TransientError(DeliveryError):
 
 
 class Rejected(DeliveryError):
-    """The platform will never accept this message (bad markup, too long): fail it, keep the chat."""
+    """The platform will never take this message (bad markup, too long): fail it, keep the chat."""
 
 
 class Unauthorized(DeliveryError):

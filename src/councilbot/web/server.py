@@ -96,11 +96,9 @@ class WebServer:
         logger.info("web server stopped")
 
     async def healthz(self, request: web.Request) -> web.Response:
-        """Answer 503 if the database does not answer in time, else 200: "ok" or "degraded".
-
-        "degraded" names the workspaces whose credentials a platform refused: their messages
-        wait, but this process serves everyone else, and restarting it would not help.
-        """
+        """Answer 503 if the database does not answer in time, else 200: "ok" or "degraded"."""
+        # "degraded" names the workspaces whose credentials a platform refused: their messages
+        # wait, but this process serves everyone else and restarting it would not help.
         body: dict[str, Any] = {"status": "ok"}
         if held := self._app.dispatcher.held:
             body = {
