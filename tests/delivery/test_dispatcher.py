@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from councilbot.adapters.slack.delivery import SlackTarget
 from councilbot.adapters.telegram.delivery import TelegramTarget
 from councilbot.core.messages import ChatKind, Platform
 from councilbot.db.models import Channel, Delivery, DeliveryStatus
@@ -20,6 +21,7 @@ from councilbot.delivery.dispatcher import DispatchConfig, Dispatcher, platform_
 from councilbot.delivery.outbox import Envelope
 from councilbot.delivery.ratelimit import RateLimiter
 from councilbot.delivery.targets import Outgoing
+from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -251,3 +253,86 @@ async def wait_for_statuses(engine: AsyncEngine, expected: dict, seconds: float 
     async with asyncio.timeout(seconds):
         while await statuses(engine) != expected:  # noqa: ASYNC110 - polling the database
             await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    ("status", "description"),
+    [
+        (500, "Internal Server Error"),  # a retries
+        (400, "Bad Request: can't parse entities: unclosed tag"),  # a gives the row up
+        (403, "Forbidden: bot was kicked from the supergroup chat"),  # a kills the row
+    ],
+)
+async def test_a_dispatcher_that_lost_its_lease_cannot_undo_the_next_claim(
+    seeded: AsyncEngine,
+    telegram_api: FakeTelegramAPI,
+    telegram: TelegramTarget,
+    status: int,
+    description: str,
+) -> None:
+    channel = await linked_chat(seeded, "-100777")
+    await enqueue(seeded, 1, chat="-100777", channel_id=channel.id)
+    telegram_api.scripted_errors["sendMessage"] = [(status, description)]  # a's send only
+    slow = DispatchConfig(poll_interval=30, flush_interval=30, backoff_first=0.05)
+    a = dispatcher(seeded, telegram, slow)  # its outcome stays in memory until it stops
+    b = Dispatcher(
+        create_sessionmaker(seeded),
+        {Platform.TELEGRAM: telegram},
+        RateLimiter(platform_rates(telegram_private_per_second=1000.0)),
+        FAST,
+        clock=lambda: datetime.now(UTC) + timedelta(minutes=2),  # a's 60 s lease is over
+    )
+    a.start()
+    try:
+        async with asyncio.timeout(5):
+            while not (a.stats.retried or a.stats.failed or a.stats.dead):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        await asyncio.wait_for(b.run_until_idle(), 5)
+    finally:
+        await a.stop()  # a's late outcome is written now
+    await asyncio.wait_for(b.run_until_idle(), 5)  # anything put back would be sent again
+
+    assert telegram_api.texts_to("-100777") == ["message 0"]
+    assert await statuses(seeded) == {DeliveryStatus.SENT: 1}
+    async with create_sessionmaker(seeded)() as session:
+        assert (await session.get(Channel, channel.id)).active is True
+        row = await session.scalar(select(Delivery))
+    assert (row.claimed_by, row.attempts, row.last_error) == (b.worker, 2, None)
+
+
+async def test_an_unknown_slack_error_is_retried_then_failed_and_the_channel_stays(
+    seeded: AsyncEngine,
+) -> None:
+    async with FakeSlackAPI() as api:
+        api.errors["C0CORK"] = "some_code_slack_added_later"
+        async with create_sessionmaker(seeded)() as session, session.begin():
+            channel = Channel(
+                platform=Platform.SLACK,
+                workspace="T0TEAM",
+                external_id="C0CORK",
+                council_id=1,
+                created_at=datetime.now(UTC),
+                updated_at=datetime.now(UTC),
+            )
+            session.add(channel)
+            await session.flush()
+            message = Outgoing(
+                platform=Platform.SLACK, workspace="T0TEAM", chat_id="C0CORK", text="hi"
+            )
+            await outbox.enqueue(
+                session,
+                [Envelope("slack:1", message, "test", 1, channel.id)],
+                now=datetime.now(UTC),
+            )
+        worker = Dispatcher(
+            create_sessionmaker(seeded),
+            {Platform.SLACK: SlackTarget.create("xoxb-test", api.base_url, timeout=2)},
+            RateLimiter(platform_rates(slack_channel_per_second=1000.0)),
+            FAST,
+        )
+        await drain(worker, seeded, {DeliveryStatus.FAILED: 1})
+        assert len(api.calls("chat.postMessage")) == FAST.max_attempts
+    async with create_sessionmaker(seeded)() as session:
+        assert (await session.get(Channel, channel.id)).active is True
+        row = await session.scalar(select(Delivery))
+    assert row.last_error == "some_code_slack_added_later"

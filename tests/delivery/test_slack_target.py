@@ -12,8 +12,10 @@ from councilbot.delivery.targets import (
     DeliveryError,
     Outgoing,
     PermanentError,
+    Rejected,
     RetryAfter,
     TransientError,
+    Unauthorized,
 )
 from tests.fakes.slack_api import FakeSlackAPI
 
@@ -85,18 +87,33 @@ async def test_gone_channel_is_permanent(api: FakeSlackAPI, target: SlackTarget,
     assert api.posted == []
 
 
-async def test_unknown_error_code_is_permanent(api: FakeSlackAPI, target: SlackTarget):
-    api.errors["C1"] = "invalid_blocks"
-    with pytest.raises(PermanentError) as caught:
+@pytest.mark.parametrize("code", ["invalid_blocks", "msg_too_long", "no_text"])
+async def test_a_message_slack_refuses_is_rejected(api: FakeSlackAPI, target: SlackTarget, code):
+    api.errors["C1"] = code
+    with pytest.raises(Rejected) as caught:
         await target.deliver(message())
-    assert caught.value.reason == "invalid_blocks"
+    assert caught.value.reason == code
 
 
-async def test_invalid_auth_is_permanent(api: FakeSlackAPI, target: SlackTarget):
-    api.auth_error = "invalid_auth"
-    with pytest.raises(PermanentError) as caught:
+async def test_an_unknown_error_code_is_transient_not_permanent(
+    api: FakeSlackAPI, target: SlackTarget
+):
+    api.errors["C1"] = "some_code_slack_added_later"
+    with pytest.raises(TransientError) as caught:
         await target.deliver(message())
-    assert caught.value.reason == "invalid_auth"
+    assert caught.value.reason == "some_code_slack_added_later"
+
+
+@pytest.mark.parametrize(
+    "code", ["invalid_auth", "not_authed", "token_revoked", "account_inactive"]
+)
+async def test_a_refused_token_is_unauthorized_not_permanent(
+    api: FakeSlackAPI, target: SlackTarget, code: str
+):
+    api.auth_error = code
+    with pytest.raises(Unauthorized) as caught:
+        await target.deliver(message())
+    assert caught.value.reason == code
 
 
 @pytest.mark.parametrize("code", ["internal_error", "fatal_error", "service_unavailable"])

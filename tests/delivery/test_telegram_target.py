@@ -15,6 +15,7 @@ from councilbot.delivery.targets import (
     Moved,
     Outgoing,
     PermanentError,
+    Rejected,
     RetryAfter,
     TransientError,
 )
@@ -124,10 +125,17 @@ async def test_missing_chat_is_permanent(api: FakeTelegramAPI, target: TelegramT
     assert "chat not found" in error.reason.lower()
 
 
-async def test_rejected_message_is_permanent(api: FakeTelegramAPI, target: TelegramTarget) -> None:
+async def test_a_message_telegram_refuses_is_rejected_not_permanent(
+    api: FakeTelegramAPI, target: TelegramTarget
+) -> None:
     error = await fail(target, api, outgoing(text=""))
-    assert isinstance(error, PermanentError)
+    assert type(error) is Rejected
     assert "text is empty" in error.reason
+    api.scripted_errors["sendMessage"] = [(400, "Bad Request: can't parse entities: unclosed")]
+    error = await fail(target, api, outgoing("<b>broken"))
+    assert type(error) is Rejected
+    assert "can't parse entities" in error.reason
+    assert await deliver(target, outgoing("the next one")) == "1"  # the chat is fine
 
 
 # PTB's own RetryAfter constructor reads its deprecated int-valued retry_after.
@@ -193,23 +201,49 @@ async def test_get_updates_serves_pushed_updates_once(api: FakeTelegramAPI) -> N
         ),
         (
             400,
-            {"ok": False, "error_code": 400,
-             "description": "Bad Request: have no rights to send a message"},
+            {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"},
             PermanentError,
             "chat unavailable",
         ),
         (
             400,
             {"ok": False, "error_code": 400,
+             "description": "Bad Request: have no rights to send a message"},
+            Rejected,
+            "no rights",
+        ),
+        (
+            400,
+            {"ok": False, "error_code": 400,
              "description": "Bad Request: can't parse entities: unclosed tag"},
-            PermanentError,
-            "rejected",
+            Rejected,
+            "message refused: Bad Request: can't parse entities",
+        ),
+        (
+            400,
+            {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"},
+            Rejected,
+            "too long",
         ),
         (
             403,
             {"ok": False, "error_code": 403, "description": "Forbidden: user is deactivated"},
             PermanentError,
             "deactivated",
+        ),
+        (
+            403,
+            {"ok": False, "error_code": 403,
+             "description": "Forbidden: bot was kicked from the supergroup chat"},
+            PermanentError,
+            "kicked",
+        ),
+        (
+            403,
+            {"ok": False, "error_code": 403,
+             "description": "Forbidden: bot was blocked by the user"},
+            PermanentError,
+            "blocked",
         ),
         (401, {"ok": False, "error_code": 401, "description": "Unauthorized"}, TransientError,
          "token rejected"),

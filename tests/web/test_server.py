@@ -13,6 +13,7 @@ from councilbot.app import App
 from councilbot.core.messages import ChatKind, Platform
 from councilbot.db.session import create_engine
 from councilbot.delivery import outbox
+from councilbot.delivery.dispatcher import Hold
 from councilbot.delivery.outbox import Envelope
 from councilbot.delivery.targets import Outgoing
 from councilbot.web.server import MAX_BODY, WebhookHandler, WebServer
@@ -88,6 +89,30 @@ async def test_healthz_is_unavailable_when_the_database_is_not(
     assert body["status"] == "unavailable"
     assert body["database"] == "OperationalError"
     assert "nonexistent" not in body["database"]
+
+
+async def test_healthz_names_a_held_workspace_and_keeps_503_for_the_database(
+    app: App, server: WebServer, http: aiohttp.ClientSession
+) -> None:
+    app.dispatcher.held[(Platform.SLACK, "T0TEAM")] = Hold("token_revoked", START, START)
+    held = {"platform": "slack", "workspace": "T0TEAM", "problem": "token_revoked"}
+    async with http.get(f"{server.url}/healthz") as response:
+        assert response.status == 200  # the bot still serves everyone else
+        assert await response.json() == {
+            "status": "degraded",
+            "workspaces": [held | {"since": "2026-12-01T09:00:00+00:00"}],
+        }
+    broken = create_engine("sqlite+aiosqlite:////nonexistent-dir/x.db")
+    down = await serve(dataclasses.replace(app, engine=broken))
+    try:
+        async with http.get(f"{down.url}/healthz") as response:
+            assert response.status == 503
+            body = await response.json()
+    finally:
+        await asyncio.wait_for(down.stop(), 10)
+        await broken.dispose()
+    assert (body["status"], body["database"]) == ("unavailable", "OperationalError")
+    assert body["workspaces"][0]["problem"] == "token_revoked"
 
 
 async def test_metrics_count_outbox_rows_and_dispatcher_stats(

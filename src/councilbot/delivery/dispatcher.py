@@ -4,6 +4,11 @@ Each claimed row gets a send slot from the rate limiter (Telegram: per bot, per
 private chat, per group; Slack: per channel) and is sent by its platform's target.
 Outcomes are written back in small batches: a crash loses at most the outcomes of
 the messages in flight, which are sent again once their lease expires.
+
+A workspace whose credentials the platform refuses (a revoked Slack token) is held: its
+messages wait in the outbox without using up attempts, one of them tries again every
+`hold_probe` seconds (the others claimed meanwhile wait for its answer), the first refusal
+is logged once as an error, and `held` tells /healthz, until a send gets through.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from councilbot.delivery.targets import (
     Moved,
     Outgoing,
     PermanentError,
+    Rejected,
     RetryAfter,
     TransientError,
+    Unauthorized,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +60,7 @@ class DispatchConfig:
     backoff_first: float = 2.0  # seconds before the first retry; doubles each time
     backoff_cap: float = 900.0
     max_hold: float = 10.0  # longest a claimed row waits in memory for its send slot
+    hold_probe: float = 60.0  # seconds between tries of a workspace whose credentials failed
 
 
 # We pace slightly under each limit: a request's arrival at the platform jitters by a few
@@ -88,9 +96,9 @@ def bucket_keys(message: Outgoing) -> list[BucketKey]:
 
 @dataclass(slots=True)
 class _Outcomes:
-    sent: list[tuple[int, str | None]] = field(default_factory=list)
-    retry: list[tuple[int, datetime, str | None, bool]] = field(default_factory=list)
-    failed: list[tuple[int, str]] = field(default_factory=list)
+    sent: list[tuple[Claimed, str | None]] = field(default_factory=list)
+    retry: list[tuple[Claimed, datetime, str | None, bool]] = field(default_factory=list)
+    failed: list[tuple[Claimed, str]] = field(default_factory=list)
     dead: list[tuple[Claimed, str]] = field(default_factory=list)
     moved: list[tuple[Claimed, str, str]] = field(default_factory=list)  # row, new chat, why
 
@@ -101,6 +109,16 @@ class _Outcomes:
         """Put outcomes that could not be recorded in front of the newer ones."""
         for kind in fields(self):
             getattr(self, kind.name)[:0] = getattr(earlier, kind.name)
+
+
+@dataclass(slots=True)
+class Hold:
+    """A workspace whose credentials the platform refused: its messages wait."""
+
+    reason: str
+    since: datetime
+    probe_at: datetime  # when the next message may try again
+    probe: asyncio.Future[bool] | None = None  # a try in flight: whether it got through
 
 
 @dataclass(slots=True)
@@ -135,6 +153,7 @@ class Dispatcher:
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
         self.stats = Stats()
         self._outcomes = _Outcomes()
+        self.held: dict[tuple[Platform, str], Hold] = {}  # (platform, workspace) -> why
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._sending = asyncio.Semaphore(config.send_concurrency)
@@ -228,7 +247,7 @@ class Dispatcher:
             # Too long to hold the claim (nothing was reserved): hand the row back, due
             # when its slot comes.
             at = self._clock() + timedelta(seconds=wait)
-            self._outcomes.retry.append((row.id, at, None, False))
+            self._outcomes.retry.append((row, at, None, False))
             return
         task = asyncio.create_task(self._send(row, keys, wait))
         self._in_flight.add(task)
@@ -242,21 +261,55 @@ class Dispatcher:
     async def _send(self, row: Claimed, keys: list[BucketKey], wait: float) -> None:
         if wait > 0:
             await asyncio.sleep(wait)
+        workspace = (row.message.platform, row.message.workspace)
+        hold = self.held.get(workspace)
+        probe: asyncio.Future[bool] | None = None
+        if hold is not None:
+            if hold.probe is not None:
+                # Another row is trying the workspace: its answer decides, and order is kept.
+                go = await asyncio.shield(hold.probe)
+            elif go := self._clock() >= hold.probe_at:
+                probe = hold.probe = asyncio.get_running_loop().create_future()
+            if not go:
+                self._wait_for_probe(row, hold)
+                return
+        accepted = False
+        try:
+            accepted = await self._deliver(row, keys)
+        finally:
+            if hold is not None and probe is not None:
+                if not accepted:
+                    hold.probe_at = self._clock() + timedelta(seconds=self.config.hold_probe)
+                hold.probe = None
+                probe.set_result(accepted)
+        if accepted and self.held.pop(workspace, None) is not None:
+            log.warning("%s accepts the credentials of workspace %r again", *workspace)
+
+    async def _deliver(self, row: Claimed, keys: list[BucketKey]) -> bool:
+        """Send one row and note its outcome; return whether the platform took our credentials."""
         target = self._targets.get(row.message.platform)
         try:
             if target is None:
                 raise TransientError(f"{row.message.platform.value} is not configured")
             async with self._sending:
                 message_id = await target.deliver(row.message)
+        except Unauthorized as exc:
+            self._hold(row, exc.reason)
+            return False
         except RetryAfter as exc:
             self.stats.rate_limited += 1
             if keys:
                 self._limiter.pause(keys[-1], exc.seconds)
             at = self._clock() + timedelta(seconds=exc.seconds)
-            self._outcomes.retry.append((row.id, at, exc.reason, False))
+            self._outcomes.retry.append((row, at, exc.reason, False))
+            return False
         except Moved as exc:
             log.info("delivery %s: chat moved to %s", row.id, exc.chat_id)
             self._outcomes.moved.append((row, exc.chat_id, exc.reason))
+        except Rejected as exc:
+            self.stats.failed += 1
+            log.warning("delivery %s was refused: %s", row.id, exc.reason)
+            self._outcomes.failed.append((row, exc.reason))
         except PermanentError as exc:
             self.stats.dead += 1
             log.warning("delivery %s is dead: %s", row.id, exc.reason)
@@ -267,14 +320,39 @@ class Dispatcher:
                 log.exception("delivery %s failed unexpectedly", row.id)
             if row.attempts >= self.config.max_attempts:
                 self.stats.failed += 1
-                self._outcomes.failed.append((row.id, reason))
+                self._outcomes.failed.append((row, reason))
             else:
                 self.stats.retried += 1
                 at = self._clock() + timedelta(seconds=self._backoff(row.attempts))
-                self._outcomes.retry.append((row.id, at, reason, True))
+                self._outcomes.retry.append((row, at, reason, True))
+            return False
         else:
             self.stats.sent += 1
-            self._outcomes.sent.append((row.id, message_id))
+            self._outcomes.sent.append((row, message_id))
+        return True
+
+    def _hold(self, row: Claimed, reason: str) -> None:
+        """Hold the row's workspace, logging it once, and put the row back until the next probe."""
+        workspace = (row.message.platform, row.message.workspace)
+        now = self._clock()
+        probe_at = now + timedelta(seconds=self.config.hold_probe)
+        hold = self.held.get(workspace)
+        if hold is None:
+            log.error(
+                "%s refused the credentials of workspace %r (%s): its messages wait in the "
+                "outbox and its chats stay linked; fix the token or reinstall the app",
+                *workspace,
+                reason,
+            )
+            hold = self.held[workspace] = Hold(reason, since=now, probe_at=probe_at)
+        else:
+            hold.reason, hold.probe_at = reason, max(hold.probe_at, probe_at)
+        self._wait_for_probe(row, hold)
+
+    def _wait_for_probe(self, row: Claimed, hold: Hold) -> None:
+        """Put a held workspace's row back, due at the next probe, without counting the attempt."""
+        error = f"{hold.reason} (the workspace's messages wait until it works again)"
+        self._outcomes.retry.append((row, hold.probe_at, error, False))
 
     def _backoff(self, attempts: int) -> float:
         """Exponential backoff with full jitter, so retries of a burst spread out."""
@@ -294,12 +372,10 @@ class Dispatcher:
             async with self._sessionmaker() as session, session.begin():
                 now = self._clock()
                 await outbox.mark_sent(session, outcomes.sent, now=now)
-                for row_id, at, error, counted in outcomes.retry:
-                    await outbox.mark_retry(
-                        session, row_id, at=at, error=error, count_attempt=counted
-                    )
-                for row_id, error in outcomes.failed:
-                    await outbox.mark_failed(session, row_id, error=error)
+                for row, at, error, counted in outcomes.retry:
+                    await outbox.mark_retry(session, row, at=at, error=error, count_attempt=counted)
+                for row, error in outcomes.failed:
+                    await outbox.mark_failed(session, row, error=error)
                 for row, error in outcomes.dead:
                     await outbox.mark_dead(session, row, error=error)
                 for row, chat_id, error in outcomes.moved:

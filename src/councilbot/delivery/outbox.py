@@ -44,7 +44,8 @@ class Claimed:
     """A row claimed for sending."""
 
     id: int
-    attempts: int
+    attempts: int  # with `worker`, names this claim: outcomes are written only while it holds
+    worker: str
     message: Outgoing
     channel_id: int | None
     member_id: int | None
@@ -131,6 +132,7 @@ async def claim(
             Claimed(
                 id=row.id,
                 attempts=row.attempts,
+                worker=worker,
                 message=Outgoing(
                     platform=row.platform,
                     workspace=row.workspace,
@@ -147,12 +149,37 @@ async def claim(
     )
 
 
+def _held(claimed: Claimed) -> ColumnElement[bool]:
+    """Match a row only while the claim still holds it."""
+    # Once a lease runs out another dispatcher may claim the row (a new attempt); a late
+    # outcome of the first claim must then change nothing, or the row would be sent again.
+    return (
+        (Delivery.id == claimed.id)
+        & (Delivery.status == DeliveryStatus.SENDING)
+        & (Delivery.claimed_by == claimed.worker)
+        & (Delivery.attempts == claimed.attempts)
+    )
+
+
+async def _settle(session: AsyncSession, claimed: Claimed, **values: Any) -> bool:
+    """Write a claimed row's outcome; return whether the claim still held it."""
+    result = await session.execute(
+        update(Delivery)
+        .where(_held(claimed))
+        .values(lease_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
 # A Core statement, so that a list of parameters runs as one executemany.
 _MARK_SENT = (
     update(_DELIVERIES)
     .where(
         _DELIVERIES.c.id == bindparam("row_id"),
         _DELIVERIES.c.status == DeliveryStatus.SENDING,
+        _DELIVERIES.c.claimed_by == bindparam("worker"),
+        _DELIVERIES.c.attempts == bindparam("attempt"),
     )
     .values(
         status=DeliveryStatus.SENT,
@@ -165,60 +192,51 @@ _MARK_SENT = (
 
 
 async def mark_sent(
-    session: AsyncSession, sent: Sequence[tuple[int, str | None]], *, now: datetime
+    session: AsyncSession, sent: Sequence[tuple[Claimed, str | None]], *, now: datetime
 ) -> None:
     """Record successful sends, many at once."""
     if sent:
         await session.execute(
             _MARK_SENT,
-            [{"row_id": row_id, "message_id": mid, "when": now} for row_id, mid in sent],
+            [
+                {
+                    "row_id": row.id,
+                    "worker": row.worker,
+                    "attempt": row.attempts,
+                    "message_id": mid,
+                    "when": now,
+                }
+                for row, mid in sent
+            ],
         )
 
 
 async def mark_retry(
     session: AsyncSession,
-    row_id: int,
+    claimed: Claimed,
     *,
     at: datetime,
     error: str | None,
     count_attempt: bool = True,
-) -> None:
-    """Put a claimed row back in the queue, due at `at`."""
-    values: dict[str, Any] = {
-        "status": DeliveryStatus.PENDING,
-        "next_attempt_at": at,
-        "lease_until": None,
-    }
+) -> bool:
+    """Put a claimed row back in the queue, due at `at`; return whether the claim held."""
+    values: dict[str, Any] = {"status": DeliveryStatus.PENDING, "next_attempt_at": at}
     if error is not None:
         values["last_error"] = error[:500]
     if not count_attempt:
         values["attempts"] = Delivery.attempts - 1
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.id == row_id)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    return await _settle(session, claimed, **values)
 
 
-async def mark_failed(session: AsyncSession, row_id: int, *, error: str) -> None:
-    """Give up on a row after too many transient errors."""
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.id == row_id)
-        .values(status=DeliveryStatus.FAILED, lease_until=None, last_error=error[:500])
-        .execution_options(synchronize_session=False)
-    )
+async def mark_failed(session: AsyncSession, claimed: Claimed, *, error: str) -> None:
+    """Give up on a row (too many attempts, or a message the platform refuses); keep its chat."""
+    await _settle(session, claimed, status=DeliveryStatus.FAILED, last_error=error[:500])
 
 
 async def mark_dead(session: AsyncSession, claimed: Claimed, *, error: str) -> None:
     """Record a permanent error and stop sending to that chat: deactivate it."""
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.id == claimed.id)
-        .values(status=DeliveryStatus.DEAD, lease_until=None, last_error=error[:500])
-        .execution_options(synchronize_session=False)
-    )
+    if not await _settle(session, claimed, status=DeliveryStatus.DEAD, last_error=error[:500]):
+        return  # another claim has the row now: its outcome tells about the chat
     if claimed.channel_id is not None:
         await session.execute(
             update(Channel)
@@ -239,7 +257,8 @@ async def mark_moved(
     session: AsyncSession, claimed: Claimed, *, chat_id: str, error: str, now: datetime
 ) -> None:
     """Follow a chat to its new id and send there at once (the attempt does not count)."""
-    await mark_retry(session, claimed.id, at=now, error=error, count_attempt=False)
+    if not await mark_retry(session, claimed, at=now, error=error, count_attempt=False):
+        return
     message = claimed.message  # pending again, so the move below takes this row along
     await follow_moved_chat(
         session, message.platform, message.workspace, old=message.chat_id, new=chat_id

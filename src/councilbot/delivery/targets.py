@@ -2,7 +2,9 @@
 
 A target sends one rendered message to one chat and either returns the
 platform's message id or raises one of the errors below; the dispatcher turns
-those into retries, waits or dead rows.
+those into retries, waits, failed rows or dead rows. Only `PermanentError` switches a
+chat off: a message the platform refuses (`Rejected`) or a workspace whose credentials
+it refuses (`Unauthorized`) leaves the chat linked.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ class RetryAfter(DeliveryError):
 
 class TransientError(DeliveryError):
     """A network error or a 5xx: retry with exponential backoff."""
+
+
+class Rejected(DeliveryError):
+    """The platform will never take this message (bad markup, too long): fail it, keep the chat."""
+
+
+class Unauthorized(DeliveryError):
+    """The platform refused our credentials for the message's workspace: hold it, keep the chat."""
 
 
 class PermanentError(DeliveryError):

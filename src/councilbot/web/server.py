@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
@@ -30,7 +31,7 @@ COUNTERS = {
     "sent": "Messages the dispatcher delivered.",
     "retried": "Sends put back in the queue after a transient error.",
     "rate_limited": "Sends a platform refused for its rate limit.",
-    "failed": "Messages given up on after too many attempts.",
+    "failed": "Messages given up on: refused by the platform, or too many attempts.",
     "dead": "Messages whose chat is permanently gone.",
 }
 
@@ -95,7 +96,23 @@ class WebServer:
         logger.info("web server stopped")
 
     async def healthz(self, request: web.Request) -> web.Response:
-        """Answer 200 when the database answers a trivial query in time, 503 otherwise."""
+        """Answer 503 if the database does not answer in time, else 200: "ok" or "degraded"."""
+        # "degraded" names the workspaces whose credentials a platform refused: their messages
+        # wait, but this process serves everyone else and restarting it would not help.
+        body: dict[str, Any] = {"status": "ok"}
+        if held := self._app.dispatcher.held:
+            body = {
+                "status": "degraded",
+                "workspaces": [
+                    {
+                        "platform": platform.value,
+                        "workspace": workspace,
+                        "problem": hold.reason,
+                        "since": hold.since.isoformat(),
+                    }
+                    for (platform, workspace), hold in held.items()
+                ],
+            }
         try:
             async with asyncio.timeout(DB_TIMEOUT):
                 async with self._app.engine.connect() as conn:
@@ -105,9 +122,10 @@ class WebServer:
         except Exception as exc:  # only the class name: messages may hold URLs or SQL
             reason = type(exc).__name__
         else:
-            return web.json_response({"status": "ok"})
+            return web.json_response(body)
         logger.warning("health check failed: database %s", reason)
-        return web.json_response({"status": "unavailable", "database": reason}, status=503)
+        body.update(status="unavailable", database=reason)
+        return web.json_response(body, status=503)
 
     async def metrics(self, request: web.Request) -> web.Response:
         """Render outbox gauges and dispatcher counters in Prometheus text format."""

@@ -30,7 +30,7 @@ from councilbot.app import App
 from councilbot.core.messages import Platform
 from councilbot.db.models import Channel, slack_bots, slack_installations, slack_oauth_states
 from councilbot.db.session import create_sessionmaker
-from councilbot.delivery.targets import Outgoing, PermanentError
+from councilbot.delivery.targets import Outgoing, PermanentError, Unauthorized
 from councilbot.web.server import WebServer
 from tests.adapters.slack.test_slack_adapter import (
     ADMIN,
@@ -266,7 +266,7 @@ async def test_the_outbox_sends_with_each_workspaces_token(
             Outgoing(platform=Platform.SLACK, workspace=PARIS, chat_id="C0PARIS", text="Bonjour")
         )
     api.errors["C0GONE"] = "token_revoked"
-    with pytest.raises(PermanentError, match="token_revoked") as refused:
+    with pytest.raises(Unauthorized, match="token_revoked") as refused:
         await target.deliver(
             Outgoing(platform=Platform.SLACK, workspace=BOLOGNA, chat_id="C0GONE", text="Ciao")
         )

@@ -1,4 +1,11 @@
-"""Deliver outbox messages to Slack with chat.postMessage."""
+"""Deliver outbox messages to Slack with chat.postMessage.
+
+Slack's error codes are sorted by what they are about: the channel (gone for us:
+`PermanentError`, the channel is switched off), this message (`Rejected`: it fails, the
+channel stays), the workspace's token or installation (`Unauthorized`: the dispatcher holds
+the workspace's messages and keeps its channels), or Slack itself (`TransientError`). A code
+in none of these lists is retried like a transient error and ends `failed`, never `dead`.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +21,53 @@ from sqlalchemy.exc import SQLAlchemyError
 from councilbot.adapters.slack.oauth import WorkspaceTokens
 from councilbot.adapters.slack.render import blocks_for, fallback_text
 from councilbot.core.messages import Platform
-from councilbot.delivery.targets import Outgoing, PermanentError, RetryAfter, TransientError
+from councilbot.delivery.targets import (
+    DeliveryError,
+    Outgoing,
+    PermanentError,
+    Rejected,
+    RetryAfter,
+    TransientError,
+    Unauthorized,
+)
 
 DEFAULT_TIMEOUT = 10  # seconds for one Web API call
 
-# Slack error codes that mean "try again later"; every other `ok: false` code is permanent
-# (channel_not_found, not_in_channel, is_archived, account_inactive, token_revoked,
-# invalid_auth, missing_scope, user_not_found, cannot_dm_bot, restricted_action, ...).
-TRANSIENT_ERRORS = frozenset(
-    {"internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+# The channel is gone for us, or closed to the bot.
+CHANNEL_GONE = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "user_not_found",
+        "cannot_dm_bot",
+        "messages_tab_disabled",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+    }
+)
+# The workspace's token or installation, not the channel: every message there fails alike.
+WORKSPACE_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "token_revoked",
+        "token_expired",
+        "account_inactive",
+        "missing_scope",
+    }
+)
+# This message will never be accepted, wherever it goes.
+MESSAGE_ERRORS = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_attachments",
+        "too_many_attachments",
+        "msg_too_long",
+        "no_text",
+        "invalid_arguments",
+    }
 )
 
 
@@ -66,13 +111,13 @@ class SlackTarget:
             )
         except SlackApiError as exc:
             error = self._api_error(exc.response, token)
-            if self.tokens is not None and isinstance(error, PermanentError):
+            if self.tokens is not None and isinstance(error, Unauthorized):
                 self.tokens.forget(message.workspace)  # a reinstall must be picked up at once
             raise error from None
         except (aiohttp.ClientError, TimeoutError) as exc:  # asyncio.TimeoutError is TimeoutError
             raise TransientError(self._describe(exc, token)) from None
-        except SlackClientError as exc:
-            raise PermanentError(self._describe(exc, token)) from None
+        except SlackClientError as exc:  # a client-side problem: nothing says the channel is gone
+            raise TransientError(self._describe(exc, token)) from None
         ts = response.get("ts")
         return str(ts) if ts else None
 
@@ -88,9 +133,7 @@ class SlackTarget:
             raise PermanentError(f"the app is not installed in Slack workspace {workspace or '?'}")
         return token
 
-    def _api_error(
-        self, response: Any, token: str | None
-    ) -> RetryAfter | TransientError | PermanentError:
+    def _api_error(self, response: Any, token: str | None) -> DeliveryError:
         """Map a failed Web API response to a delivery error."""
         status = getattr(response, "status_code", None) or getattr(response, "status", None)
         data = getattr(response, "data", None)
@@ -103,13 +146,15 @@ class SlackTarget:
             return TransientError(
                 self._scrub(f"HTTP {status}" + (f" {code}" if code else ""), token)
             )
-        if code in TRANSIENT_ERRORS:
-            return TransientError(code)
-        if code:
-            return PermanentError(self._scrub(code, token))
-        if status in (None, 200, 408):  # an unreadable body or a proxy's timeout
-            return TransientError(f"HTTP {status}: no Slack answer")
-        return PermanentError(f"HTTP {status}")
+        if code in CHANNEL_GONE:
+            return PermanentError(code)
+        if code in WORKSPACE_ERRORS:
+            return Unauthorized(code)
+        if code in MESSAGE_ERRORS:
+            return Rejected(code)
+        if code:  # internal_error, fatal_error, ... and codes Slack adds later
+            return TransientError(self._scrub(code, token))
+        return TransientError(f"HTTP {status}: no Slack answer")
 
     def _describe(self, exc: Exception, token: str | None) -> str:
         """Name an exception for a reason, without the token."""

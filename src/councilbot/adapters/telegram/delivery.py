@@ -6,9 +6,12 @@ model and httpx client, which cost about 1.6 ms of CPU per message here against 
 (bench/broadcast.py). Command replies still go through python-telegram-bot.
 
 Telegram's answers are translated into the outbox's errors: flood control becomes
-`RetryAfter`, network trouble and 5xx become `TransientError`, and chats that are gone
-for us (kicked, blocked, not found, migrated) or messages Telegram will never accept
-become `PermanentError`. The bot token never appears in a reason or a log line.
+`RetryAfter`, network trouble and 5xx become `TransientError`, a group upgraded to a
+supergroup becomes `Moved`, chats that are gone for us (bot kicked or blocked, chat not
+found, user deactivated) become `PermanentError`, and every other 400 or 403 is about this
+message ("can't parse entities", "message is too long", no rights to send it) and becomes
+`Rejected`: that delivery fails and the chat stays linked. The bot token never appears in
+a reason or a log line.
 """
 
 from __future__ import annotations
@@ -25,19 +28,22 @@ from councilbot.delivery.targets import (
     Moved,
     Outgoing,
     PermanentError,
+    Rejected,
     RetryAfter,
     TransientError,
 )
 
 log = logging.getLogger(__name__)
 
+# What Telegram says when a chat is gone for us; lower case, matched inside the description.
 _CHAT_GONE = (
+    "bot was blocked by the user",
+    "bot was kicked",
+    "bot is not a member",
     "chat not found",
-    "group chat was upgraded to a supergroup",
-    "chat is deactivated",
-    "user not found",
-    "have no rights to send",
-    "not enough rights to send",
+    "user is deactivated",
+    "chat was deleted",
+    "chat was deactivated",
 )
 
 
@@ -133,13 +139,10 @@ def error_for(status: int, body: dict[str, Any]) -> DeliveryError:
     if "migrate_to_chat_id" in parameters:
         new_chat = str(parameters["migrate_to_chat_id"])
         return Moved(f"telegram: chat migrated to supergroup {new_chat}", new_chat)
-    if code == 403:
-        return PermanentError(f"telegram: forbidden: {description}")
-    if code == 400:
-        gone = any(marker in description.lower() for marker in _CHAT_GONE)
-        return PermanentError(
-            f"telegram: {'chat unavailable' if gone else 'rejected'}: {description}"
-        )
+    if code in (400, 403):
+        if any(marker in description.lower() for marker in _CHAT_GONE):
+            return PermanentError(f"telegram: chat unavailable: {description}")
+        return Rejected(f"telegram: message refused: {description}")
     if code in (401, 404):  # a deployment problem, not this message's fault
         return TransientError(f"telegram: bot token rejected: {description}")
     return TransientError(f"telegram: server error: {description}")
