@@ -13,6 +13,7 @@ from councilbot.core.grammar import ArgModel, Flag, Rest, When
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Reply
 from councilbot.core.router import CommandSpec, Context, Role
+from councilbot.db.base import MAX_ID
 from councilbot.db.models import AnnouncementStatus, DeliveryStatus
 from councilbot.services import announcements
 
@@ -93,14 +94,14 @@ async def _list(ctx: Context) -> Reply:
 
 async def _cancel(ctx: Context, text: str) -> Reply:
     number = text.strip().lstrip("#")
-    if not number.isdecimal():
+    if not number.isdecimal() or int(number) > MAX_ID:
         raise InvalidInput(N_("“{value}” is not a valid {name}."), value=text, name="id")
     item = await announcements.cancel_announcement(ctx.session, ctx.actor, int(number))
     return ctx.reply("Announcement #{id} is cancelled; it will not be sent.", id=item.id)
 
 
 class DeliveriesArgs(ArgModel):
-    id: Annotated[int, Field(title=N_("id"))]
+    id: Annotated[int, Field(title=N_("id"), le=MAX_ID)]
 
 
 STATUS_LABELS = {
