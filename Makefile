@@ -32,14 +32,16 @@ migrate: $(STAMP)
 seed: $(STAMP)
 	$(BIN)/councilbot seed
 
-## Lint and run the whole test suite.
+## Lint, check the layering (import-linter contracts in pyproject.toml) and run every test.
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/ruff format --check src tests bench migrations
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench migrations

@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from councilbot.adapters.slack import tables as slack_tables  # noqa: F401  (Slack's tables)
 from councilbot.db import models  # noqa: F401  (registers the tables)
 from councilbot.db.base import Base
 from councilbot.db.session import create_engine

@@ -8,12 +8,13 @@ from typing import Annotated
 from markupsafe import Markup
 from pydantic import Field
 
-from councilbot.core.errors import InvalidInput
+from councilbot.core.errors import InvalidInput, NotFound
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import ArgModel, CommaList, Flag, Rest, When
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Reply
 from councilbot.core.router import CommandSpec, Context, Role
+from councilbot.db.base import MAX_ID
 from councilbot.db.models import AnnouncementStatus, DeliveryStatus
 from councilbot.services import announcements
 
@@ -117,12 +118,14 @@ async def _cancel(ctx: Context, text: str | None) -> Reply:
             ),
             value=text,
         ).about("text")
+    if int(number) > MAX_ID:
+        raise NotFound(N_("There is no announcement #{id}."), id=number)
     item = await announcements.cancel_announcement(ctx.session, ctx.actor, int(number), now=ctx.now)
     return ctx.reply("Announcement #{id} is cancelled; it will not be sent.", id=item.id)
 
 
 class DeliveriesArgs(ArgModel):
-    id: Annotated[int, Field(title=N_("id"))]
+    id: Annotated[int, Field(title=N_("id"), le=MAX_ID)]
 
 
 STATUS_LABELS = {

@@ -18,6 +18,8 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+# The largest id an INTEGER column holds (PostgreSQL's int4); a larger number names nothing.
+MAX_ID = 2**31 - 1
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -6,8 +6,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
-from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -312,19 +310,3 @@ class Announcement(Base):
     councils: Mapped[list[Council]] = relationship(
         secondary=announcement_councils, lazy="selectin", order_by=Council.slug
     )
-
-
-# Slack's multi-workspace install keeps its rows in slack_sdk's own tables, read and written
-# by its AsyncSQLAlchemy{Installation,OAuthState}Store; they are declared here, with slack_sdk's
-# builders, so that the migrations create them and the migrations test checks their shape
-# against the installed slack_sdk. Nothing else in the bot touches them.
-SLACK_INSTALLATIONS = "slack_installations"
-SLACK_BOTS = "slack_bots"
-SLACK_OAUTH_STATES = "slack_oauth_states"
-slack_installations = SQLAlchemyInstallationStore.build_installations_table(
-    Base.metadata, SLACK_INSTALLATIONS
-)
-slack_bots = SQLAlchemyInstallationStore.build_bots_table(Base.metadata, SLACK_BOTS)
-slack_oauth_states = SQLAlchemyOAuthStateStore.build_oauth_states_table(
-    Base.metadata, SLACK_OAUTH_STATES
-)

@@ -30,7 +30,7 @@ from councilbot.core import messages
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Platform
-from councilbot.db.base import Base
+from councilbot.db.base import MAX_ID, Base
 from councilbot.db.models import (
     Channel,
     Council,
@@ -392,7 +392,8 @@ async def find_member(
     """Find a member by `platform:user_id`, `#member_id`, `@username` or user id."""
     text = reference.strip()
     if text.startswith("#") and text[1:].isdecimal():
-        member = await session.get(Member, int(text[1:]))
+        number = int(text[1:])
+        member = await session.get(Member, number) if number <= MAX_ID else None
         if member is None:
             raise NotFound(N_("Nobody is known as {user}."), user=reference)
         return member

@@ -26,9 +26,10 @@ from councilbot.adapters.slack.oauth import (
     installation_store,
     oauth_settings,
 )
+from councilbot.adapters.slack.tables import slack_bots, slack_installations, slack_oauth_states
 from councilbot.app import App
 from councilbot.core.messages import Platform
-from councilbot.db.models import Channel, slack_bots, slack_installations, slack_oauth_states
+from councilbot.db.models import Channel
 from councilbot.db.session import create_sessionmaker
 from councilbot.delivery.targets import Outgoing, PermanentError, Unauthorized
 from councilbot.web.server import WebServer

@@ -26,8 +26,8 @@ from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstall
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from councilbot.adapters.slack.tables import SLACK_BOTS, SLACK_INSTALLATIONS, SLACK_OAUTH_STATES
 from councilbot.core.i18n import N_, Catalogs, Translator, normalise_language
-from councilbot.db.models import SLACK_BOTS, SLACK_INSTALLATIONS, SLACK_OAUTH_STATES
 
 log = logging.getLogger(__name__)
 
