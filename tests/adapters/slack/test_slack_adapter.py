@@ -411,6 +411,17 @@ async def test_not_in_channel_answers_through_response_url(
     assert len(calls_to(api, "chat.postMessage", CHANNEL)) == 1
 
 
+async def test_the_not_in_channel_note_speaks_the_language_the_member_chose(
+    adapter: SlackAdapter, api: FakeSlackAPI
+) -> None:
+    await answered(
+        adapter, slash(api, "lang es"), lambda: calls_to(api, "chat.postEphemeral", CHANNEL)
+    )
+    api.errors[CHANNEL] = "not_in_channel"
+    [response] = await answered(adapter, slash(api, "councils"), lambda: api.responses)
+    assert "No soy miembro de este canal" in response.params["text"]
+
+
 async def test_rate_limit_answers_through_response_url(
     adapter: SlackAdapter, api: FakeSlackAPI
 ) -> None:

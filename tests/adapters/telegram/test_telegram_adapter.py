@@ -294,6 +294,17 @@ async def test_expired_button_gets_a_toast_and_runs_nothing(api: FakeTelegramAPI
 
 
 @pytest.mark.usefixtures("adapter")
+@pytest.mark.usefixtures("adapter")
+async def test_an_expired_button_speaks_the_language_the_member_chose(
+    api: FakeTelegramAPI,
+) -> None:
+    async with asyncio.timeout(10):
+        await say(api, command("private_command", "/lang tr"), USER)  # the app says English
+        api.push_update(callback("k:forgotten"))
+        answer = await until(lambda: api.calls("answerCallbackQuery"))
+    assert answer[0].params["text"] == "Bu düğmenin süresi doldu; lütfen komutu yazın."
+
+
 async def test_unchanged_text_is_not_edited_and_failed_edits_send_a_new_message(
     api: FakeTelegramAPI,
 ) -> None:

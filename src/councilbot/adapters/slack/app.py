@@ -504,7 +504,7 @@ class SlackAdapter:
         except SlackApiError as exc:
             code = _error_code(exc)
             log.warning("slack upload of %s to %s failed (%s)", file.filename, channel, code)
-            t = self.router.translator()
+            t = await self.router.translator_for(command.sender, command.chat)
             text = t(FILE_FAILED, name=file.filename, error=code)
             await self._respond(client, respond, command, Reply(text=text), note=False)
 
@@ -520,7 +520,7 @@ class SlackAdapter:
         """Answer only the sender: through the request's response_url, else in a direct message."""
         text = reply.text
         if note:
-            t = self.router.translator()
+            t = await self.router.translator_for(command.sender, command.chat)
             text = f"{t(NOT_IN_CHANNEL)}\n\n{text}"
         mrkdwn, blocks = fallback_text(text), blocks_for(text, reply.buttons)
         if respond is None:  # a modal's submission has no response_url

@@ -230,19 +230,16 @@ class TelegramAdapter:
         if query is None:
             return
         user = query.from_user
+        message = query.message
+        sender, chat = _user_identity(user), _chat(message.chat if message else None, user)
         typed = self.callbacks.resolve(query.data or "")
         if typed is None:
-            t = self.router.translator(user.language_code)
+            t = await self.router.translator_for(sender, chat)
             await query.answer(t("This button has expired; please type the command."))
             return
-        message = query.message
         name, args = split_command(typed)
         command = Command(
-            name=name,
-            args=args,
-            sender=_user_identity(user),
-            chat=_chat(message.chat if message else None, user),
-            received_at=self.router.clock(),
+            name=name, args=args, sender=sender, chat=chat, received_at=self.router.clock()
         )
         reply = await self.router.handle(command)
         if reply.error is not None:
@@ -315,7 +312,7 @@ class TelegramAdapter:
                 return
             except Forbidden as exc:
                 log.info("cannot write privately to a telegram user: %s", exc.message)
-        t = self.router.translator(command.sender.language_code)
+        t = await self.router.translator_for(command.sender, command.chat)
         note = Reply(text=t(NOT_PRIVATE, bot=self.application.bot.username or "CouncilBot"))
         await self._post(command.chat.chat_id, note, quote=quote)
 
