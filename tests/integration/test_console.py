@@ -76,7 +76,7 @@ def test_script_mode_end_to_end(tmp_path: Path) -> None:
         council="Southern Ireland council (MTU)",
     )
     assert replies[5] == "bob is now a coordinator of Southern Ireland council (MTU)."
-    assert replies[6] == "There is no button 9: my last message has 0 buttons."
+    assert replies[6] == "There is no button 9: my last message here had no buttons."
     assert "Traceback" not in result.stderr
 
 
@@ -150,7 +150,7 @@ async def test_pressing_a_button_runs_its_command(bot: Bot) -> None:
 async def test_speakers_and_chats_are_separate(bot: Bot) -> None:
     await bot("ann@dm: /lang")
     # Bob has no buttons of his own, so his "1" presses nothing.
-    assert await bot("bob@dm: 1") == "There is no button 1: my last message has 0 buttons."
+    assert await bot("bob@dm: 1") == "There is no button 1: my last message here had no buttons."
 
 
 async def test_link_and_councils_on_an_unseeded_database_name_the_seed_command(

@@ -143,6 +143,13 @@ class ConsoleChat:
             index = int(text) - 1
             if not 0 <= index < len(pressed):
                 t = await self.router.translator_for(sender, chat)
+                if not pressed:
+                    return Reply(
+                        text=t(
+                            "There is no button {number}: my last message here had no buttons.",
+                            number=text,
+                        )
+                    )
                 return Reply(
                     text=t.plural(
                         "There is no button {number}: my last message has {count} button.",
