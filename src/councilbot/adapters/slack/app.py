@@ -365,13 +365,7 @@ class SlackAdapter:
             by = _identity(str(inviter), team, None) if inviter else None
             reply = await self.router.presence(chat, by, present=True)
             if reply is not None:
-                reply = self._on_slack(reply)
-                await client.chat_postMessage(
-                    channel=chat.chat_id,
-                    text=_text(reply),
-                    blocks=blocks_for(reply.text, reply.buttons),
-                    unfurl_links=False,
-                )
+                await self._post(client, chat.chat_id, reply)
 
     async def _on_message(
         self,
@@ -389,13 +383,17 @@ class SlackAdapter:
             sender = _identity(str(event["user"]), team, None)
             reply = await self.router.handle_text(sender, chat)
             if reply is not None:
-                reply = self._on_slack(reply)
-                await client.chat_postMessage(
-                    channel=chat.chat_id,
-                    text=_text(reply),
-                    blocks=blocks_for(reply.text, reply.buttons),
-                    unfurl_links=False,
-                )
+                await self._post(client, chat.chat_id, reply)
+
+    async def _post(self, client: AsyncWebClient, channel: str, reply: Reply) -> None:
+        """Post an answer nobody typed a command for (a greeting, a hint) to a channel."""
+        reply = self._on_slack(reply)
+        await client.chat_postMessage(
+            channel=channel,
+            text=_text(reply),
+            blocks=blocks_for(reply.text, reply.buttons),
+            unfurl_links=False,
+        )
 
     async def _on_left(
         self, ack: AsyncAck, event: dict[str, Any], context: AsyncBoltContext
