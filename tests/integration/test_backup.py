@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import sqlite3
+import stat
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,6 +215,7 @@ async def test_the_commands_print_one_line(
         f"backed up {database} to {tmp_path}/nightly.db: "
         f"{len(TABLES)} tables, {rows} rows, schema at {HEAD}\n"
     )
+    assert permissions(tmp_path / "nightly.db") == 0o600  # it holds Slack workspaces' tokens
     elsewhere = {**env, "COUNCILBOT_DATABASE_URL": sqlite_url(tmp_path / "new.db")}
     status, out, err = await cli("db", "restore", str(tmp_path / "nightly.db"), env=elsewhere)
     assert (status, err) == (0, "")
@@ -353,6 +355,10 @@ async def test_backup_refuses_to_replace_what_is_not_a_backup(
         f"there is no database at {tmp_path}/gone.db"
     )
     assert hidden_files(tmp_path) == []  # no half-written backup left behind
+
+
+def permissions(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
 
 
 def hidden_files(folder: Path) -> list[str]:
