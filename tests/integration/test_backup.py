@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import stat
 import sys
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,7 @@ async def test_the_commands_print_one_line(
         f"{len(TABLES)} tables, {rows} rows, schema at {HEAD}\n"
     )
     assert permissions(tmp_path / "nightly.db") == 0o600  # it holds Slack workspaces' tokens
+    assert journal_mode(tmp_path / "nightly.db") == "delete"  # one file, no -wal beside it
     elsewhere = {**env, "COUNCILBOT_DATABASE_URL": sqlite_url(tmp_path / "new.db")}
     status, out, err = await cli("db", "restore", str(tmp_path / "nightly.db"), env=elsewhere)
     assert (status, err) == (0, "")
@@ -355,6 +357,11 @@ async def test_backup_refuses_to_replace_what_is_not_a_backup(
         f"there is no database at {tmp_path}/gone.db"
     )
     assert hidden_files(tmp_path) == []  # no half-written backup left behind
+
+
+def journal_mode(path: Path) -> str:
+    with closing(sqlite3.connect(path)) as connection:
+        return connection.execute("PRAGMA journal_mode").fetchone()[0]
 
 
 def permissions(path: Path) -> int:

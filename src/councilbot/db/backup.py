@@ -71,8 +71,9 @@ def backup(database: Path, target: Path) -> Snapshot:
         with closing(_connect(database, "rw")) as live, closing(_connect(partial, "rw")) as copy:
             with _sqlite_errors(database):
                 live.backup(copy)
-            # The copy inherits WAL mode; a backup is better one self-contained file.
-            copy.execute("PRAGMA journal_mode=DELETE")
+            with _sqlite_errors(target):
+                # The copy inherits WAL mode; a backup is better one self-contained file.
+                copy.execute("PRAGMA journal_mode=DELETE")
             snapshot = _describe(copy, database)
         partial.replace(target)
     except OSError as exc:
