@@ -1,4 +1,4 @@
-"""Command line: `councilbot run | chat | db upgrade | db current | seed`."""
+"""Command line: `councilbot run | chat | db upgrade|current|backup|restore | seed`."""
 
 from __future__ import annotations
 
@@ -44,11 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not treat the local user as an admin",
     )
 
-    db = sub.add_parser("db", help="database schema")
+    db = sub.add_parser("db", help="database schema and backups")
     db_sub = db.add_subparsers(dest="db_action", required=True)
     upgrade = db_sub.add_parser("upgrade", help="apply the migrations")
     upgrade.add_argument("revision", nargs="?", default="head")
     db_sub.add_parser("current", help="show the schema revision")
+    backup = db_sub.add_parser("backup", help="copy the SQLite database, even while the bot runs")
+    backup.add_argument("file", help="the backup to write (an older backup there is replaced)")
+    restore = db_sub.add_parser("restore", help="put a backup in place of the SQLite database")
+    restore.add_argument("file", help="a backup made by `councilbot db backup`")
 
     seed = sub.add_parser("seed", help="load councils from config/councils.yaml (idempotent)")
     seed.add_argument("--file", default=None, help="another seed file")
@@ -91,6 +95,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 async def _db(args: argparse.Namespace, settings: Settings) -> int:
     from councilbot.db.session import create_engine, schema_revisions, upgrade
 
+    if args.db_action in ("backup", "restore"):
+        return _copy(args.db_action, args.file, settings)
     engine = create_engine(settings.database_url)
     try:
         if args.db_action == "upgrade":
@@ -100,6 +106,37 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database schema at {current or 'nothing'}: {state}")
     finally:
         await engine.dispose()
+    return 0
+
+
+def _copy(action: str, file: str, settings: Settings) -> int:
+    """Back the SQLite database up to `file`, or restore it from `file`."""
+    from pathlib import Path
+
+    from councilbot.db.backup import BackupError, backup, known_revisions, restore, sqlite_file
+
+    try:
+        database = sqlite_file(settings.database_url)
+        if database is None:
+            raise BackupError(
+                f"db {action} is for SQLite; on PostgreSQL use pg_dump and pg_restore "
+                "as README.md shows (Operations, Backups)"
+            )
+        if action == "backup":
+            snapshot = backup(database, Path(file))
+            done = f"backed up {database} to {file}"
+        else:
+            snapshot = restore(Path(file), database)
+            done = f"restored {file} into {database}"
+    except BackupError as exc:
+        print(f"councilbot: {exc}", file=sys.stderr)
+        return 2
+    head = known_revisions()[0]
+    state = "" if snapshot.revision == head else f"; `councilbot db upgrade` brings it to {head}"
+    print(
+        f"{done}: {snapshot.tables} tables, {snapshot.rows} rows, "
+        f"schema at {snapshot.revision}{state}"
+    )
     return 0
 
 
