@@ -14,7 +14,10 @@ from urllib.parse import quote
 # These log every request URL at INFO, and Telegram's URLs hold the bot token.
 QUIET_LOGGERS = ("httpx", "httpcore")
 # These log at DEBUG what people wrote: updates and API parameters, SQL parameters.
-TEXT_LOGGERS = ("telegram.Bot", "telegram.ext.Application", "slack_bolt", "slack_sdk", "aiosqlite")
+TEXT_LOGGERS = (
+    *("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application"),
+    *("slack_bolt", "slack_sdk", "aiosqlite"),
+)
 LOG_FORMATS = ("auto", "json", "text")
 # The id of the command being answered, stamped on every record logged meanwhile.
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
@@ -58,6 +61,24 @@ class SecretFilter(logging.Filter):
             record.exc_text = self.mask(record.exc_text)
         if record.stack_info:
             record.stack_info = self.mask(record.stack_info)
+        return True
+
+
+class FloorFilter(logging.Filter):
+    """Drop the records of the held loggers (and their children) below each one's floor."""
+
+    def __init__(self, floors: Mapping[str, int]) -> None:
+        """Hold each logger named in `floors` at that level."""
+        super().__init__()
+        self._floors = dict(floors)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record unless a held logger's floor is above its level."""
+        name = record.name
+        while name:
+            if name in self._floors:
+                return record.levelno >= self._floors[name]
+            name = name.rpartition(".")[0]
         return True
 
 
@@ -133,19 +154,18 @@ def configure_logging(
     """Log to `stream` (stderr) at `level`, as JSON lines unless it is a terminal or `text`.
 
     Every line is stamped with the running command's id and masks `secrets`; the loggers
-    that write URLs or what people wrote are held above DEBUG.
+    that write URLs or what people wrote are held above DEBUG. They are filtered at the
+    handler, since some libraries set their loggers' levels themselves (slack_bolt does).
     """
     stream = stream or sys.stderr
     text = log_format == "text" or (log_format == "auto" and _is_terminal(stream))
     handler = logging.StreamHandler(stream)
     handler.setFormatter(TextFormatter() if text else JsonFormatter())
     logging.basicConfig(level=level, handlers=[handler])
-    filters = (CorrelationFilter(), SecretFilter(secrets))
+    floors = dict.fromkeys(QUIET_LOGGERS, logging.WARNING) | dict.fromkeys(
+        TEXT_LOGGERS, logging.INFO
+    )
+    filters = (FloorFilter(floors), CorrelationFilter(), SecretFilter(secrets))
     for each in logging.getLogger().handlers:
         for log_filter in filters:
             each.addFilter(log_filter)
-    # Never below the root's level: a logger's own level would let lesser records through.
-    least = logging.getLogger().level
-    for names, floor in ((QUIET_LOGGERS, logging.WARNING), (TEXT_LOGGERS, logging.INFO)):
-        for name in names:
-            logging.getLogger(name).setLevel(max(floor, least))
