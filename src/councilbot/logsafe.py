@@ -99,12 +99,12 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as one line of JSON."""
         entry: dict[str, Any] = {
-            **_extras(record),
             "time": _utc(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
+        entry |= {name: value for name, value in _extras(record).items() if name not in entry}
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
