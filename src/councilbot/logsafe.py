@@ -1,18 +1,32 @@
-"""Logging that never writes a configured secret, whichever library logs it."""
+"""Logging that never writes a configured secret or a message's text: JSON lines or readable lines."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TextIO
 from urllib.parse import quote
 
 # These log every request URL at INFO, and Telegram's URLs hold the bot token.
 QUIET_LOGGERS = ("httpx", "httpcore")
+# These log at DEBUG what people wrote: updates and API parameters, SQL parameters.
+TEXT_LOGGERS = (
+    *("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application"),
+    *("slack_bolt", "slack_sdk", "aiosqlite"),
+)
+LOG_FORMATS = ("auto", "json", "text")
+# The id of the command being answered, stamped on every record logged meanwhile.
+correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+# What every record has; any other attribute was given as `extra=`.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 class SecretFilter(logging.Filter):
-    """Replace each secret in a record's message, traceback and stack with its name."""
+    """Replace each secret in a record's message, extras, traceback and stack with its name."""
 
     def __init__(self, secrets: Mapping[str, str]) -> None:
         """Mask each value of `secrets` (by environment name), as written and URL-quoted."""
@@ -38,6 +52,9 @@ class SecretFilter(logging.Filter):
         except (TypeError, ValueError):  # a malformed call must not raise where it logged
             message = f"{record.msg} % {record.args!r}"
         record.msg, record.args = self.mask(message), None
+        for name, value in _extras(record).items():
+            if not isinstance(value, bool | int | float | None):
+                setattr(record, name, self.mask(str(value)))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -47,19 +64,108 @@ class SecretFilter(logging.Filter):
         return True
 
 
+class FloorFilter(logging.Filter):
+    """Drop the records of the held loggers (and their children) below each one's floor."""
+
+    def __init__(self, floors: Mapping[str, int]) -> None:
+        """Hold each logger named in `floors` at that level."""
+        super().__init__()
+        self._floors = dict(floors)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record unless a held logger's floor is above its level."""
+        name = record.name
+        while name:
+            if name in self._floors:
+                return record.levelno >= self._floors[name]
+            name = name.rpartition(".")[0]
+        return True
+
+
+class CorrelationFilter(logging.Filter):
+    """Stamp a record with the id of the command running where it was logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add `correlation_id` when a command is running; never drop the record."""
+        current = correlation_id.get()
+        if current is not None and not hasattr(record, "correlation_id"):
+            record.correlation_id = current
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """Write a record as one JSON object: time, level, logger, message, extras, traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as one line of JSON."""
+        entry: dict[str, Any] = {
+            "time": _utc(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry |= {name: value for name, value in _extras(record).items() if name not in entry}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["traceback"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """Write `time LEVEL logger [correlation id]: message`, any traceback below it."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """Return the record's first line."""
+        current = getattr(record, "correlation_id", None)
+        where = f"{record.name} [{current}]" if current else record.name
+        return f"{_utc(record)} {record.levelname} {where}: {record.message}"
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    """Return what the record was given as `extra=` (and the correlation id)."""
+    return {name: value for name, value in record.__dict__.items() if name not in _STANDARD}
+
+
+def _utc(record: logging.LogRecord) -> str:
+    """Return when the record was made, in UTC, ISO 8601 to the millisecond."""
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _telegram_key(token: str) -> str:
     """Return the secret half of a Telegram token (`<bot id>:<key>`), or ''."""
     bot_id, colon, key = token.partition(":")
     return key if colon and bot_id.isdigit() else ""
 
 
-def configure_logging(level: str, secrets: Mapping[str, str]) -> None:
-    """Log to stderr at `level` through a handler that masks `secrets`; quiet the URL loggers."""
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+def configure_logging(
+    level: str, secrets: Mapping[str, str], log_format: str = "auto", stream: TextIO | None = None
+) -> None:
+    """Log to `stream` (stderr) at `level`, as JSON lines unless it is a terminal or `text`.
+
+    Every line is stamped with the running command's id and masks `secrets`; the loggers
+    that write URLs or what people wrote are held above DEBUG. They are filtered at the
+    handler, since some libraries set their loggers' levels themselves (slack_bolt does).
+    """
+    stream = stream or sys.stderr
+    text = log_format == "text" or (log_format == "auto" and _is_terminal(stream))
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(TextFormatter() if text else JsonFormatter())
+    logging.basicConfig(level=level, handlers=[handler])
+    floors = dict.fromkeys(QUIET_LOGGERS, logging.WARNING) | dict.fromkeys(
+        TEXT_LOGGERS, logging.INFO
     )
-    secret_filter = SecretFilter(secrets)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(secret_filter)
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    filters = (FloorFilter(floors), CorrelationFilter(), SecretFilter(secrets))
+    for each in logging.getLogger().handlers:
+        for log_filter in filters:
+            each.addFilter(log_filter)

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from councilbot.core.i18n import LANGUAGES
 from councilbot.core.messages import Identity, Platform
+from councilbot.logsafe import LOG_FORMATS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
@@ -28,6 +29,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "admins": "COUNCILBOT_ADMINS",
     "default_language": "COUNCILBOT_DEFAULT_LANGUAGE",
     "log_level": "COUNCILBOT_LOG_LEVEL",
+    "log_format": "COUNCILBOT_LOG_FORMAT",
     "telegram_bot_token": "TELEGRAM_BOT_TOKEN",
     "telegram_api_base_url": "TELEGRAM_API_BASE_URL",
     "telegram_webhook_url": "TELEGRAM_WEBHOOK_URL",
@@ -68,6 +70,7 @@ class Settings(BaseSettings):
     admins: str = ""
     default_language: str = "en"
     log_level: str = "INFO"
+    log_format: str = "auto"  # auto: JSON lines unless stderr is a terminal
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
@@ -142,6 +145,13 @@ class Settings(BaseSettings):
         if value.upper() not in names:
             raise ValueError(f"must be one of {', '.join(names)}")
         return value.upper()
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_log_format(cls, value: str) -> str:
+        if value.lower() not in LOG_FORMATS:
+            raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+        return value.lower()
 
     @field_validator("admins")
     @classmethod

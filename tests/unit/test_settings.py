@@ -46,6 +46,7 @@ def test_defaults_without_env_or_file(config_dir: Path) -> None:
     assert settings.admins == ""
     assert settings.default_language == "en"
     assert settings.log_level == "INFO"
+    assert settings.log_format == "auto"
     assert settings.telegram_bot_token is None
     assert settings.slack_bot_token is None
     assert settings.slack_api_base_url == "https://slack.com/api/"
@@ -252,6 +253,8 @@ def test_unknown_default_language_is_refused(
         ("COUNCILBOT_OUTBOX_MAX_ATTEMPTS", "0"),
         ("COUNCILBOT_OUTBOX_MAX_ATTEMPTS", "2000"),  # the backoff 2**n overflows a float
         ("COUNCILBOT_LOG_LEVEL", "LOUD"),
+        ("COUNCILBOT_LOG_FORMAT", "yaml"),
+        ("COUNCILBOT_LOG_FORMAT", ""),
         ("TELEGRAM_BOT_TOKEN", ""),
         ("TELEGRAM_BOT_TOKEN", "  "),
         ("SLACK_BOT_TOKEN", ""),
@@ -285,6 +288,7 @@ def test_values_the_libraries_refuse_are_refused_by_name(
         ("COUNCILBOT_TELEGRAM_RATE", "0.5", "telegram_rate", 0.5),
         ("COUNCILBOT_OUTBOX_MAX_ATTEMPTS", "100", "outbox_max_attempts", 100),
         ("COUNCILBOT_LOG_LEVEL", "debug", "log_level", "DEBUG"),
+        ("COUNCILBOT_LOG_FORMAT", "JSON", "log_format", "json"),
         ("TELEGRAM_WEBHOOK_URL", "https://bot.example/hook", "telegram_webhook_url", "https://bot.example/hook"),
         # slack_sdk joins method names with urljoin: without the slash "api" would be dropped.
         ("SLACK_API_BASE_URL", "http://127.0.0.1:9/api", "slack_api_base_url", "http://127.0.0.1:9/api/"),

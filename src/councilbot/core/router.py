@@ -10,6 +10,7 @@ import difflib
 import logging
 import secrets
 import string
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -34,6 +35,7 @@ from councilbot.core.grammar import (
 from councilbot.core.i18n import N_, Catalogs, Translator, normalise_language
 from councilbot.core.messages import Chat, Command, Identity, Reply
 from councilbot.db.models import Channel, Council, Member
+from councilbot.logsafe import correlation_id
 from councilbot.services import access, councils, members
 from councilbot.settings import Settings
 
@@ -187,7 +189,24 @@ class Router:
         return list(self.specs.values())
 
     async def handle(self, command: Command) -> Reply:
-        """Answer one command; never raises for anything the user typed."""
+        """Answer one command and log one line about it; never raises for anything the user typed."""
+        started, outcome = time.perf_counter(), "error"
+        token = correlation_id.set(secrets.token_hex(4))  # also the incident code of a crash
+        try:
+            outcome, reply = await self._answer(command)
+            return reply
+        finally:
+            spec = self.lookup(command.name)
+            name = spec.name if spec else normalise_name(command.name)[:32]
+            ms = round((time.perf_counter() - started) * 1000)
+            platform = command.sender.platform.value
+            # The name only: arguments are what people wrote, and are never logged.
+            fields = {"command": name, "platform": platform, "outcome": outcome, "duration_ms": ms}
+            log.info("/%s on %s: %s in %d ms", name, platform, outcome, ms, extra=fields)
+            correlation_id.reset(token)
+
+    async def _answer(self, command: Command) -> tuple[str, Reply]:
+        """Answer one command and say how it went: ok, unknown, invalid, refused or error."""
         t = self.translator(command.sender.language_code)
         spec = self.lookup(command.name)
         newcomer = False
@@ -197,7 +216,7 @@ class Router:
                     ctx = await self._context(session, command)
                     t, newcomer = ctx.t, ctx.newcomer
                     if spec is None:
-                        return self._unknown(ctx, command.name)
+                        return "unknown", self._unknown(ctx, command.name)
                     await self._authorize(ctx, spec)
                     context = {"today": ctx.today, "now": ctx.now, "tz": ctx.tz}
                     if command.fields is not None:
@@ -207,24 +226,25 @@ class Router:
                     reply = await spec.handler(ctx, args)
                 for hook in self.after_commit:
                     hook(session.info)
-                return reply
+                return "ok", reply
         except InvalidInput as exc:
             assert spec is not None  # unknown commands never parse arguments
             await self._remember(command, newcomer)
             # Secondary: shown in italics, and as a grey context line on Slack.
             usage_line = Markup("<i>%s</i>") % t("Usage: {usage}", usage=spec.usage(t))
             reason = t(exc.message, **exc.values)
-            return Reply(text=reason + "\n" + usage_line, error=reason, error_field=exc.field)
+            reply = Reply(text=reason + "\n" + usage_line, error=reason, error_field=exc.field)
+            return "invalid", reply
         except DomainError as exc:
             await self._remember(command, newcomer)
             reason = t(exc.message, **exc.values)
-            return Reply(text=reason, error=reason, error_field=exc.field)
+            return "refused", Reply(text=reason, error=reason, error_field=exc.field)
         except Exception:
-            incident = secrets.token_hex(4)
+            incident = correlation_id.get()
             log.exception("command /%s failed (incident %s)", command.name, incident)
             await self._remember(command, newcomer)
             reason = t(FAILED, incident=incident)
-            return Reply(text=reason, error=reason)
+            return "error", Reply(text=reason, error=reason)
 
     async def handle_text(self, sender: Identity, chat: Chat) -> Reply | None:
         """Answer a message that is not a command: a hint in a private chat, nothing in a group."""
