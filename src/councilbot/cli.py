@@ -292,10 +292,10 @@ async def _serve(settings: Settings) -> int:
             return 2
         served = [*routes, *pages]
         log.info(
-            "%s process serving %s on port %d",
-            settings.role,
+            "serving %s on port %d as %s",
             ", ".join(served) or "no webhooks",
             server.port,
+            settings.role,
         )
         await stopping.wait()
     finally:
