@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,7 +28,7 @@ class Heard:
         self.counts = dict.fromkeys((OUTBOX_CHANNEL, JOBS_CHANNEL), 0)
         self.changed = asyncio.Event()
 
-    def callbacks(self) -> dict[str, object]:
+    def callbacks(self) -> dict[str, Callable[[], None]]:
         return {channel: (lambda c=channel: self._hear(c)) for channel in self.counts}
 
     def _hear(self, channel: str) -> None:
@@ -53,7 +53,7 @@ async def pg_engine(postgres_migrated: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def heard(pg_engine: AsyncEngine) -> AsyncIterator[tuple[Heard, Listener]]:
     heard = Heard()
-    listener = Listener(pg_engine, heard.callbacks(), retry=0.1)  # type: ignore[arg-type]
+    listener = Listener(pg_engine, heard.callbacks(), retry=0.1)
     await listener.start()
     yield heard, listener
     await listener.stop()

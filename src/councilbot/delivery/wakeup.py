@@ -32,7 +32,7 @@ async def notify(session: AsyncSession, channel: str) -> None:
 
 
 class Listener:
-    """Call a callback whenever another transaction notifies its channel (PostgreSQL only)."""
+    """Call a channel's callback whenever a committed transaction notifies it (PostgreSQL only)."""
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class Listener:
         self._task = asyncio.create_task(self._reconnect(lost), name="wake-up listener")
 
     async def stop(self) -> None:
-        """Stop listening and give the connection back."""
+        """Stop listening and close the connection."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -74,7 +74,7 @@ class Listener:
             for channel in self._callbacks:
                 await raw.add_listener(channel, self._heard)
         except BaseException:
-            await connection.close()
+            await connection.invalidate()  # it may already listen: never back to the pool
             raise
         self._connection = connection
         return lost
