@@ -23,6 +23,7 @@ from councilbot.delivery.outbox import OUTBOX_CHANGED
 from councilbot.delivery.ratelimit import RateLimiter
 from councilbot.delivery.scheduler import JobHandler, Scheduler
 from councilbot.delivery.targets import DeliveryTarget
+from councilbot.delivery.wakeup import JOBS_CHANNEL, OUTBOX_CHANNEL, Listener
 from councilbot.services import announcements
 from councilbot.services.jobs import JOBS_CHANGED
 from councilbot.settings import Settings
@@ -63,19 +64,23 @@ class App:
     router: Router
     dispatcher: Dispatcher
     scheduler: Scheduler
+    listener: Listener
     targets: Mapping[Platform, DeliveryTarget]
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start(self) -> None:
-        """Start sending the outbox and firing timed jobs."""
+        """Start sending the outbox and firing timed jobs, unless another process's role does."""
         freeze_startup_objects()
-        self.dispatcher.start()
-        await self.scheduler.start()
+        if self.settings.role.sends:
+            self.dispatcher.start()
+            await self.scheduler.start()
+            await self.listener.start()
 
     async def aclose(self) -> None:
         """Stop the background work and release the database connections."""
         if self._tasks:  # a resync started by a last commit must not outlive the scheduler
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.listener.stop()
         await self.scheduler.stop()
         await self.dispatcher.stop()
         await self.engine.dispose()
@@ -144,6 +149,7 @@ async def build_app(
         router=router,
         dispatcher=dispatcher,
         scheduler=None,  # type: ignore[arg-type]  # set just below: it needs app.after_commit
+        listener=None,  # type: ignore[arg-type]  # likewise
         targets=targets,
     )
     app.scheduler = Scheduler(
@@ -152,7 +158,16 @@ async def build_app(
         job_handlers(catalogs),
         clock=clock,
         grace=timedelta(minutes=settings.scheduler_grace_minutes),
+        sync_interval=settings.scheduler_sync_seconds,
         on_commit=app.after_commit,
     )
-    router.after_commit.append(app.after_commit)
+    app.listener = Listener(
+        engine,
+        {
+            OUTBOX_CHANNEL: lambda: app.after_commit({OUTBOX_CHANGED: True}),
+            JOBS_CHANNEL: lambda: app.after_commit({JOBS_CHANGED: True}),
+        },
+    )
+    if settings.role.sends:  # a web process's commits reach the worker by NOTIFY
+        router.after_commit.append(app.after_commit)
     return app

@@ -13,7 +13,7 @@ from typing import Any
 
 from councilbot.db.session import SchemaOutOfDate
 from councilbot.logsafe import configure_logging
-from councilbot.settings import Settings, SettingsError, load_settings
+from councilbot.settings import Role, Settings, SettingsError, load_settings
 
 log = logging.getLogger("councilbot")
 # Who you are in the console chat, and where, unless `chat` is told otherwise.
@@ -174,6 +174,13 @@ async def _run(settings: Settings) -> int:
         print(f"councilbot: {problem}", file=sys.stderr)
         return 2
     if settings.telegram_bot_token is None and not _slack_enabled(settings):
+        if settings.role is not Role.ALL:
+            print(
+                f"councilbot: COUNCILBOT_ROLE={settings.role} needs TELEGRAM_BOT_TOKEN or the "
+                "Slack settings (the console chat is one process: use all)",
+                file=sys.stderr,
+            )
+            return 2
         return await _chat(
             settings, user=DEFAULT_USER, council=DEFAULT_COUNCIL, chat=None, admin=True
         )
@@ -253,7 +260,7 @@ async def _serve(settings: Settings) -> int:
             tokens=WorkspaceTokens(slack_store) if slack_store is not None else None,
         )
     app = await build_app(settings, engine=engine, targets=targets)
-    if telegram_token is not None:
+    if telegram_token is not None and settings.role.takes_updates:
         from councilbot.adapters.telegram.app import TelegramAdapter
 
         secret = settings.telegram_webhook_secret
@@ -272,7 +279,7 @@ async def _serve(settings: Settings) -> int:
 
         routes["/telegram/webhook"] = telegram_webhook
         adapters.append(telegram)
-    if _slack_enabled(settings):
+    if _slack_enabled(settings) and settings.role.takes_updates:
         from councilbot.adapters.slack.app import SlackAdapter
         from councilbot.adapters.slack.oauth import INSTALL_PATH, REDIRECT_PATH, oauth_settings
 
@@ -321,7 +328,12 @@ async def _serve(settings: Settings) -> int:
             print(f"councilbot: cannot reach the platform: {exc.reason}", file=sys.stderr)
             return 2
         served = [*routes, *pages]
-        log.info("serving %s on port %d", ", ".join(served) or "no webhooks", server.port)
+        log.info(
+            "serving %s on port %d as %s",
+            ", ".join(served) or "no webhooks",
+            server.port,
+            settings.role,
+        )
         await stopping.wait()
     finally:
         for adapter in reversed(adapters):
@@ -341,6 +353,8 @@ async def _chat(
     from councilbot.core.errors import DomainError
     from councilbot.core.formatting import plain_text
 
+    # The console chat is one process: it sends its own announcements, whatever the role.
+    settings = settings.model_copy(update={"role": Role.ALL})
     if admin:
         extra = f"console:{user}"
         settings = settings.model_copy(

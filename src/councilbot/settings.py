@@ -6,6 +6,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,6 +47,8 @@ ENVIRONMENT: Mapping[str, str] = {
     "slack_channel_rate": "COUNCILBOT_SLACK_CHANNEL_RATE",
     "outbox_max_attempts": "COUNCILBOT_OUTBOX_MAX_ATTEMPTS",
     "scheduler_grace_minutes": "COUNCILBOT_SCHEDULER_GRACE_MINUTES",
+    "scheduler_sync_seconds": "COUNCILBOT_SCHEDULER_SYNC_SECONDS",
+    "role": "COUNCILBOT_ROLE",
 }
 
 
@@ -53,6 +56,24 @@ ENVIRONMENT: Mapping[str, str] = {
 PositiveRate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 # A webhook secret Telegram accepts in setWebhook.
 TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+class Role(StrEnum):
+    """Which parts `councilbot run` starts in this process."""
+
+    WEB = "web"  # platform updates and the web server; commands only enqueue
+    WORKER = "worker"  # the scheduler and the dispatcher; the web server for /healthz, /metrics
+    ALL = "all"  # everything in one process
+
+    @property
+    def takes_updates(self) -> bool:
+        """Tell whether this role receives the platforms' updates."""
+        return self is not Role.WORKER
+
+    @property
+    def sends(self) -> bool:
+        """Tell whether this role runs the dispatcher and the scheduler."""
+        return self is not Role.WEB
 
 
 class SettingsError(Exception):
@@ -92,6 +113,9 @@ class Settings(BaseSettings):
     outbox_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     # APScheduler wants a misfire grace of at least a second; a year is already "any time".
     scheduler_grace_minutes: Annotated[float, Field(ge=1, le=525_600, allow_inf_nan=False)] = 60.0
+    # How often the scheduler reloads its jobs, and a follower retries the lead.
+    scheduler_sync_seconds: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 15.0
+    role: Role = Role.ALL
 
     @field_validator("database_url")
     @classmethod

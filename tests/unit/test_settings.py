@@ -6,7 +6,7 @@ from pydantic import SecretStr
 
 from councilbot.cli import main
 from councilbot.core.messages import Identity, Platform
-from councilbot.settings import Settings, SettingsError, load_settings
+from councilbot.settings import Role, Settings, SettingsError, load_settings
 
 KEEP = {"COUNCILBOT_TEST_POSTGRES_URL"}
 
@@ -50,6 +50,8 @@ def test_defaults_without_env_or_file(config_dir: Path) -> None:
     assert settings.telegram_bot_token is None
     assert settings.slack_bot_token is None
     assert settings.slack_api_base_url == "https://slack.com/api/"
+    assert settings.role is Role.ALL
+    assert settings.scheduler_sync_seconds == 15
     assert settings.config_dir == config_dir
     assert settings.councils_file == config_dir / "councils.yaml"
 
@@ -245,6 +247,10 @@ def test_unknown_default_language_is_refused(
         ("COUNCILBOT_SCHEDULER_GRACE_MINUTES", "inf"),
         ("COUNCILBOT_SCHEDULER_GRACE_MINUTES", "nan"),
         ("COUNCILBOT_SCHEDULER_GRACE_MINUTES", "1e12"),  # `now - grace` is before year 1
+        ("COUNCILBOT_SCHEDULER_SYNC_SECONDS", "0.5"),  # a follower would hammer the lock
+        ("COUNCILBOT_SCHEDULER_SYNC_SECONDS", "inf"),
+        ("COUNCILBOT_ROLE", "scheduler"),
+        ("COUNCILBOT_ROLE", ""),
         ("COUNCILBOT_TELEGRAM_RATE", "0"),
         ("COUNCILBOT_TELEGRAM_RATE", "inf"),
         ("COUNCILBOT_TELEGRAM_PRIVATE_RATE", "-1"),
@@ -286,6 +292,8 @@ def test_values_the_libraries_refuse_are_refused_by_name(
     [
         ("COUNCILBOT_SCHEDULER_GRACE_MINUTES", "1", "scheduler_grace_minutes", 1.0),
         ("COUNCILBOT_TELEGRAM_RATE", "0.5", "telegram_rate", 0.5),
+        ("COUNCILBOT_SCHEDULER_SYNC_SECONDS", "1", "scheduler_sync_seconds", 1.0),
+        ("COUNCILBOT_ROLE", "worker", "role", Role.WORKER),
         ("COUNCILBOT_OUTBOX_MAX_ATTEMPTS", "100", "outbox_max_attempts", 100),
         ("COUNCILBOT_LOG_LEVEL", "debug", "log_level", "DEBUG"),
         ("COUNCILBOT_LOG_FORMAT", "JSON", "log_format", "json"),
@@ -356,6 +364,23 @@ def test_cli_reports_a_bad_setting_in_one_line(
     assert len(err.splitlines()) == 1
     assert err.startswith("councilbot: invalid setting COUNCILBOT_HTTP_PORT")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("role", ["web", "worker"])
+def test_a_split_role_without_a_platform_does_not_open_the_console_chat(
+    config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    role: str,
+) -> None:
+    monkeypatch.setenv("COUNCILBOT_ROLE", role)
+    assert main(["run"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        f"councilbot: COUNCILBOT_ROLE={role} needs TELEGRAM_BOT_TOKEN or the Slack settings "
+        "(the console chat is one process: use all)\n"
+    )
 
 
 def test_cli_reports_a_malformed_toml_file_in_one_line(

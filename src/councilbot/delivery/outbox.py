@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from councilbot.core.messages import Platform
 from councilbot.db.models import Channel, Delivery, DeliveryStatus, Subscription
 from councilbot.delivery.targets import Outgoing
+from councilbot.delivery.wakeup import OUTBOX_CHANNEL, notify
 
 OUTBOX_CHANGED = "outbox_changed"  # session.info flag: wake the dispatcher after commit
 _DELIVERIES = Delivery.__table__
@@ -85,6 +86,7 @@ async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: 
         result = await session.execute(statement, rows[start : start + 500])
         inserted += len(result.all())
     session.info[OUTBOX_CHANGED] = True
+    await notify(session, OUTBOX_CHANNEL)
     return inserted
 
 

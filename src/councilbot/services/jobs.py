@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.db.models import Job, JobState
+from councilbot.delivery.wakeup import JOBS_CHANNEL, notify
 
 JOBS_CHANGED = "jobs_changed"  # session.info flag: resynchronise the scheduler after commit
 
@@ -40,6 +41,7 @@ async def schedule(
     job.last_error = None
     await session.flush()
     session.info[JOBS_CHANGED] = True
+    await notify(session, JOBS_CHANNEL)
     return job
 
 
@@ -56,6 +58,7 @@ async def cancel(session: AsyncSession, name: str) -> bool:
     if not cancelled.rowcount:
         return False
     session.info[JOBS_CHANGED] = True
+    await notify(session, JOBS_CHANNEL)
     return True
 
 
