@@ -23,6 +23,7 @@ from councilbot.delivery.outbox import OUTBOX_CHANGED
 from councilbot.delivery.ratelimit import RateLimiter
 from councilbot.delivery.scheduler import JobHandler, Scheduler
 from councilbot.delivery.targets import DeliveryTarget
+from councilbot.metrics import Metrics
 from councilbot.services import announcements
 from councilbot.services.jobs import JOBS_CHANGED
 from councilbot.settings import Settings
@@ -64,6 +65,7 @@ class App:
     dispatcher: Dispatcher
     scheduler: Scheduler
     targets: Mapping[Platform, DeliveryTarget]
+    metrics: Metrics
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start(self) -> None:
@@ -145,6 +147,7 @@ async def build_app(
         dispatcher=dispatcher,
         scheduler=None,  # type: ignore[arg-type]  # set just below: it needs app.after_commit
         targets=targets,
+        metrics=None,  # type: ignore[arg-type]  # set just below: it reads the scheduler
     )
     app.scheduler = Scheduler(
         engine,
@@ -155,4 +158,8 @@ async def build_app(
         on_commit=app.after_commit,
     )
     router.after_commit.append(app.after_commit)
+    app.metrics = Metrics(
+        dispatcher=dispatcher, scheduler=app.scheduler, sessionmaker=sessionmaker, clock=clock
+    )
+    router.on_handled.append(app.metrics.observe)
     return app

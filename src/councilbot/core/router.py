@@ -10,11 +10,12 @@ import difflib
 import logging
 import secrets
 import string
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -134,6 +135,19 @@ class Context:
         return Reply(text=self.t(message, **values))
 
 
+Outcome = Literal["ok", "refused", "invalid", "error", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """One answered command, as observers of the router see it (no sender, no text)."""
+
+    name: str | None  # the command's canonical name; None when there is no such command
+    platform: str
+    outcome: Outcome  # refused: a domain error; invalid: bad arguments; error: a crash
+    seconds: float
+
+
 @dataclass(frozen=True, slots=True)
 class Form:
     """A command's arguments as a form to fill in, labelled in the sender's language."""
@@ -170,6 +184,8 @@ class Router:
         # Called with the session's info after each committed command, e.g. to wake the
         # dispatcher when the command queued messages.
         self.after_commit: list[Callable[[dict[str, Any]], None]] = []
+        # Called once per handle(), whatever its outcome (metrics count commands with it).
+        self.on_handled: list[Callable[[Handled], None]] = []
         # When each private chat last got NOT_A_COMMAND, oldest first (see handle_text).
         self._hinted: dict[tuple[str, str, str], datetime] = {}
 
@@ -191,12 +207,15 @@ class Router:
         t = self.translator(command.sender.language_code)
         spec = self.lookup(command.name)
         newcomer = False
+        started = time.perf_counter()
+        outcome: Outcome = "error"
         try:
             async with self.sessionmaker() as session:
                 async with session.begin():
                     ctx = await self._context(session, command)
                     t, newcomer = ctx.t, ctx.newcomer
                     if spec is None:
+                        outcome = "unknown"
                         return self._unknown(ctx, command.name)
                     await self._authorize(ctx, spec)
                     context = {"today": ctx.today, "now": ctx.now, "tz": ctx.tz}
@@ -207,15 +226,18 @@ class Router:
                     reply = await spec.handler(ctx, args)
                 for hook in self.after_commit:
                     hook(session.info)
+                outcome = "ok"
                 return reply
         except InvalidInput as exc:
             assert spec is not None  # unknown commands never parse arguments
+            outcome = "invalid"
             await self._remember(command, newcomer)
             # Secondary: shown in italics, and as a grey context line on Slack.
             usage_line = Markup("<i>%s</i>") % t("Usage: {usage}", usage=spec.usage(t))
             reason = t(exc.message, **exc.values)
             return Reply(text=reason + "\n" + usage_line, error=reason, error_field=exc.field)
         except DomainError as exc:
+            outcome = "refused"
             await self._remember(command, newcomer)
             reason = t(exc.message, **exc.values)
             return Reply(text=reason, error=reason, error_field=exc.field)
@@ -225,6 +247,18 @@ class Router:
             await self._remember(command, newcomer)
             reason = t(FAILED, incident=incident)
             return Reply(text=reason, error=reason)
+        finally:
+            handled = Handled(
+                spec.name if spec else None,
+                command.chat.platform.value,
+                outcome,
+                time.perf_counter() - started,
+            )
+            for observe in self.on_handled:
+                try:
+                    observe(handled)
+                except Exception:  # an observer's bug must not cost the user their reply
+                    log.exception("observer of /%s failed", handled.name)
 
     async def handle_text(self, sender: Identity, chat: Chat) -> Reply | None:
         """Answer a message that is not a command: a hint in a private chat, nothing in a group."""
