@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -207,3 +208,24 @@ async def test_metrics_still_answer_when_the_database_does_not(app: App, clock: 
     assert value(samples, "councilbot_database_up") == 0
     assert value(samples, "councilbot_outbox_depth") is None
     assert value(samples, "councilbot_scheduler_leader") == 0
+
+
+async def test_a_broken_observer_costs_no_reply(
+    app: App, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(handled: object) -> None:
+        raise RuntimeError("a bug in an observer")
+
+    app.router.on_handled.insert(0, broken)
+    bot = Bot(app, clock)
+    await bot.console.setup()
+    with caplog.at_level(logging.ERROR):  # the root logger
+        assert (await bot("/help")).startswith("Here is what I can do.")
+    assert [r.getMessage() for r in caplog.records] == ["observer of /help failed"]
+    server = await serve(app)
+    try:
+        samples = await scrape(server)
+    finally:
+        await server.stop()
+    ok = {"command": "help", "platform": "console", "outcome": "ok"}
+    assert value(samples, "councilbot_commands_total", **ok) == 1  # the next observer counted it

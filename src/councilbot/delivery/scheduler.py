@@ -169,7 +169,7 @@ class Scheduler:
         """Synchronise if we lead; return False if the database failed us."""
         try:
             if not await self._take_lead():
-                return True  # PostgreSQL answered: another process leads
+                return True  # the database answered: another process leads (or we stop)
             now = self._clock()
             async with self._sessionmaker() as session, session.begin():
                 rows = await jobs.pending(session)
