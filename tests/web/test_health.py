@@ -121,7 +121,9 @@ async def test_a_scheduler_that_cannot_sync_is_reported_until_it_syncs_again(
     assert scheduler.problem == "stopped"
 
 
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 async def test_one_process_leads_the_scheduler_and_a_follower_is_healthy(
     app_for: AppFactory, http: aiohttp.ClientSession
 ) -> None:
