@@ -24,6 +24,7 @@ from councilbot.delivery.ratelimit import RateLimiter
 from councilbot.delivery.scheduler import JobHandler, Scheduler
 from councilbot.delivery.targets import DeliveryTarget
 from councilbot.delivery.wakeup import JOBS_CHANNEL, OUTBOX_CHANNEL, Listener
+from councilbot.metrics import Metrics
 from councilbot.services import announcements
 from councilbot.services.jobs import JOBS_CHANGED
 from councilbot.settings import Settings
@@ -66,6 +67,7 @@ class App:
     scheduler: Scheduler
     listener: Listener
     targets: Mapping[Platform, DeliveryTarget]
+    metrics: Metrics
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     async def start(self) -> None:
@@ -151,6 +153,7 @@ async def build_app(
         scheduler=None,  # type: ignore[arg-type]  # set just below: it needs app.after_commit
         listener=None,  # type: ignore[arg-type]  # likewise
         targets=targets,
+        metrics=None,  # type: ignore[arg-type]  # set just below: it reads the scheduler
     )
     app.scheduler = Scheduler(
         engine,
@@ -170,4 +173,8 @@ async def build_app(
     )
     if settings.role.sends:  # a web process's commits reach the worker by NOTIFY
         router.after_commit.append(app.after_commit)
+    app.metrics = Metrics(
+        dispatcher=dispatcher, scheduler=app.scheduler, sessionmaker=sessionmaker, clock=clock
+    )
+    router.on_handled.append(app.metrics.observe)
     return app

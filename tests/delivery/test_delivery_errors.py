@@ -231,9 +231,11 @@ async def test_a_revoked_slack_token_holds_the_workspace_and_keeps_its_channels(
     assert "invalid_auth" in errors[0].getMessage()
     assert TEAM_ID in errors[0].getMessage()
     assert await healthz(slack_bot.app) == (
-        200,
+        503,
         {
-            "status": "degraded",
+            "status": "unhealthy",
+            "problems": [f"slack workspace {TEAM_ID}: invalid_auth"],
+            "database": "ok",
             "workspaces": [
                 {
                     "platform": "slack",
@@ -256,7 +258,7 @@ async def test_a_revoked_slack_token_holds_the_workspace_and_keeps_its_channels(
     assert len(slack_api.calls("chat.postMessage")) == 4  # nothing tries before the minute
     clock.advance(seconds=2)  # one message tries again; the others wait for its answer
     await asyncio.wait_for(slack_bot.app.dispatcher.run_until_idle(), 10)
-    assert await healthz(slack_bot.app) == (200, {"status": "ok"})
+    assert await healthz(slack_bot.app) == (200, {"status": "ok", "database": "ok"})
     for channel in SLACK_CHANNELS:
         assert [t.rsplit("\n", 1)[-1] for t in slack_api.texts_to(channel)] == [
             "First",

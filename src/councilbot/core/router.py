@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -136,6 +136,19 @@ class Context:
         return Reply(text=self.t(message, **values))
 
 
+Outcome = Literal["ok", "refused", "invalid", "error", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """One answered command, as observers of the router see it (no sender, no text)."""
+
+    name: str | None  # the command's canonical name; None when there is no such command
+    platform: str
+    outcome: Outcome  # refused: a domain error; invalid: bad arguments; error: a crash
+    seconds: float
+
+
 @dataclass(frozen=True, slots=True)
 class Form:
     """A command's arguments as a form to fill in, labelled in the sender's language."""
@@ -172,6 +185,8 @@ class Router:
         # Called with the session's info after each committed command, e.g. to wake the
         # dispatcher when the command queued messages.
         self.after_commit: list[Callable[[dict[str, Any]], None]] = []
+        # Called once per handle(), whatever its outcome (metrics count commands with it).
+        self.on_handled: list[Callable[[Handled], None]] = []
         # When each private chat last got NOT_A_COMMAND, oldest first (see handle_text).
         self._hinted: dict[tuple[str, str, str], datetime] = {}
 
@@ -190,7 +205,8 @@ class Router:
 
     async def handle(self, command: Command) -> Reply:
         """Answer one command and log one line about it; never raises for anything the user typed."""
-        started, outcome = time.perf_counter(), "error"
+        started = time.perf_counter()
+        outcome: Outcome = "error"
         token = correlation_id.set(secrets.token_hex(4))  # also the incident code of a crash
         try:
             outcome, reply = await self._answer(command)
@@ -198,14 +214,21 @@ class Router:
         finally:
             spec = self.lookup(command.name)
             name = spec.name if spec else normalise_name(command.name)[:32]
-            ms = round((time.perf_counter() - started) * 1000)
+            seconds = time.perf_counter() - started
+            ms = round(seconds * 1000)
             platform = command.sender.platform.value
             # The name only: arguments are what people wrote, and are never logged.
             fields = {"command": name, "platform": platform, "outcome": outcome, "duration_ms": ms}
             log.info("/%s on %s: %s in %d ms", name, platform, outcome, ms, extra=fields)
+            handled = Handled(spec.name if spec else None, platform, outcome, seconds)
+            for observe in self.on_handled:
+                try:
+                    observe(handled)
+                except Exception:  # an observer's bug must not cost the user their reply
+                    log.exception("observer of /%s failed", name)
             correlation_id.reset(token)
 
-    async def _answer(self, command: Command) -> tuple[str, Reply]:
+    async def _answer(self, command: Command) -> tuple[Outcome, Reply]:
         """Answer one command and say how it went: ok, unknown, invalid, refused or error."""
         t = self.translator(command.sender.language_code)
         spec = self.lookup(command.name)

@@ -20,6 +20,7 @@ import os
 import random
 import secrets
 import socket
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from councilbot.delivery import outbox
 from councilbot.delivery.outbox import Claimed
 from councilbot.delivery.ratelimit import BucketKey, Rate, RateLimiter
 from councilbot.delivery.targets import (
+    DeliveryError,
     DeliveryTarget,
     Moved,
     Outgoing,
@@ -121,6 +123,17 @@ class Hold:
     probe: asyncio.Future[bool] | None = None  # a try in flight: whether it got through
 
 
+# The totals of Stats that each result of a send adds to (a refused message is a failure).
+TOTALS = {
+    "sent": "sent",
+    "retried": "retried",
+    "rate_limited": "rate_limited",
+    "rejected": "failed",
+    "failed": "failed",
+    "dead": "dead",
+}
+
+
 @dataclass(slots=True)
 class Stats:
     """Counters for metrics and benchmarks."""
@@ -130,6 +143,23 @@ class Stats:
     rate_limited: int = 0
     failed: int = 0
     dead: int = 0
+    # (result, platform): sent, retried, rate_limited, rejected, failed, dead, moved, held.
+    results: Counter[tuple[str, Platform]] = field(default_factory=Counter)
+    # (platform, HTTP status class of the error answer: 2xx, 429, 4xx, 5xx; none: no answer).
+    errors: Counter[tuple[Platform, str]] = field(default_factory=Counter)
+
+    def count(self, result: str, platform: Platform) -> None:
+        """Count one send's result, by platform and in its total."""
+        self.results[result, platform] += 1
+        if total := TOTALS.get(result):
+            setattr(self, total, getattr(self, total) + 1)
+
+    def answered(self, platform: Platform, status: int | None) -> None:
+        """Count an error answer of a platform by its HTTP status class."""
+        if status is None:
+            self.errors[platform, "none"] += 1
+        else:
+            self.errors[platform, "429" if status == 429 else f"{status // 100}xx"] += 1
 
 
 class Dispatcher:
@@ -158,6 +188,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._sending = asyncio.Semaphore(config.send_concurrency)
         self._stopping = False
+        self._started = False
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -166,15 +197,29 @@ class Dispatcher:
 
     def start(self) -> None:
         """Run in the background until stop()."""
-        self._stopping = False
+        self._stopping, self._started = False, True
         self._task = asyncio.create_task(self.run(), name=f"dispatcher {self.worker}")
+        self._task.add_done_callback(_log_crash)
+
+    @property
+    def problem(self) -> str | None:
+        """Say why this dispatcher is not sending (None: it runs, or was never started)."""
+        if not self._started:
+            return None
+        if self._task is None or self._task.cancelled():
+            return "stopped"
+        if not self._task.done():
+            return None
+        crash = self._task.exception()
+        return f"crashed ({type(crash).__name__})" if crash else "stopped"
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming, let sends in flight finish (up to `grace` seconds), record outcomes."""
         self._stopping = True
         self.wake()
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            # A crash was logged when it happened; the rest of the shutdown must still run.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
         if self._in_flight:
@@ -292,26 +337,32 @@ class Dispatcher:
             if target is None:
                 raise TransientError(f"{row.message.platform.value} is not configured")
             async with self._sending:
-                message_id = await target.deliver(row.message)
+                try:
+                    message_id = await target.deliver(row.message)
+                except DeliveryError as exc:
+                    self.stats.answered(row.message.platform, exc.status)
+                    raise
         except Unauthorized as exc:
+            self.stats.count("held", row.message.platform)
             self._hold(row, exc.reason)
             return False
         except RetryAfter as exc:
-            self.stats.rate_limited += 1
+            self.stats.count("rate_limited", row.message.platform)
             if keys:
                 self._limiter.pause(keys[-1], exc.seconds)
             at = self._clock() + timedelta(seconds=exc.seconds)
             self._outcomes.retry.append((row, at, exc.reason, False))
             return False
         except Moved as exc:
+            self.stats.count("moved", row.message.platform)
             log.info("delivery %s: chat moved to %s", row.id, exc.chat_id)
             self._outcomes.moved.append((row, exc.chat_id, exc.reason))
         except Rejected as exc:
-            self.stats.failed += 1
+            self.stats.count("rejected", row.message.platform)
             log.warning("delivery %s was refused: %s", row.id, exc.reason)
             self._outcomes.failed.append((row, exc.reason))
         except PermanentError as exc:
-            self.stats.dead += 1
+            self.stats.count("dead", row.message.platform)
             log.warning("delivery %s is dead: %s", row.id, exc.reason)
             self._outcomes.dead.append((row, exc.reason))
         except Exception as exc:
@@ -319,15 +370,15 @@ class Dispatcher:
             if not isinstance(exc, TransientError):
                 log.exception("delivery %s failed unexpectedly", row.id)
             if row.attempts >= self.config.max_attempts:
-                self.stats.failed += 1
+                self.stats.count("failed", row.message.platform)
                 self._outcomes.failed.append((row, reason))
             else:
-                self.stats.retried += 1
+                self.stats.count("retried", row.message.platform)
                 at = self._clock() + timedelta(seconds=self._backoff(row.attempts))
                 self._outcomes.retry.append((row, at, reason, True))
             return False
         else:
-            self.stats.sent += 1
+            self.stats.count("sent", row.message.platform)
             self._outcomes.sent.append((row, message_id))
         return True
 
@@ -384,3 +435,9 @@ class Dispatcher:
             # Keep them for the next flush; if we die first, leases bring the rows back.
             log.exception("could not record delivery outcomes; will retry")
             self._outcomes.put_back(outcomes)
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    """Log a dispatcher that died of a bug (/healthz reports it too)."""
+    if not task.cancelled() and (crash := task.exception()) is not None:
+        log.error("the dispatcher crashed", exc_info=crash)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 JobHandler = Callable[[AsyncSession, dict[str, Any], datetime], Awaitable[None]]
 ADVISORY_LOCK_KEY = 0x436F756E63696C  # "Council"
 SYNC_JOB = "councilbot:sync"
+STALE_SYNCS = 3  # sync intervals without a sync after which /healthz reports the scheduler
 
 
 class Scheduler:
@@ -61,11 +64,36 @@ class Scheduler:
         self._aps = AsyncIOScheduler(timezone=UTC)
         self._lock: AsyncConnection | None = None
         self._running: set[asyncio.Task[Any]] = set()
-        self._stopped = False
+        self._started = self._stopped = False
+        self._synced_at: float | None = None  # time.monotonic() of the last sync that worked
         # One sync at a time: concurrent ones (the periodic one, one after a commit) would
         # each try to take the lead on their own connection, and the losers skip the work.
         self._sync_lock = asyncio.Lock()
         self.missed: list[str] = []
+        self.counts: Counter[tuple[str, str]] = Counter()  # (job kind, "fired" or "missed")
+
+    @property
+    def leading(self) -> bool:
+        """Tell whether this process runs the jobs now: started, not stopped, holding the lead."""
+        return self._started and not self._stopped and self._aps.running and self.is_leader
+
+    @property
+    def problem(self) -> str | None:
+        """Say why this scheduler may not run the jobs (None: it works, or was never started).
+
+        A leader must have synchronised the jobs, and a follower tried to take the lead and
+        been told by PostgreSQL that another process holds it, within STALE_SYNCS intervals.
+        """
+        if not self._started:
+            return None
+        if self._stopped or not self._aps.running:
+            return "stopped"
+        if self._synced_at is None:
+            return "never synchronised"
+        ago = time.monotonic() - self._synced_at
+        if ago > STALE_SYNCS * self._sync_interval:
+            return f"last synchronised {ago:.0f} s ago"
+        return None
 
     @property
     def is_leader(self) -> bool:
@@ -74,6 +102,7 @@ class Scheduler:
 
     async def start(self) -> None:
         """Start timing, take the lead if we can, and load the pending jobs."""
+        self._started = True
         self._aps.start()
         self._aps.add_job(
             self._tracked,
@@ -133,12 +162,14 @@ class Scheduler:
     async def sync(self) -> None:
         """Mirror pending rows into date jobs; mark long-overdue ones missed."""
         async with self._sync_lock:
-            await self._sync()
+            if await self._sync():
+                self._synced_at = time.monotonic()
 
-    async def _sync(self) -> None:
+    async def _sync(self) -> bool:
+        """Synchronise if we lead; return False if the database failed us."""
         try:
             if not await self._take_lead():
-                return
+                return True  # the database answered: another process leads (or we stop)
             now = self._clock()
             async with self._sessionmaker() as session, session.begin():
                 rows = await jobs.pending(session)
@@ -163,6 +194,8 @@ class Scheduler:
                     )
         except Exception:
             log.exception("could not synchronise the scheduler")
+            return False
+        return True
 
     async def fire(self, name: str) -> bool:
         """Run the job `name` if it is still pending; return whether it ran."""
@@ -183,7 +216,7 @@ class Scheduler:
                     await self._miss(session, job, now)
                     return False
                 await self._run_handler(session, job.kind, job, now)
-                info = dict(session.info)
+                info, kind = dict(session.info), job.kind
         except Exception as exc:
             log.exception("job %s failed", name)
             async with self._sessionmaker() as session, session.begin():
@@ -194,6 +227,7 @@ class Scheduler:
                     .execution_options(synchronize_session=False)
                 )
             return False
+        self.counts[kind, "fired"] += 1
         if self._on_commit is not None:
             self._on_commit(info)
         return True
@@ -215,6 +249,7 @@ class Scheduler:
             return
         job.state = JobState.MISSED
         self.missed.append(job.name)
+        self.counts[job.kind, "missed"] += 1
         log.warning("job %s was due at %s and is missed", job.name, job.due_at)
         await self._run_handler(session, f"{job.kind}:missed", job, now)
 

@@ -32,6 +32,8 @@ class Outgoing(BaseModel):
 class DeliveryError(Exception):
     """Base of the errors a target raises."""
 
+    status: int | None = None  # the HTTP status of the platform's answer, if one came
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason

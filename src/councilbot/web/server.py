@@ -11,8 +11,6 @@ from aiohttp import web
 from sqlalchemy import text
 
 from councilbot.app import App
-from councilbot.db.models import DeliveryStatus
-from councilbot.delivery import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -25,15 +23,7 @@ PageHandler = Callable[[str, Mapping[str, str]], Awaitable[tuple[int, bytes, Map
 the status, body and headers to answer with."""
 
 MAX_BODY = 1024 * 1024  # platform updates are a few KiB; refuse anything near this
-DB_TIMEOUT = 2.0  # seconds a health or metrics query may take
-METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-COUNTERS = {
-    "sent": "Messages the dispatcher delivered.",
-    "retried": "Sends put back in the queue after a transient error.",
-    "rate_limited": "Sends a platform refused for its rate limit.",
-    "failed": "Messages given up on: refused by the platform, or too many attempts.",
-    "dead": "Messages whose chat is permanently gone.",
-}
+DB_TIMEOUT = 2.0  # seconds the health check's query may take
 
 
 class WebServer:
@@ -96,61 +86,52 @@ class WebServer:
         logger.info("web server stopped")
 
     async def healthz(self, request: web.Request) -> web.Response:
-        """Answer 503 if the database does not answer in time, else 200: "ok" or "degraded"."""
-        # "degraded" names the workspaces whose credentials a platform refused: their messages
-        # wait, but this process serves everyone else and restarting it would not help.
-        body: dict[str, Any] = {"status": "ok"}
+        """Answer 200 if this process can do its job, else 503 naming every problem."""
+        problems: list[str] = []
+        body: dict[str, Any] = {"database": await self._database()}
+        if body["database"] != "ok":
+            problems.append(f"database: {body['database']}")
+        # Only the parts this process started are checked (a web-only process runs neither).
+        for name, part in (
+            ("dispatcher", self._app.dispatcher),
+            ("scheduler", self._app.scheduler),
+        ):
+            if (problem := part.problem) is not None:
+                body[name] = problem
+                problems.append(f"{name}: {problem}")
         if held := self._app.dispatcher.held:
-            body = {
-                "status": "degraded",
-                "workspaces": [
-                    {
-                        "platform": platform.value,
-                        "workspace": workspace,
-                        "problem": hold.reason,
-                        "since": hold.since.isoformat(),
-                    }
-                    for (platform, workspace), hold in held.items()
-                ],
-            }
+            # A restart does not fix a refused token: reinstall the app or replace the token.
+            body["workspaces"] = [
+                {
+                    "platform": platform.value,
+                    "workspace": workspace,
+                    "problem": hold.reason,
+                    "since": hold.since.isoformat(),
+                }
+                for (platform, workspace), hold in held.items()
+            ]
+            problems += [f"{p.value} workspace {w}: {h.reason}" for (p, w), h in held.items()]
+        if not problems:
+            return web.json_response({"status": "ok", **body})
+        logger.warning("health check failed: %s", "; ".join(problems))
+        return web.json_response({"status": "unhealthy", "problems": problems, **body}, status=503)
+
+    async def _database(self) -> str:
+        """Return "ok" if the database answers a query in time, else why not."""
         try:
             async with asyncio.timeout(DB_TIMEOUT):
                 async with self._app.engine.connect() as conn:
                     await conn.execute(text("SELECT 1"))
         except TimeoutError:
-            reason = "timeout"
+            return "timeout"
         except Exception as exc:  # only the class name: messages may hold URLs or SQL
-            reason = type(exc).__name__
-        else:
-            return web.json_response(body)
-        logger.warning("health check failed: database %s", reason)
-        body.update(status="unavailable", database=reason)
-        return web.json_response(body, status=503)
+            return type(exc).__name__
+        return "ok"
 
     async def metrics(self, request: web.Request) -> web.Response:
-        """Render outbox gauges and dispatcher counters in Prometheus text format."""
-        counts = dict.fromkeys(DeliveryStatus, 0)
-        try:
-            async with asyncio.timeout(DB_TIMEOUT), self._app.sessionmaker() as session:
-                counts.update(await outbox.status_counts(session))
-        except Exception as exc:
-            logger.warning("metrics: outbox query failed (%s)", type(exc).__name__)
-            return web.Response(status=503, text="database unavailable\n")
-        lines = [
-            "# HELP councilbot_outbox_rows Outbox rows by delivery status.",
-            "# TYPE councilbot_outbox_rows gauge",
-            *(f'councilbot_outbox_rows{{status="{s.value}"}} {n}' for s, n in counts.items()),
-        ]
-        stats = self._app.dispatcher.stats
-        for name, help_text in COUNTERS.items():
-            metric = f"councilbot_dispatcher_{name}_total"
-            lines += [
-                f"# HELP {metric} {help_text}",
-                f"# TYPE {metric} counter",
-                f"{metric} {getattr(stats, name)}",
-            ]
-        body = "\n".join(lines) + "\n"
-        return web.Response(body=body.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+        """Render the app's metrics in the Prometheus format the scraper asks for."""
+        body, content_type = await self._app.metrics.exposition(request.headers.get("Accept"))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     def _webhook(
         self, path: str, handler: WebhookHandler

@@ -111,6 +111,7 @@ class SlackTarget:
             )
         except SlackApiError as exc:
             error = self._api_error(exc.response, token)
+            error.status = getattr(exc.response, "status_code", None)
             if self.tokens is not None and isinstance(error, Unauthorized):
                 self.tokens.forget(message.workspace)  # a reinstall must be picked up at once
             raise error from None

@@ -119,7 +119,9 @@ class TelegramTarget:
             raise self._log(TransientError(f"telegram: network error: {exc!r}"), params) from exc
         if isinstance(body, dict) and body.get("ok"):
             return body["result"]
-        raise self._log(error_for(status, body if isinstance(body, dict) else {}), params)
+        error = error_for(status, body if isinstance(body, dict) else {})
+        error.status = status
+        raise self._log(error, params)
 
     def _log(self, error: DeliveryError, params: dict[str, Any]) -> DeliveryError:
         error.reason = error.reason.replace(self._token, "<token>")
