@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -28,6 +29,11 @@ from councilbot.metrics import Metrics
 from councilbot.services import announcements
 from councilbot.services.jobs import JOBS_CHANGED
 from councilbot.settings import Settings
+
+log = logging.getLogger(__name__)
+# Seconds a stopping process gives the commands and the sends in flight; a container
+# orchestrator's stop timeout (Docker's default is 10 s) should leave a little more.
+SHUTDOWN_GRACE = 10.0
 
 
 def freeze_startup_objects() -> None:
@@ -54,6 +60,16 @@ def job_handlers(catalogs: Catalogs) -> dict[str, JobHandler]:
     }
 
 
+class Intake(Protocol):
+    """A way updates come in (the web server, a platform adapter), stopped in two steps."""
+
+    async def pause(self) -> None:
+        """Take no new updates."""
+
+    async def stop(self, grace: float) -> None:
+        """Finish the updates in flight (up to `grace` seconds) and disconnect."""
+
+
 @dataclass(slots=True)
 class App:
     """The running bot's parts, shared by every adapter."""
@@ -78,6 +94,31 @@ class App:
             await self.scheduler.start()
             await self.listener.start()
 
+    async def shutdown(
+        self, intakes: Sequence[Intake] = (), *, grace: float = SHUTDOWN_GRACE
+    ) -> None:
+        """Stop taking updates, finish what is in flight, give back the rest, close the database."""
+        for intake in intakes:
+            await intake.pause()
+        log.info(
+            "stopping: taking no new updates; finishing what is in flight (up to %.0f s)", grace
+        )
+        # The outbox and the timed jobs stay in the database for another worker (or the next
+        # start), so they stop at once rather than after the commands.
+        await asyncio.gather(
+            self._finish(intakes, grace), self.dispatcher.stop(grace), self.scheduler.stop()
+        )
+        await self.aclose()
+
+    async def _finish(self, intakes: Sequence[Intake], grace: float) -> None:
+        """Stop the intakes in order, within one shared deadline."""
+        # In order: the web server's webhook calls still use the adapters behind them.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        for intake in intakes:
+            await intake.stop(max(0.0, deadline - loop.time()))
+        log.info("stopping: the commands in flight are answered")
+
     async def aclose(self) -> None:
         """Stop the background work and release the database connections."""
         if self._tasks:  # a resync started by a last commit must not outlive the scheduler
@@ -86,6 +127,7 @@ class App:
         await self.scheduler.stop()
         await self.dispatcher.stop()
         await self.engine.dispose()
+        log.info("stopped: database connections closed")
 
     def after_commit(self, info: dict[str, Any]) -> None:
         """Wake the dispatcher and resynchronise the scheduler when a commit needs it."""

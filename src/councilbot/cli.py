@@ -336,11 +336,9 @@ async def _serve(settings: Settings) -> int:
         )
         await stopping.wait()
     finally:
-        for adapter in reversed(adapters):
-            await adapter.stop()
-        await server.stop()
-        await app.aclose()
-        for pool in reversed(started):
+        # The web server first: its webhook calls are answered through the adapters.
+        await app.shutdown([server, *adapters])
+        for pool in reversed(started):  # after the dispatcher's last sends
             await pool.stop()
     return 0
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class FakeTelegramAPI:
     global_rate: float | None = None
     chat_rate: float | None = None
     rate_limited: int = 0
+    # Seconds sendMessage takes to answer, drawn between the two (a slow platform, so that a
+    # broadcast is still going when a test stops the bot); recorded in `sent` when it answers.
+    send_delay: tuple[float, float] = (0.0, 0.0)
     updates: list[dict[str, Any]] = field(default_factory=list)
     # Errors to answer the next calls of a method with, oldest first: {"editMessageText":
     # [(400, "Bad Request: message can't be edited")]}. Method names are case-insensitive.
@@ -148,6 +152,8 @@ class FakeTelegramAPI:
             case "getme":
                 return _ok(self._bot_user())
             case "sendmessage":
+                if self.send_delay[1]:
+                    await asyncio.sleep(random.uniform(*self.send_delay))
                 return self._send_message(params)
             case "getupdates":
                 return _ok(await self._get_updates(params))

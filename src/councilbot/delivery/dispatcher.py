@@ -3,7 +3,9 @@
 Each claimed row gets a send slot from the rate limiter (Telegram: per bot, per
 private chat, per group; Slack: per channel) and is sent by its platform's target.
 Outcomes are written back in small batches: a crash loses at most the outcomes of
-the messages in flight, which are sent again once their lease expires.
+the messages in flight, which are sent again once their lease expires. A stop gives back
+the rows still waiting for their send slot (due at once, for any dispatcher) and lets the
+sends in flight finish.
 
 A workspace whose credentials the platform refuses (a revoked Slack token) is held: its
 messages wait in the outbox without using up attempts, one of them tries again every
@@ -103,6 +105,7 @@ class _Outcomes:
     failed: list[tuple[Claimed, str]] = field(default_factory=list)
     dead: list[tuple[Claimed, str]] = field(default_factory=list)
     moved: list[tuple[Claimed, str, str]] = field(default_factory=list)  # row, new chat, why
+    released: list[Claimed] = field(default_factory=list)  # never sent: given back on stop
 
     def __bool__(self) -> bool:
         return any(getattr(self, kind.name) for kind in fields(self))
@@ -184,9 +187,11 @@ class Dispatcher:
         self.stats = Stats()
         self._outcomes = _Outcomes()
         self.held: dict[tuple[Platform, str], Hold] = {}  # (platform, workspace) -> why
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], Claimed] = {}  # send tasks and their rows
+        self._out: set[int] = set()  # rows whose request has gone to the platform
         self._wake = asyncio.Event()
         self._sending = asyncio.Semaphore(config.send_concurrency)
+        self._flushing = asyncio.Lock()
         self._stopping = False
         self._started = False
         self._task: asyncio.Task[None] | None = None
@@ -214,20 +219,44 @@ class Dispatcher:
         return f"crashed ({type(crash).__name__})" if crash else "stopped"
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Stop claiming, let sends in flight finish (up to `grace` seconds), record outcomes."""
+        """Stop claiming, give back rows not sent yet, let sends in flight finish, record all."""
         self._stopping = True
         self.wake()
-        if self._task is not None:
+        running, self._task = self._task, None
+        if running is not None:
             # A crash was logged when it happened; the rest of the shutdown must still run.
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+                await running
+        # A row still waiting for its send slot has not reached the platform: cancelling its
+        # task and giving the row back lets another dispatcher send it now, not after the lease.
+        waiting = {t: row for t, row in self._in_flight.items() if row.id not in self._out}
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        released = [row for task, row in waiting.items() if task.cancelled()]
+        self._outcomes.released += released
+        if self._in_flight or released:
+            log.info(
+                "dispatcher stopping: %d claimed deliveries given back, waiting up to %.0f s "
+                "for %d sends in flight",
+                len(released),
+                grace,
+                len(self._in_flight),
+            )
         if self._in_flight:
             _done, pending = await asyncio.wait(self._in_flight, timeout=grace)
+            if pending:  # their outcome is unknown: the lease brings them back, maybe twice
+                log.warning(
+                    "%d sends still unanswered after %.0f s; left to their lease",
+                    len(pending),
+                    grace,
+                )
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         await self._flush()
+        if running is not None:
+            log.info("dispatcher stopped: the outcomes of its sends are recorded")
 
     async def run(self) -> None:
         """Claim, pace and send until stopped."""
@@ -295,11 +324,12 @@ class Dispatcher:
             self._outcomes.retry.append((row, at, None, False))
             return
         task = asyncio.create_task(self._send(row, keys, wait))
-        self._in_flight.add(task)
+        self._in_flight[task] = row
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
+        row = self._in_flight.pop(task)
+        self._out.discard(row.id)
         if len(self._in_flight) < self.config.max_in_flight // 2:
             self.wake()
 
@@ -337,6 +367,7 @@ class Dispatcher:
             if target is None:
                 raise TransientError(f"{row.message.platform.value} is not configured")
             async with self._sending:
+                self._out.add(row.id)  # from here on the platform may have it: stop() waits
                 try:
                     message_id = await target.deliver(row.message)
                 except DeliveryError as exc:
@@ -413,9 +444,15 @@ class Dispatcher:
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(self.config.flush_interval)
-            await self._flush()
+            # Shielded: run() cancels this loop when it stops, and a write cancelled halfway
+            # would lose the outcomes it took; stop()'s last flush waits for it instead.
+            await asyncio.shield(self._flush())
 
     async def _flush(self) -> None:
+        async with self._flushing:
+            await self._write_outcomes()
+
+    async def _write_outcomes(self) -> None:
         if not self._outcomes:
             return
         outcomes, self._outcomes = self._outcomes, _Outcomes()
@@ -431,6 +468,7 @@ class Dispatcher:
                     await outbox.mark_dead(session, row, error=error)
                 for row, chat_id, error in outcomes.moved:
                     await outbox.mark_moved(session, row, chat_id=chat_id, error=error, now=now)
+                await outbox.release(session, outcomes.released, now=now)
         except Exception:
             # Keep them for the next flush; if we die first, leases bring the rows back.
             log.exception("could not record delivery outcomes; will retry")

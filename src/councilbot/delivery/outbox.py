@@ -213,6 +213,38 @@ async def mark_sent(
         )
 
 
+# Like _MARK_SENT, one executemany; the attempt is given back with the claim.
+_RELEASE = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id == bindparam("row_id"),
+        _DELIVERIES.c.status == DeliveryStatus.SENDING,
+        _DELIVERIES.c.claimed_by == bindparam("worker"),
+        _DELIVERIES.c.attempts == bindparam("attempt"),
+    )
+    .values(
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=bindparam("when"),
+        attempts=_DELIVERIES.c.attempts - 1,
+        claimed_by=None,
+        lease_until=None,
+    )
+)
+
+
+async def release(session: AsyncSession, claimed: Sequence[Claimed], *, now: datetime) -> None:
+    """Give back claimed rows that were never sent: due at once, for any dispatcher."""
+    # A stopping dispatcher calls this, so that others need not wait for its leases to run out.
+    if claimed:
+        await session.execute(
+            _RELEASE,
+            [
+                {"row_id": row.id, "worker": row.worker, "attempt": row.attempts, "when": now}
+                for row in claimed
+            ],
+        )
+
+
 async def mark_retry(
     session: AsyncSession,
     claimed: Claimed,

@@ -118,7 +118,8 @@ class Scheduler:
     async def stop(self) -> None:
         """Stop timing, let a job that is running finish, and give up the lead."""
         self._stopped = True
-        if self._aps.running:
+        running = self._aps.running
+        if running:
             self._aps.shutdown(wait=False)
         if self._running:
             await asyncio.wait(self._running, timeout=10)
@@ -131,6 +132,9 @@ class Scheduler:
                 await self._lock.commit()
             await self._lock.close()
             self._lock = None
+            log.info("scheduler stopped: another process may take the lead now")
+        elif running:
+            log.info("scheduler stopped")
 
     async def _tracked(self, work: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run a job APScheduler fires, so that stop() can wait for it."""

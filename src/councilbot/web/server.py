@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -24,6 +25,7 @@ the status, body and headers to answer with."""
 
 MAX_BODY = 1024 * 1024  # platform updates are a few KiB; refuse anything near this
 DB_TIMEOUT = 2.0  # seconds the health check's query may take
+DRAIN_TIMEOUT = 10.0  # seconds stop() waits for webhook calls in flight
 
 
 class WebServer:
@@ -44,6 +46,10 @@ class WebServer:
         self._routes = dict(routes or {})
         self._pages = dict(pages or {})
         self._runner: web.AppRunner | None = None
+        self._draining = False
+        self._calls = 0  # webhook calls being answered
+        self._idle = asyncio.Event()  # set while there are none
+        self._idle.set()
 
     @property
     def url(self) -> str:
@@ -77,16 +83,29 @@ class WebServer:
         self.port = runner.addresses[0][1]
         logger.info("web server listening on %s:%d", self.host, self.port)
 
-    async def stop(self) -> None:
-        """Close the listening socket and finish the requests in flight."""
+    async def pause(self) -> None:
+        """Answer new webhook calls and health checks with 503 while the process stops."""
+        # The platforms send a refused update again later (to another worker behind the load
+        # balancer, or to this one restarted), and the failing health check takes us out.
+        self._draining = True
+
+    async def stop(self, grace: float = DRAIN_TIMEOUT) -> None:
+        """Finish the webhook calls in flight (up to `grace` seconds), then stop listening."""
         if self._runner is None:
             return
+        self._draining = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            logger.warning("%d webhook calls still running after %.0f s", self._calls, grace)
         runner, self._runner = self._runner, None
         await runner.cleanup()
         logger.info("web server stopped")
 
     async def healthz(self, request: web.Request) -> web.Response:
         """Answer 200 if this process can do its job, else 503 naming every problem."""
+        if self._draining:
+            return web.json_response({"status": "stopping"}, status=503)
         problems: list[str] = []
         body: dict[str, Any] = {"database": await self._database()}
         if body["database"] != "ok":
@@ -139,12 +158,15 @@ class WebServer:
         """Wrap a platform handler as an aiohttp view (bodies and headers are never logged)."""
 
         async def view(request: web.Request) -> web.Response:
-            body = await request.read()  # raises 413 beyond client_max_size
-            try:
-                answer = await handler(body, request.headers)
-            except Exception as exc:
-                logger.error("webhook %s failed: %s", path, type(exc).__name__)
-                return web.Response(status=500)
+            if self._draining:
+                return web.Response(status=503)
+            with self._answering():
+                body = await request.read()  # raises 413 beyond client_max_size
+                try:
+                    answer = await handler(body, request.headers)
+                except Exception as exc:
+                    logger.error("webhook %s failed: %s", path, type(exc).__name__)
+                    return web.Response(status=500)
             if isinstance(answer, tuple):
                 status, content, headers = answer
                 return web.Response(status=status, body=content, headers=headers)
@@ -153,6 +175,18 @@ class WebServer:
             return web.Response(status=answer)
 
         return view
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        """Count a webhook call in flight, so that stop() waits for it."""
+        self._calls += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._calls -= 1
+            if not self._calls:
+                self._idle.set()
 
     def _page(
         self, path: str, handler: PageHandler

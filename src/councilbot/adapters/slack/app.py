@@ -164,19 +164,24 @@ class SlackAdapter:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(f"Slack did not answer: {type(exc).__name__}") from None
 
-    async def stop(self) -> None:
-        """Close the Socket Mode connection and wait, briefly, for answers still being sent."""
-        if self._socket is not None:
-            await self._socket.close_async()
-        await self.drain()
+    async def pause(self) -> None:
+        """Close the Socket Mode connection (over HTTP the web server refuses new requests)."""
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            await socket.close_async()
 
-    async def drain(self) -> None:
+    async def stop(self, grace: float = DRAIN_TIMEOUT) -> None:
+        """Stop receiving and wait (up to `grace` seconds) for answers still being sent."""
+        await self.pause()
+        await self.drain(grace)
+
+    async def drain(self, grace: float = DRAIN_TIMEOUT) -> None:
         """Wait until every command and button press being answered is done."""
         pending = set(self._tasks)
         if pending:
-            _done, late = await asyncio.wait(pending, timeout=DRAIN_TIMEOUT)
+            _done, late = await asyncio.wait(pending, timeout=grace)
             if late:
-                log.warning("%d slack answers still running after %.0fs", len(late), DRAIN_TIMEOUT)
+                log.warning("%d slack answers still running after %.0f s", len(late), grace)
 
     async def handle_http(
         self, body: bytes, headers: Mapping[str, str]

@@ -8,6 +8,7 @@ they go through delivery.TelegramTarget.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -68,6 +69,7 @@ ALLOWED_UPDATES = (
 # The bot's own membership: "member"/"administrator" is in the chat, "left"/"kicked" is out.
 PRESENT = frozenset({ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER})
 COMMAND_DESCRIPTION_LIMIT = 256
+DRAIN_TIMEOUT = 10.0  # seconds stop() waits for the updates being answered
 NOT_PRIVATE = N_(
     "This answer is only for you, but I cannot write to you privately yet: open a chat "
     "with @{bot}, press Start and send the command there."
@@ -149,13 +151,21 @@ class TelegramAdapter:
                 error_callback=self._on_polling_error,
             )
 
-    async def stop(self) -> None:
-        """Stop receiving updates and close the connections."""
+    async def pause(self) -> None:
+        """Stop polling for updates (in webhook mode the web server refuses them)."""
         updater = self.application.updater
         if updater is not None and updater.running:
             await updater.stop()
+
+    async def stop(self, grace: float = DRAIN_TIMEOUT) -> None:
+        """Stop receiving, answer the updates received (up to `grace` seconds), disconnect."""
+        await self.pause()
         if self.application.running:
-            await self.application.stop()
+            stopping = asyncio.ensure_future(self.application.stop())
+            _done, late = await asyncio.wait({stopping}, timeout=grace)
+            if late:
+                log.warning("telegram updates still being answered after %.0f s", grace)
+                stopping.cancel()
         await self.application.shutdown()
 
     async def process_webhook(self, body: bytes, secret_header: str | None) -> int:
