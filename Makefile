@@ -47,16 +47,19 @@ migrate: $(STAMP)
 seed: $(STAMP)
 	$(BIN)/councilbot seed
 
-## Lint, check the layering (import-linter contracts in pyproject.toml) and run every test.
+## Lint (code and Dockerfile), check the layering (import-linter contracts in pyproject.toml)
+## and run every test.
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/ruff format --check src tests bench migrations
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/hadolint Dockerfile
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench migrations
