@@ -15,7 +15,8 @@ COPY src ./src
 # Editable, like a checkout: the bot finds migrations/ and config/ beside src/ in /app.
 RUN /opt/venv/bin/pip install --no-deps -e .
 
-# Runtime stage: the virtualenv, the sources, the migrations and the default config.
+# Runtime stage: the virtualenv, the sources, the migrations and the default config
+# (the bot builds its Alembic config itself: no alembic.ini).
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -28,7 +29,6 @@ RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home c
     && chown 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY pyproject.toml alembic.ini ./
 COPY migrations ./migrations
 COPY config ./config
 COPY src ./src

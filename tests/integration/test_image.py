@@ -64,6 +64,7 @@ class Entrypoint:
         return [(int(pid), rest) for pid, _, rest in (line.partition(" ") for line in lines)]
 
     def commands(self) -> list[str]:
+        """Return what the fake was asked, in order."""
         return [command for _, command in self.calls()]
 
     async def wait_for_run(self) -> int:
@@ -72,6 +73,7 @@ class Entrypoint:
         return next(pid for pid, command in self.calls() if command == "run")
 
     def finish(self) -> None:
+        """Kill whatever the entry point left running."""
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
