@@ -3,16 +3,31 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The lock files: exact versions with their hashes, within pyproject.toml's ranges.
+# requirements.txt is what the bot needs (the image installs it), requirements-dev.txt
+# adds the tools of `make test` and `make lock`.
+LOCK := requirements.txt
+DEV_LOCK := requirements-dev.txt
+# `make lock LOCK_UPGRADE=` keeps today's pins and only adds what pyproject.toml changed.
+LOCK_UPGRADE ?= --upgrade
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet $(LOCK_UPGRADE) \
+	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: run chat test lint format migrate seed clean messages
+.PHONY: run chat test lint format migrate seed clean messages lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev]'
+# Every package from the lock, hashes checked; then the bot itself, whose dependencies are in it.
+$(STAMP): $(BIN)/python $(DEV_LOCK) pyproject.toml
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+## Re-pin every dependency to the newest release pyproject.toml allows; commit both files.
+lock: $(STAMP)
+	$(PIP_COMPILE) --output-file $(LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra dev --constraint $(LOCK) --output-file $(DEV_LOCK) pyproject.toml
 
 ## Migrate, seed and start the bot (the console chat when no platform token is set).
 run: $(STAMP)
@@ -32,16 +47,19 @@ migrate: $(STAMP)
 seed: $(STAMP)
 	$(BIN)/councilbot seed
 
-## Lint, check the layering (import-linter contracts in pyproject.toml) and run every test.
+## Lint (code and Dockerfile), check the layering (import-linter contracts in pyproject.toml)
+## and run every test.
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/ruff format --check src tests bench migrations
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/hadolint Dockerfile
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/hadolint Dockerfile
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench migrations
