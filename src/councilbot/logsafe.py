@@ -19,6 +19,7 @@ TEXT_LOGGERS = (
     *("slack_bolt", "slack_sdk", "aiosqlite"),
 )
 LOG_FORMATS = ("auto", "json", "text")
+MIN_MASKED = 8  # characters: shorter secrets are not masked
 # The id of the command being answered, stamped on every record logged meanwhile.
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 # What every record has; any other attribute was given as `extra=`.
@@ -34,7 +35,9 @@ class SecretFilter(logging.Filter):
         forms: dict[str, str] = {}
         for name, value in secrets.items():
             for form in (value, quote(value, safe=""), _telegram_key(value)):
-                if form:  # an empty pattern would match between every character
+                # A form this short would shred every line it occurs in; no real token or
+                # secret is that short (settings refuse a short webhook secret).
+                if len(form) >= MIN_MASKED:
                     forms.setdefault(form, f"[{name}]")
         # Longest first, so a secret that contains another is masked whole.
         self._forms = sorted(forms.items(), key=lambda item: -len(item[0]))

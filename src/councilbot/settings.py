@@ -54,8 +54,9 @@ ENVIRONMENT: Mapping[str, str] = {
 
 # A rate limit the dispatcher can pace at (`Rate` needs a positive, finite count).
 PositiveRate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-# A webhook secret Telegram accepts in setWebhook.
-TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# A webhook secret Telegram accepts in setWebhook (1 to 256 characters), and long enough
+# that nobody guesses it: it is all that keeps strangers' updates out of the webhook.
+TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
 
 
 class Role(StrEnum):
@@ -146,7 +147,7 @@ class Settings(BaseSettings):
     @classmethod
     def _telegram_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not TELEGRAM_SECRET.fullmatch(value.get_secret_value()):
-            raise ValueError("Telegram accepts 1 to 256 characters: letters, digits, _ and -")
+            raise ValueError("must be 16 to 256 characters: letters, digits, _ and -")
         return value
 
     @field_validator("telegram_api_base_url", "telegram_webhook_url", "slack_api_base_url")

@@ -80,9 +80,18 @@ def test_stack_info_is_masked(configure: Configure, capsys: pytest.CaptureFixtur
 def test_a_secret_inside_another_is_masked_whole(
     configure: Configure, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    configure("INFO", {"SLACK_APP_TOKEN": "xapp-long-secret", "SLACK_BOT_TOKEN": "long"})
-    logging.getLogger("x").info("app xapp-long-secret, bot long")
+    secrets = {"SLACK_APP_TOKEN": "xapp-long-secret", "SLACK_BOT_TOKEN": "long-secret"}
+    configure("INFO", secrets)
+    logging.getLogger("x").info("app xapp-long-secret, bot long-secret")
     assert "app [SLACK_APP_TOKEN], bot [SLACK_BOT_TOKEN]" in capsys.readouterr().err
+
+
+def test_a_secret_too_short_to_mask_leaves_the_lines_whole(
+    configure: Configure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure("INFO", {"SLACK_SIGNING_SECRET": "s", **SECRETS})
+    logging.getLogger("x").info("sending with %s", TOKEN)
+    assert "sending with [TELEGRAM_BOT_TOKEN]" in capsys.readouterr().err
 
 
 def test_url_loggers_stay_at_warning_even_in_debug(

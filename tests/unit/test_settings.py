@@ -137,7 +137,7 @@ def test_secrets_are_hidden_from_repr_and_str(
 ) -> None:
     secrets = {
         "TELEGRAM_BOT_TOKEN": "tg-secret-123",
-        "TELEGRAM_WEBHOOK_SECRET": "hook-secret-456",
+        "TELEGRAM_WEBHOOK_SECRET": "hook-secret-456-long",
         "SLACK_BOT_TOKEN": "xoxb-secret-789",
         "SLACK_SIGNING_SECRET": "sign-secret-abc",
         "SLACK_APP_TOKEN": "xapp-secret-def",
@@ -270,6 +270,7 @@ def test_unknown_default_language_is_refused(
         ("SLACK_CLIENT_SECRET", ""),
         ("TELEGRAM_WEBHOOK_SECRET", ""),
         ("TELEGRAM_WEBHOOK_SECRET", "has spaces"),
+        ("TELEGRAM_WEBHOOK_SECRET", "short-secret"),
         ("TELEGRAM_WEBHOOK_SECRET", "x" * 257),
         ("TELEGRAM_WEBHOOK_URL", ""),
         ("TELEGRAM_WEBHOOK_URL", "bot.example.org/telegram/webhook"),
