@@ -8,6 +8,9 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import Bot
 from tests.unit.test_logsafe import Configure
@@ -95,3 +98,15 @@ async def test_nothing_people_write_reaches_the_logs_even_in_debug(
         "coordinator",
         "announce",
     ]
+
+
+async def test_a_failed_statement_does_not_quote_what_people_wrote(engine: AsyncEngine) -> None:
+    """A crash's traceback is logged; the database error in it must not carry the text."""
+    with pytest.raises(DBAPIError) as failure:
+        async with engine.begin() as conn:  # no name: the councils' NOT NULL refuses it
+            await conn.execute(text("INSERT INTO councils (slug) VALUES (:slug)"), {"slug": PHRASE})
+    message = str(failure.value)
+    assert "INSERT INTO councils" in message
+    assert "[SQL parameters hidden" in message
+    if engine.dialect.name == "sqlite":  # PostgreSQL's own DETAIL may quote a failing row
+        assert PHRASE not in message

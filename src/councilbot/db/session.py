@@ -23,7 +23,7 @@ class SchemaOutOfDate(Exception):
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create an async engine; on SQLite, enforce foreign keys and wait on locks."""
+    """Create an async engine (errors omit parameters; SQLite: foreign keys, lock waits)."""
     if url.startswith("sqlite"):
         # SQLite has one writer at a time. One connection per process turns lock
         # contention between our own coroutines into an orderly asyncio queue (no
@@ -33,6 +33,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             kwargs.setdefault("poolclass", AsyncAdaptedQueuePool)
             kwargs.setdefault("pool_size", 1)
             kwargs.setdefault("max_overflow", 0)
+    # A failed statement's error would otherwise quote its parameters, which hold what
+    # people wrote (an announcement's text), into the traceback that gets logged.
+    kwargs.setdefault("hide_parameters", True)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
