@@ -294,7 +294,6 @@ async def test_expired_button_gets_a_toast_and_runs_nothing(api: FakeTelegramAPI
 
 
 @pytest.mark.usefixtures("adapter")
-@pytest.mark.usefixtures("adapter")
 async def test_an_expired_button_speaks_the_language_the_member_chose(
     api: FakeTelegramAPI,
 ) -> None:
@@ -305,6 +304,7 @@ async def test_an_expired_button_speaks_the_language_the_member_chose(
     assert answer[0].params["text"] == "Bu düğmenin süresi doldu; lütfen komutu yazın."
 
 
+@pytest.mark.usefixtures("adapter")
 async def test_unchanged_text_is_not_edited_and_failed_edits_send_a_new_message(
     api: FakeTelegramAPI,
 ) -> None:
