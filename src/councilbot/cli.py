@@ -367,7 +367,7 @@ async def _chat(
         try:
             await console.run()
         except DomainError as exc:
-            print(f"councilbot: {plain_text(exc.message.format(**exc.values))}", file=sys.stderr)
+            print(f"councilbot: {plain_text(exc.render(app.router.translator()))}", file=sys.stderr)
             return 2
         # Let announcements queued by the last lines reach the terminal before leaving;
         # anything left stays in the outbox for the next start.

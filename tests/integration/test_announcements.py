@@ -81,6 +81,10 @@ async def test_bad_announcements_change_nothing(bot: Bot) -> None:
     assert (await bot(f"/announce cork {'x' * 3501}")).startswith(
         "The announcement is too long (3501 characters; at most 3500)."
     )
+    await bot("/lang es")
+    assert (await bot(f"/announce cork {'x' * 3501}")).startswith(
+        "El anuncio es demasiado largo (3501 caracteres; máximo 3500)."
+    )
     assert await deliveries(bot) == 0
     async with bot.app.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Announcement)) == 0

@@ -76,9 +76,10 @@ async def create_announcement(
     if not text.strip():
         raise InvalidInput(N_("Please write the announcement's text."))
     if len(text) > MAX_LENGTH:
-        raise InvalidInput(
-            N_("The announcement is too long ({length} characters; at most {limit})."),
-            length=len(text),
+        raise InvalidInput.plural(
+            "The announcement is too long ({count} character; at most {limit}).",
+            "The announcement is too long ({count} characters; at most {limit}).",
+            len(text),
             limit=MAX_LENGTH,
         )
     if at is not None and at <= now:
