@@ -278,16 +278,32 @@ async def list_scheduled(session: AsyncSession, actor: Actor) -> list[Announceme
     return [a for a in await session.scalars(query) if manages(a)]
 
 
+class SentBefore(Exception):
+    """Signal that an announcement went out before the cancel was asked for, and when."""
+
+    def __init__(self, announcement_id: int, sent_at: datetime) -> None:
+        super().__init__(announcement_id, sent_at)
+        self.announcement_id = announcement_id
+        self.sent_at = sent_at
+
+
 async def cancel_announcement(
     session: AsyncSession, actor: Actor, announcement_id: int, *, now: datetime
 ) -> Announcement:
-    """Cancel a scheduled (or missed) announcement, unless it has gone out meanwhile."""
+    """Cancel a scheduled (or missed) announcement, unless it has gone out meanwhile.
+
+    Raises SentBefore for one sent before `now`, so the caller can say when, in its zone.
+    """
     announcement = await _get_visible(session, actor, announcement_id)
     await jobs.cancel(session, job_name(announcement.id))
     # Read under the lock: a firing that claimed the job first has committed by now.
     announcement = await _lock(session, announcement.id)
     assert announcement is not None  # announcements are never deleted
     if announcement.status is AnnouncementStatus.SENT:
+        assert announcement.sent_at is not None  # set with the status
+        if announcement.sent_at < now:
+            raise SentBefore(announcement.id, announcement.sent_at)
+        # Sent at this very moment: the firing won the race against this cancel.
         raise Conflict(
             N_(
                 "Announcement #{id} is already on its way, so it can no longer be cancelled. "
