@@ -362,7 +362,11 @@ async def _chat(
     try:
         await app.start()
         console = ConsoleChat(
-            app.router, user=user, council=council, chat=chat or f"{council}-chat"
+            app.router,
+            user=user,
+            council=council,
+            chat=chat or f"{council}-chat",
+            interactive=sys.stdin.isatty(),
         )
         try:
             await console.run()
