@@ -665,9 +665,7 @@ def test_a_repeated_autumn_time_is_noted_with_the_way_to_the_other_one() -> None
     ("when", "hour"),
     [("2027-10-31T02:30+01:00", 1), ("2027-10-31T02:30+02:00", 0), ("in 1h", 1)],
 )
-def test_a_time_given_with_its_offset_or_counted_from_now_has_no_note(
-    when: str, hour: int
-) -> None:
+def test_a_time_given_with_its_offset_or_counted_from_now_has_no_note(when: str, hour: int) -> None:
     # Each is a 02:30 of the repeated hour, but exactly the one asked for.
     context = {**CONTEXT, "now": datetime(2027, 10, 31, 0, 30, tzinfo=UTC)}
     parsed = parse_args(AnnounceArgs, f"malaga hi --at {when}", context)
