@@ -290,10 +290,7 @@ class SentBefore(Exception):
 async def cancel_announcement(
     session: AsyncSession, actor: Actor, announcement_id: int, *, now: datetime
 ) -> Announcement:
-    """Cancel a scheduled (or missed) announcement, unless it has gone out meanwhile.
-
-    Raises SentBefore for one sent before `now`, so the caller can say when, in its zone.
-    """
+    """Cancel a scheduled (or missed) announcement; raise SentBefore if it went out earlier."""
     announcement = await _get_visible(session, actor, announcement_id)
     await jobs.cancel(session, job_name(announcement.id))
     # Read under the lock: a firing that claimed the job first has committed by now.
@@ -303,7 +300,7 @@ async def cancel_announcement(
         assert announcement.sent_at is not None  # set with the status
         if announcement.sent_at < now:
             raise SentBefore(announcement.id, announcement.sent_at)
-        # Sent at this very moment: the firing won the race against this cancel.
+        # Sent as this cancel came in: the firing won the race for the job row.
         raise Conflict(
             N_(
                 "Announcement #{id} is already on its way, so it can no longer be cancelled. "
