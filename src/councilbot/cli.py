@@ -362,12 +362,16 @@ async def _chat(
     try:
         await app.start()
         console = ConsoleChat(
-            app.router, user=user, council=council, chat=chat or f"{council}-chat"
+            app.router,
+            user=user,
+            council=council,
+            chat=chat or f"{council}-chat",
+            interactive=sys.stdin.isatty(),
         )
         try:
             await console.run()
         except DomainError as exc:
-            print(f"councilbot: {plain_text(exc.message.format(**exc.values))}", file=sys.stderr)
+            print(f"councilbot: {plain_text(exc.render(app.router.translator()))}", file=sys.stderr)
             return 2
         # Let announcements queued by the last lines reach the terminal before leaving;
         # anything left stays in the outbox for the next start.

@@ -189,6 +189,36 @@ async def test_plain_text_gets_a_hint_in_private_and_silence_in_groups(
     assert (await bot("ann@dm: /whoami")).startswith("ann (member #")
 
 
+async def test_at_a_terminal_the_console_says_why_a_group_stays_quiet(
+    bot: Bot, clock: Clock
+) -> None:
+    console = ConsoleChat(
+        bot.app.router,
+        user="admin",
+        chat="cork-chat",
+        council="cork",
+        clock=clock,
+        interactive=True,
+    )
+    note = "(Not a command: in a group I stay quiet. Commands start with /; /help lists them.)"
+    assert render(await console.say("hello there")) == note
+    assert render(await console.say("ann@cork-chat: hello again")) == note  # every line
+    # A private chat keeps the router's rule: one hint, then quiet for a while.
+    assert render(await console.say("ann@dm: hello")) == (
+        "I only understand commands. Send /help to see them."
+    )
+    assert await console.say("ann@dm: still there?") is None
+    # In the speaker's language.
+    await console.say("ann@dm: /lang es")
+    assert render(await console.say("ann@cork-chat: hola")) == (
+        "(No es un comando: en un grupo me quedo en silencio. Los comandos empiezan por /; "
+        "/help los muestra.)"
+    )
+    # Commands are answered as ever; in a script the group stays silent.
+    assert render(await console.say("/lang en")).startswith("From now on I speak")
+    assert await bot.console.say("hello there") is None
+
+
 def test_plain_text_in_a_script(tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     councilbot("db", "upgrade", db=db)

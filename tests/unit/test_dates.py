@@ -322,17 +322,21 @@ def test_parse_moment_takes_the_first_of_a_repeated_time_and_says_so() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "now"),
+    ("text", "now", "at"),
     [
-        ("2027-10-31T02:30+01:00", NOW),  # the second occurrence, asked for by its offset
-        ("in 1h", utc(2027, 10, 31, 0, 30)),  # reached by counting real hours
+        # The moment the note itself suggests for the second 02:30, and the first one.
+        ("2027-10-31T02:30+01:00", NOW, utc(2027, 10, 31, 1, 30)),
+        ("2027-10-31T02:30+02:00", NOW, utc(2027, 10, 31, 0, 30)),
+        ("2027-03-28T02:30+01:00", NOW, utc(2027, 3, 28, 1, 30)),  # in the spring gap
+        # Reached by counting real hours, whatever the clocks show then.
+        ("in 1h", utc(2027, 10, 31, 0, 30), utc(2027, 10, 31, 1, 30)),
+        ("in 1h", utc(2027, 10, 30, 23, 30), utc(2027, 10, 31, 0, 30)),
     ],
 )
-def test_parse_moment_notes_the_second_of_a_repeated_time(text: str, now: datetime) -> None:
-    moment = parse_moment(text, now=now, tz=MADRID)
-    assert moment.at == utc(2027, 10, 31, 1, 30)
-    assert moment.shift is not None and moment.shift.used.fold == 1
-    assert moment.shift.other.isoformat() == "2027-10-31T02:30:00+02:00"
+def test_parse_moment_notes_nothing_for_a_time_given_with_its_offset_or_counted(
+    text: str, now: datetime, at: datetime
+) -> None:
+    assert parse_moment(text, now=now, tz=MADRID) == Moment(at)
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from councilbot.core.grammar import (
     tokenize,
     usage,
 )
-from councilbot.core.i18n import Catalog, Translator
+from councilbot.core.i18n import Catalog, Catalogs, Translator
 
 MADRID = ZoneInfo("Europe/Madrid")
 TODAY = date(2026, 12, 1)
@@ -645,7 +645,8 @@ def test_a_time_in_the_spring_gap_is_noted() -> None:
     parsed = parse_args(AnnounceArgs, "malaga hi --at 2027-03-28 02:30", CONTEXT)
     assert parsed.at == datetime(2027, 3, 28, 1, 30, tzinfo=UTC)  # 03:30 CEST
     assert parsed.notes(ENGLISH) == [
-        "02:30 does not exist on 28 Mar in Europe/Madrid (clocks go forward); I used 03:30 CEST."
+        "02:30 does not exist on 28 Mar in Europe/Madrid (clocks go forward); "
+        "I used 03:30 (UTC+02:00)."
     ]
 
 
@@ -656,13 +657,28 @@ def test_a_repeated_autumn_time_is_noted_with_the_way_to_the_other_one() -> None
     assert first.at == datetime(2027, 10, 31, 0, 30, tzinfo=UTC)  # 02:30 CEST
     assert first.notes(ENGLISH) == [
         "02:30 happens twice on 31 Oct in Europe/Madrid (clocks go back); I used the first "
-        "one, 02:30 CEST. For the second one, write 2027-10-31T02:30+01:00."
+        "one, 02:30 (UTC+02:00). For the second one, write 2027-10-31T02:30+01:00."
     ]
-    second = parse_args(AnnounceArgs, "malaga hi --at 2027-10-31T02:30+01:00", CONTEXT)
-    assert second.at == datetime(2027, 10, 31, 1, 30, tzinfo=UTC)  # 02:30 CET
-    assert second.notes(ENGLISH) == [
-        "02:30 happens twice on 31 Oct in Europe/Madrid (clocks go back); I used the second "
-        "one, 02:30 CET. For the first one, write 2027-10-31T02:30+02:00."
+
+
+@pytest.mark.parametrize(
+    ("when", "hour"),
+    [("2027-10-31T02:30+01:00", 1), ("2027-10-31T02:30+02:00", 0), ("in 1h", 1)],
+)
+def test_a_time_given_with_its_offset_or_counted_from_now_has_no_note(when: str, hour: int) -> None:
+    # Each is a 02:30 of the repeated hour, but exactly the one asked for.
+    context = {**CONTEXT, "now": datetime(2027, 10, 31, 0, 30, tzinfo=UTC)}
+    parsed = parse_args(AnnounceArgs, f"malaga hi --at {when}", context)
+    assert parsed.at == datetime(2027, 10, 31, hour, 30, tzinfo=UTC)
+    assert parsed.notes(ENGLISH) == []
+
+
+def test_the_time_used_is_shown_with_its_offset_in_every_language() -> None:
+    parsed = parse_args(AnnounceArgs, "malaga hi --at 2027-03-28 02:30", CONTEXT)
+    spanish = Catalogs.load().translator("es")
+    assert parsed.notes(spanish) == [
+        "La hora 02:30 no existe el 28 mar en Europe/Madrid (los relojes se adelantan); "
+        "he usado las 03:30 (UTC+02:00)."
     ]
 
 

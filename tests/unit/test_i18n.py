@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from councilbot.adapters.console import ConsoleChat
 from councilbot.app import build_app
+from councilbot.core.errors import InvalidInput
 from councilbot.core.i18n import (
     DOMAIN,
     LANGUAGES,
@@ -180,6 +181,29 @@ async def test_reply_with_a_count_is_in_the_speakers_plural(
     finally:
         await app.aclose()
     assert reply.text == f"No hay ningún botón 7: mi último mensaje tiene {expected}"
+
+
+TOO_LONG = (
+    "The announcement is too long ({count} character; at most {limit}).",
+    "The announcement is too long ({count} characters; at most {limit}).",
+)
+
+
+@pytest.mark.parametrize(
+    ("lang", "count", "expected"),
+    [
+        ("en", 1, "The announcement is too long (1 character; at most 3500)."),
+        ("en", 0, "The announcement is too long (0 characters; at most 3500)."),
+        ("fr", 0, "L'annonce est trop longue (0 caractère ; 3500 au maximum)."),
+        ("fr", 3501, "L'annonce est trop longue (3501 caractères ; 3500 au maximum)."),
+        ("es", 1, "El anuncio es demasiado largo (1 carácter; máximo 3500)."),
+    ],
+)
+def test_a_domain_error_with_a_number_is_in_the_readers_plural(
+    lang: str, count: int, expected: str
+) -> None:
+    error = InvalidInput.plural(*TOO_LONG, count, limit=3500)
+    assert error.render(Catalogs.load().translator(lang)) == expected
 
 
 def test_translator_escapes_values_but_not_its_template() -> None:

@@ -104,6 +104,8 @@ class ConsoleChat:
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # At a terminal: a prompt, bold text, and a note when a group stays quiet.
+    interactive: bool = False
     _buttons: dict[tuple[str, str], list[Button]] = field(default_factory=dict)
 
     async def setup(self) -> None:
@@ -125,7 +127,7 @@ class ConsoleChat:
         return Chat(platform=Platform.CONSOLE, chat_id=name, kind=ChatKind.GROUP, title=name)
 
     async def say(self, line: str) -> Reply | None:
-        """Handle one typed line and return the bot's reply (None: no answer, as in a group)."""
+        """Handle one typed line and return the reply (None: none, as in a group in a script)."""
         line = line.strip()
         if not line:
             return None
@@ -159,10 +161,18 @@ class ConsoleChat:
                     )
                 )
             text = pressed[index].command
-        sender = Identity(platform=Platform.CONSOLE, user_id=user, username=user, display_name=user)
-        chat = self._chat(chat_name, user)
         if not text.startswith("/"):
-            return await self.router.handle_text(sender, chat)
+            answer = await self.router.handle_text(sender, chat)
+            if answer is None and self.interactive and not chat.is_private:
+                # The router keeps quiet in groups; at a terminal, silence looks broken.
+                t = await self.router.translator_for(sender, chat)
+                return Reply(
+                    text=t(
+                        "(Not a command: in a group I stay quiet. "
+                        "Commands start with /; /help lists them.)"
+                    )
+                )
+            return answer
         name, args = split_command(text)
         command = Command(name=name, args=args, sender=sender, chat=chat, received_at=self.clock())
         reply = await self.router.handle(command)
@@ -172,8 +182,7 @@ class ConsoleChat:
     async def run(self) -> None:
         """Converse until end of input."""
         await self.setup()
-        interactive = self.stdin.isatty()
-        if interactive:
+        if self.interactive:
             t = self.router.translator()
             welcome = t(
                 "CouncilBot console: you are {user} in {chat}. Type /help, or Ctrl-D to leave.",
@@ -182,7 +191,7 @@ class ConsoleChat:
             )
             self._print(render(Reply(text=welcome)))
         while True:
-            if interactive:
+            if self.interactive:
                 try:
                     line = await asyncio.to_thread(input, f"{self.user}@{self.chat}> ")
                 except EOFError:
@@ -194,7 +203,7 @@ class ConsoleChat:
                     return
             reply = await self.say(line)
             if reply is not None:
-                self._print(render(reply, bold=interactive) + "\n")
+                self._print(render(reply, bold=self.interactive) + "\n")
 
     def _print(self, text: str) -> None:
         self.stdout.write(text + "\n")

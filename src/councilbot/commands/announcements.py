@@ -8,7 +8,7 @@ from typing import Annotated
 from markupsafe import Markup
 from pydantic import Field
 
-from councilbot.core.errors import InvalidInput, NotFound
+from councilbot.core.errors import Conflict, InvalidInput, NotFound
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import ArgModel, CommaList, Flag, Rest, When
 from councilbot.core.i18n import N_
@@ -120,7 +120,20 @@ async def _cancel(ctx: Context, text: str | None) -> Reply:
         ).about("text")
     if int(number) > MAX_ID:
         raise NotFound(N_("There is no announcement #{id}."), id=number)
-    item = await announcements.cancel_announcement(ctx.session, ctx.actor, int(number), now=ctx.now)
+    try:
+        item = await announcements.cancel_announcement(
+            ctx.session, ctx.actor, int(number), now=ctx.now
+        )
+    except announcements.SentBefore as sent:
+        raise Conflict(
+            N_(
+                "Announcement #{id} was already sent on {when} ({zone}), so it can no longer be "
+                "cancelled. /deliveries {id} shows how it went."
+            ),
+            id=sent.announcement_id,
+            when=format_when(sent.sent_at, ctx.tz, ctx.lang),
+            zone=str(ctx.tz),
+        ) from None
     return ctx.reply("Announcement #{id} is cancelled; it will not be sent.", id=item.id)
 
 

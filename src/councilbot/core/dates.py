@@ -177,16 +177,16 @@ def parse_time_range(text: str) -> tuple[time, time]:
 
 @dataclass(frozen=True, slots=True)
 class Shift:
-    """Say how a wall-clock time that a daylight-saving change skips or repeats was read."""
+    """Say how a typed wall-clock time that a daylight-saving change skips or repeats was read."""
 
-    wall: datetime  # naive: the wall-clock time typed (or, for a relative time, reached)
-    used: datetime  # aware, in the council's zone: the moment taken
+    wall: datetime  # naive: the wall-clock time typed
+    used: datetime  # aware, in the council's zone: the moment taken (a repeat's first one)
     skipped: bool  # clocks go forward: the time does not exist; else it happens twice
 
     @property
     def other(self) -> datetime:
-        """Return the other occurrence of a repeated time, aware in its zone."""
-        return self.wall.replace(tzinfo=self.used.tzinfo, fold=1 - self.used.fold)
+        """Return the second occurrence of a repeated time, aware in its zone."""
+        return self.wall.replace(tzinfo=self.used.tzinfo, fold=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,16 +205,9 @@ def _localize(naive: datetime, tz: ZoneInfo) -> Moment:
     used = naive.replace(tzinfo=tz, fold=0).astimezone(UTC).astimezone(tz)
     if used.replace(tzinfo=None) != naive:
         return Moment(used.astimezone(UTC), Shift(naive, used, skipped=True))
-    return _noting_repeats(used, tz)
-
-
-def _noting_repeats(moment: datetime, tz: ZoneInfo) -> Moment:
-    """Note when a moment's wall-clock time in the zone happens twice (clocks go back)."""
-    used = moment.astimezone(tz)
-    wall = used.replace(tzinfo=None)
-    if wall.replace(tzinfo=tz, fold=0).utcoffset() == wall.replace(tzinfo=tz, fold=1).utcoffset():
-        return Moment(moment.astimezone(UTC))
-    return Moment(moment.astimezone(UTC), Shift(wall, used, skipped=False))
+    if used.utcoffset() != naive.replace(tzinfo=tz, fold=1).utcoffset():
+        return Moment(used.astimezone(UTC), Shift(naive, used, skipped=False))
+    return Moment(used.astimezone(UTC))
 
 
 def _parse_when(s: str, now: datetime, tz: ZoneInfo, text: str) -> datetime:
@@ -271,7 +264,9 @@ def parse_moment(text: str, *, now: datetime, tz: ZoneInfo) -> Moment:
         raise ValueError("now must be timezone-aware")
     try:
         parsed = _parse_when(_norm(text), now, tz, text)
-        return _noting_repeats(parsed, tz) if parsed.tzinfo else _localize(parsed, tz)
+        # Only a wall-clock time is read in the zone: a moment given with its UTC offset, or
+        # counted from now, is exactly what was asked for, so there is nothing to explain.
+        return Moment(parsed.astimezone(UTC)) if parsed.tzinfo else _localize(parsed, tz)
     except OverflowError:
         raise DateParseError(f"{text!r} is too far away. {_WHEN_HINT}", text) from None
 

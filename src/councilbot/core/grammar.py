@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from babel.dates import format_date
+from babel.dates import format_date, format_time
 from markupsafe import Markup
 from pydantic import (
     BaseModel,
@@ -154,7 +154,9 @@ def _explain_shift(shift: dates.Shift, t: Translator) -> Markup:
         "time": shift.wall.strftime("%H:%M"),
         "day": format_date(shift.wall.date(), "d MMM", locale=t.lang),
         "zone": str(shift.used.tzinfo),
-        "used": shift.used.strftime("%H:%M %Z"),
+        # The offset, not the zone's abbreviation: the same in every language, and what
+        # a time typed with its offset (as {other} suggests) spells out.
+        "used": format_time(shift.used, "HH:mm '(UTC'xxx')'", locale=t.lang),
         "other": shift.other.isoformat(timespec="minutes"),
     }
     if shift.skipped:
@@ -162,15 +164,9 @@ def _explain_shift(shift: dates.Shift, t: Translator) -> Markup:
             "{time} does not exist on {day} in {zone} (clocks go forward); I used {used}.",
             **values,
         )
-    if shift.used.fold == 0:
-        return t(
-            "{time} happens twice on {day} in {zone} (clocks go back); I used the first one, "
-            "{used}. For the second one, write {other}.",
-            **values,
-        )
     return t(
-        "{time} happens twice on {day} in {zone} (clocks go back); I used the second one, "
-        "{used}. For the first one, write {other}.",
+        "{time} happens twice on {day} in {zone} (clocks go back); I used the first one, "
+        "{used}. For the second one, write {other}.",
         **values,
     )
 

@@ -255,12 +255,12 @@ class Router:
             await self._remember(command, newcomer)
             # Secondary: shown in italics, and as a grey context line on Slack.
             usage_line = Markup("<i>%s</i>") % t("Usage: {usage}", usage=spec.usage(t))
-            reason = t(exc.message, **exc.values)
+            reason = exc.render(t)
             reply = Reply(text=reason + "\n" + usage_line, error=reason, error_field=exc.field)
             return "invalid", reply
         except DomainError as exc:
             await self._remember(command, newcomer)
-            reason = t(exc.message, **exc.values)
+            reason = exc.render(t)
             return "refused", Reply(text=reason, error=reason, error_field=exc.field)
         except Exception:
             incident = correlation_id.get()
@@ -312,7 +312,7 @@ class Router:
                 t = ctx.t
                 await self._authorize(ctx, spec)
         except DomainError as exc:
-            reason = t(exc.message, **exc.values)
+            reason = exc.render(t)
             return Reply(text=reason, error=reason)
         return Form(spec=spec, t=t, fields=fields_of(spec.args))
 
@@ -450,5 +450,4 @@ class Router:
         )
 
     def _unknown(self, ctx: Context, name: str) -> Reply:
-        error = self.unknown(name)
-        return ctx.reply(error.message, **error.values)
+        return Reply(text=self.unknown(name).render(ctx.t))

@@ -76,9 +76,10 @@ async def create_announcement(
     if not text.strip():
         raise InvalidInput(N_("Please write the announcement's text."))
     if len(text) > MAX_LENGTH:
-        raise InvalidInput(
-            N_("The announcement is too long ({length} characters; at most {limit})."),
-            length=len(text),
+        raise InvalidInput.plural(
+            "The announcement is too long ({count} character; at most {limit}).",
+            "The announcement is too long ({count} characters; at most {limit}).",
+            len(text),
             limit=MAX_LENGTH,
         )
     if at is not None and at <= now:
@@ -277,16 +278,29 @@ async def list_scheduled(session: AsyncSession, actor: Actor) -> list[Announceme
     return [a for a in await session.scalars(query) if manages(a)]
 
 
+class SentBefore(Exception):
+    """Signal that an announcement went out before the cancel was asked for, and when."""
+
+    def __init__(self, announcement_id: int, sent_at: datetime) -> None:
+        super().__init__(announcement_id, sent_at)
+        self.announcement_id = announcement_id
+        self.sent_at = sent_at
+
+
 async def cancel_announcement(
     session: AsyncSession, actor: Actor, announcement_id: int, *, now: datetime
 ) -> Announcement:
-    """Cancel a scheduled (or missed) announcement, unless it has gone out meanwhile."""
+    """Cancel a scheduled (or missed) announcement; raise SentBefore if it went out earlier."""
     announcement = await _get_visible(session, actor, announcement_id)
     await jobs.cancel(session, job_name(announcement.id))
     # Read under the lock: a firing that claimed the job first has committed by now.
     announcement = await _lock(session, announcement.id)
     assert announcement is not None  # announcements are never deleted
     if announcement.status is AnnouncementStatus.SENT:
+        assert announcement.sent_at is not None  # set with the status
+        if announcement.sent_at < now:
+            raise SentBefore(announcement.id, announcement.sent_at)
+        # Sent as this cancel came in: the firing won the race for the job row.
         raise Conflict(
             N_(
                 "Announcement #{id} is already on its way, so it can no longer be cancelled. "

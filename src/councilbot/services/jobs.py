@@ -45,8 +45,8 @@ async def schedule(
     return job
 
 
-async def cancel(session: AsyncSession, name: str) -> bool:
-    """Cancel a pending job; False if there was none, or the scheduler claimed it first."""
+async def cancel(session: AsyncSession, name: str) -> None:
+    """Cancel a pending job; one claimed by the scheduler first, or none, is left alone."""
     # Conditional, like the scheduler's claim: on PostgreSQL a cancel racing a firing waits
     # for the row, then matches nothing if the firing committed; the firing, if second,
     # finds the job cancelled.
@@ -55,11 +55,9 @@ async def cancel(session: AsyncSession, name: str) -> bool:
         .where(Job.name == name, Job.state == JobState.PENDING)
         .values(state=JobState.CANCELLED)
     )
-    if not cancelled.rowcount:
-        return False
-    session.info[JOBS_CHANGED] = True
-    await notify(session, JOBS_CHANNEL)
-    return True
+    if cancelled.rowcount:
+        session.info[JOBS_CHANGED] = True
+        await notify(session, JOBS_CHANNEL)
 
 
 async def pending(session: AsyncSession) -> list[Job]:
