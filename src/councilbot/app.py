@@ -27,6 +27,7 @@ from councilbot.delivery.targets import DeliveryTarget
 from councilbot.delivery.wakeup import JOBS_CHANNEL, OUTBOX_CHANNEL, Listener
 from councilbot.metrics import Metrics
 from councilbot.services import announcements
+from councilbot.services.directory import ServiceDirectory
 from councilbot.services.jobs import JOBS_CHANGED
 from councilbot.settings import Settings
 
@@ -162,6 +163,8 @@ async def build_app(
     router = Router(
         command_specs(),
         sessionmaker=sessionmaker,
+        reader=create_sessionmaker(engine, read_only=True),
+        directory=ServiceDirectory(),
         catalogs=catalogs,
         settings=settings,
         clock=clock,

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from councilbot.core.directory import Actor, Channel, Council, Directory, Member
 from councilbot.core.errors import DomainError, Forbidden, InvalidInput, NotFound
 from councilbot.core.grammar import (
     ArgModel,
@@ -34,9 +35,7 @@ from councilbot.core.grammar import (
 )
 from councilbot.core.i18n import N_, Catalogs, Translator, normalise_language
 from councilbot.core.messages import Chat, Command, Identity, Reply
-from councilbot.db.models import Channel, Council, Member
 from councilbot.logsafe import correlation_id
-from councilbot.services import access, councils, members
 from councilbot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -105,7 +104,7 @@ class Context:
     command: Command
     session: AsyncSession
     member: Member
-    actor: access.Actor
+    actor: Actor
     channel: Channel | None
     council: Council | None
     t: Translator
@@ -166,6 +165,8 @@ class Router:
         specs: Iterable[CommandSpec],
         *,
         sessionmaker: async_sessionmaker[AsyncSession],
+        reader: async_sessionmaker[AsyncSession],
+        directory: Directory,
         catalogs: Catalogs,
         settings: Settings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -179,6 +180,9 @@ class Router:
                 self._names[name] = spec
             self.specs[spec.name] = spec
         self.sessionmaker = sessionmaker
+        # Sessions that change nothing: they wait for no write lock (SQLite) and may not write.
+        self.reader = reader
+        self.directory = directory
         self.catalogs = catalogs
         self.settings = settings
         self.clock = clock
@@ -286,16 +290,11 @@ class Router:
         try:
             # Read only: a platform may name the sender less fully than with a command
             # (a Slack message has no username), so nothing is created or updated.
-            async with self.sessionmaker() as session:
-                speaker = await members.find_speaker(session, sender, chat)
+            t = await self.translator_for(sender, chat)
         except Exception:
             log.exception("could not answer a message from %s", sender.platform)
             return None
-        fallback = self._fallback_language(
-            sender, speaker.channel if speaker else None, speaker.home_council if speaker else None
-        )
-        lang = (speaker.member.locale if speaker else None) or fallback
-        return Reply(text=self.catalogs.translator(lang)(NOT_A_COMMAND))
+        return Reply(text=t(NOT_A_COMMAND))
 
     async def form(self, command: Command) -> Form | Reply | None:
         """Prepare the form of a command sent without arguments (None: it has no form).
@@ -325,10 +324,10 @@ class Router:
         if chat.is_private:
             if by is not None:
                 async with self.sessionmaker() as session, session.begin():
-                    await members.set_reachable(session, by, reachable=present)
+                    await self.directory.set_reachable(session, by, reachable=present)
             return None
         async with self.sessionmaker() as session, session.begin():
-            channel = await councils.set_channel_presence(
+            channel = await self.directory.set_channel_presence(
                 session, chat, present=present, now=self.clock()
             )
             lang = (
@@ -359,7 +358,7 @@ class Router:
     async def chat_moved(self, chat: Chat, new_id: str) -> None:
         """Follow a chat to its new id (a Telegram group upgraded to a supergroup)."""
         async with self.sessionmaker() as session, session.begin():
-            await councils.follow_moved_chat(session, chat, new_id)
+            await self.directory.follow_moved_chat(session, chat, new_id)
 
     async def _remember(self, command: Command, newcomer: bool) -> None:
         """Keep a first-time speaker known even though their command was rolled back."""
@@ -367,13 +366,15 @@ class Router:
             return
         try:
             async with self.sessionmaker() as session, session.begin():
-                await members.resolve_member(session, command.sender, now=self.clock())
+                await self.directory.register(session, command.sender, now=self.clock())
         except Exception:
             log.exception("could not register %s", command.sender.platform)
 
     async def _context(self, session: AsyncSession, command: Command) -> Context:
         now = self.clock()
-        speaker = await members.resolve_speaker(session, command.sender, command.chat, now=now)
+        speaker = await self.directory.resolve_speaker(
+            session, command.sender, command.chat, now=now
+        )
         member, channel, newcomer = speaker.member, speaker.channel, speaker.newcomer
         council = channel.council if channel else speaker.home_council
         fallback = self._fallback_language(command.sender, channel, council)
@@ -381,7 +382,7 @@ class Router:
             command=command,
             session=session,
             member=member,
-            actor=access.Actor(
+            actor=Actor(
                 member_id=member.id,
                 bootstrap_admin=self.settings.is_bootstrap_admin(command.sender),
             ),
@@ -410,9 +411,9 @@ class Router:
 
     async def role_of(self, ctx: Context) -> Role:
         """Return the highest role of the member running the command."""
-        if await access.is_admin(ctx.session, ctx.actor):
+        if await self.directory.is_admin(ctx.session, ctx.actor):
             return Role.ADMIN
-        if await access.is_coordinator_anywhere(ctx.session, ctx.actor):
+        if await self.directory.is_coordinator_anywhere(ctx.session, ctx.actor):
             return Role.COORDINATOR
         return Role.MEMBER
 
@@ -425,9 +426,15 @@ class Router:
 
     async def translator_for(self, sender: Identity, chat: Chat) -> Translator:
         """Speak the language handle() would answer this person in, changing nothing."""
-        command = Command(name="", sender=sender, chat=chat, received_at=self.clock())
-        async with self.sessionmaker() as session:  # closed without commit: rolled back
-            return (await self._context(session, command)).t
+        async with self.reader() as session:
+            speaker = await self.directory.find_speaker(session, sender, chat)
+            # Someone we never met is spoken to as a newcomer: in the chat's language.
+            channel = (
+                speaker.channel if speaker else await self.directory.find_channel(session, chat)
+            )
+        council = channel.council if channel else speaker.home_council if speaker else None
+        chosen = speaker.member.locale if speaker else None
+        return self.catalogs.translator(chosen or self._fallback_language(sender, channel, council))
 
     def translator(self, language_code: str | None = None) -> Translator:
         """Speak the language a platform reports for someone, else the default language."""

@@ -16,6 +16,9 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from councilbot.settings import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# The execution options of sessions that only read: PostgreSQL runs their transactions
+# READ ONLY, and on SQLite they take no write lock (see _sqlite_begin).
+READ_ONLY = {"councilbot_read_only": True, "postgresql_readonly": True}
 
 
 class SchemaOutOfDate(Exception):
@@ -55,12 +58,16 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Connection) -> None:
     # IMMEDIATE takes the write lock up front, so a transaction that reads and then
-    # writes never fails on a snapshot another process moved on meanwhile.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # writes never fails on a snapshot another process moved on meanwhile. One that only
+    # reads needs no lock: in WAL mode it reads its snapshot while another process writes.
+    read_only = connection.get_execution_options().get("councilbot_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
-    """Return the session factory used for one transaction per command."""
+def create_sessionmaker(engine: AsyncEngine, *, read_only: bool = False) -> async_sessionmaker:
+    """Return the session factory used for one transaction per command, or for reads only."""
+    if read_only:
+        engine = engine.execution_options(**READ_ONLY)
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

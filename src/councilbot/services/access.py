@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from councilbot.core.directory import Actor
 from councilbot.core.errors import Forbidden
 from councilbot.core.i18n import N_
 from councilbot.db.models import Council, Role, RoleName
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """The member running a command, and whether COUNCILBOT_ADMINS names them."""
-
-    member_id: int
-    bootstrap_admin: bool = False
-
 
 _ROLES = "roles"  # session.info cache: member id -> [(role, council id)]
 
