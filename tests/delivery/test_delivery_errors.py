@@ -10,6 +10,7 @@ import asyncio
 import io
 import logging
 from collections.abc import AsyncIterator
+from itertools import pairwise
 
 import aiohttp
 import pytest
@@ -224,7 +225,7 @@ async def test_a_revoked_slack_token_holds_the_workspace_and_keeps_its_channels(
     assert len(slack_api.calls("chat.postMessage")) == 3  # the first try in each channel
     waiting = await outcomes(slack_bot.app, Platform.SLACK)
     assert {status for status, _ in waiting.values()} == {DeliveryStatus.PENDING}
-    assert all(error and error.startswith("invalid_auth") for _, error in waiting.values())
+    assert {error for _, error in waiting.values()} == {"held: invalid_auth"}
     assert await still_linked(slack_bot.app) == ([True] * 3, [])
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
@@ -265,3 +266,62 @@ async def test_a_revoked_slack_token_holds_the_workspace_and_keeps_its_channels(
             "Second",
         ]
     assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+
+
+def texts(api: FakeSlackAPI) -> dict[str, list[str]]:
+    """Return the announcement texts each Slack channel received, in order."""
+    return {c: [t.rsplit("\n", 1)[-1] for t in api.texts_to(c)] for c in SLACK_CHANNELS}
+
+
+async def test_a_probe_that_gets_no_answer_lets_the_next_message_try_at_once(
+    slack_bot: Bot, slack_api: FakeSlackAPI, clock: Clock
+) -> None:
+    slack_api.auth_error = "invalid_auth"
+    await announce(slack_bot, "First")  # held: every channel's message waits
+    slack_api.auth_error = None  # the token is fixed, and Slack has a bad moment
+    slack_api.fail_next = 1
+    clock.advance(seconds=61)
+    await asyncio.wait_for(slack_bot.app.dispatcher.run_until_idle(), 10)
+    clock.advance(seconds=2)  # the message that got the 500 is retried after its backoff
+    await asyncio.wait_for(slack_bot.app.dispatcher.run_until_idle(), 10)
+
+    assert texts(slack_api) == {channel: ["First"] for channel in SLACK_CHANNELS}
+    assert await healthz(slack_bot.app) == (200, {"status": "ok", "database": "ok"})
+
+
+async def test_messages_that_waited_for_a_probe_go_out_at_their_channels_pace(
+    slack_bot: Bot, slack_api: FakeSlackAPI, clock: Clock
+) -> None:
+    slack_api.auth_error = "invalid_auth"
+    await announce(slack_bot, "First")
+    await announce(slack_bot, "Second")
+    slack_api.auth_error = None
+    slack_api.channel_rate = 1  # Slack's limit: one message per second and channel
+    # A slow answer to the probe: the other messages' send slots pass while they wait for it.
+    slack_api.delay = 1.5
+    before = len(slack_api.posted)
+    clock.advance(seconds=61)
+    await asyncio.wait_for(slack_bot.app.dispatcher.run_until_idle(), 20)
+
+    assert slack_api.rate_limited == 0
+    assert texts(slack_api) == {channel: ["First", "Second"] for channel in SLACK_CHANNELS}
+    for channel in SLACK_CHANNELS:
+        arrivals = [r.time for r in slack_api.posted[before:] if r.params["channel"] == channel]
+        assert min(b - a for a, b in pairwise(arrivals)) >= 0.95
+
+
+async def test_deliveries_explains_a_held_workspace_in_the_readers_language(
+    slack_bot: Bot, slack_api: FakeSlackAPI
+) -> None:
+    slack_api.auth_error = "invalid_auth"
+    await announce(slack_bot, "First")
+    await slack_bot("/lang es")
+
+    report = await slack_bot("/deliveries 1")
+
+    assert report.splitlines()[1:] == [
+        f"• {channel}: invalid_auth (pendiente): la plataforma rechaza las credenciales del "
+        "bot en este espacio de trabajo; sus mensajes esperan hasta que las credenciales "
+        "vuelvan a funcionar."
+        for channel in reversed(SLACK_CHANNELS)
+    ]

@@ -160,7 +160,7 @@ async def test_permanent_errors_kill_the_row_and_deactivate_the_chat(
     async with create_sessionmaker(seeded)() as session:
         assert (await session.get(Channel, channel.id)).active is False
         report = await outbox.report(session, "test", 1)
-    assert all("kicked" in error for _, _, error in report.problems)
+    assert all("kicked" in problem.error for problem in report.problems)
 
 
 async def test_a_group_upgraded_to_a_supergroup_is_followed(

@@ -106,7 +106,9 @@ async def test_dead_rows_deactivate_their_channel(seeded: AsyncEngine) -> None:
         assert (await session.get(Channel, channel.id)).active is False
         report = await outbox.report(session, "test", 1)
     assert report.counts == {DeliveryStatus.DEAD: 1}
-    assert report.problems == [(DeliveryStatus.DEAD, "-1001", "Forbidden: bot was kicked")]
+    assert report.problems == [
+        outbox.Problem(DeliveryStatus.DEAD, "-1001", "Forbidden: bot was kicked", held=False)
+    ]
 
 
 async def test_retry_waits_and_does_not_count_a_rate_limit(engine: AsyncEngine) -> None:

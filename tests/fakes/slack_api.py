@@ -75,6 +75,7 @@ class FakeSlackAPI:
         self.channel_rate: float | None = None
         self.rate_limited = 0
         self.auth_error: str | None = None  # e.g. "invalid_auth": answered to every call
+        self.revoked: set[str] = set()  # tokens of uninstalled apps: answered token_revoked
         self.delay = 0.0  # seconds to wait before answering chat.postMessage
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.responses: list[Recorded] = []  # POSTs to response_url(...), method = its key
@@ -185,6 +186,8 @@ class FakeSlackAPI:
             return _error("not_authed")
         if self.auth_error:
             return _error(self.auth_error)
+        if recorded.token in self.revoked:
+            return _error("token_revoked")
         handler = _HANDLERS.get(method)
         if handler is None:
             return web.json_response({"ok": True})

@@ -211,13 +211,21 @@ async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
             total=report.total,
         )
     ]
-    for status, chat, error in report.problems:
+    for problem in report.problems:
+        line = (
+            N_(
+                "• {chat}: {error} ({status}): the platform refuses the bot's credentials for "
+                "this workspace; its messages wait until they work again."
+            )
+            if problem.held
+            else N_("• {chat}: {error} ({status})")
+        )
         lines.append(
             ctx.t(
-                "• {chat}: {error} ({status})",
-                chat=chat,
-                error=error,
-                status=ctx.t(STATUS_LABELS[status]),
+                line,
+                chat=problem.chat,
+                error=problem.error,
+                status=ctx.t(STATUS_LABELS[problem.status]),
             )
         )
     return Reply(text="\n".join(lines))

@@ -10,7 +10,10 @@ sends in flight finish.
 A workspace whose credentials the platform refuses (a revoked Slack token) is held: its
 messages wait in the outbox without using up attempts, one of them tries again every
 `hold_probe` seconds (the others claimed meanwhile wait for its answer), the first refusal
-is logged once as an error, and `held` tells /healthz, until a send gets through.
+is logged once as an error, and `held` tells /healthz, until a send gets through. The
+messages waiting for a try take their send slots only once it got through, so they go out
+in order and at their chats' pace; a try that learns nothing about the credentials (a 5xx,
+a timeout) is no refusal: the next message tries at once.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import random
 import secrets
 import socket
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -116,6 +120,14 @@ class _Outcomes:
             getattr(self, kind.name)[:0] = getattr(earlier, kind.name)
 
 
+class Verdict(Enum):
+    """What one send tells about its workspace's credentials."""
+
+    ACCEPTED = "accepted"  # the platform took them (whatever it made of the message)
+    REFUSED = "refused"  # the platform refused them: the workspace is held
+    UNKNOWN = "unknown"  # no answer about them: a 5xx, a timeout, a 429, no target
+
+
 @dataclass(slots=True)
 class Hold:
     """A workspace whose credentials the platform refused: its messages wait."""
@@ -123,7 +135,7 @@ class Hold:
     reason: str
     since: datetime
     probe_at: datetime  # when the next message may try again
-    probe: asyncio.Future[bool] | None = None  # a try in flight: whether it got through
+    probe: asyncio.Future[Verdict] | None = None  # a try in flight: what it learnt
 
 
 # The totals of Stats that each result of a send adds to (a refused message is a failure).
@@ -277,7 +289,7 @@ class Dispatcher:
         while True:
             limit, claimed = await self._fill()
             if claimed < limit:  # nothing more is due now: finish what is in flight
-                if self._in_flight:
+                while self._in_flight:  # (a message that waited for a probe sends anew)
                     await asyncio.wait(self._in_flight)
                 await self._flush()
                 if not claimed:
@@ -315,15 +327,31 @@ class Dispatcher:
             return []
 
     def _schedule(self, row: Claimed) -> None:
+        hold = self.held.get((row.message.platform, row.message.workspace))
+        if hold is not None:
+            if hold.probe is not None:
+                # Another message is trying the workspace: wait for its answer before taking
+                # a send slot, so that the waiting messages keep their order and chats' pace.
+                self._start(row, self._after_probe(row, hold, hold.probe))
+                return
+            if self._clock() < hold.probe_at:
+                self._wait_for_probe(row, hold)
+                return
+            hold.probe = asyncio.get_running_loop().create_future()  # this message tries
         keys = bucket_keys(row.message)
         wait = self._limiter.reserve(keys, max_delay=self.config.max_hold)
         if wait > self.config.max_hold:
             # Too long to hold the claim (nothing was reserved): hand the row back, due
             # when its slot comes.
+            if hold is not None:
+                self._end_probe(hold, Verdict.UNKNOWN)
             at = self._clock() + timedelta(seconds=wait)
             self._outcomes.retry.append((row, at, None, False))
             return
-        task = asyncio.create_task(self._send(row, keys, wait))
+        self._start(row, self._send(row, keys, wait, hold))
+
+    def _start(self, row: Claimed, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.create_task(work)
         self._in_flight[task] = row
         task.add_done_callback(self._done)
 
@@ -333,35 +361,42 @@ class Dispatcher:
         if len(self._in_flight) < self.config.max_in_flight // 2:
             self.wake()
 
-    async def _send(self, row: Claimed, keys: list[BucketKey], wait: float) -> None:
-        if wait > 0:
-            await asyncio.sleep(wait)
-        workspace = (row.message.platform, row.message.workspace)
-        hold = self.held.get(workspace)
-        probe: asyncio.Future[bool] | None = None
-        if hold is not None:
-            if hold.probe is not None:
-                # Another row is trying the workspace: its answer decides, and order is kept.
-                go = await asyncio.shield(hold.probe)
-            elif go := self._clock() >= hold.probe_at:
-                probe = hold.probe = asyncio.get_running_loop().create_future()
-            if not go:
-                self._wait_for_probe(row, hold)
-                return
-        accepted = False
-        try:
-            accepted = await self._deliver(row, keys)
-        finally:
-            if hold is not None and probe is not None:
-                if not accepted:
-                    hold.probe_at = self._clock() + timedelta(seconds=self.config.hold_probe)
-                hold.probe = None
-                probe.set_result(accepted)
-        if accepted and self.held.pop(workspace, None) is not None:
-            log.warning("%s accepts the credentials of workspace %r again", *workspace)
+    async def _after_probe(self, row: Claimed, hold: Hold, probe: asyncio.Future[Verdict]) -> None:
+        """Schedule the row once the probe got through; otherwise put it back until the next."""
+        if await asyncio.shield(probe) is Verdict.ACCEPTED:
+            self._schedule(row)
+        else:
+            self._wait_for_probe(row, hold)
 
-    async def _deliver(self, row: Claimed, keys: list[BucketKey]) -> bool:
-        """Send one row and note its outcome; return whether the platform took our credentials."""
+    async def _send(
+        self, row: Claimed, keys: list[BucketKey], wait: float, probing: Hold | None
+    ) -> None:
+        """Send the row when its slot comes (`probing`: it tries its held workspace)."""
+        workspace = (row.message.platform, row.message.workspace)
+        verdict = Verdict.UNKNOWN
+        try:
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if probing is None and workspace in self.held:
+                self._schedule(row)  # held while it waited for its slot: the hold decides
+                return
+            verdict = await self._deliver(row, keys)
+        finally:
+            if probing is not None:  # cancelled too: the messages waiting for it must go on
+                self._end_probe(probing, verdict)
+        if verdict is Verdict.ACCEPTED and self.held.pop(workspace, None) is not None:
+            log.warning("%s no longer refuses the credentials of workspace %r", *workspace)
+
+    def _end_probe(self, hold: Hold, verdict: Verdict) -> None:
+        """Tell the messages waiting for the hold's probe what it learnt."""
+        if verdict is Verdict.UNKNOWN:  # not a refusal: the next message tries at once
+            hold.probe_at = self._clock()
+        probe, hold.probe = hold.probe, None
+        assert probe is not None  # set by _schedule for the message that tries
+        probe.set_result(verdict)
+
+    async def _deliver(self, row: Claimed, keys: list[BucketKey]) -> Verdict:
+        """Send one row, note its outcome and say what it told about the credentials."""
         target = self._targets.get(row.message.platform)
         try:
             if target is None:
@@ -376,14 +411,14 @@ class Dispatcher:
         except Unauthorized as exc:
             self.stats.count("held", row.message.platform)
             self._hold(row, exc.reason)
-            return False
+            return Verdict.REFUSED
         except RetryAfter as exc:
             self.stats.count("rate_limited", row.message.platform)
             if keys:
                 self._limiter.pause(keys[-1], exc.seconds)
             at = self._clock() + timedelta(seconds=exc.seconds)
             self._outcomes.retry.append((row, at, exc.reason, False))
-            return False
+            return Verdict.UNKNOWN
         except Moved as exc:
             self.stats.count("moved", row.message.platform)
             log.info("delivery %s: chat moved to %s", row.id, exc.chat_id)
@@ -407,11 +442,11 @@ class Dispatcher:
                 self.stats.count("retried", row.message.platform)
                 at = self._clock() + timedelta(seconds=self._backoff(row.attempts))
                 self._outcomes.retry.append((row, at, reason, True))
-            return False
+            return Verdict.UNKNOWN
         else:
             self.stats.count("sent", row.message.platform)
             self._outcomes.sent.append((row, message_id))
-        return True
+        return Verdict.ACCEPTED
 
     def _hold(self, row: Claimed, reason: str) -> None:
         """Hold the row's workspace, logging it once, and put the row back until the next probe."""
@@ -433,8 +468,7 @@ class Dispatcher:
 
     def _wait_for_probe(self, row: Claimed, hold: Hold) -> None:
         """Put a held workspace's row back, due at the next probe, without counting the attempt."""
-        error = f"{hold.reason} (the workspace's messages wait until it works again)"
-        self._outcomes.retry.append((row, hold.probe_at, error, False))
+        self._outcomes.retry.append((row, hold.probe_at, outbox.HELD + hold.reason, False))
 
     def _backoff(self, attempts: int) -> float:
         """Exponential backoff with full jitter, so retries of a burst spread out."""

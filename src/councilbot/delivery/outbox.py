@@ -25,6 +25,9 @@ from councilbot.delivery.targets import Outgoing
 from councilbot.delivery.wakeup import OUTBOX_CHANNEL, notify
 
 OUTBOX_CHANGED = "outbox_changed"  # session.info flag: wake the dispatcher after commit
+# Marks the last error of a row waiting for its workspace's credentials to work again; the
+# rest is the platform's reason, and readers add their own (translated) explanation.
+HELD = "held: "
 _DELIVERIES = Delivery.__table__
 
 
@@ -330,11 +333,21 @@ async def follow_moved_chat(
 
 
 @dataclass(frozen=True, slots=True)
+class Problem:
+    """A delivery that has not gone out, and the platform's reason."""
+
+    status: DeliveryStatus
+    chat: str
+    error: str
+    held: bool  # waiting until the platform accepts the workspace's credentials again
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """How the deliveries of one source are doing."""
 
     counts: dict[DeliveryStatus, int]
-    problems: list[tuple[DeliveryStatus, str, str]]  # status, chat, last error
+    problems: list[Problem]
 
     @property
     def total(self) -> int:
@@ -371,7 +384,10 @@ async def report(session: AsyncSession, source: str, source_id: int, *, limit: i
     )
     return Report(
         counts=counts,
-        problems=[(status, title or chat, error) for status, title, chat, error in problems],
+        problems=[
+            Problem(status, title or chat, error.removeprefix(HELD), error.startswith(HELD))
+            for status, title, chat, error in problems
+        ],
     )
 
 

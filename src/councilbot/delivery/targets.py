@@ -3,8 +3,9 @@
 A target sends one rendered message to one chat and either returns the
 platform's message id or raises one of the errors below; the dispatcher turns
 those into retries, waits, failed rows or dead rows. Only `PermanentError` switches a
-chat off: a message the platform refuses (`Rejected`) or a workspace whose credentials
-it refuses (`Unauthorized`) leaves the chat linked.
+chat off: a message the platform refuses (`Rejected`, also when the app was removed from
+the chat's workspace, so that a reinstall finds its chats linked) or a workspace whose
+credentials it refuses (`Unauthorized`) leaves the chat linked.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class TransientError(DeliveryError):
 
 
 class Rejected(DeliveryError):
-    """The platform will never take this message (bad markup, too long): fail it, keep the chat."""
+    """The platform refuses this message (bad markup, app uninstalled): fail it, keep the chat."""
 
 
 class Unauthorized(DeliveryError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
@@ -28,10 +29,11 @@ from councilbot.adapters.slack.oauth import (
 )
 from councilbot.adapters.slack.tables import slack_bots, slack_installations, slack_oauth_states
 from councilbot.app import App
+from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
-from councilbot.db.models import Channel
+from councilbot.db.models import Channel, DeliveryStatus
 from councilbot.db.session import create_sessionmaker
-from councilbot.delivery.targets import Outgoing, PermanentError, Unauthorized
+from councilbot.delivery.targets import Outgoing, Rejected, Unauthorized
 from councilbot.web.server import WebServer
 from tests.adapters.slack.test_slack_adapter import (
     ADMIN,
@@ -44,6 +46,14 @@ from tests.adapters.slack.test_slack_adapter import (
     signed,
     slash,
     until,
+)
+from tests.conftest import Clock
+from tests.delivery.test_delivery_errors import (
+    announce,
+    healthz,
+    outcomes,
+    start_bot,
+    still_linked,
 )
 from tests.fakes.slack_api import CLIENT_ID, CLIENT_SECRET, INSTALLER, FakeSlackAPI
 
@@ -262,7 +272,7 @@ async def test_the_outbox_sends_with_each_workspaces_token(
     assert ts is not None
     [post] = api.posted
     assert (post.token, post.params["text"]) == (token, "Hello")
-    with pytest.raises(PermanentError, match="not installed in Slack workspace T0PARIS"):
+    with pytest.raises(Rejected, match="not installed in Slack workspace T0PARIS"):
         await target.deliver(
             Outgoing(platform=Platform.SLACK, workspace=PARIS, chat_id="C0PARIS", text="Bonjour")
         )
@@ -272,6 +282,64 @@ async def test_the_outbox_sends_with_each_workspaces_token(
             Outgoing(platform=Platform.SLACK, workspace=BOLOGNA, chat_id="C0GONE", text="Ciao")
         )
     assert token not in str(refused.value)
+
+
+async def revoke(site: Site, api: FakeSlackAPI, engine: AsyncEngine, team: str) -> None:
+    """Revoke the workspace's bot token as Slack does: stop taking it, send tokens_revoked."""
+    api.revoked.update(token for token, owner in api.teams.items() if owner == team)
+    event = payload("tokens_revoked")
+    event["team_id"] = event["authorizations"][0]["team_id"] = team
+    body = json.dumps(event)
+    status, _content, _headers = await send(
+        site.adapter, body, signed(body, content_type="application/json")
+    )
+    assert status == 200
+    await site.adapter.drain()  # bolt acks first and deletes in the background
+    async with asyncio.timeout(5):
+        while await count(engine, slack_bots, team_id=team):  # noqa: ASYNC110 - rows
+            await asyncio.sleep(0.02)
+
+
+async def test_an_uninstalled_workspace_fails_its_messages_and_keeps_its_channels(
+    site: Site,
+    api: FakeSlackAPI,
+    seeded: AsyncEngine,
+    database_url: str,
+    catalogs: Catalogs,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)  # the root logger: whatever logs it is counted
+    await site.install(api, BOLOGNA, BOLOGNA_NAME)
+    body = slash(api, "link cork", team_id=BOLOGNA, user_id=ADMIN, channel_id="C0BOLOGNA")
+    await answered(site.adapter, body, lambda: calls_to(api, "chat.postMessage", "C0BOLOGNA"))
+    await site.adapter.drain()
+    tokens = WorkspaceTokens(installation_store(seeded, CLIENT_ID))
+    target = SlackTarget.create(None, api.base_url, tokens=tokens, timeout=2)
+    bot = await start_bot(seeded, database_url, catalogs, clock, target)
+    try:
+        await announce(bot, "First")  # the outbox now remembers the workspace's token
+        await revoke(site, api, seeded, BOLOGNA)
+        gone = "the app is not installed in Slack workspace T0BOLOGNA"
+        for text in ("Second", "Third"):  # with the token remembered, then looked up
+            await announce(bot, text)
+            assert await outcomes(bot.app, Platform.SLACK) == {
+                "C0BOLOGNA": (DeliveryStatus.FAILED, gone)
+            }
+        assert await still_linked(bot.app) == ([True], [])
+        assert await healthz(bot.app) == (200, {"status": "ok", "database": "ok"})
+        assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+        await site.install(api, BOLOGNA, BOLOGNA_NAME)  # reinstalled: delivery resumes
+        await announce(bot, "Fourth")
+    finally:
+        await bot.app.aclose()
+    posts = [(p.token, p.params["text"].rsplit("\n", 1)[-1]) for p in api.posted]
+    [first, fourth] = [token for token, team in api.teams.items() if team == BOLOGNA]
+    assert [p for p in posts if p[1] in ("First", "Second", "Third", "Fourth")] == [
+        (first, "First"),
+        (fourth, "Fourth"),
+    ]
 
 
 async def test_workspace_tokens_are_remembered_for_a_while_only(

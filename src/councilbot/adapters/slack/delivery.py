@@ -5,6 +5,9 @@ Slack's error codes are sorted by what they are about: the channel (gone for us:
 channel stays), the workspace's token or installation (`Unauthorized`: the dispatcher holds
 the workspace's messages and keeps its channels), or Slack itself (`TransientError`). A code
 in none of these lists is retried like a transient error and ends `failed`, never `dead`.
+A workspace that uninstalled the app (its installation deleted by the `app_uninstalled` or
+`tokens_revoked` event) chose so: its messages are `Rejected`, its channels stay linked for
+a reinstall, and nothing is held.
 """
 
 from __future__ import annotations
@@ -111,9 +114,13 @@ class SlackTarget:
             )
         except SlackApiError as exc:
             error = self._api_error(exc.response, token)
-            error.status = getattr(exc.response, "status_code", None)
             if self.tokens is not None and isinstance(error, Unauthorized):
-                self.tokens.forget(message.workspace)  # a reinstall must be picked up at once
+                # Drop the refused token, so that a reinstall is picked up at once; a
+                # remembered token can outlive its installation's removal.
+                self.tokens.forget(message.workspace)
+                if await self._lookup(message.workspace) is None:
+                    error = _not_installed(message.workspace)
+            error.status = getattr(exc.response, "status_code", None)
             raise error from None
         except (aiohttp.ClientError, TimeoutError) as exc:  # asyncio.TimeoutError is TimeoutError
             raise TransientError(self._describe(exc, token)) from None
@@ -126,13 +133,18 @@ class SlackTarget:
         """Return the token for the message's workspace (None: the client's own)."""
         if self.tokens is None:
             return None
+        token = await self._lookup(workspace)
+        if token is None:
+            raise _not_installed(workspace)
+        return token
+
+    async def _lookup(self, workspace: str) -> str | None:
+        """Return the workspace's installed token, or None when the app is not installed."""
+        assert self.tokens is not None  # only asked in multi-workspace mode
         try:
-            token = await self.tokens.token_for(workspace)
+            return await self.tokens.token_for(workspace)
         except SQLAlchemyError as exc:
             raise TransientError(f"installation lookup failed: {type(exc).__name__}") from None
-        if token is None:
-            raise PermanentError(f"the app is not installed in Slack workspace {workspace or '?'}")
-        return token
 
     def _api_error(self, response: Any, token: str | None) -> DeliveryError:
         """Map a failed Web API response to a delivery error."""
@@ -168,6 +180,11 @@ class SlackTarget:
         for secret in filter(None, (token, self.client.token)):
             reason = reason.replace(secret, "[token]")
         return reason
+
+
+def _not_installed(workspace: str) -> Rejected:
+    """Fail a message to a workspace without the app, keeping its channels for a reinstall."""
+    return Rejected(f"the app is not installed in Slack workspace {workspace or '?'}")
 
 
 def _retry_after(value: object) -> float:
