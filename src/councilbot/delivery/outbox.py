@@ -177,15 +177,16 @@ async def _settle(session: AsyncSession, claimed: Claimed, **values: Any) -> boo
     return result.rowcount == 1
 
 
-# A Core statement, so that a list of parameters runs as one executemany.
+# _held() for Core statements, so that a list of claims runs as one executemany.
+_HELD_BY_PARAMS = (
+    _DELIVERIES.c.id == bindparam("row_id"),
+    _DELIVERIES.c.status == DeliveryStatus.SENDING,
+    _DELIVERIES.c.claimed_by == bindparam("worker"),
+    _DELIVERIES.c.attempts == bindparam("attempt"),
+)
 _MARK_SENT = (
     update(_DELIVERIES)
-    .where(
-        _DELIVERIES.c.id == bindparam("row_id"),
-        _DELIVERIES.c.status == DeliveryStatus.SENDING,
-        _DELIVERIES.c.claimed_by == bindparam("worker"),
-        _DELIVERIES.c.attempts == bindparam("attempt"),
-    )
+    .where(*_HELD_BY_PARAMS)
     .values(
         status=DeliveryStatus.SENT,
         sent_at=bindparam("when"),
@@ -219,12 +220,7 @@ async def mark_sent(
 # Like _MARK_SENT, one executemany; the attempt is given back with the claim.
 _RELEASE = (
     update(_DELIVERIES)
-    .where(
-        _DELIVERIES.c.id == bindparam("row_id"),
-        _DELIVERIES.c.status == DeliveryStatus.SENDING,
-        _DELIVERIES.c.claimed_by == bindparam("worker"),
-        _DELIVERIES.c.attempts == bindparam("attempt"),
-    )
+    .where(*_HELD_BY_PARAMS)
     .values(
         status=DeliveryStatus.PENDING,
         next_attempt_at=bindparam("when"),
