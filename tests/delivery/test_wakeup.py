@@ -12,12 +12,14 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from councilbot.app import build_app
 from councilbot.core.messages import ChatKind, Platform
 from councilbot.db.session import create_engine, create_sessionmaker
 from councilbot.delivery import outbox
 from councilbot.delivery.targets import Outgoing
 from councilbot.delivery.wakeup import JOBS_CHANNEL, OUTBOX_CHANNEL, Listener
 from councilbot.services import jobs
+from councilbot.settings import Settings
 
 pytestmark = pytest.mark.postgres
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -239,3 +241,38 @@ async def test_a_listener_whose_link_goes_silent_reconnects_at_its_heartbeat(
         await listener.stop()
         await engine.dispose()
         await relay.close()
+
+
+async def listening(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(
+            await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                )
+            )
+        )
+
+
+async def test_shutdown_stops_listening_before_the_commands_in_flight_finish(
+    pg_engine: AsyncEngine, postgres_migrated: str
+) -> None:
+    settings = Settings(database_url=postgres_migrated, admins="", default_language="en")
+    app = await build_app(settings)
+    await app.start()
+    assert await listening(pg_engine) == 1
+    seen: list[int] = []
+
+    class Command:
+        """An intake finishing a command while the process stops."""
+
+        async def pause(self) -> None:
+            pass
+
+        async def stop(self, grace: float) -> None:
+            # Nothing may start a resync of the stopping scheduler from here on.
+            seen.append(await listening(pg_engine))
+
+    await app.shutdown([Command()])
+    assert seen == [0]
