@@ -86,6 +86,7 @@ class App:
     targets: Mapping[Platform, DeliveryTarget]
     metrics: Metrics
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _sending_stopped: bool = False  # shutdown() stopped the dispatcher and the scheduler
 
     async def start(self) -> None:
         """Start sending the outbox and firing timed jobs, unless another process's role does."""
@@ -104,8 +105,11 @@ class App:
         log.info(
             "stopping: taking no new updates; finishing what is in flight (up to %.0f s)", grace
         )
+        # First: a NOTIFY arriving now must not start a resync of a scheduler that is stopping.
+        await self.listener.stop()
         # The outbox and the timed jobs stay in the database for another worker (or the next
         # start), so they stop at once rather than after the commands.
+        self._sending_stopped = True
         await asyncio.gather(
             self._finish(intakes, grace), self.dispatcher.stop(grace), self.scheduler.stop()
         )
@@ -121,12 +125,13 @@ class App:
         log.info("stopping: the commands in flight are answered")
 
     async def aclose(self) -> None:
-        """Stop the background work and release the database connections."""
+        """Stop the background work (unless shutdown() did) and release the database connections."""
+        await self.listener.stop()  # first, so that no wake-up starts a resync from now on
         if self._tasks:  # a resync started by a last commit must not outlive the scheduler
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.listener.stop()
-        await self.scheduler.stop()
-        await self.dispatcher.stop()
+        if not self._sending_stopped:
+            await self.scheduler.stop()
+            await self.dispatcher.stop()
         await self.engine.dispose()
         log.info("stopped: database connections closed")
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from councilbot.db.models import Job, JobState
@@ -108,3 +108,57 @@ async def test_only_one_process_leads_on_postgres(postgres_migrated: str) -> Non
             await scheduler.stop()
         for engine in engines:
             await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_leader_whose_lock_connection_died_notices_at_its_next_sync(
+    postgres_migrated: str,
+) -> None:
+    engines = [create_engine(postgres_migrated) for _ in range(2)]
+    schedulers = [
+        Scheduler(engine, create_sessionmaker(engine), {}, sync_interval=60) for engine in engines
+    ]
+    try:
+        await schedulers[0].start()
+        assert schedulers[0].is_leader
+        async with engines[1].connect() as conn:
+            # What a PostgreSQL restart or a dead link does to the lock connection.
+            killed = await conn.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND granted AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            )
+        assert killed == 1
+        async with asyncio.timeout(5):  # the backend is gone once the lock is released
+            while await locks_held(engines[1]):  # noqa: ASYNC110 - polling the database
+                await asyncio.sleep(0.05)
+        await schedulers[1].start()  # the lead is free: another process takes it
+        assert schedulers[1].is_leader
+
+        await schedulers[0].sync()  # the old leader notices it lost the lead
+        assert not schedulers[0].is_leader
+        assert schedulers[0].problem is None  # it asked, and another process leads
+
+        await schedulers[1].stop()
+        await schedulers[0].sync()  # and takes it again, on a fresh connection
+        assert schedulers[0].is_leader
+        assert await locks_held(engines[1]) == 1
+    finally:
+        for scheduler in schedulers:
+            await scheduler.stop()
+        for engine in engines:
+            await engine.dispose()
+
+
+async def locks_held(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(
+            await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+            )
+        )

@@ -41,7 +41,9 @@ async def test_stop_gives_back_unsent_rows_and_finishes_the_sends_in_flight(
             await asyncio.sleep(0.01)
     stopping = asyncio.get_running_loop().time()
     await worker.stop()
-    assert asyncio.get_running_loop().time() - stopping < 1  # no waiting for the slots
+    # Waiting for the slots would take the rest of the batch at 5 a second (7 s); the sends
+    # in flight take 0.3 s at most. 3 s leaves room for a loaded machine.
+    assert asyncio.get_running_loop().time() - stopping < 3
 
     # Every request that reached the platform was answered and recorded; nothing is left
     # claimed: the rest is due now, its attempt not counted.

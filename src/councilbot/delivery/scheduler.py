@@ -10,7 +10,10 @@ marked missed and logged, not silently dropped or run late.
 When several processes share PostgreSQL, only one runs the scheduler: the holder
 of a PostgreSQL advisory lock, taken on a dedicated connection at start-up. The
 others retry at every sync, so one of them takes over when the holder dies (its
-connection closes and the lock is released). On SQLite there is one process.
+connection closes and the lock is released). The holder checks its lock connection at
+every sync too: once that connection is gone (a PostgreSQL restart, a dead link), so is
+the lock, and it drops the connection and tries to take the lead again.
+On SQLite there is one process.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ JobHandler = Callable[[AsyncSession, dict[str, Any], datetime], Awaitable[None]]
 ADVISORY_LOCK_KEY = 0x436F756E63696C  # "Council"
 SYNC_JOB = "councilbot:sync"
 STALE_SYNCS = 3  # sync intervals without a sync after which /healthz reports the scheduler
+LOCK_CHECK_TIMEOUT = 5.0  # seconds the lock connection may take to answer at a sync
 
 
 class Scheduler:
@@ -123,15 +127,16 @@ class Scheduler:
             self._aps.shutdown(wait=False)
         if self._running:
             await asyncio.wait(self._running, timeout=10)
-        if self._lock is not None:
+        async with self._sync_lock:  # a sync in flight may be checking the lock connection
+            lock, self._lock = self._lock, None
+        if lock is not None:
             # The pool would keep the connection, and with it the lock: release it first.
             with contextlib.suppress(Exception):
-                await self._lock.execute(
+                await lock.execute(
                     text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY}
                 )
-                await self._lock.commit()
-            await self._lock.close()
-            self._lock = None
+                await lock.commit()
+            await lock.close()
             log.info("scheduler stopped: another process may take the lead now")
         elif running:
             log.info("scheduler stopped")
@@ -149,6 +154,9 @@ class Scheduler:
     async def _take_lead(self) -> bool:
         if self._stopped:
             return False
+        if self._lock is not None and not await self._still_locked(self._lock):
+            log.warning("lost the connection that holds the scheduler's lead; taking it again")
+            self._lock = None
         if self.is_leader:
             return True
         connection = await self._engine.connect()
@@ -162,6 +170,21 @@ class Scheduler:
             return True
         await connection.close()
         return False
+
+    @staticmethod
+    async def _still_locked(lock: AsyncConnection) -> bool:
+        """Tell whether the lock connection still answers; invalidate it if not."""
+        try:
+            async with asyncio.timeout(LOCK_CHECK_TIMEOUT):
+                await lock.execute(text("SELECT 1"))
+                await lock.commit()
+        except Exception:
+            # Never back to the pool: if the server still had it, it would hold the lock.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(LOCK_CHECK_TIMEOUT):
+                    await lock.invalidate()
+            return False
+        return True
 
     async def sync(self) -> None:
         """Mirror pending rows into date jobs; mark long-overdue ones missed."""

@@ -6,6 +6,8 @@ outbox or the jobs sends a NOTIFY, which PostgreSQL delivers when (and only if) 
 commits; the worker's `Listener`, on a dedicated connection, turns it into a wake-up.
 SQLite has one process, and the in-process wake-up after commit is enough there.
 Either way the dispatcher's poll and the scheduler's sync remain the upper bound.
+The listener checks its connection with a cheap query every `heartbeat` seconds (a
+half-open link sends no termination), and reconnects when it is lost or cannot connect.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX_CHANNEL = "councilbot_outbox"
 JOBS_CHANNEL = "councilbot_jobs"
+HEARTBEAT_TIMEOUT = 5.0  # seconds the listening connection may take to answer a heartbeat
 
 
 async def notify(session: AsyncSession, channel: str) -> None:
@@ -40,19 +43,25 @@ class Listener:
         callbacks: Mapping[str, Callable[[], None]],
         *,
         retry: float = 5.0,
+        heartbeat: float = 30.0,
     ) -> None:
         self._engine = engine
         self._callbacks = dict(callbacks)
         self._retry = retry
+        self._heartbeat = heartbeat
         self._connection: AsyncConnection | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Listen on a connection of its own, and keep listening if it is lost."""
+        """Listen on a connection of its own; retry in the background if that fails now or later."""
         if self._engine.dialect.name != "postgresql":
             return
-        lost = await self._listen()
-        self._task = asyncio.create_task(self._reconnect(lost), name="wake-up listener")
+        try:
+            lost: asyncio.Event | None = await self._listen()
+        except Exception as exc:
+            log.warning("cannot listen for wake-ups yet (%s); retrying", type(exc).__name__)
+            lost = None
+        self._task = asyncio.create_task(self._keep(lost), name="wake-up listener")
 
     async def stop(self) -> None:
         """Stop listening and close the connection."""
@@ -82,25 +91,56 @@ class Listener:
     def _heard(self, _connection: Any, _pid: int, channel: str, _payload: str) -> None:
         self._callbacks[channel]()
 
-    async def _reconnect(self, lost: asyncio.Event) -> None:
+    async def _keep(self, lost: asyncio.Event | None) -> None:
+        """Keep a listening connection: watch it, and open a new one whenever it is lost."""
+        failures = 1 if lost is None else 0  # start() could not listen, and said so
         while True:
-            await lost.wait()
+            if lost is None:
+                lost = await self._reconnect(failures)
+            await self._watch(lost)
             log.warning("lost the database connection that listens for wake-ups; reconnecting")
             await self._close()
-            while True:
-                await asyncio.sleep(self._retry)
-                try:
-                    lost = await self._listen()
-                    break
-                except Exception as exc:
+            lost, failures = None, 0
+
+    async def _watch(self, lost: asyncio.Event) -> None:
+        """Return once the connection is closed or stops answering the heartbeat."""
+        assert self._connection is not None
+        raw = (await self._connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        while True:
+            try:
+                await asyncio.wait_for(lost.wait(), self._heartbeat)
+                return
+            except TimeoutError:
+                pass
+            try:
+                async with asyncio.timeout(min(HEARTBEAT_TIMEOUT, self._heartbeat)):
+                    await raw.fetchval("SELECT 1")  # outside any transaction: NOTIFYs still come
+            except Exception:
+                return
+
+    async def _reconnect(self, failures: int) -> asyncio.Event:
+        """Listen again, retrying every `retry` seconds; then look at everything once."""
+        while True:
+            await asyncio.sleep(self._retry)
+            try:
+                lost = await self._listen()
+                break
+            except Exception as exc:
+                failures += 1
+                if failures == 1:  # once per outage, not once per attempt
                     log.warning("cannot listen for wake-ups yet (%s)", type(exc).__name__)
-            # Notifications sent while we were away are gone: look at everything once.
-            for callback in self._callbacks.values():
-                callback()
+        if failures:
+            log.info("listening for wake-ups again")
+        # Notifications sent while we were away are gone: look at everything once.
+        for callback in self._callbacks.values():
+            callback()
+        return lost
 
     async def _close(self) -> None:
         if self._connection is not None:
             connection, self._connection = self._connection, None
             # Really close it: back in the pool it would keep listening for whoever gets it.
             with contextlib.suppress(Exception):
-                await connection.invalidate()
+                async with asyncio.timeout(HEARTBEAT_TIMEOUT):  # a half-open link may hang
+                    await connection.invalidate()

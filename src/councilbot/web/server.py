@@ -26,6 +26,9 @@ the status, body and headers to answer with."""
 MAX_BODY = 1024 * 1024  # platform updates are a few KiB; refuse anything near this
 DB_TIMEOUT = 2.0  # seconds the health check's query may take
 DRAIN_TIMEOUT = 10.0  # seconds stop() waits for webhook calls in flight
+# Webhooks whose platform sends a refused update again (Telegram retries; Slack never resends
+# a slash command or a button click): only these are refused while the process stops.
+RETRIED_ROUTES = frozenset({"/telegram/webhook"})
 
 
 class WebServer:
@@ -84,9 +87,10 @@ class WebServer:
         logger.info("web server listening on %s:%d", self.host, self.port)
 
     async def pause(self) -> None:
-        """Answer new webhook calls and health checks with 503 while the process stops."""
-        # The platforms send a refused update again later (to another worker behind the load
-        # balancer, or to this one restarted), and the failing health check takes us out.
+        """Answer health checks and Telegram's webhook calls with 503 while the process stops."""
+        # The failing health check takes us out of the load balancer, and Telegram sends a
+        # refused update again later (to another worker, or to this one restarted). Slack
+        # requests are still answered until stop(): Slack would not send them again.
         self._draining = True
 
     async def stop(self, grace: float = DRAIN_TIMEOUT) -> None:
@@ -158,7 +162,7 @@ class WebServer:
         """Wrap a platform handler as an aiohttp view (bodies and headers are never logged)."""
 
         async def view(request: web.Request) -> web.Response:
-            if self._draining:
+            if self._draining and path in RETRIED_ROUTES:
                 return web.Response(status=503)
             with self._answering():
                 body = await request.read()  # raises 413 beyond client_max_size

@@ -8,11 +8,12 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+import aiohttp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +24,7 @@ from councilbot.core.messages import Command, Platform, Reply
 from councilbot.core.router import Router
 from councilbot.db.models import Channel
 from councilbot.db.session import create_sessionmaker
+from councilbot.web.server import WebServer
 from tests.conftest import CORK_TEXT, Clock
 from tests.fakes.scripted import Scripted
 from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI, Recorded
@@ -480,3 +482,38 @@ async def test_commands_in_answers_are_written_as_slack_users_type_them(
         "Send /council help. See https://example.org/help or mail help@x.org/help; "
         "`/council announce cancel 3` undoes it. /invite @CouncilBot first. /helpful"
     )
+
+
+async def test_a_draining_web_server_still_answers_slack_and_turns_telegram_away(
+    slack_app: App, adapter: SlackAdapter, api: FakeSlackAPI
+) -> None:
+    telegram_calls: list[bytes] = []
+
+    async def telegram(body: bytes, _headers: Mapping[str, str]) -> int:
+        telegram_calls.append(body)
+        return 200
+
+    server = WebServer(
+        slack_app,
+        host="127.0.0.1",
+        port=0,
+        routes={"/slack/events": adapter.handle_http, "/telegram/webhook": telegram},
+    )
+    await server.start()
+    try:
+        await server.pause()  # the process is stopping
+        body = slash(api, "councils")
+        async with aiohttp.ClientSession() as http:
+            # Slack never sends a slash command again: this process answers it.
+            async with http.post(
+                f"{server.url}/slack/events", data=body, headers=signed(body)
+            ) as response:
+                assert response.status == 200
+            posts = await until(lambda: calls_to(api, "chat.postMessage", CHANNEL))
+            assert f"*{CORK_TEXT}*" in posts[0].params["text"]
+            # Telegram sends its update again later, to a process that is not stopping.
+            async with http.post(f"{server.url}/telegram/webhook", data=b"{}") as response:
+                assert response.status == 503
+        assert telegram_calls == []
+    finally:
+        await server.stop(1.0)
