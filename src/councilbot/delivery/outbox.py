@@ -391,6 +391,22 @@ async def report(session: AsyncSession, source: str, source_id: int, *, limit: i
     )
 
 
+async def held_workspaces(session: AsyncSession, *, limit: int) -> list[tuple[Platform, str, str]]:
+    """Return (platform, workspace, reason) of up to `limit` workspaces whose rows are held."""
+    # Any process sees them here, not only the dispatcher that holds them (a web process).
+    rows = await session.execute(
+        select(Delivery.platform, Delivery.workspace, func.max(Delivery.last_error))
+        .where(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.last_error.startswith(HELD, autoescape=True),
+        )
+        .group_by(Delivery.platform, Delivery.workspace)
+        .order_by(Delivery.platform, Delivery.workspace)
+        .limit(limit)
+    )
+    return [(platform, workspace, error.removeprefix(HELD)) for platform, workspace, error in rows]
+
+
 async def pending_count(session: AsyncSession) -> int:
     """Return how many rows still wait to be sent (pending or being sent)."""
     return (
