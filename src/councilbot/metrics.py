@@ -40,7 +40,7 @@ class OutboxState:
     """The outbox as one scrape found it."""
 
     rows: dict[DeliveryStatus, int]
-    oldest_waiting: datetime | None  # created_at of the oldest pending or sending row
+    oldest_due: datetime | None  # next_attempt_at of the oldest row a dispatcher may claim
 
 
 class Metrics(Collector):
@@ -98,7 +98,7 @@ class Metrics(Collector):
         """Read the outbox (within the timeout) and render every metric; return body and type."""
         try:
             async with asyncio.timeout(self._timeout), self._sessionmaker() as session:
-                self._outbox = await _outbox_state(session)
+                self._outbox = await _outbox_state(session, self._clock())
         except Exception as exc:  # only the class name: messages may hold URLs or SQL
             log.warning("metrics: outbox query failed (%s)", type(exc).__name__)
             self._outbox = None
@@ -164,19 +164,21 @@ class Metrics(Collector):
             value=sum(state.rows.get(status, 0) for status in WAITING),
         )
         age = 0.0
-        if state.oldest_waiting is not None:
-            age = max(0.0, (self._clock() - state.oldest_waiting).total_seconds())
+        if state.oldest_due is not None:
+            age = max(0.0, (self._clock() - state.oldest_due).total_seconds())
         yield GaugeMetricFamily(
             "councilbot_outbox_oldest_pending_seconds",
-            "Age of the oldest delivery still to send (0 when there is none).",
+            "How long the oldest due delivery has waited since it became due (0 when none is).",
             value=age,
         )
 
 
-async def _outbox_state(session: AsyncSession) -> OutboxState:
-    """Count the outbox's rows by status and find when the oldest waiting one was queued."""
+async def _outbox_state(session: AsyncSession, now: datetime) -> OutboxState:
+    """Count the outbox's rows by status and find since when the oldest due one is due."""
+    # Rows waiting on purpose (a retry's backoff, a rate limit, a held workspace) are not
+    # due yet: only a due row that nobody sends means the outbox is stuck.
     rows = await outbox.status_counts(session)
     oldest = await session.scalar(
-        select(func.min(Delivery.created_at)).where(Delivery.status.in_(WAITING))
+        select(func.min(Delivery.next_attempt_at)).where(outbox.is_due(now))
     )
     return OutboxState(rows, oldest)

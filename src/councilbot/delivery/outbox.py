@@ -93,18 +93,21 @@ async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: 
     return inserted
 
 
+def is_due(now: datetime) -> ColumnElement[bool]:
+    """Match the rows a dispatcher may claim now: pending and due, or with an expired lease."""
+    return or_(
+        (Delivery.status == DeliveryStatus.PENDING) & (Delivery.next_attempt_at <= now),
+        (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now),
+    )
+
+
 async def claim(
     session: AsyncSession, *, worker: str, limit: int, now: datetime, lease: timedelta
 ) -> list[Claimed]:
     """Claim up to `limit` due rows (pending, or sending with an expired lease)."""
     due = (
         select(Delivery.id)
-        .where(
-            or_(
-                (Delivery.status == DeliveryStatus.PENDING) & (Delivery.next_attempt_at <= now),
-                (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now),
-            )
-        )
+        .where(is_due(now))
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
