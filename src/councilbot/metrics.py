@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from councilbot.core.router import Handled
+from councilbot.core.router import UNKNOWN_COMMAND, Handled
 from councilbot.db.models import Delivery, DeliveryStatus
 from councilbot.delivery import outbox
 from councilbot.delivery.dispatcher import Dispatcher
@@ -28,7 +28,6 @@ from councilbot.delivery.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_COMMAND = "(unknown)"  # one label for every name that is no command: no label per typo
 WAITING = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 # Commands take milliseconds; a slow database or a broadcast to many chats takes seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
