@@ -103,7 +103,10 @@ async def test_a_429_is_waited_out_and_nothing_is_lost(
     await enqueue(engine, 6, chat="42")
     worker = dispatcher(engine, telegram, telegram_private_per_second=100)
     await drain(worker, engine, {DeliveryStatus.SENT: 6})
-    assert telegram_api.rate_limited >= 1 and worker.stats.results["rate_limited", Platform.TELEGRAM] >= 1
+    assert (
+        telegram_api.rate_limited >= 1
+        and worker.stats.results["rate_limited", Platform.TELEGRAM] >= 1
+    )
     assert sorted(telegram_api.texts_to("42")) == sorted(f"message {n}" for n in range(6))
     assert await statuses(engine) == {DeliveryStatus.SENT: 6}
 

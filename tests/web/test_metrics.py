@@ -201,9 +201,10 @@ async def test_the_outbox_age_counts_only_rows_that_are_due(
     assert value(await scrape(server), "councilbot_outbox_oldest_pending_seconds") == 300
 
     async with app.sessionmaker() as session, session.begin():  # a dispatcher sends it
-        [claimed] = await outbox.claim(
+        claimed = await outbox.claim(
             session, worker="w", limit=1, now=clock(), lease=timedelta(minutes=1)
         )
+    assert [row.message.chat_id for row in claimed] == [TELEGRAM_GROUP]
     assert value(await scrape(server), "councilbot_outbox_oldest_pending_seconds") == 0
     clock.advance(minutes=2)  # and dies: its lease runs out, the row is due again
     assert value(await scrape(server), "councilbot_outbox_oldest_pending_seconds") == 420
