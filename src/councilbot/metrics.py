@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from councilbot.core.router import Handled
+from councilbot.core.router import UNKNOWN_COMMAND, Handled
 from councilbot.db.models import Delivery, DeliveryStatus
 from councilbot.delivery import outbox
 from councilbot.delivery.dispatcher import Dispatcher
@@ -28,7 +28,6 @@ from councilbot.delivery.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_COMMAND = "(unknown)"  # one label for every name that is no command: no label per typo
 WAITING = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 # Commands take milliseconds; a slow database or a broadcast to many chats takes seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -40,7 +39,7 @@ class OutboxState:
     """The outbox as one scrape found it."""
 
     rows: dict[DeliveryStatus, int]
-    oldest_waiting: datetime | None  # created_at of the oldest pending or sending row
+    oldest_due: datetime | None  # next_attempt_at of the oldest row a dispatcher may claim
 
 
 class Metrics(Collector):
@@ -98,7 +97,7 @@ class Metrics(Collector):
         """Read the outbox (within the timeout) and render every metric; return body and type."""
         try:
             async with asyncio.timeout(self._timeout), self._sessionmaker() as session:
-                self._outbox = await _outbox_state(session)
+                self._outbox = await _outbox_state(session, self._clock())
         except Exception as exc:  # only the class name: messages may hold URLs or SQL
             log.warning("metrics: outbox query failed (%s)", type(exc).__name__)
             self._outbox = None
@@ -164,19 +163,21 @@ class Metrics(Collector):
             value=sum(state.rows.get(status, 0) for status in WAITING),
         )
         age = 0.0
-        if state.oldest_waiting is not None:
-            age = max(0.0, (self._clock() - state.oldest_waiting).total_seconds())
+        if state.oldest_due is not None:
+            age = max(0.0, (self._clock() - state.oldest_due).total_seconds())
         yield GaugeMetricFamily(
             "councilbot_outbox_oldest_pending_seconds",
-            "Age of the oldest delivery still to send (0 when there is none).",
+            "How long the oldest due delivery has waited since it became due (0 when none is).",
             value=age,
         )
 
 
-async def _outbox_state(session: AsyncSession) -> OutboxState:
-    """Count the outbox's rows by status and find when the oldest waiting one was queued."""
+async def _outbox_state(session: AsyncSession, now: datetime) -> OutboxState:
+    """Count the outbox's rows by status and find since when the oldest due one is due."""
+    # Rows waiting on purpose (a retry's backoff, a rate limit, a held workspace) are not
+    # due yet: only a due row that nobody sends means the outbox is stuck.
     rows = await outbox.status_counts(session)
     oldest = await session.scalar(
-        select(func.min(Delivery.created_at)).where(Delivery.status.in_(WAITING))
+        select(func.min(Delivery.next_attempt_at)).where(outbox.is_due(now))
     )
     return OutboxState(rows, oldest)

@@ -153,7 +153,7 @@ async def test_long_overdue_jobs_are_reported_as_missed(bot: Bot, clock: Clock) 
     clock.advance(days=3)  # the bot was down far longer than the grace period
     await bot.app.scheduler.sync()
     assert await bot.app.scheduler.fire_due() == 0
-    assert bot.app.scheduler.missed == ["announcement:1"]
+    assert bot.app.scheduler.counts == {("announcement.send", "missed"): 1}
     assert (await bot("/announce list")).endswith(
         "· cork · Old news (missed: the bot was down at that time)"
     )
@@ -178,7 +178,7 @@ async def test_racing_syncs_report_a_missed_job_once(bot: Bot, clock: Clock) -> 
     await bot("/announce cork Old news --at tomorrow 08:00")
     clock.advance(days=3)
     await asyncio.gather(bot.app.scheduler.sync(), bot.app.scheduler.sync())
-    assert bot.app.scheduler.missed == ["announcement:1"]
+    assert bot.app.scheduler.counts == {("announcement.send", "missed"): 1}
 
 
 CANCELLED = "Announcement #{id} is cancelled; it will not be sent."

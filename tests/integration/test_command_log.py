@@ -53,7 +53,7 @@ async def test_each_command_logs_one_line_with_its_outcome_and_id(
         ("councils", "ok"),
         ("link", "refused"),
         ("lang", "invalid"),
-        ("frobnicate", "unknown"),
+        ("(unknown)", "unknown"),  # what was typed is not logged
         ("lang", "error"),
     ]
     for line in commands:
@@ -86,17 +86,19 @@ async def test_nothing_people_write_reaches_the_logs_even_in_debug(
         f"/announce cork {PHRASE} tonight",  # stored, queued and delivered
         f"/coordinator add @{PHRASE} cork",
         f"dave: /announce cork {PHRASE}",  # refused
+        f"/{PHRASE}",  # no such command: the name typed is what someone wrote too
     ]
     for line in said:
         await bot(line)
     await bot.app.dispatcher.run_until_idle()
-    assert PHRASE not in stream.getvalue()
+    assert PHRASE.lower() not in stream.getvalue().lower()
     assert [line["command"] for line in _command_lines(_lines(stream))] == [
         "help",
         "whoami",
         "announce",
         "coordinator",
         "announce",
+        "(unknown)",
     ]
 
 

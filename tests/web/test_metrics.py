@@ -7,10 +7,12 @@ import dataclasses
 import io
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from councilbot.adapters.console import ConsoleTarget
@@ -18,7 +20,11 @@ from councilbot.adapters.telegram.delivery import TelegramTarget
 from councilbot.app import App, build_app
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform
+from councilbot.db.models import Delivery
 from councilbot.db.session import create_engine, create_sessionmaker
+from councilbot.delivery import outbox
+from councilbot.delivery.outbox import Envelope
+from councilbot.delivery.targets import Outgoing
 from councilbot.metrics import Metrics
 from councilbot.settings import Settings
 from councilbot.web.server import WebServer
@@ -169,6 +175,39 @@ async def test_a_broadcast_shows_in_the_outbox_deliveries_and_platform_errors(
     errors = "councilbot_platform_errors_total"
     assert value(samples, errors, platform="telegram", status_class="429") == 1
     assert value(samples, errors, platform="telegram", status_class="5xx") == 1
+
+
+async def test_the_outbox_age_counts_only_rows_that_are_due(
+    app: App, server: WebServer, clock: Clock
+) -> None:
+    message = Outgoing(platform=Platform.TELEGRAM, chat_id=TELEGRAM_GROUP, text="hi")
+    async with app.sessionmaker() as session, session.begin():
+        await outbox.enqueue(
+            session, [Envelope(f"age:{n}", message, "test", n) for n in (1, 2)], now=clock()
+        )
+    clock.advance(hours=1)  # both were queued an hour ago and wait on purpose (a backoff)
+    async with app.sessionmaker() as session, session.begin():
+        for n, minutes in ((1, 10), (2, 20)):
+            await session.execute(
+                update(Delivery)
+                .where(Delivery.source_id == n)
+                .values(next_attempt_at=clock() + timedelta(minutes=minutes))
+            )
+    samples = await scrape(server)
+    assert value(samples, "councilbot_outbox_depth") == 2
+    assert value(samples, "councilbot_outbox_oldest_pending_seconds") == 0
+
+    clock.advance(minutes=15)  # the first is due since 5 minutes, the second not yet
+    assert value(await scrape(server), "councilbot_outbox_oldest_pending_seconds") == 300
+
+    async with app.sessionmaker() as session, session.begin():  # a dispatcher sends it
+        claimed = await outbox.claim(
+            session, worker="w", limit=1, now=clock(), lease=timedelta(minutes=1)
+        )
+    assert [row.message.chat_id for row in claimed] == [TELEGRAM_GROUP]
+    assert value(await scrape(server), "councilbot_outbox_oldest_pending_seconds") == 0
+    clock.advance(minutes=2)  # and dies: its lease runs out, the row is due again
+    assert value(await scrape(server), "councilbot_outbox_oldest_pending_seconds") == 420
 
 
 async def test_scheduled_jobs_fired_and_missed_are_counted_by_kind(

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import pytest
+from sqlalchemy import text, update
 
 from councilbot.app import App
 from councilbot.core.messages import ChatKind, Platform
+from councilbot.db.models import Delivery, DeliveryStatus
 from councilbot.db.session import create_engine
 from councilbot.delivery import outbox
 from councilbot.delivery.dispatcher import Hold
 from councilbot.delivery.outbox import Envelope
 from councilbot.delivery.targets import Outgoing
-from councilbot.web.server import MAX_BODY, WebhookHandler, WebServer
+from councilbot.web.server import DB_TIMEOUT, MAX_BODY, WebhookHandler, WebServer
 from tests.conftest import START
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)  # bounds every request, so no test can hang
@@ -120,6 +123,59 @@ async def test_healthz_names_a_held_workspace_with_a_503(
         "slack workspace T0TEAM: token_revoked",
     ]
     assert body["workspaces"][0]["problem"] == "token_revoked"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_healthz_answers_at_once_while_a_transaction_holds_sqlites_only_connection(
+    app: App, server: WebServer, http: aiohttp.ClientSession
+) -> None:
+    async with app.sessionmaker() as session, session.begin():  # takes the write lock too
+        await session.execute(text("SELECT 1"))
+        started = time.monotonic()
+        async with http.get(f"{server.url}/healthz") as response:
+            assert (response.status, await response.json()) == (
+                200,
+                {"status": "ok", "database": "ok"},
+            )
+        assert time.monotonic() - started < DB_TIMEOUT / 2
+
+
+async def test_a_web_process_names_a_workspace_held_in_the_database(
+    app: App, server: WebServer, http: aiohttp.ClientSession
+) -> None:
+    # No dispatcher runs in this process (a web role): another process's holds its rows.
+    messages = [
+        Outgoing(platform=Platform.SLACK, workspace=team, chat_id=chat, text="hi")
+        for team, chat in (("T0TEAM", "C1"), ("T0TEAM", "C2"), ("T0OTHER", "C3"))
+    ]
+    async with app.sessionmaker() as session, session.begin():
+        await outbox.enqueue(
+            session, [Envelope(f"web:{i}", m, "test", 1) for i, m in enumerate(messages)], now=START
+        )
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.workspace == "T0TEAM")
+            .values(last_error=outbox.HELD + "token_revoked")
+        )
+    async with http.get(f"{server.url}/healthz") as response:
+        assert response.status == 503
+        assert await response.json() == {
+            "status": "unhealthy",
+            "problems": ["slack workspace T0TEAM: token_revoked"],
+            "database": "ok",
+            "workspaces": [
+                {
+                    "platform": "slack",
+                    "workspace": "T0TEAM",
+                    "problem": "token_revoked",
+                    "since": None,
+                }
+            ],
+        }
+    async with app.sessionmaker() as session, session.begin():  # the token works again
+        await session.execute(update(Delivery).values(status=DeliveryStatus.SENT, last_error=None))
+    async with http.get(f"{server.url}/healthz") as response:
+        assert response.status == 200
 
 
 async def test_metrics_count_outbox_rows(

@@ -49,6 +49,9 @@ UTC_ZONE = ZoneInfo("UTC")
 NOT_A_COMMAND = N_("I only understand commands. Send /help to see them.")
 # A private chat is told NOT_A_COMMAND at most this often: once is helpful, every time nags.
 HINT_INTERVAL = timedelta(minutes=10)
+# What logs and metrics call a name that is no command: what people type is never logged,
+# and one label for every typo keeps the metric's series bounded.
+UNKNOWN_COMMAND = "(unknown)"
 
 
 class Role(IntEnum):
@@ -217,11 +220,11 @@ class Router:
             return reply
         finally:
             spec = self.lookup(command.name)
-            name = spec.name if spec else normalise_name(command.name)[:32]
+            name = spec.name if spec else UNKNOWN_COMMAND
             seconds = time.perf_counter() - started
             ms = round(seconds * 1000)
             platform = command.sender.platform.value
-            # The name only: arguments are what people wrote, and are never logged.
+            # A known command's name only: arguments are what people wrote, and are never logged.
             fields = {"command": name, "platform": platform, "outcome": outcome, "duration_ms": ms}
             log.info("/%s on %s: %s in %d ms", name, platform, outcome, ms, extra=fields)
             handled = Handled(spec.name if spec else None, platform, outcome, seconds)

@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 
 from councilbot.settings import PROJECT_ROOT
 
@@ -44,6 +44,18 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+def probe_engine(engine: AsyncEngine, *, timeout: float) -> AsyncEngine:
+    """Return an engine for health checks that queues behind none of the app's own work."""
+    # On a SQLite file the app's pool has one connection, which commands and the dispatcher
+    # hold for whole transactions: a check opens its own to the same file instead (in WAL
+    # mode a reader waits for no writer), and waits at most `timeout` for a lock.
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    return create_async_engine(
+        engine.url, poolclass=NullPool, connect_args={"timeout": timeout}, hide_parameters=True
+    )
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -138,36 +138,18 @@ class Hold:
     probe: asyncio.Future[Verdict] | None = None  # a try in flight: what it learnt
 
 
-# The totals of Stats that each result of a send adds to (a refused message is a failure).
-TOTALS = {
-    "sent": "sent",
-    "retried": "retried",
-    "rate_limited": "rate_limited",
-    "rejected": "failed",
-    "failed": "failed",
-    "dead": "dead",
-}
-
-
 @dataclass(slots=True)
 class Stats:
     """Counters for metrics and benchmarks."""
 
-    sent: int = 0
-    retried: int = 0
-    rate_limited: int = 0
-    failed: int = 0
-    dead: int = 0
     # (result, platform): sent, retried, rate_limited, rejected, failed, dead, moved, held.
     results: Counter[tuple[str, Platform]] = field(default_factory=Counter)
     # (platform, HTTP status class of the error answer: 2xx, 429, 4xx, 5xx; none: no answer).
     errors: Counter[tuple[Platform, str]] = field(default_factory=Counter)
 
     def count(self, result: str, platform: Platform) -> None:
-        """Count one send's result, by platform and in its total."""
+        """Count one send's result by platform."""
         self.results[result, platform] += 1
-        if total := TOTALS.get(result):
-            setattr(self, total, getattr(self, total) + 1)
 
     def answered(self, platform: Platform, status: int | None) -> None:
         """Count an error answer of a platform by its HTTP status class."""

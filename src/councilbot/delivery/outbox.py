@@ -93,18 +93,21 @@ async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: 
     return inserted
 
 
+def is_due(now: datetime) -> ColumnElement[bool]:
+    """Match the rows a dispatcher may claim now: pending and due, or with an expired lease."""
+    return or_(
+        (Delivery.status == DeliveryStatus.PENDING) & (Delivery.next_attempt_at <= now),
+        (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now),
+    )
+
+
 async def claim(
     session: AsyncSession, *, worker: str, limit: int, now: datetime, lease: timedelta
 ) -> list[Claimed]:
     """Claim up to `limit` due rows (pending, or sending with an expired lease)."""
     due = (
         select(Delivery.id)
-        .where(
-            or_(
-                (Delivery.status == DeliveryStatus.PENDING) & (Delivery.next_attempt_at <= now),
-                (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now),
-            )
-        )
+        .where(is_due(now))
         .order_by(Delivery.next_attempt_at, Delivery.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -385,6 +388,22 @@ async def report(session: AsyncSession, source: str, source_id: int, *, limit: i
             for status, title, chat, error in problems
         ],
     )
+
+
+async def held_workspaces(session: AsyncSession, *, limit: int) -> list[tuple[Platform, str, str]]:
+    """Return (platform, workspace, reason) of up to `limit` workspaces whose rows are held."""
+    # Any process sees them here, not only the dispatcher that holds them (a web process).
+    rows = await session.execute(
+        select(Delivery.platform, Delivery.workspace, func.max(Delivery.last_error))
+        .where(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.last_error.startswith(HELD, autoescape=True),
+        )
+        .group_by(Delivery.platform, Delivery.workspace)
+        .order_by(Delivery.platform, Delivery.workspace)
+        .limit(limit)
+    )
+    return [(platform, workspace, error.removeprefix(HELD)) for platform, workspace, error in rows]
 
 
 async def pending_count(session: AsyncSession) -> int:

@@ -73,7 +73,6 @@ class Scheduler:
         # One sync at a time: concurrent ones (the periodic one, one after a commit) would
         # each try to take the lead on their own connection, and the losers skip the work.
         self._sync_lock = asyncio.Lock()
-        self.missed: list[str] = []
         self.counts: Counter[tuple[str, str]] = Counter()  # (job kind, "fired" or "missed")
 
     @property
@@ -275,7 +274,6 @@ class Scheduler:
         if not claimed.rowcount:
             return
         job.state = JobState.MISSED
-        self.missed.append(job.name)
         self.counts[job.kind, "missed"] += 1
         log.warning("job %s was due at %s and is missed", job.name, job.due_at)
         await self._run_handler(session, f"{job.kind}:missed", job, now)

@@ -10,8 +10,12 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.app import App
+from councilbot.core.messages import Platform
+from councilbot.db.session import probe_engine
+from councilbot.delivery import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +29,7 @@ the status, body and headers to answer with."""
 
 MAX_BODY = 1024 * 1024  # platform updates are a few KiB; refuse anything near this
 DB_TIMEOUT = 2.0  # seconds the health check's query may take
+HELD_LIMIT = 20  # held workspaces the health check names at most
 DRAIN_TIMEOUT = 10.0  # seconds stop() waits for webhook calls in flight
 # Webhooks whose platform sends a refused update again (Telegram retries; Slack never resends
 # a slash command or a button click): only these are refused while the process stops.
@@ -44,6 +49,7 @@ class WebServer:
         pages: Mapping[str, PageHandler] | None = None,
     ) -> None:
         self._app = app
+        self._probe = probe_engine(app.engine, timeout=DB_TIMEOUT / 2)
         self.host = host
         self.port = app.settings.http_port if port is None else port
         self._routes = dict(routes or {})
@@ -104,6 +110,8 @@ class WebServer:
             logger.warning("%d webhook calls still running after %.0f s", self._calls, grace)
         runner, self._runner = self._runner, None
         await runner.cleanup()
+        if self._probe is not self._app.engine:
+            await self._probe.dispose()
         logger.info("web server stopped")
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -111,9 +119,10 @@ class WebServer:
         if self._draining:
             return web.json_response({"status": "stopping"}, status=503)
         problems: list[str] = []
-        body: dict[str, Any] = {"database": await self._database()}
-        if body["database"] != "ok":
-            problems.append(f"database: {body['database']}")
+        database, in_database = await self._database()
+        body: dict[str, Any] = {"database": database}
+        if database != "ok":
+            problems.append(f"database: {database}")
         # Only the parts this process started are checked (a web-only process runs neither).
         for name, part in (
             ("dispatcher", self._app.dispatcher),
@@ -122,34 +131,36 @@ class WebServer:
             if (problem := part.problem) is not None:
                 body[name] = problem
                 problems.append(f"{name}: {problem}")
-        if held := self._app.dispatcher.held:
+        # Every process reads the held workspaces from the outbox; the dispatcher that holds
+        # one knows since when, and knows it before its rows are written.
+        held: dict[tuple[Platform, str], tuple[str, str | None]] = {
+            (platform, workspace): (reason, None) for platform, workspace, reason in in_database
+        }
+        for workspace, hold in self._app.dispatcher.held.items():
+            held[workspace] = (hold.reason, hold.since.isoformat())
+        if held:
             # A restart does not fix a refused token: reinstall the app or replace the token.
+            ordered = sorted(held.items(), key=lambda item: (item[0][0].value, item[0][1]))
             body["workspaces"] = [
-                {
-                    "platform": platform.value,
-                    "workspace": workspace,
-                    "problem": hold.reason,
-                    "since": hold.since.isoformat(),
-                }
-                for (platform, workspace), hold in held.items()
+                {"platform": p.value, "workspace": w, "problem": reason, "since": since}
+                for (p, w), (reason, since) in ordered
             ]
-            problems += [f"{p.value} workspace {w}: {h.reason}" for (p, w), h in held.items()]
+            problems += [f"{p.value} workspace {w}: {reason}" for (p, w), (reason, _) in ordered]
         if not problems:
             return web.json_response({"status": "ok", **body})
         logger.warning("health check failed: %s", "; ".join(problems))
         return web.json_response({"status": "unhealthy", "problems": problems, **body}, status=503)
 
-    async def _database(self) -> str:
-        """Return "ok" if the database answers a query in time, else why not."""
+    async def _database(self) -> tuple[str, list[tuple[Platform, str, str]]]:
+        """Return "ok" and the held workspaces if the database answers in time, else why not."""
         try:
-            async with asyncio.timeout(DB_TIMEOUT):
-                async with self._app.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(DB_TIMEOUT), AsyncSession(self._probe) as session:
+                await session.execute(text("SELECT 1"))
+                return "ok", await outbox.held_workspaces(session, limit=HELD_LIMIT)
         except TimeoutError:
-            return "timeout"
+            return "timeout", []
         except Exception as exc:  # only the class name: messages may hold URLs or SQL
-            return type(exc).__name__
-        return "ok"
+            return type(exc).__name__, []
 
     async def metrics(self, request: web.Request) -> web.Response:
         """Render the app's metrics in the Prometheus format the scraper asks for."""
