@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from councilbot.db.session import SchemaOutOfDate
+from councilbot.db.session import DatabaseUnusable, SchemaOutOfDate
 from councilbot.logsafe import configure_logging
 from councilbot.settings import Role, Settings, SettingsError, load_settings
 
@@ -68,15 +68,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"councilbot: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.secrets(), settings.log_format)
+    from asyncpg import PostgresError
+    from sqlalchemy.exc import DatabaseError
+
     try:
         return asyncio.run(_dispatch(args, settings))
-    except SchemaOutOfDate as exc:
+    except (SchemaOutOfDate, DatabaseUnusable) as exc:
         print(f"councilbot: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
         print(f"councilbot: cannot reach the database ({exc})", file=sys.stderr)
+        return 2
+    except (DatabaseError, PostgresError) as exc:  # refused at connect, not a database, locked
+        log.debug("the database failed", exc_info=True)  # the traceback, at LOG_LEVEL=DEBUG
+        reason = exc.orig if isinstance(exc, DatabaseError) else exc
+        print(f"councilbot: cannot use the database ({reason})", file=sys.stderr)
         return 2
 
 
@@ -99,13 +107,18 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
         return _copy(args.db_action, args.file, settings)
     engine = create_engine(settings.database_url)
     try:
+        before, _ = await schema_revisions(engine)
         if args.db_action == "upgrade":
             await upgrade(engine, args.revision)
         current, head = await schema_revisions(engine)
-        state = "up to date" if current == head else f"behind (head is {head})"
-        print(f"database schema at {current or 'nothing'}: {state}")
     finally:
         await engine.dispose()
+    if current == before:
+        state = "up to date" if current == head else f"behind (head is {head})"
+        print(f"database schema at {current or 'nothing'}: {state}")
+    else:
+        done = f"created at {current}" if before is None else f"upgraded from {before} to {current}"
+        print(f"database schema {done}" + ("" if current == head else f" (head is {head})"))
     return 0
 
 

@@ -331,6 +331,49 @@ async def test_an_announcement_sent_earlier_is_said_to_have_gone_out_then(
     assert statuses == [AnnouncementStatus.SENT, AnnouncementStatus.SENT]
 
 
+MALAGA_TEXT = "Andalusian council (Smart City cluster)"
+
+
+async def test_only_its_author_an_admin_or_a_coordinator_of_all_its_councils_may_cancel(
+    bot: Bot,
+) -> None:
+    for person in ("bob", "carol"):
+        await bot(f"{person}@dm: /lang en")
+    await bot("/coordinator add bob cork")
+    for council in ("cork", "malaga"):
+        await bot(f"/coordinator add carol {council}")
+    await bot('/announce cork,malaga "Hello both" --at tomorrow 10:00')  # #1, by the admin
+    await bot('/announce cork "Hello Cork" --at tomorrow 10:00')  # #2
+    await bot('carol@dm: /announce cork,malaga "From carol" --at tomorrow 10:00')  # #3
+    await bot("/coordinator remove carol malaga")
+    # bob sees what reaches his council, but may cancel only what reaches his councils alone.
+    assert [line.split(" · ")[0] for line in (await bot("bob@dm: /announce list")).split("\n")] == [
+        "Scheduled announcements", "#1", "#2", "#3",
+    ]  # fmt: skip
+    assert (await bot("bob@dm: /deliveries 1")).startswith("Announcement #1 is scheduled for")
+    refusal = (
+        "Only its author, an admin or a coordinator of every council it goes to can cancel "
+        "announcement #{id}; you do not coordinate {councils}."
+    )
+    assert await bot("bob@dm: /announce cancel 1") == refusal.format(id=1, councils=MALAGA_TEXT)
+    assert await bot("bob@dm: /announce cancel 3") == refusal.format(id=3, councils=MALAGA_TEXT)
+    await bot("bob@dm: /lang es")
+    assert await bot("bob@dm: /announce cancel 1") == (
+        "Solo su autor, un administrador o quien coordine todos los consejos a los que va "
+        f"dirigido puede cancelar el anuncio #1; tú no coordinas {MALAGA_TEXT}."
+    )
+    assert await bot("bob@dm: /announce cancel 2") == "Anuncio #2 cancelado; no se enviará."
+    # The author may cancel their own, even without coordinating all its councils any more.
+    assert await bot("carol@dm: /announce cancel 3") == CANCELLED.format(id=3)
+    async with bot.app.sessionmaker() as session:
+        found = await session.scalars(select(Announcement).order_by(Announcement.id))
+        assert [a.status for a in found] == [
+            AnnouncementStatus.SCHEDULED, AnnouncementStatus.CANCELLED, AnnouncementStatus.CANCELLED,
+        ]  # fmt: skip
+        states = await session.scalars(select(Job.state).order_by(Job.id))
+        assert list(states) == [JobState.PENDING, JobState.CANCELLED, JobState.CANCELLED]
+
+
 async def test_a_missed_announcement_can_still_be_cancelled(bot: Bot, clock: Clock) -> None:
     await bot("/announce cork Old news --at tomorrow 08:00")
     clock.advance(days=3)

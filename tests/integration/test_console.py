@@ -109,6 +109,81 @@ def test_a_database_behind_the_code_asks_for_an_upgrade(tmp_path: Path) -> None:
     )
 
 
+def test_a_database_in_a_missing_folder_is_refused_in_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "sub" / "bot.db"
+    result = councilbot("db", "upgrade", db=db)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        f"councilbot: cannot create the database {db}: the folder {db.parent} does not exist\n",
+    )
+    # Nothing else creates the file; each says what is missing in one line.
+    for action in (("db", "current"), ("seed",), ("chat",), ("db", "backup", f"{tmp_path}/b.db")):
+        result = councilbot(*action, db=db)
+        assert len(result.stderr.splitlines()) <= 1, result.stderr
+    assert list(tmp_path.iterdir()) == []
+    backup = tmp_path / "backup.db"
+    assert councilbot("db", "upgrade", db=backup).returncode == 0
+    result = councilbot("db", "restore", str(backup), db=db)
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"councilbot: cannot write {db}: the folder {db.parent} does not exist\n",
+    )
+
+
+def test_a_folder_or_a_text_file_in_place_of_the_database_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    for action in (("db", "upgrade"), ("db", "current"), ("seed",)):
+        result = councilbot(*action, db=tmp_path)
+        assert (result.returncode, result.stdout, result.stderr) == (
+            2,
+            "",
+            f"councilbot: {tmp_path} is a folder, not a database file\n",
+        )
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    for action in (("db", "upgrade"), ("db", "current"), ("seed",)):
+        result = councilbot(*action, db=text)
+        assert (result.returncode, result.stdout, result.stderr) == (
+            2,
+            "",
+            "councilbot: cannot use the database (file is not a database)\n",
+        )
+
+
+def test_db_upgrade_says_what_it_did(tmp_path: Path) -> None:
+    scripts = ScriptDirectory.from_config(alembic_config())
+    head = scripts.get_current_head()
+    first = scripts.get_revision(head).down_revision
+    db = tmp_path / "bot.db"
+    outputs = [
+        councilbot(*action, db=db).stdout
+        for action in (
+            ("db", "upgrade", first),
+            ("db", "current"),
+            ("db", "upgrade"),
+            ("db", "upgrade"),
+            ("db", "upgrade", first),
+        )
+    ]
+    assert outputs == [
+        f"database schema created at {first} (head is {head})\n",
+        f"database schema at {first}: behind (head is {head})\n",
+        f"database schema upgraded from {first} to {head}\n",
+        f"database schema at {head}: up to date\n",
+        f"database schema at {head}: up to date\n",  # an upgrade never goes back
+    ]
+    assert councilbot("db", "upgrade", db=tmp_path / "new.db").stdout == (
+        f"database schema created at {head}\n"
+    )
+    result = councilbot("db", "upgrade", "nonsense", db=db)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "councilbot: cannot upgrade to nonsense: Can't locate revision identified by 'nonsense'\n",
+    )
+
+
 def test_an_unseeded_database_names_the_seed_command(tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     assert councilbot("db", "upgrade", db=db).returncode == 0

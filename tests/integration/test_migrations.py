@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 # The schema the migrations build is the bot's models plus Slack's installation tables,
@@ -15,8 +19,15 @@ from councilbot.adapters.slack import tables as slack_tables
 from councilbot.app import build_app
 from councilbot.db import models
 from councilbot.db.base import Base
-from councilbot.db.session import SchemaOutOfDate, check_schema, schema_revisions, upgrade
+from councilbot.db.session import (
+    SchemaOutOfDate,
+    alembic_config,
+    check_schema,
+    schema_revisions,
+    upgrade,
+)
 from councilbot.settings import Settings
+from tests.processes import councilbot
 
 
 async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
@@ -55,10 +66,48 @@ async def test_the_app_refuses_an_out_of_date_schema(
     await upgrade(engine)
 
 
+async def db_upgrade(database_url: str, *revision: str) -> tuple[int, str, str]:
+    """Run the real `councilbot db upgrade`; return its status, output and errors."""
+    env = {**os.environ, "COUNCILBOT_DATABASE_URL": database_url}
+    process = await councilbot("db", "upgrade", *revision, env=env)
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_db_upgrade_says_whether_it_created_upgraded_or_left_the_schema(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    scripts = ScriptDirectory.from_config(alembic_config())
+    head = scripts.get_current_head()
+    older = scripts.get_revision(head).down_revision
+    await upgrade_or_downgrade(engine, "base")
+    assert await db_upgrade(database_url) == (0, f"database schema created at {head}\n", "")
+    await upgrade_or_downgrade(engine, older)
+    assert await db_upgrade(database_url) == (
+        0,
+        f"database schema upgraded from {older} to {head}\n",
+        "",
+    )
+    assert await db_upgrade(database_url) == (0, f"database schema at {head}: up to date\n", "")
+    assert await schema_revisions(engine) == (head, head)
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_database_that_does_not_exist_is_one_line(
+    postgres_migrated: str,
+) -> None:
+    missing = make_url(postgres_migrated).set(database="councilbot_no_such_database")
+    assert await db_upgrade(missing.render_as_string(hide_password=False)) == (
+        2,
+        "",
+        'councilbot: cannot use the database (database "councilbot_no_such_database" '
+        "does not exist)\n",
+    )
+
+
 async def upgrade_or_downgrade(engine: AsyncEngine, revision: str) -> None:
     from alembic import command
-
-    from councilbot.db.session import alembic_config
 
     def run(connection) -> None:
         config = alembic_config()

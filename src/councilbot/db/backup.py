@@ -96,6 +96,8 @@ def restore(source: Path, database: Path) -> Snapshot:
             "CouncilBot does not know; restore it with the version that made it"
         )
     created = not database.exists()
+    if created and not database.parent.is_dir():
+        raise BackupError(f"cannot write {database}: the folder {database.parent} does not exist")
     try:
         with (
             closing(_claim(database, created)) as target,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ READ_ONLY = {"councilbot_read_only": True, "postgresql_readonly": True}
 
 class SchemaOutOfDate(Exception):
     """Raise when the database is behind (or ahead of) the code's migrations."""
+
+
+class DatabaseUnusable(Exception):
+    """Raise when the database cannot be opened or upgraded, saying why in one line."""
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -95,27 +100,57 @@ def alembic_config(url: str | None = None, directory: Path = MIGRATIONS_DIR) -> 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Run the migrations up to `revision` on this engine."""
     from alembic import command
+    from alembic.util import CommandError
 
     def run(connection: Connection) -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(run)
+    _require_sqlite_folder(engine)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(run)
+    except CommandError as exc:  # an unknown revision, say
+        raise DatabaseUnusable(f"cannot upgrade to {revision}: {exc}") from exc
 
 
 # What sets up a database from nothing: the schema, then the councils.
 SETUP_COMMAND = "councilbot db upgrade && councilbot seed"
 
 
-def _sqlite_file_missing(engine: AsyncEngine) -> bool:
-    """Tell whether the engine names a SQLite file that does not exist (connecting creates it)."""
+def _sqlite_file(engine: AsyncEngine) -> Path | None:
+    """Return the SQLite file the engine names (None for other databases); refuse a folder."""
     url = engine.url
     database = url.database or ""
     if engine.dialect.name != "sqlite" or database in ("", ":memory:") or url.query.get("uri"):
-        return False
-    return not Path(database).exists()
+        return None
+    path = Path(database)
+    if path.is_dir():
+        raise DatabaseUnusable(f"{path} is a folder, not a database file")
+    return path
+
+
+def _sqlite_file_missing(engine: AsyncEngine) -> bool:
+    """Tell whether the engine names a SQLite file that does not exist (connecting creates it)."""
+    path = _sqlite_file(engine)
+    return path is not None and not path.exists()
+
+
+def _require_sqlite_folder(engine: AsyncEngine) -> None:
+    """Refuse to create a SQLite file in a folder that is missing or cannot be written."""
+    path = _sqlite_file(engine)
+    if path is None or path.exists():
+        return
+    folder = path.parent
+    if not folder.is_dir():
+        raise DatabaseUnusable(
+            f"cannot create the database {path}: the folder {folder} does not exist"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseUnusable(
+            f"cannot create the database {path}: the folder {folder} cannot be written"
+        )
 
 
 async def schema_revisions(engine: AsyncEngine) -> tuple[str | None, str | None]:

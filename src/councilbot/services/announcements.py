@@ -48,13 +48,20 @@ class Created:
     queued: int
 
 
+async def _not_coordinated(
+    session: AsyncSession, actor: Actor, targets: list[Council]
+) -> list[str]:
+    """Name the councils among `targets` that the actor does not coordinate (none for admins)."""
+    if await access.is_admin(session, actor):
+        return []
+    mine = await access.coordinated_council_ids(session, actor.member_id)
+    return [c.name for c in targets if c.id not in mine]
+
+
 async def _require_coordinator_of_all(
     session: AsyncSession, actor: Actor, targets: list[Council]
 ) -> None:
-    if await access.is_admin(session, actor):
-        return
-    mine = await access.coordinated_council_ids(session, actor.member_id)
-    missing = [c.name for c in targets if c.id not in mine]
+    missing = await _not_coordinated(session, actor, targets)
     if missing:
         raise Forbidden(
             N_("You can only announce to councils you coordinate; not to {councils}."),
@@ -246,8 +253,8 @@ async def _subscribers(
     return [(member, identity) for member, identity in rows.all()]
 
 
-async def _manages(session: AsyncSession, actor: Actor) -> Callable[[Announcement], bool]:
-    """Tell which announcements the actor may manage: their own, and their councils' ones."""
+async def _sees(session: AsyncSession, actor: Actor) -> Callable[[Announcement], bool]:
+    """Tell which announcements the actor may see: their own, and those reaching their councils."""
     if await access.is_admin(session, actor):
         return lambda _announcement: True
     mine = await access.coordinated_council_ids(session, actor.member_id)
@@ -260,7 +267,7 @@ async def _get_visible(session: AsyncSession, actor: Actor, announcement_id: int
     announcement = await session.get(Announcement, announcement_id)
     if announcement is None:
         raise NotFound(N_("There is no announcement #{id}."), id=announcement_id)
-    if not (await _manages(session, actor))(announcement):
+    if not (await _sees(session, actor))(announcement):
         raise Forbidden(
             N_("Announcement #{id} is not for a council you coordinate."), id=announcement_id
         )
@@ -268,14 +275,14 @@ async def _get_visible(session: AsyncSession, actor: Actor, announcement_id: int
 
 
 async def list_scheduled(session: AsyncSession, actor: Actor) -> list[Announcement]:
-    """Return the scheduled (and missed) announcements the actor may manage."""
+    """Return the scheduled (and missed) announcements the actor may see."""
     query = (
         select(Announcement)
         .where(Announcement.status.in_([AnnouncementStatus.SCHEDULED, AnnouncementStatus.MISSED]))
         .order_by(Announcement.scheduled_at, Announcement.id)
     )
-    manages = await _manages(session, actor)
-    return [a for a in await session.scalars(query) if manages(a)]
+    sees = await _sees(session, actor)
+    return [a for a in await session.scalars(query) if sees(a)]
 
 
 class SentBefore(Exception):
@@ -292,6 +299,18 @@ async def cancel_announcement(
 ) -> Announcement:
     """Cancel a scheduled (or missed) announcement; raise SentBefore if it went out earlier."""
     announcement = await _get_visible(session, actor, announcement_id)
+    if announcement.author_id != actor.member_id:
+        # As to announce: one may stop only what one could have sent.
+        missing = await _not_coordinated(session, actor, announcement.councils)
+        if missing:
+            raise Forbidden(
+                N_(
+                    "Only its author, an admin or a coordinator of every council it goes to "
+                    "can cancel announcement #{id}; you do not coordinate {councils}."
+                ),
+                id=announcement_id,
+                councils=", ".join(missing),
+            )
     await jobs.cancel(session, job_name(announcement.id))
     # Read under the lock: a firing that claimed the job first has committed by now.
     announcement = await _lock(session, announcement.id)
