@@ -4,9 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The lock files: exact versions with their hashes, within pyproject.toml's ranges.
-# requirements.txt is what the bot needs (the image installs it), requirements-dev.txt
-# adds the tools of `make test` and `make lock`.
+# requirements.txt is what the bot needs (the image installs it), requirements-build.txt
+# the build backend that installs the bot (pyproject.toml's build-system: hatchling),
+# requirements-dev.txt both and the tools of `make test` and `make lock`.
 LOCK := requirements.txt
+BUILD_LOCK := requirements-build.txt
 DEV_LOCK := requirements-dev.txt
 # `make lock LOCK_UPGRADE=` keeps today's pins and only adds what pyproject.toml changed.
 LOCK_UPGRADE ?= --upgrade
@@ -18,16 +20,20 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet $(L
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Every package from the lock, hashes checked; then the bot itself, whose dependencies are in it.
+# Every package from the lock, hashes checked; then the bot itself, whose dependencies are in
+# it, built by the locked hatchling (not the newest one pip would fetch for an isolated build).
 $(STAMP): $(BIN)/python $(DEV_LOCK) pyproject.toml
 	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 ## Re-pin every dependency to the newest release pyproject.toml allows; commit both files.
 lock: $(STAMP)
 	$(PIP_COMPILE) --output-file $(LOCK) pyproject.toml
-	$(PIP_COMPILE) --extra dev --constraint $(LOCK) --output-file $(DEV_LOCK) pyproject.toml
+	$(PIP_COMPILE) --only-build-deps --build-deps-for editable --constraint $(LOCK) \
+		--output-file $(BUILD_LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra dev --build-deps-for editable --constraint $(LOCK) \
+		--constraint $(BUILD_LOCK) --output-file $(DEV_LOCK) pyproject.toml
 
 ## Migrate, seed and start the bot (the console chat when no platform token is set).
 run: $(STAMP)
@@ -49,15 +55,13 @@ seed: $(STAMP)
 
 ## Lint (code and Dockerfile), check the layering (import-linter contracts in pyproject.toml)
 ## and run every test.
-test: $(STAMP)
-	$(BIN)/ruff check src tests bench migrations
-	$(BIN)/ruff format --check src tests bench migrations
-	$(BIN)/lint-imports --no-cache
-	$(BIN)/hadolint Dockerfile
+test: lint
 	$(BIN)/python -m pytest
 
+## Lint the code and the Dockerfile and check the layering, without the tests.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench migrations
+	$(BIN)/ruff format --check src tests bench migrations
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/hadolint Dockerfile
 

@@ -135,17 +135,20 @@ def _copy(action: str, file: str, settings: Settings) -> int:
                 f"db {action} is for SQLite; on PostgreSQL use pg_dump and pg_restore "
                 "as README.md shows (Operations, Backups)"
             )
+        kept = None
         if action == "backup":
             snapshot = backup(database, Path(file))
             done = f"backed up {database} to {file}"
         else:
-            snapshot = restore(Path(file), database)
+            snapshot, kept = restore(Path(file), database)
             done = f"restored {file} into {database}"
     except BackupError as exc:
         print(f"councilbot: {exc}", file=sys.stderr)
         return 2
     head = known_revisions()[0]
     state = "" if snapshot.revision == head else f"; `councilbot db upgrade` brings it to {head}"
+    if kept is not None:
+        state += f"; the database it replaced is kept as {kept} until the next restore"
     print(
         f"{done}: {snapshot.tables} tables, {snapshot.rows} rows, "
         f"schema at {snapshot.revision}{state}"

@@ -183,7 +183,8 @@ async def test_a_backup_taken_while_the_bot_writes_restores_every_row(
     assert all(after.values()), [name for name, rows in after.items() if not rows]
     for number, (target, before, during) in enumerate(backups):
         fresh = tmp_path / f"restored-{number}.db"
-        snapshot = restore(target, fresh)
+        snapshot, kept = restore(target, fresh)
+        assert kept is None
         assert snapshot.revision == HEAD
         restored = await every_row(sqlite_url(fresh))
         # A consistent snapshot: everything, and the deliveries written up to one moment.
@@ -239,8 +240,32 @@ async def test_a_restored_older_backup_says_to_upgrade(
     status, out, err = await cli("db", "restore", str(older), env=env)
     assert (status, err) == (0, "")
     assert out.endswith(
-        f"schema at {known_revisions()[1]}; `councilbot db upgrade` brings it to {HEAD}\n"
+        f"schema at {known_revisions()[1]}; `councilbot db upgrade` brings it to {HEAD}; "
+        f"the database it replaced is kept as {database}.before-restore until the next restore\n"
     )
+
+
+async def test_restore_keeps_the_database_it_replaces_until_the_next_restore(
+    live: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    database, env = live
+    before = await every_row(sqlite_url(database))
+    wrong = tmp_path / "wrong.db"
+    backup(database, wrong)
+    with sqlite3.connect(wrong) as connection:
+        connection.execute("DELETE FROM deliveries")
+    status, out, err = await cli("db", "restore", str(wrong), env=env)
+    assert (status, err) == (0, "")
+    kept = tmp_path / "bot.db.before-restore"
+    assert out.endswith(f"; the database it replaced is kept as {kept} until the next restore\n")
+    assert (await every_row(sqlite_url(database)))["deliveries"] == []
+    assert await every_row(sqlite_url(kept)) == before
+    assert permissions(kept) == 0o600  # it holds Slack workspaces' tokens
+    # Restoring the kept copy undoes the wrong restore; the copy now holds the wrong one.
+    status, _, err = await cli("db", "restore", str(kept), env=env)
+    assert (status, err) == (0, "")
+    assert await every_row(sqlite_url(database)) == before
+    assert (await every_row(sqlite_url(kept)))["deliveries"] == []
 
 
 async def refused(*args: str, env: dict[str, str]) -> str:

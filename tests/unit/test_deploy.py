@@ -48,7 +48,6 @@ def test_the_bot_waits_for_a_healthy_database_and_a_finished_migration(compose: 
     services = compose["services"]
     assert set(services) == {"postgres", *BOTS}
     for name in BOTS:
-        assert services[name]["build"] == "."
         assert services[name]["depends_on"]["postgres"] == {"condition": "service_healthy"}
     assert services["migrate"]["command"] == ["migrate"]
     for name in ("web", "worker"):
@@ -57,6 +56,17 @@ def test_the_bot_waits_for_a_healthy_database_and_a_finished_migration(compose: 
         }
         assert services[name]["environment"]["COUNCILBOT_MIGRATE_ON_START"] == "false"
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_only_migrate_builds_the_image_the_bot_runs(compose: dict) -> None:
+    services = compose["services"]
+    assert [name for name, service in services.items() if "build" in service] == ["migrate"]
+    assert services["migrate"]["build"] == "."
+    image = services["migrate"]["image"]
+    for name in ("web", "worker"):
+        assert services[name]["image"] == image
+        # Never a registry's image of that name in place of the one just built.
+        assert services[name]["pull_policy"] == "never"
 
 
 def test_web_takes_the_updates_and_the_worker_the_scheduler(compose: dict) -> None:

@@ -68,3 +68,30 @@ def test_development_installs_the_runtime_pins() -> None:
     assert {name: dev[name][0] for name in runtime} == {
         name: version for name, (version, _) in runtime.items()
     }
+
+
+def test_the_build_backend_is_locked_and_installed_from_the_lock() -> None:
+    build_system = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    build, dev = pins("requirements-build.txt"), pins("requirements-dev.txt")
+    for line in build_system["requires"]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in build, f"{name} is not in requirements-build.txt: run `make lock`"
+        version, hashes = build[name]
+        assert requirement.specifier.contains(version, prereleases=True)
+        assert hashes, f"requirements-build.txt has no hash for {name}"
+    # `make .venv/.installed` builds the bot with the dev lock's backend: the same one.
+    assert {name: dev.get(name, (None,))[0] for name in build} == {
+        name: version for name, (version, _) in build.items()
+    }
+    assert all(hashes for _, hashes in build.values())
+    runtime = pins("requirements.txt")
+    shared = build.keys() & runtime.keys()
+    assert {name: build[name][0] for name in shared} == {name: runtime[name][0] for name in shared}
+    # Without --no-build-isolation pip would fetch the newest backend, unpinned, to build.
+    makefile = (ROOT / "Makefile").read_text()
+    assert "pip install --quiet --no-deps --no-build-isolation -e ." in makefile
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "-r requirements-build.txt" in dockerfile
+    # The image's virtualenv gets no pip (nor setuptools): the build stage's pip fills it.
+    assert "python -m venv --without-pip /opt/venv" in dockerfile

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 from councilbot.db.session import alembic_config
 
 VERSION_TABLE = "alembic_version"
+Checked = TypeVar("Checked")
 
 
 class BackupError(Exception):
@@ -59,32 +61,12 @@ def backup(database: Path, target: Path) -> Snapshot:
         if target.resolve() == database.resolve():
             raise BackupError(f"{target} is the database itself: back it up to another file")
         _read(target, refusal=f"{target} exists and is not a CouncilBot backup; not replacing it")
-    try:
-        # Beside the target, so that the final rename is atomic; mkstemp makes it private
-        # (the database holds Slack workspaces' tokens).
-        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise BackupError(f"cannot write {target}: {exc.strerror}") from exc
-    os.close(handle)
-    partial = Path(name)
-    try:
-        with closing(_connect(database, "rw")) as live, closing(_connect(partial, "rw")) as copy:
-            with _sqlite_errors(database):
-                live.backup(copy)
-            with _sqlite_errors(target):
-                # The copy inherits WAL mode; a backup is better one self-contained file.
-                copy.execute("PRAGMA journal_mode=DELETE")
-            snapshot = _describe(copy, database)
-        partial.replace(target)
-    except OSError as exc:
-        raise BackupError(f"cannot write {target}: {exc.strerror}") from exc
-    finally:
-        partial.unlink(missing_ok=True)
-    return snapshot
+    with closing(_connect(database, "rw")) as live:
+        return _save(live, database, target, check=lambda copy: _describe(copy, database))
 
 
-def restore(source: Path, database: Path) -> Snapshot:
-    """Replace what `database` holds with the backup `source`, once both are checked."""
+def restore(source: Path, database: Path) -> tuple[Snapshot, Path | None]:
+    """Replace `database` with the checked backup `source`; say where the old one is kept."""
     if not source.is_file():
         raise BackupError(f"there is no backup at {source}")
     if database.exists() and source.resolve() == database.resolve():
@@ -98,18 +80,52 @@ def restore(source: Path, database: Path) -> Snapshot:
     created = not database.exists()
     if created and not database.parent.is_dir():
         raise BackupError(f"cannot write {database}: the folder {database.parent} does not exist")
+    # The previous one's copy, so that restoring the wrong file can be undone.
+    kept = None if created else database.with_name(f"{database.name}.before-restore")
     try:
-        with (
-            closing(_claim(database, created)) as target,
-            closing(_connect(source, "ro")) as copy,
-            _sqlite_errors(database),
-        ):
-            copy.backup(target)
+        with closing(_claim(database, created)) as target, closing(_connect(source, "ro")) as copy:
+            if kept is not None:
+                # Unchecked: a damaged database is one to keep, not a reason to refuse.
+                _save(target, database, kept, check=lambda _: None)
+            with _sqlite_errors(database):
+                copy.backup(target)
     except BaseException:
         if created:
             database.unlink(missing_ok=True)
         raise
-    return snapshot
+    return snapshot, kept
+
+
+def _save(
+    live: sqlite3.Connection,
+    database: Path,
+    target: Path,
+    *,
+    check: Callable[[sqlite3.Connection], Checked],
+) -> Checked:
+    """Copy the database open on `live` to `target`, `check`ed, replaced whole or not at all."""
+    try:
+        # Beside the target, so that the final rename is atomic; mkstemp makes it private
+        # (the database holds Slack workspaces' tokens).
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise BackupError(f"cannot write {target}: {exc.strerror}") from exc
+    os.close(handle)
+    partial = Path(name)
+    try:
+        with closing(_connect(partial, "rw")) as copy:
+            with _sqlite_errors(database):
+                live.backup(copy)
+            with _sqlite_errors(target):
+                # The copy inherits WAL mode; a backup is better one self-contained file.
+                copy.execute("PRAGMA journal_mode=DELETE")
+            checked = check(copy)
+        partial.replace(target)
+    except OSError as exc:
+        raise BackupError(f"cannot write {target}: {exc.strerror}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    return checked
 
 
 def _claim(database: Path, created: bool) -> sqlite3.Connection:
