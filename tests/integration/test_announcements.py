@@ -99,7 +99,8 @@ async def test_scheduled_announcement_list_cancel(bot: Bot, clock: Clock) -> Non
         "/announce cancel 1 cancels it."
     )
     assert await bot("/announce list") == (
-        "Scheduled announcements\n#1 · Wed 2 Dec 2026, 09:30 · cork · Lean workshop tomorrow"
+        "Scheduled announcements\n"
+        "#1 · Wed 2 Dec 2026, 09:30 (Europe/Dublin) · cork · Lean workshop tomorrow"
     )
     assert await bot("/deliveries 1") == (
         "Announcement #1 is scheduled for Wed 2 Dec 2026, 09:30 (Europe/Dublin); "
@@ -433,6 +434,41 @@ async def test_announce_list_and_cancel_explain_what_they_need(bot: Bot) -> None
         assert await session.scalar(select(func.count()).select_from(Announcement)) == 0
 
 
+async def test_deliveries_explains_what_it_needs_like_cancel(bot: Bot) -> None:
+    assert await bot("/deliveries") == (
+        "Which announcement should I report on? Give its id, e.g. /deliveries 12: my answer to "
+        "/announce gave it, and /announce list shows the scheduled ones with theirs.\n"
+        "Usage: /deliveries <id>"
+    )
+    assert await bot("/deliveries abc") == (
+        "“abc” is not an announcement id: ids are numbers, like 12. "
+        "/announce list shows the scheduled announcements with their ids.\n"
+        "Usage: /deliveries <id>"
+    )
+    for command in ("/deliveries", "/announce cancel"):
+        assert await bot(f"{command} 99999999999999999999") == (
+            "There is no announcement #99999999999999999999."
+        )
+        assert await bot(f"{command} #7") == "There is no announcement #7."
+    await bot("/announce cork Hello")
+    assert (await bot("/deliveries #1")).startswith("Announcement #1: ")
+
+
+async def test_announce_list_shows_each_time_in_its_council_zone(bot: Bot) -> None:
+    await bot("admin@malaga-chat: /link malaga")
+    await bot("/announce cork Cork news --at 2026-12-02 09:30")  # Dublin time
+    await bot("admin@malaga-chat: /announce malaga,istanbul Noticias --at 2026-12-03 10:00")
+    expected = (
+        "Scheduled announcements\n"
+        "#1 · Wed 2 Dec 2026, 09:30 (Europe/Dublin) · cork · Cork news\n"
+        # 10:00 in Madrid is 12:00 in Istanbul, the zone of the first of its councils.
+        "#2 · Thu 3 Dec 2026, 12:00 (Europe/Istanbul) · istanbul, malaga · Noticias"
+    )
+    assert await bot("/announce list") == expected
+    await bot("/lang en")  # the same list read from the Málaga chat, in Madrid's zone:
+    assert await bot("admin@malaga-chat: /announce list") == expected
+
+
 async def test_a_cancel_too_late_is_answered_in_the_chat_language(bot: Bot) -> None:
     await bot("/announce cork Hello")
     await bot("admin@malaga-chat: /link malaga")
@@ -498,8 +534,8 @@ async def test_a_dash_a_phone_made_of_two_hyphens_still_schedules(bot: Bot) -> N
 
 
 async def test_a_quoted_text_followed_by_more_words_is_refused(bot: Bot) -> None:
-    assert await bot('/announce cork "a" -- at tomorrow') == (
-        "I can't tell where the text ends: “-- at tomorrow” comes after the quoted part. "
+    assert await bot('/announce cork "a" at tomorrow') == (
+        "I can't tell where the text ends: “at tomorrow” comes after the quoted part. "
         "Put all of the text inside the quotes, and start options with --.\n"
         "Usage: /announce <councils|all> <text> [--at <when>] · /announce list · "
         "/announce cancel <id>"
@@ -511,6 +547,42 @@ async def test_a_quoted_text_followed_by_more_words_is_refused(bot: Bot) -> None
     assert "will go out" in await bot('/announce cork "hello world" --at tomorrow 09:00')
     assert "is on its way" in await bot("/announce cork hello world")
     assert [text for _, text, _ in await stored(bot)] == ["hello world", "hello world"]
+
+
+ANNOUNCE_USAGE = (
+    "\nUsage: /announce <councils|all> <text> [--at <when>] · /announce list · "
+    "/announce cancel <id>"
+)
+
+
+async def test_a_slip_in_the_time_option_sends_nothing(bot: Bot) -> None:
+    assert await bot('/announce cork "unclosed quote --at tomorrow 9:00') == (
+        'The quote that opens at "unclosed quote --at… has no closing ": add it, or leave the '
+        "quotes out." + ANNOUNCE_USAGE
+    )
+    assert await bot("/announce cork “Smart quote unclosed —at tomorrow 9:00") == (
+        "The quote that opens at “Smart quote unclosed… has no closing ”: add it, or leave the "
+        "quotes out." + ANNOUNCE_USAGE
+    )
+    did_you_mean = (
+        "Did you mean --at? Options start with -- and no space; if “{words}” belongs to the "
+        "text, put the text in quotes." + ANNOUNCE_USAGE
+    )
+    for typed in ("-at", "-- at", "— at", "– at", "−− at"):
+        assert await bot(f"/announce cork Hello {typed} tomorrow 9:00") == did_you_mean.format(
+            words=typed
+        )
+    assert await stored(bot) == []
+    assert (await deliveries(bot), await jobs(bot)) == (0, 0)
+    # Hyphens and quotes that are text stay text.
+    await bot("/announce cork Call -5, e-mail -abc or '90s fans")
+    assert (await stored(bot))[-1][1] == "Call -5, e-mail -abc or '90s fans"
+
+
+async def test_a_slip_in_an_option_is_refused_in_the_reader_language(bot: Bot) -> None:
+    await bot("/lang fr")
+    assert (await bot("/announce cork Hello -at 9:00")).startswith("Vouliez-vous dire --at ?")
+    assert await stored(bot) == []
 
 
 async def test_a_time_a_clock_change_skips_or_repeats_is_explained(bot: Bot) -> None:

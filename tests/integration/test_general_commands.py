@@ -165,6 +165,21 @@ async def test_lang_sets_the_member_language_and_the_chat_language(bot: Bot) -> 
     )
 
 
+async def test_lang_takes_the_scope_before_or_after_the_language(bot: Bot) -> None:
+    assert await bot("/lang chat tr") == "Bundan sonra bu sohbette Türkçe paylaşım yapacağım."
+    assert await bot("/lang CHAT es") == "A partir de ahora publico en español en este chat."
+    async with bot.app.sessionmaker() as session:
+        channel = await session.scalar(select(Channel).where(Channel.external_id == "cork-chat"))
+        assert channel is not None and channel.locale == "es"
+    assert await bot("/lang me tr") == "Bundan sonra sizinle Türkçe konuşacağım."
+    assert await bot("/lang chat") == (
+        "Bu sohbette İspanyolca paylaşım yapıyorum.\n"
+        "/lang [dil] [me|chat] gönderin; seçenekler: en, es, it, fr, tr, auto."
+    )
+    assert (await bot("/lang me")).startswith("Sizinle Türkçe konuşuyorum.")
+    assert (await bot("/lang chat xx")).startswith("“xx” dilini konuşmuyorum.")
+
+
 async def test_replies_follow_the_council_language_by_default(bot: Bot) -> None:
     english = await bot("nadia: /councils")
     await bot("/link malaga")  # Málaga's language is Spanish
@@ -392,8 +407,13 @@ async def test_bad_arguments_change_nothing(bot: Bot) -> None:
     assert (await bot("/subscribe events cork extra")).startswith("I didn't expect extra.")
     assert (await bot("/subscribe events --at noon")).startswith("I don't know the option --at.")
     assert await count(bot, Subscription) == 0
-    # An unclosed quote is forgiven: it runs to the end of the line.
-    assert (await bot('/subscribe events "cork')).startswith("Subscribed")
+    # An unclosed quote is refused by every command: what it swallowed is a guess.
+    assert await bot('/subscribe events "cork') == (
+        'The quote that opens at "cork has no closing ": add it, or leave the quotes out.\n'
+        "Usage: /subscribe announcements|events|polls|magazine [council]"
+    )
+    assert await count(bot, Subscription) == 0
+    assert (await bot('/subscribe events "cork"')).startswith("Subscribed")
 
 
 async def test_digits_that_int_cannot_read_are_not_numbers(bot: Bot) -> None:

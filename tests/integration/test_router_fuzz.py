@@ -404,7 +404,7 @@ async def test_numbers_too_big_for_an_id_name_nothing(bot: Bot) -> None:
     too_big = "2147483648"
     await bot('/announce cork "Hello all" --at tomorrow 09:00')  # there is something to find
     reply = await bot.reply(f"/deliveries {too_big}")
-    assert reply.error == f"“{too_big}” is not a valid id."
+    assert reply.error == f"There is no announcement #{too_big}."
     reply = await bot.reply(f"/announce cancel {too_big}")
     assert reply.error == f"There is no announcement #{too_big}."
     reply = await bot.reply(f"/coordinator add #{too_big} cork")

@@ -136,7 +136,17 @@ def test_tokenize_keeps_spaces_inside_quotes(quoted: str) -> None:
 
 def test_tokenize_unclosed_quote_runs_to_end_of_text() -> None:
     tokens = tokenize('say "big news --at 9')
-    assert tokens == [Token("say", 0, 3), Token("big news --at 9", 4, 20, quoted=True)]
+    assert tokens == [
+        Token("say", 0, 3),
+        Token("big news --at 9", 4, 20, quoted=True, unclosed=True),
+    ]
+
+
+@pytest.mark.parametrize("apostrophe", ["'", "‘"])
+def test_tokenize_reads_an_unclosed_single_quote_as_an_apostrophe(apostrophe: str) -> None:
+    tokens = tokenize(f"back to the {apostrophe}90s --at 9")
+    assert [t.value for t in tokens] == ["back", "to", "the", f"{apostrophe}90s", "--at", "9"]
+    assert not any(t.quoted or t.unclosed for t in tokens)
 
 
 def test_tokenize_records_start_and_end_offsets() -> None:
@@ -593,12 +603,72 @@ def test_a_dash_before_a_known_option_is_that_option(dash: str) -> None:
         ("malaga Hi —there", "Hi —there"),  # not an option of this command
         ("malaga 10 — 12 people –attend", "10 — 12 people –attend"),
         ("malaga “—at tomorrow”", "—at tomorrow"),  # quoted
-        ("malaga Hi -at 9:00", "Hi -at 9:00"),  # one hyphen is not a dash a phone made
+        ("malaga Call -5 or e-mail -abc at 9:00", "Call -5 or e-mail -abc at 9:00"),
+        ("malaga Hi - at 9:00", "Hi - at 9:00"),  # a lone hyphen is punctuation
+        ("malaga 10 — 12 people —welcome", "10 — 12 people —welcome"),
     ],
 )
 def test_other_dashes_stay_in_the_text(text: str, kept: str) -> None:
     parsed = parse_args(AnnounceArgs, text, CONTEXT)
     assert (parsed.text, parsed.at) == (kept, None)
+
+
+UNCLOSED = (
+    "The quote that opens at {opening}{words} has no closing {closing}: add it, or leave the "
+    "quotes out."
+)
+DID_YOU_MEAN = (
+    "Did you mean --{option}? Options start with -- and no space; if “{words}” belongs to the "
+    "text, put the text in quotes."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "opening", "words", "closing"),
+    [
+        ('malaga "unclosed quote --at tomorrow 9:00', '"', "unclosed quote --at…", '"'),
+        ("malaga “Smart quote unclosed —at tomorrow 9:00", "“", "Smart quote unclosed…", "”"),
+        ("malaga Hi «there", "«", "there", "»"),
+        ('"malaga hi', '"', "malaga hi", '"'),
+    ],
+)
+def test_an_unclosed_quote_is_refused(text: str, opening: str, words: str, closing: str) -> None:
+    error = invalid(AnnounceArgs, text)
+    assert (error.message, error.values) == (
+        UNCLOSED,
+        {"opening": opening, "words": words, "closing": closing},
+    )
+
+
+def test_an_unclosed_apostrophe_leaves_the_options_working() -> None:
+    parsed = parse_args(AnnounceArgs, "malaga Back to the '90s --at tomorrow 9:00", CONTEXT)
+    assert (parsed.text, parsed.at) == ("Back to the '90s", datetime(2026, 12, 2, 8, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("text", "option", "words"),
+    [
+        ("malaga Single hyphen -at tomorrow 9:00", "at", "-at"),
+        ("malaga Hi -Dry-Run", "dry-run", "-Dry-Run"),
+        ("malaga Hello -- at tomorrow 9:00", "at", "-- at"),
+        ("malaga Hello — at tomorrow 9:00", "at", "— at"),
+        ("malaga Hello –– AT tomorrow 9:00", "at", "–– AT"),
+        ("malaga Hello −  multi", "multi", "− multi"),
+        ('malaga "Hi" --at tomorrow -multi', "multi", "-multi"),  # inside an option's value
+    ],
+)
+def test_a_mistyped_option_is_refused_with_the_right_spelling(
+    text: str, option: str, words: str
+) -> None:
+    error = invalid(AnnounceArgs, text)
+    assert (error.message, error.values) == (DID_YOU_MEAN, {"option": option, "words": words})
+
+
+@pytest.mark.parametrize(
+    "text", ['malaga "Hi -at 9, then -- at 10"', "malaga Hello -- “at” noon", 'malaga Hi "-at"']
+)
+def test_a_quoted_option_lookalike_stays_text(text: str) -> None:
+    assert parse_args(AnnounceArgs, text, CONTEXT).at is None
 
 
 def test_a_double_hyphen_before_an_unknown_name_is_still_refused() -> None:
@@ -611,7 +681,7 @@ def test_a_double_hyphen_before_an_unknown_name_is_still_refused() -> None:
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ('malaga "a" -- at tomorrow', "-- at tomorrow"),
+        ('malaga "a" -- later', "-- later"),
         ('malaga "a" at tomorrow 9:00', "at tomorrow 9:00"),
         ('malaga "a" "b"', "b"),
         ('malaga "a" --multi b', "b"),

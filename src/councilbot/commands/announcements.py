@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 from pydantic import Field
@@ -88,10 +89,13 @@ async def _list(ctx: Context) -> Reply:
     lines = [ctx.t("<b>Scheduled announcements</b>")]
     for item in found:
         assert item.scheduled_at is not None
+        # In its first council's zone, named: not the zone of the chat that asks.
+        zone = ZoneInfo(item.councils[0].timezone)
         line = ctx.t(
-            "#{id} · {when} · {councils} · {text}",
+            "#{id} · {when} ({zone}) · {councils} · {text}",
             id=item.id,
-            when=format_when(item.scheduled_at, ctx.tz, ctx.lang),
+            when=format_when(item.scheduled_at, zone, ctx.lang),
+            zone=str(zone),
             councils=", ".join(c.slug for c in item.councils),
             text=_preview(item.text),
         )
@@ -102,28 +106,16 @@ async def _list(ctx: Context) -> Reply:
 
 
 async def _cancel(ctx: Context, text: str | None) -> Reply:
-    if text is None:
-        raise InvalidInput(
-            N_(
-                "Which announcement should I cancel? Give its id, e.g. /announce cancel 12; "
-                "/announce list shows the scheduled announcements with their ids."
-            )
-        ).about("text")
-    number = text.strip().lstrip("#")
-    if not number.isdecimal():
-        raise InvalidInput(
-            N_(
-                "“{value}” is not an announcement id: ids are numbers, like 12. "
-                "/announce list shows the scheduled announcements with their ids."
-            ),
-            value=text,
-        ).about("text")
-    if int(number) > MAX_ID:
-        raise NotFound(N_("There is no announcement #{id}."), id=number)
+    number = _announcement_id(
+        text,
+        "text",
+        N_(
+            "Which announcement should I cancel? Give its id, e.g. /announce cancel 12; "
+            "/announce list shows the scheduled announcements with their ids."
+        ),
+    )
     try:
-        item = await announcements.cancel_announcement(
-            ctx.session, ctx.actor, int(number), now=ctx.now
-        )
+        item = await announcements.cancel_announcement(ctx.session, ctx.actor, number, now=ctx.now)
     except announcements.SentBefore as sent:
         raise Conflict(
             N_(
@@ -137,8 +129,27 @@ async def _cancel(ctx: Context, text: str | None) -> Reply:
     return ctx.reply("Announcement #{id} is cancelled; it will not be sent.", id=item.id)
 
 
+def _announcement_id(text: str | None, field: str, which: str) -> int:
+    """Read an announcement id as typed (`12`, `#12`), or say which one is wanted and how."""
+    if text is None:
+        raise InvalidInput(which).about(field)
+    number = text.strip().lstrip("#")
+    if not number.isdecimal():
+        raise InvalidInput(
+            N_(
+                "“{value}” is not an announcement id: ids are numbers, like 12. "
+                "/announce list shows the scheduled announcements with their ids."
+            ),
+            value=text,
+        ).about(field)
+    if int(number) > MAX_ID:  # names nothing, and no id column could hold it
+        raise NotFound(N_("There is no announcement #{id}."), id=number)
+    return int(number)
+
+
 class DeliveriesArgs(ArgModel):
-    id: Annotated[int, Field(title=N_("id"), le=MAX_ID)]
+    # Optional, so that a bare /deliveries is told where ids are shown.
+    id: Annotated[str | None, Field(title=N_("id"))] = None
 
 
 STATUS_LABELS = {
@@ -152,7 +163,15 @@ STATUS_LABELS = {
 
 async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
     """Show how an announcement's deliveries are doing."""
-    item, report = await announcements.delivery_report(ctx.session, ctx.actor, args.id)
+    number = _announcement_id(
+        args.id,
+        "id",
+        N_(
+            "Which announcement should I report on? Give its id, e.g. /deliveries 12: my answer "
+            "to /announce gave it, and /announce list shows the scheduled ones with theirs."
+        ),
+    )
+    item, report = await announcements.delivery_report(ctx.session, ctx.actor, number)
 
     def when(moment: datetime | None) -> str:
         assert moment is not None  # each status below comes with its time
@@ -258,5 +277,6 @@ COMMANDS: tuple[CommandSpec, ...] = (
         ANNOUNCEMENTS,
         DeliveriesArgs,
         role=Role.COORDINATOR,
+        usage_text="/deliveries <{id}>",
     ),
 )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from markupsafe import Markup
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from councilbot.core.errors import Conflict, InvalidInput
 from councilbot.core.grammar import ArgModel, NoArgs
@@ -212,6 +212,16 @@ async def unlink(ctx: Context, _args: NoArgs) -> Reply:
 class LangArgs(ArgModel):
     language: Annotated[str | None, Field(title=N_("language"))] = None
     scope: Annotated[Literal["me", "chat"] | None, Field(title=N_("scope"))] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scope_first(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Read `/lang chat tr` as `/lang tr chat`: people name the scope first as often."""
+        language, scope = values.get("language"), values.get("scope")
+        scopes = ("me", "chat")
+        if str(language).lower() in scopes and scope is not None and scope not in scopes:
+            return {**values, "language": scope, "scope": str(language).lower()}
+        return values
 
 
 async def lang(ctx: Context, args: LangArgs) -> Reply:

@@ -38,9 +38,14 @@ from councilbot.core.i18n import N_, Lazy, Translator
 
 # Straight, typographic and guillemet quotes: phones type the latter two.
 QUOTES = {'"': '"', "'": "'", "“": "”", "„": "“", "«": "»", "‘": "’", "”": "”"}
+# A single quote that is never closed is an apostrophe ('90s, 'tis): the word is read as typed,
+# so the options after it still count.
+APOSTROPHES = {"'", "‘"}
 # Phones and word processors turn "--" into an em or en dash (some keyboards offer the minus
 # sign): one or two of them before a known option name read as "--".
 _DASHED_OPTION = re.compile(r"[—–−]{1,2}(\S+)")
+# A dash apart from the option name it comes before (`-- at`, `— at`): a slip, not text.
+_LONE_DASH = re.compile(r"--|[—–−]{1,2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,7 @@ class Token:
     start: int
     end: int
     quoted: bool = False
+    unclosed: bool = False
 
     @property
     def is_flag(self) -> bool:
@@ -67,12 +73,14 @@ def tokenize(text: str) -> list[Token]:
             i += 1
             continue
         start = i
-        if text[i] in QUOTES:
-            closing = QUOTES[text[i]]
-            end = text.find(closing, i + 1)
-            if end == -1:
-                end = n
-            tokens.append(Token(text[i + 1 : end], start, min(end + 1, n), quoted=True))
+        closing = QUOTES.get(text[i])
+        end = -1 if closing is None else text.find(closing, i + 1)
+        if closing is not None and (end != -1 or text[i] not in APOSTROPHES):
+            unclosed = end == -1
+            end = n if unclosed else end
+            tokens.append(
+                Token(text[i + 1 : end], start, min(end + 1, n), quoted=True, unclosed=unclosed)
+            )
             i = end + 1
             continue
         while i < n and not text[i].isspace():
@@ -273,6 +281,7 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
     values: dict[str, Any] = {}
     words: list[tuple[int, Token]] = []
     tokens = tokenize(text)
+    _refuse_slips(text, tokens, flags)
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -338,6 +347,44 @@ def _option(token: Token, flags: Mapping[str, FormField]) -> str | None:
     if match is not None and match[1].lower() in flags:
         return match[1].lower()
     return None
+
+
+def _refuse_slips(text: str, tokens: Sequence[Token], flags: Mapping[str, FormField]) -> None:
+    """Refuse an unclosed quote or a mistyped option: either would send the options as text."""
+    for index, token in enumerate(tokens):
+        if token.unclosed:
+            opening, words = text[token.start], token.value.split()
+            raise InvalidInput(
+                N_(
+                    "The quote that opens at {opening}{words} has no closing {closing}: add it, "
+                    "or leave the quotes out."
+                ),
+                opening=opening,
+                words=" ".join(words[:3]) + ("…" if len(words) > 3 else ""),
+                closing=QUOTES[opening],
+            )
+        if token.quoted:
+            continue
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        if token.value.startswith("-") and token.value[1:].lower() in flags:  # `-at`
+            name, typed = token.value[1:].lower(), token.value
+        elif (
+            _LONE_DASH.fullmatch(token.value)
+            and following is not None
+            and not following.quoted
+            and following.value.lower() in flags
+        ):
+            name, typed = following.value.lower(), f"{token.value} {following.value}"
+        else:
+            continue
+        raise InvalidInput(
+            N_(
+                "Did you mean --{option}? Options start with -- and no space; if “{words}” "
+                "belongs to the text, put the text in quotes."
+            ),
+            option=name,
+            words=typed,
+        )
 
 
 def _take_list(field: FormField, words: Sequence[tuple[int, Token]]) -> tuple[str | list[str], int]:
