@@ -4,29 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, make_url
+from sqlalchemy import inspect, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from councilbot.adapters.console import ConsoleChat, render
 
 # The schema the migrations build is the bot's models plus Slack's installation tables,
 # which the Slack adapter declares (with slack_sdk's builders) on the same metadata; a
 # table the migrations create that the metadata lacks shows up in the diff.
 from councilbot.adapters.slack import tables as slack_tables
 from councilbot.app import build_app
+from councilbot.core.i18n import Catalogs
 from councilbot.db import models
 from councilbot.db.base import Base
 from councilbot.db.session import (
     SchemaOutOfDate,
     alembic_config,
     check_schema,
+    create_sessionmaker,
     schema_revisions,
     upgrade,
 )
+from councilbot.services.councils import read_seed_file, seed_councils
 from councilbot.settings import Settings
+from tests.conftest import SEED_FILE, START, Clock
 from tests.processes import councilbot
 
 
@@ -116,3 +123,41 @@ async def upgrade_or_downgrade(engine: AsyncEngine, revision: str) -> None:
 
     async with engine.begin() as connection:
         await connection.run_sync(run)
+
+
+async def test_0005_upgrades_a_database_holding_announcements(
+    engine: AsyncEngine, database_url: str, catalogs: Catalogs, clock: Clock
+) -> None:
+    """The previous release's announcements survive 0005 and read as before."""
+    await upgrade_or_downgrade(engine, "base")
+    await upgrade(engine, "0004")
+    async with create_sessionmaker(engine)() as session, session.begin():
+        await seed_councils(session, read_seed_file(SEED_FILE), now=START)
+    async with engine.begin() as connection:
+        cork = await connection.scalar(text("SELECT id FROM councils WHERE slug = 'cork'"))
+        for number, status in ((1, "cancelled"), (2, "scheduled")):
+            await connection.execute(
+                text(
+                    "INSERT INTO announcements (id, text, all_councils, status, scheduled_at, "
+                    "created_at) VALUES (:id, 'Old news', false, :status, :at, :at)"
+                ),
+                {"id": number, "status": status, "at": START + timedelta(days=1)},
+            )
+            await connection.execute(
+                text("INSERT INTO announcement_councils VALUES (:id, :council)"),
+                {"id": number, "council": cork},
+            )
+    await upgrade(engine)
+    settings = Settings(database_url=database_url, admins="console:admin", default_language="en")
+    app = await build_app(settings, engine=engine, catalogs=catalogs, clock=clock)
+    console = ConsoleChat(app.router, user="admin", chat="cork-chat", council="cork", clock=clock)
+    try:
+        await console.setup()  # links cork-chat to Cork, as `councilbot chat --council cork`
+        answers = [render(await console.say(f"/deliveries {n}")) for n in (1, 2)]
+    finally:
+        await app.aclose()
+    assert answers == [
+        "Announcement #1 was cancelled; nothing was sent.",
+        "Announcement #2 is scheduled for Wed 2 Dec 2026, 09:00 (Europe/Dublin); "
+        "nothing was sent yet.",
+    ]
