@@ -52,7 +52,14 @@ async def start_bot(
     clock: Clock,
     target: DeliveryTarget,
 ) -> Bot:
-    settings = Settings(database_url=database_url, admins="console:admin", default_language="en")
+    # Pacing is not what these tests are about: a group's 20 a minute would cost 3 s a message.
+    settings = Settings(
+        database_url=database_url,
+        admins="console:admin",
+        default_language="en",
+        telegram_group_per_minute=600,
+        telegram_private_rate=10,
+    )
     targets = {Platform.CONSOLE: ConsoleTarget(io.StringIO()), target.platform: target}
     app = await build_app(settings, engine=seeded, catalogs=catalogs, clock=clock, targets=targets)
     bot = Bot(app, clock)
