@@ -239,17 +239,7 @@ async def test_uninstalling_forgets_the_workspace(
     site: Site, api: FakeSlackAPI, seeded: AsyncEngine
 ) -> None:
     await site.install(api, BOLOGNA, BOLOGNA_NAME)
-    event = payload("app_uninstalled")
-    event["team_id"] = event["authorizations"][0]["team_id"] = BOLOGNA
-    body = json.dumps(event)
-    status, _content, _headers = await send(
-        site.adapter, body, signed(body, content_type="application/json")
-    )
-    assert status == 200
-    await site.adapter.drain()  # bolt acks first and deletes in the background
-    async with asyncio.timeout(5):
-        while await count(seeded, slack_bots, team_id=BOLOGNA):  # noqa: ASYNC110 - rows
-            await asyncio.sleep(0.02)
+    await forgotten_after(site, seeded, "app_uninstalled", BOLOGNA)
     assert await count(seeded, slack_installations, team_id=BOLOGNA) == 0
     status, _content, _headers = await send(site.adapter, slash(api, "councils", team_id=BOLOGNA))
     assert status == 200
@@ -287,7 +277,12 @@ async def test_the_outbox_sends_with_each_workspaces_token(
 async def revoke(site: Site, api: FakeSlackAPI, engine: AsyncEngine, team: str) -> None:
     """Revoke the workspace's bot token as Slack does: stop taking it, send tokens_revoked."""
     api.revoked.update(token for token, owner in api.teams.items() if owner == team)
-    event = payload("tokens_revoked")
+    await forgotten_after(site, engine, "tokens_revoked", team)
+
+
+async def forgotten_after(site: Site, engine: AsyncEngine, event_name: str, team: str) -> None:
+    """Send a workspace's event (a recorded payload) and wait until its bot token is deleted."""
+    event = payload(event_name)
     event["team_id"] = event["authorizations"][0]["team_id"] = team
     body = json.dumps(event)
     status, _content, _headers = await send(
