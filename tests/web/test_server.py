@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import aiohttp
 import pytest
@@ -69,6 +70,19 @@ async def metrics(http: aiohttp.ClientSession, server: WebServer) -> str:
         return await response.text()
 
 
+async def health_without_a_database(app: App, http: aiohttp.ClientSession) -> Any:
+    """Ask /healthz of a server whose database cannot be opened; expect a 503 and its body."""
+    broken = create_engine("sqlite+aiosqlite:////nonexistent-dir/x.db")
+    server = await serve(dataclasses.replace(app, engine=broken))
+    try:
+        async with http.get(f"{server.url}/healthz") as response:
+            assert response.status == 503
+            return await response.json()
+    finally:
+        await asyncio.wait_for(server.stop(), 10)
+        await broken.dispose()
+
+
 async def test_healthz_is_ok_when_the_database_answers(
     server: WebServer, http: aiohttp.ClientSession
 ) -> None:
@@ -80,15 +94,7 @@ async def test_healthz_is_ok_when_the_database_answers(
 async def test_healthz_is_unavailable_when_the_database_is_not(
     app: App, http: aiohttp.ClientSession
 ) -> None:
-    broken = create_engine("sqlite+aiosqlite:////nonexistent-dir/x.db")
-    server = await serve(dataclasses.replace(app, engine=broken))
-    try:
-        async with http.get(f"{server.url}/healthz") as response:
-            assert response.status == 503
-            body = await response.json()
-    finally:
-        await asyncio.wait_for(server.stop(), 10)
-        await broken.dispose()
+    body = await health_without_a_database(app, http)
     assert body == {
         "status": "unhealthy",
         "problems": ["database: OperationalError"],
@@ -109,15 +115,7 @@ async def test_healthz_names_a_held_workspace_with_a_503(
             "database": "ok",
             "workspaces": [held | {"since": "2026-12-01T09:00:00+00:00"}],
         }
-    broken = create_engine("sqlite+aiosqlite:////nonexistent-dir/x.db")
-    down = await serve(dataclasses.replace(app, engine=broken))
-    try:
-        async with http.get(f"{down.url}/healthz") as response:
-            assert response.status == 503
-            body = await response.json()
-    finally:
-        await asyncio.wait_for(down.stop(), 10)
-        await broken.dispose()
+    body = await health_without_a_database(app, http)
     assert body["problems"] == [
         "database: OperationalError",
         "slack workspace T0TEAM: token_revoked",
