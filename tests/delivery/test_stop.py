@@ -27,6 +27,20 @@ async def rows(engine: AsyncEngine) -> list[Delivery]:
         return list(await session.scalars(select(Delivery).order_by(Delivery.id)))
 
 
+async def assert_given_back(engine: AsyncEngine, *, sent: int, total: int) -> None:
+    """Assert `sent` rows are sent and the rest is due now, unclaimed, its attempt not counted."""
+    assert await statuses(engine) == {
+        DeliveryStatus.SENT: sent,
+        DeliveryStatus.PENDING: total - sent,
+    }
+    now = datetime.now(UTC)
+    for row in await rows(engine):
+        assert row.lease_until is None
+        if row.status is DeliveryStatus.PENDING:
+            assert (row.attempts, row.claimed_by) == (0, None)
+            assert row.next_attempt_at.replace(tzinfo=UTC) <= now
+
+
 async def test_stop_gives_back_unsent_rows_and_finishes_the_sends_in_flight(
     engine: AsyncEngine, telegram_api: FakeTelegramAPI, telegram: TelegramTarget
 ) -> None:
@@ -45,20 +59,10 @@ async def test_stop_gives_back_unsent_rows_and_finishes_the_sends_in_flight(
     # in flight take 0.3 s at most. 3 s leaves room for a loaded machine.
     assert asyncio.get_running_loop().time() - stopping < 3
 
-    # Every request that reached the platform was answered and recorded; nothing is left
-    # claimed: the rest is due now, its attempt not counted.
+    # Every request that reached the platform was answered and recorded.
     requested = len(telegram_api.calls("sendMessage"))
     assert len(telegram_api.sent) == requested
-    assert await statuses(engine) == {
-        DeliveryStatus.SENT: requested,
-        DeliveryStatus.PENDING: TOTAL - requested,
-    }
-    now = datetime.now(UTC)
-    for row in await rows(engine):
-        assert row.lease_until is None
-        if row.status is DeliveryStatus.PENDING:
-            assert (row.attempts, row.claimed_by) == (0, None)
-            assert row.next_attempt_at.replace(tzinfo=UTC) <= now
+    await assert_given_back(engine, sent=requested, total=TOTAL)
 
     # Another dispatcher sends the rest at once, and nothing twice.
     fast = dispatcher(engine, telegram, config, telegram_per_second=1000)

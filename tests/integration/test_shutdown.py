@@ -11,7 +11,6 @@ import json
 import os
 import signal
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -21,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from councilbot.db.models import DeliveryStatus
 from tests.adapters.telegram.test_run import SECRET, update
 from tests.delivery.test_dispatcher import enqueue, statuses
-from tests.delivery.test_stop import rows
+from tests.delivery.test_stop import assert_given_back
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.processes import councilbot, free_port, prepared_environment, stop, wait_for
 
@@ -82,16 +81,7 @@ async def test_sigterm_mid_broadcast_loses_nothing_and_sends_nothing_twice(
         sent = len(api.sent)
         assert 0 < sent < TOTAL, "the broadcast was not in progress"
         assert len(api.calls("sendMessage")) == sent
-        assert await statuses(engine) == {
-            DeliveryStatus.SENT: sent,
-            DeliveryStatus.PENDING: TOTAL - sent,
-        }
-        now = datetime.now(UTC)
-        for row in await rows(engine):
-            assert row.lease_until is None
-            if row.status is DeliveryStatus.PENDING:
-                assert (row.claimed_by, row.attempts) == (None, 0)
-                assert row.next_attempt_at.replace(tzinfo=UTC) <= now
+        await assert_given_back(engine, sent=sent, total=TOTAL)
         for phase in PHASES:  # one line each, at INFO
             assert phase in log, (phase, log)
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import copy
-import json
 import os
 import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -24,27 +21,17 @@ from councilbot.db.models import Channel, Council, Delivery, DeliveryStatus, Job
 from councilbot.db.session import create_engine, create_sessionmaker
 from councilbot.delivery.scheduler import ADVISORY_LOCK_KEY
 from councilbot.services.councils import read_seed_file, seed_councils
+from tests.adapters.telegram.test_run import update
 from tests.conftest import SEED_FILE
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.processes import councilbot, free_port, stop, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-PAYLOADS = Path(__file__).parents[1] / "adapters" / "telegram" / "payloads"
 SECRET = "workers-webhook-secret"
 COORDINATOR = "111"  # the sender of private_command.json, a bootstrap admin here
 BROADCAST = 500
 SCHEDULED = 3
 SYNC_SECONDS = 2  # the scheduler's sync interval, when a test relies on it
-
-
-def webhook_update(text: str, update_id: int) -> dict:
-    data = copy.deepcopy(json.loads((PAYLOADS / "private_command.json").read_text()))
-    data["update_id"] = update_id
-    data["message"]["text"] = text
-    data["message"]["entities"] = [
-        {"offset": 0, "length": len(text.split()[0]), "type": "bot_command"}
-    ]
-    return data
 
 
 class Cluster:
@@ -94,7 +81,7 @@ class Cluster:
             aiohttp.ClientSession() as http,
             http.post(
                 f"http://127.0.0.1:{port}/telegram/webhook",
-                json=webhook_update(line, self._update_id),
+                json=update(line, self._update_id),
                 headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
             ) as response,
         ):
