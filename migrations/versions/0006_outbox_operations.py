@@ -1,0 +1,21 @@
+"""the outbox edits and deletes what it posted
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-29 16:30:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass  # placeholder: filled in by the change that needs it
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,21 @@
+"""Telegram button callback keys are kept in the database
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-29 16:30:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass  # placeholder: filled in by the change that needs it
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,21 @@
+"""announcements wait as drafts until a preview is sent
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-29 16:30:00.000000
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass  # placeholder: filled in by the change that needs it
+
+
+def downgrade() -> None:
+    pass
