@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import selectinload
 
 from councilbot.adapters.slack.app import SlackAdapter
+from councilbot.adapters.slack.forms import form_values
 from councilbot.app import App, command_specs
 from councilbot.core.grammar import (
     ArgModel,
@@ -264,3 +265,35 @@ def test_the_booking_model_reads_its_types() -> None:
         context={"today": date(2026, 12, 1), "now": datetime(2026, 12, 1, tzinfo=UTC)},
     )
     assert (args.day, args.seats, args.start) == (date(2026, 12, 3), 3, time(9, 30))
+
+
+def test_view_state_in_slacks_shapes_reads_as_typed_text() -> None:
+    """view.state as Slack sends it (slack_sdk's ViewStateValue fields) becomes typed text."""
+    option = {"text": {"type": "plain_text", "text": "Cork"}, "value": "cork"}
+    other = {"text": {"type": "plain_text", "text": "Málaga"}, "value": "malaga"}
+    state = {
+        "values": {
+            "councils": {
+                "value": {"type": "multi_static_select", "selected_options": [option, other]}
+            },
+            "day": {"value": {"type": "datepicker", "selected_date": "2026-12-03"}},
+            "seats": {"value": {"type": "number_input", "value": "4"}},
+            # The time picker of a moment may come before its day: the day still leads.
+            "at__time": {"value": {"type": "timepicker", "selected_time": "09:00"}},
+            "at": {"value": {"type": "datepicker", "selected_date": "2026-12-04"}},
+            "start": {"value": {"type": "timepicker", "selected_time": None}},
+            "quiet": {"value": {"type": "checkboxes", "selected_options": []}},
+            # A datetimepicker's UNIX time, written with its offset: the same moment anywhere.
+            "then": {"value": {"type": "datetimepicker", "selected_date_time": 1796371200}},
+        }
+    }
+
+    assert form_values(state) == {
+        "councils": "cork,malaga",
+        "day": "2026-12-03",
+        "seats": "4",
+        "at": "2026-12-04 09:00",
+        "start": "",
+        "quiet": "",
+        "then": "2026-12-04T08:00+00:00",
+    }
