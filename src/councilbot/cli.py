@@ -253,16 +253,21 @@ async def _serve(settings: Settings) -> int:
     adapters: list[Any] = []
     pools: list[Any] = []  # targets that keep a connection pool open
     telegram_token = settings.telegram_bot_token
+    engine = create_engine(settings.database_url)
     if telegram_token is not None:
         from councilbot.adapters.telegram.delivery import TelegramTarget
+        from councilbot.adapters.telegram.render import CallbackStore
+        from councilbot.db.session import create_sessionmaker
 
         telegram_target = TelegramTarget(
-            telegram_token.get_secret_value(), settings.telegram_api_base_url
+            telegram_token.get_secret_value(),
+            settings.telegram_api_base_url,
+            # Long button commands in the database: shared by every process, kept across restarts.
+            callbacks=CallbackStore(create_sessionmaker(engine)),
         )
         targets[Platform.TELEGRAM] = telegram_target
         pools.append(telegram_target)
     slack_token = settings.slack_bot_token
-    engine = create_engine(settings.database_url)
     slack_store = None
     if _slack_enabled(settings):
         from councilbot.adapters.slack.delivery import SlackTarget

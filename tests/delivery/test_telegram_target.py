@@ -100,7 +100,7 @@ async def test_buttons_become_inline_keyboard_with_short_callback_data(
     assert all(len(d.encode()) <= 64 for d in data)
     # The long command travels as a key the adapter resolves through the same store.
     assert data[2].startswith("k:")
-    assert target.callbacks.resolve(data[2]) == long_command
+    assert (await target.callbacks.resolve(data[2])).command == long_command
 
 
 async def test_kicked_is_permanent(api: FakeTelegramAPI, target: TelegramTarget) -> None:

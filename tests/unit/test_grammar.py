@@ -11,13 +11,16 @@ from councilbot.core.errors import InvalidInput
 from councilbot.core.grammar import (
     ArgModel,
     CommaList,
+    Councils,
     Flag,
     LocalDate,
+    LocalTime,
     NoArgs,
     Rest,
     TimeRange,
     Token,
     When,
+    fields_of,
     parse_args,
     parse_fields,
     split_command,
@@ -755,3 +758,63 @@ def test_the_time_used_is_shown_with_its_offset_in_every_language() -> None:
 def test_an_ordinary_time_has_no_note_even_after_a_moved_one() -> None:
     assert parse_args(AnnounceArgs, "malaga hi --at 2027-03-28 02:30", CONTEXT).notes(ENGLISH)
     assert parse_args(AnnounceArgs, "malaga hi --at 2027-03-28 03:30", CONTEXT).notes(ENGLISH) == []
+
+
+class EveryKindArgs(ArgModel):
+    councils: Annotated[str, CommaList(), Councils()]
+    home: Annotated[str | None, Councils()] = None
+    day: LocalDate | None = None
+    start: Annotated[LocalTime | None, Flag()] = None
+    at: Annotated[When | None, Flag()] = None
+    seats: Annotated[int | None, Field(ge=1, lt=13), Flag()] = None
+    quiet: Annotated[bool, Flag()] = False
+    scope: Literal["me", "chat"] | None = None
+    slot: TimeRange | None = None
+    text: Annotated[str | None, Rest()] = None
+
+
+def test_each_field_says_what_a_form_should_ask_for() -> None:
+    kinds = {f.name: (f.kind, f.minimum, f.maximum) for f in fields_of(EveryKindArgs)}
+    assert kinds == {
+        "councils": ("councils", None, None),
+        "home": ("councils", None, None),
+        "day": ("date", None, None),
+        "start": ("time", None, None),
+        "at": ("when", None, None),
+        "seats": ("number", 1, 12),  # lt=13: at most 12
+        "quiet": ("flag", None, None),
+        "scope": ("choice", None, None),
+        "slot": ("text", None, None),
+        "text": ("text", None, None),
+    }
+
+
+def test_form_values_read_as_typed_ones() -> None:
+    typed = parse_args(
+        EveryKindArgs,
+        'cork,malaga --start 9h30 --at "2026-12-03 09:00" --seats 4 --quiet',
+        CONTEXT,
+    )
+    filled = parse_fields(
+        EveryKindArgs,
+        {
+            "councils": "cork,malaga",
+            "start": "09:30",
+            "at": "2026-12-03 09:00",
+            "seats": "4",
+            "quiet": "on",
+        },
+        CONTEXT,
+    )
+    assert filled == typed
+    assert filled.at == datetime(2026, 12, 3, 8, 0, tzinfo=UTC)  # 09:00 in Madrid
+    assert filled.start == time(9, 30)
+
+
+def test_a_time_of_day_it_cannot_read_is_explained() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_fields(EveryKindArgs, {"councils": "cork", "start": "teatime"}, CONTEXT)
+    assert caught.value.message == (
+        "I can't read “{value}” as a time of day. Try 14:00, 9h30 or 2pm."
+    )
+    assert caught.value.field == "start"

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
 from councilbot.core.formatting import format_when
-from councilbot.core.grammar import ArgModel, CommaList, Flag, Rest, When
+from councilbot.core.grammar import ArgModel, CommaList, Councils, Flag, Rest, When
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Reply
 from councilbot.core.router import CommandSpec, Context, Role
@@ -23,7 +23,7 @@ ANNOUNCEMENTS = N_("Announcements")
 
 
 class AnnounceArgs(ArgModel):
-    target: Annotated[str, Field(title=N_("councils")), CommaList()]
+    target: Annotated[str, Field(title=N_("councils")), CommaList(), Councils()]
     text: Annotated[str | None, Field(title=N_("text")), Rest()] = None
     at: Annotated[When | None, Field(title=N_("when")), Flag()] = None
 

@@ -104,3 +104,6 @@ class Directory(Protocol):
 
     async def is_coordinator_anywhere(self, session: AsyncSession, actor: Actor) -> bool:
         """Tell whether the actor coordinates at least one council (admins count)."""
+
+    async def council_choices(self, session: AsyncSession) -> list[tuple[str, str]]:
+        """Return every council as (slug, name), for a form to offer."""

@@ -101,6 +101,10 @@ class CommaList:
     """Mark a field as a comma-separated list, which may have spaces around its commas."""
 
 
+class Councils:
+    """Mark a field whose words are council slugs: a form offers the councils to pick from."""
+
+
 class ArgModel(BaseModel):
     """Base of every command's argument model."""
 
@@ -179,6 +183,15 @@ def _explain_shift(shift: dates.Shift, t: Translator) -> Markup:
     )
 
 
+def _parse_time(value: Any, _info: ValidationInfo) -> Any:
+    if isinstance(value, str):
+        try:
+            return dates.parse_time(value)
+        except dates.DateParseError:
+            raise PydanticCustomError("bad_time", "not a time of day") from None
+    return value
+
+
 def _parse_time_range(value: Any, _info: ValidationInfo) -> Any:
     if isinstance(value, str):
         try:
@@ -189,8 +202,14 @@ def _parse_time_range(value: Any, _info: ValidationInfo) -> Any:
 
 
 LocalDate = Annotated[date, BeforeValidator(_parse_date)]
+LocalTime = Annotated[time, BeforeValidator(_parse_time)]  # a time of day, no date
 When = Annotated[datetime, BeforeValidator(_parse_when)]
 TimeRange = Annotated[tuple[time, time], BeforeValidator(_parse_time_range)]
+
+
+# What a form asks for, by the argument's type: a platform with forms (Slack) picks its
+# input from this; whatever the input, its value comes back as the text one would type.
+FieldKind = Literal["text", "choice", "flag", "date", "time", "when", "number", "councils"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +224,9 @@ class FormField:
     boolean: bool
     many: bool
     choices: tuple[str, ...]
+    kind: FieldKind = "text"
+    minimum: int | None = None  # of a number, when the model bounds it
+    maximum: int | None = None
 
     @property
     def placeholder(self) -> Lazy:
@@ -234,6 +256,7 @@ def fields_of(model: type[ArgModel]) -> tuple[FormField, ...]:
         markers = info.metadata
         base = _unwrap(info.annotation)
         origin = get_origin(base)
+        choices = tuple(str(c) for c in get_args(base)) if origin is Literal else ()
         described.append(
             FormField(
                 name=name,
@@ -243,10 +266,42 @@ def fields_of(model: type[ArgModel]) -> tuple[FormField, ...]:
                 comma_list=any(isinstance(m, CommaList) for m in markers),
                 boolean=base is bool,
                 many=origin is list,
-                choices=tuple(str(c) for c in get_args(base)) if origin is Literal else (),
+                choices=choices,
+                kind=_kind(base, markers, choices),
+                minimum=_bound(markers, "ge", "gt", 1),
+                maximum=_bound(markers, "le", "lt", -1),
             )
         )
     return tuple(described)
+
+
+def _kind(base: Any, markers: Sequence[Any], choices: tuple[str, ...]) -> FieldKind:
+    """Tell what a form should ask for, from the argument's type and markers."""
+    if any(isinstance(m, Councils) for m in markers):
+        return "councils"
+    if base is bool:  # before int: a bool is an int
+        return "flag"
+    if choices:
+        return "choice"
+    if base is datetime:  # before date: a datetime is a date
+        return "when"
+    if base is date:
+        return "date"
+    if base is time:
+        return "time"
+    if base is int:
+        return "number"
+    return "text"
+
+
+def _bound(markers: Sequence[Any], inclusive: str, exclusive: str, step: int) -> int | None:
+    """Return an int field's bound (`ge`/`le`, or `gt`/`lt` moved by one), if it has one."""
+    for marker in markers:
+        if isinstance(getattr(marker, inclusive, None), int):
+            return int(getattr(marker, inclusive))
+        if isinstance(getattr(marker, exclusive, None), int):
+            return int(getattr(marker, exclusive)) + step
+    return None
 
 
 def usage(name: str, model: type[ArgModel], translate: Callable[[str], str] = str) -> str:
@@ -498,6 +553,10 @@ def _describe(kind: str, field: FormField | None, name: str, value: Any) -> Inva
         return InvalidInput(
             N_("I can't read “{value}” as a time. Try “tomorrow 09:00”, “03/12 14:30” or “in 2h”."),
             value=value,
+        )
+    if kind == "bad_time":
+        return InvalidInput(
+            N_("I can't read “{value}” as a time of day. Try 14:00, 9h30 or 2pm."), value=value
         )
     if kind == "bad_time_range":
         return InvalidInput(

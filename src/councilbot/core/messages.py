@@ -76,6 +76,9 @@ class Button(_Frozen):
 
     label: str
     command: str
+    # When the button stops working (an RSVP button: when the event ends); None: the
+    # platform's default. Only platforms that store long commands (Telegram) need it.
+    expires_at: datetime | None = None
 
 
 class Attachment(_Frozen):

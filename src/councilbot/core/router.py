@@ -11,7 +11,7 @@ import logging
 import secrets
 import string
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
@@ -158,6 +158,10 @@ class Form:
     spec: CommandSpec
     t: Translator
     fields: tuple[FormField, ...]
+    # The zone its dates and times are read in (the council's), as typed ones would be.
+    tz: ZoneInfo = UTC_ZONE
+    # What a field may be picked from, by field name: (value, label) pairs (the councils).
+    options: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 class Router:
@@ -308,15 +312,20 @@ class Router:
         if spec is None or not spec.form or command.args.strip() or command.fields:
             return None
         t = self.translator()
+        fields = fields_of(spec.args)
+        options: dict[str, tuple[tuple[str, str], ...]] = {}
         try:
             async with self.sessionmaker() as session, session.begin():
                 ctx = await self._context(session, command)
                 t = ctx.t
                 await self._authorize(ctx, spec)
+                if any(f.kind == "councils" for f in fields):
+                    councils = tuple(await self.directory.council_choices(session))
+                    options = {f.name: councils for f in fields if f.kind == "councils"}
         except DomainError as exc:
             reason = exc.render(t)
             return Reply(text=reason, error=reason)
-        return Form(spec=spec, t=t, fields=fields_of(spec.args))
+        return Form(spec=spec, t=t, fields=fields, tz=ctx.tz, options=options)
 
     async def presence(self, chat: Chat, by: Identity | None, *, present: bool) -> Reply | None:
         """Note that the bot was added to or removed from a chat; return a greeting when added.

@@ -196,6 +196,21 @@ class ChatLinkCode(Base):
     used_at: Mapped[datetime | None]
 
 
+class CallbackKey(Base):
+    """The command behind a Telegram button whose command is longer than its 64 bytes of data.
+
+    Shared by every process, so that a button works after a restart and on another worker;
+    the key is a hash of the command, so sending the same button again adds no row.
+    """
+
+    __tablename__ = "callback_keys"
+
+    key: Mapped[str] = mapped_column(String(16), primary_key=True)
+    command: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class DeliveryStatus(StrEnum):
     """Where an outbox message stands."""
 

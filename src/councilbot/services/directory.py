@@ -58,3 +58,7 @@ class ServiceDirectory:
     async def is_coordinator_anywhere(self, session: AsyncSession, actor: Actor) -> bool:
         """Tell whether the actor coordinates at least one council (admins count)."""
         return await access.is_coordinator_anywhere(session, actor)
+
+    async def council_choices(self, session: AsyncSession) -> list[tuple[str, str]]:
+        """Return every council as (slug, name), in slug order, for a form to offer."""
+        return [(c.slug, c.name) for c in await councils.list_councils(session)]

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from councilbot.adapters.slack.app import SlackAdapter
 from councilbot.app import App
-from councilbot.db.models import Announcement
+from councilbot.db.models import Announcement, Council
 from councilbot.db.session import create_sessionmaker
 from tests.adapters.slack.test_slack_adapter import (
     ADMIN,
@@ -46,6 +46,23 @@ async def opened_form(adapter: SlackAdapter, api: FakeSlackAPI) -> Recorded:
     return opened
 
 
+def filled_in(element: dict[str, Any], value: str | None) -> dict[str, Any]:
+    """Return what Slack puts in view.state for an input element holding `value`."""
+    kind = element["type"]
+    if kind in ("checkboxes", "multi_static_select"):
+        picked = (value or "").split(",")
+        chosen = [o for o in element["options"] if o["value"] in picked]
+        return {"type": kind, "selected_options": chosen}
+    if kind == "static_select":
+        chosen = [o for o in element["options"] if o["value"] == value]
+        return {"type": kind, "selected_option": chosen[0] if chosen else None}
+    if kind == "datepicker":
+        return {"type": kind, "selected_date": value}
+    if kind == "timepicker":
+        return {"type": kind, "selected_time": value, "timezone": element.get("timezone")}
+    return {"type": kind, "value": value}  # plain_text_input, number_input
+
+
 def submission(opened: Recorded, **filled: str) -> dict[str, Any]:
     """Return the view_submission Slack sends when the form is filled in and sent."""
     data = payload("view_submission")
@@ -58,7 +75,7 @@ def submission(opened: Recorded, **filled: str) -> dict[str, Any]:
     for block in view["blocks"]:
         if block["type"] == "input":
             value = filled.get(block["block_id"]) or None
-            values[block["block_id"]] = {"value": {"type": "plain_text_input", "value": value}}
+            values[block["block_id"]] = {"value": filled_in(block["element"], value)}
     data["view"]["state"] = {"values": values}
     return data
 
@@ -90,7 +107,14 @@ async def test_announce_without_arguments_opens_a_form(
     assert [(b["block_id"], b["label"]["text"], b["optional"]) for b in inputs] == [
         ("target", "councils", False),
         ("text", "text", True),
-        ("at", "when", True),
+        ("at", "when: day", True),
+        ("at__time", "when: time (UTC)", True),  # the channel is not linked to a council yet
+    ]
+    assert [b["element"]["type"] for b in inputs] == [
+        "multi_static_select",
+        "plain_text_input",
+        "datepicker",
+        "timepicker",
     ]
     assert inputs[1]["element"]["multiline"] is True
     assert json.loads(view["private_metadata"])["channel"] == CHANNEL
@@ -158,16 +182,22 @@ async def test_a_refusal_about_no_field_is_shown_on_top_with_the_values_kept(
     adapter: SlackAdapter, api: FakeSlackAPI, seeded: AsyncEngine
 ) -> None:
     opened = await opened_form(adapter, api)
+    async with create_sessionmaker(seeded)() as session, session.begin():
+        # Renamed while the form was open: the council picked is no longer called so.
+        await session.execute(update(Council).where(Council.slug == "cork").values(slug="mtu"))
 
-    answer = await submit(adapter, opened, target="atlantis", text="Hello")
+    answer = await submit(
+        adapter, opened, target="cork", text="Hello", at="2026-12-03", at__time="09:00"
+    )
 
     assert answer is not None and answer["response_action"] == "update"
     blocks = answer["view"]["blocks"]
-    assert blocks[0]["type"] == "section" and "atlantis" in blocks[0]["text"]["text"]
-    kept = {
-        b["block_id"]: b["element"].get("initial_value") for b in blocks if b["type"] == "input"
-    }
-    assert kept == {"target": "atlantis", "text": "Hello", "at": None}
+    assert blocks[0]["type"] == "section" and "cork" in blocks[0]["text"]["text"]
+    inputs = {b["block_id"]: b["element"] for b in blocks if b["type"] == "input"}
+    assert [o["value"] for o in inputs["target"]["initial_options"]] == ["cork"]
+    assert inputs["text"]["initial_value"] == "Hello"
+    assert inputs["at"]["initial_date"] == "2026-12-03"
+    assert inputs["at__time"]["initial_time"] == "09:00"
     assert await announcements(seeded) == []
 
 

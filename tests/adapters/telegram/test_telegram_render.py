@@ -76,59 +76,66 @@ def test_text_without_newlines_is_cut_at_spaces_or_anywhere() -> None:
     assert [len(c) for c in chunks] == [100] * 10
 
 
-def test_callback_data_fits_in_64_bytes_and_resolves() -> None:
+async def command_of(store: CallbackStore, data: str) -> str | None:
+    pressed = await store.resolve(data)
+    return pressed.command if pressed.usable else None
+
+
+async def test_callback_data_fits_in_64_bytes_and_resolves() -> None:
     store = CallbackStore()
     short = "/start malaga"
     long = "/rsvp " + "é" * 80
-    assert store.data_for(short) == "c:/start malaga"
-    data = store.data_for(long)
+    assert await store.data_for(short) == "c:/start malaga"
+    data = await store.data_for(long)
     assert data.startswith("k:")
     assert len(data.encode()) <= 64
-    assert store.data_for(long) == data
-    assert store.resolve(data) == long
-    assert store.resolve("c:/start malaga") == short
-    assert store.resolve("k:unknown") is None
-    assert store.resolve("") is None
-    assert store.resolve("c:") is None
+    assert await store.data_for(long) == data
+    assert await command_of(store, data) == long
+    assert await command_of(store, "c:/start malaga") == short
+    assert await command_of(store, "k:unknown") is None
+    assert await command_of(store, "") is None
+    assert await command_of(store, "c:") is None
 
 
-def test_callback_data_of_exactly_62_bytes_is_kept_inline() -> None:
+async def test_callback_data_of_exactly_62_bytes_is_kept_inline() -> None:
     store = CallbackStore()
     command = "/" + "a" * 61
-    assert store.data_for(command) == "c:" + command
-    assert store.data_for(command + "a").startswith("k:")
+    assert await store.data_for(command) == "c:" + command
+    assert (await store.data_for(command + "a")).startswith("k:")
 
 
-def test_callback_store_forgets_the_least_recently_used() -> None:
+async def test_callback_store_without_a_database_forgets_the_least_recently_used() -> None:
     store = CallbackStore(capacity=2)
     first, second, third = (f"/vote {i} " + "x" * 70 for i in range(3))
-    keys = [store.data_for(first), store.data_for(second)]
-    assert store.resolve(keys[0]) == first  # now the most recently used
-    store.data_for(third)
-    assert store.resolve(keys[1]) is None
-    assert store.resolve(keys[0]) == first
+    keys = [await store.data_for(first), await store.data_for(second)]
+    assert await command_of(store, keys[0]) == first  # now the most recently used
+    await store.data_for(third)
+    assert await command_of(store, keys[1]) is None
+    assert await command_of(store, keys[0]) == first
 
 
-def test_bare_or_cut_commands_are_not_trusted() -> None:
+async def test_bare_or_cut_commands_are_not_trusted() -> None:
     store = CallbackStore()
-    assert store.resolve("/rsvp 7 yes") is None
+    assert await command_of(store, "/rsvp 7 yes") is None
     cut = ("/rsvp " + "é" * 80).encode()[:64].decode(errors="ignore")
-    assert store.resolve(cut) is None
+    assert await command_of(store, cut) is None
 
 
-def test_keyboard_keeps_rows_and_labels() -> None:
+async def test_keyboard_keeps_rows_and_labels() -> None:
     store = CallbackStore()
     rows = (
         (Button(label="Yes", command="/rsvp 7 yes"), Button(label="No", command="/rsvp 7 no")),
         (Button(label="Long", command="/rsvp " + "é" * 80),),
     )
-    markup = keyboard(rows, store)
+    markup = await keyboard(rows, store)
     assert markup is not None
     labels = [[b.text for b in row] for row in markup.inline_keyboard]
     assert labels == [["Yes", "No"], ["Long"]]
     data = [b.callback_data for row in markup.inline_keyboard for b in row]
-    assert [store.resolve(str(d)) for d in data] == [b.command for row in rows for b in row]
-    assert keyboard((), store) is None
+    assert [await command_of(store, str(d)) for d in data] == [
+        b.command for row in rows for b in row
+    ]
+    assert await keyboard((), store) is None
 
 
 @pytest.mark.parametrize(

@@ -329,7 +329,7 @@ class SlackAdapter:
             reply = self._on_slack(await self.router.handle(command))
             acked = True
             if reply.error is not None:
-                await self._refuse_form(ack, view, values, reply)
+                await self._refuse_form(ack, view, reply)
                 return
             await ack()  # closes the modal
             public = await self._send(client, None, command, reply, ephemeral=reply.private)
@@ -342,16 +342,14 @@ class SlackAdapter:
                 problem = t(FAILED, incident=incident)
                 await ack(response_action="errors", errors=_first_input(view, problem))
 
-    async def _refuse_form(
-        self, ack: AsyncAck, view: dict[str, Any], values: dict[str, str], reply: Reply
-    ) -> None:
+    async def _refuse_form(self, ack: AsyncAck, view: dict[str, Any], reply: Reply) -> None:
         """Keep the modal open with the reason: beside its field, or on top of the form."""
         assert reply.error is not None
         errors = field_error(view, reply.error_field, reply.error)
         if errors is not None:
             await ack(response_action="errors", errors=errors)
         else:
-            await ack(response_action="update", view=refilled(view, values, reply.error))
+            await ack(response_action="update", view=refilled(view, reply.error))
 
     async def _on_joined(
         self,

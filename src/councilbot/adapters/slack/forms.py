@@ -1,21 +1,26 @@
 """Slack modals for commands with many arguments: the form, and reading it back.
 
-`/council announce` with no arguments opens a modal with one input per argument of the
-command's model (core.grammar.FormField): a multi-line box for free text, a menu for a
-fixed choice, a checkbox for a yes/no option. Its submission runs the same command with
-the fields as filled in, so the router validates them exactly as typed ones.
+`/council announce` with no arguments opens a modal with inputs for the arguments of the
+command's model (core.grammar.FormField), each suited to the argument's type: a multi-line
+box for free text, a menu for a fixed choice, a checkbox for a yes/no option, a date picker
+for a date, a time picker for a time of day, a date picker and a time picker for a moment
+(read in the council's zone, as a typed time is), a number input for a whole number and a
+multi-select of the councils for a list of councils. Its submission runs the same command
+with each field as the text one would type (`2026-12-03 09:00`, `cork,malaga`, `12`), so
+the router validates them exactly as typed ones.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from councilbot.adapters.slack.render import to_mrkdwn
 from councilbot.core.formatting import plain_text, truncate
 from councilbot.core.grammar import FormField
-from councilbot.core.i18n import N_, Translator
+from councilbot.core.i18n import N_
 from councilbot.core.router import Form
 
 FORM_CALLBACK = "councilbot_form"
@@ -24,15 +29,20 @@ TITLE_LIMIT = 24  # characters of a modal's title
 TEXT_LIMIT = 3000  # characters of a plain_text_input
 ERROR_LIMIT = 150  # characters Slack shows under a field
 PROBLEM = "problem"  # block_id of the reason a submission was refused
+OPTION_LIMIT = 100  # options of a select menu; more councils than that are typed instead
+OPTION_TEXT_LIMIT = 75  # characters of an option's text
+TIME_PART = "__time"  # block_id suffix of the time picker beside a moment's date picker
 SEND = N_("Send")
 CANCEL = N_("Cancel")
+DAY_LABEL = N_("{name}: day")
+TIME_LABEL = N_("{name}: time ({zone})")
 
 
 def form_view(form: Form, metadata: Mapping[str, str]) -> dict[str, Any]:
     """Build the empty modal for a command's form."""
     t = form.t
     summary = {"type": "context", "elements": [_mrkdwn(to_mrkdwn(t(form.spec.summary)))]}
-    blocks = [summary, *(_input(field, t) for field in form.fields)]
+    blocks = [summary, *(block for field in form.fields for block in _inputs(field, form))]
     return {
         "type": "modal",
         "callback_id": FORM_CALLBACK,
@@ -44,11 +54,12 @@ def form_view(form: Form, metadata: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def refilled(view: Mapping[str, Any], values: Mapping[str, str], problem: str) -> dict[str, Any]:
+def refilled(view: Mapping[str, Any], problem: str) -> dict[str, Any]:
     """Return a submitted modal again, as filled in, with the reason it was refused on top."""
     reason = {"type": "section", "block_id": PROBLEM, "text": _mrkdwn(f"⚠️ {to_mrkdwn(problem)}")}
+    filled = _block_values(view.get("state") or {})
     blocks = [
-        _with_value(block, values.get(block.get("block_id", ""), ""))
+        _with_value(block, filled.get(block.get("block_id", "")))
         for block in view["blocks"]
         if block.get("block_id") != PROBLEM  # refused before: replace the old reason
     ]
@@ -56,41 +67,84 @@ def refilled(view: Mapping[str, Any], values: Mapping[str, str], problem: str) -
     return {key: view[key] for key in keys if key in view} | {"blocks": [reason, *blocks]}
 
 
-def _with_value(block: dict[str, Any], value: str) -> dict[str, Any]:
-    """Return an input block showing `value` (other blocks as they are)."""
+_INITIAL = ("initial_value", "initial_option", "initial_options", "initial_date", "initial_time")
+
+
+def _with_value(block: dict[str, Any], value: str | list[str] | None) -> dict[str, Any]:
+    """Return an input block showing what was filled in (other blocks as they are)."""
     if block["type"] != "input":
         return block
-    element = {
-        key: item
-        for key, item in block["element"].items()
-        if key not in ("initial_value", "initial_option", "initial_options")
-    }
-    if element["type"] == "checkboxes":
-        if value:
-            element["initial_options"] = element["options"]
-    elif element["type"] == "static_select":
+    element = {key: item for key, item in block["element"].items() if key not in _INITIAL}
+    kind = element["type"]
+    if not value:
+        pass
+    elif kind in ("checkboxes", "multi_static_select"):
+        chosen = [option for option in element["options"] if option["value"] in value]
+        if chosen:
+            element["initial_options"] = chosen
+    elif kind == "static_select":
         chosen = [option for option in element["options"] if option["value"] == value]
         if chosen:
             element["initial_option"] = chosen[0]
-    elif value:
-        element["initial_value"] = value[:TEXT_LIMIT]
+    elif kind == "datepicker":
+        element["initial_date"] = value
+    elif kind == "timepicker":
+        element["initial_time"] = value
+    else:
+        element["initial_value"] = str(value)[:TEXT_LIMIT]
     return {**block, "element": element}
 
 
-def form_values(state: Mapping[str, Any]) -> dict[str, str]:
-    """Read what was filled in (view.state) as one text per argument."""
-    values: dict[str, str] = {}
+def _block_values(state: Mapping[str, Any]) -> dict[str, str | list[str]]:
+    """Read what each input holds: a text, or the values of the options chosen."""
+    values: dict[str, str | list[str]] = {}
     for block_id, actions in (state.get("values") or {}).items():
         action = actions.get(ACTION) or {}
         kind = action.get("type")
-        if kind == "plain_text_input":
+        if kind in ("plain_text_input", "number_input"):
             values[block_id] = action.get("value") or ""
         elif kind == "static_select":
             selected = action.get("selected_option") or {}
             values[block_id] = str(selected.get("value") or "")
-        elif kind == "checkboxes":
-            values[block_id] = "on" if action.get("selected_options") else ""
+        elif kind in ("checkboxes", "multi_static_select"):
+            chosen = action.get("selected_options") or ()
+            values[block_id] = [str(option.get("value") or "") for option in chosen]
+        elif kind == "datepicker":
+            values[block_id] = action.get("selected_date") or ""
+        elif kind == "timepicker":
+            values[block_id] = action.get("selected_time") or ""
+        elif kind == "datetimepicker" and action.get("selected_date_time") is not None:
+            # A UNIX time: written with its offset, it reads as the same moment in any zone.
+            moment = datetime.fromtimestamp(int(action["selected_date_time"]), UTC)
+            values[block_id] = moment.isoformat(timespec="minutes")
     return values
+
+
+def form_values(state: Mapping[str, Any]) -> dict[str, str]:
+    """Read what was filled in (view.state) as one text per argument, as it would be typed."""
+    filled = _block_values(state)
+    values: dict[str, str] = {}
+    for block_id, value in filled.items():
+        if block_id.endswith(TIME_PART):
+            continue
+        if isinstance(value, list):
+            # A checkbox is ticked or not; a multi-select's items read as a typed list.
+            if _is_checkbox(state, block_id):
+                values[block_id] = "on" if value else ""
+            else:
+                values[block_id] = ",".join(value)
+        else:
+            values[block_id] = value
+    for block_id, value in filled.items():
+        if block_id.endswith(TIME_PART):  # a moment: its day, then its time
+            name = block_id.removesuffix(TIME_PART)
+            values[name] = f"{values.get(name, '')} {value}".strip()
+    return values
+
+
+def _is_checkbox(state: Mapping[str, Any], block_id: str) -> bool:
+    action = (state.get("values") or {}).get(block_id, {}).get(ACTION) or {}
+    return action.get("type") == "checkboxes"
 
 
 def field_error(view: Mapping[str, Any], field: str | None, reason: str) -> dict[str, str] | None:
@@ -102,26 +156,68 @@ def field_error(view: Mapping[str, Any], field: str | None, reason: str) -> dict
     return {field: truncate(text, ERROR_LIMIT)}
 
 
-def _input(field: FormField, t: Translator) -> dict[str, Any]:
+def _inputs(field: FormField, form: Form) -> list[dict[str, Any]]:
+    """Return the input blocks that ask for one argument (a moment takes two: day and time)."""
+    t = form.t
     label = plain_text(t(field.placeholder))
-    element: dict[str, Any]
-    if field.boolean:
+    optional = not field.info.is_required()
+    if field.kind == "when":
+        zone = str(form.tz)
+        day = plain_text(t(DAY_LABEL, name=label))
+        time_label = plain_text(t(TIME_LABEL, name=label, zone=zone))
+        # The time is always optional in the modal: a day alone is refused with the reason.
+        timepicker = {"type": "timepicker", "action_id": ACTION, "timezone": zone}
+        return [
+            _block(field.name, day, optional, {"type": "datepicker", "action_id": ACTION}),
+            _block(field.name + TIME_PART, time_label, True, timepicker),
+        ]
+    return [_block(field.name, label, optional, _element(field, form, label))]
+
+
+def _element(field: FormField, form: Form, label: str) -> dict[str, Any]:
+    """Return the input element suited to an argument's type."""
+    options = form.options.get(field.name, ())
+    if field.kind == "flag":
         option = {"text": _plain(label), "value": "on"}
-        element = {"type": "checkboxes", "action_id": ACTION, "options": [option]}
-    elif field.choices:
-        options = [{"text": _plain(choice), "value": choice} for choice in field.choices]
-        element = {"type": "static_select", "action_id": ACTION, "options": options}
-    else:
-        element = {
-            "type": "plain_text_input",
+        return {"type": "checkboxes", "action_id": ACTION, "options": [option]}
+    if field.kind == "choice":
+        choices = [{"text": _plain(choice), "value": choice} for choice in field.choices]
+        return {"type": "static_select", "action_id": ACTION, "options": choices}
+    if field.kind == "councils" and 0 < len(options) <= OPTION_LIMIT:
+        menu = [
+            {"text": _plain(truncate(name, OPTION_TEXT_LIMIT)), "value": value}
+            for value, name in options
+        ]
+        kind = "multi_static_select" if field.comma_list or field.many else "static_select"
+        return {"type": kind, "action_id": ACTION, "options": menu}
+    if field.kind == "date":
+        return {"type": "datepicker", "action_id": ACTION}
+    if field.kind == "time":
+        return {"type": "timepicker", "action_id": ACTION, "timezone": str(form.tz)}
+    if field.kind == "number":
+        number: dict[str, Any] = {
+            "type": "number_input",
             "action_id": ACTION,
-            "multiline": field.rest,
-            "max_length": TEXT_LIMIT,
+            "is_decimal_allowed": False,
         }
+        if field.minimum is not None:
+            number["min_value"] = str(field.minimum)
+        if field.maximum is not None:
+            number["max_value"] = str(field.maximum)
+        return number
+    return {
+        "type": "plain_text_input",
+        "action_id": ACTION,
+        "multiline": field.rest,
+        "max_length": TEXT_LIMIT,
+    }
+
+
+def _block(block_id: str, label: str, optional: bool, element: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "input",
-        "block_id": field.name,
-        "optional": not field.info.is_required(),
+        "block_id": block_id,
+        "optional": optional,
         "label": _plain(label),
         "element": element,
     }

@@ -102,7 +102,8 @@ class TelegramAdapter:
         poll_timeout: float = 10.0,
     ) -> None:
         self.router = router
-        self.callbacks = callbacks or CallbackStore()
+        # Long button commands are kept in the database, so that buttons outlive a restart.
+        self.callbacks = callbacks or CallbackStore(router.sessionmaker, clock=router.clock)
         self._token = token
         self._webhook_url = webhook_url
         self._webhook_secret = webhook_secret
@@ -242,10 +243,17 @@ class TelegramAdapter:
         user = query.from_user
         message = query.message
         sender, chat = _user_identity(user), _chat(message.chat if message else None, user)
-        typed = self.callbacks.resolve(query.data or "")
-        if typed is None:
+        pressed = await self.callbacks.resolve(query.data or "")
+        typed = pressed.command
+        if typed is None or pressed.expired:
             t = await self.router.translator_for(sender, chat)
-            await query.answer(t("This button has expired; please type the command."))
+            if typed is None:
+                await query.answer(t("This button has expired; please type the command."))
+            else:  # say what it did, so that it can still be done by hand
+                expired = t(
+                    "This button has expired. To do it anyway, send: {command}", command=typed
+                )
+                await query.answer(toast(expired), show_alert=True)
             return
         name, args = split_command(typed)
         command = Command(
@@ -269,7 +277,7 @@ class TelegramAdapter:
             await message.edit_text(
                 first,
                 parse_mode=ParseMode.HTML,
-                reply_markup=keyboard(reply.buttons, self.callbacks),
+                reply_markup=await keyboard(reply.buttons, self.callbacks),
                 link_preview_options=_NO_PREVIEW,
             )
         except BadRequest as exc:
@@ -336,7 +344,7 @@ class TelegramAdapter:
                 chunk,
                 parse_mode=ParseMode.HTML,
                 link_preview_options=_NO_PREVIEW,
-                reply_markup=keyboard(reply.buttons, self.callbacks) if last else None,
+                reply_markup=(await keyboard(reply.buttons, self.callbacks)) if last else None,
                 reply_parameters=_quoting(quote) if index == 0 else None,
             )
         if reply.file is not None:

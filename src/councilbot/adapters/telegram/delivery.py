@@ -63,7 +63,8 @@ class TelegramTarget:
     ) -> None:
         """Prepare a target; start() opens its connection pool."""
         self._token = token
-        # Shared with the adapter, which turns a pressed button's data back into its command.
+        # Shared with the adapter, which turns a pressed button's data back into its command;
+        # cli.py gives one backed by the database, so that buttons outlive a restart.
         self.callbacks = callbacks or CallbackStore()
         self._url = f"{base_url}{token}/"
         self._connections = connections
@@ -92,16 +93,21 @@ class TelegramTarget:
             "link_preview_options": {"is_disabled": True},
         }
         if message.buttons:
-            params["reply_markup"] = self._keyboard(message.buttons)
+            params["reply_markup"] = await self._keyboard(message.buttons)
         result = await self._call("sendMessage", params)
         return str(result["message_id"])
 
-    def _keyboard(self, rows: tuple[tuple[Button, ...], ...]) -> dict[str, Any]:
-        """Turn button rows into an inline keyboard."""
+    async def _keyboard(self, rows: tuple[tuple[Button, ...], ...]) -> dict[str, Any]:
+        """Turn button rows into an inline keyboard (long commands stored under a key)."""
         return {
             "inline_keyboard": [
                 [
-                    {"text": b.label, "callback_data": self.callbacks.data_for(b.command)}
+                    {
+                        "text": b.label,
+                        "callback_data": await self.callbacks.data_for(
+                            b.command, expires_at=b.expires_at
+                        ),
+                    }
                     for b in row
                 ]
                 for row in rows

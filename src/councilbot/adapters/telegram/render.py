@@ -8,19 +8,31 @@ mostly about Telegram's limits: 4096 characters a message, 64 bytes of callback 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from base64 import urlsafe_b64encode
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from councilbot.core.formatting import plain_text, truncate
 from councilbot.core.messages import Button
+from councilbot.services import buttons
+
+log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 4096  # characters of one message
 CALLBACK_DATA_LIMIT = 64  # bytes of UTF-8
 TOAST_LIMIT = 200  # characters of an answerCallbackQuery text
+# How long a button with a long command works when its sender names no end (a reply, an
+# announcement); an event's buttons are given the event's end instead.
+DEFAULT_TTL = timedelta(days=30)
+REFRESH = timedelta(days=1)  # a default expiry is pushed back at most this often
+PURGE_INTERVAL = timedelta(hours=1)  # each process deletes long-expired keys this often
 
 # A tag, an entity, or one character: the units a chunk may never be cut inside.
 _TOKEN = re.compile(r"<[^<>]*>|&#?\w+;|.", re.DOTALL)
@@ -101,47 +113,114 @@ def toast(text: str) -> str:
     return truncate(first, TOAST_LIMIT)
 
 
+@dataclass(frozen=True, slots=True)
+class Pressed:
+    """What a pressed button's data stands for: its command, and whether it expired."""
+
+    command: str | None  # None: unknown (never stored, or expired long ago)
+    expired: bool = False
+
+    @property
+    def usable(self) -> bool:
+        """Tell whether the command may run."""
+        return self.command is not None and not self.expired
+
+
 class CallbackStore:
-    """Map button commands to callback data of at most 64 bytes, and back."""
+    """Map button commands to callback data of at most 64 bytes, and back.
 
-    def __init__(self, capacity: int = 10_000) -> None:
+    A command that fits goes in the data itself (`c:/rsvp 7 yes`), with no database work.
+    A longer one is stored under a key (`k:<16 characters>`) in the database, shared by
+    every process, until the button expires: when the caller says (an event's buttons live
+    until the event ends), else DEFAULT_TTL after it was last sent. Without a sessionmaker
+    (tests, tools) the keys live in this process's memory only.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        ttl: timedelta = DEFAULT_TTL,
+        capacity: int = 10_000,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.clock = clock
+        self.ttl = ttl
         self.capacity = capacity
-        self._commands: OrderedDict[str, str] = OrderedDict()
+        # The keys this process wrote or read lately, with their expiry: a broadcast of one
+        # keyboard to 10,000 chats writes its key once, and presses are mostly read here.
+        self._known: OrderedDict[str, buttons.StoredCommand] = OrderedDict()
+        self._purged_at: datetime | None = None
 
-    def data_for(self, command: str) -> str:
-        """Return the callback data that stands for a command."""
+    async def data_for(self, command: str, *, expires_at: datetime | None = None) -> str:
+        """Return the callback data that stands for a command, storing it when it is long."""
         data = "c:" + command
         if len(data.encode()) <= CALLBACK_DATA_LIMIT:
             return data
-        # The same command always gets the same key, so re-sent keyboards don't fill the store.
+        # The same command always gets the same key, so re-sent keyboards add no rows.
         digest = hashlib.sha256(command.encode()).digest()[:12]
         key = urlsafe_b64encode(digest).decode()
-        self._commands[key] = command
-        self._commands.move_to_end(key)
-        while len(self._commands) > self.capacity:
-            self._commands.popitem(last=False)
+        now = self.clock()
+        wanted = expires_at or now + self.ttl
+        known = self._known.get(key)
+        # A default expiry moves with every send; refreshing it once a day is enough.
+        slack = REFRESH if expires_at is None else timedelta(0)
+        if known is None or known.expires_at < wanted - slack:
+            if self.sessionmaker is not None:
+                async with self.sessionmaker() as session, session.begin():
+                    await buttons.keep_command(session, key, command, expires_at=wanted, now=now)
+                    await self._purge(session, now)
+            latest = wanted if known is None else max(wanted, known.expires_at)
+            self._remember(key, buttons.StoredCommand(command, latest))
         return "k:" + key
 
-    def resolve(self, data: str) -> str | None:
-        """Return the command behind callback data, or None when it is unknown or expired."""
+    async def resolve(self, data: str) -> Pressed:
+        """Return the command behind callback data, or say that it is unknown or expired."""
         kind, _, value = data.partition(":")
         if kind == "c" and value:
-            return value
-        if kind == "k":
-            command = self._commands.get(value)
-            if command is not None:
-                self._commands.move_to_end(value)
-            return command
-        return None
+            return Pressed(value)
+        if kind != "k" or not value:
+            return Pressed(None)
+        now = self.clock()
+        stored = self._known.get(value)
+        if (stored is None or stored.expires_at <= now) and self.sessionmaker is not None:
+            # Unknown here, or expired here: another process may have stored or extended it.
+            async with self.sessionmaker() as session:
+                stored = await buttons.find_command(session, value)
+        if stored is None:
+            return Pressed(None)
+        self._remember(value, stored)
+        return Pressed(stored.command, expired=stored.expires_at <= now)
+
+    def _remember(self, key: str, stored: buttons.StoredCommand) -> None:
+        self._known[key] = stored
+        self._known.move_to_end(key)
+        while len(self._known) > self.capacity:
+            self._known.popitem(last=False)
+
+    async def _purge(self, session: AsyncSession, now: datetime) -> None:
+        """Delete long-expired keys, at most once per PURGE_INTERVAL in this process."""
+        if self._purged_at is not None and now - self._purged_at < PURGE_INTERVAL:
+            return
+        self._purged_at = now
+        purged = await buttons.purge_expired(session, now=now)
+        if purged:
+            log.info("forgot %d expired button keys", purged)
 
 
-def keyboard(
-    buttons: Iterable[Iterable[Button]], store: CallbackStore
+async def keyboard(
+    rows_of_buttons: Iterable[Iterable[Button]], store: CallbackStore
 ) -> InlineKeyboardMarkup | None:
     """Turn a reply's button rows into an inline keyboard, or None when there are none."""
     rows = [
-        [InlineKeyboardButton(b.label, callback_data=store.data_for(b.command)) for b in row]
-        for row in buttons
+        [
+            InlineKeyboardButton(
+                b.label, callback_data=await store.data_for(b.command, expires_at=b.expires_at)
+            )
+            for b in row
+        ]
+        for row in rows_of_buttons
     ]
     rows = [row for row in rows if row]
     return InlineKeyboardMarkup(rows) if rows else None
