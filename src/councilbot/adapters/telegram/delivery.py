@@ -12,19 +12,28 @@ found, user deactivated) become `PermanentError`, and every other 400 or 403 is 
 message ("can't parse entities", "message is too long", no rights to send it) and becomes
 `Rejected`: that delivery fails and the chat stays linked. The bot token never appears in
 a reason or a log line.
+
+A message with a file goes by `sendPhoto` (PNG and JPEG up to 10 MB, shown inline) or
+`sendDocument` (anything else, and a picture Telegram will not take as a photo), with the
+text as its caption when it fits Telegram's 1,024 characters; a longer text goes as its own
+message right after the file, carrying the buttons.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import aiohttp
 
-from councilbot.adapters.telegram.render import CallbackStore
+from councilbot.adapters.telegram.render import CallbackStore, caption_fits, is_photo
+from councilbot.core.formatting import plain_text
 from councilbot.core.messages import Button, Platform
 from councilbot.delivery.targets import (
     DeliveryError,
+    FileRef,
     Moved,
     Outgoing,
     PermanentError,
@@ -45,6 +54,12 @@ _CHAT_GONE = (
     "chat was deleted",
     "chat was deactivated",
 )
+
+# What Telegram answers when a picture cannot be a photo (its sides, its format): it goes
+# as a document instead. Lower case, matched inside the description.
+_NOT_A_PHOTO = ("photo_invalid_dimensions", "image_process_failed", "photo_invalid")
+UPLOAD_RATE = 250_000  # bytes a second an upload is given at least, on top of the timeout
+_REMEMBERED = 1_000  # files sent whose text still has to follow, kept for a retry
 
 
 class TelegramTarget:
@@ -69,6 +84,8 @@ class TelegramTarget:
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
         self._session: aiohttp.ClientSession | None = None
+        # A file whose text message failed after it: a retry sends only the text.
+        self._files_sent: OrderedDict[tuple[str, int, str], str] = OrderedDict()
 
     async def start(self) -> None:
         """Open the connection pool and check the token (one getMe)."""
@@ -85,6 +102,12 @@ class TelegramTarget:
 
     async def deliver(self, message: Outgoing) -> str | None:
         """Send one HTML message; return Telegram's message id or raise a DeliveryError."""
+        if message.file is not None:
+            return await self._deliver_file(message, message.file)
+        return await self._send_text(message)
+
+    async def _send_text(self, message: Outgoing) -> str:
+        """Send the message's text with its buttons; return Telegram's message id."""
         params: dict[str, Any] = {
             "chat_id": message.chat_id,
             "text": message.text,
@@ -95,6 +118,53 @@ class TelegramTarget:
             params["reply_markup"] = self._keyboard(message.buttons)
         result = await self._call("sendMessage", params)
         return str(result["message_id"])
+
+    async def _deliver_file(self, message: Outgoing, file: FileRef) -> str:
+        """Send the file captioned with the text, or the file and then the text if it is long.
+
+        The id returned is that of the message holding the text (the file's, when captioned).
+        """
+        if caption_fits(message.text) or not plain_text(message.text).strip():
+            return await self._send_file(message.chat_id, file, message.text, message.buttons)
+        # Two messages: if the text fails after the file went, the row's retry (in this
+        # process) sends only the text, rather than the file twice.
+        key = (message.chat_id, file.id, message.text)
+        if key not in self._files_sent:
+            self._files_sent[key] = await self._send_file(message.chat_id, file, "", ())
+            while len(self._files_sent) > _REMEMBERED:
+                self._files_sent.popitem(last=False)
+        message_id = await self._send_text(message)
+        self._files_sent.pop(key, None)
+        return message_id
+
+    async def _send_file(
+        self, chat_id: str, file: FileRef, caption: str, buttons: tuple[tuple[Button, ...], ...]
+    ) -> str:
+        """Upload the file as a photo if Telegram shows it as one, else as a document."""
+        params: dict[str, Any] = {"chat_id": chat_id}
+        if plain_text(caption).strip():
+            params |= {"caption": caption, "parse_mode": "HTML"}
+        if buttons:
+            params["reply_markup"] = self._keyboard(buttons)
+        if is_photo(file.content_type, file.size):
+            try:
+                result = await self._call("sendPhoto", params, upload=("photo", file))
+                return str(result["message_id"])
+            except Rejected as exc:
+                if not any(marker in exc.reason.lower() for marker in _NOT_A_PHOTO):
+                    raise
+        result = await self._call("sendDocument", params, upload=("document", file))
+        return str(result["message_id"])
+
+    def _form(self, params: dict[str, Any], field: str, file: FileRef) -> aiohttp.FormData:
+        """Build a multipart body: strings as they are, other values as JSON, then the file."""
+        if file.data is None:
+            raise TransientError(f"telegram: the bytes of file {file.id} were not read")
+        form = aiohttp.FormData()
+        for name, value in params.items():
+            form.add_field(name, value if isinstance(value, str) else json.dumps(value))
+        form.add_field(field, file.data, filename=file.filename, content_type=file.content_type)
+        return form
 
     def _keyboard(self, rows: tuple[tuple[Button, ...], ...]) -> dict[str, Any]:
         """Turn button rows into an inline keyboard."""
@@ -108,11 +178,21 @@ class TelegramTarget:
             ]
         }
 
-    async def _call(self, method: str, params: dict[str, Any]) -> Any:
+    async def _call(
+        self, method: str, params: dict[str, Any], *, upload: tuple[str, FileRef] | None = None
+    ) -> Any:
         if self._session is None:
             raise TransientError("telegram: the target is not started")
+        body: dict[str, Any] = {"json": params}
+        if upload is not None:  # multipart, with time for the bytes to travel
+            field, file = upload
+            total = (self._timeout.total or 0) + file.size / UPLOAD_RATE
+            body = {
+                "data": self._form(params, field, file),
+                "timeout": aiohttp.ClientTimeout(total=total, connect=self._timeout.connect),
+            }
         try:
-            async with self._session.post(self._url + method, json=params) as response:
+            async with self._session.post(self._url + method, **body) as response:
                 body = await response.json(content_type=None)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
