@@ -9,6 +9,7 @@ the dispatcher reads the bytes once and sends them: Telegram `sendPhoto` / `send
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -161,6 +162,7 @@ async def test_a_file_is_stored_once_and_messages_hold_only_its_reference(
         "buttons": [],
         "file": {
             "id": cover.id,
+            "sha256": hashlib.sha256(COVER).hexdigest(),
             "filename": "cover.png",
             "content_type": "image/png",
             "size": len(COVER),
@@ -245,12 +247,16 @@ async def test_a_file_goes_to_a_telegram_group_and_a_subscribers_private_chat(
     sent = {(r.chat_id, r.method): r.params for r in telegram_api.files}
     assert sorted(sent) == [(GROUP, "sendPhoto"), (ANA, "sendDocument"), (ANA, "sendPhoto")]
     photo = sent[GROUP, "sendPhoto"]
-    assert photo["photo"] == {"filename": "cover.png", "data": COVER}
     assert photo["caption"] == "<b>Issue 12</b> is out"
     assert photo["parse_mode"] == "HTML"
     [[button]] = photo["reply_markup"]["inline_keyboard"]
     assert (button["text"], button["callback_data"]) == ("Going", "c:/rsvp 7 yes")
-    assert sent[ANA, "sendPhoto"]["photo"] == {"filename": "cover.png", "data": COVER}
+    # The cover's bytes went once; its second chat got it by the id Telegram gave them.
+    uploaded, again = sorted(
+        (photo["photo"], sent[ANA, "sendPhoto"]["photo"]), key=lambda v: isinstance(v, str)
+    )
+    assert uploaded == {"filename": "cover.png", "data": COVER}
+    assert telegram_api.file_ids[again] == uploaded
     document = sent[ANA, "sendDocument"]
     assert document["document"] == {"filename": "event-7.ics", "data": CALENDAR}
     assert document["caption"] == "Your calendar file"
@@ -258,6 +264,45 @@ async def test_a_file_goes_to_a_telegram_group_and_a_subscribers_private_chat(
     assert worker.files.reads == 2  # the cover was read once for its two chats
     message_ids = {r.chat_id: r.platform_message_id for r in done}
     assert message_ids[GROUP] is not None and message_ids[GROUP].isdigit()
+
+
+async def test_a_broadcast_uploads_its_file_once_and_sends_it_by_telegrams_file_id(
+    engine: AsyncEngine, telegram_api: FakeTelegramAPI, telegram: TelegramTarget
+) -> None:
+    cover = await store(engine, COVER, "cover.png", "image/png")
+    groups = [f"-100{n}" for n in range(1, 6)]
+    await enqueue(engine, *(telegram_message(g, "<b>Issue 12</b>", cover) for g in groups))
+
+    done = await drain(dispatcher(engine, telegram), engine)
+
+    assert [row.status for row in done] == [DeliveryStatus.SENT] * 5
+    photos = [r.params["photo"] for r in telegram_api.files]
+    assert sorted(r.chat_id for r in telegram_api.files) == sorted(groups)
+    [upload] = [p for p in photos if isinstance(p, dict)]
+    [file_id] = set(p for p in photos if isinstance(p, str))
+    assert upload["data"] == COVER and telegram_api.file_ids[file_id] == upload
+    assert photos.count(file_id) == 4
+
+
+async def test_a_file_id_telegram_no_longer_knows_is_uploaded_again(
+    engine: AsyncEngine, telegram_api: FakeTelegramAPI, telegram: TelegramTarget
+) -> None:
+    cover = await store(engine, COVER, "cover.png", "image/png")
+    worker = dispatcher(engine, telegram)
+    await enqueue_more(engine, "first", telegram_message("-1001", "Issue 12", cover))
+    await drain(worker, engine)
+    telegram_api.file_ids.clear()  # Telegram forgot it
+    await enqueue_more(engine, "second", telegram_message("-1002", "Issue 12", cover))
+
+    first, second = await drain(worker, engine)
+
+    assert (first.status, second.status) == (DeliveryStatus.SENT, DeliveryStatus.SENT)
+    refused = [r for r in telegram_api.calls("sendPhoto") if isinstance(r.params["photo"], str)]
+    assert [r.chat_id for r in refused] == ["-1002"]
+    assert [(r.chat_id, r.params["photo"]["data"]) for r in telegram_api.files] == [
+        ("-1001", COVER),
+        ("-1002", COVER),
+    ]
 
 
 async def enqueue_more(engine: AsyncEngine, key: str, message: Outgoing, **links: int) -> None:

@@ -74,6 +74,7 @@ async def store(
     assert file_id is not None  # inserted, or there already
     return FileRef(
         id=file_id,
+        sha256=digest,
         filename=name,
         content_type=content_type or "application/octet-stream",
         size=len(data),

@@ -27,6 +27,7 @@ class FileRef(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: int  # the `files` row holding the bytes
+    sha256: str  # their hex digest: the same bytes, whatever the row
     filename: str
     content_type: str
     size: int  # bytes

@@ -16,11 +16,13 @@ a reason or a log line.
 A message with a file goes by `sendPhoto` (PNG and JPEG up to 10 MB, shown inline) or
 `sendDocument` (anything else, and a picture Telegram will not take as a photo), with the
 text as its caption when it fits Telegram's 1,024 characters; a longer text goes as its own
-message right after the file, carrying the buttons.
+message right after the file, carrying the buttons. The bytes of a file are uploaded once
+per process: the next chats get it by the file id Telegram gave that upload.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections import OrderedDict
@@ -58,6 +60,8 @@ _CHAT_GONE = (
 # What Telegram answers when a picture cannot be a photo (its sides, its format): it goes
 # as a document instead. Lower case, matched inside the description.
 _NOT_A_PHOTO = ("photo_invalid_dimensions", "image_process_failed", "photo_invalid")
+# What Telegram answers when a file id it gave us no longer works: the bytes go again.
+_STALE_FILE_ID = ("file identifier", "file reference", "file_id")
 UPLOAD_RATE = 250_000  # bytes a second an upload is given at least, on top of the timeout
 _REMEMBERED = 1_000  # files sent whose text still has to follow, kept for a retry
 
@@ -86,6 +90,9 @@ class TelegramTarget:
         self._session: aiohttp.ClientSession | None = None
         # A file whose text message failed after it: a retry sends only the text.
         self._files_sent: OrderedDict[tuple[str, int, str], str] = OrderedDict()
+        # Telegram's id of a file we uploaded, by (its bytes' digest, method): sent again by that id.
+        self._file_ids: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._uploading: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def start(self) -> None:
         """Open the connection pool and check the token (one getMe)."""
@@ -148,13 +155,52 @@ class TelegramTarget:
             params["reply_markup"] = self._keyboard(buttons)
         if is_photo(file.content_type, file.size):
             try:
-                result = await self._call("sendPhoto", params, upload=("photo", file))
-                return str(result["message_id"])
+                return await self._send_as("sendPhoto", "photo", params, file)
             except Rejected as exc:
                 if not any(marker in exc.reason.lower() for marker in _NOT_A_PHOTO):
                     raise
-        result = await self._call("sendDocument", params, upload=("document", file))
+        return await self._send_as("sendDocument", "document", params, file)
+
+    async def _send_as(self, method: str, field: str, params: dict[str, Any], file: FileRef) -> str:
+        """Send the file by the id Telegram gave its first upload; upload it only once.
+
+        A broadcast of one cover to a thousand chats uploads its bytes once: the sends that
+        come while the first upload is under way wait for its file id.
+        """
+        key = (file.sha256, method)
+        known = self._file_ids.get(key)
+        if known is None:
+            lock = self._uploading.setdefault(key, asyncio.Lock())
+            try:
+                async with lock:
+                    known = self._file_ids.get(key)
+                    if known is None:
+                        result = await self._call(method, params, upload=(field, file))
+                        self._remember_file_id(key, field, result)
+                        return str(result["message_id"])
+            finally:
+                if not lock.locked():
+                    self._uploading.pop(key, None)
+        try:
+            result = await self._call(method, params | {field: known})
+        except Rejected as exc:
+            if not any(marker in exc.reason.lower() for marker in _STALE_FILE_ID):
+                raise
+            self._file_ids.pop(key, None)  # Telegram no longer knows it: upload again
+            result = await self._call(method, params, upload=(field, file))
+            self._remember_file_id(key, field, result)
         return str(result["message_id"])
+
+    def _remember_file_id(self, key: tuple[str, str], field: str, result: Any) -> None:
+        """Keep the file id Telegram gave an upload (a photo's largest size), if it gave one."""
+        sent = result.get(field) if isinstance(result, dict) else None
+        if isinstance(sent, list) and sent:  # a photo: its sizes, the largest last
+            sent = sent[-1]
+        file_id = sent.get("file_id") if isinstance(sent, dict) else None
+        if isinstance(file_id, str) and file_id:
+            self._file_ids[key] = file_id
+            while len(self._file_ids) > _REMEMBERED:
+                self._file_ids.popitem(last=False)
 
     def _form(self, params: dict[str, Any], field: str, file: FileRef) -> aiohttp.FormData:
         """Build a multipart body: strings as they are, other values as JSON, then the file."""
