@@ -94,7 +94,7 @@ class SlackTarget:
         self.client = client
         self.tokens = tokens
         # A file whose text failed after it: a retry posts only the text.
-        self._uploaded: OrderedDict[tuple[str, str, int, str], None] = OrderedDict()
+        self._uploaded: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
         self._dms: OrderedDict[tuple[str, str], str] = OrderedDict()  # (workspace, user) -> D…
 
     @classmethod
@@ -154,7 +154,7 @@ class SlackTarget:
         """Upload the file to the message's chat, then post the text (None: there is none)."""
         if file.data is None:
             raise TransientError(f"the bytes of file {file.id} were not read")
-        key = (message.workspace, message.chat_id, file.id, message.text)
+        key = (message.workspace, message.chat_id, file.sha256, message.text)
         if key not in self._uploaded:
             channel = await self._upload_channel(message, token)
             await self.client.files_upload_v2(

@@ -89,8 +89,8 @@ class TelegramTarget:
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
         self._session: aiohttp.ClientSession | None = None
         # A file whose text message failed after it: a retry sends only the text.
-        self._files_sent: OrderedDict[tuple[str, int, str], str] = OrderedDict()
-        # Telegram's id of a file we uploaded, by (its bytes' digest, method): sent again by that id.
+        self._files_sent: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        # Telegram's id for a file we uploaded, by (its digest, method): the next sends use it.
         self._file_ids: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._uploading: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -135,7 +135,7 @@ class TelegramTarget:
             return await self._send_file(message.chat_id, file, message.text, message.buttons)
         # Two messages: if the text fails after the file went, the row's retry (in this
         # process) sends only the text, rather than the file twice.
-        key = (message.chat_id, file.id, message.text)
+        key = (message.chat_id, file.sha256, message.text)
         if key not in self._files_sent:
             self._files_sent[key] = await self._send_file(message.chat_id, file, "", ())
             while len(self._files_sent) > _REMEMBERED:
@@ -229,16 +229,16 @@ class TelegramTarget:
     ) -> Any:
         if self._session is None:
             raise TransientError("telegram: the target is not started")
-        body: dict[str, Any] = {"json": params}
+        request: dict[str, Any] = {"json": params}
         if upload is not None:  # multipart, with time for the bytes to travel
             field, file = upload
             total = (self._timeout.total or 0) + file.size / UPLOAD_RATE
-            body = {
+            request = {
                 "data": self._form(params, field, file),
                 "timeout": aiohttp.ClientTimeout(total=total, connect=self._timeout.connect),
             }
         try:
-            async with self._session.post(self._url + method, **body) as response:
+            async with self._session.post(self._url + method, **request) as response:
                 body = await response.json(content_type=None)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
