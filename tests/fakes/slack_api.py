@@ -323,6 +323,8 @@ class FakeSlackAPI:
     async def _complete_upload(self, recorded: Recorded) -> web.Response:
         params = recorded.params
         channel = str(params.get("channel_id") or "")
+        if channel.startswith(("U", "W")):  # Slack wants a channel (a person's is a D… one)
+            return _error("invalid_arguments")
         if channel in self.errors:
             return _error(self.errors[channel])
         shared = []

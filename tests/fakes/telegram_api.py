@@ -58,6 +58,8 @@ class FakeTelegramAPI:
     requests: list[Recorded] = field(default_factory=list)
     sent: list[Recorded] = field(default_factory=list)
     files: list[Recorded] = field(default_factory=list)  # sendDocument and sendPhoto
+    # The file ids uploads got, and what was uploaded: a send by one of them sends that file.
+    file_ids: dict[str, dict[str, Any]] = field(default_factory=dict)
     kicked: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
@@ -210,6 +212,10 @@ class FakeTelegramAPI:
         """Accept an uploaded document or photo (multipart) and answer with its message."""
         field_name = "photo" if method.lower() == "sendphoto" else "document"
         upload = params.get(field_name)
+        if isinstance(upload, str):  # sent again by the file id an earlier upload got
+            if upload not in self.file_ids:
+                return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
+            upload = self.file_ids[upload]
         if not isinstance(upload, dict) or not upload.get("data"):
             return _error(400, f"Bad Request: there is no {field_name} in the request")
         chat_id = str(params.get("chat_id", ""))
@@ -217,6 +223,10 @@ class FakeTelegramAPI:
             return _error(403, "Forbidden: bot was kicked from the group chat")
         self.files.append(Recorded(method, params, time.monotonic()))
         size, file_id = len(upload["data"]), f"F{self._next_message_id:06d}"
+        if isinstance(params[field_name], str):
+            file_id = params[field_name]
+        else:
+            self.file_ids[file_id] = upload
         message: dict[str, Any] = {
             "message_id": self._next_message_id,
             "from": self._bot_user(),

@@ -60,6 +60,8 @@ def value_for(column: Any, n: int) -> Any:
         return {"n": n, "text": "Málaga 📣" * 50}
     if python is str:
         return f"{n}-{column.name}-ñ"[: kind.length]
+    if python is bytes:  # a stored file: every byte value, NUL and invalid UTF-8 among them
+        return n.to_bytes(4, "big") + bytes(range(256))
     raise AssertionError(f"teach value_for about {column} ({kind})")
 
 

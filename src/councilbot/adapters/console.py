@@ -86,6 +86,8 @@ class ConsoleTarget:
         self._count += 1
         out = self._stdout or sys.stdout
         body = render(Reply(text=message.text, buttons=message.buttons), bold=self._bold)
+        if message.file is not None:
+            body += f"\n(file: {message.file.filename}, {message.file.size} bytes)"
         private = message.chat_kind is ChatKind.PRIVATE  # the outbox names it by the user
         chat = f"{PRIVATE_CHAT}:{message.chat_id}" if private else message.chat_id
         out.write(f"[to {chat}] {body}\n\n")

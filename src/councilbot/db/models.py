@@ -13,6 +13,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -253,6 +254,22 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class File(Base):
+    """A file's bytes, stored once however many outbox messages carry it.
+
+    Messages hold only a reference (`delivery.targets.FileRef`: this row's id, the file's
+    name and type), so a cover sent to a thousand chats is kept once, not in every row.
+    """
+
+    __tablename__ = "files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)  # hex digest of `data`
+    size: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime]
 
 
 class JobState(StrEnum):

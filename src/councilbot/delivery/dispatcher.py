@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from councilbot.core.messages import ChatKind, Platform
 from councilbot.delivery import outbox
+from councilbot.delivery.files import FileGone, FileLoader
 from councilbot.delivery.outbox import Claimed
 from councilbot.delivery.ratelimit import BucketKey, Rate, RateLimiter
 from councilbot.delivery.targets import (
@@ -171,8 +172,10 @@ class Dispatcher:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         worker: str | None = None,
+        files: FileLoader | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self.files = files or FileLoader(sessionmaker)
         self._targets = dict(targets)
         self._limiter = limiter
         self.config = config
@@ -383,10 +386,11 @@ class Dispatcher:
         try:
             if target is None:
                 raise TransientError(f"{row.message.platform.value} is not configured")
+            message = await self._with_file(row.message)
             async with self._sending:
                 self._out.add(row.id)  # from here on the platform may have it: stop() waits
                 try:
-                    message_id = await target.deliver(row.message)
+                    message_id = await target.deliver(message)
                 except DeliveryError as exc:
                     self.stats.answered(row.message.platform, exc.status)
                     raise
@@ -429,6 +433,20 @@ class Dispatcher:
             self.stats.count("sent", row.message.platform)
             self._outcomes.sent.append((row, message_id))
         return Verdict.ACCEPTED
+
+    async def _with_file(self, message: Outgoing) -> Outgoing:
+        """Return the message with its file's bytes read, ready for its target."""
+        if message.file is None:
+            return message
+        try:
+            file = await self.files.load(message.file)
+        except FileGone as exc:
+            raise Rejected(str(exc)) from None
+        except Exception as exc:  # the database: the next attempt reads it again
+            raise TransientError(
+                f"could not read file {message.file.id} ({type(exc).__name__})"
+            ) from None
+        return message.model_copy(update={"file": file})
 
     def _hold(self, row: Claimed, reason: str) -> None:
         """Hold the row's workspace, logging it once, and put the row back until the next probe."""

@@ -68,7 +68,10 @@ async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: 
             "chat_kind": e.message.chat_kind,
             "channel_id": e.channel_id,
             "member_id": e.member_id,
-            "payload": e.message.model_dump(mode="json", include={"text", "buttons"}),
+            # A file goes as its reference (its bytes are in the files table): see files.py.
+            "payload": e.message.model_dump(
+                mode="json", include={"text", "buttons", "file"}, exclude_none=True
+            ),
             "status": DeliveryStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": now,

@@ -12,9 +12,26 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from councilbot.core.messages import Button, ChatKind, Platform
+
+
+class FileRef(BaseModel):
+    """A stored file an outbox message carries (see delivery.files.store).
+
+    The outbox row holds only this reference; the dispatcher reads the bytes into `data`
+    just before the message goes to its target, and they are never written back.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int  # the `files` row holding the bytes
+    sha256: str  # their hex digest: the same bytes, whatever the row
+    filename: str
+    content_type: str
+    size: int  # bytes
+    data: bytes | None = Field(default=None, exclude=True, repr=False)
 
 
 class Outgoing(BaseModel):
@@ -28,6 +45,7 @@ class Outgoing(BaseModel):
     chat_kind: ChatKind = ChatKind.GROUP
     text: str  # safe markup, see core.messages.Reply
     buttons: tuple[tuple[Button, ...], ...] = ()
+    file: FileRef | None = None  # sent with the text: see each target for how
 
 
 class DeliveryError(Exception):

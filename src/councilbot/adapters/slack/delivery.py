@@ -8,13 +8,19 @@ in none of these lists is retried like a transient error and ends `failed`, neve
 A workspace that uninstalled the app (its installation deleted by the `app_uninstalled` or
 `tokens_revoked` event) chose so: its messages are `Rejected`, its channels stay linked for
 a reinstall, and nothing is held.
+
+A message with a file uploads it with `files_upload_v2` (files.getUploadURLExternal, the
+upload, files.completeUploadExternal) into the channel, or into a person's direct messages
+(conversations.open: uploads take no user id), and then posts its text with its buttons as a
+message of its own, which can be edited like any other post.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -23,9 +29,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from councilbot.adapters.slack.oauth import WorkspaceTokens
 from councilbot.adapters.slack.render import blocks_for, fallback_text
+from councilbot.core.formatting import plain_text
 from councilbot.core.messages import Platform
 from councilbot.delivery.targets import (
     DeliveryError,
+    FileRef,
     Outgoing,
     PermanentError,
     Rejected,
@@ -35,6 +43,9 @@ from councilbot.delivery.targets import (
 )
 
 DEFAULT_TIMEOUT = 10  # seconds for one Web API call
+_REMEMBERED = 1_000  # files uploaded whose text still has to follow; people's DM channels
+K = TypeVar("K")
+V = TypeVar("V")
 
 # The channel is gone for us, or closed to the bot.
 CHANNEL_GONE = frozenset(
@@ -82,6 +93,9 @@ class SlackTarget:
     def __init__(self, client: AsyncWebClient, tokens: WorkspaceTokens | None = None) -> None:
         self.client = client
         self.tokens = tokens
+        # A file whose text failed after it: a retry posts only the text.
+        self._uploaded: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        self._dms: OrderedDict[tuple[str, str], str] = OrderedDict()  # (workspace, user) -> D…
 
     @classmethod
     def create(
@@ -103,15 +117,11 @@ class SlackTarget:
     async def deliver(self, message: Outgoing) -> str | None:
         """Post the message to its channel and return its `ts`, or raise a DeliveryError."""
         token = await self._token(message.workspace)
-        blocks = blocks_for(message.text, message.buttons)
         try:
-            response = await self.client.chat_postMessage(
-                channel=message.chat_id,
-                text=fallback_text(message.text),
-                blocks=blocks or None,
-                unfurl_links=False,
-                token=token,
-            )
+            if message.file is not None:
+                response = await self._post_with_file(message, message.file, token)
+            else:
+                response = await self._post_text(message, token)
         except SlackApiError as exc:
             error = self._api_error(exc.response, token)
             if self.tokens is not None and isinstance(error, Unauthorized):
@@ -126,8 +136,52 @@ class SlackTarget:
             raise TransientError(self._describe(exc, token)) from None
         except SlackClientError as exc:  # a client-side problem: nothing says the channel is gone
             raise TransientError(self._describe(exc, token)) from None
-        ts = response.get("ts")
+        ts = response.get("ts") if response is not None else None
         return str(ts) if ts else None
+
+    async def _post_text(self, message: Outgoing, token: str | None) -> Any:
+        """Post the message's text and buttons to its channel."""
+        blocks = blocks_for(message.text, message.buttons)
+        return await self.client.chat_postMessage(
+            channel=message.chat_id,
+            text=fallback_text(message.text),
+            blocks=blocks or None,
+            unfurl_links=False,
+            token=token,
+        )
+
+    async def _post_with_file(self, message: Outgoing, file: FileRef, token: str | None) -> Any:
+        """Upload the file to the message's chat, then post the text (None: there is none)."""
+        if file.data is None:
+            raise TransientError(f"the bytes of file {file.id} were not read")
+        key = (message.workspace, message.chat_id, file.sha256, message.text)
+        if key not in self._uploaded:
+            channel = await self._upload_channel(message, token)
+            await self.client.files_upload_v2(
+                channel=channel,
+                file=file.data,
+                filename=file.filename,
+                title=file.filename,
+                token=token,
+            )
+            _remember(self._uploaded, key, None)
+        response = None
+        if plain_text(message.text).strip() or message.buttons:
+            response = await self._post_text(message, token)
+        self._uploaded.pop(key, None)
+        return response
+
+    async def _upload_channel(self, message: Outgoing, token: str | None) -> str:
+        """Return the channel to upload to: a person's is their direct messages with the bot."""
+        if not message.chat_id.startswith(("U", "W")):
+            return message.chat_id
+        key = (message.workspace, message.chat_id)
+        channel = self._dms.get(key)
+        if channel is None:
+            opened = await self.client.conversations_open(users=message.chat_id, token=token)
+            channel = str(opened["channel"]["id"])
+            _remember(self._dms, key, channel)
+        return channel
 
     async def _token(self, workspace: str) -> str | None:
         """Return the token for the message's workspace (None: the client's own)."""
@@ -180,6 +234,13 @@ class SlackTarget:
         for secret in filter(None, (token, self.client.token)):
             reason = reason.replace(secret, "[token]")
         return reason
+
+
+def _remember(memory: OrderedDict[K, V], key: K, value: V) -> None:
+    """Keep a value, forgetting the oldest beyond _REMEMBERED."""
+    memory[key] = value
+    while len(memory) > _REMEMBERED:
+        memory.popitem(last=False)
 
 
 def _not_installed(workspace: str) -> Rejected:

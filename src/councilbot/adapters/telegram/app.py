@@ -40,6 +40,7 @@ from telegram.ext import (
 
 from councilbot.adapters.telegram.render import (
     CallbackStore,
+    is_photo,
     keyboard,
     split_html,
     toast,
@@ -74,8 +75,6 @@ NOT_PRIVATE = N_(
     "This answer is only for you, but I cannot write to you privately yet: open a chat "
     "with @{bot}, press Start and send the command there."
 )
-PHOTO_TYPES = frozenset({"image/png", "image/jpeg"})  # what Telegram shows as a photo
-PHOTO_LIMIT = 10 * 1024 * 1024  # bytes; bigger pictures go as documents
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 _KINDS = {
     TelegramChat.PRIVATE: ChatKind.PRIVATE,
@@ -353,7 +352,7 @@ class TelegramAdapter:
     async def _send_file(self, chat_id: str, file: Attachment) -> None:
         """Send a chart as a photo (shown inline) and anything else as a document."""
         upload = InputFile(file.data, filename=file.filename)
-        if file.content_type in PHOTO_TYPES and len(file.data) <= PHOTO_LIMIT:
+        if is_photo(file.content_type, len(file.data)):
             await self.application.bot.send_photo(chat_id, upload)
         else:
             await self.application.bot.send_document(chat_id, upload)

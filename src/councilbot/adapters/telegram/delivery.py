@@ -12,19 +12,30 @@ found, user deactivated) become `PermanentError`, and every other 400 or 403 is 
 message ("can't parse entities", "message is too long", no rights to send it) and becomes
 `Rejected`: that delivery fails and the chat stays linked. The bot token never appears in
 a reason or a log line.
+
+A message with a file goes by `sendPhoto` (PNG and JPEG up to 10 MB, shown inline) or
+`sendDocument` (anything else, and a picture Telegram will not take as a photo), with the
+text as its caption when it fits Telegram's 1,024 characters; a longer text goes as its own
+message right after the file, carrying the buttons. The bytes of a file are uploaded once
+per process: the next chats get it by the file id Telegram gave that upload.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import aiohttp
 
-from councilbot.adapters.telegram.render import CallbackStore
+from councilbot.adapters.telegram.render import CallbackStore, caption_fits, is_photo
+from councilbot.core.formatting import plain_text
 from councilbot.core.messages import Button, Platform
 from councilbot.delivery.targets import (
     DeliveryError,
+    FileRef,
     Moved,
     Outgoing,
     PermanentError,
@@ -45,6 +56,14 @@ _CHAT_GONE = (
     "chat was deleted",
     "chat was deactivated",
 )
+
+# What Telegram answers when a picture cannot be a photo (its sides, its format): it goes
+# as a document instead. Lower case, matched inside the description.
+_NOT_A_PHOTO = ("photo_invalid_dimensions", "image_process_failed", "photo_invalid")
+# What Telegram answers when a file id it gave us no longer works: the bytes go again.
+_STALE_FILE_ID = ("file identifier", "file reference", "file_id")
+UPLOAD_RATE = 250_000  # bytes a second an upload is given at least, on top of the timeout
+_REMEMBERED = 1_000  # files sent whose text still has to follow, kept for a retry
 
 
 class TelegramTarget:
@@ -70,6 +89,11 @@ class TelegramTarget:
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
         self._session: aiohttp.ClientSession | None = None
+        # A file whose text message failed after it: a retry sends only the text.
+        self._files_sent: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        # Telegram's id for a file we uploaded, by (its digest, method): the next sends use it.
+        self._file_ids: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._uploading: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def start(self) -> None:
         """Open the connection pool and check the token (one getMe)."""
@@ -86,6 +110,12 @@ class TelegramTarget:
 
     async def deliver(self, message: Outgoing) -> str | None:
         """Send one HTML message; return Telegram's message id or raise a DeliveryError."""
+        if message.file is not None:
+            return await self._deliver_file(message, message.file)
+        return await self._send_text(message)
+
+    async def _send_text(self, message: Outgoing) -> str:
+        """Send the message's text with its buttons; return Telegram's message id."""
         params: dict[str, Any] = {
             "chat_id": message.chat_id,
             "text": message.text,
@@ -96,6 +126,92 @@ class TelegramTarget:
             params["reply_markup"] = await self._keyboard(message.buttons)
         result = await self._call("sendMessage", params)
         return str(result["message_id"])
+
+    async def _deliver_file(self, message: Outgoing, file: FileRef) -> str:
+        """Send the file captioned with the text, or the file and then the text if it is long.
+
+        The id returned is that of the message holding the text (the file's, when captioned).
+        """
+        if caption_fits(message.text) or not plain_text(message.text).strip():
+            return await self._send_file(message.chat_id, file, message.text, message.buttons)
+        # Two messages: if the text fails after the file went, the row's retry (in this
+        # process) sends only the text, rather than the file twice.
+        key = (message.chat_id, file.sha256, message.text)
+        if key not in self._files_sent:
+            self._files_sent[key] = await self._send_file(message.chat_id, file, "", ())
+            while len(self._files_sent) > _REMEMBERED:
+                self._files_sent.popitem(last=False)
+        message_id = await self._send_text(message)
+        self._files_sent.pop(key, None)
+        return message_id
+
+    async def _send_file(
+        self, chat_id: str, file: FileRef, caption: str, buttons: tuple[tuple[Button, ...], ...]
+    ) -> str:
+        """Upload the file as a photo if Telegram shows it as one, else as a document."""
+        params: dict[str, Any] = {"chat_id": chat_id}
+        if plain_text(caption).strip():
+            params |= {"caption": caption, "parse_mode": "HTML"}
+        if buttons:
+            params["reply_markup"] = await self._keyboard(buttons)
+        if is_photo(file.content_type, file.size):
+            try:
+                return await self._send_as("sendPhoto", "photo", params, file)
+            except Rejected as exc:
+                if not any(marker in exc.reason.lower() for marker in _NOT_A_PHOTO):
+                    raise
+        return await self._send_as("sendDocument", "document", params, file)
+
+    async def _send_as(self, method: str, field: str, params: dict[str, Any], file: FileRef) -> str:
+        """Send the file by the id Telegram gave its first upload; upload it only once.
+
+        A broadcast of one cover to a thousand chats uploads its bytes once: the sends that
+        come while the first upload is under way wait for its file id.
+        """
+        key = (file.sha256, method)
+        known = self._file_ids.get(key)
+        if known is None:
+            lock = self._uploading.setdefault(key, asyncio.Lock())
+            try:
+                async with lock:
+                    known = self._file_ids.get(key)
+                    if known is None:
+                        result = await self._call(method, params, upload=(field, file))
+                        self._remember_file_id(key, field, result)
+                        return str(result["message_id"])
+            finally:
+                if not lock.locked():
+                    self._uploading.pop(key, None)
+        try:
+            result = await self._call(method, params | {field: known})
+        except Rejected as exc:
+            if not any(marker in exc.reason.lower() for marker in _STALE_FILE_ID):
+                raise
+            self._file_ids.pop(key, None)  # Telegram no longer knows it: upload again
+            result = await self._call(method, params, upload=(field, file))
+            self._remember_file_id(key, field, result)
+        return str(result["message_id"])
+
+    def _remember_file_id(self, key: tuple[str, str], field: str, result: Any) -> None:
+        """Keep the file id Telegram gave an upload (a photo's largest size), if it gave one."""
+        sent = result.get(field) if isinstance(result, dict) else None
+        if isinstance(sent, list) and sent:  # a photo: its sizes, the largest last
+            sent = sent[-1]
+        file_id = sent.get("file_id") if isinstance(sent, dict) else None
+        if isinstance(file_id, str) and file_id:
+            self._file_ids[key] = file_id
+            while len(self._file_ids) > _REMEMBERED:
+                self._file_ids.popitem(last=False)
+
+    def _form(self, params: dict[str, Any], field: str, file: FileRef) -> aiohttp.FormData:
+        """Build a multipart body: strings as they are, other values as JSON, then the file."""
+        if file.data is None:
+            raise TransientError(f"telegram: the bytes of file {file.id} were not read")
+        form = aiohttp.FormData()
+        for name, value in params.items():
+            form.add_field(name, value if isinstance(value, str) else json.dumps(value))
+        form.add_field(field, file.data, filename=file.filename, content_type=file.content_type)
+        return form
 
     async def _keyboard(self, rows: tuple[tuple[Button, ...], ...]) -> dict[str, Any]:
         """Turn button rows into an inline keyboard (long commands stored under a key)."""
@@ -114,11 +230,21 @@ class TelegramTarget:
             ]
         }
 
-    async def _call(self, method: str, params: dict[str, Any]) -> Any:
+    async def _call(
+        self, method: str, params: dict[str, Any], *, upload: tuple[str, FileRef] | None = None
+    ) -> Any:
         if self._session is None:
             raise TransientError("telegram: the target is not started")
+        request: dict[str, Any] = {"json": params}
+        if upload is not None:  # multipart, with time for the bytes to travel
+            field, file = upload
+            total = (self._timeout.total or 0) + file.size / UPLOAD_RATE
+            request = {
+                "data": self._form(params, field, file),
+                "timeout": aiohttp.ClientTimeout(total=total, connect=self._timeout.connect),
+            }
         try:
-            async with self._session.post(self._url + method, json=params) as response:
+            async with self._session.post(self._url + method, **request) as response:
                 body = await response.json(content_type=None)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:

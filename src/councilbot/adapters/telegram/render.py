@@ -26,6 +26,9 @@ from councilbot.services import buttons
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 4096  # characters of one message
+CAPTION_LIMIT = 1024  # characters of a photo's or document's caption, markup left out
+PHOTO_TYPES = frozenset({"image/png", "image/jpeg"})  # what Telegram shows as a photo
+PHOTO_LIMIT = 10 * 1024 * 1024  # bytes; bigger pictures go as documents
 CALLBACK_DATA_LIMIT = 64  # bytes of UTF-8
 TOAST_LIMIT = 200  # characters of an answerCallbackQuery text
 # How long a button with a long command works when its sender names no end (a reply, an
@@ -104,6 +107,16 @@ def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
             chunks.append(chunk)
         start, stack = end, open_tags
     return chunks or [text[:limit]]
+
+
+def caption_fits(text: str) -> bool:
+    """Tell whether markup fits in a caption (Telegram counts its visible UTF-16 units)."""
+    return len(plain_text(text).encode("utf-16-le")) // 2 <= CAPTION_LIMIT
+
+
+def is_photo(content_type: str, size: int) -> bool:
+    """Tell whether a file goes as a photo (shown inline) rather than as a document."""
+    return content_type in PHOTO_TYPES and size <= PHOTO_LIMIT
 
 
 def toast(text: str) -> str:
