@@ -155,7 +155,8 @@ class CommandSpec:
         """Tell whether platforms with forms ask for this form's arguments in one."""
         if sub is None:
             return self.form and self.handler is not None
-        return self.form if sub.form is None else sub.form
+        # A form with nothing to fill in (`/announce list`) just runs.
+        return (self.form if sub.form is None else sub.form) and bool(fields_of(sub.args))
 
     def usage(self, t: Translator | None = None, declared: Declared | None = None) -> str:
         """Return the usage line (every form's, for a command with several), in the reader's language."""
