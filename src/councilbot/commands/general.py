@@ -128,8 +128,7 @@ def _explain(ctx: Context, spec: CommandSpec) -> list[str]:
     else:
         lines = [t(spec.summary)]
         if spec.handler is not None:
-            own = spec.usage(t, ctx.router.declared).split(" · ")[0]
-            lines.append(Markup("• <b>{}</b>").format(own))
+            lines.append(Markup("• <b>{}</b>").format(spec.own_usage(t, ctx.router.declared)))
         for sub in spec.subcommands:
             lines.append(
                 Markup("• <b>{}</b> — {}").format(

@@ -163,9 +163,13 @@ class CommandSpec:
         translate = t or str
         if self.usage_text:
             return _format_usage(self.usage_text, translate)
-        lines = [] if self.handler is None else [usage(self.name, self.args, translate, declared)]
+        lines = [] if self.handler is None else [self.own_usage(t, declared)]
         lines += [self.sub_usage(sub, t, declared) for sub in self.subcommands]
         return " · ".join(lines)
+
+    def own_usage(self, t: Translator | None = None, declared: Declared | None = None) -> str:
+        """Return the usage line of the command's own form (the one that names no sub-command)."""
+        return usage(self.name, self.args, t or str, declared)
 
     def sub_usage(
         self, sub: SubCommand, t: Translator | None = None, declared: Declared | None = None
