@@ -84,7 +84,7 @@ STRAW_FEATURE = Feature(
             AskArgs,
             form=True,
             subcommands=(
-                SubCommand("list", list_open, N_("List the open straw polls.")),
+                SubCommand("list", list_open, N_("List the open straw polls."), personal=True),
                 SubCommand(
                     "close",
                     close,

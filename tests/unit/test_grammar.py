@@ -11,6 +11,7 @@ from councilbot.core.errors import InvalidInput
 from councilbot.core.grammar import (
     ArgModel,
     CommaList,
+    Declared,
     Flag,
     LocalDate,
     NoArgs,
@@ -18,11 +19,13 @@ from councilbot.core.grammar import (
     TimeRange,
     Token,
     When,
+    fields_of,
     parse_args,
     parse_fields,
     split_command,
     tokenize,
     usage,
+    with_declared,
 )
 from councilbot.core.i18n import Catalog, Catalogs, Translator
 
@@ -755,3 +758,42 @@ def test_the_time_used_is_shown_with_its_offset_in_every_language() -> None:
 def test_an_ordinary_time_has_no_note_even_after_a_moved_one() -> None:
     assert parse_args(AnnounceArgs, "malaga hi --at 2027-03-28 02:30", CONTEXT).notes(ENGLISH)
     assert parse_args(AnnounceArgs, "malaga hi --at 2027-03-28 03:30", CONTEXT).notes(ENGLISH) == []
+
+
+class FollowArgs(ArgModel):
+    topic: Annotated[str, Field(title="topic"), Declared("topic")]
+    council: Annotated[str | None, Field(title="council")] = None
+
+
+DECLARED_TOPICS = {**CONTEXT, "declared": {"topic": ("announcements", "digest")}}
+
+
+def test_declared_choices_are_given_at_run_time_and_read_like_a_literal_s() -> None:
+    assert parse_args(FollowArgs, "Digest cork", DECLARED_TOPICS).topic == "digest"
+    assert parse_fields(FollowArgs, {"topic": "DIGEST"}, DECLARED_TOPICS).topic == "digest"
+    with pytest.raises(InvalidInput) as refused:
+        parse_args(FollowArgs, "events", DECLARED_TOPICS)
+    assert refused.value.message == "“{value}” is not one of: {choices}."
+    assert refused.value.values == {"value": "events", "choices": "announcements, digest"}
+    assert refused.value.field == "topic"
+    with pytest.raises(InvalidInput) as missing:
+        parse_args(FollowArgs, "", DECLARED_TOPICS)
+    assert missing.value.message == MISSING
+
+
+def test_declared_choices_show_in_the_usage_and_the_form_fields() -> None:
+    declared = {"topic": ("announcements", "digest")}
+    assert usage("follow", FollowArgs, declared=declared) == (
+        "/follow announcements|digest [council]"
+    )
+    assert usage("follow", FollowArgs) == "/follow <topic> [council]"  # none given: a name
+    fields = with_declared(fields_of(FollowArgs), declared)
+    assert [(f.name, f.choices) for f in fields] == [
+        ("topic", ("announcements", "digest")),
+        ("council", ()),
+    ]
+
+
+def test_declared_choices_must_be_in_the_context() -> None:
+    with pytest.raises(RuntimeError, match="declared 'topic' choices"):
+        parse_args(FollowArgs, "digest", CONTEXT)

@@ -88,6 +88,7 @@ class SubCommand:
     details: str | None = None
     usage_text: str | None = None  # as CommandSpec's, e.g. "/announce edit <{id}> <{text}>"
     form: bool | None = None
+    personal: bool | None = None  # `/announce list`: only its sender needs to see it
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,11 @@ class CommandSpec:
         first, _, rest = text.strip().partition(" ")
         sub = self.subcommand(first) if first else None
         return (sub, rest.strip()) if sub is not None else (None, text)
+
+    def is_personal(self, args: str) -> bool:
+        """Tell whether the answer to these arguments concerns the sender alone (see personal)."""
+        sub, _ = self.split(args)
+        return self.personal if sub is None or sub.personal is None else sub.personal
 
     def has_form(self, sub: SubCommand | None) -> bool:
         """Tell whether platforms with forms ask for this form's arguments in one."""

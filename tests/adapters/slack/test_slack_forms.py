@@ -239,13 +239,20 @@ async def test_the_command_s_own_form_and_a_form_without_fields(
     view = opened.params["view"]
     assert view["title"]["text"] == "/straw"
     assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == ["question"]
-    # Nothing to fill in: /council straw list answers at once, as typed.
+    # Nothing to fill in: /council straw list answers at once, as typed, and to its sender
+    # only (that form is personal); the command's own form answers the channel.
     [answer] = await answered(
         straw_adapter,
         slash(api, "straw list", user_id=ADMIN),
-        lambda: calls_to(api, "chat.postMessage", CHANNEL),
+        lambda: calls_to(api, "chat.postEphemeral", CHANNEL),
     )
     assert answer.params["text"] == "open: none"
+    [asked] = await answered(
+        straw_adapter,
+        slash(api, "straw Tea or coffee?", user_id=ADMIN),
+        lambda: calls_to(api, "chat.postMessage", CHANNEL),
+    )
+    assert asked.params["text"] == "asked: Tea or coffee?"
     assert len(api.calls("views.open")) == 1
 
 

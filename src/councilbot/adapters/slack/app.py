@@ -245,7 +245,7 @@ class SlackAdapter:
                 return
             reply = self._on_slack(await self.router.handle(command))
             spec = self.router.lookup(command.name)
-            personal = spec is not None and spec.personal
+            personal = spec is not None and spec.is_personal(command.args)
             # In a shared channel, only the sender sees personal answers and refusals; a
             # direct message is private already, and its answers can be updated later.
             ephemeral = not command.chat.is_private and (
