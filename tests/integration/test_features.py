@@ -177,6 +177,9 @@ async def test_a_command_whose_every_use_names_a_form_says_which_there_are(say) 
     assert (await say("/coordinator make sam cork")).startswith(
         "“make” is not one of: add, remove.\nUsage: /coordinator add"
     )
+    assert (await say("/coordinator remvoe sam cork")).startswith(
+        "“remvoe” is not one of: add, remove. Did you mean /coordinator remove?\nUsage: "
+    )
     assert await say("/coordinator add sam cork") == (
         "sam is now a coordinator of Southern Ireland council (MTU)."
     )

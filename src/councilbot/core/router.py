@@ -605,6 +605,15 @@ class Router:
             return InvalidInput(
                 N_("/{command} needs one of: {choices}."), command=spec.name, choices=choices
             )
+        close = difflib.get_close_matches(word.lower(), [sub.name for sub in spec.subcommands], 1)
+        if close:
+            return InvalidInput(
+                N_("“{value}” is not one of: {choices}. Did you mean /{command} {suggestion}?"),
+                value=word,
+                choices=choices,
+                command=spec.name,
+                suggestion=close[0],
+            )
         return InvalidInput(N_("“{value}” is not one of: {choices}."), value=word, choices=choices)
 
     def unknown(self, name: str) -> NotFound:
