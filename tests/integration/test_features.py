@@ -144,6 +144,7 @@ async def test_the_first_word_picks_the_form_and_each_form_parses_its_own_argume
     assert await say("/straw list") == "open: none"
     assert await say("/straw LIST") == "open: none"
     assert await say("/straw close 3 too few votes") == "closed #3 (too few votes)"
+    assert await say("/straw close\n4") == "closed #4"
     # A word that names no form belongs to the command's own form.
     assert await say("/straw closed early?") == "asked: closed early?"
 

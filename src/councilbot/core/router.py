@@ -148,9 +148,11 @@ class CommandSpec:
         """Return the form the arguments' first word names, and the arguments after it."""
         if not self.subcommands:
             return None, text
-        first, _, rest = text.strip().partition(" ")
-        sub = self.subcommand(first) if first else None
-        return (sub, rest.strip()) if sub is not None else (None, text)
+        words = text.split(maxsplit=1)  # any white space: a phone may put a newline there
+        sub = self.subcommand(words[0]) if words else None
+        if sub is None:
+            return None, text
+        return sub, words[1] if len(words) > 1 else ""
 
     def is_personal(self, args: str) -> bool:
         """Tell whether the answer to these arguments concerns the sender alone (see personal)."""
