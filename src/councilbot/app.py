@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -13,8 +12,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from councilbot.commands import announcements as announcement_commands
-from councilbot.commands import general
+from councilbot.commands import announcements, events, general, magazine, polls
+from councilbot.core.features import Features, Renderer
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
 from councilbot.core.router import CommandSpec, Router
@@ -22,11 +21,10 @@ from councilbot.db.session import check_schema, create_engine, create_sessionmak
 from councilbot.delivery.dispatcher import DispatchConfig, Dispatcher, platform_rates
 from councilbot.delivery.outbox import OUTBOX_CHANGED
 from councilbot.delivery.ratelimit import RateLimiter
-from councilbot.delivery.scheduler import JobHandler, Scheduler
+from councilbot.delivery.scheduler import Scheduler
 from councilbot.delivery.targets import DeliveryTarget
 from councilbot.delivery.wakeup import JOBS_CHANNEL, OUTBOX_CHANNEL, Listener
 from councilbot.metrics import Metrics
-from councilbot.services import announcements
 from councilbot.services.directory import ServiceDirectory
 from councilbot.services.jobs import JOBS_CHANGED
 from councilbot.settings import Settings
@@ -48,17 +46,20 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def command_specs() -> list[CommandSpec]:
+def features() -> Features:
+    """Return the features the bot runs, in the order /help lists their commands.
+
+    Each is declared once, at the end of its module (core.features.Feature); everything
+    below is built from these declarations.
+    """
+    return Features(
+        (general.FEATURE, announcements.FEATURE, events.FEATURE, polls.FEATURE, magazine.FEATURE)
+    )
+
+
+def command_specs(running: Features | None = None) -> list[CommandSpec]:
     """Return every command, feature by feature, in the order /help lists them."""
-    return [*general.COMMANDS, *announcement_commands.COMMANDS]
-
-
-def job_handlers(catalogs: Catalogs) -> dict[str, JobHandler]:
-    """Return what each kind of timed job does (and does when it was missed)."""
-    return {
-        announcements.SEND_JOB: functools.partial(announcements.send_scheduled, catalogs=catalogs),
-        f"{announcements.SEND_JOB}:missed": announcements.mark_missed,
-    }
+    return (running or features()).commands()
 
 
 class Intake(Protocol):
@@ -85,6 +86,8 @@ class App:
     listener: Listener
     targets: Mapping[Platform, DeliveryTarget]
     metrics: Metrics
+    # The features' post renderers, by the outbox source they render.
+    renderers: Mapping[str, Renderer] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _sending_stopped: bool = False  # shutdown() stopped the dispatcher and the scheduler
 
@@ -154,6 +157,7 @@ async def build_app(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     dispatch: DispatchConfig | None = None,
     verify_schema: bool = True,
+    running: Features | None = None,
 ) -> App:
     """Connect to the database, check its schema and assemble the router, outbox and scheduler."""
     engine = engine or create_engine(settings.database_url)
@@ -165,8 +169,10 @@ async def build_app(
             raise
     sessionmaker = create_sessionmaker(engine)
     catalogs = catalogs or Catalogs.load()
+    running = running or features()
     router = Router(
-        command_specs(),
+        running.commands(),
+        topics=running.topics(),
         sessionmaker=sessionmaker,
         reader=create_sessionmaker(engine, read_only=True),
         directory=ServiceDirectory(),
@@ -204,11 +210,13 @@ async def build_app(
         listener=None,  # type: ignore[arg-type]  # likewise
         targets=targets,
         metrics=None,  # type: ignore[arg-type]  # set just below: it reads the scheduler
+        renderers=running.renderers(),
     )
     app.scheduler = Scheduler(
         engine,
         sessionmaker,
-        job_handlers(catalogs),
+        running.jobs(),
+        catalogs=catalogs,
         clock=clock,
         grace=timedelta(minutes=settings.scheduler_grace_minutes),
         sync_interval=settings.scheduler_sync_seconds,

@@ -31,7 +31,6 @@ from councilbot.db.models import (
     Identity,
     Member,
     Subscription,
-    Topic,
 )
 from councilbot.delivery.targets import DeliveryTarget
 from councilbot.settings import Settings
@@ -99,7 +98,7 @@ async def subscribe_ana(app: App) -> None:
                     last_seen_at=START,
                 ),
                 Subscription(
-                    member_id=ana.id, topic=Topic.ANNOUNCEMENTS, council_id=cork, created_at=START
+                    member_id=ana.id, topic="announcements", council_id=cork, created_at=START
                 ),
             ]
         )

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from councilbot.core.messages import ChatKind, Platform
-from councilbot.db.models import Channel, Delivery, DeliveryStatus, Member, Subscription, Topic
+from councilbot.db.models import Channel, Delivery, DeliveryStatus, Member, Subscription
 from councilbot.db.session import create_sessionmaker
 from councilbot.delivery import outbox
 from councilbot.delivery.outbox import Envelope
@@ -165,9 +165,7 @@ async def test_a_late_outcome_of_a_lost_claim_changes_nothing(
         session.add_all([member, channel])
         await session.flush()
         session.add(
-            Subscription(
-                member_id=member.id, topic=Topic.ANNOUNCEMENTS, council_id=1, created_at=START
-            )
+            Subscription(member_id=member.id, topic="announcements", council_id=1, created_at=START)
         )
         item = envelope(1, chat="-1001")
         await outbox.enqueue(

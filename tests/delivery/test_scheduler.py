@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from councilbot.core.features import JobKind, JobRun
 from councilbot.db.models import Job, JobState
 from councilbot.db.session import create_engine, create_sessionmaker
 from councilbot.delivery.scheduler import Scheduler
@@ -23,10 +24,8 @@ class Recorder:
         self.calls: list[dict[str, Any]] = []
         self.called = asyncio.Event()
 
-    async def __call__(
-        self, _session: AsyncSession, payload: dict[str, Any], _now: datetime
-    ) -> None:
-        self.calls.append(payload)
+    async def __call__(self, job: JobRun) -> None:
+        self.calls.append(job.payload)
         self.called.set()
 
 
@@ -40,7 +39,9 @@ async def schedule_in(engine: AsyncEngine, seconds: float, name: str = "ping:1")
 
 async def test_a_job_fires_once_at_its_time(engine: AsyncEngine) -> None:
     recorder = Recorder()
-    scheduler = Scheduler(engine, create_sessionmaker(engine), {"ping": recorder}, sync_interval=60)
+    scheduler = Scheduler(
+        engine, create_sessionmaker(engine), [JobKind("ping", recorder)], sync_interval=60
+    )
     await schedule_in(engine, 0.3)
     await scheduler.start()
     try:
@@ -57,7 +58,9 @@ async def test_a_job_fires_once_at_its_time(engine: AsyncEngine) -> None:
 
 async def test_jobs_added_after_start_are_picked_up_by_sync(engine: AsyncEngine) -> None:
     recorder = Recorder()
-    scheduler = Scheduler(engine, create_sessionmaker(engine), {"ping": recorder}, sync_interval=60)
+    scheduler = Scheduler(
+        engine, create_sessionmaker(engine), [JobKind("ping", recorder)], sync_interval=60
+    )
     await scheduler.start()
     try:
         await schedule_in(engine, 0.2)
@@ -72,7 +75,7 @@ async def test_a_failing_job_is_marked_failed(engine: AsyncEngine) -> None:
     async def broken(*_args: object) -> None:
         raise RuntimeError("boom")
 
-    scheduler = Scheduler(engine, create_sessionmaker(engine), {"ping": broken})
+    scheduler = Scheduler(engine, create_sessionmaker(engine), [JobKind("ping", broken)])
     await schedule_in(engine, -1)
     assert await scheduler.fire_due() == 0
     async with create_sessionmaker(engine)() as session:
@@ -85,7 +88,9 @@ async def test_only_one_process_leads_on_postgres(postgres_migrated: str) -> Non
     engines = [create_engine(postgres_migrated) for _ in range(2)]
     recorders = [Recorder(), Recorder()]
     schedulers = [
-        Scheduler(engine, create_sessionmaker(engine), {"ping": recorder}, sync_interval=0.2)
+        Scheduler(
+            engine, create_sessionmaker(engine), [JobKind("ping", recorder)], sync_interval=0.2
+        )
         for engine, recorder in zip(engines, recorders, strict=True)
     ]
     try:
@@ -116,7 +121,7 @@ async def test_a_leader_whose_lock_connection_died_notices_at_its_next_sync(
 ) -> None:
     engines = [create_engine(postgres_migrated) for _ in range(2)]
     schedulers = [
-        Scheduler(engine, create_sessionmaker(engine), {}, sync_interval=60) for engine in engines
+        Scheduler(engine, create_sessionmaker(engine), [], sync_interval=60) for engine in engines
     ]
     try:
         await schedulers[0].start()

@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, make_url, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from councilbot.adapters.console import ConsoleChat, render
@@ -161,3 +162,71 @@ async def test_0005_upgrades_a_database_holding_announcements(
         "Announcement #2 is scheduled for Wed 2 Dec 2026, 09:00 (Europe/Dublin); "
         "nothing was sent yet.",
     ]
+
+
+async def test_0010_keeps_subscriptions_and_takes_topics_no_enum_knows(
+    engine: AsyncEngine, database_url: str, catalogs: Catalogs, clock: Clock
+) -> None:
+    """Subscriptions survive 0010; a feature's new topic needs no schema change after it."""
+    await upgrade_or_downgrade(engine, "base")
+    await upgrade(engine, "0009")
+    async with create_sessionmaker(engine)() as session, session.begin():
+        await seed_councils(session, read_seed_file(SEED_FILE), now=START)
+    async with engine.begin() as connection:
+        cork = await connection.scalar(text("SELECT id FROM councils WHERE slug = 'cork'"))
+        await connection.execute(
+            text("INSERT INTO members (id, display_name, created_at) VALUES (1, 'admin', :at)"),
+            {"at": START},
+        )
+        await connection.execute(
+            text(
+                "INSERT INTO identities (member_id, platform, workspace, user_id, username, "
+                "created_at, last_seen_at) VALUES (1, 'console', '', 'admin', 'admin', :at, :at)"
+            ),
+            {"at": START},
+        )
+        for topic, council in (("announcements", None), ("magazine", cork)):
+            await connection.execute(
+                text(
+                    "INSERT INTO subscriptions (member_id, topic, council_id, active, created_at) "
+                    "VALUES (1, :topic, :council, true, :at)"
+                ),
+                {"topic": topic, "council": council, "at": START},
+            )
+    await upgrade(engine)
+    async with engine.begin() as connection:  # the topic of a feature added later
+        await connection.execute(
+            text(
+                "INSERT INTO subscriptions (member_id, topic, council_id, active, created_at) "
+                "VALUES (1, 'digest', NULL, true, :at)"
+            ),
+            {"at": START},
+        )
+    settings = Settings(database_url=database_url, admins="console:admin", default_language="en")
+    app = await build_app(settings, engine=engine, catalogs=catalogs, clock=clock)
+    console = ConsoleChat(app.router, user="admin", chat="cork-chat", council="cork", clock=clock)
+    try:
+        await console.setup()
+        whoami = render(await console.say("/whoami"))
+    finally:
+        await app.aclose()
+    # Declared topics by their label; one no running feature declares, by its name.
+    assert (
+        "Subscriptions: announcements (all councils), digest (all councils), "
+        "magazine issues (cork)" in whoami
+    )
+
+    await upgrade_or_downgrade(engine, "0009")
+    async with engine.connect() as connection:
+        kept = await connection.execute(text("SELECT topic FROM subscriptions ORDER BY topic"))
+        assert [row.topic for row in kept] == ["announcements", "magazine"]
+    with pytest.raises(IntegrityError):  # the old CHECK is back: only the four old topics
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO subscriptions (member_id, topic, council_id, active, created_at) "
+                    "VALUES (1, 'digest', NULL, true, :at)"
+                ),
+                {"at": START},
+            )
+    await upgrade(engine)

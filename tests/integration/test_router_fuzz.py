@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from councilbot.adapters.slack.app import SlackAdapter
 from councilbot.adapters.telegram.app import TelegramAdapter
 from councilbot.app import App, build_app, command_specs
-from councilbot.core.grammar import fields_of
+from councilbot.core.grammar import ArgModel, fields_of
 from councilbot.core.i18n import LANGUAGES, Catalogs
 from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
 from councilbot.core.router import FAILED, CommandSpec, Role
@@ -99,18 +99,37 @@ def hostile_lines(spec: CommandSpec, values: list[str], *, every_slot: bool) -> 
     """Return a fixed list of lines for one command: bare, then each value in its arguments.
 
     Arguments with choices get one of them (or a word of the usage line); each value goes
-    into every other argument in turn (or the last only), among plausible neighbours.
+    into every other argument in turn (or the last only), among plausible neighbours. A
+    command with several forms gets the lines of each form (`/coordinator add ...`).
     """
-    fields = fields_of(spec.args)
+    rng = random.Random(spec.name)  # the same lines on every run
+    pool = [*keywords(spec), *PLAUSIBLE]
+    forms = [] if spec.handler is None else [(f"/{spec.name}", spec.args)]
+    forms += [(f"/{spec.name} {sub.name}", sub.args) for sub in spec.subcommands]
+    lines = [f"/{spec.name}"]
+    for head, model in forms:
+        lines += _form_lines(head, model, values, rng, pool, every_slot=every_slot)
+    return list(dict.fromkeys(lines))
+
+
+def _form_lines(
+    head: str,
+    model: type[ArgModel],
+    values: list[str],
+    rng: random.Random,
+    pool: list[str],
+    *,
+    every_slot: bool,
+) -> list[str]:
+    """Return the lines of one form of a command (see hostile_lines)."""
+    fields = fields_of(model)
     positional = [f for f in fields if not f.flag]
     free = [i for i, f in enumerate(positional) if not f.choices] or [len(positional)]
     flags = [f for f in fields if f.flag]
-    rng = random.Random(spec.name)  # the same lines on every run
-    pool = [*keywords(spec), *PLAUSIBLE]
-    lines = [f"/{spec.name}"]
+    lines = [head]
     for value in values:
         for slot in free if every_slot else free[-1:]:
-            parts = [f"/{spec.name}"]
+            parts = [head]
             for index, field in enumerate(positional):
                 if index == slot:
                     parts.append(value)
@@ -124,7 +143,7 @@ def hostile_lines(spec: CommandSpec, values: list[str], *, every_slot: bool) -> 
                     when = rng.choice(["tomorrow 09:00", "now", "31/02 25:00"])
                     parts.append(f"{rng.choice(DASHES)}{flag.name.replace('_', '-')} {when}")
             lines.append(" ".join(parts))
-    return list(dict.fromkeys(lines))
+    return lines
 
 
 def apologies(catalogs: Catalogs) -> list[str]:

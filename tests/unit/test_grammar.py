@@ -12,6 +12,7 @@ from councilbot.core.grammar import (
     ArgModel,
     CommaList,
     Councils,
+    Declared,
     Flag,
     LocalDate,
     LocalTime,
@@ -26,6 +27,7 @@ from councilbot.core.grammar import (
     split_command,
     tokenize,
     usage,
+    with_declared,
 )
 from councilbot.core.i18n import Catalog, Catalogs, Translator
 
@@ -818,3 +820,42 @@ def test_a_time_of_day_it_cannot_read_is_explained() -> None:
         "I can't read “{value}” as a time of day. Try 14:00, 9h30 or 2pm."
     )
     assert caught.value.field == "start"
+
+
+class FollowArgs(ArgModel):
+    topic: Annotated[str, Field(title="topic"), Declared("topic")]
+    council: Annotated[str | None, Field(title="council")] = None
+
+
+DECLARED_TOPICS = {**CONTEXT, "declared": {"topic": ("announcements", "digest")}}
+
+
+def test_declared_choices_are_given_at_run_time_and_read_like_a_literal_s() -> None:
+    assert parse_args(FollowArgs, "Digest cork", DECLARED_TOPICS).topic == "digest"
+    assert parse_fields(FollowArgs, {"topic": "DIGEST"}, DECLARED_TOPICS).topic == "digest"
+    with pytest.raises(InvalidInput) as refused:
+        parse_args(FollowArgs, "events", DECLARED_TOPICS)
+    assert refused.value.message == "“{value}” is not one of: {choices}."
+    assert refused.value.values == {"value": "events", "choices": "announcements, digest"}
+    assert refused.value.field == "topic"
+    with pytest.raises(InvalidInput) as missing:
+        parse_args(FollowArgs, "", DECLARED_TOPICS)
+    assert missing.value.message == MISSING
+
+
+def test_declared_choices_show_in_the_usage_and_the_form_fields() -> None:
+    declared = {"topic": ("announcements", "digest")}
+    assert usage("follow", FollowArgs, declared=declared) == (
+        "/follow announcements|digest [council]"
+    )
+    assert usage("follow", FollowArgs) == "/follow <topic> [council]"  # none given: a name
+    fields = with_declared(fields_of(FollowArgs), declared)
+    assert [(f.name, f.choices) for f in fields] == [
+        ("topic", ("announcements", "digest")),
+        ("council", ()),
+    ]
+
+
+def test_declared_choices_must_be_in_the_context() -> None:
+    with pytest.raises(RuntimeError, match="declared 'topic' choices"):
+        parse_args(FollowArgs, "digest", CONTEXT)

@@ -101,7 +101,7 @@ async def test_healthz_names_a_stopped_scheduler(
 async def test_a_scheduler_that_cannot_sync_is_reported_until_it_syncs_again(
     seeded: AsyncEngine,
 ) -> None:
-    scheduler = Scheduler(seeded, create_sessionmaker(seeded), {}, sync_interval=0.1)
+    scheduler = Scheduler(seeded, create_sessionmaker(seeded), [], sync_interval=0.1)
     assert scheduler.problem is None  # not started: not this process's job
     await scheduler.start()
     try:

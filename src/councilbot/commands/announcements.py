@@ -10,6 +10,7 @@ from markupsafe import Markup
 from pydantic import Field
 
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
+from councilbot.core.features import Feature, JobKind, JobRun, Topic
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import ArgModel, CommaList, Councils, Flag, Rest, When
 from councilbot.core.i18n import N_
@@ -250,6 +251,16 @@ async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
     return Reply(text="\n".join(lines))
 
 
+async def send_due(job: JobRun) -> None:
+    """Queue a scheduled announcement's deliveries when it is due."""
+    await announcements.send_scheduled(job.session, job.payload, job.now, catalogs=job.catalogs)
+
+
+async def note_missed(job: JobRun) -> None:
+    """Keep an announcement that was due while the bot was down, marked missed, for /announce list."""
+    await announcements.mark_missed(job.session, job.payload, job.now)
+
+
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "announce",
@@ -279,4 +290,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
         role=Role.COORDINATOR,
         usage_text="/deliveries <{id}>",
     ),
+)
+
+FEATURE = Feature(
+    "announcements",
+    commands=COMMANDS,
+    jobs=(JobKind(announcements.SEND_JOB, run=send_due, missed=note_missed),),
+    topic=Topic(announcements.TOPIC, N_("announcements")),
 )

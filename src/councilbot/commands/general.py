@@ -8,17 +8,16 @@ from markupsafe import Markup
 from pydantic import Field, model_validator
 
 from councilbot.core.errors import Conflict, InvalidInput
-from councilbot.core.grammar import ArgModel, NoArgs
+from councilbot.core.features import TOPICS, Feature
+from councilbot.core.grammar import ArgModel, Declared, NoArgs
 from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name
 from councilbot.core.messages import Button, Reply
-from councilbot.core.router import CommandSpec, Context, Role
-from councilbot.db.models import Council, RoleName, Topic
+from councilbot.core.router import CommandSpec, Context, Role, SubCommand
+from councilbot.db.models import Council, Member, RoleName
 from councilbot.services import access, councils, members
 
 GENERAL = N_("General")
 ADMIN = N_("Admin")
-
-TopicName = Literal["announcements", "events", "polls", "magazine"]
 
 
 def _council_buttons(all_councils: list[Council], command: str) -> tuple[tuple[Button, ...], ...]:
@@ -66,22 +65,44 @@ async def start(ctx: Context, args: StartArgs) -> Reply:
 
 class HelpArgs(ArgModel):
     command: Annotated[str | None, Field(title=N_("command"))] = None
+    # `/help announce cancel` explains that form of /announce only.
+    form: Annotated[str | None, Field(title=N_("form"))] = None
 
 
 async def help_(ctx: Context, args: HelpArgs) -> Reply:
-    """List the commands, or explain one."""
+    """List the commands, or explain one (and each of its forms)."""
     t = ctx.t
     router = ctx.router
     if args.command:
         spec = router.lookup(args.command)
         if spec is None:
             raise router.unknown(args.command)
-        lines = [Markup("<b>{}</b>").format(spec.usage(t)), t(spec.summary)]
-        if spec.details:
-            lines.append(t(spec.details))
-        if spec.least_role is Role.COORDINATOR:
+        sub = spec.subcommand(args.form) if args.form else None
+        if args.form and sub is None:
+            if not spec.subcommands:
+                raise InvalidInput(
+                    N_("/{command} has only one form: {usage}"),
+                    command=spec.name,
+                    usage=spec.usage(t, router.declared),
+                ).about("form")
+            raise InvalidInput(
+                N_("/{command} has no form “{value}”. Its forms are: {choices}."),
+                command=spec.name,
+                value=args.form,
+                choices=", ".join(each.name for each in spec.subcommands),
+            ).about("form")
+        if sub is not None:
+            usage_line = spec.sub_usage(sub, t, router.declared)
+            lines = [Markup("<b>{}</b>").format(usage_line), t(sub.summary)]
+            if sub.details:
+                lines.append(t(sub.details))
+            role = spec.role_of(sub)
+        else:
+            lines = _explain(ctx, spec)
+            role = spec.least_role
+        if role is Role.COORDINATOR:
             lines.append(t("For coordinators and admins."))
-        elif spec.least_role is Role.ADMIN:
+        elif role is Role.ADMIN:
             lines.append(t("For admins."))
         return Reply(text="\n".join(lines))
     # The list shows what this person may run; /help <command> explains any command.
@@ -97,6 +118,26 @@ async def help_(ctx: Context, args: HelpArgs) -> Reply:
         for spec in specs:
             lines.append(Markup("/{} — {}").format(spec.name, t(spec.summary)))
     return Reply(text="\n".join(lines))
+
+
+def _explain(ctx: Context, spec: CommandSpec) -> list[str]:
+    """Explain a command: its usage and summary, then each of its forms on a line of its own."""
+    t = ctx.t
+    if not spec.subcommands or spec.usage_text:
+        lines = [Markup("<b>{}</b>").format(spec.usage(t, ctx.router.declared)), t(spec.summary)]
+    else:
+        lines = [t(spec.summary)]
+        if spec.handler is not None:
+            lines.append(Markup("• <b>{}</b>").format(spec.own_usage(t, ctx.router.declared)))
+        for sub in spec.subcommands:
+            lines.append(
+                Markup("• <b>{}</b> — {}").format(
+                    spec.sub_usage(sub, t, ctx.router.declared), t(sub.summary)
+                )
+            )
+    if spec.details:
+        lines.append(t(spec.details))
+    return lines
 
 
 async def list_councils(ctx: Context, _args: NoArgs) -> Reply:
@@ -322,7 +363,7 @@ async def whoami(ctx: Context, _args: NoArgs) -> Reply:
         shown = ", ".join(
             t(
                 "{topic} ({council})",
-                topic=t(_TOPIC_LABELS[topic]),
+                topic=_topic_label(ctx, topic),
                 council=council or t("all councils"),
             )
             for topic, council in found.subscriptions
@@ -333,12 +374,11 @@ async def whoami(ctx: Context, _args: NoArgs) -> Reply:
     return Reply(text="\n".join(lines))
 
 
-_TOPIC_LABELS = {
-    Topic.ANNOUNCEMENTS: N_("announcements"),
-    Topic.EVENTS: N_("events"),
-    Topic.POLLS: N_("polls"),
-    Topic.MAGAZINE: N_("magazine issues"),
-}
+def _topic_label(ctx: Context, name: str) -> str:
+    """Name a topic in the reader's language, as its feature declares it."""
+    topic = ctx.router.topics.get(name)
+    # A subscription kept from a feature the bot no longer runs: shown by its name.
+    return ctx.t(topic.label) if topic is not None else name
 
 
 class LinkAccountArgs(ArgModel):
@@ -374,7 +414,8 @@ async def linkaccount(ctx: Context, args: LinkAccountArgs) -> Reply:
 
 
 class SubscribeArgs(ArgModel):
-    topic: Annotated[TopicName, Field(title=N_("topic"))]
+    # One of the topics the features declare (core.features.Topic).
+    topic: Annotated[str, Field(title=N_("topic")), Declared(TOPICS)]
     council: Annotated[str | None, Field(title=N_("council"))] = None
 
 
@@ -391,8 +432,8 @@ def _council_label(ctx: Context, council: Council | None) -> str:
 
 async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     """Get a topic by direct message, for one council or all."""
-    topic = Topic(args.topic)
-    label = ctx.t(_TOPIC_LABELS[topic])
+    topic = args.topic
+    label = _topic_label(ctx, topic)
     if args.council is not None:
         council = await _subscription_council(ctx, args.council)
     elif ctx.council is not None:
@@ -400,9 +441,9 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     else:
         # No chat council and no home council: "all" is a choice to make, not a default.
         buttons = _council_buttons(
-            await councils.require_councils(ctx.session), f"subscribe {topic.value}"
+            await councils.require_councils(ctx.session), f"subscribe {topic}"
         )
-        every = Button(label=ctx.t("All councils"), command=f"/subscribe {topic.value} all")
+        every = Button(label=ctx.t("All councils"), command=f"/subscribe {topic} all")
         return Reply(
             text=ctx.t(
                 "Which council's {topic} do you want? Choose one below, or all of them, "
@@ -418,7 +459,7 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
         return ctx.reply("You were already subscribed to {topic} for {council}.", **values)
     return ctx.reply(
         "Subscribed: I will send you {topic} for {council} by direct message. /unsubscribe {command} stops it.",
-        command=topic.value,
+        command=topic,
         **values,
     )
 
@@ -426,9 +467,9 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
 async def unsubscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     """Stop getting a topic by direct message."""
     council = None if args.council is None else await _subscription_council(ctx, args.council)
-    topic = Topic(args.topic)
+    topic = args.topic
     removed = await members.unsubscribe(ctx.session, ctx.member, topic, council)
-    values = {"topic": ctx.t(_TOPIC_LABELS[topic]), "command": topic.value}
+    values = {"topic": _topic_label(ctx, topic), "command": topic}
     if council is not None and await members.subscribed_to_all(ctx.session, ctx.member, topic):
         # Saying "no more" here would be wrong: the subscription to all councils still sends them.
         values["council"] = council.name
@@ -452,23 +493,32 @@ async def unsubscribe(ctx: Context, args: SubscribeArgs) -> Reply:
 
 
 class CoordinatorArgs(ArgModel):
-    action: Literal["add", "remove"]
     user: Annotated[str, Field(title=N_("user"))]
     council: Annotated[str, Field(title=N_("council"))]
 
 
-async def coordinator(ctx: Context, args: CoordinatorArgs) -> Reply:
-    """Make someone a coordinator of a council, or stop it."""
+async def _coordinator_of(ctx: Context, args: CoordinatorArgs) -> tuple[Member, Council]:
     council = await councils.get_council(ctx.session, args.council)
     member = await members.find_member(ctx.session, args.user, prefer=ctx.command.sender.platform)
+    return member, council
+
+
+async def coordinator_add(ctx: Context, args: CoordinatorArgs) -> Reply:
+    """Make someone a coordinator of a council."""
+    member, council = await _coordinator_of(ctx, args)
     values = {"user": member.display_name, "council": council.name}
-    if args.action == "add":
-        added = await members.grant_role(
-            ctx.session, member, RoleName.COORDINATOR, council, granted_by=ctx.member, now=ctx.now
-        )
-        if not added:
-            return ctx.reply("{user} is already a coordinator of {council}.", **values)
-        return ctx.reply("{user} is now a coordinator of {council}.", **values)
+    added = await members.grant_role(
+        ctx.session, member, RoleName.COORDINATOR, council, granted_by=ctx.member, now=ctx.now
+    )
+    if not added:
+        return ctx.reply("{user} is already a coordinator of {council}.", **values)
+    return ctx.reply("{user} is now a coordinator of {council}.", **values)
+
+
+async def coordinator_remove(ctx: Context, args: CoordinatorArgs) -> Reply:
+    """Stop someone being a coordinator of a council."""
+    member, council = await _coordinator_of(ctx, args)
+    values = {"user": member.display_name, "council": council.name}
     removed = await members.revoke_role(ctx.session, member, RoleName.COORDINATOR, council)
     if not removed:
         return ctx.reply("{user} is not a coordinator of {council}.", **values)
@@ -485,7 +535,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
         personal=True,
     ),
     CommandSpec(
-        "help", help_, N_("List the commands, or explain one."), GENERAL, HelpArgs, personal=True
+        "help",
+        help_,
+        N_("List the commands, or explain one."),
+        GENERAL,
+        HelpArgs,
+        personal=True,
+        # The form is for commands that have several: /help announce cancel.
+        usage_text="/help [{command}]",
     ),
     CommandSpec("councils", list_councils, N_("Show the councils."), GENERAL),
     CommandSpec(
@@ -556,11 +613,30 @@ COMMANDS: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "coordinator",
-        coordinator,
+        None,  # every use names its form: add or remove
         N_("Add or remove a coordinator of a council."),
         ADMIN,
-        CoordinatorArgs,
         role=Role.ADMIN,
         details=N_("Name the person as @username, platform:user_id or #member."),
+        subcommands=(
+            SubCommand(
+                "add",
+                coordinator_add,
+                N_("Make someone a coordinator of a council."),
+                CoordinatorArgs,
+            ),
+            SubCommand(
+                "remove",
+                coordinator_remove,
+                N_("Stop someone being a coordinator of a council."),
+                CoordinatorArgs,
+            ),
+        ),
     ),
+)
+
+FEATURE = Feature(
+    "general",
+    commands=COMMANDS,
+    # Subscriptions themselves are general; each topic belongs to the feature that posts it.
 )

@@ -9,6 +9,7 @@ validation context (`today`, `now`, `tz`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import types
@@ -105,6 +106,19 @@ class Councils:
     """Mark a field whose words are council slugs: a form offers the councils to pick from."""
 
 
+class Declared:
+    """Mark a field whose choices the app declares at run time (the features' topics).
+
+    The router gives the choices by kind in the parsing context (`declared`); the usage line
+    and forms show them like a Literal's, and a value outside them is refused the same way.
+    """
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
 class ArgModel(BaseModel):
     """Base of every command's argument model."""
 
@@ -144,6 +158,7 @@ def _parse_date(value: Any, info: ValidationInfo) -> Any:
 
 
 _SHIFTS = "shifts"
+DECLARED = "declared"  # the parsing context's run-time choices, by kind (see Declared)
 
 
 def _parse_when(value: Any, info: ValidationInfo) -> Any:
@@ -227,6 +242,7 @@ class FormField:
     kind: FieldKind = "text"
     minimum: int | None = None  # of a number, when the model bounds it
     maximum: int | None = None
+    declared: str | None = None  # the kind of run-time choices (Declared), if any
 
     @property
     def placeholder(self) -> Lazy:
@@ -270,6 +286,7 @@ def fields_of(model: type[ArgModel]) -> tuple[FormField, ...]:
                 kind=_kind(base, markers, choices),
                 minimum=_bound(markers, "ge", "gt", 1),
                 maximum=_bound(markers, "le", "lt", -1),
+                declared=next((m.kind for m in markers if isinstance(m, Declared)), None),
             )
         )
     return tuple(described)
@@ -304,10 +321,27 @@ def _bound(markers: Sequence[Any], inclusive: str, exclusive: str, step: int) ->
     return None
 
 
-def usage(name: str, model: type[ArgModel], translate: Callable[[str], str] = str) -> str:
+def with_declared(
+    fields: Sequence[FormField], declared: Mapping[str, Sequence[str]] | None
+) -> tuple[FormField, ...]:
+    """Return the fields with their run-time choices filled in (see Declared)."""
+    return tuple(
+        dataclasses.replace(field, choices=tuple(declared[field.declared]), kind="choice")
+        if declared and field.declared in declared
+        else field
+        for field in fields
+    )
+
+
+def usage(
+    name: str,
+    model: type[ArgModel],
+    translate: Callable[[str], str] = str,
+    declared: Mapping[str, Sequence[str]] | None = None,
+) -> str:
     """Generate `/name <required> [optional] [--flag <value>]` from the model."""
     parts = [f"/{name}"]
-    for field in fields_of(model):
+    for field in with_declared(fields_of(model), declared):
         if field.flag:
             shown = f"--{field.name.replace('_', '-')}"
             if field.choices:
@@ -365,7 +399,7 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
             words.extend(taken[count:])
             continue
         value = _join(text, taken)
-        values[field.name] = value.lower() if field.choices else value
+        values[field.name] = value.lower() if field.choices or field.declared else value
 
     for index, field in enumerate(positional):
         if not words:
@@ -386,7 +420,7 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
             continue  # leave the words to the required fields that follow
         else:
             value = words.pop(0)[1].value
-            values[field.name] = value.lower() if field.choices else value
+            values[field.name] = value.lower() if field.choices or field.declared else value
     if words:
         raise InvalidInput(
             N_("I didn't expect {words}."), words=" ".join(token.value for _, token in words)
@@ -494,16 +528,35 @@ def parse_fields(
         elif field.many:
             values[name] = text.split()
         else:
-            values[name] = text.lower() if field.choices else text
+            values[name] = text.lower() if field.choices or field.declared else text
     return _validate(model, values, context)
 
 
 def _validate(model: type[ArgModel], values: dict[str, Any], context: dict[str, Any]) -> ArgModel:
     """Build the model, on a copy of the context so that what one parse notes stays its own."""
+    _check_declared(fields_of(model), values, context)
     try:
         return model.model_validate(values, context=dict(context))
     except ValidationError as exc:
         raise _explain(exc, fields_of(model)) from None
+
+
+def _check_declared(
+    fields: Sequence[FormField], values: Mapping[str, Any], context: Mapping[str, Any]
+) -> None:
+    """Refuse a value outside its field's run-time choices, as a Literal's would be refused."""
+    for field in fields:
+        if field.declared is None or not isinstance(values.get(field.name), str):
+            continue
+        choices = (context.get(DECLARED) or {}).get(field.declared)
+        if choices is None:
+            raise RuntimeError(f"argument parsing needs the declared {field.declared!r} choices")
+        if values[field.name] not in choices:
+            raise InvalidInput(
+                N_("“{value}” is not one of: {choices}."),
+                value=values[field.name],
+                choices=", ".join(choices),
+            ).about(field.name)
 
 
 def _remaining_required(fields: Sequence[FormField]) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import IntEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from councilbot.core.directory import Actor, Channel, Council, Directory, Member
 from councilbot.core.errors import DomainError, Forbidden, InvalidInput, NotFound
 from councilbot.core.grammar import (
+    DECLARED,
     ArgModel,
     FormField,
     NoArgs,
@@ -32,11 +33,15 @@ from councilbot.core.grammar import (
     parse_args,
     parse_fields,
     usage,
+    with_declared,
 )
 from councilbot.core.i18n import N_, Catalogs, Translator, normalise_language
 from councilbot.core.messages import Chat, Command, Identity, Reply
 from councilbot.logsafe import correlation_id
 from councilbot.settings import Settings
+
+if TYPE_CHECKING:
+    from councilbot.core.features import Topic
 
 log = logging.getLogger(__name__)
 # The apology for a crash; adapters that catch their own crashes say the same.
@@ -45,6 +50,7 @@ FAILED = N_(
     "If it happens again, tell a coordinator the code {incident}."
 )
 
+TOPICS = "topic"  # the kind of Declared choices the features' topics are
 UTC_ZONE = ZoneInfo("UTC")
 NOT_A_COMMAND = N_("I only understand commands. Send /help to see them.")
 # A private chat is told NOT_A_COMMAND at most this often: once is helpful, every time nags.
@@ -63,14 +69,39 @@ class Role(IntEnum):
 
 
 Handler = Callable[["Context", Any], Awaitable[Reply]]
+Declared = Mapping[str, Sequence[str]]  # run-time choices by kind (core.grammar.Declared)
+
+
+@dataclass(frozen=True, slots=True)
+class SubCommand:
+    """Declare one form of a command, `/name <word> ...`, with its own arguments and help.
+
+    The router picks it by the first word after the command; the rest is parsed into its
+    own argument model. What it leaves unset (None) it takes from its CommandSpec.
+    """
+
+    name: str
+    handler: Handler
+    summary: str
+    args: type[ArgModel] = NoArgs
+    role: Role | None = None
+    details: str | None = None
+    usage_text: str | None = None  # as CommandSpec's, e.g. "/announce edit <{id}> <{text}>"
+    form: bool | None = None
+    personal: bool | None = None  # `/announce list`: only its sender needs to see it
 
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
-    """Declare one command: its handler, arguments, role and help."""
+    """Declare one command: its handler, arguments, role and help.
+
+    A command with several forms declares them as `subcommands`; its own handler (if any)
+    answers when the first word names none of them (`/announce cork Hello`), and `None`
+    means every use names a form (`/coordinator add|remove`).
+    """
 
     name: str
-    handler: Handler
+    handler: Handler | None
     summary: str
     area: str
     args: type[ArgModel] = NoArgs
@@ -85,19 +116,82 @@ class CommandSpec:
     personal: bool = False
     # Who /help lists the command for, when its handler checks the role itself (/link).
     audience: Role | None = None
+    subcommands: tuple[SubCommand, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [sub.name for sub in self.subcommands]
+        if len(set(names)) != len(names) or any(n != n.lower() or " " in n for n in names):
+            raise ValueError(f"/{self.name}: sub-command names must be unique lowercase words")
+        if self.handler is None and not self.subcommands:
+            raise ValueError(f"/{self.name} has neither a handler nor sub-commands")
 
     @property
     def least_role(self) -> Role:
         """Return the least role that can use the command, as /help tells it."""
-        return self.role if self.audience is None else self.audience
+        if self.audience is not None:
+            return self.audience
+        roles = [self.role_of(sub) for sub in self.subcommands]
+        if self.handler is not None:
+            roles.append(self.role)
+        return min(roles)
 
-    def usage(self, t: Translator | None = None) -> str:
-        """Return the usage line, with placeholders in the reader's language."""
+    def role_of(self, sub: SubCommand | None) -> Role:
+        """Return the role a form of the command needs (None: the command's own form)."""
+        return self.role if sub is None or sub.role is None else sub.role
+
+    def subcommand(self, word: str) -> SubCommand | None:
+        """Return the sub-command a word names, if any."""
+        wanted = word.lower()
+        return next((sub for sub in self.subcommands if sub.name == wanted), None)
+
+    def split(self, text: str) -> tuple[SubCommand | None, str]:
+        """Return the form the arguments' first word names, and the arguments after it."""
+        if not self.subcommands:
+            return None, text
+        words = text.split(maxsplit=1)  # any white space: a phone may put a newline there
+        sub = self.subcommand(words[0]) if words else None
+        if sub is None:
+            return None, text
+        return sub, words[1] if len(words) > 1 else ""
+
+    def is_personal(self, args: str) -> bool:
+        """Tell whether the answer to these arguments concerns the sender alone (see personal)."""
+        sub, _ = self.split(args)
+        return self.personal if sub is None or sub.personal is None else sub.personal
+
+    def has_form(self, sub: SubCommand | None) -> bool:
+        """Tell whether platforms with forms ask for this form's arguments in one."""
+        if sub is None:
+            return self.form and self.handler is not None
+        # A form with nothing to fill in (`/announce list`) just runs.
+        return (self.form if sub.form is None else sub.form) and bool(fields_of(sub.args))
+
+    def usage(self, t: Translator | None = None, declared: Declared | None = None) -> str:
+        """Return the usage line (every form's, for a command with several), in the reader's language."""
         translate = t or str
         if self.usage_text:
-            names = {name for _, name, _, _ in string.Formatter().parse(self.usage_text) if name}
-            return self.usage_text.format(**{name: translate(name) for name in names})
-        return usage(self.name, self.args, translate)
+            return _format_usage(self.usage_text, translate)
+        lines = [] if self.handler is None else [self.own_usage(t, declared)]
+        lines += [self.sub_usage(sub, t, declared) for sub in self.subcommands]
+        return " · ".join(lines)
+
+    def own_usage(self, t: Translator | None = None, declared: Declared | None = None) -> str:
+        """Return the usage line of the command's own form (the one that names no sub-command)."""
+        return usage(self.name, self.args, t or str, declared)
+
+    def sub_usage(
+        self, sub: SubCommand, t: Translator | None = None, declared: Declared | None = None
+    ) -> str:
+        """Return the usage line of one form of the command."""
+        translate = t or str
+        if sub.usage_text:
+            return _format_usage(sub.usage_text, translate)
+        return usage(f"{self.name} {sub.name}", sub.args, translate, declared)
+
+
+def _format_usage(text: str, translate: Callable[[str], str]) -> str:
+    names = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+    return text.format(**{name: translate(name) for name in names})
 
 
 @dataclass(slots=True)
@@ -129,9 +223,15 @@ class Context:
         return self.now.astimezone(self.tz).date()
 
     def usage(self, command: str) -> str:
-        """Return a command's usage line in the reader's language."""
-        spec = self.router.lookup(command)
-        return spec.usage(self.t) if spec else f"/{command}"
+        """Return a command's usage line (`announce cancel`: that form's) in the reader's language."""
+        name, _, word = command.partition(" ")
+        spec = self.router.lookup(name)
+        if spec is None:
+            return f"/{command}"
+        sub = spec.subcommand(word) if word else None
+        if sub is not None:
+            return spec.sub_usage(sub, self.t, self.router.declared)
+        return spec.usage(self.t, self.router.declared)
 
     def reply(self, message: str, /, **values: Any) -> Reply:
         """Build a plain reply from a msgid."""
@@ -162,6 +262,22 @@ class Form:
     tz: ZoneInfo = UTC_ZONE
     # What a field may be picked from, by field name: (value, label) pairs (the councils).
     options: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    sub: SubCommand | None = None  # the form of the command it fills in
+
+    @property
+    def words(self) -> str:
+        """Return what follows the command's name when the form is sent back: its form's word."""
+        return self.sub.name if self.sub else ""
+
+    @property
+    def title(self) -> str:
+        """Return the command as typed: `/announce cancel`."""
+        return " ".join(filter(None, (f"/{self.spec.name}", self.words)))
+
+    @property
+    def summary(self) -> str:
+        """Return the msgid that says what the form does."""
+        return self.sub.summary if self.sub else self.spec.summary
 
 
 class Router:
@@ -177,7 +293,12 @@ class Router:
         catalogs: Catalogs,
         settings: Settings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        topics: Iterable[Topic] = (),
     ) -> None:
+        # The subscription topics the features declare, by name, in their order.
+        self.topics: dict[str, Topic] = {topic.name: topic for topic in topics}
+        # Run-time choices of arguments marked Declared: /subscribe's topics.
+        self.declared: dict[str, tuple[str, ...]] = {TOPICS: tuple(self.topics)}
         self.specs: dict[str, CommandSpec] = {}
         self._names: dict[str, CommandSpec] = {}
         for spec in specs:
@@ -251,13 +372,22 @@ class Router:
                     t, newcomer = ctx.t, ctx.newcomer
                     if spec is None:
                         return "unknown", self._unknown(ctx, command.name)
-                    await self._authorize(ctx, spec)
-                    context = {"today": ctx.today, "now": ctx.now, "tz": ctx.tz}
+                    sub, text = spec.split(command.args)
+                    await self._authorize(ctx, spec, sub)
+                    handler, model = (sub.handler, sub.args) if sub else (spec.handler, spec.args)
+                    if handler is None:  # every use names a form, and this one names none
+                        raise self._which_form(spec, text)
+                    context = {
+                        "today": ctx.today,
+                        "now": ctx.now,
+                        "tz": ctx.tz,
+                        DECLARED: self.declared,
+                    }
                     if command.fields is not None:
-                        args = parse_fields(spec.args, command.fields, context)
+                        args = parse_fields(model, command.fields, context)
                     else:
-                        args = parse_args(spec.args, command.args, context)
-                    reply = await spec.handler(ctx, args)
+                        args = parse_args(model, text, context)
+                    reply = await handler(ctx, args)
                 for hook in self.after_commit:
                     hook(session.info)
                 return "ok", reply
@@ -265,7 +395,9 @@ class Router:
             assert spec is not None  # unknown commands never parse arguments
             await self._remember(command, newcomer)
             # Secondary: shown in italics, and as a grey context line on Slack.
-            usage_line = Markup("<i>%s</i>") % t("Usage: {usage}", usage=spec.usage(t))
+            sub, _ = spec.split(command.args)
+            shown = spec.sub_usage(sub, t, self.declared) if sub else spec.usage(t, self.declared)
+            usage_line = Markup("<i>%s</i>") % t("Usage: {usage}", usage=shown)
             reason = exc.render(t)
             reply = Reply(text=reason + "\n" + usage_line, error=reason, error_field=exc.field)
             return "invalid", reply
@@ -303,29 +435,47 @@ class Router:
             return None
         return Reply(text=t(NOT_A_COMMAND))
 
+    def form_of(self, command: Command) -> tuple[CommandSpec, SubCommand | None] | None:
+        """Tell which form a command without arguments (or naming only its form) asks for.
+
+        `/council announce` asks for the announcement's fields, `/council announce cancel` for
+        the cancel form's only; None when the command has arguments or no form. Reads nothing.
+        """
+        spec = self.lookup(command.name)
+        if spec is None or command.fields:
+            return None
+        words = command.args.split()
+        if len(words) > 1:
+            return None
+        sub = spec.subcommand(words[0]) if words else None
+        if words and sub is None:
+            return None
+        return (spec, sub) if spec.has_form(sub) else None
+
     async def form(self, command: Command) -> Form | Reply | None:
         """Prepare the form of a command sent without arguments (None: it has no form).
 
         A Reply says why the sender may not use the command, before they fill anything in.
         """
-        spec = self.lookup(command.name)
-        if spec is None or not spec.form or command.args.strip() or command.fields:
+        found = self.form_of(command)
+        if found is None:
             return None
+        spec, sub = found
         t = self.translator()
-        fields = fields_of(spec.args)
+        fields = with_declared(fields_of(sub.args if sub else spec.args), self.declared)
         options: dict[str, tuple[tuple[str, str], ...]] = {}
         try:
             async with self.sessionmaker() as session, session.begin():
                 ctx = await self._context(session, command)
                 t = ctx.t
-                await self._authorize(ctx, spec)
+                await self._authorize(ctx, spec, sub)
                 if any(f.kind == "councils" for f in fields):
                     councils = tuple(await self.directory.council_choices(session))
                     options = {f.name: councils for f in fields if f.kind == "councils"}
         except DomainError as exc:
             reason = exc.render(t)
             return Reply(text=reason, error=reason)
-        return Form(spec=spec, t=t, fields=fields, tz=ctx.tz, options=options)
+        return Form(spec=spec, t=t, fields=fields, tz=ctx.tz, options=options, sub=sub)
 
     async def presence(self, chat: Chat, by: Identity | None, *, present: bool) -> Reply | None:
         """Note that the bot was added to or removed from a chat; return a greeting when added.
@@ -429,10 +579,13 @@ class Router:
             return Role.COORDINATOR
         return Role.MEMBER
 
-    async def _authorize(self, ctx: Context, spec: CommandSpec) -> None:
-        if spec.role is Role.MEMBER or await self.role_of(ctx) >= spec.role:
+    async def _authorize(
+        self, ctx: Context, spec: CommandSpec, sub: SubCommand | None = None
+    ) -> None:
+        role = spec.role_of(sub) if sub is not None or spec.handler is not None else spec.least_role
+        if role is Role.MEMBER or await self.role_of(ctx) >= role:
             return
-        if spec.role is Role.ADMIN:
+        if role is Role.ADMIN:
             raise Forbidden(N_("Only admins can use /{command}."), command=spec.name)
         raise Forbidden(N_("Only coordinators can use /{command}."), command=spec.name)
 
@@ -453,6 +606,25 @@ class Router:
         return self.catalogs.translator(
             normalise_language(language_code) or self.settings.default_language
         )
+
+    def _which_form(self, spec: CommandSpec, text: str) -> InvalidInput:
+        """Say which forms a command has, when the first word names none of them."""
+        choices = ", ".join(sub.name for sub in spec.subcommands)
+        word = text.split()[0] if text.split() else None
+        if word is None:
+            return InvalidInput(
+                N_("/{command} needs one of: {choices}."), command=spec.name, choices=choices
+            )
+        close = difflib.get_close_matches(word.lower(), [sub.name for sub in spec.subcommands], 1)
+        if close:
+            return InvalidInput(
+                N_("“{value}” is not one of: {choices}. Did you mean /{command} {suggestion}?"),
+                value=word,
+                choices=choices,
+                command=spec.name,
+                suggestion=close[0],
+            )
+        return InvalidInput(N_("“{value}” is not one of: {choices}."), value=word, choices=choices)
 
     def unknown(self, name: str) -> NotFound:
         """Say that there is no /name, suggesting the closest command."""

@@ -43,15 +43,6 @@ class RoleName(StrEnum):
     ADMIN = "admin"
 
 
-class Topic(StrEnum):
-    """Name what a member can subscribe to by direct message."""
-
-    ANNOUNCEMENTS = "announcements"
-    EVENTS = "events"
-    POLLS = "polls"
-    MAGAZINE = "magazine"
-
-
 class Council(Base):
     """A regional Cluster Growth Council."""
 
@@ -146,14 +137,18 @@ class Role(Base):
 
 
 class Subscription(Base):
-    """A member's wish to get a topic by direct message, for one council or all (null)."""
+    """A member's wish to get a topic by direct message, for one council or all (null).
+
+    The topic is the name a feature declares (core.features.Topic): a plain string, so that
+    a new feature's topic needs no schema change.
+    """
 
     __tablename__ = "subscriptions"
     __table_args__ = (UniqueConstraint("member_id", "topic", "council_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
-    topic: Mapped[Topic] = mapped_column(_enum(Topic, "topic"))
+    topic: Mapped[str] = mapped_column(String(32))
     council_id: Mapped[int | None] = mapped_column(
         ForeignKey("councils.id", ondelete="CASCADE"), index=True
     )

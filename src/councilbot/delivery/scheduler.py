@@ -5,7 +5,8 @@ APScheduler (AsyncIOScheduler, in-memory job store) only keeps time; the rows in
 the pending rows into date jobs. Firing claims the row (pending -> done) and runs
 the job's handler in the same transaction, so a job runs once even if two
 processes fire it. A job found overdue by more than `grace` (after an outage) is
-marked missed and logged, not silently dropped or run late.
+marked missed and logged, not silently dropped or run late; its kind's declared `missed`
+handler (core.features.JobKind) then records what that means for the feature.
 
 When several processes share PostgreSQL, only one runs the scheduler: the holder
 of a PostgreSQL advisory lock, taken on a dedicated connection at start-up. The
@@ -23,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,12 +33,12 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from councilbot.core.features import JobHandler, JobKind, JobRun
+from councilbot.core.i18n import Catalogs
 from councilbot.db.models import Job, JobState
 from councilbot.services import jobs
 
 log = logging.getLogger(__name__)
-
-JobHandler = Callable[[AsyncSession, dict[str, Any], datetime], Awaitable[None]]
 ADVISORY_LOCK_KEY = 0x436F756E63696C  # "Council"
 SYNC_JOB = "councilbot:sync"
 STALE_SYNCS = 3  # sync intervals without a sync after which /healthz reports the scheduler
@@ -51,8 +52,9 @@ class Scheduler:
         self,
         engine: AsyncEngine,
         sessionmaker: async_sessionmaker[AsyncSession],
-        handlers: Mapping[str, JobHandler],
+        kinds: Iterable[JobKind],
         *,
+        catalogs: Catalogs | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         grace: timedelta = timedelta(hours=1),
         sync_interval: float = 15.0,
@@ -60,7 +62,12 @@ class Scheduler:
     ) -> None:
         self._engine = engine
         self._sessionmaker = sessionmaker
-        self._handlers = dict(handlers)
+        self._kinds: dict[str, JobKind] = {}
+        for kind in kinds:
+            if kind.kind in self._kinds:
+                raise ValueError(f"job kind {kind.kind!r} is declared twice")
+            self._kinds[kind.kind] = kind
+        self._catalogs = catalogs or Catalogs({})  # English only, unless the app gives them
         self._clock = clock
         self._grace = grace
         self._sync_interval = sync_interval
@@ -241,7 +248,10 @@ class Scheduler:
                 if job.due_at < now - self._grace:
                     await self._miss(session, job, now)
                     return False
-                await self._run_handler(session, job.kind, job, now)
+                declared = self._kinds.get(job.kind)
+                if declared is None:
+                    raise LookupError(f"no handler for job kind {job.kind!r}")
+                await self._run(declared.run, session, job, now)
                 info, kind = dict(session.info), job.kind
         except Exception as exc:
             log.exception("job %s failed", name)
@@ -276,14 +286,16 @@ class Scheduler:
         job.state = JobState.MISSED
         self.counts[job.kind, "missed"] += 1
         log.warning("job %s was due at %s and is missed", job.name, job.due_at)
-        await self._run_handler(session, f"{job.kind}:missed", job, now)
+        declared = self._kinds.get(job.kind)
+        if declared is not None and declared.missed is not None:
+            await self._run(declared.missed, session, job, now)
 
-    async def _run_handler(self, session: AsyncSession, kind: str, job: Job, now: datetime) -> None:
-        handler = self._handlers.get(kind)
-        if handler is not None:
-            await handler(session, job.payload, now)
-        elif not kind.endswith(":missed"):
-            raise LookupError(f"no handler for job kind {kind!r}")
+    async def _run(
+        self, handler: JobHandler, session: AsyncSession, job: Job, now: datetime
+    ) -> None:
+        await handler(
+            JobRun(session=session, payload=job.payload, now=now, catalogs=self._catalogs)
+        )
 
     async def fire_due(self) -> int:
         """Run every pending job that is due now (for tests and start-up); return how many."""

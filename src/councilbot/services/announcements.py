@@ -22,7 +22,6 @@ from councilbot.db.models import (
     Identity,
     Member,
     Subscription,
-    Topic,
 )
 from councilbot.delivery import outbox
 from councilbot.delivery.outbox import Envelope
@@ -32,6 +31,7 @@ from councilbot.services.access import Actor
 
 SOURCE = "announcement"
 SEND_JOB = "announcement.send"
+TOPIC = "announcements"  # the subscription topic commands/announcements.py declares
 MAX_LENGTH = 3500  # leaves room for the header below Telegram's 4,096 characters
 
 
@@ -225,7 +225,7 @@ async def _subscribers(
     subscribed = (
         select(Subscription.member_id)
         .where(
-            Subscription.topic == Topic.ANNOUNCEMENTS,
+            Subscription.topic == TOPIC,
             Subscription.active.is_(True),
             or_(Subscription.council_id.in_(council_ids), Subscription.council_id.is_(None)),
         )

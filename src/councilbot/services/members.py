@@ -40,7 +40,6 @@ from councilbot.db.models import (
     Role,
     RoleName,
     Subscription,
-    Topic,
 )
 from councilbot.services import access
 
@@ -215,7 +214,7 @@ async def set_home_council(session: AsyncSession, member: Member, council: Counc
 
 
 async def subscribe(
-    session: AsyncSession, member: Member, topic: Topic, council: Council | None, *, now: datetime
+    session: AsyncSession, member: Member, topic: str, council: Council | None, *, now: datetime
 ) -> bool:
     """Subscribe the member to a topic for one council (or all); False if already so."""
     existing = await session.scalar(
@@ -263,7 +262,7 @@ async def set_reachable(
 
 
 async def unsubscribe(
-    session: AsyncSession, member: Member, topic: Topic, council: Council | None
+    session: AsyncSession, member: Member, topic: str, council: Council | None
 ) -> int:
     """Remove subscriptions to a topic: for one council, or every one when council is None."""
     query = delete(Subscription).where(
@@ -275,7 +274,7 @@ async def unsubscribe(
     return result.rowcount or 0
 
 
-async def subscribed_to_all(session: AsyncSession, member: Member, topic: Topic) -> bool:
+async def subscribed_to_all(session: AsyncSession, member: Member, topic: str) -> bool:
     """Tell whether the member gets a topic from every council (an active "all" subscription)."""
     query = select(
         exists().where(
@@ -297,7 +296,7 @@ class Profile:
 
     identities: list[tuple[Platform, str]]  # platform, "@username (user id)" or user id
     roles: list[tuple[RoleName, str | None]]  # role, council name (None: every council)
-    subscriptions: list[tuple[Topic, str | None]]  # topic, council slug (None: all)
+    subscriptions: list[tuple[str, str | None]]  # topic, council slug (None: all)
 
 
 _PROFILE_COUNCIL = aliased(Council, name="profile_council")
@@ -331,7 +330,7 @@ async def profile(session: AsyncSession, member_id: int) -> Profile:
     return Profile(
         identities=[(Platform(r.a), r.b) for r in sorted(rows, key=lambda r: r.n) if r.kind == "i"],
         roles=[(RoleName(r.a), r.b) for r in ordered if r.kind == "r"],
-        subscriptions=[(Topic(r.a), r.b) for r in ordered if r.kind == "s"],
+        subscriptions=[(r.a, r.b) for r in ordered if r.kind == "s"],
     )
 
 

@@ -214,3 +214,85 @@ async def test_when_the_bot_is_not_in_the_channel_the_result_comes_by_direct_mes
     assert "Announcement #1" in dm.params["text"]
     await adapter.drain()
     assert [a.text for a in await announcements(seeded)] == ["Desks are free"]
+
+
+@pytest.fixture
+async def straw_adapter(
+    seeded: AsyncEngine, database_url: str, catalogs, clock, api: FakeSlackAPI
+) -> AsyncIterator[SlackAdapter]:
+    """The Slack adapter of an app that runs the test-only straw-poll feature."""
+    from councilbot.app import build_app
+    from councilbot.commands import general
+    from councilbot.core.features import Features
+    from councilbot.settings import Settings
+    from tests.integration.test_features import STRAW_FEATURE
+
+    settings = Settings(database_url=database_url, admins=f"slack:{ADMIN}", default_language="en")
+    app = await build_app(
+        settings,
+        engine=seeded,
+        catalogs=catalogs,
+        clock=clock,
+        running=Features((general.FEATURE, STRAW_FEATURE)),
+    )
+    adapter = await adapter_for(app.router, api)
+    yield adapter
+    await adapter.stop()
+    await app.aclose()
+
+
+async def test_a_sub_command_s_form_asks_for_its_own_fields_only(
+    straw_adapter: SlackAdapter, api: FakeSlackAPI
+) -> None:
+    [opened] = await answered(
+        straw_adapter, slash(api, "straw close", user_id=ADMIN), lambda: api.calls("views.open")
+    )
+    view = opened.params["view"]
+    assert view["title"]["text"] == "/straw close"
+    assert view["blocks"][0]["elements"][0]["text"] == "Close a straw poll."
+    inputs = [(b["block_id"], b["optional"]) for b in view["blocks"] if b["type"] == "input"]
+    assert inputs == [("id", False), ("reason", True)]
+
+    refused = await submit(straw_adapter, opened, id="three")
+    assert refused == {"response_action": "errors", "errors": {"id": "“three” is not a valid id."}}
+    assert await submit(straw_adapter, opened, id="3", reason="too few votes") is None
+    [post] = await until(lambda: calls_to(api, "chat.postMessage", CHANNEL))
+    assert post.params["text"] == "closed #3 (too few votes)"
+
+
+async def test_the_command_s_own_form_and_a_form_without_fields(
+    straw_adapter: SlackAdapter, api: FakeSlackAPI
+) -> None:
+    [opened] = await answered(
+        straw_adapter, slash(api, "straw", user_id=ADMIN), lambda: api.calls("views.open")
+    )
+    view = opened.params["view"]
+    assert view["title"]["text"] == "/straw"
+    assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"] == ["question"]
+    # Nothing to fill in: /council straw list answers at once, as typed, and to its sender
+    # only (that form is personal); the command's own form answers the channel.
+    [answer] = await answered(
+        straw_adapter,
+        slash(api, "straw list", user_id=ADMIN),
+        lambda: calls_to(api, "chat.postEphemeral", CHANNEL),
+    )
+    assert answer.params["text"] == "open: none"
+    [asked] = await answered(
+        straw_adapter,
+        slash(api, "straw Tea or coffee?", user_id=ADMIN),
+        lambda: calls_to(api, "chat.postMessage", CHANNEL),
+    )
+    assert asked.params["text"] == "asked: Tea or coffee?"
+    assert len(api.calls("views.open")) == 1
+
+
+async def test_a_member_asking_for_a_coordinator_s_form_is_told_at_once(
+    straw_adapter: SlackAdapter, api: FakeSlackAPI
+) -> None:
+    [answer] = await answered(
+        straw_adapter,
+        slash(api, "straw close"),
+        lambda: calls_to(api, "chat.postEphemeral", CHANNEL),
+    )
+    assert "Only coordinators can use /council straw." in answer.params["text"]
+    assert not api.calls("views.open")

@@ -679,3 +679,27 @@ async def test_webhook_without_a_secret_refuses_everything(app: App, api: FakeTe
     finally:
         await adapter.application.shutdown()
     assert api.sent == []
+
+
+async def test_a_sub_command_is_typed_as_on_every_platform(
+    admin_app: App, api: FakeTelegramAPI
+) -> None:
+    adapter = await running(admin_app.router, api)
+    try:
+        async with asyncio.timeout(10):
+            usage = await say(api, command("private_command", "/coordinator"), USER)
+            forms = await say(api, command("private_command", "/help coordinator remove"), USER)
+            added = await say(
+                api, command("private_command", f"/coordinator add telegram:{USER} cork"), USER
+            )
+    finally:
+        await adapter.stop()
+    assert usage.params["text"] == (
+        "/coordinator needs one of: add, remove.\n<i>Usage: /coordinator add &lt;user&gt; "
+        "&lt;council&gt; · /coordinator remove &lt;user&gt; &lt;council&gt;</i>"
+    )
+    assert forms.params["text"].startswith(
+        "<b>/coordinator remove &lt;user&gt; &lt;council&gt;</b>\n"
+        "Stop someone being a coordinator of a council."
+    )
+    assert "is now a coordinator of Southern Ireland council (MTU)." in added.params["text"]

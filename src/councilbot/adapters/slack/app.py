@@ -238,11 +238,14 @@ class SlackAdapter:
                 chat=_chat(str(body["channel_id"]), team, body.get("channel_name")),
                 received_at=datetime.now(UTC),
             )
-            if not args and await self._open_form(client, respond, command, body):
+            # `/council announce`, or `/council announce cancel`: that form's fields only.
+            if self.router.form_of(command) and await self._open_form(
+                client, respond, command, body
+            ):
                 return
             reply = self._on_slack(await self.router.handle(command))
             spec = self.router.lookup(command.name)
-            personal = spec is not None and spec.personal
+            personal = spec is not None and spec.is_personal(command.args)
             # In a shared channel, only the sender sees personal answers and refusals; a
             # direct message is private already, and its answers can be updated later.
             ephemeral = not command.chat.is_private and (
@@ -303,6 +306,8 @@ class SlackAdapter:
             await self._send(client, respond, command, self._on_slack(form), ephemeral=True)
             return True
         metadata = {"command": command.name, "channel": command.chat.chat_id}
+        if form.words:  # the sub-command the form fills in, sent back with the fields
+            metadata["args"] = form.words
         if command.chat.title:
             metadata["channel_name"] = command.chat.title
         await client.views_open(trigger_id=body["trigger_id"], view=form_view(form, metadata))
@@ -319,6 +324,7 @@ class SlackAdapter:
             values = form_values(view.get("state") or {})
             command = Command(
                 name=str(metadata["command"]),
+                args=str(metadata.get("args") or ""),
                 fields=values,
                 sender=sender,
                 chat=_chat(

@@ -41,13 +41,13 @@ TIME_LABEL = N_("{name}: time ({zone})")
 def form_view(form: Form, metadata: Mapping[str, str]) -> dict[str, Any]:
     """Build the empty modal for a command's form."""
     t = form.t
-    summary = {"type": "context", "elements": [_mrkdwn(to_mrkdwn(t(form.spec.summary)))]}
+    summary = {"type": "context", "elements": [_mrkdwn(to_mrkdwn(t(form.summary)))]}
     blocks = [summary, *(block for field in form.fields for block in _inputs(field, form))]
     return {
         "type": "modal",
         "callback_id": FORM_CALLBACK,
         "private_metadata": json.dumps(dict(metadata)),
-        "title": _plain(f"/{form.spec.name}"[:TITLE_LIMIT]),
+        "title": _plain(form.title[:TITLE_LIMIT]),
         "submit": _plain(plain_text(t(SEND))),
         "close": _plain(plain_text(t(CANCEL))),
         "blocks": blocks,

@@ -1,0 +1,8 @@
+"""Events: so far only its subscription topic, so that members can subscribe ahead."""
+
+from __future__ import annotations
+
+from councilbot.core.features import Feature, Topic
+from councilbot.core.i18n import N_
+
+FEATURE = Feature("events", topic=Topic("events", N_("events")))

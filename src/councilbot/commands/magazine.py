@@ -1,0 +1,8 @@
+"""The EMPOWER magazine: so far only its subscription topic, so that members can subscribe ahead."""
+
+from __future__ import annotations
+
+from councilbot.core.features import Feature, Topic
+from councilbot.core.i18n import N_
+
+FEATURE = Feature("magazine", topic=Topic("magazine", N_("magazine issues")))

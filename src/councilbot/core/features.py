@@ -1,0 +1,112 @@
+"""Features: each declares, in one place, everything the app needs to run it.
+
+A feature is one module (`commands/announcements.py`, `commands/events.py`, ...) ending in
+a `FEATURE = Feature(...)` declaration: its commands (with their sub-commands), the kinds
+of timed job it schedules (each with what to do when one was missed), the subscription
+topic members can follow by direct message, and the renderers of the posts it delivers.
+`app.py` lists the features and builds the router, the scheduler and the topics from them;
+nothing else names a feature's parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from councilbot.core.i18n import Catalogs
+from councilbot.core.router import TOPICS, CommandSpec
+
+__all__ = ["TOPICS", "Feature", "Features", "JobHandler", "JobKind", "JobRun", "Topic"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    """What a job handler is given: the transaction it runs in, its payload, the time, catalogs."""
+
+    session: AsyncSession
+    payload: dict[str, Any]
+    now: datetime
+    catalogs: Catalogs
+
+
+JobHandler = Callable[[JobRun], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class JobKind:
+    """Declare one kind of timed job: what runs when it is due, and when it was missed.
+
+    A job found overdue by more than the scheduler's grace (the bot was down) is not run
+    late: it is marked missed, counted, logged, and `missed` runs instead (None: nothing
+    more to do), in the same transaction.
+    """
+
+    kind: str
+    run: JobHandler
+    missed: JobHandler | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """Declare a subscription topic: the word of `/subscribe <topic>` and its translated label."""
+
+    name: str
+    label: str  # a msgid (N_): "magazine issues" in "I will send you {topic} for Cork"
+
+
+# A renderer builds a post of the feature for one recipient; the broadcast service calls it.
+Renderer = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """Declare a feature: its commands, timed jobs, subscription topic and post renderers."""
+
+    name: str
+    commands: tuple[CommandSpec, ...] = ()
+    jobs: tuple[JobKind, ...] = ()
+    topic: Topic | None = None
+    # By the outbox `source` the feature's deliveries carry ("announcement"): what renders
+    # them again when a post is edited.
+    renderers: Mapping[str, Renderer] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """The features the app runs, in the order /help lists their commands, checked once."""
+
+    features: tuple[Feature, ...]
+
+    def __post_init__(self) -> None:
+        _unique("feature", (f.name for f in self.features))
+        _unique("job kind", (job.kind for job in self.jobs()))
+        _unique("topic", (topic.name for topic in self.topics()))
+        _unique("renderer", (source for f in self.features for source in f.renderers))
+
+    def commands(self) -> list[CommandSpec]:
+        """Return every command, feature by feature (the router checks names are unique)."""
+        return [spec for feature in self.features for spec in feature.commands]
+
+    def jobs(self) -> list[JobKind]:
+        """Return every kind of timed job the features schedule."""
+        return [job for feature in self.features for job in feature.jobs]
+
+    def topics(self) -> list[Topic]:
+        """Return the subscription topics, in the features' order."""
+        return [feature.topic for feature in self.features if feature.topic is not None]
+
+    def renderers(self) -> dict[str, Renderer]:
+        """Return every post renderer by the outbox source it renders."""
+        return {source: r for feature in self.features for source, r in feature.renderers.items()}
+
+
+def _unique(what: str, names: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} {name!r} is declared twice")
+        seen.add(name)
