@@ -86,6 +86,27 @@ class Attachment(_Frozen):
     data: bytes
 
 
+class FormRequest(_Frozen):
+    """Ask for the rest of a command in a form, on platforms that have forms (Slack modals).
+
+    The form has one box, `field`, filled in with `value`; its submission runs `command`
+    with the fields `fixed` and `field` = `prefix` + what was typed. Platforms without
+    forms show the reply's text, which says how to type the command instead.
+    """
+
+    command: str
+    field: str
+    label: str
+    title: str
+    value: str = ""
+    prefix: str = ""
+    fixed: dict[str, str] = Field(default_factory=dict)
+
+    def fields(self, typed: str) -> dict[str, str]:
+        """Return the command's fields once the box is filled in."""
+        return {**self.fixed, self.field: f"{self.prefix} {typed}".strip()}
+
+
 class Reply(_Frozen):
     """Carry what the bot answers.
 
@@ -97,6 +118,8 @@ class Reply(_Frozen):
     text: str
     buttons: tuple[tuple[Button, ...], ...] = Field(default=())
     file: Attachment | None = None
+    # Where forms exist, ask for the rest of a command in one instead of showing `text`.
+    form: FormRequest | None = None
     private: bool = False
     # Set when the command was refused and changed nothing: the reason alone (safe markup,
     # without the usage line) and the argument at fault, if one is.
