@@ -30,6 +30,7 @@ ANNOUNCEMENTS = N_("Announcements")
 SEND = N_("Send")
 EDIT = N_("Edit")
 CANCEL = N_("Cancel")
+SAVE = N_("Save")
 
 
 class AnnounceArgs(ArgModel):
@@ -152,7 +153,10 @@ async def announce_new(ctx: Context, args: AnnounceArgs) -> Reply:
 
 
 async def _preview_reply(
-    ctx: Context, item: Announcement, notes: list[Markup] | None = None, zone: ZoneInfo | None = None
+    ctx: Context,
+    item: Announcement,
+    notes: list[Markup] | None = None,
+    zone: ZoneInfo | None = None,
 ) -> Reply:
     """Show a draft as its readers will get it, who it reaches and when, with its buttons."""
     reached = await announcements.audience(
@@ -404,6 +408,8 @@ async def _ask_for_text(ctx: Context, number: int) -> Reply:
             prefix=str(item.id),
             title=f"/announce edit {item.id}",
             label=str(t("New text")),
+            submit=str(t(SAVE)),
+            close=str(t(CANCEL)),
             value=item.text,
         ),
     )

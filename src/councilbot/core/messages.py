@@ -96,8 +96,11 @@ class FormRequest(_Frozen):
 
     command: str
     field: str
+    # Shown in the reader's language: the box's label, the form's title and its buttons.
     label: str
     title: str
+    submit: str
+    close: str
     value: str = ""
     prefix: str = ""
     fixed: dict[str, str] = Field(default_factory=dict)

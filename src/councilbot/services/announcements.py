@@ -389,7 +389,7 @@ async def send_draft(
             id=announcement.id,
         )
     if announcement.scheduled_at is not None and announcement.scheduled_at <= now:
-        raise InvalidInput(
+        raise Conflict(
             N_(
                 "Announcement #{id} was to go out at a time that is now past: announce it "
                 "again with a new time, or without --at to send it now."

@@ -91,6 +91,7 @@ async def test_announce_without_arguments_opens_a_form(
         ("target", "councils", False),
         ("text", "text", True),
         ("at", "when", True),
+        ("yes", "send without a preview", True),
     ]
     assert inputs[1]["element"]["multiline"] is True
     assert json.loads(view["private_metadata"])["channel"] == CHANNEL
@@ -129,7 +130,7 @@ async def test_a_sent_form_announces_and_closes(
 
     assert answer is None  # the modal closes
     [post] = await until(lambda: calls_to(api, "chat.postMessage", CHANNEL))
-    assert "Announcement #1" in post.params["text"]
+    assert "Preview of announcement #1" in post.params["text"]
     await adapter.drain()
     [stored] = await announcements(seeded)
     assert stored.text == "Desks are free\non Friday"
@@ -167,7 +168,7 @@ async def test_a_refusal_about_no_field_is_shown_on_top_with_the_values_kept(
     kept = {
         b["block_id"]: b["element"].get("initial_value") for b in blocks if b["type"] == "input"
     }
-    assert kept == {"target": "atlantis", "text": "Hello", "at": None}
+    assert kept == {"target": "atlantis", "text": "Hello", "at": None, "yes": None}
     assert await announcements(seeded) == []
 
 
@@ -181,6 +182,6 @@ async def test_when_the_bot_is_not_in_the_channel_the_result_comes_by_direct_mes
 
     [dm] = await until(lambda: calls_to(api, "chat.postMessage", ADMIN))
     assert "I am not a member of this channel" in dm.params["text"]
-    assert "Announcement #1" in dm.params["text"]
+    assert "Preview of announcement #1" in dm.params["text"]
     await adapter.drain()
     assert [a.text for a in await announcements(seeded)] == ["Desks are free"]
