@@ -18,7 +18,6 @@ from councilbot.db.models import Announcement, AnnouncementStatus, Delivery, Job
 from councilbot.services import announcements
 from tests.conftest import CORK_TEXT, Bot, Clock
 
-
 USAGE = (
     "Usage: /announce <councils|all> <text> [--at <when>] [--yes] · /announce list · "
     "/announce cancel <id> · /announce edit <id> <text> · /announce delete <id>"

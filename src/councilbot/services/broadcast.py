@@ -8,7 +8,8 @@ carries the language and time zone its message is written in:
 
 - a council's chat: the chat's language (else its council's) and its council's zone;
 - a direct message: the member's own language (their /lang, else the language their app
-  reported when last seen, else their home council's) and their home council's zone.
+  reported when last seen, on whichever platform reports one, else their home council's)
+  and their home council's zone.
   Never the sending council's language: a person in Cork reads Bologna's news in English.
 
 `enqueue` renders one message per recipient and adds them to the outbox in the caller's
@@ -130,11 +131,12 @@ async def audience(
     ]
     subscribers = await _subscribers(session, council_ids, topic)
     homes = await _councils_by_id(session, {m.home_council_id for m, _ in subscribers})
+    apps = await _app_languages(session, [m.id for m, _ in subscribers if m.locale is None])
     for member, identity in subscribers:
         home = homes.get(member.home_council_id) if member.home_council_id else None
         lang = (
             member.locale
-            or identity.language_code
+            or apps.get(member.id)
             or (home.language if home else None)
             or default_language
         )
@@ -189,6 +191,19 @@ async def enqueue(
     return await outbox.enqueue(
         session, envelopes(audience, render, source=source, source_id=source_id), now=now
     )
+
+
+async def _app_languages(session: AsyncSession, member_ids: list[int]) -> dict[int, str]:
+    """Return the language each member's app reported when last seen (on any platform that
+    reports one: Slack does not), by member."""
+    if not member_ids:
+        return {}
+    rows = await session.execute(
+        select(Identity.member_id, Identity.language_code)
+        .where(Identity.member_id.in_(member_ids), Identity.language_code.is_not(None))
+        .order_by(Identity.last_seen_at, Identity.id)
+    )
+    return {member_id: language for member_id, language in rows.all()}  # the latest wins
 
 
 async def _councils_by_id(session: AsyncSession, ids: set[int | None]) -> dict[int, Council]:
