@@ -355,8 +355,8 @@ async def announce_edit(ctx: Context, args: EditArgs) -> Reply:
         args.id,
         "id",
         N_(
-            "Which announcement should I edit? Give its id and the new text, e.g. "
-            "/announce edit 12 <new text>."
+            "Which announcement should I edit? Give its id and then the new text, e.g. "
+            "/announce edit 12 Desks are free today."
         ),
     )
     if args.text is None:
