@@ -195,7 +195,8 @@ async def _preview_reply(
             Button(label=t(CANCEL), command=f"/announce cancel {item.id}"),
         ),
     )
-    return Reply(text=Markup("\n").join(lines), buttons=buttons)
+    # For the coordinator's eyes: Slack shows it to them alone, Telegram in their private chat.
+    return Reply(text=Markup("\n").join(lines), buttons=buttons, private=True)
 
 
 def _sent_reply(
