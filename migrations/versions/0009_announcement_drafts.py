@@ -10,7 +10,8 @@ Revises: 0008
 Create Date: 2026-11-29 16:30:00.000000
 """
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -30,8 +31,25 @@ def _check(values: Sequence[str]) -> str:
     return "status IN ({})".format(", ".join(f"'{value}'" for value in values))
 
 
+@contextlib.contextmanager
+def _keeping_council_links() -> Iterator[None]:
+    """Keep announcement_councils across a copy of the announcements table.
+
+    SQLite changes a CHECK constraint by copying the table and dropping the old one; with
+    foreign keys on, that DROP deletes every row first, and ON DELETE CASCADE takes each
+    announcement's councils with it. So the links are read before and written back after.
+    """
+    links = sa.table("announcement_councils", sa.column("announcement_id"), sa.column("council_id"))
+    bind = op.get_bind()
+    rows = [dict(row._mapping) for row in bind.execute(sa.select(links))]
+    yield
+    bind.execute(sa.delete(links))
+    if rows:
+        bind.execute(sa.insert(links), rows)
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("announcements", schema=None) as batch_op:
+    with _keeping_council_links(), op.batch_alter_table("announcements", schema=None) as batch_op:
         batch_op.drop_constraint(op.f(CONSTRAINT), type_="check")
         batch_op.create_check_constraint(op.f(CONSTRAINT), sa.text(_check(NEW)))
         batch_op.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
@@ -45,7 +63,7 @@ def downgrade() -> None:
     # Drafts were never sent: they go; deleted announcements had been sent.
     op.execute("DELETE FROM announcements WHERE status = 'draft'")
     op.execute("UPDATE announcements SET status = 'sent' WHERE status = 'deleted'")
-    with op.batch_alter_table("announcements", schema=None) as batch_op:
+    with _keeping_council_links(), op.batch_alter_table("announcements", schema=None) as batch_op:
         batch_op.drop_column("deleted_at")
         batch_op.drop_constraint(op.f(CONSTRAINT), type_="check")
         batch_op.create_check_constraint(op.f(CONSTRAINT), sa.text(_check(OLD)))

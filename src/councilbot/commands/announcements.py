@@ -64,8 +64,10 @@ def _when(ctx: Context, moment: datetime | None, zone: ZoneInfo) -> str:
     return format_when(moment, zone, ctx.lang, now=ctx.now)
 
 
-def _zone(item: Announcement) -> ZoneInfo:
+def _zone(ctx: Context, item: Announcement) -> ZoneInfo:
     """Return the zone an announcement's times are shown in: its first council's."""
+    if not item.councils:  # its councils were all removed since: the reader's zone
+        return ctx.tz
     return ZoneInfo(min(item.councils, key=lambda c: c.slug).timezone)
 
 
@@ -170,7 +172,7 @@ async def _preview_reply(
     if item.scheduled_at is None:
         when = t("now")
     else:
-        when = t("on {when}", when=_when(ctx, item.scheduled_at, zone or _zone(item)))
+        when = t("on {when}", when=_when(ctx, item.scheduled_at, zone or _zone(ctx, item)))
     summary = t(
         "Preview of announcement #{id}: it goes to {chats} and {subscribers} in {places}, "
         "{when}. Nothing is sent until you press Send.",
@@ -212,7 +214,7 @@ def _sent_reply(
             "Announcement #{id} will go out on {when} to {councils}. "
             "/announce cancel {id} cancels it.",
             id=item.id,
-            when=_when(ctx, item.scheduled_at, zone or _zone(item)),
+            when=_when(ctx, item.scheduled_at, zone or _zone(ctx, item)),
             councils=", ".join(c.name for c in item.councils),
         )
     elif created.queued == 0:
@@ -258,7 +260,7 @@ async def announce_send(ctx: Context, args: IdArgs) -> Reply:
 
 def _not_a_draft(ctx: Context, item: Announcement) -> Conflict:
     """Say what became of an announcement whose preview is pressed again."""
-    zone = _zone(item)
+    zone = _zone(ctx, item)
     if item.status in (AnnouncementStatus.SENT, AnnouncementStatus.DELETED):
         return Conflict(
             N_(
@@ -316,7 +318,7 @@ async def announce_list(ctx: Context, _args: NoArgs) -> Reply:
         line = ctx.t(
             "#{id} · {when} · {councils} · {text}",
             id=item.id,
-            when=_when(ctx, item.scheduled_at, _zone(item)),
+            when=_when(ctx, item.scheduled_at, _zone(ctx, item)),
             councils=councils,
             text=_preview(item.text),
         )
@@ -378,7 +380,7 @@ async def announce_edit(ctx: Context, args: EditArgs) -> Reply:
         return ctx.reply(
             "Announcement #{id} is changed; it will go out on {when} with the new text.",
             id=item.id,
-            when=_when(ctx, item.scheduled_at, _zone(item)),
+            when=_when(ctx, item.scheduled_at, _zone(ctx, item)),
         )
     return Reply(
         text=ctx.t.plural(
@@ -493,7 +495,7 @@ async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
 
     def when(moment: datetime | None) -> str:
         # In the zone of the announcement's council, named, whoever asks.
-        return _when(ctx, moment, _zone(item))
+        return _when(ctx, moment, _zone(ctx, item))
 
     if item.status is AnnouncementStatus.DRAFT:
         return ctx.reply(

@@ -114,7 +114,7 @@ async def test_with_arguments_it_works_as_typed(
     await answered(
         adapter,
         slash(api, "announce cork Desks are free", user_id=ADMIN),
-        lambda: calls_to(api, "chat.postMessage", CHANNEL),
+        lambda: calls_to(api, "chat.postEphemeral", CHANNEL),  # the preview, for the sender
     )
     await adapter.drain()
     assert not api.calls("views.open")
