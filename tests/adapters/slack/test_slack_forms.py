@@ -129,7 +129,8 @@ async def test_a_sent_form_announces_and_closes(
     answer = await submit(adapter, opened, target="cork", text="Desks are free\non Friday")
 
     assert answer is None  # the modal closes
-    [post] = await until(lambda: calls_to(api, "chat.postMessage", CHANNEL))
+    [post] = await until(lambda: calls_to(api, "chat.postEphemeral", CHANNEL))
+    assert post.params["user"] == ADMIN  # the preview is for the sender alone
     assert "Preview of announcement #1" in post.params["text"]
     await adapter.drain()
     [stored] = await announcements(seeded)
