@@ -6,6 +6,7 @@ with their zone's abbreviation, in the zone of the council the announcement belo
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime
 
@@ -67,6 +68,9 @@ async def test_the_preview_shows_the_text_who_it_reaches_and_sends_on_send(
 async def test_cancel_on_the_preview_sends_nothing(bot: Bot) -> None:
     await bot("/announce cork Never mind")
     assert await bot("3") == "Announcement #1 is cancelled; it will not be sent."
+    assert await bot("/announce edit 1") == (
+        "Announcement #1 was cancelled; there is nothing to edit."
+    )
     assert await bot("/announce send 1") == (
         "Announcement #1 was cancelled, so it will not be sent; announce it again if you still "
         "want it out."
@@ -217,3 +221,15 @@ async def test_the_preview_speaks_the_coordinator_language(bot: Bot) -> None:
     reply = await bot("/announce cork Hola")
     assert "Vista previa del anuncio #1: llega a 1 chat y 0 suscriptores en Cork, ahora." in reply
     assert reply.endswith("[1] Enviar  [2] Editar  [3] Cancelar")
+
+
+async def test_two_presses_of_send_at_once_queue_it_once(bot: Bot) -> None:
+    """Two devices, or a double tap: the draft's row lock lets one press send it."""
+    await bot("bob@dm: /subscribe announcements cork")
+    await bot("/announce cork Once")
+    answers = await asyncio.gather(bot("/announce send 1"), bot("admin@dm: /announce send 1"))
+    assert sorted(answers) == [
+        "Announcement #1 is on its way to 2 chats. /deliveries 1 shows how it goes.",
+        "Announcement #1 was already sent on Tue 1 Dec, 09:00 GMT. /deliveries 1 shows how it went.",
+    ]
+    assert await counts(bot) == (2, 0)

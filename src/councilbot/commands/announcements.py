@@ -397,6 +397,7 @@ async def announce_edit(ctx: Context, args: EditArgs) -> Reply:
 async def _ask_for_text(ctx: Context, number: int) -> Reply:
     """Say how to give the new text; platforms with forms ask for it in one, filled in."""
     item = await announcements.get_announcement(ctx.session, ctx.actor, number)
+    announcements.check_editable(item, ctx.now)
     t = ctx.t
     text = t(
         "Send the new text with /announce edit {id} followed by it. It reads now:",

@@ -419,6 +419,26 @@ class Edited:
     edits: int
 
 
+def check_editable(announcement: Announcement, now: datetime) -> None:
+    """Refuse to edit what was cancelled, deleted, or previewed too long ago."""
+    if announcement.status is AnnouncementStatus.CANCELLED:
+        raise Conflict(
+            N_("Announcement #{id} was cancelled; there is nothing to edit."), id=announcement.id
+        )
+    if announcement.status is AnnouncementStatus.DELETED:
+        raise Conflict(
+            N_("Announcement #{id} was deleted; there is nothing to edit."), id=announcement.id
+        )
+    if expired(announcement, now):
+        raise Conflict(
+            N_(
+                "The preview of announcement #{id} is too old to send: announce it again to "
+                "see who it reaches today."
+            ),
+            id=announcement.id,
+        )
+
+
 async def edit_announcement(
     session: AsyncSession,
     actor: Actor,
@@ -443,22 +463,7 @@ async def edit_announcement(
     )
     announcement = await _lock(session, announcement.id)
     assert announcement is not None
-    if announcement.status is AnnouncementStatus.CANCELLED:
-        raise Conflict(
-            N_("Announcement #{id} was cancelled; there is nothing to edit."), id=announcement.id
-        )
-    if announcement.status is AnnouncementStatus.DELETED:
-        raise Conflict(
-            N_("Announcement #{id} was deleted; there is nothing to edit."), id=announcement.id
-        )
-    if expired(announcement, now):
-        raise Conflict(
-            N_(
-                "The preview of announcement #{id} is too old to send: announce it again to "
-                "see who it reaches today."
-            ),
-            id=announcement.id,
-        )
+    check_editable(announcement, now)
     announcement.text = text
     if announcement.status is not AnnouncementStatus.SENT:
         return Edited(announcement, 0)
