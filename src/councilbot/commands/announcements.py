@@ -72,8 +72,7 @@ def _zone(ctx: Context, item: Announcement) -> ZoneInfo:
 
 
 async def announce(ctx: Context, args: AnnounceArgs) -> Reply:
-    """Announce to councils now or at a set time, after a preview; or list, send, cancel,
-    edit or delete announcements."""
+    """Announce to councils after a preview; or list, send, cancel, edit or delete one."""
     action = args.target.lower()
     form = FORMS.get(action)
     if form is None:
