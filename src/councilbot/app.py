@@ -217,6 +217,7 @@ async def build_app(
         sessionmaker,
         running.jobs(),
         catalogs=catalogs,
+        default_language=settings.default_language,
         clock=clock,
         grace=timedelta(minutes=settings.scheduler_grace_minutes),
         sync_interval=settings.scheduler_sync_seconds,

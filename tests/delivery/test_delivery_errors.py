@@ -139,7 +139,7 @@ async def telegram_bot(
 
 
 async def announce(bot: Bot, text: str) -> None:
-    assert (await bot(f"/announce cork {text}")).startswith("Announcement #")
+    assert (await bot(f"/announce cork {text} --yes")).startswith("Announcement #")
     await asyncio.wait_for(bot.app.dispatcher.run_until_idle(), 10)
 
 

@@ -83,7 +83,7 @@ async def test_nothing_people_write_reaches_the_logs_even_in_debug(
         f"bob@dm: {PHRASE} is my password",  # a direct message that is not a command
         f"bob@dm: /help {PHRASE}",  # arguments the bot does not understand
         f"/whoami {PHRASE}",
-        f"/announce cork {PHRASE} tonight",  # stored, queued and delivered
+        f"/announce cork {PHRASE} tonight --yes",  # stored, queued and delivered
         f"/coordinator add @{PHRASE} cork",
         f"dave: /announce cork {PHRASE}",  # refused
         f"/{PHRASE}",  # no such command: the name typed is what someone wrote too

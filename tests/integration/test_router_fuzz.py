@@ -421,7 +421,7 @@ def test_every_command_of_the_router_is_fuzzed(transports: Transports) -> None:
 async def test_numbers_too_big_for_an_id_name_nothing(bot: Bot) -> None:
     """Found by the fuzz on SQLite (20 digits); PostgreSQL's INTEGER ids stop at 2**31 - 1."""
     too_big = "2147483648"
-    await bot('/announce cork "Hello all" --at tomorrow 09:00')  # there is something to find
+    await bot('/announce cork "Hello all" --at tomorrow 09:00 --yes')  # there is something to find
     reply = await bot.reply(f"/deliveries {too_big}")
     assert reply.error == f"There is no announcement #{too_big}."
     reply = await bot.reply(f"/announce cancel {too_big}")

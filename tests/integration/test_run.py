@@ -95,7 +95,9 @@ async def test_one_process_installs_and_serves_many_workspaces_over_socket_mode(
 
             await slack.envelope("slash_commands", command("link cork"))
             await wait_for(lambda: slack.texts_to(CHANNEL))
-            await slack.envelope("slash_commands", command("announce cork 'Desks free today'"))
+            await slack.envelope(
+                "slash_commands", command("announce cork 'Desks free today' --yes")
+            )
             await wait_for(lambda: any("Desks free" in t for t in slack.texts_to(CHANNEL)))
             assert {r.token for r in slack.posted} == {token}  # answers and outbox alike
         finally:

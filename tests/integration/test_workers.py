@@ -180,8 +180,8 @@ async def test_a_scheduled_announcement_and_a_broadcast_go_out_once(
     api = cluster.api
 
     # Told to a process that does not lead the scheduler (a web one, or the second "all").
-    await cluster.say(web[-1], f"/announce cork Scheduled hello --at {at(3)}")
-    await cluster.say(web[0], "/announce malaga Broadcast hello")
+    await cluster.say(web[-1], f"/announce cork Scheduled hello --at {at(3)} --yes")
+    await cluster.say(web[0], "/announce malaga Broadcast hello --yes")
     async with asyncio.timeout(30):
         while sum(copies(api, "hello").values()) < BROADCAST + SCHEDULED:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
@@ -225,7 +225,7 @@ async def test_the_other_scheduler_takes_over_when_the_leader_is_killed(
     assert holder is not None
     assert took <= SYNC_SECONDS + 1, f"took over after {took:.1f} s"
 
-    await cluster.say(web, f"/announce cork After the kill --at {at(2)}")
+    await cluster.say(web, f"/announce cork After the kill --at {at(2)} --yes")
     api = cluster.api
     await wait_for(lambda: len(copies(api, "After the kill")) == SCHEDULED, 15)
     await asyncio.sleep(1)

@@ -146,7 +146,9 @@ async def test_a_broadcast_shows_in_the_outbox_deliveries_and_platform_errors(
     bot = Bot(app, clock)
     await bot.console.setup()
     await link_telegram_group(app, clock)
-    assert (await bot("/announce cork Hello")).startswith("Announcement #1 is on its way to 2")
+    assert (await bot("/announce cork Hello --yes")).startswith(
+        "Announcement #1 is on its way to 2"
+    )
 
     clock.advance(seconds=90)  # nobody sent it yet
     samples = await scrape(server)
@@ -215,8 +217,8 @@ async def test_scheduled_jobs_fired_and_missed_are_counted_by_kind(
 ) -> None:
     bot = Bot(app, clock)
     await bot.console.setup()
-    await bot("/announce cork On time --at tomorrow 08:00")
-    await bot("/announce cork Too late --at tomorrow 10:00")
+    await bot("/announce cork On time --at tomorrow 08:00 --yes")
+    await bot("/announce cork Too late --at tomorrow 10:00 --yes")
     clock.advance(days=1)
     clock.now = clock.now.replace(hour=9)  # 09:00 UTC: the first is due, the second is not
     assert await app.scheduler.fire_due() == 1

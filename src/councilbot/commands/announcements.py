@@ -1,4 +1,10 @@
-"""Announcements: /announce (now, later, list, cancel) and /deliveries."""
+"""Announcements: /announce (preview, send, list, cancel, edit, delete) and /deliveries.
+
+`/announce <councils> <text>` answers with a preview (the text as readers get it, who it
+reaches and when) and Send, Edit and Cancel buttons; nothing is queued until Send.
+`--yes` sends at once, for scripts. Each form of the command is its own function with its
+own argument model; `announce` reads the first word and hands over to it.
+"""
 
 from __future__ import annotations
 
@@ -12,92 +18,295 @@ from pydantic import Field
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
 from councilbot.core.features import Feature, JobKind, JobRun, Topic
 from councilbot.core.formatting import format_when
-from councilbot.core.grammar import ArgModel, CommaList, Councils, Flag, Rest, When
+from councilbot.core.grammar import (
+    ArgModel,
+    CommaList,
+    Councils,
+    Flag,
+    NoArgs,
+    Rest,
+    When,
+    parse_args,
+)
+from councilbot.core.grammar import parse_fields as parse_form_fields
 from councilbot.core.i18n import N_
-from councilbot.core.messages import Reply
-from councilbot.core.router import CommandSpec, Context, Role
+from councilbot.core.messages import Button, FormRequest, Reply
+from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.base import MAX_ID
-from councilbot.db.models import AnnouncementStatus, DeliveryStatus
+from councilbot.db.models import Announcement, AnnouncementStatus, Council, DeliveryStatus
 from councilbot.services import announcements
 
 ANNOUNCEMENTS = N_("Announcements")
+SEND = N_("Send")
+EDIT = N_("Edit")
+CANCEL = N_("Cancel")
+SAVE = N_("Save")
 
 
 class AnnounceArgs(ArgModel):
     target: Annotated[str, Field(title=N_("councils")), CommaList(), Councils()]
     text: Annotated[str | None, Field(title=N_("text")), Rest()] = None
     at: Annotated[When | None, Field(title=N_("when")), Flag()] = None
+    yes: Annotated[bool, Field(title=N_("send without a preview")), Flag()] = False
+
+
+class IdArgs(ArgModel):
+    """Name one announcement (/announce send, cancel, delete)."""
+
+    # Optional, so that a bare `/announce cancel` is told where ids are shown.
+    id: Annotated[str | None, Field(title=N_("id"))] = None
+
+
+class EditArgs(ArgModel):
+    """Name one announcement and give its new text (/announce edit)."""
+
+    id: Annotated[str | None, Field(title=N_("id"))] = None
+    text: Annotated[str | None, Field(title=N_("text")), Rest()] = None
 
 
 def _preview(text: str, length: int = 60) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-async def announce(ctx: Context, args: AnnounceArgs) -> Reply:
-    """Announce to councils now or at a set time; list or cancel scheduled announcements."""
-    action = args.target.lower()
-    if action == "list":
-        if args.text is not None or args.at is not None:
-            raise InvalidInput(
-                N_("/announce list takes nothing after it: it shows every scheduled announcement.")
-            )
-        return await _list(ctx)
-    if action == "cancel" and args.at is None:
-        return await _cancel(ctx, args.text)
+def _when(ctx: Context, moment: datetime | None, zone: ZoneInfo) -> str:
+    """Show a time of an announcement in its council's zone, named."""
+    assert moment is not None  # each status that shows a time comes with it
+    return format_when(moment, zone, ctx.lang, now=ctx.now)
+
+
+def _zone(ctx: Context, item: Announcement) -> ZoneInfo:
+    """Return the zone an announcement's times are shown in: its first council's."""
+    if not item.councils:  # its councils were all removed since: the reader's zone
+        return ctx.tz
+    return ZoneInfo(min(item.councils, key=lambda c: c.slug).timezone)
+
+
+def _read_in_zone(ctx: Context, zone: ZoneInfo) -> AnnounceArgs:
+    """Read the command again with its times in another zone (a target council's)."""
+    context = {"today": ctx.now.astimezone(zone).date(), "now": ctx.now, "tz": zone}
+    command = ctx.command
+    if command.fields is not None:
+        parsed = parse_form_fields(AnnounceArgs, command.fields, context)
+    else:
+        parsed = parse_args(AnnounceArgs, command.args, context)
+    assert isinstance(parsed, AnnounceArgs)
+    return parsed
+
+
+def _zone_for(ctx: Context, targets: list[Council]) -> ZoneInfo:
+    """Pick the zone `--at` is read in: this chat's council's if it is a target, else the
+    first target's (a private chat, or a chat of another council)."""
+    here = ctx.council if ctx.channel is not None else None
+    if here is not None and any(c.id == here.id for c in targets):
+        return ctx.tz
+    return ZoneInfo(targets[0].timezone)
+
+
+async def announce_new(ctx: Context, args: AnnounceArgs) -> Reply:
+    """Preview an announcement to councils, now or at a set time (`--yes`: send it at once)."""
     if args.text is None:
         raise InvalidInput(N_("Please write the announcement's text.")).about("text")
+    targets = await announcements.resolve_targets(ctx.session, ctx.actor, args.target)
+    notes = list(args.notes(ctx.t))
+    zone = ctx.tz
+    if args.at is not None:
+        zone = _zone_for(ctx, targets)
+        if zone != ctx.tz:
+            args = _read_in_zone(ctx, zone)
+            notes = list(args.notes(ctx.t))
+        zones = {c.timezone for c in targets}
+        if len(zones) > 1 or zone != ctx.tz:
+            council = next(c for c in targets if c.timezone == str(zone))
+            notes.append(
+                ctx.t(
+                    "I read the time in {zone}, the time zone of {council}.",
+                    zone=str(zone),
+                    council=council.name,
+                )
+            )
     created = await announcements.create_announcement(
         ctx.session,
         actor=ctx.actor,
         councils_text=args.target,
-        text=args.text,
+        text=args.text or "",
         at=args.at,
         now=ctx.now,
         catalogs=ctx.router.catalogs,
+        default_language=ctx.settings.default_language,
+        send=args.yes,
+        targets=targets,
     )
+    if not args.yes:
+        return await _preview_reply(ctx, created.announcement, notes, zone)
+    return _sent_reply(ctx, created, notes, zone)
+
+
+async def _preview_reply(
+    ctx: Context,
+    item: Announcement,
+    notes: list[Markup] | None = None,
+    zone: ZoneInfo | None = None,
+) -> Reply:
+    """Show a draft as its readers will get it, who it reaches and when, with its buttons."""
+    reached = await announcements.audience(
+        ctx.session,
+        item,
+        catalogs=ctx.router.catalogs,
+        default_language=ctx.settings.default_language,
+    )
+    t = ctx.t
+    label = ", ".join(c.name for c in item.councils)
+    if item.scheduled_at is None:
+        when = t("now")
+    else:
+        when = t("on {when}", when=_when(ctx, item.scheduled_at, zone or _zone(ctx, item)))
+    summary = t(
+        "Preview of announcement #{id}: it goes to {chats} and {subscribers} in {places}, "
+        "{when}. Nothing is sent until you press Send.",
+        id=item.id,
+        chats=t.plural("{count} chat", "{count} chats", reached.chats),
+        subscribers=t.plural("{count} subscriber", "{count} subscribers", reached.subscribers),
+        places=", ".join(c.city for c in item.councils),
+        when=when,
+    )
+    lines = [*(notes or []), Markup(announcements.render(t, label, item.text)), Markup(""), summary]
+    if not reached.recipients:
+        lines.append(
+            t(
+                "No chat is linked to {councils} and nobody subscribed, so nobody would get it.",
+                councils=label,
+            )
+        )
+    buttons = (
+        (
+            Button(label=t(SEND), command=f"/announce send {item.id}"),
+            Button(label=t(EDIT), command=f"/announce edit {item.id}"),
+            Button(label=t(CANCEL), command=f"/announce cancel {item.id}"),
+        ),
+    )
+    # For the coordinator's eyes: Slack shows it to them alone, Telegram in their private chat.
+    return Reply(text=Markup("\n").join(lines), buttons=buttons, private=True)
+
+
+def _sent_reply(
+    ctx: Context,
+    created: announcements.Created,
+    notes: list[Markup] | None = None,
+    zone: ZoneInfo | None = None,
+) -> Reply:
+    """Confirm that an announcement is on its way, or when it will go out."""
     item = created.announcement
     if item.scheduled_at is not None:
         confirmation = ctx.t(
-            "Announcement #{id} will go out on {when} ({zone}) to {councils}. "
+            "Announcement #{id} will go out on {when} to {councils}. "
             "/announce cancel {id} cancels it.",
             id=item.id,
-            when=format_when(item.scheduled_at, ctx.tz, ctx.lang),
-            zone=str(ctx.tz),
+            when=_when(ctx, item.scheduled_at, zone or _zone(ctx, item)),
             councils=", ".join(c.name for c in item.councils),
         )
-        return Reply(text=Markup("\n").join([*args.notes(ctx.t), confirmation]))
-    if created.queued == 0:
-        return ctx.reply(
+    elif created.queued == 0:
+        confirmation = ctx.t(
             "Announcement #{id} is saved, but no chat is linked to {councils} and nobody "
             "subscribed, so nobody will get it.",
             id=item.id,
             councils=", ".join(c.name for c in item.councils),
         )
-    return Reply(
-        text=ctx.t.plural(
+    else:
+        confirmation = ctx.t.plural(
             "Announcement #{id} is on its way to {count} chat. /deliveries {id} shows how it goes.",
             "Announcement #{id} is on its way to {count} chats. /deliveries {id} shows how it goes.",
             created.queued,
             id=item.id,
         )
+    return Reply(text=Markup("\n").join([*(notes or []), confirmation]))
+
+
+async def announce_send(ctx: Context, args: IdArgs) -> Reply:
+    """Send a previewed announcement (the preview's Send button)."""
+    number = _announcement_id(
+        args.id,
+        "id",
+        N_(
+            "Which announcement should I send? Give its id, e.g. /announce send 12: "
+            "the preview gave it."
+        ),
+    )
+    try:
+        created = await announcements.send_draft(
+            ctx.session,
+            ctx.actor,
+            number,
+            now=ctx.now,
+            catalogs=ctx.router.catalogs,
+            default_language=ctx.settings.default_language,
+        )
+    except announcements.NotADraft as gone:
+        raise _not_a_draft(ctx, gone.announcement) from None
+    return _sent_reply(ctx, created)
+
+
+def _not_a_draft(ctx: Context, item: Announcement) -> Conflict:
+    """Say what became of an announcement whose preview is pressed again."""
+    zone = _zone(ctx, item)
+    if item.status in (AnnouncementStatus.SENT, AnnouncementStatus.DELETED):
+        return Conflict(
+            N_(
+                "Announcement #{id} was already sent on {when}. /deliveries {id} shows how it went."
+            ),
+            id=item.id,
+            when=_when(ctx, item.sent_at, zone),
+        )
+    if item.status is AnnouncementStatus.SCHEDULED:
+        return Conflict(
+            N_(
+                "Announcement #{id} is already scheduled for {when}. "
+                "/announce cancel {id} cancels it."
+            ),
+            id=item.id,
+            when=_when(ctx, item.scheduled_at, zone),
+        )
+    if item.status is AnnouncementStatus.MISSED:
+        return Conflict(
+            N_(
+                "Announcement #{id} was due on {when} and the bot was down at that time; "
+                "announce it again to send it."
+            ),
+            id=item.id,
+            when=_when(ctx, item.scheduled_at, zone),
+        )
+    return Conflict(
+        N_(
+            "Announcement #{id} was cancelled, so it will not be sent; announce it again if you "
+            "still want it out."
+        ),
+        id=item.id,
     )
 
 
-async def _list(ctx: Context) -> Reply:
-    found = await announcements.list_scheduled(ctx.session, ctx.actor)
+async def announce_list(ctx: Context, _args: NoArgs) -> Reply:
+    """List scheduled announcements, and your drafts, each time in its council's zone."""
+    found = await announcements.list_scheduled(ctx.session, ctx.actor, now=ctx.now)
     if not found:
         return ctx.reply("No announcement is scheduled.")
     lines = [ctx.t("<b>Scheduled announcements</b>")]
     for item in found:
-        assert item.scheduled_at is not None
+        councils = ", ".join(c.slug for c in item.councils)
+        if item.status is AnnouncementStatus.DRAFT:
+            lines.append(
+                ctx.t(
+                    "#{id} · draft, not sent until you press Send · {councils} · {text}",
+                    id=item.id,
+                    councils=councils,
+                    text=_preview(item.text),
+                )
+            )
+            continue
         # In its first council's zone, named: not the zone of the chat that asks.
-        zone = ZoneInfo(item.councils[0].timezone)
         line = ctx.t(
-            "#{id} · {when} ({zone}) · {councils} · {text}",
+            "#{id} · {when} · {councils} · {text}",
             id=item.id,
-            when=format_when(item.scheduled_at, zone, ctx.lang),
-            zone=str(zone),
-            councils=", ".join(c.slug for c in item.councils),
+            when=_when(ctx, item.scheduled_at, _zone(ctx, item)),
+            councils=councils,
             text=_preview(item.text),
         )
         if item.status is AnnouncementStatus.MISSED:
@@ -106,10 +315,11 @@ async def _list(ctx: Context) -> Reply:
     return Reply(text="\n".join(lines))
 
 
-async def _cancel(ctx: Context, text: str | None) -> Reply:
+async def announce_cancel(ctx: Context, args: IdArgs) -> Reply:
+    """Cancel a draft or a scheduled announcement."""
     number = _announcement_id(
-        text,
-        "text",
+        args.id,
+        "id",
         N_(
             "Which announcement should I cancel? Give its id, e.g. /announce cancel 12; "
             "/announce list shows the scheduled announcements with their ids."
@@ -120,14 +330,102 @@ async def _cancel(ctx: Context, text: str | None) -> Reply:
     except announcements.SentBefore as sent:
         raise Conflict(
             N_(
-                "Announcement #{id} was already sent on {when} ({zone}), so it can no longer be "
+                "Announcement #{id} was already sent on {when}, so it can no longer be "
                 "cancelled. /deliveries {id} shows how it went."
             ),
             id=sent.announcement_id,
-            when=format_when(sent.sent_at, ctx.tz, ctx.lang),
-            zone=str(ctx.tz),
+            when=format_when(sent.sent_at, ZoneInfo(sent.timezone), ctx.lang, now=ctx.now),
         ) from None
     return ctx.reply("Announcement #{id} is cancelled; it will not be sent.", id=item.id)
+
+
+async def announce_edit(ctx: Context, args: EditArgs) -> Reply:
+    """Change an announcement's text: a draft's (with a fresh preview), or its posts'."""
+    number = _announcement_id(
+        args.id,
+        "id",
+        N_(
+            "Which announcement should I edit? Give its id and then the new text, e.g. "
+            "/announce edit 12 Desks are free today."
+        ),
+    )
+    if args.text is None:
+        return await _ask_for_text(ctx, number)
+    edited = await announcements.edit_announcement(
+        ctx.session,
+        ctx.actor,
+        number,
+        args.text,
+        now=ctx.now,
+        catalogs=ctx.router.catalogs,
+        default_language=ctx.settings.default_language,
+    )
+    item = edited.announcement
+    if item.status is AnnouncementStatus.DRAFT:
+        return await _preview_reply(ctx, item)
+    if item.status in (AnnouncementStatus.SCHEDULED, AnnouncementStatus.MISSED):
+        return ctx.reply(
+            "Announcement #{id} is changed; it will go out on {when} with the new text.",
+            id=item.id,
+            when=_when(ctx, item.scheduled_at, _zone(ctx, item)),
+        )
+    return Reply(
+        text=ctx.t.plural(
+            "Announcement #{id} is changed; {count} post will be edited to match. "
+            "/deliveries {id} shows how it goes.",
+            "Announcement #{id} is changed; {count} posts will be edited to match. "
+            "/deliveries {id} shows how it goes.",
+            edited.edits,
+            id=item.id,
+        )
+    )
+
+
+async def _ask_for_text(ctx: Context, number: int) -> Reply:
+    """Say how to give the new text; platforms with forms ask for it in one, filled in."""
+    item = await announcements.get_announcement(ctx.session, ctx.actor, number)
+    announcements.check_editable(item, ctx.now)
+    t = ctx.t
+    text = t(
+        "Send the new text with /announce edit {id} followed by it. It reads now:",
+        id=item.id,
+    )
+    return Reply(
+        text=text + Markup("\n<pre>%s</pre>") % item.text,
+        form=FormRequest(
+            command="announce",
+            args="edit",
+            fixed={"id": str(item.id)},
+            field="text",
+            title=f"/announce edit {item.id}",
+            label=str(t("New text")),
+            submit=str(t(SAVE)),
+            close=str(t(CANCEL)),
+            value=item.text,
+        ),
+    )
+
+
+async def announce_delete(ctx: Context, args: IdArgs) -> Reply:
+    """Delete a sent announcement from every chat it reached."""
+    number = _announcement_id(
+        args.id,
+        "id",
+        N_("Which announcement should I delete? Give its id, e.g. /announce delete 12."),
+    )
+    item, deletes = await announcements.delete_announcement(
+        ctx.session, ctx.actor, number, now=ctx.now
+    )
+    return Reply(
+        text=ctx.t.plural(
+            "Announcement #{id} is deleted; {count} post will be removed. "
+            "/deliveries {id} shows what each platform allowed.",
+            "Announcement #{id} is deleted; {count} posts will be removed. "
+            "/deliveries {id} shows what each platform allowed.",
+            deletes,
+            id=item.id,
+        )
+    )
 
 
 def _announcement_id(text: str | None, field: str, which: str) -> int:
@@ -175,41 +473,41 @@ async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
     item, report = await announcements.delivery_report(ctx.session, ctx.actor, number)
 
     def when(moment: datetime | None) -> str:
-        assert moment is not None  # each status below comes with its time
-        return format_when(moment, ctx.tz, ctx.lang)
+        # In the zone of the announcement's council, named, whoever asks.
+        return _when(ctx, moment, _zone(ctx, item))
 
-    zone = str(ctx.tz)
+    if item.status is AnnouncementStatus.DRAFT:
+        return ctx.reply(
+            "Announcement #{id} is a draft: nothing is sent until its preview's Send is pressed.",
+            id=item.id,
+        )
     if item.status is AnnouncementStatus.SCHEDULED:
         return ctx.reply(
-            "Announcement #{id} is scheduled for {when} ({zone}); nothing was sent yet.",
+            "Announcement #{id} is scheduled for {when}; nothing was sent yet.",
             id=item.id,
             when=when(item.scheduled_at),
-            zone=zone,
         )
     if item.status is AnnouncementStatus.CANCELLED:
         if item.cancelled_at is None:  # cancelled before the bot kept the time
             return ctx.reply("Announcement #{id} was cancelled; nothing was sent.", id=item.id)
         return ctx.reply(
-            "Announcement #{id} was cancelled on {when} ({zone}); nothing was sent.",
+            "Announcement #{id} was cancelled on {when}; nothing was sent.",
             id=item.id,
             when=when(item.cancelled_at),
-            zone=zone,
         )
     if item.status is AnnouncementStatus.MISSED:
         return ctx.reply(
-            "Announcement #{id} was not sent: it was due on {when} ({zone}) and the bot was "
+            "Announcement #{id} was not sent: it was due on {when} and the bot was "
             "down at that time. /announce list shows it until you cancel it.",
             id=item.id,
             when=when(item.scheduled_at),
-            zone=zone,
         )
     if report.total == 0:
         return ctx.reply(
-            "Announcement #{id} went out on {when} ({zone}) but reached nobody: no chat was "
+            "Announcement #{id} went out on {when} but reached nobody: no chat was "
             "linked to {councils} and nobody had subscribed.",
             id=item.id,
             when=when(item.sent_at),
-            zone=zone,
             councils=", ".join(c.name for c in item.councils),
         )
     counts = report.counts
@@ -253,7 +551,13 @@ async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
 
 async def send_due(job: JobRun) -> None:
     """Queue a scheduled announcement's deliveries when it is due."""
-    await announcements.send_scheduled(job.session, job.payload, job.now, catalogs=job.catalogs)
+    await announcements.send_scheduled(
+        job.session,
+        job.payload,
+        job.now,
+        catalogs=job.catalogs,
+        default_language=job.default_language,
+    )
 
 
 async def note_missed(job: JobRun) -> None:
@@ -264,21 +568,56 @@ async def note_missed(job: JobRun) -> None:
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "announce",
-        announce,
+        announce_new,
         N_("Announce to one, several or all councils, now or at a set time."),
         ANNOUNCEMENTS,
         AnnounceArgs,
         role=Role.COORDINATOR,
         form=True,
-        usage_text=(
-            "/announce <{councils}|all> <{text}> [--at <{when}>]"
-            " · /announce list · /announce cancel <{id}>"
-        ),
+        usage_text="/announce <{councils}|all> <{text}> [--at <{when}>] [--yes]",
         details=N_(
             "Every linked chat of those councils gets it, and members subscribed to announcements "
-            "by direct message. Coordinators announce to the councils they coordinate; “all” "
-            "needs an admin or a coordinator of every council. Times are in this chat's council "
-            "time zone, e.g. --at tomorrow 09:00."
+            "by direct message. First you see a preview: the text, who it reaches and when, with "
+            "Send, Edit and Cancel; --yes sends at once. Coordinators announce to the councils "
+            "they coordinate; “all” needs an admin or a coordinator of every council. Times are "
+            "in the council's time zone, e.g. --at tomorrow 09:00. After sending, /announce edit "
+            "changes the posts and /announce delete removes them."
+        ),
+        subcommands=(
+            SubCommand(
+                "list",
+                announce_list,
+                N_("List scheduled and missed announcements, and your drafts."),
+                personal=True,
+            ),
+            SubCommand(
+                "send",
+                announce_send,
+                N_("Send a previewed announcement."),
+                IdArgs,
+                usage_text="/announce send <{id}>",
+            ),
+            SubCommand(
+                "cancel",
+                announce_cancel,
+                N_("Cancel a draft, or a scheduled or missed announcement."),
+                IdArgs,
+                usage_text="/announce cancel <{id}>",
+            ),
+            SubCommand(
+                "edit",
+                announce_edit,
+                N_("Change an announcement's text, before or after it went out."),
+                EditArgs,
+                usage_text="/announce edit <{id}> <{text}>",
+            ),
+            SubCommand(
+                "delete",
+                announce_delete,
+                N_("Take a sent announcement back from every chat it reached."),
+                IdArgs,
+                usage_text="/announce delete <{id}>",
+            ),
         ),
     ),
     CommandSpec(

@@ -123,7 +123,7 @@ async def help_(ctx: Context, args: HelpArgs) -> Reply:
 def _explain(ctx: Context, spec: CommandSpec) -> list[str]:
     """Explain a command: its usage and summary, then each of its forms on a line of its own."""
     t = ctx.t
-    if not spec.subcommands or spec.usage_text:
+    if not spec.subcommands:
         lines = [Markup("<b>{}</b>").format(spec.usage(t, ctx.router.declared)), t(spec.summary)]
     else:
         lines = [t(spec.summary)]

@@ -31,6 +31,7 @@ class JobRun:
     payload: dict[str, Any]
     now: datetime
     catalogs: Catalogs
+    default_language: str = "en"  # the operator's COUNCILBOT_DEFAULT_LANGUAGE
 
 
 JobHandler = Callable[[JobRun], Awaitable[None]]

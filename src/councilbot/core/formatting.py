@@ -10,9 +10,22 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 
 
-def format_when(moment: datetime, tz: ZoneInfo, lang: str) -> str:
-    """Show an aware datetime in a council's zone, e.g. `Thu 3 Dec 2026, 14:00`."""
-    return format_datetime(moment.astimezone(tz), "EEE d MMM y, HH:mm", locale=lang)
+def format_when(moment: datetime, tz: ZoneInfo, lang: str, *, now: datetime | None = None) -> str:
+    """Show an aware datetime in a zone, named: `Thu 3 Dec, 09:00 CET`.
+
+    The year is shown unless `now` is given and falls in the same year there.
+    """
+    local = moment.astimezone(tz)
+    same_year = now is not None and now.astimezone(tz).year == local.year
+    pattern = "EEE d MMM, HH:mm" if same_year else "EEE d MMM y, HH:mm"
+    return f"{format_datetime(local, pattern, locale=lang)} {zone_abbreviation(local)}"
+
+
+def zone_abbreviation(local: datetime) -> str:
+    """Name the zone of a local time as people write it: `CET`, `GMT`, `UTC+03`."""
+    name = local.tzname() or "UTC"
+    # Zones without a common abbreviation (Istanbul) are named by their offset alone.
+    return f"UTC{name}" if name[0] in "+-" else name
 
 
 def truncate(text: str, limit: int) -> str:

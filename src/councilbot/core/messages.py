@@ -89,6 +89,31 @@ class Attachment(_Frozen):
     data: bytes
 
 
+class FormRequest(_Frozen):
+    """Ask for the rest of a command in a form, on platforms that have forms (Slack modals).
+
+    The form has one box, `field`, filled in with `value`; its submission runs `command`
+    (with `args`, the form's word: `announce edit`) with the fields `fixed` and `field` =
+    what was typed. Platforms without forms show the reply's text, which says how to type
+    the command instead.
+    """
+
+    command: str
+    field: str
+    # Shown in the reader's language: the box's label, the form's title and its buttons.
+    label: str
+    title: str
+    submit: str
+    close: str
+    value: str = ""
+    args: str = ""
+    fixed: dict[str, str] = Field(default_factory=dict)
+
+    def fields(self, typed: str) -> dict[str, str]:
+        """Return the command's fields once the box is filled in."""
+        return {**self.fixed, self.field: typed.strip()}
+
+
 class Reply(_Frozen):
     """Carry what the bot answers.
 
@@ -100,6 +125,8 @@ class Reply(_Frozen):
     text: str
     buttons: tuple[tuple[Button, ...], ...] = Field(default=())
     file: Attachment | None = None
+    # Where forms exist, ask for the rest of a command in one instead of showing `text`.
+    form: FormRequest | None = None
     private: bool = False
     # Set when the command was refused and changed nothing: the reason alone (safe markup,
     # without the usage line) and the argument at fault, if one is.

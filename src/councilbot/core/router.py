@@ -108,7 +108,8 @@ class CommandSpec:
     role: Role = Role.MEMBER
     details: str | None = None
     aliases: tuple[str, ...] = ()
-    # For commands with several forms: `{name}` stands for a translated placeholder.
+    # The usage line of the command's own form, when generating it from `args` would mislead:
+    # `{name}` stands for a translated placeholder. Sub-commands add their own lines.
     usage_text: str | None = None
     # Given with no arguments, platforms with forms (Slack modals) ask for them in one.
     form: bool = False
@@ -168,15 +169,14 @@ class CommandSpec:
 
     def usage(self, t: Translator | None = None, declared: Declared | None = None) -> str:
         """Return the usage line (every form's, for a command with several), in the reader's language."""
-        translate = t or str
-        if self.usage_text:
-            return _format_usage(self.usage_text, translate)
         lines = [] if self.handler is None else [self.own_usage(t, declared)]
         lines += [self.sub_usage(sub, t, declared) for sub in self.subcommands]
         return " · ".join(lines)
 
     def own_usage(self, t: Translator | None = None, declared: Declared | None = None) -> str:
         """Return the usage line of the command's own form (the one that names no sub-command)."""
+        if self.usage_text:
+            return _format_usage(self.usage_text, t or str)
         return usage(self.name, self.args, t or str, declared)
 
     def sub_usage(

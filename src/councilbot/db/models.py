@@ -116,6 +116,8 @@ class Identity(Base):
     user_id: Mapped[str] = mapped_column(String(128))
     username: Mapped[str | None] = mapped_column(String(128), index=True)
     display_name: Mapped[str | None] = mapped_column(String(200))
+    # The language the person's app reported when last seen (a supported one), if any.
+    language_code: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
 
@@ -297,10 +299,12 @@ class Job(Base):
 class AnnouncementStatus(StrEnum):
     """Where an announcement stands."""
 
+    DRAFT = "draft"  # shown in a preview; nothing is queued until Send
     SCHEDULED = "scheduled"
     SENT = "sent"  # its deliveries are in the outbox
     CANCELLED = "cancelled"
     MISSED = "missed"
+    DELETED = "deleted"  # sent, then taken back from the chats it reached
 
 
 announcement_councils = Table(
@@ -332,6 +336,7 @@ class Announcement(Base):
     scheduled_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
     councils: Mapped[list[Council]] = relationship(

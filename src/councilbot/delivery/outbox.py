@@ -10,7 +10,7 @@ because SQLite has one writer at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -419,3 +419,26 @@ async def pending_count(session: AsyncSession) -> int:
         )
         or 0
     )
+
+
+# A provides: re-render and delete what a source posted (helper A's branch, issue 10 item 3).
+# These stubs keep the names and signatures that branch defines, so that callers can be
+# written against them; the merge replaces them.
+async def enqueue_edits(  # A provides
+    session: AsyncSession,
+    source: str,
+    source_id: int,
+    render: Callable[[Any], Outgoing | None],
+    *,
+    now: datetime,
+    throttle: timedelta = timedelta(0),
+) -> int:
+    """Queue an edit of every post of (source, source_id), re-rendered by `render`."""
+    raise NotImplementedError("outbox edits come with helper A's branch")
+
+
+async def enqueue_deletes(  # A provides
+    session: AsyncSession, source: str, source_id: int, *, now: datetime
+) -> int:
+    """Queue the deletion of every post of (source, source_id)."""
+    raise NotImplementedError("outbox deletes come with helper A's branch")

@@ -55,6 +55,7 @@ class Scheduler:
         kinds: Iterable[JobKind],
         *,
         catalogs: Catalogs | None = None,
+        default_language: str = "en",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         grace: timedelta = timedelta(hours=1),
         sync_interval: float = 15.0,
@@ -68,6 +69,7 @@ class Scheduler:
                 raise ValueError(f"job kind {kind.kind!r} is declared twice")
             self._kinds[kind.kind] = kind
         self._catalogs = catalogs or Catalogs({})  # English only, unless the app gives them
+        self._default_language = default_language
         self._clock = clock
         self._grace = grace
         self._sync_interval = sync_interval
@@ -294,7 +296,13 @@ class Scheduler:
         self, handler: JobHandler, session: AsyncSession, job: Job, now: datetime
     ) -> None:
         await handler(
-            JobRun(session=session, payload=job.payload, now=now, catalogs=self._catalogs)
+            JobRun(
+                session=session,
+                payload=job.payload,
+                now=now,
+                catalogs=self._catalogs,
+                default_language=self._default_language,
+            )
         )
 
     async def fire_due(self) -> int:

@@ -4,32 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import desc, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from councilbot.core.i18n import N_, Catalogs
-from councilbot.core.messages import ChatKind
-from councilbot.db.models import (
-    Announcement,
-    AnnouncementStatus,
-    Channel,
-    Council,
-    Identity,
-    Member,
-    Subscription,
-)
+from councilbot.core.i18n import N_, Catalogs, Translator
+from councilbot.db.models import Announcement, AnnouncementStatus, Council
 from councilbot.delivery import outbox
-from councilbot.delivery.outbox import Envelope
 from councilbot.delivery.targets import Outgoing
-from councilbot.services import access, councils, jobs
+from councilbot.services import access, broadcast, councils, jobs
 from councilbot.services.access import Actor
 
 SOURCE = "announcement"
+DEFAULT_LANGUAGE = "en"  # Settings.default_language's default, for callers that give none
+# How long a preview's Send button works: after that, who it reaches may have changed.
+DRAFT_LIFETIME = timedelta(days=1)
 SEND_JOB = "announcement.send"
 TOPIC = "announcements"  # the subscription topic commands/announcements.py declares
 MAX_LENGTH = 3500  # leaves room for the header below Telegram's 4,096 characters
@@ -69,6 +62,28 @@ async def _require_coordinator_of_all(
         )
 
 
+def _check_text(text: str) -> str:
+    if not text.strip():
+        raise InvalidInput(N_("Please write the announcement's text.")).about("text")
+    if len(text) > MAX_LENGTH:
+        raise InvalidInput.plural(
+            "The announcement is too long ({count} character; at most {limit}).",
+            "The announcement is too long ({count} characters; at most {limit}).",
+            len(text),
+            limit=MAX_LENGTH,
+        ).about("text")
+    return text.strip()
+
+
+async def resolve_targets(session: AsyncSession, actor: Actor, councils_text: str) -> list[Council]:
+    """Read the councils an announcement goes to, checking the actor coordinates them all."""
+    targets = await councils.get_councils(session, councils_text)
+    if not targets:
+        raise InvalidInput(N_("Please name at least one council, or all."))
+    await _require_coordinator_of_all(session, actor, targets)
+    return targets
+
+
 async def create_announcement(
     session: AsyncSession,
     *,
@@ -78,40 +93,58 @@ async def create_announcement(
     at: datetime | None,
     now: datetime,
     catalogs: Catalogs,
+    default_language: str = DEFAULT_LANGUAGE,
+    send: bool = True,
+    targets: list[Council] | None = None,
 ) -> Created:
-    """Announce now (queue the deliveries) or at `at` (schedule a job)."""
-    if not text.strip():
-        raise InvalidInput(N_("Please write the announcement's text."))
-    if len(text) > MAX_LENGTH:
-        raise InvalidInput.plural(
-            "The announcement is too long ({count} character; at most {limit}).",
-            "The announcement is too long ({count} characters; at most {limit}).",
-            len(text),
-            limit=MAX_LENGTH,
-        )
+    """Keep a draft for its preview, or (`send`) announce now or schedule it at `at`."""
+    text = _check_text(text)
     if at is not None and at <= now:
-        raise InvalidInput(N_("That time is already past."))
-    targets = await councils.get_councils(session, councils_text)
-    if not targets:
-        raise InvalidInput(N_("Please name at least one council, or all."))
-    await _require_coordinator_of_all(session, actor, targets)
+        raise InvalidInput(N_("That time is already past.")).about("at")
+    if targets is None:
+        targets = await resolve_targets(session, actor, councils_text)
     announcement = Announcement(
         author_id=actor.member_id,
-        text=text.strip(),
+        text=text,
         all_councils=councils_text.strip().lower() == "all",
-        status=AnnouncementStatus.SCHEDULED if at else AnnouncementStatus.SENT,
+        status=AnnouncementStatus.DRAFT,
         scheduled_at=at,
         created_at=now,
         councils=targets,
     )
     session.add(announcement)
     await session.flush()
-    if at is not None:
+    if not send:
+        return Created(announcement, 0)
+    return await _release(
+        session, announcement, now=now, catalogs=catalogs, default_language=default_language
+    )
+
+
+async def _release(
+    session: AsyncSession,
+    announcement: Announcement,
+    *,
+    now: datetime,
+    catalogs: Catalogs,
+    default_language: str,
+) -> Created:
+    """Send a draft: schedule its job, or queue its deliveries now."""
+    if announcement.scheduled_at is not None:
+        announcement.status = AnnouncementStatus.SCHEDULED
         await jobs.schedule(
-            session, job_name(announcement.id), SEND_JOB, at, {"id": announcement.id}, now=now
+            session,
+            job_name(announcement.id),
+            SEND_JOB,
+            announcement.scheduled_at,
+            {"id": announcement.id},
+            now=now,
         )
         return Created(announcement, 0)
-    queued = await _enqueue(session, announcement, now=now, catalogs=catalogs)
+    announcement.status = AnnouncementStatus.SENT
+    queued = await _enqueue(
+        session, announcement, now=now, catalogs=catalogs, default_language=default_language
+    )
     return Created(announcement, queued)
 
 
@@ -128,14 +161,21 @@ async def _lock(session: AsyncSession, announcement_id: int) -> Announcement | N
 
 
 async def send_scheduled(
-    session: AsyncSession, payload: dict[str, Any], now: datetime, *, catalogs: Catalogs
+    session: AsyncSession,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    catalogs: Catalogs,
+    default_language: str = DEFAULT_LANGUAGE,
 ) -> None:
     """Queue a scheduled announcement's deliveries (the scheduler's job handler)."""
     announcement = await _lock(session, payload["id"])
     if announcement is None or announcement.status is not AnnouncementStatus.SCHEDULED:
         return
     announcement.status = AnnouncementStatus.SENT
-    await _enqueue(session, announcement, now=now, catalogs=catalogs)
+    await _enqueue(
+        session, announcement, now=now, catalogs=catalogs, default_language=default_language
+    )
 
 
 async def mark_missed(session: AsyncSession, payload: dict[str, Any], _now: datetime) -> None:
@@ -145,8 +185,8 @@ async def mark_missed(session: AsyncSession, payload: dict[str, Any], _now: date
         announcement.status = AnnouncementStatus.MISSED
 
 
-def _render(catalogs: Catalogs, lang: str, councils_label: str, text: str) -> str:
-    t = catalogs.translator(lang)
+def render(t: Translator, councils_label: str, text: str) -> str:
+    """Write an announcement as its readers see it, header in their language."""
     return str(
         t("📣 <b>Announcement — {councils}</b>", councils=councils_label)
         + Markup("\n")
@@ -154,103 +194,54 @@ def _render(catalogs: Catalogs, lang: str, councils_label: str, text: str) -> st
     )
 
 
-async def _enqueue(
-    session: AsyncSession, announcement: Announcement, *, now: datetime, catalogs: Catalogs
-) -> int:
-    council_ids = [c.id for c in announcement.councils]
-    announcement.sent_at = now
-
-    def envelope(
-        message: Outgoing, *, channel_id: int | None = None, member_id: int | None = None
-    ) -> Envelope:
-        chat = f"{message.platform.value}:{message.workspace}:{message.chat_id}"
-        return Envelope(
-            key=f"{SOURCE}:{announcement.id}:{chat}",
-            message=message,
-            source=SOURCE,
-            source_id=announcement.id,
-            channel_id=channel_id,
-            member_id=member_id,
-        )
-
-    channels = await session.scalars(
-        select(Channel).where(Channel.council_id.in_(council_ids), Channel.active.is_(True))
-    )
-    envelopes = [
-        envelope(
-            Outgoing(
-                platform=channel.platform,
-                workspace=channel.workspace,
-                chat_id=channel.external_id,
-                chat_kind=ChatKind.GROUP,
-                text=_render(
-                    catalogs,
-                    channel.language,
-                    channel.council.name,
-                    announcement.text,
-                ),
-            ),
-            channel_id=channel.id,
-        )
-        for channel in channels
-    ]
+def renderer(announcement: Announcement) -> broadcast.Renderer:
+    """Render an announcement for each recipient: a chat names its council, a DM all of them."""
     label = ", ".join(c.name for c in announcement.councils)
-    for member, identity in await _subscribers(session, council_ids):
-        lang = member.locale or next(
-            (c.language for c in announcement.councils if c.id == member.home_council_id),
-            announcement.councils[0].language,
-        )
-        envelopes.append(
-            envelope(
-                Outgoing(
-                    platform=identity.platform,
-                    workspace=identity.workspace,
-                    chat_id=identity.user_id,  # a private chat goes by the person's id
-                    chat_kind=ChatKind.PRIVATE,
-                    text=_render(catalogs, lang, label, announcement.text),
-                ),
-                member_id=member.id,
-            )
-        )
-    return await outbox.enqueue(session, envelopes, now=now)
+
+    def for_recipient(recipient: broadcast.Recipient) -> Outgoing:
+        named = recipient.council.name if recipient.council is not None else label
+        return recipient.message(render(recipient.t, named, announcement.text))
+
+    return for_recipient
 
 
-async def _subscribers(
-    session: AsyncSession, council_ids: list[int]
-) -> list[tuple[Member, Identity]]:
-    """Members subscribed to announcements for these councils, each with one identity.
+async def audience(
+    session: AsyncSession,
+    announcement: Announcement,
+    *,
+    catalogs: Catalogs,
+    default_language: str = DEFAULT_LANGUAGE,
+) -> broadcast.Audience:
+    """Find who an announcement reaches (for its preview, and when it goes out)."""
+    return await broadcast.audience(
+        session,
+        announcement.councils,
+        TOPIC,
+        catalogs=catalogs,
+        default_language=default_language,
+    )
 
-    A person is reached once, on the platform where we last saw them.
-    """
-    subscribed = (
-        select(Subscription.member_id)
-        .where(
-            Subscription.topic == TOPIC,
-            Subscription.active.is_(True),
-            or_(Subscription.council_id.in_(council_ids), Subscription.council_id.is_(None)),
-        )
-        .distinct()
+
+async def _enqueue(
+    session: AsyncSession,
+    announcement: Announcement,
+    *,
+    now: datetime,
+    catalogs: Catalogs,
+    default_language: str,
+) -> int:
+    announcement.sent_at = now
+    reached = await audience(
+        session, announcement, catalogs=catalogs, default_language=default_language
     )
-    latest = (
-        select(
-            Identity.id,
-            func.row_number()
-            .over(
-                partition_by=Identity.member_id,
-                order_by=[desc(Identity.last_seen_at), desc(Identity.id)],
-            )
-            .label("rank"),
-        )
-        .where(Identity.member_id.in_(subscribed))
-        .subquery()
+    return await broadcast.enqueue(
+        session,
+        reached,
+        renderer(announcement),
+        source=SOURCE,
+        source_id=announcement.id,
+        now=now,
     )
-    rows = await session.execute(
-        select(Member, Identity)
-        .join(Identity, Identity.member_id == Member.id)
-        .join(latest, (latest.c.id == Identity.id) & (latest.c.rank == 1))
-        .order_by(Member.id)
-    )
-    return [(member, identity) for member, identity in rows.all()]
 
 
 async def _sees(session: AsyncSession, actor: Actor) -> Callable[[Announcement], bool]:
@@ -274,11 +265,27 @@ async def _get_visible(session: AsyncSession, actor: Actor, announcement_id: int
     return announcement
 
 
-async def list_scheduled(session: AsyncSession, actor: Actor) -> list[Announcement]:
-    """Return the scheduled (and missed) announcements the actor may see."""
+async def get_announcement(
+    session: AsyncSession, actor: Actor, announcement_id: int
+) -> Announcement:
+    """Return an announcement the actor may see."""
+    return await _get_visible(session, actor, announcement_id)
+
+
+async def list_scheduled(
+    session: AsyncSession, actor: Actor, *, now: datetime
+) -> list[Announcement]:
+    """Return the scheduled (and missed) announcements the actor may see, and their own drafts."""
     query = (
         select(Announcement)
-        .where(Announcement.status.in_([AnnouncementStatus.SCHEDULED, AnnouncementStatus.MISSED]))
+        .where(
+            Announcement.status.in_([AnnouncementStatus.SCHEDULED, AnnouncementStatus.MISSED])
+            | (
+                (Announcement.status == AnnouncementStatus.DRAFT)
+                & (Announcement.author_id == actor.member_id)
+                & (Announcement.created_at > now - DRAFT_LIFETIME)
+            )
+        )
         .order_by(Announcement.scheduled_at, Announcement.id)
     )
     sees = await _sees(session, actor)
@@ -288,37 +295,56 @@ async def list_scheduled(session: AsyncSession, actor: Actor) -> list[Announceme
 class SentBefore(Exception):
     """Signal that an announcement went out before the cancel was asked for, and when."""
 
-    def __init__(self, announcement_id: int, sent_at: datetime) -> None:
+    def __init__(self, announcement_id: int, sent_at: datetime, timezone: str) -> None:
         super().__init__(announcement_id, sent_at)
         self.announcement_id = announcement_id
         self.sent_at = sent_at
+        self.timezone = timezone  # its first council's, where its times are shown
+
+
+async def _require_may_change(
+    session: AsyncSession, actor: Actor, announcement: Announcement, refusal: str
+) -> None:
+    """Let its author, an admin or a coordinator of every council it goes to change it."""
+    if announcement.author_id == actor.member_id:
+        return
+    # As to announce: one may change only what one could have sent.
+    missing = await _not_coordinated(session, actor, announcement.councils)
+    if missing:
+        raise Forbidden(refusal, id=announcement.id, councils=", ".join(missing))
+
+
+def expired(announcement: Announcement, now: datetime) -> bool:
+    """Tell whether a draft is too old to send (its preview was long ago)."""
+    return (
+        announcement.status is AnnouncementStatus.DRAFT
+        and announcement.created_at <= now - DRAFT_LIFETIME
+    )
 
 
 async def cancel_announcement(
     session: AsyncSession, actor: Actor, announcement_id: int, *, now: datetime
 ) -> Announcement:
-    """Cancel a scheduled (or missed) announcement; raise SentBefore if it went out earlier."""
+    """Cancel a draft, a scheduled or a missed announcement; raise SentBefore if it went out."""
     announcement = await _get_visible(session, actor, announcement_id)
-    if announcement.author_id != actor.member_id:
-        # As to announce: one may stop only what one could have sent.
-        missing = await _not_coordinated(session, actor, announcement.councils)
-        if missing:
-            raise Forbidden(
-                N_(
-                    "Only its author, an admin or a coordinator of every council it goes to "
-                    "can cancel announcement #{id}; you do not coordinate {councils}."
-                ),
-                id=announcement_id,
-                councils=", ".join(missing),
-            )
+    await _require_may_change(
+        session,
+        actor,
+        announcement,
+        N_(
+            "Only its author, an admin or a coordinator of every council it goes to "
+            "can cancel announcement #{id}; you do not coordinate {councils}."
+        ),
+    )
     await jobs.cancel(session, job_name(announcement.id))
     # Read under the lock: a firing that claimed the job first has committed by now.
     announcement = await _lock(session, announcement.id)
     assert announcement is not None  # announcements are never deleted
-    if announcement.status is AnnouncementStatus.SENT:
+    if announcement.status in (AnnouncementStatus.SENT, AnnouncementStatus.DELETED):
         assert announcement.sent_at is not None  # set with the status
         if announcement.sent_at < now:
-            raise SentBefore(announcement.id, announcement.sent_at)
+            first = min(announcement.councils, key=lambda c: c.slug)
+            raise SentBefore(announcement.id, announcement.sent_at, first.timezone)
         # Sent as this cancel came in: the firing won the race for the job row.
         raise Conflict(
             N_(
@@ -332,6 +358,160 @@ async def cancel_announcement(
     announcement.status = AnnouncementStatus.CANCELLED
     announcement.cancelled_at = now
     return announcement
+
+
+async def send_draft(
+    session: AsyncSession,
+    actor: Actor,
+    announcement_id: int,
+    *,
+    now: datetime,
+    catalogs: Catalogs,
+    default_language: str = DEFAULT_LANGUAGE,
+) -> Created:
+    """Send a previewed draft: queue it now, or schedule it for its time."""
+    announcement = await _get_visible(session, actor, announcement_id)
+    # Two presses of Send (two devices, a double tap) queue it once: the second waits here.
+    announcement = await _lock(session, announcement.id)
+    assert announcement is not None
+    if announcement.status is not AnnouncementStatus.DRAFT:
+        raise NotADraft(announcement)
+    if announcement.author_id != actor.member_id:
+        raise Forbidden(
+            N_("Only the coordinator who wrote announcement #{id} can send it."),
+            id=announcement.id,
+        )
+    if expired(announcement, now):
+        raise Conflict(
+            N_(
+                "The preview of announcement #{id} is too old to send: announce it again to "
+                "see who it reaches today."
+            ),
+            id=announcement.id,
+        )
+    if announcement.scheduled_at is not None and announcement.scheduled_at <= now:
+        raise Conflict(
+            N_(
+                "Announcement #{id} was to go out at a time that is now past: announce it "
+                "again with a new time, or without --at to send it now."
+            ),
+            id=announcement.id,
+        )
+    # Rights may have changed since the preview.
+    await _require_coordinator_of_all(session, actor, announcement.councils)
+    return await _release(
+        session, announcement, now=now, catalogs=catalogs, default_language=default_language
+    )
+
+
+class NotADraft(Exception):
+    """Signal that a draft's Send (or draft edit) came after it was sent, cancelled or missed."""
+
+    def __init__(self, announcement: Announcement) -> None:
+        super().__init__(announcement.id)
+        self.announcement = announcement
+
+
+@dataclass(frozen=True, slots=True)
+class Edited:
+    """An announcement with its new text, and how many posts will be edited."""
+
+    announcement: Announcement
+    edits: int
+
+
+def check_editable(announcement: Announcement, now: datetime) -> None:
+    """Refuse to edit what was cancelled, deleted, or previewed too long ago."""
+    if announcement.status is AnnouncementStatus.CANCELLED:
+        raise Conflict(
+            N_("Announcement #{id} was cancelled; there is nothing to edit."), id=announcement.id
+        )
+    if announcement.status is AnnouncementStatus.DELETED:
+        raise Conflict(
+            N_("Announcement #{id} was deleted; there is nothing to edit."), id=announcement.id
+        )
+    if expired(announcement, now):
+        raise Conflict(
+            N_(
+                "The preview of announcement #{id} is too old to send: announce it again to "
+                "see who it reaches today."
+            ),
+            id=announcement.id,
+        )
+
+
+async def edit_announcement(
+    session: AsyncSession,
+    actor: Actor,
+    announcement_id: int,
+    text: str,
+    *,
+    now: datetime,
+    catalogs: Catalogs,
+    default_language: str = DEFAULT_LANGUAGE,
+) -> Edited:
+    """Change an announcement's text: a draft's or a scheduled one's, or re-render its posts."""
+    text = _check_text(text)
+    announcement = await _get_visible(session, actor, announcement_id)
+    await _require_may_change(
+        session,
+        actor,
+        announcement,
+        N_(
+            "Only its author, an admin or a coordinator of every council it goes to "
+            "can edit announcement #{id}; you do not coordinate {councils}."
+        ),
+    )
+    announcement = await _lock(session, announcement.id)
+    assert announcement is not None
+    check_editable(announcement, now)
+    announcement.text = text
+    if announcement.status is not AnnouncementStatus.SENT:
+        return Edited(announcement, 0)
+    reached = await audience(
+        session, announcement, catalogs=catalogs, default_language=default_language
+    )
+    render_for = renderer(announcement)
+
+    def again(posted: Any) -> Outgoing | None:
+        """Re-render one post for the chat it went to, as it would be written today."""
+        recipient = reached.find(posted.platform, posted.workspace, posted.chat_id)
+        return None if recipient is None else render_for(recipient)
+
+    edits = await outbox.enqueue_edits(session, SOURCE, announcement.id, again, now=now)
+    return Edited(announcement, edits)
+
+
+async def delete_announcement(
+    session: AsyncSession, actor: Actor, announcement_id: int, *, now: datetime
+) -> tuple[Announcement, int]:
+    """Take a sent announcement back from every chat it reached; return how many posts go."""
+    announcement = await _get_visible(session, actor, announcement_id)
+    await _require_may_change(
+        session,
+        actor,
+        announcement,
+        N_(
+            "Only its author, an admin or a coordinator of every council it goes to "
+            "can delete announcement #{id}; you do not coordinate {councils}."
+        ),
+    )
+    announcement = await _lock(session, announcement.id)
+    assert announcement is not None
+    if announcement.status is AnnouncementStatus.DELETED:
+        raise Conflict(N_("Announcement #{id} is already deleted."), id=announcement.id)
+    if announcement.status is not AnnouncementStatus.SENT:
+        raise Conflict(
+            N_(
+                "Announcement #{id} was not sent, so there is nothing to delete; "
+                "/announce cancel {id} makes sure it never goes out."
+            ),
+            id=announcement.id,
+        )
+    announcement.status = AnnouncementStatus.DELETED
+    announcement.deleted_at = now
+    deletes = await outbox.enqueue_deletes(session, SOURCE, announcement.id, now=now)
+    return announcement, deletes
 
 
 async def delivery_report(

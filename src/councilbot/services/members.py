@@ -28,7 +28,7 @@ from sqlalchemy.orm import aliased
 
 from councilbot.core import messages
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
-from councilbot.core.i18n import N_
+from councilbot.core.i18n import N_, normalise_language
 from councilbot.core.messages import Platform
 from councilbot.db.base import MAX_ID, Base
 from councilbot.db.models import (
@@ -84,6 +84,7 @@ async def _create_member(
                     user_id=sender.user_id,
                     username=sender.username,
                     display_name=sender.display_name,
+                    language_code=normalise_language(sender.language_code),
                     created_at=now,
                     last_seen_at=now,
                 )
@@ -170,13 +171,17 @@ async def find_speaker(
 
 
 def _touch(identity: Identity, sender: messages.Identity, now: datetime) -> None:
+    # A platform that reports no language (Slack) leaves the one seen before.
+    language = normalise_language(sender.language_code) or identity.language_code
     if (
         identity.username != sender.username
         or (sender.display_name and identity.display_name != sender.display_name)
+        or identity.language_code != language
         or now - identity.last_seen_at > TOUCH_INTERVAL
     ):
         identity.username = sender.username
         identity.display_name = sender.display_name or identity.display_name
+        identity.language_code = language
         identity.last_seen_at = now
 
 

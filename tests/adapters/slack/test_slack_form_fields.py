@@ -247,7 +247,8 @@ async def test_announce_form_schedules_for_the_councils_picked_in_their_zone(
     )
 
     assert answer is None
-    await until(lambda: calls_to(api, "chat.postMessage", CHANNEL)[1:])
+    [preview] = await until(lambda: calls_to(api, "chat.postEphemeral", CHANNEL))
+    assert "jue 3 dic, 09:00 CET" in preview.params["text"]  # the Málaga channel speaks Spanish
     await adapter.drain()
     async with create_sessionmaker(seeded)() as session:
         [stored] = (

@@ -109,12 +109,14 @@ async def test_announce_without_arguments_opens_a_form(
         ("text", "text", True),
         ("at", "when: day", True),
         ("at__time", "when: time (UTC)", True),  # the channel is not linked to a council yet
+        ("yes", "send without a preview", True),
     ]
     assert [b["element"]["type"] for b in inputs] == [
         "multi_static_select",
         "plain_text_input",
         "datepicker",
         "timepicker",
+        "checkboxes",
     ]
     assert inputs[1]["element"]["multiline"] is True
     assert json.loads(view["private_metadata"])["channel"] == CHANNEL
@@ -137,7 +139,7 @@ async def test_with_arguments_it_works_as_typed(
     await answered(
         adapter,
         slash(api, "announce cork Desks are free", user_id=ADMIN),
-        lambda: calls_to(api, "chat.postMessage", CHANNEL),
+        lambda: calls_to(api, "chat.postEphemeral", CHANNEL),  # the preview, for the sender
     )
     await adapter.drain()
     assert not api.calls("views.open")
@@ -152,8 +154,9 @@ async def test_a_sent_form_announces_and_closes(
     answer = await submit(adapter, opened, target="cork", text="Desks are free\non Friday")
 
     assert answer is None  # the modal closes
-    [post] = await until(lambda: calls_to(api, "chat.postMessage", CHANNEL))
-    assert "Announcement #1" in post.params["text"]
+    [post] = await until(lambda: calls_to(api, "chat.postEphemeral", CHANNEL))
+    assert post.params["user"] == ADMIN  # the preview is for the sender alone
+    assert "Preview of announcement #1" in post.params["text"]
     await adapter.drain()
     [stored] = await announcements(seeded)
     assert stored.text == "Desks are free\non Friday"
@@ -211,7 +214,7 @@ async def test_when_the_bot_is_not_in_the_channel_the_result_comes_by_direct_mes
 
     [dm] = await until(lambda: calls_to(api, "chat.postMessage", ADMIN))
     assert "I am not a member of this channel" in dm.params["text"]
-    assert "Announcement #1" in dm.params["text"]
+    assert "Preview of announcement #1" in dm.params["text"]
     await adapter.drain()
     assert [a.text for a in await announcements(seeded)] == ["Desks are free"]
 

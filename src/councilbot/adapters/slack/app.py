@@ -37,6 +37,8 @@ from councilbot.adapters.slack.forms import (
     form_values,
     form_view,
     refilled,
+    request_fields,
+    request_view,
 )
 from councilbot.adapters.slack.oauth import INSTALL_PATH, NOT_INSTALLED
 from councilbot.adapters.slack.render import blocks_for, fallback_text, to_mrkdwn
@@ -244,6 +246,8 @@ class SlackAdapter:
             ):
                 return
             reply = self._on_slack(await self.router.handle(command))
+            if await self._open_request(client, command, reply, body):
+                return
             spec = self.router.lookup(command.name)
             personal = spec is not None and spec.is_personal(command.args)
             # In a shared channel, only the sender sees personal answers and refusals; a
@@ -273,6 +277,8 @@ class SlackAdapter:
                 received_at=datetime.now(UTC),
             )
             reply = self._on_slack(await self.router.handle(command))
+            if await self._open_request(client, command, reply, body):
+                return  # the message stays as it was until the form is sent
             message = body.get("message")
             public = not container.get("is_ephemeral") and not reply.private
             if reply.error is not None:
@@ -313,6 +319,20 @@ class SlackAdapter:
         await client.views_open(trigger_id=body["trigger_id"], view=form_view(form, metadata))
         return True
 
+    async def _open_request(
+        self, client: AsyncWebClient, command: Command, reply: Reply, body: dict[str, Any]
+    ) -> bool:
+        """Open the form a reply asks for (e.g. an announcement's new text); return whether it
+        did, so that the reply's typed instructions are not shown as well."""
+        if reply.form is None or reply.error is not None or not body.get("trigger_id"):
+            return False
+        metadata = {"command": reply.form.command, "channel": command.chat.chat_id}
+        if command.chat.title:
+            metadata["channel_name"] = command.chat.title
+        view = request_view(reply.form, metadata)
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+        return True
+
     async def _on_form(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         """Run the command of a submitted modal; show refusals in the modal, results in chat."""
         self._track()
@@ -325,7 +345,7 @@ class SlackAdapter:
             command = Command(
                 name=str(metadata["command"]),
                 args=str(metadata.get("args") or ""),
-                fields=values,
+                fields=request_fields(metadata, values),
                 sender=sender,
                 chat=_chat(
                     str(metadata["channel"]), sender.workspace, metadata.get("channel_name")

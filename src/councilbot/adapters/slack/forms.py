@@ -21,6 +21,7 @@ from councilbot.adapters.slack.render import to_mrkdwn
 from councilbot.core.formatting import plain_text, truncate
 from councilbot.core.grammar import FormField
 from councilbot.core.i18n import N_
+from councilbot.core.messages import FormRequest
 from councilbot.core.router import Form
 
 FORM_CALLBACK = "councilbot_form"
@@ -52,6 +53,52 @@ def form_view(form: Form, metadata: Mapping[str, str]) -> dict[str, Any]:
         "close": _plain(plain_text(t(CANCEL))),
         "blocks": blocks,
     }
+
+
+def request_view(request: FormRequest, metadata: Mapping[str, str]) -> dict[str, Any]:
+    """Build the modal a reply asks for: one box, filled in, for the rest of a command."""
+    box = {
+        "type": "input",
+        "block_id": request.field,
+        "optional": False,
+        "label": _plain(request.label),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": ACTION,
+            "multiline": True,
+            "max_length": TEXT_LIMIT,
+            **({"initial_value": request.value[:TEXT_LIMIT]} if request.value else {}),
+        },
+    }
+    # Read back by request_fields: what the submission runs.
+    asked = {"fixed": request.fixed, "field": request.field}
+    return {
+        "type": "modal",
+        "callback_id": FORM_CALLBACK,
+        "private_metadata": json.dumps({**metadata, "args": request.args, "request": asked}),
+        "title": _plain(request.title[:TITLE_LIMIT]),
+        "submit": _plain(request.submit),
+        "close": _plain(request.close),
+        "blocks": [box],
+    }
+
+
+def request_fields(metadata: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, str]:
+    """Return the command's fields for a submitted request_view (else the values as filled)."""
+    asked = metadata.get("request")
+    if not isinstance(asked, dict):
+        return dict(values)
+    field = str(asked["field"])
+    request = FormRequest(
+        command=str(metadata["command"]),
+        field=field,
+        label="",
+        title="",
+        submit="",
+        close="",
+        fixed={str(k): str(v) for k, v in (asked.get("fixed") or {}).items()},
+    )
+    return request.fields(values.get(field, ""))
 
 
 def refilled(view: Mapping[str, Any], problem: str) -> dict[str, Any]:

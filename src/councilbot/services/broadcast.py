@@ -1,0 +1,251 @@
+"""One broadcast engine: who a feature's post reaches, in whose words and zone, and queueing it.
+
+A feature (announcements today; events, polls and the magazine next) names its target
+councils, its subscription topic and a renderer. `audience` finds every active chat
+linked to those councils and every member subscribed to the topic for one of them (or
+for all), each person once, on the platform where we last saw them. Each recipient
+carries the language and time zone its message is written in:
+
+- a council's chat: the chat's language (else its council's) and its council's zone;
+- a direct message: the member's own language (their /lang, else the language their app
+  reported when last seen, on whichever platform reports one, else their home council's)
+  and their home council's zone.
+  Never the sending council's language: a person in Cork reads Bologna's news in English.
+
+`enqueue` renders one message per recipient and adds them to the outbox in the caller's
+transaction, with idempotency keys, so a retried broadcast queues nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import desc, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from councilbot.core.i18n import Catalogs, Translator
+from councilbot.core.messages import Button, ChatKind, Platform
+from councilbot.db.models import Channel, Council, Identity, Member, Subscription
+from councilbot.delivery import outbox
+from councilbot.delivery.outbox import Envelope
+from councilbot.delivery.targets import Outgoing
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One chat a broadcast reaches, and how to speak there."""
+
+    platform: Platform
+    workspace: str
+    chat_id: str
+    chat_kind: ChatKind
+    t: Translator  # the recipient's language
+    tz: ZoneInfo  # the zone times are shown in
+    council: Council | None  # the council of a linked chat; None for a direct message
+    channel_id: int | None = None
+    member_id: int | None = None
+
+    @property
+    def private(self) -> bool:
+        """Tell a subscriber's direct message from a council's chat."""
+        return self.member_id is not None
+
+    @property
+    def chat(self) -> str:
+        """Name the chat uniquely across platforms and workspaces."""
+        return f"{self.platform.value}:{self.workspace}:{self.chat_id}"
+
+    def message(
+        self, text: str, buttons: tuple[tuple[Button, ...], ...] = (), **more: Any
+    ) -> Outgoing:
+        """Address a rendered message (safe markup) to this recipient."""
+        return Outgoing(
+            platform=self.platform,
+            workspace=self.workspace,
+            chat_id=self.chat_id,
+            chat_kind=self.chat_kind,
+            text=text,
+            buttons=buttons,
+            **more,
+        )
+
+
+# Renders the message for one recipient (None: nothing for them).
+Renderer = Callable[[Recipient], Outgoing | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Everyone a broadcast reaches: linked chats first, then subscribers."""
+
+    councils: tuple[Council, ...]
+    recipients: tuple[Recipient, ...]
+
+    @property
+    def chats(self) -> int:
+        """Count the councils' linked chats."""
+        return sum(1 for r in self.recipients if not r.private)
+
+    @property
+    def subscribers(self) -> int:
+        """Count the people reached by direct message."""
+        return sum(1 for r in self.recipients if r.private)
+
+    def find(self, platform: Platform, workspace: str, chat_id: str) -> Recipient | None:
+        """Return the recipient in one chat, if the broadcast reaches it."""
+        chat = f"{platform.value}:{workspace}:{chat_id}"
+        return next((r for r in self.recipients if r.chat == chat), None)
+
+
+async def audience(
+    session: AsyncSession,
+    councils: Sequence[Council],
+    topic: str,
+    *,
+    catalogs: Catalogs,
+    default_language: str,
+) -> Audience:
+    """Find the chats and subscribers that a broadcast to `councils` on `topic` reaches."""
+    council_ids = [c.id for c in councils]
+    channels = await session.scalars(
+        select(Channel)
+        .where(Channel.council_id.in_(council_ids), Channel.active.is_(True))
+        .order_by(Channel.id)
+    )
+    recipients = [
+        Recipient(
+            platform=channel.platform,
+            workspace=channel.workspace,
+            chat_id=channel.external_id,
+            chat_kind=ChatKind.GROUP,
+            t=catalogs.translator(channel.language),
+            tz=ZoneInfo(channel.council.timezone),
+            council=channel.council,
+            channel_id=channel.id,
+        )
+        for channel in channels
+    ]
+    subscribers = await _subscribers(session, council_ids, topic)
+    homes = await _councils_by_id(session, {m.home_council_id for m, _ in subscribers})
+    apps = await _app_languages(session, [m.id for m, _ in subscribers if m.locale is None])
+    for member, identity in subscribers:
+        home = homes.get(member.home_council_id) if member.home_council_id else None
+        lang = (
+            member.locale
+            or apps.get(member.id)
+            or (home.language if home else None)
+            or default_language
+        )
+        recipients.append(
+            Recipient(
+                platform=identity.platform,
+                workspace=identity.workspace,
+                chat_id=identity.user_id,  # a private chat goes by the person's id
+                chat_kind=ChatKind.PRIVATE,
+                t=catalogs.translator(lang),
+                # Their own council's clock; someone with no home reads the first target's.
+                tz=ZoneInfo(home.timezone if home else councils[0].timezone),
+                council=None,
+                member_id=member.id,
+            )
+        )
+    return Audience(tuple(councils), tuple(recipients))
+
+
+def envelopes(
+    audience: Audience, render: Renderer, *, source: str, source_id: int
+) -> list[Envelope]:
+    """Render one message per recipient, keyed so that each chat gets it once."""
+    found = []
+    for recipient in audience.recipients:
+        message = render(recipient)
+        if message is None:
+            continue
+        found.append(
+            Envelope(
+                key=f"{source}:{source_id}:{recipient.chat}",
+                message=message,
+                source=source,
+                source_id=source_id,
+                channel_id=recipient.channel_id,
+                member_id=recipient.member_id,
+            )
+        )
+    return found
+
+
+async def enqueue(
+    session: AsyncSession,
+    audience: Audience,
+    render: Renderer,
+    *,
+    source: str,
+    source_id: int,
+    now: datetime,
+) -> int:
+    """Queue the broadcast in the caller's transaction; return how many messages were new."""
+    return await outbox.enqueue(
+        session, envelopes(audience, render, source=source, source_id=source_id), now=now
+    )
+
+
+async def _app_languages(session: AsyncSession, member_ids: list[int]) -> dict[int, str]:
+    """Return the language each member's app reported when last seen (on any platform that
+    reports one: Slack does not), by member."""
+    if not member_ids:
+        return {}
+    rows = await session.execute(
+        select(Identity.member_id, Identity.language_code)
+        .where(Identity.member_id.in_(member_ids), Identity.language_code.is_not(None))
+        .order_by(Identity.last_seen_at, Identity.id)
+    )
+    return {member_id: language for member_id, language in rows.all()}  # the latest wins
+
+
+async def _councils_by_id(session: AsyncSession, ids: set[int | None]) -> dict[int, Council]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    return {c.id: c for c in await session.scalars(select(Council).where(Council.id.in_(wanted)))}
+
+
+async def _subscribers(
+    session: AsyncSession, council_ids: list[int], topic: str
+) -> list[tuple[Member, Identity]]:
+    """Members subscribed to a topic for these councils (or all), each with one identity.
+
+    A person is reached once, on the platform where we last saw them.
+    """
+    subscribed = (
+        select(Subscription.member_id)
+        .where(
+            Subscription.topic == topic,
+            Subscription.active.is_(True),
+            or_(Subscription.council_id.in_(council_ids), Subscription.council_id.is_(None)),
+        )
+        .distinct()
+    )
+    latest = (
+        select(
+            Identity.id,
+            func.row_number()
+            .over(
+                partition_by=Identity.member_id,
+                order_by=[desc(Identity.last_seen_at), desc(Identity.id)],
+            )
+            .label("rank"),
+        )
+        .where(Identity.member_id.in_(subscribed))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Member, Identity)
+        .join(Identity, Identity.member_id == Member.id)
+        .join(latest, (latest.c.id == Identity.id) & (latest.c.rank == 1))
+        .order_by(Member.id)
+    )
+    return [(member, identity) for member, identity in rows.all()]
