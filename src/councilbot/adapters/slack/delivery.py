@@ -8,12 +8,19 @@ in none of these lists is retried like a transient error and ends `failed`, neve
 A workspace that uninstalled the app (its installation deleted by the `app_uninstalled` or
 `tokens_revoked` event) chose so: its messages are `Rejected`, its channels stay linked for
 a reinstall, and nothing is held.
+
+It also edits (`chat.update`) and deletes (`chat.delete`) what it posted. Those take the
+conversation's id, which for a direct message is the DM's (D...), not the person's (U...)
+that messages are posted to: the target asks `conversations.open` once per person and keeps
+the answer. Slack's refusals to change a message (`cant_update_message`,
+`cant_delete_message`, ...) become `NotAllowed`; deleting a message already gone is no error.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -23,9 +30,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from councilbot.adapters.slack.oauth import WorkspaceTokens
 from councilbot.adapters.slack.render import blocks_for, fallback_text
-from councilbot.core.messages import Platform
+from councilbot.core.messages import ChatKind, Platform
 from councilbot.delivery.targets import (
     DeliveryError,
+    NotAllowed,
     Outgoing,
     PermanentError,
     Rejected,
@@ -72,16 +80,28 @@ MESSAGE_ERRORS = frozenset(
         "invalid_arguments",
     }
 )
+# Slack does not let the bot change this message (edit window, retention, not its own).
+NOT_ALLOWED = frozenset(
+    {
+        "cant_update_message",
+        "cant_delete_message",
+        "edit_window_closed",
+        "compliance_exports_prevent_deletion",
+    }
+)
+MESSAGE_GONE = "message_not_found"
 
 
 class SlackTarget:
     """Send outbox messages to Slack: one workspace's token, or each installed workspace's."""
 
     platform = Platform.SLACK
+    delete_window: timedelta | None = None  # a bot may delete its messages at any time
 
     def __init__(self, client: AsyncWebClient, tokens: WorkspaceTokens | None = None) -> None:
         self.client = client
         self.tokens = tokens
+        self._dms: dict[tuple[str, str], str] = {}  # (workspace, user) -> their DM's id
 
     @classmethod
     def create(
@@ -129,6 +149,75 @@ class SlackTarget:
         ts = response.get("ts")
         return str(ts) if ts else None
 
+    async def edit(self, message: Outgoing, message_id: str) -> None:
+        """Replace a posted message's text and buttons (chat.update), or raise a DeliveryError."""
+        token = await self._token(message.workspace)
+        channel = await self._conversation(message, token)
+        # Without `blocks`, Slack keeps the old ones: an empty list removes them.
+        blocks = blocks_for(message.text, message.buttons)
+        await self._call(
+            message,
+            token,
+            lambda: self.client.chat_update(
+                channel=channel,
+                ts=message_id,
+                text=fallback_text(message.text),
+                blocks=blocks,
+                token=token,
+            ),
+        )
+
+    async def delete(self, message: Outgoing, message_id: str) -> None:
+        """Delete a posted message (chat.delete); one already gone counts as deleted."""
+        token = await self._token(message.workspace)
+        channel = await self._conversation(message, token)
+        try:
+            await self._call(
+                message,
+                token,
+                lambda: self.client.chat_delete(channel=channel, ts=message_id, token=token),
+            )
+        except Rejected as exc:
+            if exc.reason != MESSAGE_GONE:
+                raise
+
+    async def _conversation(self, message: Outgoing, token: str | None) -> str:
+        """Return the id of the conversation a message was posted to (a DM's, for a person)."""
+        user = message.chat_id
+        if message.chat_kind is not ChatKind.PRIVATE or not user.startswith(("U", "W")):
+            return user
+        key = (message.workspace, user)
+        if key not in self._dms:
+            response = await self._call(
+                message, token, lambda: self.client.conversations_open(users=user, token=token)
+            )
+            self._dms[key] = str(response["channel"]["id"])
+        return self._dms[key]
+
+    async def _call(
+        self, message: Outgoing, token: str | None, request: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Make one Web API call for a message; turn its failure into a DeliveryError.
+
+        (As deliver() does for chat.postMessage, which keeps its own copy for now.)
+        """
+        try:
+            return await request()
+        except SlackApiError as exc:
+            error = self._api_error(exc.response, token)
+            if self.tokens is not None and isinstance(error, Unauthorized):
+                # Drop the refused token, so that a reinstall is picked up at once; a
+                # remembered token can outlive its installation's removal.
+                self.tokens.forget(message.workspace)
+                if await self._lookup(message.workspace) is None:
+                    error = _not_installed(message.workspace)
+            error.status = getattr(exc.response, "status_code", None)
+            raise error from None
+        except (aiohttp.ClientError, TimeoutError) as exc:  # asyncio.TimeoutError is TimeoutError
+            raise TransientError(self._describe(exc, token)) from None
+        except SlackClientError as exc:  # a client-side problem: nothing says the channel is gone
+            raise TransientError(self._describe(exc, token)) from None
+
     async def _token(self, workspace: str) -> str | None:
         """Return the token for the message's workspace (None: the client's own)."""
         if self.tokens is None:
@@ -163,7 +252,9 @@ class SlackTarget:
             return PermanentError(code)
         if code in WORKSPACE_ERRORS:
             return Unauthorized(code)
-        if code in MESSAGE_ERRORS:
+        if code in NOT_ALLOWED:
+            return NotAllowed(code)
+        if code in MESSAGE_ERRORS or code == MESSAGE_GONE:
             return Rejected(code)
         if code:  # internal_error, fatal_error, ... and codes Slack adds later
             return TransientError(self._scrub(code, token))
