@@ -188,7 +188,7 @@ def test_retry_after_header(header: str | None, seconds: float):
     assert _retry_after(header) == seconds
 
 
-async def test_edit_replaces_text_and_blocks_and_an_empty_list_removes_buttons(
+async def test_edit_replaces_text_and_blocks_buttons_included(
     api: FakeSlackAPI, target: SlackTarget
 ):
     buttons = ((Button(label="Join", command="/join 3"),),)

@@ -85,8 +85,12 @@ class ConsoleTarget:
     async def deliver(self, message: Outgoing) -> str | None:
         """Print the message with the chat it is for."""
         self._count += 1
+        out = self._stdout or sys.stdout
         body = render(Reply(text=message.text, buttons=message.buttons), bold=self._bold)
-        self._write(f"[to {_chat(message)}] {body}")
+        private = message.chat_kind is ChatKind.PRIVATE  # the outbox names it by the user
+        chat = f"{PRIVATE_CHAT}:{message.chat_id}" if private else message.chat_id
+        out.write(f"[to {chat}] {body}\n\n")
+        out.flush()
         return str(self._count)
 
     async def edit(self, message: Outgoing, message_id: str) -> None:
@@ -105,8 +109,8 @@ class ConsoleTarget:
 
 
 def _chat(message: Outgoing) -> str:
-    """Name a message's chat as the console shows it."""
-    private = message.chat_kind is ChatKind.PRIVATE  # the outbox names it by the user
+    """Name a message's chat as the console shows it (as deliver() does)."""
+    private = message.chat_kind is ChatKind.PRIVATE
     return f"{PRIVATE_CHAT}:{message.chat_id}" if private else message.chat_id
 
 
