@@ -176,6 +176,15 @@ def _posts_of(source: str, source_id: int, *statuses: DeliveryStatus) -> ColumnE
     )
 
 
+def _changes_of(source: str, source_id: int, *operations: DeliveryOperation) -> ColumnElement[bool]:
+    """Match a source's edits or deletions (which carry their post's source)."""
+    return (
+        (Delivery.source == source)
+        & (Delivery.source_id == source_id)
+        & Delivery.operation.in_(operations)
+    )
+
+
 def _operation_row(
     post: Any,
     operation: DeliveryOperation,
@@ -240,7 +249,7 @@ async def enqueue_edits(
             Delivery.status,
             Delivery.payload,
             Delivery.sent_at,
-        ).where(Delivery.post_id.in_([post.id for post in posts]))
+        ).where(_changes_of(source, source_id, DeliveryOperation.EDIT, DeliveryOperation.DELETE))
     )
     deleted: set[int] = set()
     edits: dict[int, Any] = {}
@@ -302,10 +311,7 @@ async def enqueue_edits(
         # that post goes out as it was, and gets an edit. Once written, the row is ours.
         still = set(
             await session.scalars(
-                select(Delivery.id).where(
-                    Delivery.id.in_([post.id for post, _ in replace]),
-                    Delivery.status == DeliveryStatus.PENDING,
-                )
+                select(Delivery.id).where(_posts_of(source, source_id, DeliveryStatus.PENDING))
             )
         )
         changed += [
@@ -376,16 +382,10 @@ async def enqueue_deletes(
             .order_by(Delivery.id)
         )
     ).all()
-    of_source = select(Delivery.id).where(
-        Delivery.source == source,
-        Delivery.source_id == source_id,
-        Delivery.operation == DeliveryOperation.SEND,
-    )
     await session.execute(
         update(Delivery)
         .where(
-            Delivery.post_id.in_(of_source.scalar_subquery()),
-            Delivery.operation == DeliveryOperation.EDIT,
+            _changes_of(source, source_id, DeliveryOperation.EDIT),
             Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
         )
         .values(status=DeliveryStatus.CANCELLED, rewritten=False, lease_until=None)
