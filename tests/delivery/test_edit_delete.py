@@ -371,3 +371,52 @@ async def test_an_edit_of_a_post_that_never_went_out_is_dropped_without_a_reques
     report = (await telegram_bot("/deliveries 1")).splitlines()
     assert report[0] == "Announcement #1: 0 sent, 0 pending, 0 failed, 3 dead (of 3)."
     assert not any(line.startswith("Edits") for line in report)
+
+
+async def test_an_edit_in_a_group_that_became_a_supergroup_fails_and_says_why(
+    telegram_bot: Bot, telegram_api: FakeTelegramAPI
+) -> None:
+    await announce(telegram_bot, "Meet at 7")
+    telegram_api.migrated[GROUP] = "-1009999"  # its old messages stay in the old group
+    await edit(telegram_bot, 1, "Meet at 7", "Meet at 8")
+    await send(telegram_bot)
+
+    report = (await telegram_bot("/deliveries 1")).splitlines()
+    assert report[1:] == [
+        "Edits: 2 done, 0 pending, 1 failed.",
+        f"• {GROUP}: edit: telegram: chat migrated to supergroup -1009999 (failed)",
+    ]
+
+
+async def test_a_held_slack_workspace_holds_its_edits_too(
+    seeded: AsyncEngine,
+    database_url: str,
+    catalogs: Catalogs,
+    clock: Clock,
+    slack_api: FakeSlackAPI,
+) -> None:
+    target = SlackTarget.create("xoxb-test", slack_api.base_url, timeout=2)
+    bot = await start_bot(seeded, database_url, catalogs, clock, target)
+    try:
+        await link(bot.app, Platform.SLACK, "C0CORK1", TEAM_ID)
+        await announce(bot, "Meet at 7")
+        slack_api.auth_error = "invalid_auth"
+        await edit(bot, 1, "Meet at 7", "Meet at 8")
+        await send(bot)
+        report = (await bot("/deliveries 1")).splitlines()
+        assert report[1:] == [
+            "Edits: 1 done, 1 pending, 0 failed.",  # the console's, and Slack's waiting
+            "• C0CORK1: invalid_auth (pending): the platform refuses the bot's credentials "
+            "for this workspace; its messages wait until they work again.",
+        ]
+
+        slack_api.auth_error = None
+        clock.advance(seconds=61)
+        await send(bot)
+        ts = (await message_ids(bot.app, 1))["C0CORK1"]
+        assert slack_api.text_of("C0CORK1", ts) == f"📣 *Announcement — {CORK_TEXT}*\nMeet at 8"
+        assert (await bot("/deliveries 1")).splitlines()[1:] == [
+            "Edits: 2 done, 0 pending, 0 failed."
+        ]
+    finally:
+        await bot.app.aclose()
