@@ -119,7 +119,7 @@ class _Outcomes:
     dead: list[tuple[Claimed, str]] = field(default_factory=list)
     moved: list[tuple[Claimed, str, str]] = field(default_factory=list)  # row, new chat, why
     released: list[Claimed] = field(default_factory=list)  # never sent: given back on stop
-    cancelled: list[Claimed] = field(default_factory=list)  # edits of posts that never went out
+    cancelled: list[Claimed] = field(default_factory=list)  # changes of posts never sent
 
     def __bool__(self) -> bool:
         return any(getattr(self, kind.name) for kind in fields(self))
