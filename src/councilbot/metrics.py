@@ -110,8 +110,8 @@ class Metrics(Collector):
         stats = self._dispatcher.stats
         deliveries = CounterMetricFamily(
             "councilbot_deliveries",
-            "Sends by result (sent, retried, rate_limited, rejected, failed, dead, moved, held) "
-            "and platform.",
+            "Sends, edits and deletions by result (sent, edited, deleted, retried, rate_limited, "
+            "rejected, refused, failed, dead, moved, held, cancelled) and platform.",
             labels=["result", "platform"],
         )
         for (result, platform), n in sorted(stats.results.items()):

@@ -107,7 +107,13 @@ async def test_dead_rows_deactivate_their_channel(seeded: AsyncEngine) -> None:
         report = await outbox.report(session, "test", 1)
     assert report.counts == {DeliveryStatus.DEAD: 1}
     assert report.problems == [
-        outbox.Problem(DeliveryStatus.DEAD, "-1001", "Forbidden: bot was kicked", held=False)
+        outbox.Problem(
+            DeliveryStatus.DEAD,
+            "-1001",
+            "Forbidden: bot was kicked",
+            held=False,
+            platform=Platform.TELEGRAM,
+        )
     ]
 
 

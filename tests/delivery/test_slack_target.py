@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from councilbot.adapters.slack.delivery import SlackTarget, _retry_after
-from councilbot.core.messages import Button, Platform
+from councilbot.core.messages import Button, ChatKind, Platform
 from councilbot.delivery.targets import (
     DeliveryError,
+    NotAllowed,
     Outgoing,
     PermanentError,
     Rejected,
@@ -185,3 +186,77 @@ async def test_token_never_in_reasons(api: FakeSlackAPI, target: SlackTarget):
 )
 def test_retry_after_header(header: str | None, seconds: float):
     assert _retry_after(header) == seconds
+
+
+async def test_edit_replaces_text_and_blocks_buttons_included(
+    api: FakeSlackAPI, target: SlackTarget
+):
+    buttons = ((Button(label="Join", command="/join 3"),),)
+    ts = await target.deliver(message(text="7 going", buttons=buttons))
+    assert ts is not None
+    await target.edit(message(text="<b>8</b> going", buttons=buttons), ts)
+    assert api.text_of("C1", ts) == "*8* going"
+    assert [b["type"] for b in api.messages["C1", ts]["blocks"]] == ["section", "actions"]
+
+    await target.edit(message(text="Closed"), ts)
+    (last,) = api.calls("chat.update")[-1:]
+    assert (last.params["channel"], last.params["ts"], last.token) == ("C1", ts, TOKEN)
+    assert [b["type"] for b in api.messages["C1", ts]["blocks"]] == ["section"]
+
+
+async def test_a_direct_message_is_edited_and_deleted_in_the_dm_not_by_user_id(
+    api: FakeSlackAPI, target: SlackTarget
+):
+    dm = message(chat_id="U042", text="7 going", chat_kind=ChatKind.PRIVATE)
+    ts = await target.deliver(dm)
+    assert ts is not None
+    await target.edit(message(chat_id="U042", text="8 going", chat_kind=ChatKind.PRIVATE), ts)
+    await target.delete(dm, ts)
+
+    assert api.deleted == [("D042", ts)]
+    assert [r.params["channel"] for r in api.calls("chat.update")] == ["D042"]
+    assert len(api.calls("conversations.open")) == 1  # the DM's id is remembered
+
+
+async def test_delete_removes_the_message_and_one_already_gone_is_deleted(
+    api: FakeSlackAPI, target: SlackTarget
+):
+    ts = await target.deliver(message())
+    assert ts is not None
+    await target.delete(message(), ts)
+    await target.delete(message(), ts)  # someone deleted it first: nothing to do
+    assert api.deleted == [("C1", ts)]
+    assert api.text_of("C1", ts) is None
+    with pytest.raises(Rejected) as caught:  # an edit cannot bring it back
+        await target.edit(message(text="again"), ts)
+    assert caught.value.reason == "message_not_found"
+    assert not isinstance(caught.value, NotAllowed)
+
+
+@pytest.mark.parametrize(
+    ("method", "code"),
+    [
+        ("edit", "cant_update_message"),
+        ("edit", "edit_window_closed"),
+        ("delete", "cant_delete_message"),
+        ("delete", "compliance_exports_prevent_deletion"),
+    ],
+)
+async def test_slack_refusing_a_change_is_not_allowed(
+    api: FakeSlackAPI, target: SlackTarget, method: str, code: str
+):
+    ts = await target.deliver(message())
+    assert ts is not None
+    api.errors["C1"] = code
+    with pytest.raises(NotAllowed) as caught:
+        await getattr(target, method)(message(text="changed"), ts)
+    assert caught.value.reason == code
+    assert target.delete_window is None  # Slack sets no time limit on deletion
+
+
+async def test_edit_in_a_gone_channel_is_permanent(api: FakeSlackAPI, target: SlackTarget):
+    ts = await target.deliver(message())
+    assert ts is not None
+    api.errors["C1"] = "channel_not_found"
+    with pytest.raises(PermanentError):
+        await target.edit(message(text="changed"), ts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 import telegram
@@ -13,6 +14,7 @@ from councilbot.core.messages import Button, Platform
 from councilbot.delivery.targets import (
     DeliveryError,
     Moved,
+    NotAllowed,
     Outgoing,
     PermanentError,
     Rejected,
@@ -180,6 +182,66 @@ async def test_get_updates_serves_pushed_updates_once(api: FakeTelegramAPI) -> N
         second = await bot.get_updates(offset=update["update_id"] + 1, timeout=1)
     assert [u.update_id for u in first] == [update["update_id"]]
     assert second == ()
+
+
+async def test_edit_replaces_text_and_keyboard_and_an_unchanged_edit_is_done(
+    api: FakeTelegramAPI, target: TelegramTarget
+) -> None:
+    buttons = ((Button(label="Going", command="/rsvp 7"),),)
+    message_id = await deliver(target, outgoing("7 going", buttons=buttons))
+    assert message_id is not None
+    await target.edit(outgoing("<b>8</b> going", buttons=buttons), message_id)
+    await target.edit(outgoing("<b>8</b> going", buttons=buttons), message_id)  # not modified
+    await target.edit(outgoing("Closed"), message_id)
+
+    assert api.current(CHAT, message_id) == "Closed"
+    first, _, last = api.calls("editMessageText")
+    assert (first.params["message_id"], first.params["parse_mode"]) == (int(message_id), "HTML")
+    assert first.params["reply_markup"]["inline_keyboard"][0][0]["text"] == "Going"
+    assert "reply_markup" not in last.params  # Telegram removes the keyboard
+
+
+async def test_delete_removes_the_message_and_one_already_gone_is_deleted(
+    api: FakeTelegramAPI, target: TelegramTarget
+) -> None:
+    message_id = await deliver(target, outgoing())
+    assert message_id is not None
+    assert target.delete_window == timedelta(hours=48)
+    await target.delete(outgoing(), message_id)
+    await target.delete(outgoing(), message_id)  # gone already: nothing to do
+    assert api.current(CHAT, message_id) is None
+    with pytest.raises(Rejected) as caught:
+        await target.edit(outgoing("again"), message_id)
+    assert "message to edit not found" in caught.value.reason
+    assert not isinstance(caught.value, NotAllowed)
+
+
+async def test_telegram_refusing_to_delete_an_old_message_is_not_allowed(
+    api: FakeTelegramAPI, target: TelegramTarget
+) -> None:
+    message_id = await deliver(target, outgoing())
+    assert message_id is not None
+    api.make_old(CHAT, message_id, hours=49)
+    with pytest.raises(NotAllowed) as caught:
+        await target.delete(outgoing(), message_id)
+    assert "message can't be deleted for everyone" in caught.value.reason
+    assert caught.value.status == 400
+    assert api.token not in caught.value.reason
+    api.scripted_errors["editMessageText"] = [(400, "Bad Request: message can't be edited")]
+    with pytest.raises(NotAllowed):
+        await target.edit(outgoing("changed"), message_id)
+
+
+async def test_editing_in_a_chat_the_bot_left_is_permanent(
+    api: FakeTelegramAPI, target: TelegramTarget
+) -> None:
+    message_id = await deliver(target, outgoing())
+    assert message_id is not None
+    api.kicked.add(CHAT)
+    with pytest.raises(PermanentError):
+        await target.edit(outgoing("changed"), message_id)
+    with pytest.raises(PermanentError):
+        await target.delete(outgoing(), message_id)
 
 
 @pytest.mark.parametrize(

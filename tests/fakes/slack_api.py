@@ -14,6 +14,10 @@ It also plays Slack's side of the multi-workspace install (`install()` hands out
 code that oauth.v2.access trades for a workspace's bot token) and of Socket Mode
 (apps.connections.open gives a ws:// address here; `envelope()` pushes a request down every
 open socket and returns the app's acknowledgement).
+
+chat.update and chat.delete find a message by its conversation and ts, as Slack does: a
+direct message posted to a person's id (U...) lives in their DM's conversation (D...), and
+the user id does not find it there.
 """
 
 from __future__ import annotations
@@ -77,7 +81,8 @@ class FakeSlackAPI:
         self.auth_error: str | None = None  # e.g. "invalid_auth": answered to every call
         self.revoked: set[str] = set()  # tokens of uninstalled apps: answered token_revoked
         self.delay = 0.0  # seconds to wait before answering chat.postMessage
-        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (conversation, ts)
+        self.deleted: list[tuple[str, str]] = []  # (conversation, ts) of deleted messages
         self.responses: list[Recorded] = []  # POSTs to response_url(...), method = its key
         self.teams: dict[str, str] = {}  # bot token -> its workspace (team id), for auth.test
         self.codes: dict[str, tuple[str, str, str]] = {}  # OAuth code -> (team, name, token)
@@ -129,6 +134,11 @@ class FakeSlackAPI:
         return [
             str(r.params.get("text", "")) for r in self.posted if r.params.get("channel") == channel
         ]
+
+    def text_of(self, channel: str, ts: str) -> str | None:
+        """Return what a posted message says now (None: deleted, or never posted)."""
+        message = self.messages.get((channel, ts))
+        return None if message is None else str(message["text"])
 
     def response_url(self, key: str) -> str:
         """Return a response_url (as in slash command and interaction payloads) served here."""
@@ -390,6 +400,16 @@ class FakeSlackAPI:
             {"ok": True, "channel": channel, "ts": ts, "text": message["text"], "message": message}
         )
 
+    async def _delete(self, recorded: Recorded) -> web.Response:
+        params = recorded.params
+        channel, ts = str(params.get("channel", "")), str(params.get("ts", ""))
+        if channel in self.errors:
+            return _error(self.errors[channel])
+        if self.messages.pop((channel, ts), None) is None:
+            return _error("message_not_found")
+        self.deleted.append((channel, ts))
+        return web.json_response({"ok": True, "channel": channel, "ts": ts})
+
     async def _post_ephemeral(self, recorded: Recorded) -> web.Response:
         params = recorded.params
         channel = str(params.get("channel", ""))
@@ -434,6 +454,7 @@ _HANDLERS = {
     "auth.test": FakeSlackAPI._auth_test,
     "chat.postMessage": FakeSlackAPI._post_message,
     "chat.update": FakeSlackAPI._update,
+    "chat.delete": FakeSlackAPI._delete,
     "chat.postEphemeral": FakeSlackAPI._post_ephemeral,
     "views.open": FakeSlackAPI._view,
     "views.publish": FakeSlackAPI._view,

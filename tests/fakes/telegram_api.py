@@ -10,6 +10,13 @@ accepts JSON bodies. Form values that hold a JSON object or list are decoded int
 dicts/lists; other form values stay strings (so ``chat_id`` is the string the client sent).
 
 The fake does not parse markup: a sent message comes back with its text as it was sent.
+
+It remembers the messages it sent, so that editMessageText and deleteMessage answer as
+Telegram does: "message is not modified" for an edit that changes nothing, "message to edit
+not found" / "message to delete not found" for a deleted one, and "message can't be deleted
+for everyone" for one sent more than 48 hours ago (`make_old`). A message it never sent (one
+in a pushed update) can always be edited. Edits and deletions count against the same rate
+limits as sends.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ BOT_USERNAME = "council_test_bot"
 _RATE_WINDOW = 1.0  # seconds
 _MAX_UPDATES_WAIT = 0.2  # seconds
 UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes: what the Bot API lets bots upload
+DELETE_WINDOW = 48 * 3600  # seconds: how long after sending a bot may delete a message
 # Free text that must never be JSON-decoded, even when it looks like JSON.
 _TEXT_FIELDS = frozenset({"text", "caption", "question", "explanation", "title", "description"})
 
@@ -72,6 +80,9 @@ class FakeTelegramAPI:
     # broadcast is still going when a test stops the bot); recorded in `sent` when it answers.
     send_delay: tuple[float, float] = (0.0, 0.0)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    # The messages sent, by (chat id, message id): text, reply_markup and date (a Unix time).
+    messages: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    deleted: set[tuple[str, int]] = field(default_factory=set)
     # Errors to answer the next calls of a method with, oldest first: {"editMessageText":
     # [(400, "Bad Request: message can't be edited")]}. Method names are case-insensitive.
     scripted_errors: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
@@ -123,6 +134,17 @@ class FakeTelegramAPI:
         """Return the texts successfully sent to one chat, oldest first."""
         return [str(r.params.get("text")) for r in self.sent if r.chat_id == str(chat_id)]
 
+    def current(self, chat_id: str, message_id: int | str) -> str | None:
+        """Return what a sent message says now (None: deleted, or never sent)."""
+        key = (str(chat_id), int(message_id))
+        if key in self.deleted or key not in self.messages:
+            return None
+        return str(self.messages[key]["text"])
+
+    def make_old(self, chat_id: str, message_id: int | str, hours: float = 49) -> None:
+        """Date a sent message `hours` back, as if it had been sent then."""
+        self.messages[str(chat_id), int(message_id)]["date"] -= int(hours * 3600)
+
     def calls(self, method: str) -> list[Recorded]:
         """Return the recorded calls of one method (case-insensitive)."""
         return [r for r in self.requests if r.method.lower() == method.lower()]
@@ -161,13 +183,15 @@ class FakeTelegramAPI:
                 return _ok(await self._get_updates(params))
             case "editmessagetext":
                 return self._edit_message(params)
+            case "deletemessage":
+                return self._delete_message(params)
             case "senddocument" | "sendphoto":
                 return self._send_file(method, params)
             case _:
                 return _ok(True)
 
-    def _send_message(self, params: dict[str, Any]) -> web.Response:
-        chat_id = str(params.get("chat_id", ""))
+    def _unavailable(self, chat_id: str) -> web.Response | None:
+        """Answer a call to a chat that is gone for the bot, or to a failing server."""
         if self.fail_next > 0:
             self.fail_next -= 1
             return _error(500, "Internal Server Error")
@@ -183,18 +207,17 @@ class FakeTelegramAPI:
             return _error(403, "Forbidden: bot was kicked from the group chat")
         if chat_id in self.blocked:
             return _error(403, "Forbidden: bot was blocked by the user")
+        return None
+
+    def _send_message(self, params: dict[str, Any]) -> web.Response:
+        chat_id = str(params.get("chat_id", ""))
+        if (unavailable := self._unavailable(chat_id)) is not None:
+            return unavailable
         if not params.get("text"):
             return _error(400, "Bad Request: message text is empty")
+        if (limited := self._rate_limit(chat_id)) is not None:
+            return limited
         now = time.monotonic()
-        while self._recent and now - self._recent[0][0] >= _RATE_WINDOW:
-            self._recent.popleft()
-        in_chat = sum(1 for _, chat in self._recent if chat == chat_id)
-        if (self.global_rate is not None and len(self._recent) >= self.global_rate) or (
-            self.chat_rate is not None and in_chat >= self.chat_rate
-        ):
-            self.rate_limited += 1
-            return _error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
-        self._recent.append((now, chat_id))
         self.sent.append(Recorded("sendMessage", params, now))
         message: dict[str, Any] = {
             "message_id": self._next_message_id,
@@ -206,7 +229,26 @@ class FakeTelegramAPI:
         self._next_message_id += 1
         if isinstance(params.get("reply_markup"), dict):
             message["reply_markup"] = params["reply_markup"]
+        self.messages[chat_id, message["message_id"]] = {
+            "text": message["text"],
+            "reply_markup": message.get("reply_markup"),
+            "date": message["date"],
+        }
         return _ok(message)
+
+    def _rate_limit(self, chat_id: str) -> web.Response | None:
+        """Count one request to the chat; answer 429 if it goes over a rate limit."""
+        now = time.monotonic()
+        while self._recent and now - self._recent[0][0] >= _RATE_WINDOW:
+            self._recent.popleft()
+        in_chat = sum(1 for _, chat in self._recent if chat == chat_id)
+        if (self.global_rate is not None and len(self._recent) >= self.global_rate) or (
+            self.chat_rate is not None and in_chat >= self.chat_rate
+        ):
+            self.rate_limited += 1
+            return _error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        self._recent.append((now, chat_id))
+        return None
 
     def _send_file(self, method: str, params: dict[str, Any]) -> web.Response:
         """Accept an uploaded document or photo (multipart) and answer with its message."""
@@ -254,6 +296,27 @@ class FakeTelegramAPI:
             return _ok(True)
         if not params.get("text"):
             return _error(400, "Bad Request: message text is empty")
+        chat_id = str(params.get("chat_id", ""))
+        key = (chat_id, int(params.get("message_id") or 0))
+        if key in self.deleted:
+            return _error(400, "Bad Request: message to edit not found")
+        markup = (
+            params.get("reply_markup") if isinstance(params.get("reply_markup"), dict) else None
+        )
+        sent = self.messages.get(key)
+        if sent is not None:
+            if (unavailable := self._unavailable(chat_id)) is not None:
+                return unavailable
+            if (sent["text"], sent["reply_markup"]) == (params["text"], markup):
+                return _error(
+                    400,
+                    "Bad Request: message is not modified: specified new message content and "
+                    "reply markup are exactly the same as a current content and reply markup "
+                    "of the message",
+                )
+            if (limited := self._rate_limit(chat_id)) is not None:
+                return limited
+            sent.update(text=params["text"], reply_markup=markup)
         message: dict[str, Any] = {
             "message_id": int(params.get("message_id") or 0),
             "from": self._bot_user(),
@@ -265,6 +328,21 @@ class FakeTelegramAPI:
         if isinstance(params.get("reply_markup"), dict):
             message["reply_markup"] = params["reply_markup"]
         return _ok(message)
+
+    def _delete_message(self, params: dict[str, Any]) -> web.Response:
+        chat_id = str(params.get("chat_id", ""))
+        key = (chat_id, int(params.get("message_id") or 0))
+        if (unavailable := self._unavailable(chat_id)) is not None:
+            return unavailable
+        sent = self.messages.get(key)
+        if sent is None or key in self.deleted:
+            return _error(400, "Bad Request: message to delete not found")
+        if time.time() - sent["date"] >= DELETE_WINDOW:
+            return _error(400, "Bad Request: message can't be deleted for everyone")
+        if (limited := self._rate_limit(chat_id)) is not None:
+            return limited
+        self.deleted.add(key)
+        return _ok(True)
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)

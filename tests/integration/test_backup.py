@@ -66,14 +66,21 @@ def value_for(column: Any, n: int) -> Any:
 
 
 def row_for(table: Table, n: int, parents: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Make row `n` of `table`: every column set, each foreign key on the parent's row."""
+    """Make row `n` of `table`: every column set, each foreign key on the parent's row.
+
+    A foreign key to the table itself (an outbox edit's post) points at its first row.
+    """
     row: dict[str, Any] = {}
     for column in table.columns:
         if column is table.autoincrement_column:
             continue
         if column.foreign_keys:
             (key,) = column.foreign_keys
-            row[column.name] = parents[key.column.table.name][key.column.name]
+            parent = key.column.table.name
+            if parent == table.name and parent not in parents:
+                row[column.name] = None  # a table's first row cannot point at itself
+                continue
+            row[column.name] = parents[parent][key.column.name]
         else:
             row[column.name] = value_for(column, n)
     return row

@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, make_url, text
+from sqlalchemy import inspect, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,6 +32,7 @@ from councilbot.db.session import (
     schema_revisions,
     upgrade,
 )
+from councilbot.delivery import outbox
 from councilbot.services.councils import read_seed_file, seed_councils
 from councilbot.settings import Settings
 from tests.conftest import SEED_FILE, START, Clock
@@ -229,3 +230,46 @@ async def test_0010_keeps_subscriptions_and_takes_topics_no_enum_knows(
                 {"at": START},
             )
     await upgrade(engine)
+
+
+async def test_0006_upgrades_a_database_holding_deliveries(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    """The previous release's deliveries become sends, which can then be edited and deleted."""
+    await upgrade_or_downgrade(engine, "base")
+    await upgrade(engine, "0005")
+    async with engine.begin() as connection:
+        for number, status in ((1, "sent"), (2, "pending")):
+            await connection.execute(
+                text(
+                    "INSERT INTO deliveries (key, source, source_id, platform, workspace, "
+                    "chat_id, chat_kind, payload, status, attempts, next_attempt_at, "
+                    "created_at, platform_message_id) VALUES (:key, 'announcement', 1, "
+                    "'telegram', '', :chat, 'group', :payload, :status, 1, :at, :at, :mid)"
+                ),
+                {
+                    "key": f"announcement:1:{number}",
+                    "chat": f"-100{number}",
+                    "payload": '{"text": "Old news", "buttons": []}',
+                    "status": status,
+                    "at": START,
+                    "mid": "7" if status == "sent" else None,
+                },
+            )
+    await upgrade(engine)
+    async with create_sessionmaker(engine)() as session, session.begin():
+        rows = list(await session.scalars(select(models.Delivery).order_by(models.Delivery.id)))
+        assert [(r.operation, r.status, r.rewritten) for r in rows] == [
+            (models.DeliveryOperation.SEND, models.DeliveryStatus.SENT, False),
+            (models.DeliveryOperation.SEND, models.DeliveryStatus.PENDING, False),
+        ]
+        assert await outbox.enqueue_deletes(session, "announcement", 1, now=clock()) == 2
+    async with create_sessionmaker(engine)() as session:
+        statuses = await session.execute(
+            select(models.Delivery.operation, models.Delivery.status).order_by(models.Delivery.id)
+        )
+        assert statuses.all() == [
+            (models.DeliveryOperation.SEND, models.DeliveryStatus.SENT),
+            (models.DeliveryOperation.SEND, models.DeliveryStatus.CANCELLED),
+            (models.DeliveryOperation.DELETE, models.DeliveryStatus.PENDING),
+        ]

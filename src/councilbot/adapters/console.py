@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import TextIO
 
@@ -75,6 +75,7 @@ class ConsoleTarget:
     """Deliver outbox messages to the terminal, so announcements show up in the console chat."""
 
     platform = Platform.CONSOLE
+    delete_window: timedelta | None = None
 
     def __init__(self, stdout: TextIO | None = None, *, bold: bool = False) -> None:
         self._stdout = stdout
@@ -93,6 +94,26 @@ class ConsoleTarget:
         out.write(f"[to {chat}] {body}\n\n")
         out.flush()
         return str(self._count)
+
+    async def edit(self, message: Outgoing, message_id: str) -> None:
+        """Print a message's new text, with the chat and the number of the message it replaces."""
+        body = render(Reply(text=message.text, buttons=message.buttons), bold=self._bold)
+        self._write(f"[edited in {_chat(message)}, message {message_id}] {body}")
+
+    async def delete(self, message: Outgoing, message_id: str) -> None:
+        """Print that a message was deleted."""
+        self._write(f"[deleted in {_chat(message)}: message {message_id}]")
+
+    def _write(self, line: str) -> None:
+        out = self._stdout or sys.stdout
+        out.write(f"{line}\n\n")
+        out.flush()
+
+
+def _chat(message: Outgoing) -> str:
+    """Name a message's chat as the console shows it (as deliver() does)."""
+    private = message.chat_kind is ChatKind.PRIVATE
+    return f"{PRIVATE_CHAT}:{message.chat_id}" if private else message.chat_id
 
 
 @dataclass(slots=True)

@@ -30,10 +30,17 @@ from councilbot.core.grammar import (
 )
 from councilbot.core.grammar import parse_fields as parse_form_fields
 from councilbot.core.i18n import N_
-from councilbot.core.messages import Button, FormRequest, Reply
+from councilbot.core.messages import Button, FormRequest, Platform, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.base import MAX_ID
-from councilbot.db.models import Announcement, AnnouncementStatus, Council, DeliveryStatus
+from councilbot.db.models import (
+    Announcement,
+    AnnouncementStatus,
+    Council,
+    DeliveryOperation,
+    DeliveryStatus,
+)
+from councilbot.delivery.outbox import Problem, Report
 from councilbot.services import announcements
 
 ANNOUNCEMENTS = N_("Announcements")
@@ -457,11 +464,31 @@ STATUS_LABELS = {
     DeliveryStatus.SENT: N_("sent"),
     DeliveryStatus.FAILED: N_("failed"),
     DeliveryStatus.DEAD: N_("dead"),
+    DeliveryStatus.CANCELLED: N_("cancelled"),
+}
+PLATFORM_NAMES = {
+    Platform.TELEGRAM: "Telegram",
+    Platform.SLACK: "Slack",
+    Platform.CONSOLE: "Console",
+}
+# A problem of an edit or deletion: (operation, refusal) -> its line.
+CHANGE_PROBLEMS = {
+    (DeliveryOperation.EDIT, "not_allowed"): N_(
+        "• {chat}: not edited: {platform} does not let the bot edit this message ({error})."
+    ),
+    (DeliveryOperation.DELETE, "not_allowed"): N_(
+        "• {chat}: not deleted: {platform} does not let the bot delete this message ({error})."
+    ),
+    (DeliveryOperation.DELETE, "too_old"): N_(
+        "• {chat}: not deleted: {platform} does not let a bot delete a message this old ({error})."
+    ),
+    (DeliveryOperation.EDIT, None): N_("• {chat}: edit: {error} ({status})"),
+    (DeliveryOperation.DELETE, None): N_("• {chat}: deletion: {error} ({status})"),
 }
 
 
 async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
-    """Show how an announcement's deliveries are doing."""
+    """Show how an announcement's deliveries, edits and deletions are doing."""
     number = _announcement_id(
         args.id,
         "id",
@@ -512,6 +539,7 @@ async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
         )
     counts = report.counts
     t = ctx.t
+    withdrawn = counts.get(DeliveryStatus.CANCELLED, 0)  # deleted before they went out
     lines = [
         t(
             "<b>Announcement #{id}</b>: {sent}, {pending}, {failed}, {dead} (of {total}).",
@@ -526,27 +554,90 @@ async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
                 "{count} failed", "{count} failed", counts.get(DeliveryStatus.FAILED, 0)
             ),
             dead=t.plural("{count} dead", "{count} dead", counts.get(DeliveryStatus.DEAD, 0)),
-            total=report.total,
+            total=report.total - withdrawn,
         )
     ]
+    lines += _changes(ctx, report, withdrawn)
     for problem in report.problems:
-        line = (
-            N_(
-                "• {chat}: {error} ({status}): the platform refuses the bot's credentials for "
-                "this workspace; its messages wait until they work again."
-            )
-            if problem.held
-            else N_("• {chat}: {error} ({status})")
-        )
-        lines.append(
-            ctx.t(
-                line,
-                chat=problem.chat,
-                error=problem.error,
-                status=ctx.t(STATUS_LABELS[problem.status]),
-            )
-        )
+        lines.append(_problem(ctx, problem))
     return Reply(text="\n".join(lines))
+
+
+def _changes(ctx: Context, report: Report, withdrawn: int) -> list[str]:
+    """Say how the edits and deletions of the posts went, and what each platform refused."""
+    t = ctx.t
+    lines = []
+
+    def tally(line: str, counts: dict[DeliveryStatus, int]) -> None:
+        done = counts.get(DeliveryStatus.SENT, 0)
+        waiting = counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.SENDING, 0)
+        failed = counts.get(DeliveryStatus.FAILED, 0) + counts.get(DeliveryStatus.DEAD, 0)
+        if done or waiting or failed:  # (cancelled ones: their post never went out, or went)
+            lines.append(
+                t(
+                    line,
+                    done=t.plural("{count} done", "{count} done", done),
+                    pending=t.plural("{count} pending", "{count} pending", waiting),
+                    failed=t.plural("{count} failed", "{count} failed", failed),
+                )
+            )
+
+    tally(N_("Edits: {done}, {pending}, {failed}."), report.edits)
+    tally(N_("Deletions: {done}, {pending}, {failed}."), report.deletes)
+    if withdrawn:
+        lines.append(
+            t.plural(
+                "{count} message was withdrawn before it went out.",
+                "{count} messages were withdrawn before they went out.",
+                withdrawn,
+            )
+        )
+    for (operation, platform), n in sorted(report.refused.items()):
+        if (operation, platform) == (DeliveryOperation.DELETE, Platform.TELEGRAM):
+            line = t.plural(
+                "Telegram does not let a bot delete a message more than 48 hours old: "
+                "{count} message stays in its chat; delete it by hand if it must go.",
+                "Telegram does not let a bot delete a message more than 48 hours old: "
+                "{count} messages stay in their chats; delete them by hand if they must go.",
+                n,
+            )
+        elif operation is DeliveryOperation.DELETE:
+            line = t.plural(
+                "{platform} did not let the bot delete {count} message.",
+                "{platform} did not let the bot delete {count} messages.",
+                n,
+                platform=PLATFORM_NAMES[platform],
+            )
+        else:
+            line = t.plural(
+                "{platform} did not let the bot edit {count} message.",
+                "{platform} did not let the bot edit {count} messages.",
+                n,
+                platform=PLATFORM_NAMES[platform],
+            )
+        lines.append(line)
+    return lines
+
+
+def _problem(ctx: Context, problem: Problem) -> str:
+    """Describe one delivery, edit or deletion that has not gone through."""
+    if problem.held:
+        line = N_(
+            "• {chat}: {error} ({status}): the platform refuses the bot's credentials for "
+            "this workspace; its messages wait until they work again."
+        )
+    elif problem.operation is DeliveryOperation.SEND:
+        line = N_("• {chat}: {error} ({status})")
+    else:
+        line = CHANGE_PROBLEMS[problem.operation, problem.refusal]
+    platform = PLATFORM_NAMES.get(problem.platform) if problem.platform else None
+    return ctx.t(
+        line,
+        chat=problem.chat,
+        error=problem.error,
+        status=ctx.t(STATUS_LABELS[problem.status]),
+        platform=platform or "",
+    )
 
 
 async def send_due(job: JobRun) -> None:

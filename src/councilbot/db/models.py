@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -217,10 +218,25 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # gave up after the maximum number of attempts
     DEAD = "dead"  # a permanent error: the chat is gone for us
+    # Never sent, and never will be: a post deleted before it went out, an edit overtaken
+    # by the post's deletion, or an edit or deletion of a post that never went out.
+    CANCELLED = "cancelled"
+
+
+class DeliveryOperation(StrEnum):
+    """What an outbox row does to its chat."""
+
+    SEND = "send"  # post a new message (a "post")
+    EDIT = "edit"  # replace the text and buttons of a post
+    DELETE = "delete"  # delete a post
 
 
 class Delivery(Base):
-    """One message for one chat in the persistent outbox."""
+    """One message for one chat in the persistent outbox, or an edit or deletion of one.
+
+    An edit or a deletion names its post (`post_id`, a row of operation `send` of the same
+    source) and is sent once the post is: the platform's message id is the post's.
+    """
 
     __tablename__ = "deliveries"
     __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
@@ -251,6 +267,17 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    operation: Mapped[DeliveryOperation] = mapped_column(
+        _enum(DeliveryOperation, "delivery_operation"),
+        default=DeliveryOperation.SEND,
+        server_default=DeliveryOperation.SEND.value,
+    )
+    post_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    # The payload was rewritten while a dispatcher was sending the row: that send's outcome
+    # leaves the row pending, so the newer text goes out after the older one, never beside it.
+    rewritten: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class File(Base):

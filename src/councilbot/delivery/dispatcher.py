@@ -14,6 +14,13 @@ is logged once as an error, and `held` tells /healthz, until a send gets through
 messages waiting for a try take their send slots only once it got through, so they go out
 in order and at their chats' pace; a try that learns nothing about the credentials (a 5xx,
 a timeout) is no refusal: the next message tries at once.
+
+Edits and deletions of what was posted are rows too, paced in their chat's buckets and
+retried alike. One whose post never went out is cancelled without asking the platform, and
+a deletion the platform would refuse for the post's age (a Telegram message older than 48
+hours: the target's `delete_window`) fails without a request. The platform's refusal of an
+edit or deletion fails it, marked so that /deliveries can say which platform did not allow
+what; a chat that moved fails it too (the message stayed in the old chat).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from enum import Enum
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from councilbot.core.messages import ChatKind, Platform
+from councilbot.db.models import DeliveryOperation
 from councilbot.delivery import outbox
 from councilbot.delivery.files import FileGone, FileLoader
 from councilbot.delivery.outbox import Claimed
@@ -42,6 +50,7 @@ from councilbot.delivery.targets import (
     DeliveryError,
     DeliveryTarget,
     Moved,
+    NotAllowed,
     Outgoing,
     PermanentError,
     Rejected,
@@ -111,6 +120,7 @@ class _Outcomes:
     dead: list[tuple[Claimed, str]] = field(default_factory=list)
     moved: list[tuple[Claimed, str, str]] = field(default_factory=list)  # row, new chat, why
     released: list[Claimed] = field(default_factory=list)  # never sent: given back on stop
+    cancelled: list[Claimed] = field(default_factory=list)  # changes of posts never sent
 
     def __bool__(self) -> bool:
         return any(getattr(self, kind.name) for kind in fields(self))
@@ -143,7 +153,8 @@ class Hold:
 class Stats:
     """Counters for metrics and benchmarks."""
 
-    # (result, platform): sent, retried, rate_limited, rejected, failed, dead, moved, held.
+    # (result, platform): sent, edited, deleted, retried, rate_limited, rejected, refused
+    # (an edit or deletion the platform does not allow), failed, dead, moved, held, cancelled.
     results: Counter[tuple[str, Platform]] = field(default_factory=Counter)
     # (platform, HTTP status class of the error answer: 2xx, 429, 4xx, 5xx; none: no answer).
     errors: Counter[tuple[Platform, str]] = field(default_factory=Counter)
@@ -288,8 +299,32 @@ class Dispatcher:
         limit = min(self.config.max_in_flight - len(self._in_flight), self.config.batch)
         claimed = await self._claim(limit) if limit > 0 else []
         for row in claimed:
-            self._schedule(row)
+            if not self._settled_without_sending(row):
+                self._schedule(row)
         return limit, len(claimed)
+
+    def _settled_without_sending(self, row: Claimed) -> bool:
+        """Settle an edit or deletion that needs no request; return whether it did."""
+        if row.operation is DeliveryOperation.SEND:
+            return False
+        platform = row.message.platform
+        if not row.post_sent or row.message_id is None:
+            self.stats.count("cancelled", platform)  # its post never went out
+            self._outcomes.cancelled.append(row)
+            return True
+        window = getattr(self._targets.get(platform), "delete_window", None)
+        if (
+            row.operation is DeliveryOperation.DELETE
+            and window is not None
+            and row.posted_at is not None
+            and self._clock() - row.posted_at >= window
+        ):
+            self.stats.count("refused", platform)
+            hours = window.total_seconds() / 3600
+            reason = f"{platform.value}: posted more than {hours:g} hours ago"
+            self._outcomes.failed.append((row, outbox.TOO_OLD + reason))
+            return True
+        return False
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -390,7 +425,7 @@ class Dispatcher:
             async with self._sending:
                 self._out.add(row.id)  # from here on the platform may have it: stop() waits
                 try:
-                    message_id = await target.deliver(message)
+                    message_id = await _perform(target, row, message)
                 except DeliveryError as exc:
                     self.stats.answered(row.message.platform, exc.status)
                     raise
@@ -408,7 +443,14 @@ class Dispatcher:
         except Moved as exc:
             self.stats.count("moved", row.message.platform)
             log.info("delivery %s: chat moved to %s", row.id, exc.chat_id)
-            self._outcomes.moved.append((row, exc.chat_id, exc.reason))
+            if row.operation is DeliveryOperation.SEND:
+                self._outcomes.moved.append((row, exc.chat_id, exc.reason))
+            else:  # the message stayed in the old chat, where nothing can change it now
+                self._outcomes.failed.append((row, exc.reason))
+        except NotAllowed as exc:
+            self.stats.count("refused", row.message.platform)
+            log.info("delivery %s: %s not allowed: %s", row.id, row.operation.value, exc.reason)
+            self._outcomes.failed.append((row, outbox.NOT_ALLOWED + exc.reason))
         except Rejected as exc:
             self.stats.count("rejected", row.message.platform)
             log.warning("delivery %s was refused: %s", row.id, exc.reason)
@@ -430,7 +472,7 @@ class Dispatcher:
                 self._outcomes.retry.append((row, at, reason, True))
             return Verdict.UNKNOWN
         else:
-            self.stats.count("sent", row.message.platform)
+            self.stats.count(_DONE[row.operation], row.message.platform)
             self._outcomes.sent.append((row, message_id))
         return Verdict.ACCEPTED
 
@@ -503,10 +545,30 @@ class Dispatcher:
                 for row, chat_id, error in outcomes.moved:
                     await outbox.mark_moved(session, row, chat_id=chat_id, error=error, now=now)
                 await outbox.release(session, outcomes.released, now=now)
+                await outbox.mark_cancelled(session, outcomes.cancelled)
         except Exception:
             # Keep them for the next flush; if we die first, leases bring the rows back.
             log.exception("could not record delivery outcomes; will retry")
             self._outcomes.put_back(outcomes)
+
+
+_DONE = {
+    DeliveryOperation.SEND: "sent",
+    DeliveryOperation.EDIT: "edited",
+    DeliveryOperation.DELETE: "deleted",
+}
+
+
+async def _perform(target: DeliveryTarget, row: Claimed, message: Outgoing) -> str | None:
+    """Send, edit or delete `message` (the row's, its file read); return the message's id."""
+    if row.operation is DeliveryOperation.SEND:
+        return await target.deliver(message)
+    assert row.message_id is not None  # checked by _settled_without_sending
+    if row.operation is DeliveryOperation.EDIT:
+        await target.edit(message, row.message_id)
+    else:
+        await target.delete(message, row.message_id)
+    return row.message_id
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

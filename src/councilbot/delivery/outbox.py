@@ -6,21 +6,48 @@ atomic `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING`: o
 PostgreSQL several dispatchers can share the table without sending a row twice;
 on SQLite the lock clause disappears but the single statement is still atomic,
 because SQLite has one writer at a time.
+
+What was posted can be changed afterwards: `enqueue_edits` re-renders every post of a
+source (a post not sent yet simply gets the new payload; a sent one gets an edit row, at
+most one waiting per post, due no sooner than a throttle after the post's previous edit) and
+`enqueue_deletes` deletes them (a post not sent yet is cancelled). Edits and deletions are
+rows like sends: claimed, paced, retried and leased the same way, and sent once their post
+is. A row rewritten while a dispatcher sends it stays claimed; that send's outcome puts it
+back in the queue, so that the newer text follows the older one and never races it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from councilbot.core.messages import Platform
-from councilbot.db.models import Channel, Delivery, DeliveryStatus, Subscription
+from councilbot.db.models import (
+    Channel,
+    Delivery,
+    DeliveryOperation,
+    DeliveryStatus,
+    Subscription,
+)
 from councilbot.delivery.targets import Outgoing
 from councilbot.delivery.wakeup import OUTBOX_CHANNEL, notify
 
@@ -28,7 +55,30 @@ OUTBOX_CHANGED = "outbox_changed"  # session.info flag: wake the dispatcher afte
 # Marks the last error of a row waiting for its workspace's credentials to work again; the
 # rest is the platform's reason, and readers add their own (translated) explanation.
 HELD = "held: "
+# Mark the last error of an edit or deletion the platform does not allow: TOO_OLD when the
+# dispatcher knew it without asking (a Telegram message more than 48 hours old cannot be
+# deleted), NOT_ALLOWED when the platform said so.
+TOO_OLD = "too old: "
+NOT_ALLOWED = "not allowed: "
 _DELIVERIES = Delivery.__table__
+# A post whose fate is settled: its edits and deletions may be claimed (and are cancelled
+# if it never went out).
+_SETTLED = (
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.DEAD,
+    DeliveryStatus.CANCELLED,
+)
+_Post = aliased(Delivery, name="post")
+_LIVE = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.SENT)
+
+
+def _payload(message: Outgoing) -> dict[str, Any]:
+    """Return what an outbox row keeps of a message besides its address.
+
+    A file goes as its reference (its bytes are in the files table): see files.py.
+    """
+    return message.model_dump(mode="json", include={"text", "buttons", "file"}, exclude_none=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +95,7 @@ class Envelope:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A row claimed for sending."""
+    """A row claimed for sending (or, for an edit or a deletion, for changing its post)."""
 
     id: int
     attempts: int  # with `worker`, names this claim: outcomes are written only while it holds
@@ -53,6 +103,24 @@ class Claimed:
     message: Outgoing
     channel_id: int | None
     member_id: int | None
+    operation: DeliveryOperation = DeliveryOperation.SEND
+    # An edit's or a deletion's post: its platform message id, when it was sent, and whether
+    # it was (False: it failed, died or was cancelled, so there is nothing to change).
+    message_id: str | None = None
+    posted_at: datetime | None = None
+    post_sent: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A post of a source, as `enqueue_edits` hands it to the renderer."""
+
+    id: int
+    message: Outgoing  # its chat and its content as last queued (a waiting edit's, if any)
+    status: DeliveryStatus  # pending, sending or sent
+    channel_id: int | None
+    member_id: int | None
+    sent_at: datetime | None
 
 
 async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: datetime) -> int:
@@ -68,10 +136,7 @@ async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: 
             "chat_kind": e.message.chat_kind,
             "channel_id": e.channel_id,
             "member_id": e.member_id,
-            # A file goes as its reference (its bytes are in the files table): see files.py.
-            "payload": e.message.model_dump(
-                mode="json", include={"text", "buttons", "file"}, exclude_none=True
-            ),
+            "payload": _payload(e.message),
             "status": DeliveryStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
@@ -96,12 +161,267 @@ async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: 
     return inserted
 
 
+Render = Callable[[Posted], Outgoing | None]
+
+
+def _insert(session: AsyncSession) -> Any:
+    """Return the dialect's INSERT construct for the outbox (for ON CONFLICT clauses)."""
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(_DELIVERIES)
+
+
+def _posts_of(source: str, source_id: int, *statuses: DeliveryStatus) -> ColumnElement[bool]:
+    return (
+        (Delivery.source == source)
+        & (Delivery.source_id == source_id)
+        & (Delivery.operation == DeliveryOperation.SEND)
+        & Delivery.status.in_(statuses)
+    )
+
+
+def _changes_of(source: str, source_id: int, *operations: DeliveryOperation) -> ColumnElement[bool]:
+    """Match a source's edits or deletions (which carry their post's source)."""
+    return (
+        (Delivery.source == source)
+        & (Delivery.source_id == source_id)
+        & Delivery.operation.in_(operations)
+    )
+
+
+def _operation_row(
+    post: Any,
+    operation: DeliveryOperation,
+    payload: dict[str, Any],
+    *,
+    now: datetime,
+    due: datetime | None = None,
+) -> dict[str, Any]:
+    """Build the outbox row of an edit or a deletion of `post` (one per post and operation)."""
+    return {
+        "key": f"{operation.value}:{post.id}",
+        "source": post.source,
+        "source_id": post.source_id,
+        "platform": post.platform,
+        "workspace": post.workspace,
+        "chat_id": post.chat_id,
+        "chat_kind": post.chat_kind,
+        "channel_id": post.channel_id,
+        "member_id": post.member_id,
+        "payload": payload,
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": due or now,
+        "created_at": now,
+        "operation": operation,
+        "post_id": post.id,
+    }
+
+
+async def enqueue_edits(
+    session: AsyncSession,
+    source: str,
+    source_id: int,
+    render: Render,
+    *,
+    now: datetime,
+    throttle: timedelta = timedelta(0),
+) -> int:
+    """Re-render every post of a source; return how many posts will change.
+
+    `render(posted)` returns a post's new message (only its content is used: the post keeps
+    its chat) or None to leave that post. A post not sent yet gets the new payload in place;
+    a sent one (or one being sent) gets an edit, at most one waiting per post: a newer edit
+    replaces a waiting one and keeps its place, and with `throttle` an edit is due no sooner
+    than `throttle` after the post's previous edit. A post whose content would not change,
+    that failed, or that is being deleted is left alone.
+
+    Call it with the rendered thing locked (its row `FOR UPDATE`), so that concurrent edits
+    of one source serialise and the last to commit renders the latest state.
+    """
+    posts = (
+        await session.execute(
+            select(_DELIVERIES).where(_posts_of(source, source_id, *_LIVE)).order_by(Delivery.id)
+        )
+    ).all()
+    if not posts:
+        return 0
+    ops = await session.execute(
+        select(
+            Delivery.post_id,
+            Delivery.operation,
+            Delivery.status,
+            Delivery.payload,
+            Delivery.sent_at,
+        ).where(_changes_of(source, source_id, DeliveryOperation.EDIT, DeliveryOperation.DELETE))
+    )
+    deleted: set[int] = set()
+    edits: dict[int, Any] = {}
+    for op in ops:
+        if op.operation is DeliveryOperation.DELETE:
+            deleted.add(op.post_id)
+        elif op.operation is DeliveryOperation.EDIT:
+            edits[op.post_id] = op
+    replace: list[tuple[Any, dict[str, Any]]] = []  # posts not sent yet: new payload in place
+    queue: list[dict[str, Any]] = []  # sent posts: an edit each
+    for post in posts:
+        edit = edits.get(post.id)
+        if post.id in deleted or (edit is not None and edit.status is DeliveryStatus.DEAD):
+            continue  # being deleted, or its chat is gone
+        current = post.payload
+        if edit is not None:
+            # A failed or cancelled edit says nothing sure about what the chat shows.
+            current = edit.payload if edit.status in _LIVE else None
+        message = Outgoing(
+            platform=post.platform,
+            workspace=post.workspace,
+            chat_id=post.chat_id,
+            chat_kind=post.chat_kind,
+            **(current or post.payload),
+        )
+        posted = Posted(
+            id=post.id,
+            message=message,
+            status=post.status,
+            channel_id=post.channel_id,
+            member_id=post.member_id,
+            sent_at=post.sent_at,
+        )
+        rendered = render(posted)
+        if rendered is None:
+            continue
+        payload = _payload(rendered)
+        if payload == current:
+            continue
+        if post.status is DeliveryStatus.PENDING:
+            replace.append((post, payload))
+            continue
+        due = now
+        if edit is not None and edit.sent_at is not None:
+            due = max(now, edit.sent_at + throttle)  # after the previous edit landed
+        queue.append(_operation_row(post, DeliveryOperation.EDIT, payload, now=now, due=due))
+    changed = list(queue)
+    if replace:
+        await session.execute(
+            update(_DELIVERIES)
+            .where(
+                _DELIVERIES.c.id == bindparam("row_id"),
+                _DELIVERIES.c.status == DeliveryStatus.PENDING,
+            )
+            .values(payload=bindparam("new_payload")),
+            [{"row_id": post.id, "new_payload": payload} for post, payload in replace],
+        )
+        # A dispatcher may have claimed one between our read and our write (on PostgreSQL):
+        # that post goes out as it was, and gets an edit. Once written, the row is ours.
+        still = set(
+            await session.scalars(
+                select(Delivery.id).where(_posts_of(source, source_id, DeliveryStatus.PENDING))
+            )
+        )
+        changed += [
+            _operation_row(post, DeliveryOperation.EDIT, payload, now=now)
+            for post, payload in replace
+            if post.id not in still
+        ]
+    if changed:
+        await _upsert_edits(session, changed, busy_due=now + throttle)
+    if replace or changed:
+        session.info[OUTBOX_CHANGED] = True
+        await notify(session, OUTBOX_CHANNEL)
+    return len(replace) + len(queue)
+
+
+async def _upsert_edits(
+    session: AsyncSession, rows: list[dict[str, Any]], *, busy_due: datetime
+) -> None:
+    """Insert edit rows, or rewrite a post's existing edit row (its key is the post's)."""
+    insert = _insert(session)
+    old = _DELIVERIES.c  # in ON CONFLICT DO UPDATE, the row as it was
+    sending = old.status == DeliveryStatus.SENDING
+    statement = insert.on_conflict_do_update(
+        index_elements=["key"],
+        set_={
+            "payload": insert.excluded.payload,
+            # One being sent stays claimed: its outcome puts it back with the new payload.
+            "status": case(
+                (sending, literal(DeliveryStatus.SENDING.value)),
+                else_=literal(DeliveryStatus.PENDING.value),
+            ),
+            "rewritten": case((sending, true()), else_=false()),
+            "attempts": case((sending, old.attempts), else_=0),
+            # A waiting edit keeps its place; one being sent is followed after the throttle.
+            "next_attempt_at": case(
+                (old.status == DeliveryStatus.PENDING, old.next_attempt_at),
+                (sending, literal(busy_due, old.next_attempt_at.type)),
+                else_=insert.excluded.next_attempt_at,
+            ),
+            "last_error": None,
+        },
+    )
+    for start in range(0, len(rows), 500):
+        await session.execute(statement, rows[start : start + 500])
+
+
+async def enqueue_deletes(
+    session: AsyncSession, source: str, source_id: int, *, now: datetime
+) -> int:
+    """Delete every post of a source; return how many posts that concerns.
+
+    A post not sent yet is cancelled (never sent); a sent one (or one being sent) gets a
+    deletion, and its edits not sent yet are cancelled.
+    """
+    withdrawn = (
+        await session.execute(
+            update(Delivery)
+            .where(_posts_of(source, source_id, DeliveryStatus.PENDING))
+            .values(status=DeliveryStatus.CANCELLED, last_error=None)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    posts = (
+        await session.execute(
+            select(_DELIVERIES)
+            .where(_posts_of(source, source_id, DeliveryStatus.SENDING, DeliveryStatus.SENT))
+            .order_by(Delivery.id)
+        )
+    ).all()
+    await session.execute(
+        update(Delivery)
+        .where(
+            _changes_of(source, source_id, DeliveryOperation.EDIT),
+            Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.SENDING]),
+        )
+        .values(status=DeliveryStatus.CANCELLED, rewritten=False, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    queued = 0
+    if posts:
+        statement = (
+            _insert(session)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(_DELIVERIES.c.id)
+        )
+        rows = [
+            _operation_row(post, DeliveryOperation.DELETE, {"text": ""}, now=now) for post in posts
+        ]
+        for start in range(0, len(rows), 500):
+            queued += len((await session.execute(statement, rows[start : start + 500])).all())
+    if withdrawn or queued:
+        session.info[OUTBOX_CHANGED] = True
+        await notify(session, OUTBOX_CHANNEL)
+    return len(withdrawn) + queued
+
+
 def is_due(now: datetime) -> ColumnElement[bool]:
-    """Match the rows a dispatcher may claim now: pending and due, or with an expired lease."""
+    """Match the rows a dispatcher may claim now: pending and due, or with an expired lease.
+
+    An edit or a deletion waits until its post is sent (or will never be).
+    """
+    post_settled = exists().where(_Post.id == Delivery.post_id, _Post.status.in_(_SETTLED))
     return or_(
         (Delivery.status == DeliveryStatus.PENDING) & (Delivery.next_attempt_at <= now),
         (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now),
-    )
+    ) & (Delivery.post_id.is_(None) | post_settled)
 
 
 async def claim(
@@ -134,30 +454,50 @@ async def claim(
             Delivery.payload,
             Delivery.channel_id,
             Delivery.member_id,
+            Delivery.operation,
+            Delivery.post_id,
         )
         .execution_options(synchronize_session=False)
     )
     rows = (await session.execute(statement)).all()
-    return sorted(
-        (
+    post_ids = [row.post_id for row in rows if row.post_id is not None]
+    posts = {}
+    if post_ids:  # an edit or a deletion goes to its post's message, where it was sent
+        found = await session.execute(
+            select(
+                Delivery.id,
+                Delivery.status,
+                Delivery.workspace,
+                Delivery.chat_id,
+                Delivery.platform_message_id,
+                Delivery.sent_at,
+            ).where(Delivery.id.in_(post_ids))
+        )
+        posts = {post.id: post for post in found}
+    claimed = []
+    for row in rows:
+        post = posts.get(row.post_id)
+        claimed.append(
             Claimed(
                 id=row.id,
                 attempts=row.attempts,
                 worker=worker,
                 message=Outgoing(
                     platform=row.platform,
-                    workspace=row.workspace,
-                    chat_id=row.chat_id,
+                    workspace=post.workspace if post else row.workspace,
+                    chat_id=post.chat_id if post else row.chat_id,
                     chat_kind=row.chat_kind,
                     **row.payload,
                 ),
                 channel_id=row.channel_id,
                 member_id=row.member_id,
+                operation=row.operation,
+                message_id=post.platform_message_id if post else None,
+                posted_at=post.sent_at if post else None,
+                post_sent=post is None or post.status is DeliveryStatus.SENT,
             )
-            for row in rows
-        ),
-        key=lambda c: c.id,
-    )
+        )
+    return sorted(claimed, key=lambda c: c.id)
 
 
 def _held(claimed: Claimed) -> ColumnElement[bool]:
@@ -177,10 +517,16 @@ async def _settle(session: AsyncSession, claimed: Claimed, **values: Any) -> boo
     result = await session.execute(
         update(Delivery)
         .where(_held(claimed))
-        .values(lease_until=None, **values)
+        .values(lease_until=None, rewritten=False, **values)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+def _unless_rewritten(value: Any, rewritten: Any) -> Any:
+    """Write `value`, or `rewritten` to a row whose payload changed while it was being sent."""
+    # Such a row goes back to the queue with no attempt used: its newer payload is next.
+    return case((Delivery.rewritten, rewritten), else_=value)
 
 
 # _held() for Core statements, so that a list of claims runs as one executemany.
@@ -190,11 +536,18 @@ _HELD_BY_PARAMS = (
     _DELIVERIES.c.claimed_by == bindparam("worker"),
     _DELIVERIES.c.attempts == bindparam("attempt"),
 )
+# A row rewritten while it was sent (an edit overtaken by a newer one) goes back to the queue
+# with its new payload, due when enqueue_edits said; sent_at still tells when its edit landed.
 _MARK_SENT = (
     update(_DELIVERIES)
     .where(*_HELD_BY_PARAMS)
     .values(
-        status=DeliveryStatus.SENT,
+        status=case(
+            (_DELIVERIES.c.rewritten, literal(DeliveryStatus.PENDING.value)),
+            else_=literal(DeliveryStatus.SENT.value),
+        ),
+        attempts=case((_DELIVERIES.c.rewritten, 0), else_=_DELIVERIES.c.attempts),
+        rewritten=False,
         sent_at=bindparam("when"),
         platform_message_id=bindparam("message_id"),
         lease_until=None,
@@ -230,7 +583,8 @@ _RELEASE = (
     .values(
         status=DeliveryStatus.PENDING,
         next_attempt_at=bindparam("when"),
-        attempts=_DELIVERIES.c.attempts - 1,
+        attempts=case((_DELIVERIES.c.rewritten, 0), else_=_DELIVERIES.c.attempts - 1),
+        rewritten=False,
         claimed_by=None,
         lease_until=None,
     )
@@ -262,14 +616,41 @@ async def mark_retry(
     values: dict[str, Any] = {"status": DeliveryStatus.PENDING, "next_attempt_at": at}
     if error is not None:
         values["last_error"] = error[:500]
-    if not count_attempt:
-        values["attempts"] = Delivery.attempts - 1
+    attempts = Delivery.attempts if count_attempt else Delivery.attempts - 1
+    values["attempts"] = _unless_rewritten(attempts, 0)  # a new payload: its tries are new
     return await _settle(session, claimed, **values)
 
 
 async def mark_failed(session: AsyncSession, claimed: Claimed, *, error: str) -> None:
-    """Give up on a row (too many attempts, or a message the platform refuses); keep its chat."""
-    await _settle(session, claimed, status=DeliveryStatus.FAILED, last_error=error[:500])
+    """Give up on a row (too many attempts, or a message the platform refuses); keep its chat.
+
+    A row rewritten meanwhile is tried again with its new payload, which may be accepted.
+    """
+    await _settle(
+        session,
+        claimed,
+        status=_unless_rewritten(
+            literal(DeliveryStatus.FAILED.value), literal(DeliveryStatus.PENDING.value)
+        ),
+        attempts=_unless_rewritten(Delivery.attempts, 0),
+        last_error=error[:500],
+    )
+
+
+_MARK_CANCELLED = (
+    update(_DELIVERIES)
+    .where(*_HELD_BY_PARAMS)
+    .values(status=DeliveryStatus.CANCELLED, lease_until=None, rewritten=False)
+)
+
+
+async def mark_cancelled(session: AsyncSession, claimed: Sequence[Claimed]) -> None:
+    """Cancel claimed edits and deletions whose post never went out: there is nothing to change."""
+    if claimed:
+        await session.execute(
+            _MARK_CANCELLED,
+            [{"row_id": row.id, "worker": row.worker, "attempt": row.attempts} for row in claimed],
+        )
 
 
 async def mark_dead(session: AsyncSession, claimed: Claimed, *, error: str) -> None:
@@ -336,20 +717,29 @@ async def follow_moved_chat(
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A delivery that has not gone out, and the platform's reason."""
+    """A delivery (or an edit or deletion) that has not gone through, and the reason."""
 
     status: DeliveryStatus
     chat: str
     error: str
     held: bool  # waiting until the platform accepts the workspace's credentials again
+    operation: DeliveryOperation = DeliveryOperation.SEND
+    platform: Platform | None = None
+    # The platform does not allow this edit or deletion: "too_old" (known without asking:
+    # a Telegram message older than 48 hours) or "not_allowed" (the platform said so).
+    refusal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """How the deliveries of one source are doing."""
+    """How the deliveries of one source are doing, and their edits and deletions."""
 
-    counts: dict[DeliveryStatus, int]
+    counts: dict[DeliveryStatus, int]  # the posts (cancelled: deleted before they went out)
     problems: list[Problem]
+    edits: dict[DeliveryStatus, int] = field(default_factory=dict)  # the last edit of each post
+    deletes: dict[DeliveryStatus, int] = field(default_factory=dict)
+    # Edits and deletions each platform did not allow (a subset of the failed ones).
+    refused: dict[tuple[DeliveryOperation, Platform], int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -367,29 +757,75 @@ async def status_counts(
     return {status: n for status, n in rows.tuples()}
 
 
+def _refusal(error: str) -> tuple[str | None, str]:
+    """Read an error's refusal marker: return (refusal, the platform's reason)."""
+    for marker, refusal in ((TOO_OLD, "too_old"), (NOT_ALLOWED, "not_allowed")):
+        if error.startswith(marker):
+            return refusal, error.removeprefix(marker)
+    return None, error
+
+
 async def report(session: AsyncSession, source: str, source_id: int, *, limit: int = 5) -> Report:
-    """Count a source's deliveries by status and list the latest problems."""
-    counts = await status_counts(
-        session, Delivery.source == source, Delivery.source_id == source_id
+    """Count a source's deliveries, edits and deletions by status and list the latest problems."""
+    of_source = (Delivery.source == source) & (Delivery.source_id == source_id)
+    counts: dict[DeliveryOperation, dict[DeliveryStatus, int]] = {
+        op: {} for op in DeliveryOperation
+    }
+    rows = await session.execute(
+        select(Delivery.operation, Delivery.status, func.count())
+        .where(of_source)
+        .group_by(Delivery.operation, Delivery.status)
+    )
+    for operation, status, n in rows.tuples():
+        counts[operation][status] = n
+    refused = await session.execute(
+        select(Delivery.operation, Delivery.platform, func.count())
+        .where(
+            of_source,
+            Delivery.status == DeliveryStatus.FAILED,
+            Delivery.last_error.startswith(TOO_OLD, autoescape=True)
+            | Delivery.last_error.startswith(NOT_ALLOWED, autoescape=True),
+        )
+        .group_by(Delivery.operation, Delivery.platform)
     )
     problems = await session.execute(
-        select(Delivery.status, Channel.title, Delivery.chat_id, Delivery.last_error)
+        select(
+            Delivery.status,
+            Channel.title,
+            Delivery.chat_id,
+            Delivery.last_error,
+            Delivery.operation,
+            Delivery.platform,
+        )
         .outerjoin(Channel, Channel.id == Delivery.channel_id)
         .where(
-            Delivery.source == source,
-            Delivery.source_id == source_id,
+            of_source,
             Delivery.last_error.is_not(None),
-            Delivery.status != DeliveryStatus.SENT,
+            Delivery.status.not_in([DeliveryStatus.SENT, DeliveryStatus.CANCELLED]),
         )
         .order_by(Delivery.id.desc())
         .limit(limit)
     )
+    listed = []
+    for status, title, chat, error, operation, platform in problems:
+        refusal, reason = _refusal(error)
+        listed.append(
+            Problem(
+                status,
+                title or chat,
+                reason.removeprefix(HELD),
+                reason.startswith(HELD),
+                operation,
+                platform,
+                refusal,
+            )
+        )
     return Report(
-        counts=counts,
-        problems=[
-            Problem(status, title or chat, error.removeprefix(HELD), error.startswith(HELD))
-            for status, title, chat, error in problems
-        ],
+        counts=counts[DeliveryOperation.SEND],
+        problems=listed,
+        edits=counts[DeliveryOperation.EDIT],
+        deletes=counts[DeliveryOperation.DELETE],
+        refused={(operation, platform): n for operation, platform, n in refused.tuples()},
     )
 
 
@@ -419,26 +855,3 @@ async def pending_count(session: AsyncSession) -> int:
         )
         or 0
     )
-
-
-# A provides: re-render and delete what a source posted (helper A's branch, issue 10 item 3).
-# These stubs keep the names and signatures that branch defines, so that callers can be
-# written against them; the merge replaces them.
-async def enqueue_edits(  # A provides
-    session: AsyncSession,
-    source: str,
-    source_id: int,
-    render: Callable[[Any], Outgoing | None],
-    *,
-    now: datetime,
-    throttle: timedelta = timedelta(0),
-) -> int:
-    """Queue an edit of every post of (source, source_id), re-rendered by `render`."""
-    raise NotImplementedError("outbox edits come with helper A's branch")
-
-
-async def enqueue_deletes(  # A provides
-    session: AsyncSession, source: str, source_id: int, *, now: datetime
-) -> int:
-    """Queue the deletion of every post of (source, source_id)."""
-    raise NotImplementedError("outbox deletes come with helper A's branch")

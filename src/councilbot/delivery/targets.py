@@ -6,10 +6,14 @@ those into retries, waits, failed rows or dead rows. Only `PermanentError` switc
 chat off: a message the platform refuses (`Rejected`, also when the app was removed from
 the chat's workspace, so that a reinstall finds its chats linked) or a workspace whose
 credentials it refuses (`Unauthorized`) leaves the chat linked.
+
+A target also edits and deletes the messages it sent, by the id it returned, with the same
+errors; `NotAllowed` says that the platform does not let the bot change that message.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -74,6 +78,10 @@ class Rejected(DeliveryError):
     """The platform refuses this message (bad markup, app uninstalled): fail it, keep the chat."""
 
 
+class NotAllowed(Rejected):
+    """The platform does not let the bot edit or delete this message (too old, no right)."""
+
+
 class Unauthorized(DeliveryError):
     """The platform refused our credentials for the message's workspace: hold it, keep the chat."""
 
@@ -91,10 +99,21 @@ class Moved(DeliveryError):
 
 
 class DeliveryTarget(Protocol):
-    """Send outbox messages to one platform."""
+    """Send outbox messages to one platform, and edit and delete what it sent."""
 
     platform: Platform
+    # How long after posting the platform lets a bot delete its message (None: no limit);
+    # the dispatcher does not try a deletion it knows the platform would refuse.
+    delete_window: timedelta | None
 
     async def deliver(self, message: Outgoing) -> str | None:
         """Send the message; return the platform's message id, or raise a DeliveryError."""
+        ...
+
+    async def edit(self, message: Outgoing, message_id: str) -> None:
+        """Replace the text and buttons of a sent message, or raise a DeliveryError."""
+        ...
+
+    async def delete(self, message: Outgoing, message_id: str) -> None:
+        """Delete a sent message (one already gone counts as deleted), or raise a DeliveryError."""
         ...

@@ -471,14 +471,9 @@ async def edit_announcement(
     reached = await audience(
         session, announcement, catalogs=catalogs, default_language=default_language
     )
-    render_for = renderer(announcement)
-
-    def again(posted: Any) -> Outgoing | None:
-        """Re-render one post for the chat it went to, as it would be written today."""
-        recipient = reached.find(posted.platform, posted.workspace, posted.chat_id)
-        return None if recipient is None else render_for(recipient)
-
-    edits = await outbox.enqueue_edits(session, SOURCE, announcement.id, again, now=now)
+    edits = await broadcast.rerender(
+        session, reached, renderer(announcement), source=SOURCE, source_id=announcement.id, now=now
+    )
     return Edited(announcement, edits)
 
 

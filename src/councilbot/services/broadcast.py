@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -191,6 +191,31 @@ async def enqueue(
     return await outbox.enqueue(
         session, envelopes(audience, render, source=source, source_id=source_id), now=now
     )
+
+
+async def rerender(
+    session: AsyncSession,
+    audience: Audience,
+    render: Renderer,
+    *,
+    source: str,
+    source_id: int,
+    now: datetime,
+    throttle: timedelta = timedelta(0),
+) -> int:
+    """Edit every post of a broadcast in place, rendered anew for the recipient it went to.
+
+    Through the outbox's edits (a post not sent yet just goes out with the new text);
+    `throttle` keeps a live count ("7 going, 3 places left") to one edit per post every so
+    often. A post whose chat is no longer in the audience is left as it was.
+    """
+
+    def again(posted: outbox.Posted) -> Outgoing | None:
+        message = posted.message
+        recipient = audience.find(message.platform, message.workspace, message.chat_id)
+        return None if recipient is None else render(recipient)
+
+    return await outbox.enqueue_edits(session, source, source_id, again, now=now, throttle=throttle)
 
 
 async def _app_languages(session: AsyncSession, member_ids: list[int]) -> dict[int, str]:

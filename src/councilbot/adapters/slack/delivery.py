@@ -13,13 +13,20 @@ A message with a file uploads it with `files_upload_v2` (files.getUploadURLExter
 upload, files.completeUploadExternal) into the channel, or into a person's direct messages
 (conversations.open: uploads take no user id), and then posts its text with its buttons as a
 message of its own, which can be edited like any other post.
+
+It also edits (`chat.update`) and deletes (`chat.delete`) what it posted. Those take the
+conversation's id, which for a direct message is the DM's (D...), not the person's (U...)
+that messages are posted to: the target asks `conversations.open` once per person and keeps
+the answer. Slack's refusals to change a message (`cant_update_message`,
+`cant_delete_message`, ...) become `NotAllowed`; deleting a message already gone is no error.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -30,10 +37,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from councilbot.adapters.slack.oauth import WorkspaceTokens
 from councilbot.adapters.slack.render import blocks_for, fallback_text
 from councilbot.core.formatting import plain_text
-from councilbot.core.messages import Platform
+from councilbot.core.messages import ChatKind, Platform
 from councilbot.delivery.targets import (
     DeliveryError,
     FileRef,
+    NotAllowed,
     Outgoing,
     PermanentError,
     Rejected,
@@ -83,12 +91,23 @@ MESSAGE_ERRORS = frozenset(
         "invalid_arguments",
     }
 )
+# Slack does not let the bot change this message (edit window, retention, not its own).
+NOT_ALLOWED = frozenset(
+    {
+        "cant_update_message",
+        "cant_delete_message",
+        "edit_window_closed",
+        "compliance_exports_prevent_deletion",
+    }
+)
+MESSAGE_GONE = "message_not_found"
 
 
 class SlackTarget:
     """Send outbox messages to Slack: one workspace's token, or each installed workspace's."""
 
     platform = Platform.SLACK
+    delete_window: timedelta | None = None  # a bot may delete its messages at any time
 
     def __init__(self, client: AsyncWebClient, tokens: WorkspaceTokens | None = None) -> None:
         self.client = client
@@ -156,7 +175,7 @@ class SlackTarget:
             raise TransientError(f"the bytes of file {file.id} were not read")
         key = (message.workspace, message.chat_id, file.sha256, message.text)
         if key not in self._uploaded:
-            channel = await self._upload_channel(message, token)
+            channel = await self._conversation(message, token)
             await self.client.files_upload_v2(
                 channel=channel,
                 file=file.data,
@@ -171,17 +190,76 @@ class SlackTarget:
         self._uploaded.pop(key, None)
         return response
 
-    async def _upload_channel(self, message: Outgoing, token: str | None) -> str:
-        """Return the channel to upload to: a person's is their direct messages with the bot."""
-        if not message.chat_id.startswith(("U", "W")):
-            return message.chat_id
-        key = (message.workspace, message.chat_id)
+    async def edit(self, message: Outgoing, message_id: str) -> None:
+        """Replace a posted message's text and buttons (chat.update), or raise a DeliveryError."""
+        token = await self._token(message.workspace)
+        channel = await self._conversation(message, token)
+        # Without `blocks`, Slack keeps the old ones: an empty list removes them.
+        blocks = blocks_for(message.text, message.buttons)
+        await self._call(
+            message,
+            token,
+            lambda: self.client.chat_update(
+                channel=channel,
+                ts=message_id,
+                text=fallback_text(message.text),
+                blocks=blocks,
+                token=token,
+            ),
+        )
+
+    async def delete(self, message: Outgoing, message_id: str) -> None:
+        """Delete a posted message (chat.delete); one already gone counts as deleted."""
+        token = await self._token(message.workspace)
+        channel = await self._conversation(message, token)
+        try:
+            await self._call(
+                message,
+                token,
+                lambda: self.client.chat_delete(channel=channel, ts=message_id, token=token),
+            )
+        except Rejected as exc:
+            if exc.reason != MESSAGE_GONE:
+                raise
+
+    async def _conversation(self, message: Outgoing, token: str | None) -> str:
+        """Return the id of the conversation a message was posted to (a DM's, for a person)."""
+        user = message.chat_id
+        if message.chat_kind is not ChatKind.PRIVATE or not user.startswith(("U", "W")):
+            return user
+        key = (message.workspace, user)
         channel = self._dms.get(key)
         if channel is None:
-            opened = await self.client.conversations_open(users=message.chat_id, token=token)
-            channel = str(opened["channel"]["id"])
+            response = await self._call(
+                message, token, lambda: self.client.conversations_open(users=user, token=token)
+            )
+            channel = str(response["channel"]["id"])
             _remember(self._dms, key, channel)
         return channel
+
+    async def _call(
+        self, message: Outgoing, token: str | None, request: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """Make one Web API call for a message; turn its failure into a DeliveryError.
+
+        (As deliver() does for chat.postMessage, which keeps its own copy for now.)
+        """
+        try:
+            return await request()
+        except SlackApiError as exc:
+            error = self._api_error(exc.response, token)
+            if self.tokens is not None and isinstance(error, Unauthorized):
+                # Drop the refused token, so that a reinstall is picked up at once; a
+                # remembered token can outlive its installation's removal.
+                self.tokens.forget(message.workspace)
+                if await self._lookup(message.workspace) is None:
+                    error = _not_installed(message.workspace)
+            error.status = getattr(exc.response, "status_code", None)
+            raise error from None
+        except (aiohttp.ClientError, TimeoutError) as exc:  # asyncio.TimeoutError is TimeoutError
+            raise TransientError(self._describe(exc, token)) from None
+        except SlackClientError as exc:  # a client-side problem: nothing says the channel is gone
+            raise TransientError(self._describe(exc, token)) from None
 
     async def _token(self, workspace: str) -> str | None:
         """Return the token for the message's workspace (None: the client's own)."""
@@ -217,7 +295,9 @@ class SlackTarget:
             return PermanentError(code)
         if code in WORKSPACE_ERRORS:
             return Unauthorized(code)
-        if code in MESSAGE_ERRORS:
+        if code in NOT_ALLOWED:
+            return NotAllowed(code)
+        if code in MESSAGE_ERRORS or code == MESSAGE_GONE:
             return Rejected(code)
         if code:  # internal_error, fatal_error, ... and codes Slack adds later
             return TransientError(self._scrub(code, token))
