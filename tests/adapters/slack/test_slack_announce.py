@@ -180,3 +180,29 @@ async def test_edit_opens_a_modal_with_the_text_and_its_submission_previews_agai
     assert list(buttons(fresh[0])) == ["Send", "Edit", "Cancel"]
     assert await stored(slack_app) == ([("Desks are free --at 9", AnnouncementStatus.DRAFT)], 0)
     assert json.loads(view["private_metadata"])["channel"] == CHANNEL
+
+
+async def test_after_sending_edit_and_delete_change_the_channel_post(
+    adapter: SlackAdapter, api: FakeSlackAPI, slack_app: App
+) -> None:
+    def answers() -> int:
+        """Count the bot's answers in the channel, however shown (the posts come later)."""
+        shown = ("chat.postMessage", "chat.postEphemeral")
+        return len(api.responses) + sum(len(calls_to(api, m, CHANNEL)) for m in shown)
+
+    async def run(text: str) -> None:
+        before = answers()
+        await answered(adapter, slash(api, text, user_id=ADMIN), lambda: answers() > before)
+        await slack_app.dispatcher.run_until_idle()
+
+    await run("link cork")
+    await run("announce cork Desks are fre --yes")
+    [ts] = [ts for (_, ts), m in api.messages.items() if "Desks are fre" in m["text"]]
+
+    await run("announce edit 1 Desks are free")
+    assert api.text_of(CHANNEL, ts) == f"📣 *Announcement — {CORK_TEXT}*\nDesks are free"
+
+    await run("announce delete 1")
+    assert api.text_of(CHANNEL, ts) is None
+    assert api.deleted == [(CHANNEL, ts)]
+    assert await stored(slack_app) == ([("Desks are free", AnnouncementStatus.DELETED)], 3)

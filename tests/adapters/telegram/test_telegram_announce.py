@@ -151,3 +151,41 @@ async def test_edit_on_the_preview_says_how_to_give_the_new_text(
     assert "\nDesks are free\n" in fresh.params["text"]
     assert list(keyboard(fresh)) == ["Send", "Edit", "Cancel"]
     assert await queued(telegram_app) == 0
+
+
+def posted_ids(api: FakeTelegramAPI, chat_id: str, words: str) -> list[int]:
+    """Return the ids of the messages sent to a chat whose text has these words."""
+    return [
+        mid
+        for (chat, mid), sent in api.messages.items()
+        if chat == chat_id and words in sent["text"]
+    ]
+
+
+async def test_after_sending_edit_and_delete_change_the_group_post_and_the_dm(
+    telegram_app: App, api: FakeTelegramAPI
+) -> None:
+    async with asyncio.timeout(20):
+        await say(api, command("group_command", "/link cork", id=int(USER)), GROUP)
+        await say(api, private("/subscribe announcements cork", LUCA, "it"), str(LUCA))
+        await say(api, private("/announce cork Desks are fre --yes", int(USER), "en"), USER)
+        await telegram_app.dispatcher.run_until_idle()
+        [group_id] = posted_ids(api, GROUP, "Desks are fre")
+        [dm_id] = posted_ids(api, str(LUCA), "Desks are fre")
+
+        edited = await say(api, private("/announce edit 1 Desks are free", int(USER), "en"), USER)
+        await telegram_app.dispatcher.run_until_idle()
+        assert api.current(GROUP, group_id) == (
+            f"📣 <b>Announcement — {CORK_TEXT}</b>\nDesks are free"
+        )
+        # Luca's copy is edited in his language, as it was sent.
+        assert api.current(str(LUCA), dm_id) == f"📣 <b>Annuncio — {CORK_TEXT}</b>\nDesks are free"
+
+        deleted = await say(api, private("/announce delete 1", int(USER), "en"), USER)
+        await telegram_app.dispatcher.run_until_idle()
+        report = await say(api, private("/deliveries 1", int(USER), "en"), USER)
+    assert "Announcement #1" in edited.params["text"]
+    assert "Announcement #1" in deleted.params["text"]
+    assert api.current(GROUP, group_id) is None
+    assert api.current(str(LUCA), dm_id) is None
+    assert "Deletions: 2 done, 0 pending, 0 failed." in report.params["text"]
