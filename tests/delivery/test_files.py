@@ -475,3 +475,34 @@ async def test_the_console_shows_a_file_as_its_name_and_size(engine: AsyncEngine
     assert out.getvalue() == (
         f"[to cork-chat] Your calendar\n(file: event-7.ics, {len(CALENDAR)} bytes)\n\n"
     )
+
+
+async def test_a_captioned_photo_is_edited_by_its_caption_and_a_long_text_by_its_message(
+    engine: AsyncEngine, telegram_api: FakeTelegramAPI, telegram: TelegramTarget
+) -> None:
+    cover = await store(engine, COVER, "cover.png", "image/png")
+    await enqueue(
+        engine,
+        telegram_message(GROUP, "<b>Issue 12</b> is out", cover, buttons=RSVP),
+        telegram_message(GROUP, long_text(1025), cover),
+    )
+    worker = dispatcher(engine, telegram)
+    captioned, separate = await drain(worker, engine)
+    captioned_id, text_id = captioned.platform_message_id, separate.platform_message_id
+    assert captioned_id is not None and text_id is not None
+
+    def fixed(posted: outbox.Posted) -> Outgoing:
+        new = posted.message.text.replace("Issue 12", "Issue 12 (corrected)")
+        return posted.message.model_copy(update={"text": new.replace("aaaa", "bbbb", 1)})
+
+    async with create_sessionmaker(engine)() as session, session.begin():
+        assert await outbox.enqueue_edits(session, "test", 1, fixed, now=datetime.now(UTC)) == 2
+    await drain(worker, engine)
+
+    assert telegram_api.current(GROUP, captioned_id) == "<b>Issue 12 (corrected)</b> is out"
+    [caption_edit] = telegram_api.calls("editMessageCaption")
+    assert caption_edit.params["reply_markup"]["inline_keyboard"][0][0]["text"] == "Going"
+    [text_edit] = telegram_api.calls("editMessageText")
+    assert int(text_edit.params["message_id"]) == int(text_id)
+    assert "bbbb" in (telegram_api.current(GROUP, text_id) or "")
+    assert all(row.status is DeliveryStatus.SENT for row in await rows(engine))

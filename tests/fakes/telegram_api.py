@@ -183,6 +183,8 @@ class FakeTelegramAPI:
                 return _ok(await self._get_updates(params))
             case "editmessagetext":
                 return self._edit_message(params)
+            case "editmessagecaption":
+                return self._edit_message(params, field="caption")
             case "deletemessage":
                 return self._delete_message(params)
             case "senddocument" | "sendphoto":
@@ -289,13 +291,22 @@ class FakeTelegramAPI:
             }
         if params.get("caption"):
             message["caption"] = params["caption"]
+        markup = params.get("reply_markup")
+        self.messages[chat_id, message["message_id"]] = {
+            "text": str(params.get("caption") or ""),  # what the message says: its caption
+            "reply_markup": json.loads(markup) if isinstance(markup, str) else markup,
+            "date": message["date"],
+            "media": field_name,
+        }
         return _ok(message)
 
-    def _edit_message(self, params: dict[str, Any]) -> web.Response:
+    def _edit_message(self, params: dict[str, Any], field: str = "text") -> web.Response:
+        """Edit a message's text (editMessageText) or a file's caption (editMessageCaption)."""
         if "inline_message_id" in params:
             return _ok(True)
-        if not params.get("text"):
+        if field == "text" and not params.get("text"):
             return _error(400, "Bad Request: message text is empty")
+        new = str(params.get(field) or "")
         chat_id = str(params.get("chat_id", ""))
         key = (chat_id, int(params.get("message_id") or 0))
         if key in self.deleted:
@@ -307,7 +318,9 @@ class FakeTelegramAPI:
         if sent is not None:
             if (unavailable := self._unavailable(chat_id)) is not None:
                 return unavailable
-            if (sent["text"], sent["reply_markup"]) == (params["text"], markup):
+            if ("media" in sent) != (field == "caption"):  # as Telegram answers a wrong method
+                return _error(400, f"Bad Request: there is no {field} in the message to edit")
+            if (sent["text"], sent["reply_markup"]) == (new, markup):
                 return _error(
                     400,
                     "Bad Request: message is not modified: specified new message content and "
@@ -316,14 +329,14 @@ class FakeTelegramAPI:
                 )
             if (limited := self._rate_limit(chat_id)) is not None:
                 return limited
-            sent.update(text=params["text"], reply_markup=markup)
+            sent.update(text=new, reply_markup=markup)
         message: dict[str, Any] = {
             "message_id": int(params.get("message_id") or 0),
             "from": self._bot_user(),
             "chat": _chat(str(params.get("chat_id", ""))),
             "date": int(time.time()),
             "edit_date": int(time.time()),
-            "text": params["text"],
+            field: new,
         }
         if isinstance(params.get("reply_markup"), dict):
             message["reply_markup"] = params["reply_markup"]

@@ -145,7 +145,7 @@ class TelegramTarget:
 
         The id returned is that of the message holding the text (the file's, when captioned).
         """
-        if caption_fits(message.text) or not plain_text(message.text).strip():
+        if self._captioned(message):
             return await self._send_file(message.chat_id, file, message.text, message.buttons)
         # Two messages: if the text fails after the file went, the row's retry (in this
         # process) sends only the text, rather than the file twice.
@@ -157,6 +157,11 @@ class TelegramTarget:
         message_id = await self._send_text(message)
         self._files_sent.pop(key, None)
         return message_id
+
+    @staticmethod
+    def _captioned(message: Outgoing) -> bool:
+        """Tell whether a file's text goes as its caption (else as a message right after it)."""
+        return caption_fits(message.text) or not plain_text(message.text).strip()
 
     async def _send_file(
         self, chat_id: str, file: FileRef, caption: str, buttons: tuple[tuple[Button, ...], ...]
@@ -227,18 +232,25 @@ class TelegramTarget:
         return form
 
     async def edit(self, message: Outgoing, message_id: str) -> None:
-        """Replace a sent message's text and buttons, or raise a DeliveryError."""
+        """Replace a sent message's text and buttons, or raise a DeliveryError.
+
+        A file sent with its text as caption is edited by its caption (`editMessageCaption`);
+        a text too long for a caption went as a message of its own, whose id was recorded.
+        """
         params: dict[str, Any] = {
             "chat_id": message.chat_id,
             "message_id": int(message_id),
-            "text": message.text,
             "parse_mode": "HTML",
-            "link_preview_options": {"is_disabled": True},
         }
+        if message.file is not None and self._captioned(message):
+            method, params["caption"] = "editMessageCaption", message.text
+        else:
+            method, params["text"] = "editMessageText", message.text
+            params["link_preview_options"] = {"is_disabled": True}
         if message.buttons:  # without reply_markup, Telegram removes the keyboard
             params["reply_markup"] = await self._keyboard(message.buttons)
         try:
-            await self._call("editMessageText", params)
+            await self._call(method, params)
         except Rejected as exc:
             if _UNCHANGED not in exc.reason.lower():
                 raise _refused(exc) from None
