@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 from pydantic import Field
 
+from councilbot.commands import broadcasts
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
 from councilbot.core.features import Feature, JobKind, JobRun, Topic
 from councilbot.core.formatting import format_when
@@ -30,7 +31,7 @@ from councilbot.core.grammar import (
 )
 from councilbot.core.grammar import parse_fields as parse_form_fields
 from councilbot.core.i18n import N_
-from councilbot.core.messages import Button, FormRequest, Platform, Reply
+from councilbot.core.messages import FormRequest, Platform, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.base import MAX_ID
 from councilbot.db.models import (
@@ -44,9 +45,6 @@ from councilbot.delivery.outbox import Problem, Report
 from councilbot.services import announcements
 
 ANNOUNCEMENTS = N_("Announcements")
-SEND = N_("Send")
-EDIT = N_("Edit")
-CANCEL = N_("Cancel")
 SAVE = N_("Save")
 
 
@@ -161,38 +159,22 @@ async def _preview_reply(
         catalogs=ctx.router.catalogs,
         default_language=ctx.settings.default_language,
     )
-    t = ctx.t
     label = ", ".join(c.name for c in item.councils)
-    if item.scheduled_at is None:
-        when = t("now")
-    else:
-        when = t("on {when}", when=_when(ctx, item.scheduled_at, zone or _zone(ctx, item)))
-    summary = t(
-        "Preview of announcement #{id}: it goes to {chats} and {subscribers} in {places}, "
-        "{when}. Nothing is sent until you press Send.",
-        id=item.id,
-        chats=t.plural("{count} chat", "{count} chats", reached.chats),
-        subscribers=t.plural("{count} subscriber", "{count} subscribers", reached.subscribers),
-        places=", ".join(c.city for c in item.councils),
-        when=when,
-    )
-    lines = [*(notes or []), Markup(announcements.render(t, label, item.text)), Markup(""), summary]
-    if not reached.recipients:
-        lines.append(
-            t(
-                "No chat is linked to {councils} and nobody subscribed, so nobody would get it.",
-                councils=label,
-            )
-        )
-    buttons = (
-        (
-            Button(label=t(SEND), command=f"/announce send {item.id}"),
-            Button(label=t(EDIT), command=f"/announce edit {item.id}"),
-            Button(label=t(CANCEL), command=f"/announce cancel {item.id}"),
+    return broadcasts.preview(
+        ctx,
+        command="announce",
+        item_id=item.id,
+        summary=N_(
+            "Preview of announcement #{id}: it goes to {chats} and {subscribers} in {places}, "
+            "{when}. Nothing is sent until you press Send."
         ),
+        rendered=announcements.render(ctx.t, label, item.text),
+        reached=reached,
+        councils=item.councils,
+        at=item.scheduled_at,
+        zone=zone or _zone(ctx, item),
+        notes=notes or (),
     )
-    # For the coordinator's eyes: Slack shows it to them alone, Telegram in their private chat.
-    return Reply(text=Markup("\n").join(lines), buttons=buttons, private=True)
 
 
 def _sent_reply(
@@ -407,7 +389,7 @@ async def _ask_for_text(ctx: Context, number: int) -> Reply:
             title=f"/announce edit {item.id}",
             label=str(t("New text")),
             submit=str(t(SAVE)),
-            close=str(t(CANCEL)),
+            close=str(t(broadcasts.CANCEL)),
             value=item.text,
         ),
     )
