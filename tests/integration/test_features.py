@@ -27,6 +27,7 @@ from councilbot.core.i18n import N_, Catalogs
 from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import Job, JobState, Subscription
+from councilbot.services import announcements as announcement_service
 from councilbot.services import jobs
 from councilbot.settings import Settings
 from tests.conftest import START, Clock
@@ -274,7 +275,10 @@ async def test_a_job_runs_its_kind_s_handler_and_a_missed_one_its_missed_handler
 
 
 async def test_the_app_keeps_each_feature_s_renderers_by_source(straw_app: App) -> None:
-    assert straw_app.renderers == {"straw": render_straw}
+    assert straw_app.renderers == {
+        "straw": render_straw,
+        announcement_service.SOURCE: announcement_service.renderer,
+    }
 
 
 def test_a_part_declared_twice_is_refused_at_start_up() -> None:
