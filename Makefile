@@ -81,7 +81,7 @@ messages: $(STAMP)
 		-k plural:1,2 -o $(LOCALES)/councilbot.pot src/councilbot
 	for lang in es it fr tr; do \
 		if [ -f $(LOCALES)/$$lang/LC_MESSAGES/councilbot.po ]; then \
-			$(BIN)/pybabel update --no-fuzzy-matching --ignore-pot-creation-date -i $(LOCALES)/councilbot.pot -d $(LOCALES) -D councilbot -l $$lang; \
+			$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date -i $(LOCALES)/councilbot.pot -d $(LOCALES) -D councilbot -l $$lang; \
 		else \
 			$(BIN)/pybabel init -i $(LOCALES)/councilbot.pot -d $(LOCALES) -D councilbot -l $$lang; \
 		fi; \

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from councilbot.commands import announcements, events, general, magazine, polls
-from councilbot.core.features import Features, Renderer
+from councilbot.core.features import Features
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
 from councilbot.core.router import CommandSpec, Router
@@ -86,8 +86,6 @@ class App:
     listener: Listener
     targets: Mapping[Platform, DeliveryTarget]
     metrics: Metrics
-    # The features' post renderers, by the outbox source they render.
-    renderers: Mapping[str, Renderer] = field(default_factory=dict)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _sending_stopped: bool = False  # shutdown() stopped the dispatcher and the scheduler
 
@@ -210,7 +208,6 @@ async def build_app(
         listener=None,  # type: ignore[arg-type]  # likewise
         targets=targets,
         metrics=None,  # type: ignore[arg-type]  # set just below: it reads the scheduler
-        renderers=running.renderers(),
     )
     app.scheduler = Scheduler(
         engine,

@@ -27,7 +27,6 @@ from councilbot.core.i18n import N_, Catalogs
 from councilbot.core.messages import Chat, ChatKind, Command, Identity, Platform, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import Job, JobState, Subscription
-from councilbot.services import announcements as announcement_service
 from councilbot.services import jobs
 from councilbot.settings import Settings
 from tests.conftest import START, Clock
@@ -70,10 +69,6 @@ async def close_missed(job: JobRun) -> None:
     RAN.append(("missed", job.payload, str(job.catalogs.translator("es")("Cancel"))))
 
 
-def render_straw(text: str) -> str:
-    return f"📊 {text}"
-
-
 STRAW_FEATURE = Feature(
     "straw",
     commands=(
@@ -102,7 +97,6 @@ STRAW_FEATURE = Feature(
         JobKind("straw.remind", run=close_due),  # nothing to do when missed
     ),
     topic=Topic("straw", N_("straw polls")),
-    renderers={"straw": render_straw},
 )
 
 
@@ -271,13 +265,6 @@ async def test_a_job_runs_its_kind_s_handler_and_a_missed_one_its_missed_handler
         ("straw.close", "missed"): 1,
         ("straw.remind", "missed"): 1,
         ("straw.close", "fired"): 1,
-    }
-
-
-async def test_the_app_keeps_each_feature_s_renderers_by_source(straw_app: App) -> None:
-    assert straw_app.renderers == {
-        "straw": render_straw,
-        announcement_service.SOURCE: announcement_service.renderer,
     }
 
 

@@ -709,6 +709,4 @@ FEATURE = Feature(
     commands=COMMANDS,
     jobs=(JobKind(announcements.SEND_JOB, run=send_due, missed=note_missed),),
     topic=Topic(announcements.TOPIC, N_("announcements")),
-    # An announcement's posts, for each recipient: announcements.renderer(item)(recipient).
-    renderers={announcements.SOURCE: announcements.renderer},
 )

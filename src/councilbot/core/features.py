@@ -3,15 +3,17 @@
 A feature is one module (`commands/announcements.py`, `commands/events.py`, ...) ending in
 a `FEATURE = Feature(...)` declaration: its commands (with their sub-commands), the kinds
 of timed job it schedules (each with what to do when one was missed), the subscription
-topic members can follow by direct message, and the renderers of the posts it delivers.
+topic members can follow by direct message. What its posts say is rendered by its service
+(`services/announcements.py` `renderer`), which it hands to the broadcast service
+(`services/broadcast.py`) to send them and to edit them in place.
 `app.py` lists the features and builds the router, the scheduler and the topics from them;
 nothing else names a feature's parts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -59,21 +61,14 @@ class Topic:
     label: str  # a msgid (N_): "magazine issues" in "I will send you {topic} for Cork"
 
 
-# A renderer builds a post of the feature for one recipient; the broadcast service calls it.
-Renderer = Callable[..., Any]
-
-
 @dataclass(frozen=True, slots=True)
 class Feature:
-    """Declare a feature: its commands, timed jobs, subscription topic and post renderers."""
+    """Declare a feature: its commands, timed jobs and subscription topic."""
 
     name: str
     commands: tuple[CommandSpec, ...] = ()
     jobs: tuple[JobKind, ...] = ()
     topic: Topic | None = None
-    # By the outbox `source` the feature's deliveries carry ("announcement"): what renders
-    # them again when a post is edited.
-    renderers: Mapping[str, Renderer] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +81,6 @@ class Features:
         _unique("feature", (f.name for f in self.features))
         _unique("job kind", (job.kind for job in self.jobs()))
         _unique("topic", (topic.name for topic in self.topics()))
-        _unique("renderer", (source for f in self.features for source in f.renderers))
 
     def commands(self) -> list[CommandSpec]:
         """Return every command, feature by feature (the router checks names are unique)."""
@@ -99,10 +93,6 @@ class Features:
     def topics(self) -> list[Topic]:
         """Return the subscription topics, in the features' order."""
         return [feature.topic for feature in self.features if feature.topic is not None]
-
-    def renderers(self) -> dict[str, Renderer]:
-        """Return every post renderer by the outbox source it renders."""
-        return {source: r for feature in self.features for source, r in feature.renderers.items()}
 
 
 def _unique(what: str, names: Iterable[str]) -> None:

@@ -9,9 +9,15 @@ from typing import Any
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 
 from councilbot.settings import PROJECT_ROOT
@@ -181,3 +187,13 @@ async def check_schema(engine: AsyncEngine) -> None:
             f"the database schema is at {current} but this version needs {head}; "
             "run `councilbot db upgrade` (`make run` does it for you)"
         )
+
+
+def upsert(session: AsyncSession, table: Table) -> Any:
+    """Return an INSERT into `table` in the session's dialect, which has ON CONFLICT clauses.
+
+    SQLite and PostgreSQL spell `on_conflict_do_nothing` / `on_conflict_do_update` alike,
+    but each in its own dialect's insert construct.
+    """
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)

@@ -17,13 +17,12 @@ from datetime import datetime
 from pathlib import PurePosixPath
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from councilbot.core.errors import InvalidInput
 from councilbot.core.i18n import N_
 from councilbot.db.models import File
-from councilbot.db.session import READ_ONLY
+from councilbot.db.session import READ_ONLY, upsert
 from councilbot.delivery.targets import FileRef
 
 __all__ = ["MAX_BYTES", "FileGone", "FileLoader", "FileRef", "store"]
@@ -61,11 +60,10 @@ async def store(
             name=name,
         )
     digest = hashlib.sha256(data).hexdigest()
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
     # One statement that does nothing when the bytes are there already: a second
     # transaction storing them meanwhile waits for the first and then finds its row.
     inserted = await session.scalar(
-        dialect.insert(_FILES)
+        upsert(session, _FILES)
         .values(sha256=digest, size=len(data), data=data, created_at=now)
         .on_conflict_do_nothing(index_elements=["sha256"])
         .returning(_FILES.c.id)

@@ -36,7 +36,6 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -48,6 +47,7 @@ from councilbot.db.models import (
     DeliveryStatus,
     Subscription,
 )
+from councilbot.db.session import upsert
 from councilbot.delivery.targets import Outgoing
 from councilbot.delivery.wakeup import OUTBOX_CHANNEL, notify
 
@@ -146,9 +146,8 @@ async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: 
     ]
     if not rows:
         return 0
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(_DELIVERIES)
+        upsert(session, _DELIVERIES)
         .on_conflict_do_nothing(index_elements=["key"])
         .returning(_DELIVERIES.c.id)
     )
@@ -162,12 +161,6 @@ async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: 
 
 
 Render = Callable[[Posted], Outgoing | None]
-
-
-def _insert(session: AsyncSession) -> Any:
-    """Return the dialect's INSERT construct for the outbox (for ON CONFLICT clauses)."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(_DELIVERIES)
 
 
 def _posts_of(source: str, source_id: int, *statuses: DeliveryStatus) -> ColumnElement[bool]:
@@ -334,7 +327,7 @@ async def _upsert_edits(
     session: AsyncSession, rows: list[dict[str, Any]], *, busy_due: datetime
 ) -> None:
     """Insert edit rows, or rewrite a post's existing edit row (its key is the post's)."""
-    insert = _insert(session)
+    insert = upsert(session, _DELIVERIES)
     old = _DELIVERIES.c  # in ON CONFLICT DO UPDATE, the row as it was
     sending = old.status == DeliveryStatus.SENDING
     statement = insert.on_conflict_do_update(
@@ -397,7 +390,7 @@ async def enqueue_deletes(
     queued = 0
     if posts:
         statement = (
-            _insert(session)
+            upsert(session, _DELIVERIES)
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(_DELIVERIES.c.id)
         )

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.db.models import CallbackKey
+from councilbot.db.session import upsert
 
 # How long an expired key is kept after it expired, so that its button still says what it did.
 KEEP_EXPIRED = timedelta(days=7)
@@ -34,8 +34,7 @@ async def keep_command(
 ) -> None:
     """Store the command behind a key until `expires_at` (a later expiry already stored wins)."""
     table = CallbackKey.__table__
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(
+    statement = upsert(session, table).values(
         key=key, command=command, created_at=now, expires_at=expires_at
     )
     later = case(
