@@ -133,11 +133,6 @@ class Pressed:
     command: str | None  # None: unknown (never stored, or expired long ago)
     expired: bool = False
 
-    @property
-    def usable(self) -> bool:
-        """Tell whether the command may run."""
-        return self.command is not None and not self.expired
-
 
 class CallbackStore:
     """Map button commands to callback data of at most 64 bytes, and back.
