@@ -111,6 +111,16 @@ async def test_link_suggests_a_council_and_refuses_private_chats(bot: Bot) -> No
     assert await bot("/link") == "Please give the council.\nUsage: /link <council> [code]"
 
 
+async def test_a_council_is_found_however_its_name_is_written(bot: Bot) -> None:
+    """Accents, capitals and Turkish İ: as the bot itself writes the names."""
+    assert "Andalusian council" in await bot("/link Málaga")
+    assert "Turkish council" in await bot("/link İSTANBUL")
+    assert "Southern Ireland council" in await bot("/link CORK")
+    assert (await bot("/link all")) == (
+        "Please name one council here, not all: alcala, bologna, cork, istanbul, malaga, paris."
+    )
+
+
 async def test_unlink_and_relink(bot: Bot) -> None:
     assert await bot("/unlink") == (
         f"This chat is no longer linked to {CORK}. Send /link cork to link it again."
@@ -167,6 +177,10 @@ async def test_lang_sets_the_member_language_and_the_chat_language(bot: Bot) -> 
 
 async def test_lang_takes_the_scope_before_or_after_the_language(bot: Bot) -> None:
     assert await bot("/lang chat tr") == "Bundan sonra bu sohbette Türkçe paylaşım yapacağım."
+    assert await bot("admin@dm: /lang chat es") == (
+        "/lang chat sets the language of a group's posts; here, /lang es chooses the language I "
+        "speak to you."
+    )
     assert await bot("/lang CHAT es") == "A partir de ahora publico en español en este chat."
     async with bot.app.sessionmaker() as session:
         channel = await session.scalar(select(Channel).where(Channel.external_id == "cork-chat"))

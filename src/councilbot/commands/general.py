@@ -295,11 +295,19 @@ async def lang(ctx: Context, args: LangArgs) -> Reply:
     chosen = None if code == "auto" else code
     if args.scope == "chat":
         if ctx.channel is None:
+            if ctx.command.chat.is_private:
+                raise Conflict(
+                    N_(
+                        "/lang chat sets the language of a group's posts; here, /lang {language} "
+                        "chooses the language I speak to you."
+                    ),
+                    language=code,
+                )
             raise Conflict(N_("This chat is not linked to any council."))
         await access.require_coordinator(ctx.session, ctx.actor, ctx.channel.council)
         await councils.set_channel_language(ctx.session, ctx.channel, chosen)
         posting = ctx.channel.language  # just set: the choice, or the council's
-        t = ctx.router.catalogs.translator(posting)
+        t = ctx.router.catalogs.translator(posting)  # the group reads its new language at once
         return Reply(
             text=t(
                 "From now on I post in {language} in this chat.",

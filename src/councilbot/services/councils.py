@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,13 +40,27 @@ async def require_councils(session: AsyncSession) -> list[Council]:
     return found
 
 
+def council_key(text: str) -> str:
+    """Fold a council's name as people type it: `Málaga`, `MALAGA` and `malaga` alike.
+
+    Case and accents go (Turkish `İSTANBUL` too), so a slug matches however it is written.
+    """
+    decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 async def get_council(session: AsyncSession, slug: str) -> Council:
-    """Return the council with this slug, or raise NotFound suggesting the closest one."""
-    wanted = slug.strip().lower()
-    council = await session.scalar(select(Council).where(Council.slug == wanted))
-    if council is not None:
-        return council
-    slugs = [c.slug for c in await require_councils(session)]
+    """Return the council with this slug (or city), or raise NotFound suggesting the closest one."""
+    wanted = council_key(slug)
+    councils = await require_councils(session)
+    for council in councils:
+        if wanted in (council_key(council.slug), council_key(council.city)):
+            return council
+    slugs = [c.slug for c in councils]
+    if wanted == "all":  # a command that takes one council
+        raise NotFound(
+            N_("Please name one council here, not all: {slugs}."), slugs=", ".join(slugs)
+        )
     close = difflib.get_close_matches(wanted, slugs, n=1, cutoff=0.5)
     if close:
         raise NotFound(
@@ -62,7 +77,7 @@ async def get_council(session: AsyncSession, slug: str) -> Council:
 
 async def get_councils(session: AsyncSession, text: str) -> list[Council]:
     """Read `malaga,cork` or `all` into councils, each once, in the order first named."""
-    if text.strip().lower() == "all":
+    if council_key(text) == "all":
         return await require_councils(session)
     found: dict[int, Council] = {}
     for part in text.split(","):
