@@ -357,6 +357,15 @@ def test_parse_moment_leaves_times_next_to_a_change_alone(text: str) -> None:
         ("+2h", timedelta(hours=2)),
         ("+30m", timedelta(minutes=30)),
         ("IN 2H", timedelta(hours=2)),
+        ("en 2 horas", timedelta(hours=2)),
+        ("en 30 minutos", timedelta(minutes=30)),
+        ("tra 2 ore", timedelta(hours=2)),
+        ("fra 1 giorno", timedelta(days=1)),
+        ("dans 2h", timedelta(hours=2)),
+        ("dans 3 jours", timedelta(days=3)),
+        ("2 saat sonra", timedelta(hours=2)),
+        ("45 dakika sonra", timedelta(minutes=45)),
+        ("1 gün sonra", timedelta(days=1)),
     ],
 )
 def test_parse_when_relative(text: str, delta: timedelta) -> None:

@@ -50,11 +50,19 @@ _DAY_FIRST = re.compile(r"(\d{1,2})([/.-])(\d{1,2})(?:\2(\d{4}|\d{2}))?", re.ASC
 _TIME = re.compile(r"(\d{1,2})(?:([:h])(\d{2})?)?\s*(am|pm)?", re.ASCII)
 _RANGE = re.compile(r"(.+?)\s*[-–—]\s*(.+)")
 _ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}t.+", re.ASCII)
+# "in 2h" in every supported language: en "in 3 hours", es "en 2 horas", it "tra 2 ore",
+# fr "dans 2 heures", tr "2 saat sonra" (the Turkish word comes after the number).
+_UNIT_WORDS = {
+    "minutes": ("m", "min", "mins", "minute", "minutes", "minuto", "minutos", "minuti", "dk", "dakika"),
+    "hours": ("h", "hr", "hrs", "hour", "hours", "hora", "horas", "heure", "heures", "ora", "ore", "sa", "saat"),
+    "days": ("d", "day", "days", "dia", "día", "dias", "días", "jour", "jours", "giorno", "giorni", "gün", "gun"),
+}  # fmt: skip
+_UNITS = {word: unit for unit, words in _UNIT_WORDS.items() for word in words}
+_UNIT = "|".join(sorted(map(re.escape, _UNITS), key=len, reverse=True))
 _RELATIVE = re.compile(
-    r"(?:in\s+|\+\s*)(\d{1,6})\s*(m|mins?|minutes?|h|hrs?|hours?|d|days?)", re.ASCII
+    rf"(?:(?:in|en|tra|fra|dans)\s+|\+\s*)(\d{{1,6}})\s*({_UNIT})|(\d{{1,6}})\s*({_UNIT})\s+sonra"
 )
 _CONNECTOR = re.compile(r" (?:at|à|a las|alle|saat) ")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
 class DateParseError(ValueError):
@@ -214,7 +222,8 @@ def _parse_when(s: str, now: datetime, tz: ZoneInfo, text: str) -> datetime:
     """Return an aware moment, or a naive wall-clock time to read in the council's zone."""
     if m := _RELATIVE.fullmatch(s):
         # Absolute durations: "in 1d" is 24 hours later, even across a DST change.
-        return now.astimezone(UTC) + timedelta(**{_UNITS[m[2][0]]: int(m[1])})
+        amount, unit = (m[1], m[2]) if m[1] is not None else (m[3], m[4])
+        return now.astimezone(UTC) + timedelta(**{_UNITS[unit]: int(amount)})
     if _ISO_DATETIME.fullmatch(s):
         try:
             parsed = datetime.fromisoformat(s.upper())
