@@ -276,7 +276,9 @@ async def test_a_slack_file_already_gone_counts_as_deleted_and_a_refusal_says_so
     await edit_all(seeded, "Issue 12, corrected")
     await drain(worker, seeded)
     edits = {row.chat_id: row for row in await changes(seeded, DeliveryOperation.EDIT)}
-    assert edits["C0ONE"].status is DeliveryStatus.SENT
+    assert edits["C0ONE"].status is DeliveryStatus.SENT  # its text message, by its ts
+    [(_, ts)] = [key for key in slack_api.messages if key[0] == "C0ONE"]
+    assert slack_api.text_of("C0ONE", ts) == "Issue 12, corrected"
     assert edits["C0THREE"].status is DeliveryStatus.FAILED
     assert edits["C0THREE"].last_error == (
         outbox.NOT_ALLOWED + "the file was posted without a text message to edit"
