@@ -262,8 +262,10 @@ async def test_a_file_goes_to_a_telegram_group_and_a_subscribers_private_chat(
     assert document["caption"] == "Your calendar file"
     assert not telegram_api.sent  # no text message besides: each caption fitted
     assert worker.files.reads == 2  # the cover was read once for its two chats
+    # A captioned file is one message, recorded as "<its id>/": edited by its caption.
     message_ids = {r.chat_id: r.platform_message_id for r in done}
-    assert message_ids[GROUP] is not None and message_ids[GROUP].isdigit()
+    [photo_id] = [mid for (chat, mid) in telegram_api.messages if chat == GROUP]
+    assert message_ids[GROUP] == f"{photo_id}/"
 
 
 async def test_a_broadcast_uploads_its_file_once_and_sends_it_by_telegrams_file_id(
@@ -330,8 +332,8 @@ async def test_a_text_too_long_for_a_caption_goes_right_after_the_photo(
     assert message.params["text"] == text
     assert message.params["reply_markup"]["inline_keyboard"][0][0]["text"] == "Going"
     assert row.status is DeliveryStatus.SENT
-    # The post to edit is the one holding the text: the photo is message 1, the text 2.
-    assert row.platform_message_id == "2"
+    # Both messages are the post: the photo is message 1, the text 2.
+    assert row.platform_message_id == "1/2"
 
 
 async def test_a_caption_is_counted_without_its_markup(
@@ -446,9 +448,12 @@ async def test_a_file_goes_to_a_slack_channel_and_a_members_direct_messages(
     assert slack_api.texts_to(BEA) == ["*Issue 12* is out"]
     [post] = (r for r in slack_api.posted if r.params["channel"] == SLACK_CHANNEL)
     assert any(block["type"] == "actions" for block in post.params["blocks"])
+    # Each post is recorded as "<file id>/<text ts>", so that a deletion removes both.
+    [in_channel_id] = slack_api.files_in(SLACK_CHANNEL)
+    [in_dm_id] = slack_api.files_in("D0BEA")
     assert {row.chat_id: row.platform_message_id for row in done} == {
-        SLACK_CHANNEL: post_ts(slack_api, SLACK_CHANNEL),
-        BEA: post_ts(slack_api, "D0BEA"),
+        SLACK_CHANNEL: f"{in_channel_id}/{post_ts(slack_api, SLACK_CHANNEL)}",
+        BEA: f"{in_dm_id}/{post_ts(slack_api, 'D0BEA')}",
     }
 
 
@@ -488,8 +493,9 @@ async def test_a_captioned_photo_is_edited_by_its_caption_and_a_long_text_by_its
     )
     worker = dispatcher(engine, telegram)
     captioned, separate = await drain(worker, engine)
-    captioned_id, text_id = captioned.platform_message_id, separate.platform_message_id
-    assert captioned_id is not None and text_id is not None
+    assert captioned.platform_message_id is not None and separate.platform_message_id
+    captioned_id = captioned.platform_message_id.removesuffix("/")  # "<file>/"
+    text_id = separate.platform_message_id.partition("/")[2]  # "<file>/<text>"
 
     def fixed(posted: outbox.Posted) -> Outgoing:
         new = posted.message.text.replace("Issue 12", "Issue 12 (corrected)")

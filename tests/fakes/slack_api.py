@@ -18,6 +18,11 @@ open socket and returns the app's acknowledgement).
 chat.update and chat.delete find a message by its conversation and ts, as Slack does: a
 direct message posted to a person's id (U...) lives in their DM's conversation (D...), and
 the user id does not find it there.
+
+files.delete deletes a file uploaded with the same token, as Slack lets a bot delete the
+files it uploaded: the file leaves every channel it was shared in (`files_in`); a file
+already deleted is `file_deleted`, an unknown one `file_not_found`, another's
+`cant_delete_file`.
 """
 
 from __future__ import annotations
@@ -87,6 +92,8 @@ class FakeSlackAPI:
         self.teams: dict[str, str] = {}  # bot token -> its workspace (team id), for auth.test
         self.codes: dict[str, tuple[str, str, str]] = {}  # OAuth code -> (team, name, token)
         self.uploads: list[dict[str, Any]] = []  # files shared by files.completeUploadExternal
+        self.shared_files: dict[str, dict[str, Any]] = {}  # file id -> its upload, until deleted
+        self.deleted_files: list[str] = []  # ids of files deleted by files.delete
         self._pending: dict[str, dict[str, Any]] = {}  # file id -> what getUploadURLExternal said
         self.sockets: list[web.WebSocketResponse] = []
         self.acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -139,6 +146,10 @@ class FakeSlackAPI:
         """Return what a posted message says now (None: deleted, or never posted)."""
         message = self.messages.get((channel, ts))
         return None if message is None else str(message["text"])
+
+    def files_in(self, channel: str) -> list[str]:
+        """Return the ids of the files shared in a conversation and not deleted, in order."""
+        return [i for i, shared in self.shared_files.items() if shared["channel"] == channel]
 
     def response_url(self, key: str) -> str:
         """Return a response_url (as in slash command and interaction payloads) served here."""
@@ -342,11 +353,26 @@ class FakeSlackAPI:
             pending = self._pending.pop(str(item.get("id")), None)
             if pending is None or "data" not in pending:
                 return _error("file_not_found")
-            self.uploads.append({**pending, "title": item.get("title"), "channel": channel})
+            upload = {**pending, "title": item.get("title"), "channel": channel}
+            self.uploads.append(upload)
+            self.shared_files[str(item["id"])] = upload
             shared.append(
                 {"id": item["id"], "title": item.get("title"), "name": pending["filename"]}
             )
         return web.json_response({"ok": True, "files": shared})
+
+    async def _delete_file(self, recorded: Recorded) -> web.Response:
+        file_id = str(recorded.params.get("file") or "")
+        if file_id in self.deleted_files:
+            return _error("file_deleted")
+        shared = self.shared_files.get(file_id)
+        if shared is None:
+            return _error("file_not_found")
+        if shared["token"] != recorded.token:  # a bot deletes only the files it uploaded
+            return _error("cant_delete_file")
+        del self.shared_files[file_id]
+        self.deleted_files.append(file_id)
+        return web.json_response({"ok": True})
 
     async def _open_conversation(self, recorded: Recorded) -> web.Response:
         user = str(recorded.params.get("users") or "")
@@ -462,6 +488,7 @@ _HANDLERS = {
     "apps.connections.open": FakeSlackAPI._connections_open,
     "files.getUploadURLExternal": FakeSlackAPI._upload_url,
     "files.completeUploadExternal": FakeSlackAPI._complete_upload,
+    "files.delete": FakeSlackAPI._delete_file,
     "conversations.open": FakeSlackAPI._open_conversation,
 }
 

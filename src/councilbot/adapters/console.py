@@ -85,24 +85,23 @@ class ConsoleTarget:
     async def deliver(self, message: Outgoing) -> str | None:
         """Print the message with the chat it is for."""
         self._count += 1
-        out = self._stdout or sys.stdout
-        body = render(Reply(text=message.text, buttons=message.buttons), bold=self._bold)
+        body = self._body(message)
         if message.file is not None:
             body += f"\n(file: {message.file.filename}, {message.file.size} bytes)"
-        private = message.chat_kind is ChatKind.PRIVATE  # the outbox names it by the user
-        chat = f"{PRIVATE_CHAT}:{message.chat_id}" if private else message.chat_id
-        out.write(f"[to {chat}] {body}\n\n")
-        out.flush()
+        self._write(f"[to {_chat(message)}] {body}")
         return str(self._count)
 
     async def edit(self, message: Outgoing, message_id: str) -> None:
         """Print a message's new text, with the chat and the number of the message it replaces."""
-        body = render(Reply(text=message.text, buttons=message.buttons), bold=self._bold)
-        self._write(f"[edited in {_chat(message)}, message {message_id}] {body}")
+        self._write(f"[edited in {_chat(message)}, message {message_id}] {self._body(message)}")
 
     async def delete(self, message: Outgoing, message_id: str) -> None:
         """Print that a message was deleted."""
         self._write(f"[deleted in {_chat(message)}: message {message_id}]")
+
+    def _body(self, message: Outgoing) -> str:
+        """Render a message's text and buttons as terminal text."""
+        return render(Reply(text=message.text, buttons=message.buttons), bold=self._bold)
 
     def _write(self, line: str) -> None:
         out = self._stdout or sys.stdout
@@ -111,8 +110,8 @@ class ConsoleTarget:
 
 
 def _chat(message: Outgoing) -> str:
-    """Name a message's chat as the console shows it (as deliver() does)."""
-    private = message.chat_kind is ChatKind.PRIVATE
+    """Name a message's chat as the console shows it (a private chat by its person)."""
+    private = message.chat_kind is ChatKind.PRIVATE  # the outbox names it by the user
     return f"{PRIVATE_CHAT}:{message.chat_id}" if private else message.chat_id
 
 

@@ -12,7 +12,10 @@ a reinstall, and nothing is held.
 A message with a file uploads it with `files_upload_v2` (files.getUploadURLExternal, the
 upload, files.completeUploadExternal) into the channel, or into a person's direct messages
 (conversations.open: uploads take no user id), and then posts its text with its buttons as a
-message of its own, which can be edited like any other post.
+message of its own, which can be edited like any other post. The id `deliver` returns for
+it is "<file id>/<ts>" ("<file id>/" for a file without text), so that a deletion also
+deletes the file (`files.delete`: a deleted message would leave it in the channel) and a
+file without text can be deleted at all.
 
 It also edits (`chat.update`) and deletes (`chat.delete`) what it posted. Those take the
 conversation's id, which for a direct message is the DM's (D...), not the person's (U...)
@@ -98,9 +101,11 @@ NOT_ALLOWED = frozenset(
         "cant_delete_message",
         "edit_window_closed",
         "compliance_exports_prevent_deletion",
+        "cant_delete_file",
     }
 )
 MESSAGE_GONE = "message_not_found"
+FILE_GONE = frozenset({"file_not_found", "file_deleted"})  # files.delete: already deleted
 
 
 class SlackTarget:
@@ -112,8 +117,8 @@ class SlackTarget:
     def __init__(self, client: AsyncWebClient, tokens: WorkspaceTokens | None = None) -> None:
         self.client = client
         self.tokens = tokens
-        # A file whose text failed after it: a retry posts only the text.
-        self._uploaded: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
+        # A file whose text failed after it, by Slack's file id: a retry posts only the text.
+        self._uploaded: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
         self._dms: OrderedDict[tuple[str, str], str] = OrderedDict()  # (workspace, user) -> D…
 
     @classmethod
@@ -134,64 +139,71 @@ class SlackTarget:
         return cls(client, tokens)
 
     async def deliver(self, message: Outgoing) -> str | None:
-        """Post the message to its channel and return its `ts`, or raise a DeliveryError."""
+        """Post the message to its channel and return its id, or raise a DeliveryError.
+
+        The id is the text's `ts`, or "<file id>/<ts>" for a message with a file ("<file
+        id>/" when the file went without text).
+        """
         token = await self._token(message.workspace)
-        try:
-            if message.file is not None:
-                response = await self._post_with_file(message, message.file, token)
-            else:
-                response = await self._post_text(message, token)
-        except SlackApiError as exc:
-            error = self._api_error(exc.response, token)
-            if self.tokens is not None and isinstance(error, Unauthorized):
-                # Drop the refused token, so that a reinstall is picked up at once; a
-                # remembered token can outlive its installation's removal.
-                self.tokens.forget(message.workspace)
-                if await self._lookup(message.workspace) is None:
-                    error = _not_installed(message.workspace)
-            error.status = getattr(exc.response, "status_code", None)
-            raise error from None
-        except (aiohttp.ClientError, TimeoutError) as exc:  # asyncio.TimeoutError is TimeoutError
-            raise TransientError(self._describe(exc, token)) from None
-        except SlackClientError as exc:  # a client-side problem: nothing says the channel is gone
-            raise TransientError(self._describe(exc, token)) from None
-        ts = response.get("ts") if response is not None else None
-        return str(ts) if ts else None
+        if message.file is not None:
+            return await self._post_with_file(message, message.file, token)
+        return await self._post_text(message, token)
 
-    async def _post_text(self, message: Outgoing, token: str | None) -> Any:
-        """Post the message's text and buttons to its channel."""
+    async def _post_text(self, message: Outgoing, token: str | None) -> str:
+        """Post the message's text and buttons to its channel; return its `ts`."""
         blocks = blocks_for(message.text, message.buttons)
-        return await self.client.chat_postMessage(
-            channel=message.chat_id,
-            text=fallback_text(message.text),
-            blocks=blocks or None,
-            unfurl_links=False,
-            token=token,
+        response = await self._call(
+            message,
+            token,
+            lambda: self.client.chat_postMessage(
+                channel=message.chat_id,
+                text=fallback_text(message.text),
+                blocks=blocks or None,
+                unfurl_links=False,
+                token=token,
+            ),
         )
+        return str(response["ts"])
 
-    async def _post_with_file(self, message: Outgoing, file: FileRef, token: str | None) -> Any:
-        """Upload the file to the message's chat, then post the text (None: there is none)."""
+    async def _post_with_file(self, message: Outgoing, file: FileRef, token: str | None) -> str:
+        """Upload the file to the message's chat, then post the text if there is one."""
         if file.data is None:
             raise TransientError(f"the bytes of file {file.id} were not read")
         key = (message.workspace, message.chat_id, file.sha256, message.text)
-        if key not in self._uploaded:
+        file_id = self._uploaded.get(key)
+        if file_id is None:
             channel = await self._conversation(message, token)
-            await self.client.files_upload_v2(
-                channel=channel,
-                file=file.data,
-                filename=file.filename,
-                title=file.filename,
-                token=token,
+            data = file.data
+            response = await self._call(
+                message,
+                token,
+                lambda: self.client.files_upload_v2(
+                    channel=channel,
+                    file=data,
+                    filename=file.filename,
+                    title=file.filename,
+                    token=token,
+                ),
             )
-            _remember(self._uploaded, key, None)
-        response = None
+            shared = response.get("files") or [{}]  # one file: the one uploaded
+            file_id = str(shared[0].get("id") or "")
+            _remember(self._uploaded, key, file_id)
+        ts = ""
         if plain_text(message.text).strip() or message.buttons:
-            response = await self._post_text(message, token)
+            ts = await self._post_text(message, token)
         self._uploaded.pop(key, None)
-        return response
+        return f"{file_id}/{ts}"
 
     async def edit(self, message: Outgoing, message_id: str) -> None:
-        """Replace a posted message's text and buttons (chat.update), or raise a DeliveryError."""
+        """Replace a posted message's text and buttons (chat.update), or raise a DeliveryError.
+
+        A file posted without text has no message to edit: giving it a text is `NotAllowed`.
+        """
+        _, ts = _parts(message_id)
+        if not ts:
+            if plain_text(message.text).strip() or message.buttons:
+                raise NotAllowed("the file was posted without a text message to edit")
+            return
         token = await self._token(message.workspace)
         channel = await self._conversation(message, token)
         # Without `blocks`, Slack keeps the old ones: an empty list removes them.
@@ -201,7 +213,7 @@ class SlackTarget:
             token,
             lambda: self.client.chat_update(
                 channel=channel,
-                ts=message_id,
+                ts=ts,
                 text=fallback_text(message.text),
                 blocks=blocks,
                 token=token,
@@ -209,18 +221,32 @@ class SlackTarget:
         )
 
     async def delete(self, message: Outgoing, message_id: str) -> None:
-        """Delete a posted message (chat.delete); one already gone counts as deleted."""
+        """Delete a post: its message (chat.delete), then its file (files.delete).
+
+        A message or a file already gone counts as deleted, so a retry after a partial
+        deletion is safe.
+        """
+        file_id, ts = _parts(message_id)
         token = await self._token(message.workspace)
-        channel = await self._conversation(message, token)
-        try:
-            await self._call(
-                message,
-                token,
-                lambda: self.client.chat_delete(channel=channel, ts=message_id, token=token),
-            )
-        except Rejected as exc:
-            if exc.reason != MESSAGE_GONE:
-                raise
+        if ts:
+            channel = await self._conversation(message, token)
+            try:
+                await self._call(
+                    message,
+                    token,
+                    lambda: self.client.chat_delete(channel=channel, ts=ts, token=token),
+                )
+            except Rejected as exc:
+                if exc.reason != MESSAGE_GONE:
+                    raise
+        if file_id:
+            try:
+                await self._call(
+                    message, token, lambda: self.client.files_delete(file=file_id, token=token)
+                )
+            except Rejected as exc:
+                if exc.reason not in FILE_GONE:
+                    raise
 
     async def _conversation(self, message: Outgoing, token: str | None) -> str:
         """Return the id of the conversation a message was posted to (a DM's, for a person)."""
@@ -240,10 +266,7 @@ class SlackTarget:
     async def _call(
         self, message: Outgoing, token: str | None, request: Callable[[], Awaitable[Any]]
     ) -> Any:
-        """Make one Web API call for a message; turn its failure into a DeliveryError.
-
-        (As deliver() does for chat.postMessage, which keeps its own copy for now.)
-        """
+        """Make one Web API call for a message; turn its failure into a DeliveryError."""
         try:
             return await request()
         except SlackApiError as exc:
@@ -297,7 +320,7 @@ class SlackTarget:
             return Unauthorized(code)
         if code in NOT_ALLOWED:
             return NotAllowed(code)
-        if code in MESSAGE_ERRORS or code == MESSAGE_GONE:
+        if code in MESSAGE_ERRORS or code == MESSAGE_GONE or code in FILE_GONE:
             return Rejected(code)
         if code:  # internal_error, fatal_error, ... and codes Slack adds later
             return TransientError(self._scrub(code, token))
@@ -314,6 +337,12 @@ class SlackTarget:
         for secret in filter(None, (token, self.client.token)):
             reason = reason.replace(secret, "[token]")
         return reason
+
+
+def _parts(message_id: str) -> tuple[str, str]:
+    """Read the id `deliver` returned: (the file's id or "", the text message's ts or "")."""
+    file_id, slash, ts = message_id.partition("/")
+    return (file_id, ts) if slash else ("", message_id)
 
 
 def _remember(memory: OrderedDict[K, V], key: K, value: V) -> None:

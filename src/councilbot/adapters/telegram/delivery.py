@@ -23,6 +23,16 @@ A message with a file goes by `sendPhoto` (PNG and JPEG up to 10 MB, shown inlin
 text as its caption when it fits Telegram's 1,024 characters; a longer text goes as its own
 message right after the file, carrying the buttons. The bytes of a file are uploaded once
 per process: the next chats get it by the file id Telegram gave that upload.
+
+The id `deliver` returns says what the post consists of, so that an edit uses the method
+that fits how it was sent and a deletion removes all of it:
+
+- `"13"`: a text message;
+- `"12/"`: a file whose caption is the text (edited by `editMessageCaption`: a new text
+  longer than a caption may be is cut at 1,024 characters, ending with an ellipsis, since
+  Telegram cannot turn a caption into a message of its own);
+- `"12/13"`: a file, then the text as message 13 (edited by `editMessageText`, whatever the
+  new text's length; deleted with its file).
 """
 
 from __future__ import annotations
@@ -36,7 +46,12 @@ from typing import Any
 
 import aiohttp
 
-from councilbot.adapters.telegram.render import CallbackStore, caption_fits, is_photo
+from councilbot.adapters.telegram.render import (
+    CallbackStore,
+    caption_fits,
+    fit_caption,
+    is_photo,
+)
 from councilbot.core.formatting import plain_text
 from councilbot.core.messages import Button, Platform
 from councilbot.delivery.targets import (
@@ -122,7 +137,7 @@ class TelegramTarget:
             self._session = None
 
     async def deliver(self, message: Outgoing) -> str | None:
-        """Send one HTML message; return Telegram's message id or raise a DeliveryError."""
+        """Send one HTML message; return the post's id (see the module) or raise a DeliveryError."""
         if message.file is not None:
             return await self._deliver_file(message, message.file)
         return await self._send_text(message)
@@ -143,20 +158,22 @@ class TelegramTarget:
     async def _deliver_file(self, message: Outgoing, file: FileRef) -> str:
         """Send the file captioned with the text, or the file and then the text if it is long.
 
-        The id returned is that of the message holding the text (the file's, when captioned).
+        Return "<file's id>/" for a captioned file, "<file's id>/<text's id>" for two messages.
         """
         if self._captioned(message):
-            return await self._send_file(message.chat_id, file, message.text, message.buttons)
+            file_id = await self._send_file(message.chat_id, file, message.text, message.buttons)
+            return f"{file_id}/"
         # Two messages: if the text fails after the file went, the row's retry (in this
         # process) sends only the text, rather than the file twice.
         key = (message.chat_id, file.sha256, message.text)
-        if key not in self._files_sent:
-            self._files_sent[key] = await self._send_file(message.chat_id, file, "", ())
+        file_id = self._files_sent.get(key)
+        if file_id is None:
+            file_id = self._files_sent[key] = await self._send_file(message.chat_id, file, "", ())
             while len(self._files_sent) > _REMEMBERED:
                 self._files_sent.popitem(last=False)
-        message_id = await self._send_text(message)
+        text_id = await self._send_text(message)
         self._files_sent.pop(key, None)
-        return message_id
+        return f"{file_id}/{text_id}"
 
     @staticmethod
     def _captioned(message: Outgoing) -> bool:
@@ -232,21 +249,24 @@ class TelegramTarget:
         return form
 
     async def edit(self, message: Outgoing, message_id: str) -> None:
-        """Replace a sent message's text and buttons, or raise a DeliveryError.
+        """Replace a sent post's text and buttons, or raise a DeliveryError.
 
-        A file sent with its text as caption is edited by its caption (`editMessageCaption`);
-        a text too long for a caption went as a message of its own, whose id was recorded.
+        How the post was sent decides (see the module): a file captioned with its text is
+        edited by its caption, cut with an ellipsis if the new text is longer than a caption
+        may be; a text message (alone, or after its file) by its text, whatever the length.
         """
-        params: dict[str, Any] = {
-            "chat_id": message.chat_id,
-            "message_id": int(message_id),
-            "parse_mode": "HTML",
-        }
-        if message.file is not None and self._captioned(message):
-            method, params["caption"] = "editMessageCaption", message.text
+        file_id, text_id = _parts(message_id)
+        params: dict[str, Any] = {"chat_id": message.chat_id, "parse_mode": "HTML"}
+        if text_id is None:
+            method = "editMessageCaption"
+            params |= {"message_id": file_id, "caption": fit_caption(message.text)}
         else:
-            method, params["text"] = "editMessageText", message.text
-            params["link_preview_options"] = {"is_disabled": True}
+            method = "editMessageText"
+            params |= {
+                "message_id": text_id,
+                "text": message.text,
+                "link_preview_options": {"is_disabled": True},
+            }
         if message.buttons:  # without reply_markup, Telegram removes the keyboard
             params["reply_markup"] = await self._keyboard(message.buttons)
         try:
@@ -256,13 +276,19 @@ class TelegramTarget:
                 raise _refused(exc) from None
 
     async def delete(self, message: Outgoing, message_id: str) -> None:
-        """Delete a sent message (one already gone counts as deleted), or raise a DeliveryError."""
-        params = {"chat_id": message.chat_id, "message_id": int(message_id)}
-        try:
-            await self._call("deleteMessage", params)
-        except Rejected as exc:
-            if _ALREADY_DELETED not in exc.reason.lower():
-                raise _refused(exc) from None
+        """Delete every message of a sent post (its text, then its file), or raise a DeliveryError.
+
+        A message already gone counts as deleted, so a retry after a partial deletion is safe.
+        """
+        file_id, text_id = _parts(message_id)
+        for part in (text_id, file_id):
+            if part is None:
+                continue
+            try:
+                await self._call("deleteMessage", {"chat_id": message.chat_id, "message_id": part})
+            except Rejected as exc:
+                if _ALREADY_DELETED not in exc.reason.lower():
+                    raise _refused(exc) from None
 
     async def _keyboard(self, rows: tuple[tuple[Button, ...], ...]) -> dict[str, Any]:
         """Turn button rows into an inline keyboard (long commands stored under a key)."""
@@ -311,6 +337,14 @@ class TelegramTarget:
         error.args = (error.reason,)
         log.info("telegram delivery to %s failed: %s", params.get("chat_id"), error.reason)
         return error
+
+
+def _parts(message_id: str) -> tuple[int | None, int | None]:
+    """Read the id `deliver` returned: (the file's message, the text's message)."""
+    file_part, slash, text_part = message_id.partition("/")
+    if not slash:
+        return None, int(message_id)
+    return int(file_part), int(text_part) if text_part else None
 
 
 def _refused(error: Rejected) -> Rejected:

@@ -1,13 +1,14 @@
 """Render replies for Telegram: message chunks, inline keyboards, callback data and toasts.
 
 Replies are already Telegram's HTML subset (see core.messages.Reply), so rendering is
-mostly about Telegram's limits: 4096 characters a message, 64 bytes of callback data,
-200 characters of a callback answer.
+mostly about Telegram's limits: 4096 characters a message, 1024 a file's caption, 64 bytes
+of callback data, 200 characters of a callback answer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import re
 from base64 import urlsafe_b64encode
@@ -112,6 +113,33 @@ def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 def caption_fits(text: str) -> bool:
     """Tell whether markup fits in a caption (Telegram counts its visible UTF-16 units)."""
     return len(plain_text(text).encode("utf-16-le")) // 2 <= CAPTION_LIMIT
+
+
+def fit_caption(text: str) -> str:
+    """Return markup as a caption: itself if it fits, else cut with an ellipsis, tags closed.
+
+    The cut falls at the last space or newline of the caption's second half when there is
+    one, never inside a tag or an entity.
+    """
+    if caption_fits(text):
+        return text
+    budget = CAPTION_LIMIT - 1  # room for the ellipsis
+    kept: list[str] = []
+    stack: tuple[tuple[str, str], ...] = ()
+    used = 0
+    at_space: tuple[int, tuple[tuple[str, str], ...]] | None = None
+    for token in _TOKEN.findall(text):
+        visible = "" if token.startswith("<") and token.endswith(">") else html.unescape(token)
+        units = len(visible.encode("utf-16-le")) // 2
+        if used + units > budget:
+            break
+        if visible.isspace() and used >= budget // 2:
+            at_space = (len(kept), stack)  # cut before it
+        kept.append(token)
+        used += units
+        stack = _apply(stack, token)
+    end, open_tags = at_space or (len(kept), stack)
+    return "".join(kept[:end]).rstrip() + "…" + _closing(open_tags)
 
 
 def is_photo(content_type: str, size: int) -> bool:
