@@ -106,11 +106,6 @@ class Audience:
         """Count the people reached by direct message."""
         return sum(1 for r in self.recipients if r.private)
 
-    def find(self, platform: Platform, workspace: str, chat_id: str) -> Recipient | None:
-        """Return the recipient in one chat, if the broadcast reaches it."""
-        chat = f"{platform.value}:{workspace}:{chat_id}"
-        return next((r for r in self.recipients if r.chat == chat), None)
-
 
 def _in_chat(channel: Channel, catalogs: Catalogs) -> Recipient:
     """Speak in a council's chat: its language, its council's zone."""
