@@ -188,3 +188,14 @@ async def test_a_deleted_announcement_is_neither_deleted_again_nor_edited(
         item = await session.get(Announcement, 1)
         assert item is not None
         assert (item.status, item.text) == (AnnouncementStatus.DELETED, "Meet at 7")
+
+
+async def test_an_old_preview_is_not_edited_either(bot: Bot, clock: Clock) -> None:
+    await bot("/announce cork Meet at 7")
+    clock.advance(hours=25)
+    refusal = (
+        "The preview of announcement #1 is too old to send: announce it again to see who it "
+        "reaches today."
+    )
+    assert await bot("/announce edit 1 Meet at 8") == refusal
+    assert await bot("/announce edit 1") == refusal

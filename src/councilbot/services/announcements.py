@@ -29,9 +29,6 @@ TOPIC = "announcements"  # the subscription topic commands/announcements.py decl
 MAX_LENGTH = 3500  # leaves room for the header below Telegram's 4,096 characters
 
 
-UTC_ZONE = ZoneInfo("UTC")
-
-
 def zone(announcement: Announcement) -> ZoneInfo:
     """Return the zone an announcement's times are read and shown in, wherever one asks.
 
@@ -42,7 +39,7 @@ def zone(announcement: Announcement) -> ZoneInfo:
         return ZoneInfo(announcement.timezone)
     if announcement.councils:
         return ZoneInfo(min(announcement.councils, key=lambda c: c.slug).timezone)
-    return UTC_ZONE
+    return ZoneInfo("UTC")
 
 
 def job_name(announcement_id: int) -> str:
@@ -335,17 +332,13 @@ async def _require_may_change(
         raise Forbidden(refusal, id=announcement.id, councils=", ".join(missing))
 
 
-def expired(announcement: Announcement, now: datetime) -> bool:
-    """Tell whether a draft is too old to send (its preview was long ago)."""
-    return (
+def _refuse_expired(announcement: Announcement, now: datetime) -> None:
+    """Refuse to send or edit a draft whose preview was long ago: who it reaches may have
+    changed since (the one check for Send and for edit)."""
+    if (
         announcement.status is AnnouncementStatus.DRAFT
         and announcement.created_at <= now - DRAFT_LIFETIME
-    )
-
-
-def _refuse_expired(announcement: Announcement, now: datetime) -> None:
-    """Refuse to send or edit a draft whose preview is too old to trust."""
-    if expired(announcement, now):
+    ):
         raise Conflict(
             N_(
                 "The preview of announcement #{id} is too old to send: announce it again to "
