@@ -200,6 +200,19 @@ async def test_targets_in_several_zones_say_which_zone_the_time_was_read_in(
     )
 
 
+async def test_an_announcement_from_before_its_zone_was_kept_shows_its_first_council_zone(
+    bot: Bot,
+) -> None:
+    await bot("/announce cork,bologna Hi --at 2026-12-02 10:00 --yes")
+    async with bot.app.sessionmaker() as session, session.begin():
+        item = await session.get(Announcement, 1)
+        assert item is not None and item.timezone == "Europe/Dublin"
+        item.timezone = None  # as rows written before 0009 kept it
+    assert await bot("/announce list") == (  # Bologna's, the first of its councils by slug
+        "Scheduled announcements\n#1 · Wed 2 Dec, 11:00 CET · bologna, cork · Hi"
+    )
+
+
 async def test_a_member_reads_every_council_announcement_in_their_own_language(
     bot: Bot, console_out: io.StringIO
 ) -> None:
