@@ -1,7 +1,9 @@
 """announcements wait as drafts until a preview is sent
 
 An announcement starts as a draft that only its preview shows; Send queues or schedules
-it. A sent one can be deleted from the chats it reached. Each identity remembers the
+it. A sent one can be deleted from the chats it reached. Each announcement keeps the
+time zone its times were read in and are shown in (none on older rows: they use their
+first council's). Each identity remembers the
 language its app reported when last seen, so that a direct message speaks it when the
 member chose none.
 
@@ -53,6 +55,7 @@ def upgrade() -> None:
         batch_op.drop_constraint(op.f(CONSTRAINT), type_="check")
         batch_op.create_check_constraint(op.f(CONSTRAINT), sa.text(_check(NEW)))
         batch_op.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("timezone", sa.String(length=64), nullable=True))
     with op.batch_alter_table("identities", schema=None) as batch_op:
         batch_op.add_column(sa.Column("language_code", sa.String(length=8), nullable=True))
 
@@ -64,6 +67,7 @@ def downgrade() -> None:
     op.execute("DELETE FROM announcements WHERE status = 'draft'")
     op.execute("UPDATE announcements SET status = 'sent' WHERE status = 'deleted'")
     with _keeping_council_links(), op.batch_alter_table("announcements", schema=None) as batch_op:
+        batch_op.drop_column("timezone")
         batch_op.drop_column("deleted_at")
         batch_op.drop_constraint(op.f(CONSTRAINT), type_="check")
         batch_op.create_check_constraint(op.f(CONSTRAINT), sa.text(_check(OLD)))

@@ -173,15 +173,42 @@ async def test_at_typed_in_a_private_chat_is_read_in_the_target_council_zone(bot
     assert at.replace(tzinfo=UTC) == datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
 
-async def test_targets_in_several_zones_say_which_zone_the_time_was_read_in(bot: Bot) -> None:
-    reply = await bot("/announce cork,bologna Hi --at 2026-12-02 10:00 --yes")
-    assert reply == (
-        f"I read the time in Europe/Dublin, the time zone of {CORK_TEXT}.\n"
-        f"Announcement #1 will go out on Wed 2 Dec, 10:00 GMT to {CORK_TEXT}, {BOLOGNA_TEXT}. "
+async def test_targets_in_several_zones_say_which_zone_the_time_was_read_in(
+    bot: Bot, clock: Clock
+) -> None:
+    reply = await bot("/announce cork,bologna Hi --at 2026-12-02 10:00")
+    assert reply.startswith(f"I read the time in Europe/Dublin, the time zone of {CORK_TEXT}.\n")
+    assert "on Wed 2 Dec, 10:00 GMT. Nothing is sent" in reply
+    assert await bot("1") == (
+        f"Announcement #1 will go out on Wed 2 Dec, 10:00 GMT to {BOLOGNA_TEXT}, {CORK_TEXT}. "
         "/announce cancel 1 cancels it."
     )
-    # Listed in its first council's zone (Bologna's), named, wherever it is asked.
-    assert await bot("/announce list") == (
+    # One announcement, one zone (the one its time was read in), wherever it is asked.
+    for chat in ("cork-chat", "bologna-chat", "dm"):
+        assert await bot(f"admin@{chat}: /announce list") == (
+            "Scheduled announcements\n#1 · Wed 2 Dec, 10:00 GMT · bologna, cork · Hi"
+        )
+        assert await bot(f"admin@{chat}: /deliveries 1") == (
+            "Announcement #1 is scheduled for Wed 2 Dec, 10:00 GMT; nothing was sent yet."
+        )
+    clock.advance(days=1, hours=1)  # 10:00 GMT, 11:00 CET
+    assert await bot.app.scheduler.fire_due() == 1
+    clock.advance(minutes=5)
+    assert await bot("admin@bologna-chat: /announce cancel 1") == (
+        "Announcement #1 was already sent on Wed 2 Dec, 10:00 GMT, so it can no longer be "
+        "cancelled. /deliveries 1 shows how it went."
+    )
+
+
+async def test_an_announcement_from_before_its_zone_was_kept_shows_its_first_council_zone(
+    bot: Bot,
+) -> None:
+    await bot("/announce cork,bologna Hi --at 2026-12-02 10:00 --yes")
+    async with bot.app.sessionmaker() as session, session.begin():
+        item = await session.get(Announcement, 1)
+        assert item is not None and item.timezone == "Europe/Dublin"
+        item.timezone = None  # as rows written before 0009 kept it
+    assert await bot("/announce list") == (  # Bologna's, the first of its councils by slug
         "Scheduled announcements\n#1 · Wed 2 Dec, 11:00 CET · bologna, cork · Hi"
     )
 

@@ -6,6 +6,7 @@ On a real database (SQLite, and PostgreSQL when configured), with rows as the bo
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -134,6 +135,7 @@ async def test_each_recipient_is_reached_once_in_their_language_and_zone(
             session,
             [bologna, malaga],
             "announcements",
+            zone=ZoneInfo("Europe/Rome"),  # the thing's zone: Bologna's
             catalogs=catalogs,
             default_language="en",
         )
@@ -144,9 +146,10 @@ async def test_each_recipient_is_reached_once_in_their_language_and_zone(
         assert reached == [
             ("telegram", "-1001", ChatKind.GROUP, "it", "Europe/Rome"),
             ("telegram", "-1002", ChatKind.GROUP, "en", "Europe/Madrid"),
-            ("telegram", "10", ChatKind.PRIVATE, "tr", "Europe/Dublin"),
-            ("slack", "U20", ChatKind.PRIVATE, "fr", "Europe/Dublin"),
-            ("console", "carmen", ChatKind.PRIVATE, "es", "Europe/Madrid"),
+            # A direct message shows times in the thing's zone, not the reader's home's.
+            ("telegram", "10", ChatKind.PRIVATE, "tr", "Europe/Rome"),
+            ("slack", "U20", ChatKind.PRIVATE, "fr", "Europe/Rome"),
+            ("console", "carmen", ChatKind.PRIVATE, "es", "Europe/Rome"),
             ("console", "dan", ChatKind.PRIVATE, "en", "Europe/Rome"),
         ]
         assert (audience.chats, audience.subscribers) == (2, 4)

@@ -2,8 +2,12 @@
 
 `/announce <councils> <text>` answers with a preview (the text as readers get it, who it
 reaches and when) and Send, Edit and Cancel buttons; nothing is queued until Send.
-`--yes` sends at once, for scripts. Each form of the command is its own function with its
-own argument model; `announce` reads the first word and hands over to it.
+`--yes` sends at once, for scripts. Each form of the command (`list`, `send`, `cancel`,
+`edit`, `delete`) is a sub-command of its `CommandSpec`, with its own function and argument
+model: the router reads the first word and dispatches to it.
+
+An announcement's times are read in one zone, kept on it (`announcements.zone`), and shown
+in that zone, named, wherever one asks: preview, confirmation, list, cancel, deliveries.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from councilbot.core.grammar import (
     When,
     parse_args,
 )
-from councilbot.core.grammar import parse_fields as parse_form_fields
 from councilbot.core.i18n import N_
 from councilbot.core.messages import FormRequest, Platform, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
@@ -73,34 +76,29 @@ def _preview(text: str, length: int = 60) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-def _when(ctx: Context, moment: datetime | None, zone: ZoneInfo) -> str:
-    """Show a time of an announcement in its council's zone, named."""
+def _when(ctx: Context, moment: datetime | None, item: Announcement) -> str:
+    """Show a time of an announcement in its own zone, named, whoever asks from wherever."""
     assert moment is not None  # each status that shows a time comes with it
-    return format_when(moment, zone, ctx.lang, now=ctx.now)
-
-
-def _zone(ctx: Context, item: Announcement) -> ZoneInfo:
-    """Return the zone an announcement's times are shown in: its first council's."""
-    if not item.councils:  # its councils were all removed since: the reader's zone
-        return ctx.tz
-    return ZoneInfo(min(item.councils, key=lambda c: c.slug).timezone)
+    return format_when(moment, announcements.zone(item), ctx.lang, now=ctx.now)
 
 
 def _read_in_zone(ctx: Context, zone: ZoneInfo) -> AnnounceArgs:
-    """Read the command again with its times in another zone (a target council's)."""
+    """Read the typed command again with its times in another zone (a target council's)."""
     context = {"today": ctx.now.astimezone(zone).date(), "now": ctx.now, "tz": zone}
-    command = ctx.command
-    if command.fields is not None:
-        parsed = parse_form_fields(AnnounceArgs, command.fields, context)
-    else:
-        parsed = parse_args(AnnounceArgs, command.args, context)
+    parsed = parse_args(AnnounceArgs, ctx.command.args, context)
     assert isinstance(parsed, AnnounceArgs)
     return parsed
 
 
 def _zone_for(ctx: Context, targets: list[Council]) -> ZoneInfo:
     """Pick the zone `--at` is read in: this chat's council's if it is a target, else the
-    first target's (a private chat, or a chat of another council)."""
+    first target's (a private chat, or a chat of another council).
+
+    A Slack form's time was picked under a label naming this chat's zone (the form's):
+    it is read in that zone, as the label said.
+    """
+    if ctx.command.fields is not None:
+        return ctx.tz
     here = ctx.council if ctx.channel is not None else None
     if here is not None and any(c.id == here.id for c in targets):
         return ctx.tz
@@ -113,22 +111,24 @@ async def announce_new(ctx: Context, args: AnnounceArgs) -> Reply:
         raise InvalidInput(N_("Please write the announcement's text.")).about("text")
     targets = await announcements.resolve_targets(ctx.session, ctx.actor, args.target)
     notes = list(args.notes(ctx.t))
-    zone = ctx.tz
+    # The announcement's zone: its --at is read in it, and its times are shown in it.
+    zone = _zone_for(ctx, targets)
     if args.at is not None:
-        zone = _zone_for(ctx, targets)
         if zone != ctx.tz:
             args = _read_in_zone(ctx, zone)
             notes = list(args.notes(ctx.t))
         zones = {c.timezone for c in targets}
         if len(zones) > 1 or zone != ctx.tz:
-            council = next(c for c in targets if c.timezone == str(zone))
-            notes.append(
-                ctx.t(
-                    "I read the time in {zone}, the time zone of {council}.",
-                    zone=str(zone),
-                    council=council.name,
+            # (A form's time is read in the zone its label named, maybe no target's.)
+            council = next((c for c in targets if c.timezone == str(zone)), None)
+            if council is not None:
+                notes.append(
+                    ctx.t(
+                        "I read the time in {zone}, the time zone of {council}.",
+                        zone=str(zone),
+                        council=council.name,
+                    )
                 )
-            )
     created = await announcements.create_announcement(
         ctx.session,
         actor=ctx.actor,
@@ -137,20 +137,18 @@ async def announce_new(ctx: Context, args: AnnounceArgs) -> Reply:
         at=args.at,
         now=ctx.now,
         catalogs=ctx.router.catalogs,
+        timezone=zone,
         default_language=ctx.settings.default_language,
         send=args.yes,
         targets=targets,
     )
     if not args.yes:
-        return await _preview_reply(ctx, created.announcement, notes, zone)
-    return _sent_reply(ctx, created, notes, zone)
+        return await _preview_reply(ctx, created.announcement, notes)
+    return _sent_reply(ctx, created, notes)
 
 
 async def _preview_reply(
-    ctx: Context,
-    item: Announcement,
-    notes: list[Markup] | None = None,
-    zone: ZoneInfo | None = None,
+    ctx: Context, item: Announcement, notes: list[Markup] | None = None
 ) -> Reply:
     """Show a draft as its readers will get it, who it reaches and when, with its buttons."""
     reached = await announcements.audience(
@@ -172,16 +170,13 @@ async def _preview_reply(
         reached=reached,
         councils=item.councils,
         at=item.scheduled_at,
-        zone=zone or _zone(ctx, item),
+        zone=announcements.zone(item),
         notes=notes or (),
     )
 
 
 def _sent_reply(
-    ctx: Context,
-    created: announcements.Created,
-    notes: list[Markup] | None = None,
-    zone: ZoneInfo | None = None,
+    ctx: Context, created: announcements.Created, notes: list[Markup] | None = None
 ) -> Reply:
     """Confirm that an announcement is on its way, or when it will go out."""
     item = created.announcement
@@ -190,7 +185,7 @@ def _sent_reply(
             "Announcement #{id} will go out on {when} to {councils}. "
             "/announce cancel {id} cancels it.",
             id=item.id,
-            when=_when(ctx, item.scheduled_at, zone or _zone(ctx, item)),
+            when=_when(ctx, item.scheduled_at, item),
             councils=", ".join(c.name for c in item.councils),
         )
     elif created.queued == 0:
@@ -236,14 +231,13 @@ async def announce_send(ctx: Context, args: IdArgs) -> Reply:
 
 def _not_a_draft(ctx: Context, item: Announcement) -> Conflict:
     """Say what became of an announcement whose preview is pressed again."""
-    zone = _zone(ctx, item)
     if item.status in (AnnouncementStatus.SENT, AnnouncementStatus.DELETED):
         return Conflict(
             N_(
                 "Announcement #{id} was already sent on {when}. /deliveries {id} shows how it went."
             ),
             id=item.id,
-            when=_when(ctx, item.sent_at, zone),
+            when=_when(ctx, item.sent_at, item),
         )
     if item.status is AnnouncementStatus.SCHEDULED:
         return Conflict(
@@ -252,7 +246,7 @@ def _not_a_draft(ctx: Context, item: Announcement) -> Conflict:
                 "/announce cancel {id} cancels it."
             ),
             id=item.id,
-            when=_when(ctx, item.scheduled_at, zone),
+            when=_when(ctx, item.scheduled_at, item),
         )
     if item.status is AnnouncementStatus.MISSED:
         return Conflict(
@@ -261,7 +255,7 @@ def _not_a_draft(ctx: Context, item: Announcement) -> Conflict:
                 "announce it again to send it."
             ),
             id=item.id,
-            when=_when(ctx, item.scheduled_at, zone),
+            when=_when(ctx, item.scheduled_at, item),
         )
     return Conflict(
         N_(
@@ -290,11 +284,11 @@ async def announce_list(ctx: Context, _args: NoArgs) -> Reply:
                 )
             )
             continue
-        # In its first council's zone, named: not the zone of the chat that asks.
+        # In its own zone, named: not the zone of the chat that asks.
         line = ctx.t(
             "#{id} · {when} · {councils} · {text}",
             id=item.id,
-            when=_when(ctx, item.scheduled_at, _zone(ctx, item)),
+            when=_when(ctx, item.scheduled_at, item),
             councils=councils,
             text=_preview(item.text),
         )
@@ -352,11 +346,11 @@ async def announce_edit(ctx: Context, args: EditArgs) -> Reply:
     item = edited.announcement
     if item.status is AnnouncementStatus.DRAFT:
         return await _preview_reply(ctx, item)
-    if item.status in (AnnouncementStatus.SCHEDULED, AnnouncementStatus.MISSED):
+    if item.status is AnnouncementStatus.SCHEDULED:
         return ctx.reply(
             "Announcement #{id} is changed; it will go out on {when} with the new text.",
             id=item.id,
-            when=_when(ctx, item.scheduled_at, _zone(ctx, item)),
+            when=_when(ctx, item.scheduled_at, item),
         )
     return Reply(
         text=ctx.t.plural(
@@ -482,8 +476,8 @@ async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
     item, report = await announcements.delivery_report(ctx.session, ctx.actor, number)
 
     def when(moment: datetime | None) -> str:
-        # In the zone of the announcement's council, named, whoever asks.
-        return _when(ctx, moment, _zone(ctx, item))
+        # In the announcement's zone, named, whoever asks from wherever.
+        return _when(ctx, moment, item)
 
     if item.status is AnnouncementStatus.DRAFT:
         return ctx.reply(

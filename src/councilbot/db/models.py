@@ -365,6 +365,9 @@ class Announcement(Base):
     cancelled_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # The zone its times are read in and shown in, wherever they are asked about (None on
+    # rows from before it was kept: those use their first council's).
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
     councils: Mapped[list[Council]] = relationship(
         secondary=announcement_councils, lazy="selectin", order_by=Council.slug

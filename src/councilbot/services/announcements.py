@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -26,6 +27,19 @@ DRAFT_LIFETIME = timedelta(days=1)
 SEND_JOB = "announcement.send"
 TOPIC = "announcements"  # the subscription topic commands/announcements.py declares
 MAX_LENGTH = 3500  # leaves room for the header below Telegram's 4,096 characters
+
+
+def zone(announcement: Announcement) -> ZoneInfo:
+    """Return the zone an announcement's times are read and shown in, wherever one asks.
+
+    The one kept when it was written (the zone its --at was read in); rows from before
+    it was kept use their first council's (by slug), and UTC once their councils are gone.
+    """
+    if announcement.timezone:
+        return ZoneInfo(announcement.timezone)
+    if announcement.councils:
+        return ZoneInfo(min(announcement.councils, key=lambda c: c.slug).timezone)
+    return ZoneInfo("UTC")
 
 
 def job_name(announcement_id: int) -> str:
@@ -93,11 +107,17 @@ async def create_announcement(
     at: datetime | None,
     now: datetime,
     catalogs: Catalogs,
+    timezone: ZoneInfo | None = None,
     default_language: str = DEFAULT_LANGUAGE,
     send: bool = True,
     targets: list[Council] | None = None,
 ) -> Created:
-    """Keep a draft for its preview, or (`send`) announce now or schedule it at `at`."""
+    """Keep a draft for its preview, or (`send`) announce now or schedule it at `at`.
+
+    `timezone` is the zone `at` was read in, kept with it: its times are shown in it
+    everywhere (preview, confirmation, list, deliveries, direct messages). None: the first
+    target's, in the order given.
+    """
     text = _check_text(text)
     if at is not None and at <= now:
         raise InvalidInput(N_("That time is already past.")).about("at")
@@ -111,6 +131,7 @@ async def create_announcement(
         scheduled_at=at,
         created_at=now,
         councils=targets,
+        timezone=str(timezone or ZoneInfo(targets[0].timezone)),
     )
     session.add(announcement)
     await session.flush()
@@ -217,6 +238,7 @@ async def audience(
         session,
         announcement.councils,
         TOPIC,
+        zone=zone(announcement),
         catalogs=catalogs,
         default_language=default_language,
     )
@@ -254,7 +276,10 @@ async def _sees(session: AsyncSession, actor: Actor) -> Callable[[Announcement],
     )
 
 
-async def _get_visible(session: AsyncSession, actor: Actor, announcement_id: int) -> Announcement:
+async def get_announcement(
+    session: AsyncSession, actor: Actor, announcement_id: int
+) -> Announcement:
+    """Return an announcement the actor may see."""
     announcement = await session.get(Announcement, announcement_id)
     if announcement is None:
         raise NotFound(N_("There is no announcement #{id}."), id=announcement_id)
@@ -263,13 +288,6 @@ async def _get_visible(session: AsyncSession, actor: Actor, announcement_id: int
             N_("Announcement #{id} is not for a council you coordinate."), id=announcement_id
         )
     return announcement
-
-
-async def get_announcement(
-    session: AsyncSession, actor: Actor, announcement_id: int
-) -> Announcement:
-    """Return an announcement the actor may see."""
-    return await _get_visible(session, actor, announcement_id)
 
 
 async def list_scheduled(
@@ -299,7 +317,7 @@ class SentBefore(Exception):
         super().__init__(announcement_id, sent_at)
         self.announcement_id = announcement_id
         self.sent_at = sent_at
-        self.timezone = timezone  # its first council's, where its times are shown
+        self.timezone = timezone  # the announcement's, where its times are shown
 
 
 async def _require_may_change(
@@ -314,19 +332,27 @@ async def _require_may_change(
         raise Forbidden(refusal, id=announcement.id, councils=", ".join(missing))
 
 
-def expired(announcement: Announcement, now: datetime) -> bool:
-    """Tell whether a draft is too old to send (its preview was long ago)."""
-    return (
+def _refuse_expired(announcement: Announcement, now: datetime) -> None:
+    """Refuse to send or edit a draft whose preview was long ago: who it reaches may have
+    changed since (the one check for Send and for edit)."""
+    if (
         announcement.status is AnnouncementStatus.DRAFT
         and announcement.created_at <= now - DRAFT_LIFETIME
-    )
+    ):
+        raise Conflict(
+            N_(
+                "The preview of announcement #{id} is too old to send: announce it again to "
+                "see who it reaches today."
+            ),
+            id=announcement.id,
+        )
 
 
 async def cancel_announcement(
     session: AsyncSession, actor: Actor, announcement_id: int, *, now: datetime
 ) -> Announcement:
     """Cancel a draft, a scheduled or a missed announcement; raise SentBefore if it went out."""
-    announcement = await _get_visible(session, actor, announcement_id)
+    announcement = await get_announcement(session, actor, announcement_id)
     await _require_may_change(
         session,
         actor,
@@ -343,8 +369,7 @@ async def cancel_announcement(
     if announcement.status in (AnnouncementStatus.SENT, AnnouncementStatus.DELETED):
         assert announcement.sent_at is not None  # set with the status
         if announcement.sent_at < now:
-            first = min(announcement.councils, key=lambda c: c.slug)
-            raise SentBefore(announcement.id, announcement.sent_at, first.timezone)
+            raise SentBefore(announcement.id, announcement.sent_at, str(zone(announcement)))
         # Sent as this cancel came in: the firing won the race for the job row.
         raise Conflict(
             N_(
@@ -370,7 +395,7 @@ async def send_draft(
     default_language: str = DEFAULT_LANGUAGE,
 ) -> Created:
     """Send a previewed draft: queue it now, or schedule it for its time."""
-    announcement = await _get_visible(session, actor, announcement_id)
+    announcement = await get_announcement(session, actor, announcement_id)
     # Two presses of Send (two devices, a double tap) queue it once: the second waits here.
     announcement = await _lock(session, announcement.id)
     assert announcement is not None
@@ -381,14 +406,7 @@ async def send_draft(
             N_("Only the coordinator who wrote announcement #{id} can send it."),
             id=announcement.id,
         )
-    if expired(announcement, now):
-        raise Conflict(
-            N_(
-                "The preview of announcement #{id} is too old to send: announce it again to "
-                "see who it reaches today."
-            ),
-            id=announcement.id,
-        )
+    _refuse_expired(announcement, now)
     if announcement.scheduled_at is not None and announcement.scheduled_at <= now:
         raise Conflict(
             N_(
@@ -421,7 +439,7 @@ class Edited:
 
 
 def check_editable(announcement: Announcement, now: datetime) -> None:
-    """Refuse to edit what was cancelled, deleted, or previewed too long ago."""
+    """Refuse to edit what was cancelled, deleted, missed, or previewed too long ago."""
     if announcement.status is AnnouncementStatus.CANCELLED:
         raise Conflict(
             N_("Announcement #{id} was cancelled; there is nothing to edit."), id=announcement.id
@@ -430,14 +448,17 @@ def check_editable(announcement: Announcement, now: datetime) -> None:
         raise Conflict(
             N_("Announcement #{id} was deleted; there is nothing to edit."), id=announcement.id
         )
-    if expired(announcement, now):
+    if announcement.status is AnnouncementStatus.MISSED:
+        # It never goes out now: a new text would wait for a time that is past.
         raise Conflict(
             N_(
-                "The preview of announcement #{id} is too old to send: announce it again to "
-                "see who it reaches today."
+                "Announcement #{id} was due while the bot was down and will not go out, so "
+                "there is nothing to edit: announce the new text again, and /announce cancel "
+                "{id} takes this one off the list."
             ),
             id=announcement.id,
         )
+    _refuse_expired(announcement, now)
 
 
 async def edit_announcement(
@@ -452,7 +473,7 @@ async def edit_announcement(
 ) -> Edited:
     """Change an announcement's text: a draft's or a scheduled one's, or re-render its posts."""
     text = _check_text(text)
-    announcement = await _get_visible(session, actor, announcement_id)
+    announcement = await get_announcement(session, actor, announcement_id)
     await _require_may_change(
         session,
         actor,
@@ -468,11 +489,16 @@ async def edit_announcement(
     announcement.text = text
     if announcement.status is not AnnouncementStatus.SENT:
         return Edited(announcement, 0)
-    reached = await audience(
-        session, announcement, catalogs=catalogs, default_language=default_language
-    )
     edits = await broadcast.rerender(
-        session, reached, renderer(announcement), source=SOURCE, source_id=announcement.id, now=now
+        session,
+        announcement.councils,
+        renderer(announcement),
+        zone=zone(announcement),
+        catalogs=catalogs,
+        default_language=default_language,
+        source=SOURCE,
+        source_id=announcement.id,
+        now=now,
     )
     return Edited(announcement, edits)
 
@@ -481,7 +507,7 @@ async def delete_announcement(
     session: AsyncSession, actor: Actor, announcement_id: int, *, now: datetime
 ) -> tuple[Announcement, int]:
     """Take a sent announcement back from every chat it reached; return how many posts go."""
-    announcement = await _get_visible(session, actor, announcement_id)
+    announcement = await get_announcement(session, actor, announcement_id)
     await _require_may_change(
         session,
         actor,
@@ -513,5 +539,5 @@ async def delivery_report(
     session: AsyncSession, actor: Actor, announcement_id: int
 ) -> tuple[Announcement, outbox.Report]:
     """Return an announcement and how its deliveries are doing."""
-    announcement = await _get_visible(session, actor, announcement_id)
+    announcement = await get_announcement(session, actor, announcement_id)
     return announcement, await outbox.report(session, SOURCE, announcement.id)

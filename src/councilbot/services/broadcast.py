@@ -9,11 +9,14 @@ carries the language and time zone its message is written in:
 - a council's chat: the chat's language (else its council's) and its council's zone;
 - a direct message: the member's own language (their /lang, else the language their app
   reported when last seen, on whichever platform reports one, else their home council's)
-  and their home council's zone.
+  and the zone of the thing broadcast (the one its times were given in), not the
+  reader's: an event in Bologna is at 18:00 CET for whoever reads it, from wherever.
   Never the sending council's language: a person in Cork reads Bologna's news in English.
 
 `enqueue` renders one message per recipient and adds them to the outbox in the caller's
 transaction, with idempotency keys, so a retried broadcast queues nothing twice.
+`rerender` edits every post of a broadcast in place, each rendered anew for the recipient
+it was sent to, whoever the broadcast would reach today.
 """
 
 from __future__ import annotations
@@ -29,7 +32,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.i18n import Catalogs, Translator
 from councilbot.core.messages import Button, ChatKind, Platform
-from councilbot.db.models import Channel, Council, Identity, Member, Subscription
+from councilbot.db.models import (
+    Channel,
+    Council,
+    Delivery,
+    DeliveryOperation,
+    Identity,
+    Member,
+    Subscription,
+)
 from councilbot.delivery import outbox
 from councilbot.delivery.outbox import Envelope
 from councilbot.delivery.targets import Outgoing
@@ -95,10 +106,48 @@ class Audience:
         """Count the people reached by direct message."""
         return sum(1 for r in self.recipients if r.private)
 
-    def find(self, platform: Platform, workspace: str, chat_id: str) -> Recipient | None:
-        """Return the recipient in one chat, if the broadcast reaches it."""
-        chat = f"{platform.value}:{workspace}:{chat_id}"
-        return next((r for r in self.recipients if r.chat == chat), None)
+
+def _in_chat(channel: Channel, catalogs: Catalogs) -> Recipient:
+    """Speak in a council's chat: its language, its council's zone."""
+    return Recipient(
+        platform=channel.platform,
+        workspace=channel.workspace,
+        chat_id=channel.external_id,
+        chat_kind=ChatKind.GROUP,
+        t=catalogs.translator(channel.language),
+        tz=ZoneInfo(channel.council.timezone),
+        council=channel.council,
+        channel_id=channel.id,
+    )
+
+
+class _Languages:
+    """Tell the language of members' direct messages (read for a batch of members)."""
+
+    def __init__(
+        self, homes: dict[int, Council], apps: dict[int, str], default_language: str
+    ) -> None:
+        self.homes = homes
+        self.apps = apps
+        self.default_language = default_language
+
+    @classmethod
+    async def of(
+        cls, session: AsyncSession, members: Sequence[Member], default_language: str
+    ) -> _Languages:
+        homes = await _councils_by_id(session, {m.home_council_id for m in members})
+        apps = await _app_languages(session, [m.id for m in members if m.locale is None])
+        return cls(homes, apps, default_language)
+
+    def __call__(self, member: Member) -> str:
+        """Their /lang, else their app's, else their home council's, else the bot's."""
+        home = self.homes.get(member.home_council_id) if member.home_council_id else None
+        return (
+            member.locale
+            or self.apps.get(member.id)
+            or (home.language if home else None)
+            or self.default_language
+        )
 
 
 async def audience(
@@ -106,49 +155,33 @@ async def audience(
     councils: Sequence[Council],
     topic: str,
     *,
+    zone: ZoneInfo,
     catalogs: Catalogs,
     default_language: str,
 ) -> Audience:
-    """Find the chats and subscribers that a broadcast to `councils` on `topic` reaches."""
+    """Find the chats and subscribers that a broadcast to `councils` on `topic` reaches.
+
+    `zone` is the thing's own (the one its times were given in): direct messages show
+    times in it, whoever reads them and wherever they live.
+    """
     council_ids = [c.id for c in councils]
     channels = await session.scalars(
         select(Channel)
         .where(Channel.council_id.in_(council_ids), Channel.active.is_(True))
         .order_by(Channel.id)
     )
-    recipients = [
-        Recipient(
-            platform=channel.platform,
-            workspace=channel.workspace,
-            chat_id=channel.external_id,
-            chat_kind=ChatKind.GROUP,
-            t=catalogs.translator(channel.language),
-            tz=ZoneInfo(channel.council.timezone),
-            council=channel.council,
-            channel_id=channel.id,
-        )
-        for channel in channels
-    ]
+    recipients = [_in_chat(channel, catalogs) for channel in channels]
     subscribers = await _subscribers(session, council_ids, topic)
-    homes = await _councils_by_id(session, {m.home_council_id for m, _ in subscribers})
-    apps = await _app_languages(session, [m.id for m, _ in subscribers if m.locale is None])
+    language = await _Languages.of(session, [m for m, _ in subscribers], default_language)
     for member, identity in subscribers:
-        home = homes.get(member.home_council_id) if member.home_council_id else None
-        lang = (
-            member.locale
-            or apps.get(member.id)
-            or (home.language if home else None)
-            or default_language
-        )
         recipients.append(
             Recipient(
                 platform=identity.platform,
                 workspace=identity.workspace,
                 chat_id=identity.user_id,  # a private chat goes by the person's id
                 chat_kind=ChatKind.PRIVATE,
-                t=catalogs.translator(lang),
-                # Their own council's clock; someone with no home reads the first target's.
-                tz=ZoneInfo(home.timezone if home else councils[0].timezone),
+                t=catalogs.translator(language(member)),
+                tz=zone,
                 council=None,
                 member_id=member.id,
             )
@@ -195,9 +228,12 @@ async def enqueue(
 
 async def rerender(
     session: AsyncSession,
-    audience: Audience,
+    councils: Sequence[Council],
     render: Renderer,
     *,
+    zone: ZoneInfo,
+    catalogs: Catalogs,
+    default_language: str,
     source: str,
     source_id: int,
     now: datetime,
@@ -205,15 +241,87 @@ async def rerender(
 ) -> int:
     """Edit every post of a broadcast in place, rendered anew for the recipient it went to.
 
+    Each post is rendered for the chat it is in, whoever the broadcast would reach today: a
+    subscriber who unsubscribed or was since seen on another platform, a chat the bot left
+    or that was unlinked, all get the new text. A council's chat speaks its language and
+    names its council; an unlinked one (its link, and its language choice, are gone) names
+    its council if the broadcast had one, in that council's language. A direct message is
+    in its member's language, as for a new broadcast, and shows times in `zone`.
+
     Through the outbox's edits (a post not sent yet just goes out with the new text);
     `throttle` keeps a live count ("7 going, 3 places left") to one edit per post every so
-    often. A post whose chat is no longer in the audience is left as it was.
+    often. Return how many posts will change.
     """
+    posts = (
+        await session.execute(
+            select(
+                Delivery.platform,
+                Delivery.workspace,
+                Delivery.chat_id,
+                Delivery.channel_id,
+                Delivery.member_id,
+            ).where(
+                Delivery.source == source,
+                Delivery.source_id == source_id,
+                Delivery.operation == DeliveryOperation.SEND,
+            )
+        )
+    ).all()
+    linked: dict[tuple[Platform, str, str], Channel] = {}
+    chats = {(p.platform, p.workspace, p.chat_id) for p in posts if p.member_id is None}
+    if chats:
+        # By chat, not by the post's channel id: an unlinked chat lost its row (and the
+        # post its channel id), and may have been linked again since.
+        for channel in await session.scalars(
+            select(Channel).where(
+                Channel.platform.in_({platform for platform, _, _ in chats}),
+                Channel.external_id.in_({chat for _, _, chat in chats}),
+            )
+        ):
+            linked[channel.platform, channel.workspace, channel.external_id] = channel
+    member_ids = {p.member_id for p in posts if p.member_id is not None}
+    members = (
+        {m.id: m for m in await session.scalars(select(Member).where(Member.id.in_(member_ids)))}
+        if member_ids
+        else {}
+    )
+    language = await _Languages.of(session, list(members.values()), default_language)
+    ours = {c.id for c in councils}
+    # A chat whose link is gone: the broadcast's council if it had one (else name them all).
+    only = councils[0] if len(councils) == 1 else None
+    languages = {c.language for c in councils}
+    orphan_language = languages.pop() if len(languages) == 1 else default_language
+
+    def recipient(posted: outbox.Posted) -> Recipient:
+        message = posted.message
+        if message.chat_kind is ChatKind.PRIVATE:
+            member = members.get(posted.member_id) if posted.member_id is not None else None
+            lang = language(member) if member is not None else default_language
+            return Recipient(
+                platform=message.platform,
+                workspace=message.workspace,
+                chat_id=message.chat_id,
+                chat_kind=message.chat_kind,
+                t=catalogs.translator(lang),
+                tz=zone,
+                council=None,
+                member_id=posted.member_id,
+            )
+        channel = linked.get((message.platform, message.workspace, message.chat_id))
+        if channel is not None and channel.council_id in ours:
+            return _in_chat(channel, catalogs)
+        return Recipient(
+            platform=message.platform,
+            workspace=message.workspace,
+            chat_id=message.chat_id,
+            chat_kind=message.chat_kind,
+            t=catalogs.translator(only.language if only else orphan_language),
+            tz=ZoneInfo(only.timezone) if only else zone,
+            council=only,
+        )
 
     def again(posted: outbox.Posted) -> Outgoing | None:
-        message = posted.message
-        recipient = audience.find(message.platform, message.workspace, message.chat_id)
-        return None if recipient is None else render(recipient)
+        return render(recipient(posted))
 
     return await outbox.enqueue_edits(session, source, source_id, again, now=now, throttle=throttle)
 

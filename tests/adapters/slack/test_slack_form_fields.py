@@ -298,3 +298,23 @@ def test_view_state_in_slacks_shapes_reads_as_typed_text() -> None:
         "quiet": "",
         "then": "2026-12-04T08:00+00:00",
     }
+
+
+async def test_a_form_time_is_read_in_the_zone_its_label_named_whatever_the_councils(
+    adapter: SlackAdapter, api: FakeSlackAPI, seeded: AsyncEngine
+) -> None:
+    """From the Istanbul channel to Cork: the time picked under "time (Europe/Istanbul)" is
+    Istanbul's, and the announcement keeps showing it there (typed --at would be Cork's)."""
+    await link(adapter, api, "istanbul")
+    opened = await open_form(adapter, api, "announce")
+    assert inputs(opened)["at__time"]["label"]["text"].endswith("(Europe/Istanbul)")
+
+    await submit(adapter, opened, target="cork", text="Desks", at="2026-12-03", at__time="09:00")
+
+    [preview] = await until(lambda: calls_to(api, "chat.postEphemeral", CHANNEL))
+    assert "09:00 UTC+03" in preview.params["text"]
+    await adapter.drain()
+    async with create_sessionmaker(seeded)() as session:
+        [stored] = (await session.scalars(select(Announcement))).all()
+    assert stored.scheduled_at == datetime(2026, 12, 3, 6, 0, tzinfo=UTC)  # 09:00 in Istanbul
+    assert stored.timezone == "Europe/Istanbul"
