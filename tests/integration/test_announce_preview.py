@@ -52,7 +52,8 @@ async def test_the_preview_shows_the_text_who_it_reaches_and_sends_on_send(
         "Announcement #1 is a draft: nothing is sent until its preview's Send is pressed."
     )
     assert await bot("1") == (
-        "Announcement #1 is on its way to 3 chats. /deliveries 1 shows how it goes."
+        "Announcement #1 is on its way to 2 chats and 1 subscriber. /deliveries 1 shows how it "
+        "goes."
     )
     await bot.app.dispatcher.run_until_idle()
     printed = console_out.getvalue()
@@ -104,7 +105,8 @@ async def test_a_scheduled_preview_says_when_and_send_schedules_it(bot: Bot, clo
     assert "Preview of announcement #1: it goes to 1 chat and 0 subscribers in Cork, on " in reply
     assert "on Wed 2 Dec, 09:30 GMT. Nothing is sent" in reply
     assert await bot("admin@dm: /announce list") == (
-        "Scheduled announcements\n#1 · draft, not sent until you press Send · cork · Lean workshop"
+        "Your drafts (nothing is sent until you send them)\n"
+        "#1 · Wed 2 Dec, 09:30 GMT · cork · Lean workshop · /announce send 1"
     )
     assert await bot("1") == (
         f"Announcement #1 will go out on Wed 2 Dec, 09:30 GMT to {CORK_TEXT}. "
@@ -257,7 +259,71 @@ async def test_two_presses_of_send_at_once_queue_it_once(bot: Bot) -> None:
     await bot("/announce cork Once")
     answers = await asyncio.gather(bot("/announce send 1"), bot("admin@dm: /announce send 1"))
     assert sorted(answers) == [
-        "Announcement #1 is on its way to 2 chats. /deliveries 1 shows how it goes.",
+        "Announcement #1 is on its way to 1 chat and 1 subscriber. /deliveries 1 shows how it "
+        "goes.",
         "Announcement #1 was already sent on Tue 1 Dec, 09:00 GMT. /deliveries 1 shows how it went.",
     ]
     assert await counts(bot) == (2, 0)
+
+
+async def test_announce_list_shows_scheduled_ones_then_drafts_with_how_to_send_them(
+    bot: Bot, clock: Clock
+) -> None:
+    await bot("/announce cork Planned --at tomorrow 09:30 --yes")
+    await bot("/announce cork Now or never")
+    await bot("/announce cork Soon --at in 1h")
+    clock.advance(hours=2)  # the third draft's time has passed
+    assert await bot("admin@dm: /announce list") == (
+        "Scheduled announcements\n"
+        "#1 · Wed 2 Dec, 09:30 GMT · cork · Planned\n"
+        "\n"
+        "Your drafts (nothing is sent until you send them)\n"
+        "#2 · on Send · cork · Now or never · /announce send 2\n"
+        "#3 · Tue 1 Dec, 10:00 GMT, now past: announce it again · cork · Soon · /announce send 3"
+    )
+
+
+async def test_slips_in_announce_get_answers_that_say_what_to_do(bot: Bot, clock: Clock) -> None:
+    assert await bot("/announce lisst") == (
+        "/announce has no form “lisst”. Did you mean /announce list?\n"
+        "Usage: /announce <councils|all> <text> [--at <when>] [--yes] · /announce list · "
+        "/announce send <id> · /announce cancel <id> · /announce edit <id> <text> · "
+        "/announce delete <id>"
+    )
+    assert (await bot("/announce corq")).startswith(
+        "There is no council “corq”. Did you mean cork?"
+    )
+    assert (await bot("/announce cork Late --at today 08:00")).startswith(
+        "Tue 1 Dec, 08:00 GMT has already passed: it is Tue 1 Dec, 09:00 GMT there. "
+        "Give a later time."
+    )
+    await bot("bob@dm: /lang en")
+    await bot("/coordinator add bob cork")
+    refusal = await bot("bob@dm: /announce all Hello")
+    assert refusal.startswith(
+        "Announcing to all councils needs an admin, or a coordinator of every council; you do "
+        "not coordinate Madrid council, "
+    )
+    assert refusal.endswith("Name the councils you coordinate instead.")
+    assert await counts(bot) == (0, 0)
+
+
+async def test_a_time_counted_from_now_needs_no_word_about_zones(bot: Bot) -> None:
+    reply = await bot("/announce cork,istanbul Soon --at in 2h")
+    assert "I read the time in" not in reply
+    assert "on Tue 1 Dec, 11:00 GMT" in reply
+    # A wall-clock time is read in this chat's council's zone, and the note names that council.
+    reply = await bot("/announce cork,istanbul Later --at tomorrow 10:00")
+    assert reply.startswith(f"I read the time in Europe/Dublin, the time zone of {CORK_TEXT}.")
+
+
+async def test_edit_and_delete_say_when_there_is_nothing_to_do(bot: Bot) -> None:
+    await bot("/announce cork Desks are free --yes")
+    assert await bot("/announce edit 1 Desks are free") == (
+        "Announcement #1 already says that; nothing changed."
+    )
+    await bot("/announce cork Never mind")
+    await bot("/announce cancel 2")
+    assert await bot("/announce delete 2") == (
+        "Announcement #2 was cancelled, so nothing was sent and there is nothing to delete."
+    )

@@ -46,7 +46,10 @@ async def test_announce_now_reaches_linked_chats_and_subscribers_once(
     )
     assert await deliveries(bot) == 0  # nothing is queued until Send
     reply = await bot("1")
-    assert reply == ("Announcement #1 is on its way to 3 chats. /deliveries 1 shows how it goes.")
+    assert reply == (
+        "Announcement #1 is on its way to 2 chats and 1 subscriber. /deliveries 1 shows how it "
+        "goes."
+    )
     await bot.app.dispatcher.run_until_idle()
     printed = console_out.getvalue()
     for chat in ("cork-chat", "cork-2", "dm:bob"):
@@ -77,7 +80,7 @@ async def test_coordinators_announce_only_to_their_councils(bot: Bot) -> None:
         "You can only announce to councils you coordinate; not to French council (Essonne)."
     )
     assert (await bot("carol: /announce all Hi --yes")).startswith(
-        "You can only announce to councils"
+        "Announcing to all councils needs an admin, or a coordinator of every council"
     )
     assert (await bot("/announce all Hi --yes")).startswith("Announcement #2")  # admins may
     assert await bot("carol: /deliveries 2") == (
@@ -89,7 +92,7 @@ async def test_bad_announcements_change_nothing(bot: Bot) -> None:
     assert await bot("/announce cork --yes") == ("Please write the announcement's text.\n" + USAGE)
     assert (await bot("/announce cork hi --at yesterday 9:00 --yes")).startswith("I can't read")
     assert (await bot("/announce cork hi --at 2020-01-01 09:00 --yes")).startswith(
-        "That time is already past."
+        "Wed 1 Jan 2020, 09:00 GMT has already passed: it is Tue 1 Dec, 09:00 GMT there."
     )
     assert (await bot("/announce corc hi --yes")).startswith("There is no council “corc”.")
     assert (await bot(f"/announce cork {'x' * 3501} --yes")).startswith(

@@ -12,6 +12,7 @@ in that zone, named, wherever one asks: preview, confirmation, list, cancel, del
 
 from __future__ import annotations
 
+import difflib
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -90,6 +91,24 @@ def _read_in_zone(ctx: Context, zone: ZoneInfo) -> AnnounceArgs:
     return parsed
 
 
+def _mistyped_form(ctx: Context, word: str) -> str | None:
+    """Return the form of /announce a lone word was probably meant to be (`lisst`: list)."""
+    spec = ctx.router.lookup("announce")
+    forms = [sub.name for sub in spec.subcommands] if spec else []
+    close = difflib.get_close_matches(word.strip().lower(), forms, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _depends_on_zone(ctx: Context) -> bool:
+    """Tell whether the command's --at is a wall-clock time, read in some zone.
+
+    A time counted from now (`in 2h`) or written with its offset names one moment wherever
+    it is read: it needs no word about the zone it was read in.
+    """
+    far_apart = (ZoneInfo("Etc/GMT+12"), ZoneInfo("Etc/GMT-14"))
+    return len({_read_in_zone(ctx, zone).at for zone in far_apart}) > 1
+
+
 def _zone_for(ctx: Context, targets: list[Council]) -> ZoneInfo:
     """Pick the zone `--at` is read in: this chat's council's if it is a target, else the
     first target's (a private chat, or a chat of another council).
@@ -107,9 +126,15 @@ def _zone_for(ctx: Context, targets: list[Council]) -> ZoneInfo:
 
 async def announce_new(ctx: Context, args: AnnounceArgs) -> Reply:
     """Preview an announcement to councils, now or at a set time (`--yes`: send it at once)."""
+    if args.text is None and (form := _mistyped_form(ctx, args.target)):
+        raise InvalidInput(
+            N_("/announce has no form “{word}”. Did you mean /announce {form}?"),
+            word=args.target,
+            form=form,
+        )
+    targets = await announcements.resolve_targets(ctx.session, ctx.actor, args.target)
     if args.text is None:
         raise InvalidInput(N_("Please write the announcement's text.")).about("text")
-    targets = await announcements.resolve_targets(ctx.session, ctx.actor, args.target)
     notes = list(args.notes(ctx.t))
     # The announcement's zone: its --at is read in it, and its times are shown in it.
     zone = _zone_for(ctx, targets)
@@ -118,9 +143,10 @@ async def announce_new(ctx: Context, args: AnnounceArgs) -> Reply:
             args = _read_in_zone(ctx, zone)
             notes = list(args.notes(ctx.t))
         zones = {c.timezone for c in targets}
-        if len(zones) > 1 or zone != ctx.tz:
+        if (len(zones) > 1 or zone != ctx.tz) and _depends_on_zone(ctx):
             # (A form's time is read in the zone its label named, maybe no target's.)
-            council = next((c for c in targets if c.timezone == str(zone)), None)
+            here = [ctx.council] if ctx.council is not None and ctx.channel is not None else []
+            council = next((c for c in [*here, *targets] if c.timezone == str(zone)), None)
             if council is not None:
                 notes.append(
                     ctx.t(
@@ -129,6 +155,12 @@ async def announce_new(ctx: Context, args: AnnounceArgs) -> Reply:
                         council=council.name,
                     )
                 )
+    if args.at is not None and args.at <= ctx.now:
+        raise InvalidInput(
+            N_("{when} has already passed: it is {now} there. Give a later time."),
+            when=format_when(args.at, zone, ctx.lang, now=ctx.now),
+            now=format_when(ctx.now, zone, ctx.lang, now=ctx.now),
+        ).about("at")
     created = await announcements.create_announcement(
         ctx.session,
         actor=ctx.actor,
@@ -196,12 +228,26 @@ def _sent_reply(
             councils=", ".join(c.name for c in item.councils),
         )
     else:
-        confirmation = ctx.t.plural(
-            "Announcement #{id} is on its way to {count} chat. /deliveries {id} shows how it goes.",
-            "Announcement #{id} is on its way to {count} chats. /deliveries {id} shows how it goes.",
-            created.queued,
-            id=item.id,
-        )
+        t = ctx.t
+        if created.subscribers == 0:
+            confirmation = t.plural(
+                "Announcement #{id} is on its way to {count} chat. /deliveries {id} shows how it "
+                "goes.",
+                "Announcement #{id} is on its way to {count} chats. /deliveries {id} shows how it "
+                "goes.",
+                created.chats,
+                id=item.id,
+            )
+        else:
+            confirmation = t(
+                "Announcement #{id} is on its way to {chats} and {subscribers}. /deliveries {id} "
+                "shows how it goes.",
+                id=item.id,
+                chats=t.plural("{count} chat", "{count} chats", created.chats),
+                subscribers=t.plural(
+                    "{count} subscriber", "{count} subscribers", created.subscribers
+                ),
+            )
     return Reply(text=Markup("\n").join([*(notes or []), confirmation]))
 
 
@@ -267,34 +313,52 @@ def _not_a_draft(ctx: Context, item: Announcement) -> Conflict:
 
 
 async def announce_list(ctx: Context, _args: NoArgs) -> Reply:
-    """List scheduled announcements, and your drafts, each time in its council's zone."""
+    """List scheduled announcements, then your drafts, each time in its announcement's zone."""
     found = await announcements.list_scheduled(ctx.session, ctx.actor, now=ctx.now)
     if not found:
         return ctx.reply("No announcement is scheduled.")
-    lines = [ctx.t("<b>Scheduled announcements</b>")]
-    for item in found:
-        councils = ", ".join(c.slug for c in item.councils)
-        if item.status is AnnouncementStatus.DRAFT:
-            lines.append(
-                ctx.t(
-                    "#{id} · draft, not sent until you press Send · {councils} · {text}",
-                    id=item.id,
-                    councils=councils,
-                    text=_preview(item.text),
-                )
-            )
-            continue
+    t = ctx.t
+    scheduled = [item for item in found if item.status is not AnnouncementStatus.DRAFT]
+    drafts = sorted(
+        (item for item in found if item.status is AnnouncementStatus.DRAFT), key=lambda i: i.id
+    )
+    lines: list[str] = []
+    if scheduled:
+        lines.append(t("<b>Scheduled announcements</b>"))
+    for item in scheduled:
         # In its own zone, named: not the zone of the chat that asks.
-        line = ctx.t(
+        line = t(
             "#{id} · {when} · {councils} · {text}",
             id=item.id,
             when=_when(ctx, item.scheduled_at, item),
-            councils=councils,
+            councils=", ".join(c.slug for c in item.councils),
             text=_preview(item.text),
         )
         if item.status is AnnouncementStatus.MISSED:
-            line += Markup(" ") + ctx.t("(missed: the bot was down at that time)")
+            line += Markup(" ") + t("(missed: the bot was down at that time)")
         lines.append(line)
+    if drafts:
+        if lines:
+            lines.append("")
+        lines.append(t("<b>Your drafts</b> (nothing is sent until you send them)"))
+    for item in drafts:
+        if item.scheduled_at is None:
+            when = t("on Send")
+        elif item.scheduled_at <= ctx.now:
+            when = t(
+                "{when}, now past: announce it again", when=_when(ctx, item.scheduled_at, item)
+            )
+        else:
+            when = _when(ctx, item.scheduled_at, item)
+        lines.append(
+            t(
+                "#{id} · {when} · {councils} · {text} · /announce send {id}",
+                id=item.id,
+                when=when,
+                councils=", ".join(c.slug for c in item.councils),
+                text=_preview(item.text),
+            )
+        )
     return Reply(text="\n".join(lines))
 
 
@@ -346,6 +410,8 @@ async def announce_edit(ctx: Context, args: EditArgs) -> Reply:
     item = edited.announcement
     if item.status is AnnouncementStatus.DRAFT:
         return await _preview_reply(ctx, item)
+    if edited.unchanged:
+        return ctx.reply("Announcement #{id} already says that; nothing changed.", id=item.id)
     if item.status is AnnouncementStatus.SCHEDULED:
         return ctx.reply(
             "Announcement #{id} is changed; it will go out on {when} with the new text.",

@@ -49,10 +49,16 @@ def job_name(announcement_id: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Created:
-    """A new announcement and, when sent now, how many deliveries it queued."""
+    """A new announcement and, when sent now, how many chats and subscribers it went to."""
 
     announcement: Announcement
-    queued: int
+    chats: int = 0
+    subscribers: int = 0
+
+    @property
+    def queued(self) -> int:
+        """Count the messages queued: one per chat and one per subscriber."""
+        return self.chats + self.subscribers
 
 
 async def _not_coordinated(
@@ -94,6 +100,17 @@ async def resolve_targets(session: AsyncSession, actor: Actor, councils_text: st
     targets = await councils.get_councils(session, councils_text)
     if not targets:
         raise InvalidInput(N_("Please name at least one council, or all."))
+    if councils.council_key(councils_text) == "all":
+        missing = await _not_coordinated(session, actor, targets)
+        if missing:
+            raise Forbidden(
+                N_(
+                    "Announcing to all councils needs an admin, or a coordinator of every "
+                    "council; you do not coordinate {councils}. Name the councils you "
+                    "coordinate instead."
+                ),
+                councils=", ".join(missing),
+            )
     await _require_coordinator_of_all(session, actor, targets)
     return targets
 
@@ -136,7 +153,7 @@ async def create_announcement(
     session.add(announcement)
     await session.flush()
     if not send:
-        return Created(announcement, 0)
+        return Created(announcement)
     return await _release(
         session, announcement, now=now, catalogs=catalogs, default_language=default_language
     )
@@ -161,12 +178,12 @@ async def _release(
             {"id": announcement.id},
             now=now,
         )
-        return Created(announcement, 0)
+        return Created(announcement)
     announcement.status = AnnouncementStatus.SENT
-    queued = await _enqueue(
+    reached = await _enqueue(
         session, announcement, now=now, catalogs=catalogs, default_language=default_language
     )
-    return Created(announcement, queued)
+    return Created(announcement, reached.chats, reached.subscribers)
 
 
 async def _lock(session: AsyncSession, announcement_id: int) -> Announcement | None:
@@ -251,12 +268,13 @@ async def _enqueue(
     now: datetime,
     catalogs: Catalogs,
     default_language: str,
-) -> int:
+) -> broadcast.Audience:
+    """Queue an announcement's posts; return who they go to."""
     announcement.sent_at = now
     reached = await audience(
         session, announcement, catalogs=catalogs, default_language=default_language
     )
-    return await broadcast.enqueue(
+    await broadcast.enqueue(
         session,
         reached,
         renderer(announcement),
@@ -264,6 +282,7 @@ async def _enqueue(
         source_id=announcement.id,
         now=now,
     )
+    return reached
 
 
 async def _sees(session: AsyncSession, actor: Actor) -> Callable[[Announcement], bool]:
@@ -436,6 +455,7 @@ class Edited:
 
     announcement: Announcement
     edits: int
+    unchanged: bool = False  # the new text is the old one
 
 
 def check_editable(announcement: Announcement, now: datetime) -> None:
@@ -486,9 +506,10 @@ async def edit_announcement(
     announcement = await _lock(session, announcement.id)
     assert announcement is not None
     check_editable(announcement, now)
+    unchanged = announcement.text == text
     announcement.text = text
-    if announcement.status is not AnnouncementStatus.SENT:
-        return Edited(announcement, 0)
+    if announcement.status is not AnnouncementStatus.SENT or unchanged:
+        return Edited(announcement, 0, unchanged)
     edits = await broadcast.rerender(
         session,
         announcement.councils,
@@ -521,6 +542,13 @@ async def delete_announcement(
     assert announcement is not None
     if announcement.status is AnnouncementStatus.DELETED:
         raise Conflict(N_("Announcement #{id} is already deleted."), id=announcement.id)
+    if announcement.status is AnnouncementStatus.CANCELLED:
+        raise Conflict(
+            N_(
+                "Announcement #{id} was cancelled, so nothing was sent and there is nothing to delete."
+            ),
+            id=announcement.id,
+        )
     if announcement.status is not AnnouncementStatus.SENT:
         raise Conflict(
             N_(
