@@ -107,8 +107,7 @@ async def test_send_on_the_preview_posts_to_the_group_and_to_subscribers_in_thei
     assert "it goes to 1 chat and 1 subscriber in Cork, now" in preview.params["text"]
     assert edit.params["message_id"] == "7"
     assert edit.params["text"] == (
-        "Announcement #1 is on its way to 1 chat and 1 subscriber. /deliveries 1 shows how it "
-        "goes."
+        "Announcement #1 is on its way to 1 chat and 1 subscriber. /deliveries 1 shows how it goes."
     )
     assert "reply_markup" not in edit.params or not edit.params["reply_markup"]
     [post] = [r for r in sent_to(api, GROUP) if "Desks are free" in r.params["text"]]
