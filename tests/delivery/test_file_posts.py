@@ -12,6 +12,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -352,7 +353,12 @@ async def test_a_broadcast_with_a_file_reaches_every_chat_and_is_deleted_from_al
             session, filename="cover.png", content_type="image/png", data=COVER, now=START
         )
         audience = await broadcast.audience(
-            session, [cork], "magazine", catalogs=catalogs, default_language="en"
+            session,
+            [cork],
+            "magazine",
+            zone=ZoneInfo(cork.timezone),
+            catalogs=catalogs,
+            default_language="en",
         )
 
         def render(recipient: broadcast.Recipient) -> Outgoing:

@@ -33,6 +33,7 @@ from councilbot.core.grammar import (
     Rest,
     When,
     parse_args,
+    parse_fields,
 )
 from councilbot.core.i18n import N_
 from councilbot.core.messages import FormRequest, Platform, Reply
@@ -84,9 +85,12 @@ def _when(ctx: Context, moment: datetime | None, item: Announcement) -> str:
 
 
 def _read_in_zone(ctx: Context, zone: ZoneInfo) -> AnnounceArgs:
-    """Read the typed command again with its times in another zone (a target council's)."""
+    """Read the command again (as typed, or as a form filled it) with its times in another zone."""
     context = {"today": ctx.now.astimezone(zone).date(), "now": ctx.now, "tz": zone}
-    parsed = parse_args(AnnounceArgs, ctx.command.args, context)
+    if ctx.command.fields is not None:
+        parsed = parse_fields(AnnounceArgs, ctx.command.fields, context)
+    else:
+        parsed = parse_args(AnnounceArgs, ctx.command.args, context)
     assert isinstance(parsed, AnnounceArgs)
     return parsed
 

@@ -187,7 +187,9 @@ async def test_a_refusal_about_no_field_is_shown_on_top_with_the_values_kept(
     opened = await opened_form(adapter, api)
     async with create_sessionmaker(seeded)() as session, session.begin():
         # Renamed while the form was open: the council picked is no longer called so.
-        await session.execute(update(Council).where(Council.slug == "cork").values(slug="mtu"))
+        await session.execute(
+            update(Council).where(Council.slug == "cork").values(slug="mtu", city="Munster")
+        )
 
     answer = await submit(
         adapter, opened, target="cork", text="Hello", at="2026-12-03", at__time="09:00"

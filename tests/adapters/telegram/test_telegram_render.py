@@ -78,7 +78,7 @@ def test_text_without_newlines_is_cut_at_spaces_or_anywhere() -> None:
 
 async def command_of(store: CallbackStore, data: str) -> str | None:
     pressed = await store.resolve(data)
-    return pressed.command if pressed.usable else None
+    return None if pressed.expired else pressed.command
 
 
 async def test_callback_data_fits_in_64_bytes_and_resolves() -> None:
