@@ -169,13 +169,22 @@ async def test_long_overdue_jobs_are_reported_as_missed(bot: Bot, clock: Clock) 
     assert await bot.app.scheduler.fire_due() == 0
     assert bot.app.scheduler.counts == {("announcement.send", "missed"): 1}
     assert (await bot("/announce list")).endswith(
-        "· cork · Old news (missed: the bot was down at that time)"
+        "· cork · Old news (missed: the bot was down at that time; /announce send 1 sends it now)"
     )
     assert await bot("/deliveries 1") == (
         "Announcement #1 was not sent: it was due on Wed 2 Dec, 08:00 GMT "
-        "and the bot was down at that time. /announce list shows it until you cancel it."
+        "and the bot was down at that time. /announce send 1 sends it now; "
+        "/announce cancel 1 drops it."
     )
     assert await deliveries(bot) == 0
+    # Late, but not lost: its author sends it now, once.
+    assert await bot("/announce send 1") == (
+        "Announcement #1 is on its way to 1 chat. /deliveries 1 shows how it goes."
+    )
+    assert await bot("/announce send 1") == (
+        "Announcement #1 was already sent on Fri 4 Dec, 09:00 GMT. /deliveries 1 shows how it went."
+    )
+    assert await deliveries(bot) == 1
 
 
 async def test_a_late_fire_does_not_run_a_long_overdue_job(bot: Bot, clock: Clock) -> None:

@@ -216,7 +216,7 @@ def _sent_reply(
 ) -> Reply:
     """Confirm that an announcement is on its way, or when it will go out."""
     item = created.announcement
-    if item.scheduled_at is not None:
+    if item.status is AnnouncementStatus.SCHEDULED:
         confirmation = ctx.t(
             "Announcement #{id} will go out on {when} to {councils}. "
             "/announce cancel {id} cancels it.",
@@ -298,15 +298,6 @@ def _not_a_draft(ctx: Context, item: Announcement) -> Conflict:
             id=item.id,
             when=_when(ctx, item.scheduled_at, item),
         )
-    if item.status is AnnouncementStatus.MISSED:
-        return Conflict(
-            N_(
-                "Announcement #{id} was due on {when} and the bot was down at that time; "
-                "announce it again to send it."
-            ),
-            id=item.id,
-            when=_when(ctx, item.scheduled_at, item),
-        )
     return Conflict(
         N_(
             "Announcement #{id} was cancelled, so it will not be sent; announce it again if you "
@@ -339,7 +330,10 @@ async def announce_list(ctx: Context, _args: NoArgs) -> Reply:
             text=_preview(item.text),
         )
         if item.status is AnnouncementStatus.MISSED:
-            line += Markup(" ") + t("(missed: the bot was down at that time)")
+            line += Markup(" ") + t(
+                "(missed: the bot was down at that time; /announce send {id} sends it now)",
+                id=item.id,
+            )
         lines.append(line)
     if drafts:
         if lines:
@@ -571,7 +565,7 @@ async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
     if item.status is AnnouncementStatus.MISSED:
         return ctx.reply(
             "Announcement #{id} was not sent: it was due on {when} and the bot was "
-            "down at that time. /announce list shows it until you cancel it.",
+            "down at that time. /announce send {id} sends it now; /announce cancel {id} drops it.",
             id=item.id,
             when=when(item.scheduled_at),
         )

@@ -413,11 +413,29 @@ async def send_draft(
     catalogs: Catalogs,
     default_language: str = DEFAULT_LANGUAGE,
 ) -> Created:
-    """Send a previewed draft: queue it now, or schedule it for its time."""
+    """Send a previewed draft: queue it now, or schedule it for its time.
+
+    A missed announcement (due while the bot was down) is sent now, late but not lost.
+    """
     announcement = await get_announcement(session, actor, announcement_id)
     # Two presses of Send (two devices, a double tap) queue it once: the second waits here.
     announcement = await _lock(session, announcement.id)
     assert announcement is not None
+    if announcement.status is AnnouncementStatus.MISSED:
+        await _require_may_change(
+            session,
+            actor,
+            announcement,
+            N_(
+                "Only its author, an admin or a coordinator of every council it goes to "
+                "can send announcement #{id}; you do not coordinate {councils}."
+            ),
+        )
+        announcement.status = AnnouncementStatus.SENT
+        reached = await _enqueue(
+            session, announcement, now=now, catalogs=catalogs, default_language=default_language
+        )
+        return Created(announcement, reached.chats, reached.subscribers)
     if announcement.status is not AnnouncementStatus.DRAFT:
         raise NotADraft(announcement)
     if announcement.author_id != actor.member_id:
