@@ -116,6 +116,9 @@ async def test_a_council_is_found_however_its_name_is_written(bot: Bot) -> None:
     assert "Andalusian council" in await bot("/link Málaga")
     assert "Turkish council" in await bot("/link İSTANBUL")
     assert "Southern Ireland council" in await bot("/link CORK")
+    assert await bot("/subscribe announcements cork,malaga") == (
+        "Please name one council at a time here: alcala, bologna, cork, istanbul, malaga, paris."
+    )
     assert (await bot("/link all")) == (
         "Please name one council here, not all: alcala, bologna, cork, istanbul, malaga, paris."
     )

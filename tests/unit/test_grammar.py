@@ -859,3 +859,10 @@ def test_declared_choices_show_in_the_usage_and_the_form_fields() -> None:
 def test_declared_choices_must_be_in_the_context() -> None:
     with pytest.raises(RuntimeError, match="declared 'topic' choices"):
         parse_args(FollowArgs, "digest", CONTEXT)
+
+
+def test_an_option_given_twice_is_refused_rather_than_one_silently_winning() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_args(AnnounceArgs, "cork Hello --at 09:00 --at 10:00", CONTEXT)
+    assert caught.value.message == "The option {option} is given twice; give it once."
+    assert caught.value.field == "at"

@@ -382,6 +382,10 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
         field = flags.get(option)
         if field is None:
             raise InvalidInput(N_("I don't know the option {option}."), option=token.value)
+        if field.name in values:  # `--at 9:00 ... --at 10:00`: which one was meant?
+            raise InvalidInput(
+                N_("The option {option} is given twice; give it once."), option=token.value
+            ).about(field.name)
         if field.boolean:
             values[field.name] = True
             continue

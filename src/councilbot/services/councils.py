@@ -57,6 +57,10 @@ async def get_council(session: AsyncSession, slug: str) -> Council:
         if wanted in (council_key(council.slug), council_key(council.city)):
             return council
     slugs = [c.slug for c in councils]
+    if "," in wanted:  # `cork,malaga` where one council is taken
+        raise NotFound(
+            N_("Please name one council at a time here: {slugs}."), slugs=", ".join(slugs)
+        )
     if wanted == "all":  # a command that takes one council
         raise NotFound(
             N_("Please name one council here, not all: {slugs}."), slugs=", ".join(slugs)
