@@ -107,23 +107,24 @@ async def test_a_scheduled_announcement_is_edited_and_goes_out_with_the_new_text
     assert console_out.getvalue() == f"[to cork-chat] 📣 Announcement — {CORK_TEXT}\nMeet at 8\n\n"
 
 
-async def test_a_missed_announcement_is_not_edited_and_the_answer_says_what_to_do(
-    bot: Bot, clock: Clock
+async def test_a_missed_announcement_is_edited_and_then_sent_now_with_the_new_text(
+    bot: Bot, clock: Clock, console_out: io.StringIO
 ) -> None:
     await bot("/announce cork Meet at 7 --at tomorrow 08:00 --yes")
     clock.advance(days=3)  # the bot was down far longer than the grace period
     await bot.app.scheduler.sync()
-    refusal = (
-        "Announcement #1 was due while the bot was down and will not go out, so there is "
-        "nothing to edit: announce the new text again, and /announce cancel 1 takes this one "
-        "off the list."
+    assert await bot("/announce edit 1 Meet at 8") == (
+        "Announcement #1 is changed. It was due while the bot was down: /announce send 1 sends "
+        "it now with the new text."
     )
-    assert await bot("/announce edit 1 Meet at 8") == refusal
-    assert await bot("/announce edit 1") == refusal  # not asked for a text it would not use
     async with bot.app.sessionmaker() as session:
         item = await session.get(Announcement, 1)
         assert item is not None
-        assert (item.status, item.text) == (AnnouncementStatus.MISSED, "Meet at 7")
+        assert (item.status, item.text) == (AnnouncementStatus.MISSED, "Meet at 8")
+    assert (await bot("/announce send 1")).startswith("Announcement #1 is on its way to 1 chat.")
+    await bot.app.dispatcher.run_until_idle()
+    assert "Meet at 8" in console_out.getvalue()
+    assert "Meet at 7" not in console_out.getvalue()
 
 
 async def test_only_its_author_an_admin_or_a_coordinator_of_all_its_councils_may_edit_or_delete(

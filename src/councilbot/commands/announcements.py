@@ -410,6 +410,12 @@ async def announce_edit(ctx: Context, args: EditArgs) -> Reply:
         return await _preview_reply(ctx, item)
     if edited.unchanged:
         return ctx.reply("Announcement #{id} already says that; nothing changed.", id=item.id)
+    if item.status is AnnouncementStatus.MISSED:
+        return ctx.reply(
+            "Announcement #{id} is changed. It was due while the bot was down: "
+            "/announce send {id} sends it now with the new text.",
+            id=item.id,
+        )
     if item.status is AnnouncementStatus.SCHEDULED:
         return ctx.reply(
             "Announcement #{id} is changed; it will go out on {when} with the new text.",

@@ -486,16 +486,6 @@ def check_editable(announcement: Announcement, now: datetime) -> None:
         raise Conflict(
             N_("Announcement #{id} was deleted; there is nothing to edit."), id=announcement.id
         )
-    if announcement.status is AnnouncementStatus.MISSED:
-        # It never goes out now: a new text would wait for a time that is past.
-        raise Conflict(
-            N_(
-                "Announcement #{id} was due while the bot was down and will not go out, so "
-                "there is nothing to edit: announce the new text again, and /announce cancel "
-                "{id} takes this one off the list."
-            ),
-            id=announcement.id,
-        )
     _refuse_expired(announcement, now)
 
 
