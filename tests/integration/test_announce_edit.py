@@ -10,10 +10,19 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from councilbot.core.messages import Platform
-from councilbot.db.models import Announcement, AnnouncementStatus, Council, Identity, Member
+from councilbot.db.models import (
+    Announcement,
+    AnnouncementStatus,
+    Council,
+    Delivery,
+    DeliveryOperation,
+    DeliveryStatus,
+    Identity,
+    Member,
+)
 from tests.conftest import CORK_TEXT, START, Bot, Clock
 
 MALAGA_TEXT = "Andalusian council (Smart City cluster)"
@@ -114,14 +123,15 @@ async def test_a_missed_announcement_is_edited_and_then_sent_now_with_the_new_te
     clock.advance(days=3)  # the bot was down far longer than the grace period
     await bot.app.scheduler.sync()
     assert await bot("/announce edit 1 Meet at 8") == (
-        "Announcement #1 is changed. It was due while the bot was down: /announce send 1 sends "
-        "it now with the new text."
+        "Announcement #1 is changed. It was due while the bot was down: /announce send 1 to "
+        "send it late, with the new text."
     )
     async with bot.app.sessionmaker() as session:
         item = await session.get(Announcement, 1)
         assert item is not None
         assert (item.status, item.text) == (AnnouncementStatus.MISSED, "Meet at 8")
-    assert (await bot("/announce send 1")).startswith("Announcement #1 is on its way to 1 chat.")
+    assert "\nMeet at 8\n" in await bot("/announce send 1")  # the preview, with the new text
+    assert (await bot("1")).startswith("Announcement #1 is on its way to 1 chat.")
     await bot.app.dispatcher.run_until_idle()
     assert "Meet at 8" in console_out.getvalue()
     assert "Meet at 7" not in console_out.getvalue()
@@ -200,3 +210,40 @@ async def test_an_old_preview_is_not_edited_either(bot: Bot, clock: Clock) -> No
     )
     assert await bot("/announce edit 1 Meet at 8") == refusal
     assert await bot("/announce edit 1") == refusal
+
+
+async def test_an_edit_that_failed_is_retried_by_giving_the_same_text_again(bot: Bot) -> None:
+    await bot("/announce cork Meet at 7 --yes")
+    await bot.app.dispatcher.run_until_idle()
+    await bot("/announce edit 1 Meet at 8")
+    async with bot.app.sessionmaker() as session, session.begin():
+        # The platform refused it for good: the chat still shows "Meet at 7".
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.operation == DeliveryOperation.EDIT)
+            .values(status=DeliveryStatus.FAILED, last_error="telegram: try later")
+        )
+    assert "1 failed" in await bot("/deliveries 1")
+    assert await bot("/announce edit 1 Meet at 8") == (
+        "Announcement #1 is changed; 1 post will be edited to match. "
+        "/deliveries 1 shows how it goes."
+    )
+    await bot.app.dispatcher.run_until_idle()
+    assert "Edits: 1 done" in await bot("/deliveries 1")
+    assert await bot("/announce edit 1 Meet at 8") == (
+        "Announcement #1 already says that; nothing changed."
+    )
+
+
+async def test_only_its_author_sends_a_missed_announcement_late(bot: Bot, clock: Clock) -> None:
+    await bot("bob@dm: /lang en")
+    await bot("/coordinator add bob cork")
+    await bot("/announce cork Meet at 7 --at tomorrow 08:00 --yes")
+    clock.advance(days=3)
+    await bot.app.scheduler.sync()
+    assert await bot("bob@dm: /announce send 1") == (
+        "Only the coordinator who wrote announcement #1 can send it."
+    )
+    async with bot.app.sessionmaker() as session:
+        item = await session.get(Announcement, 1)
+        assert item is not None and item.status is AnnouncementStatus.MISSED

@@ -279,7 +279,7 @@ async def test_announce_list_shows_scheduled_ones_then_drafts_with_how_to_send_t
         "\n"
         "Your drafts (nothing is sent until you send them)\n"
         "#2 · on Send · cork · Now or never · /announce send 2\n"
-        "#3 · Tue 1 Dec, 10:00 GMT, now past: announce it again · cork · Soon · /announce send 3"
+        "#3 · Tue 1 Dec, 10:00 GMT, now past: announce it again · cork · Soon"
     )
 
 
@@ -292,6 +292,12 @@ async def test_slips_in_announce_get_answers_that_say_what_to_do(bot: Bot, clock
     )
     assert (await bot("/announce corq")).startswith(
         "There is no council “corq”. Did you mean cork?"
+    )
+    assert (await bot("/announce delet 3")).startswith(
+        "/announce has no form “delet”. Did you mean /announce delete?"
+    )
+    assert (await bot("/announce cork,all Hello")).startswith(
+        "“all” stands alone: write all, or name the councils."
     )
     assert (await bot("/announce cork Late --at today 08:00")).startswith(
         "Tue 1 Dec, 08:00 GMT has already passed: it is Tue 1 Dec, 09:00 GMT there. "

@@ -169,16 +169,24 @@ async def test_long_overdue_jobs_are_reported_as_missed(bot: Bot, clock: Clock) 
     assert await bot.app.scheduler.fire_due() == 0
     assert bot.app.scheduler.counts == {("announcement.send", "missed"): 1}
     assert (await bot("/announce list")).endswith(
-        "· cork · Old news (missed: the bot was down at that time; /announce send 1 sends it now)"
+        "· cork · Old news (missed: the bot was down at that time; /announce send 1 to send it "
+        "late)"
     )
     assert await bot("/deliveries 1") == (
         "Announcement #1 was not sent: it was due on Wed 2 Dec, 08:00 GMT "
-        "and the bot was down at that time. /announce send 1 sends it now; "
+        "and the bot was down at that time. /announce send 1 to send it late; "
         "/announce cancel 1 drops it."
     )
     assert await deliveries(bot) == 0
-    # Late, but not lost: its author sends it now, once.
-    assert await bot("/announce send 1") == (
+    # Late, but not lost: its author sees it again, as readers will get it today, and sends it.
+    preview = await bot("/announce send 1")
+    assert preview.startswith(
+        "Announcement #1 was due on Wed 2 Dec, 08:00 GMT, while the bot was down. Here it is "
+        "again: Send sends it now, late.\n"
+    )
+    assert "it goes to 1 chat and 0 subscribers in Cork, now." in preview
+    assert await deliveries(bot) == 0  # nothing until Send
+    assert await bot("1") == (
         "Announcement #1 is on its way to 1 chat. /deliveries 1 shows how it goes."
     )
     assert await bot("/announce send 1") == (
@@ -471,7 +479,7 @@ async def test_deliveries_explains_what_it_needs_like_cancel(bot: Bot) -> None:
     assert (await bot("/deliveries #1")).startswith("Announcement #1: ")
 
 
-async def test_announce_list_shows_each_time_in_its_council_zone(bot: Bot) -> None:
+async def test_announce_list_shows_each_time_in_its_announcement_zone(bot: Bot) -> None:
     await bot("admin@malaga-chat: /link malaga")
     await bot("/announce cork Cork news --at 2026-12-02 09:30 --yes")  # Dublin time
     await bot("admin@malaga-chat: /announce malaga,istanbul Noticias --at 2026-12-03 10:00 --yes")

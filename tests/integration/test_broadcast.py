@@ -145,8 +145,9 @@ async def test_each_recipient_is_reached_once_in_their_language_and_zone(
         ]
         assert reached == [
             ("telegram", "-1001", ChatKind.GROUP, "it", "Europe/Rome"),
-            ("telegram", "-1002", ChatKind.GROUP, "en", "Europe/Madrid"),
-            # A direct message shows times in the thing's zone, not the reader's home's.
+            # Every chat and direct message shows times in the thing's zone (Bologna's here),
+            # not its own council's nor the reader's home's.
+            ("telegram", "-1002", ChatKind.GROUP, "en", "Europe/Rome"),
             ("telegram", "10", ChatKind.PRIVATE, "tr", "Europe/Rome"),
             ("slack", "U20", ChatKind.PRIVATE, "fr", "Europe/Rome"),
             ("console", "carmen", ChatKind.PRIVATE, "es", "Europe/Rome"),

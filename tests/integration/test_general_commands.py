@@ -114,6 +114,7 @@ async def test_link_suggests_a_council_and_refuses_private_chats(bot: Bot) -> No
 async def test_a_council_is_found_however_its_name_is_written(bot: Bot) -> None:
     """Accents, capitals and Turkish İ: as the bot itself writes the names."""
     assert "Andalusian council" in await bot("/link Málaga")
+    assert "Andalusian council" in await bot("/link Seville")  # one of its cities
     assert "Turkish council" in await bot("/link İSTANBUL")
     assert "Southern Ireland council" in await bot("/link CORK")
     assert await bot("/subscribe announcements cork,malaga") == (

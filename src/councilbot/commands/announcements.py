@@ -114,14 +114,8 @@ def _depends_on_zone(ctx: Context) -> bool:
 
 
 def _zone_for(ctx: Context, targets: list[Council]) -> ZoneInfo:
-    """Pick the zone `--at` is read in: this chat's council's if it is a target, else the
-    first target's (a private chat, or a chat of another council).
-
-    A Slack form's time was picked under a label naming this chat's zone (the form's):
-    it is read in that zone, as the label said.
-    """
-    if ctx.command.fields is not None:
-        return ctx.tz
+    """Pick an announcement's zone: this chat's council's if it is a target, else the first
+    target's (a private chat, or a chat of another council). Its times are shown in it."""
     here = ctx.council if ctx.channel is not None else None
     if here is not None and any(c.id == here.id for c in targets):
         return ctx.tz
@@ -130,35 +124,42 @@ def _zone_for(ctx: Context, targets: list[Council]) -> ZoneInfo:
 
 async def announce_new(ctx: Context, args: AnnounceArgs) -> Reply:
     """Preview an announcement to councils, now or at a set time (`--yes`: send it at once)."""
-    if args.text is None and (form := _mistyped_form(ctx, args.target)):
-        raise InvalidInput(
-            N_("/announce has no form “{word}”. Did you mean /announce {form}?"),
-            word=args.target,
-            form=form,
-        )
-    targets = await announcements.resolve_targets(ctx.session, ctx.actor, args.target)
+    try:
+        targets = await announcements.resolve_targets(ctx.session, ctx.actor, args.target)
+    except NotFound:
+        # `/announce lisst`, `/announce delet 3`: a form mistyped, not a council.
+        if form := _mistyped_form(ctx, args.target):
+            raise InvalidInput(
+                N_("/announce has no form “{word}”. Did you mean /announce {form}?"),
+                word=args.target,
+                form=form,
+            ) from None
+        raise
     if args.text is None:
         raise InvalidInput(N_("Please write the announcement's text.")).about("text")
     notes = list(args.notes(ctx.t))
-    # The announcement's zone: its --at is read in it, and its times are shown in it.
-    zone = _zone_for(ctx, targets)
+    zone = _zone_for(ctx, targets)  # the announcement's: its times are shown in it
     if args.at is not None:
-        if zone != ctx.tz:
-            args = _read_in_zone(ctx, zone)
+        # A typed --at is read in the announcement's zone; a Slack form's time in the zone
+        # its label named (this chat's), as the router read it.
+        read_in = ctx.tz if ctx.command.fields is not None else zone
+        if read_in != ctx.tz:
+            args = _read_in_zone(ctx, read_in)
             notes = list(args.notes(ctx.t))
-        zones = {c.timezone for c in targets}
-        if (len(zones) > 1 or zone != ctx.tz) and _depends_on_zone(ctx):
-            # (A form's time is read in the zone its label named, maybe no target's.)
+        zones = {c.timezone for c in targets} | {str(zone)}
+        if (len(zones) > 1 or read_in != ctx.tz or read_in != zone) and _depends_on_zone(ctx):
             here = [ctx.council] if ctx.council is not None and ctx.channel is not None else []
-            council = next((c for c in [*here, *targets] if c.timezone == str(zone)), None)
+            council = next((c for c in [*here, *targets] if c.timezone == str(read_in)), None)
             if council is not None:
                 notes.append(
                     ctx.t(
                         "I read the time in {zone}, the time zone of {council}.",
-                        zone=str(zone),
+                        zone=str(read_in),
                         council=council.name,
                     )
                 )
+            else:
+                notes.append(ctx.t("I read the time in {zone}.", zone=str(read_in)))
     if args.at is not None and args.at <= ctx.now:
         raise InvalidInput(
             N_("{when} has already passed: it is {now} there. Give a later time."),
@@ -275,8 +276,23 @@ async def announce_send(ctx: Context, args: IdArgs) -> Reply:
             default_language=ctx.settings.default_language,
         )
     except announcements.NotADraft as gone:
+        if gone.announcement.status is AnnouncementStatus.MISSED:
+            return await _revive(ctx, gone.announcement)
         raise _not_a_draft(ctx, gone.announcement) from None
     return _sent_reply(ctx, created)
+
+
+async def _revive(ctx: Context, item: Announcement) -> Reply:
+    """Preview a missed announcement again, to send it late (who it reaches may have changed)."""
+    due = item.scheduled_at
+    item = await announcements.revive_missed(ctx.session, ctx.actor, item.id, now=ctx.now)
+    late = ctx.t(
+        "Announcement #{id} was due on {when}, while the bot was down. Here it is again: "
+        "Send sends it now, late.",
+        id=item.id,
+        when=_when(ctx, due, item),
+    )
+    return await _preview_reply(ctx, item, [late])
 
 
 def _not_a_draft(ctx: Context, item: Announcement) -> Conflict:
@@ -331,7 +347,7 @@ async def announce_list(ctx: Context, _args: NoArgs) -> Reply:
         )
         if item.status is AnnouncementStatus.MISSED:
             line += Markup(" ") + t(
-                "(missed: the bot was down at that time; /announce send {id} sends it now)",
+                "(missed: the bot was down at that time; /announce send {id} to send it late)",
                 id=item.id,
             )
         lines.append(line)
@@ -342,10 +358,20 @@ async def announce_list(ctx: Context, _args: NoArgs) -> Reply:
     for item in drafts:
         if item.scheduled_at is None:
             when = t("on Send")
-        elif item.scheduled_at <= ctx.now:
-            when = t(
+        elif item.scheduled_at <= ctx.now:  # Send would refuse it: no Send offered
+            past = t(
                 "{when}, now past: announce it again", when=_when(ctx, item.scheduled_at, item)
             )
+            lines.append(
+                t(
+                    "#{id} · {when} · {councils} · {text}",
+                    id=item.id,
+                    when=past,
+                    councils=", ".join(c.slug for c in item.councils),
+                    text=_preview(item.text),
+                )
+            )
+            continue
         else:
             when = _when(ctx, item.scheduled_at, item)
         lines.append(
@@ -408,12 +434,12 @@ async def announce_edit(ctx: Context, args: EditArgs) -> Reply:
     item = edited.announcement
     if item.status is AnnouncementStatus.DRAFT:
         return await _preview_reply(ctx, item)
-    if edited.unchanged:
+    if edited.unchanged and edited.edits == 0:
         return ctx.reply("Announcement #{id} already says that; nothing changed.", id=item.id)
     if item.status is AnnouncementStatus.MISSED:
         return ctx.reply(
             "Announcement #{id} is changed. It was due while the bot was down: "
-            "/announce send {id} sends it now with the new text.",
+            "/announce send {id} to send it late, with the new text.",
             id=item.id,
         )
     if item.status is AnnouncementStatus.SCHEDULED:
@@ -571,7 +597,8 @@ async def deliveries(ctx: Context, args: DeliveriesArgs) -> Reply:
     if item.status is AnnouncementStatus.MISSED:
         return ctx.reply(
             "Announcement #{id} was not sent: it was due on {when} and the bot was "
-            "down at that time. /announce send {id} sends it now; /announce cancel {id} drops it.",
+            "down at that time. /announce send {id} to send it late; /announce cancel {id} drops "
+            "it.",
             id=item.id,
             when=when(item.scheduled_at),
         )

@@ -413,29 +413,11 @@ async def send_draft(
     catalogs: Catalogs,
     default_language: str = DEFAULT_LANGUAGE,
 ) -> Created:
-    """Send a previewed draft: queue it now, or schedule it for its time.
-
-    A missed announcement (due while the bot was down) is sent now, late but not lost.
-    """
+    """Send a previewed draft: queue it now, or schedule it for its time."""
     announcement = await get_announcement(session, actor, announcement_id)
     # Two presses of Send (two devices, a double tap) queue it once: the second waits here.
     announcement = await _lock(session, announcement.id)
     assert announcement is not None
-    if announcement.status is AnnouncementStatus.MISSED:
-        await _require_may_change(
-            session,
-            actor,
-            announcement,
-            N_(
-                "Only its author, an admin or a coordinator of every council it goes to "
-                "can send announcement #{id}; you do not coordinate {councils}."
-            ),
-        )
-        announcement.status = AnnouncementStatus.SENT
-        reached = await _enqueue(
-            session, announcement, now=now, catalogs=catalogs, default_language=default_language
-        )
-        return Created(announcement, reached.chats, reached.subscribers)
     if announcement.status is not AnnouncementStatus.DRAFT:
         raise NotADraft(announcement)
     if announcement.author_id != actor.member_id:
@@ -459,6 +441,30 @@ async def send_draft(
     )
 
 
+async def revive_missed(
+    session: AsyncSession, actor: Actor, announcement_id: int, *, now: datetime
+) -> Announcement:
+    """Make a missed announcement (due while the bot was down) a draft again, to send it late.
+
+    Its author then sees a fresh preview (who it reaches today) and sends it with Send, as
+    any draft: nothing goes out on the strength of a preview the bot never showed.
+    """
+    announcement = await get_announcement(session, actor, announcement_id)
+    announcement = await _lock(session, announcement.id)
+    assert announcement is not None
+    if announcement.status is not AnnouncementStatus.MISSED:
+        raise NotADraft(announcement)
+    if announcement.author_id != actor.member_id:
+        raise Forbidden(
+            N_("Only the coordinator who wrote announcement #{id} can send it."),
+            id=announcement.id,
+        )
+    announcement.status = AnnouncementStatus.DRAFT
+    announcement.scheduled_at = None  # late: it goes out on Send
+    announcement.created_at = now  # its preview's day starts now
+    return announcement
+
+
 class NotADraft(Exception):
     """Signal that a draft's Send (or draft edit) came after it was sent, cancelled or missed."""
 
@@ -477,7 +483,7 @@ class Edited:
 
 
 def check_editable(announcement: Announcement, now: datetime) -> None:
-    """Refuse to edit what was cancelled, deleted, missed, or previewed too long ago."""
+    """Refuse to edit what was cancelled or deleted, or previewed too long ago."""
     if announcement.status is AnnouncementStatus.CANCELLED:
         raise Conflict(
             N_("Announcement #{id} was cancelled; there is nothing to edit."), id=announcement.id
@@ -516,8 +522,10 @@ async def edit_announcement(
     check_editable(announcement, now)
     unchanged = announcement.text == text
     announcement.text = text
-    if announcement.status is not AnnouncementStatus.SENT or unchanged:
+    if announcement.status is not AnnouncementStatus.SENT:
         return Edited(announcement, 0, unchanged)
+    # Even with the same text: an edit that failed is queued again, so typing it again is
+    # how a coordinator retries it (posts that already say it are left alone).
     edits = await broadcast.rerender(
         session,
         announcement.councils,
@@ -529,7 +537,7 @@ async def edit_announcement(
         source_id=announcement.id,
         now=now,
     )
-    return Edited(announcement, edits)
+    return Edited(announcement, edits, unchanged)
 
 
 async def delete_announcement(

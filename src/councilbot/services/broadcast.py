@@ -55,7 +55,7 @@ class Recipient:
     chat_id: str
     chat_kind: ChatKind
     t: Translator  # the recipient's language
-    tz: ZoneInfo  # the zone times are shown in
+    tz: ZoneInfo  # the zone times are shown in: the broadcast thing's, for every recipient
     council: Council | None  # the council of a linked chat; None for a direct message
     channel_id: int | None = None
     member_id: int | None = None
@@ -107,17 +107,38 @@ class Audience:
         return sum(1 for r in self.recipients if r.private)
 
 
-def _in_chat(channel: Channel, catalogs: Catalogs) -> Recipient:
-    """Speak in a council's chat: its language, its council's zone."""
+def _in_chat(channel: Channel, catalogs: Catalogs, zone: ZoneInfo) -> Recipient:
+    """Speak in a council's chat: its language, the thing's zone."""
     return Recipient(
         platform=channel.platform,
         workspace=channel.workspace,
         chat_id=channel.external_id,
         chat_kind=ChatKind.GROUP,
         t=catalogs.translator(channel.language),
-        tz=ZoneInfo(channel.council.timezone),
+        tz=zone,
         council=channel.council,
         channel_id=channel.id,
+    )
+
+
+def _in_dm(
+    platform: Platform,
+    workspace: str,
+    user_id: str,
+    member_id: int | None,
+    t: Translator,
+    zone: ZoneInfo,
+) -> Recipient:
+    """Speak in a member's direct messages: their language, the thing's zone."""
+    return Recipient(
+        platform=platform,
+        workspace=workspace,
+        chat_id=user_id,  # a private chat goes by the person's id
+        chat_kind=ChatKind.PRIVATE,
+        t=t,
+        tz=zone,
+        council=None,
+        member_id=member_id,
     )
 
 
@@ -161,8 +182,8 @@ async def audience(
 ) -> Audience:
     """Find the chats and subscribers that a broadcast to `councils` on `topic` reaches.
 
-    `zone` is the thing's own (the one its times were given in): direct messages show
-    times in it, whoever reads them and wherever they live.
+    `zone` is the thing's own (the one its times were given in): every chat and direct
+    message shows times in it, whoever reads them and wherever they live.
     """
     council_ids = [c.id for c in councils]
     channels = await session.scalars(
@@ -170,21 +191,13 @@ async def audience(
         .where(Channel.council_id.in_(council_ids), Channel.active.is_(True))
         .order_by(Channel.id)
     )
-    recipients = [_in_chat(channel, catalogs) for channel in channels]
+    recipients = [_in_chat(channel, catalogs, zone) for channel in channels]
     subscribers = await _subscribers(session, council_ids, topic)
     language = await _Languages.of(session, [m for m, _ in subscribers], default_language)
     for member, identity in subscribers:
+        t = catalogs.translator(language(member))
         recipients.append(
-            Recipient(
-                platform=identity.platform,
-                workspace=identity.workspace,
-                chat_id=identity.user_id,  # a private chat goes by the person's id
-                chat_kind=ChatKind.PRIVATE,
-                t=catalogs.translator(language(member)),
-                tz=zone,
-                council=None,
-                member_id=member.id,
-            )
+            _in_dm(identity.platform, identity.workspace, identity.user_id, member.id, t, zone)
         )
     return Audience(tuple(councils), tuple(recipients))
 
@@ -246,7 +259,7 @@ async def rerender(
     or that was unlinked, all get the new text. A council's chat speaks its language and
     names its council; an unlinked one (its link, and its language choice, are gone) names
     its council if the broadcast had one, in that council's language. A direct message is
-    in its member's language, as for a new broadcast, and shows times in `zone`.
+    in its member's language, as for a new broadcast; every post shows times in `zone`.
 
     Through the outbox's edits (a post not sent yet just goes out with the new text);
     `throttle` keeps a live count ("7 going, 3 places left") to one edit per post every so
@@ -297,26 +310,20 @@ async def rerender(
         if message.chat_kind is ChatKind.PRIVATE:
             member = members.get(posted.member_id) if posted.member_id is not None else None
             lang = language(member) if member is not None else default_language
-            return Recipient(
-                platform=message.platform,
-                workspace=message.workspace,
-                chat_id=message.chat_id,
-                chat_kind=message.chat_kind,
-                t=catalogs.translator(lang),
-                tz=zone,
-                council=None,
-                member_id=posted.member_id,
+            t = catalogs.translator(lang)
+            return _in_dm(
+                message.platform, message.workspace, message.chat_id, posted.member_id, t, zone
             )
         channel = linked.get((message.platform, message.workspace, message.chat_id))
         if channel is not None and channel.council_id in ours:
-            return _in_chat(channel, catalogs)
+            return _in_chat(channel, catalogs, zone)
         return Recipient(
             platform=message.platform,
             workspace=message.workspace,
             chat_id=message.chat_id,
             chat_kind=message.chat_kind,
             t=catalogs.translator(only.language if only else orphan_language),
-            tz=ZoneInfo(only.timezone) if only else zone,
+            tz=zone,
             council=only,
         )
 

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core import messages
-from councilbot.core.errors import Conflict, NotFound
+from councilbot.core.errors import Conflict, InvalidInput, NotFound
 from councilbot.core.i18n import LANGUAGES, N_
 from councilbot.db.models import Channel, ChatLinkCode, Council, Member
 from councilbot.delivery import outbox
@@ -54,7 +54,9 @@ async def get_council(session: AsyncSession, slug: str) -> Council:
     wanted = council_key(slug)
     councils = await require_councils(session)
     for council in councils:
-        if wanted in (council_key(council.slug), council_key(council.city)):
+        # Its slug, or one of its cities: "Málaga / Seville" answers to malaga and seville.
+        names = [council.slug, *council.city.split("/")]
+        if wanted in {council_key(name) for name in names}:
             return council
     slugs = [c.slug for c in councils]
     if "," in wanted:  # `cork,malaga` where one council is taken
@@ -83,6 +85,8 @@ async def get_councils(session: AsyncSession, text: str) -> list[Council]:
     """Read `malaga,cork` or `all` into councils, each once, in the order first named."""
     if council_key(text) == "all":
         return await require_councils(session)
+    if len(text.split(",")) > 1 and "all" in {council_key(p) for p in text.split(",")}:
+        raise InvalidInput(N_("“all” stands alone: write all, or name the councils."))
     found: dict[int, Council] = {}
     for part in text.split(","):
         if part.strip():

@@ -304,7 +304,8 @@ async def test_a_form_time_is_read_in_the_zone_its_label_named_whatever_the_coun
     adapter: SlackAdapter, api: FakeSlackAPI, seeded: AsyncEngine
 ) -> None:
     """From the Istanbul channel to Cork: the time picked under "time (Europe/Istanbul)" is
-    Istanbul's, and the announcement keeps showing it there (typed --at would be Cork's)."""
+    Istanbul's; the announcement is Cork's, so its times are shown in Cork's zone, with a note
+    naming the zone the time was read in."""
     await link(adapter, api, "istanbul")
     opened = await open_form(adapter, api, "announce")
     assert inputs(opened)["at__time"]["label"]["text"].endswith("(Europe/Istanbul)")
@@ -312,9 +313,11 @@ async def test_a_form_time_is_read_in_the_zone_its_label_named_whatever_the_coun
     await submit(adapter, opened, target="cork", text="Desks", at="2026-12-03", at__time="09:00")
 
     [preview] = await until(lambda: calls_to(api, "chat.postEphemeral", CHANNEL))
-    assert "09:00 UTC+03" in preview.params["text"]
+    text = preview.params["text"]  # in Turkish: the Istanbul channel's language
+    assert "Europe/Istanbul" in text.splitlines()[0]  # the note: where the time was read
+    assert "06:00 GMT" in text  # the same moment, in the announcement's (Cork's) zone
     await adapter.drain()
     async with create_sessionmaker(seeded)() as session:
         [stored] = (await session.scalars(select(Announcement))).all()
     assert stored.scheduled_at == datetime(2026, 12, 3, 6, 0, tzinfo=UTC)  # 09:00 in Istanbul
-    assert stored.timezone == "Europe/Istanbul"
+    assert stored.timezone == "Europe/Dublin"
