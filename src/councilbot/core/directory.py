@@ -6,6 +6,7 @@ a Directory (services/directory.py). The protocols name only what the router rea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -32,6 +33,19 @@ class Council(Protocol):
     def timezone(self) -> str: ...
     @property
     def language(self) -> str: ...
+
+
+class CouncilEntry(Council, Protocol):
+    """A council as /councils lists it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def city(self) -> str: ...
+    @property
+    def focus(self) -> str: ...
 
 
 class Channel(Protocol):
@@ -107,3 +121,6 @@ class Directory(Protocol):
 
     async def council_choices(self, session: AsyncSession) -> list[tuple[str, str]]:
         """Return every council as (slug, name), for a form to offer."""
+
+    async def councils(self, session: AsyncSession) -> Sequence[CouncilEntry]:
+        """Return every council, in slug order, read-only (none: an empty list)."""

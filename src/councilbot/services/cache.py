@@ -1,0 +1,166 @@
+"""In-process caches of what every command reads and almost nothing changes: who is
+speaking, in which chat, their roles, the councils.
+
+An entry is used only while it is fresh: younger than its time to live, and no newer than
+the last write this process committed to the tables it was read from. A session that
+writes to one of them (an ORM flush or an INSERT, UPDATE or DELETE statement) marks
+itself, and its commit moves `generation` on, which retires every entry read before.
+Another process's writes (a second worker, `councilbot seed`) are seen when the entry
+expires: TTL seconds at most.
+
+A reader takes the generation *before* it reads the database and stores its entry under
+that one, so an entry read while another transaction was committing a change cannot
+outlive it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import (
+    ORMExecuteState,
+    Session,
+    UOWTransaction,
+    make_transient_to_detached,
+)
+from sqlalchemy.orm.attributes import set_committed_value
+
+from councilbot.db.models import Channel, Council, Identity, Member, Role
+
+# Seconds another process's change may go unseen here (see the module's docstring).
+TTL = 2.0
+CACHED = (Member, Identity, Channel, Council, Role)
+CACHED_TABLES = frozenset(model.__tablename__ for model in CACHED)
+_WROTE = "councilbot_cached_tables_written"
+
+T = TypeVar("T")
+
+
+class _Generation:
+    value = 0
+
+
+def generation() -> int:
+    """Return the number of committed writes to the cached tables so far, in this process."""
+    return _Generation.value
+
+
+def invalidate() -> None:
+    """Retire every entry read so far (after a write this process made)."""
+    _Generation.value += 1
+
+
+@dataclass(slots=True)
+class _Entry(Generic[T]):
+    value: T
+    generation: int
+    expires: float
+
+
+class Cache(Generic[T]):
+    """Values by key, each used while fresh (see the module's docstring)."""
+
+    def __init__(self, ttl: float = TTL, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[Hashable, _Entry[T]] = {}
+
+    def get(self, key: Hashable) -> T | None:
+        """Return the fresh value of a key, if there is one."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.generation != _Generation.value or entry.expires < time.monotonic():
+            del self._entries[key]
+            return None
+        return entry.value
+
+    def put(self, key: Hashable, value: T, read_at: int) -> None:
+        """Keep a value read from the database at generation `read_at`."""
+        if self.ttl <= 0 or read_at != _Generation.value:
+            return  # written meanwhile: the value may already be stale
+        if len(self._entries) >= self.size:
+            self._entries.clear()  # cheaper than tracking ages; refilled on the next reads
+        self._entries[key] = _Entry(value, read_at, time.monotonic() + self.ttl)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def read_generation(session: Session | Any) -> int | None:
+    """Return the generation to cache what this session reads now under; None when the
+    session wrote a cached table (what it reads is not committed yet: not for sharing)."""
+    if session.info.get(_WROTE):
+        return None
+    return _Generation.value
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An ORM object's column values, taken when it was read (immune to a later rollback)."""
+
+    model: type[Any]
+    values: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, obj: Any) -> Snapshot:
+        mapper = inspect(obj).mapper
+        return cls(type(obj), tuple((a.key, getattr(obj, a.key)) for a in mapper.column_attrs))
+
+    def attach(self, session: Session, **related: Any) -> Any:
+        """Return the object as a clean, persistent one of `session`, without a query.
+
+        `related` sets loaded relationships (a channel's council). A session that already
+        holds the object keeps its own.
+        """
+        obj = self.model.__mapper__.class_manager.new_instance()
+        for key, value in self.values:
+            set_committed_value(obj, key, value)
+        for key, value in related.items():
+            set_committed_value(obj, key, value)
+        make_transient_to_detached(obj)
+        held = session.identity_map.get(inspect(obj).key)
+        if held is not None:
+            return held
+        session.add(obj)
+        return obj
+
+
+def watch_writes() -> None:
+    """Have every session's commit retire the cached entries when it wrote a cached table."""
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "do_orm_execute", _on_execute)
+        event.listen(Session, "after_commit", _after_commit)
+        event.listen(Session, "after_soft_rollback", _after_rollback)
+
+
+def _after_flush(session: Session, _flush: UOWTransaction) -> None:
+    for objects in (session.new, session.dirty, session.deleted):
+        if any(isinstance(obj, CACHED) for obj in objects):
+            session.info[_WROTE] = True
+            invalidate()  # now too: a reader in this transaction must not cache what it saw
+            return
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        table: Any = getattr(state.statement, "table", None)
+        if table is None or getattr(table, "name", None) in CACHED_TABLES:
+            session = state.session
+            session.info[_WROTE] = True
+            invalidate()
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_WROTE, False):
+        invalidate()
+
+
+def _after_rollback(session: Session, _previous: Any) -> None:
+    if session.info.pop(_WROTE, False):
+        invalidate()  # harmless: entries are read again
