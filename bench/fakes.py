@@ -163,8 +163,9 @@ class FakeTelegram:
     def handle(self, _method: str, target: str, body: bytes) -> Result:
         name = target.rpartition("/")[2].lower()
         if name == "sendmessage":
-            match = re.search(rb"(?:^|&)chat_id=([^&]*)", body)
-            chat = match.group(1).decode() if match else ""
+            # A form (python-telegram-bot) or a JSON body (CouncilBot's replies).
+            match = re.search(rb'(?:^|&)chat_id=([^&]*)|"chat_id": ?"?(-?\d+)', body)
+            chat = (match.group(1) or match.group(2)).decode() if match else ""
             if self.run is not None:
                 self.run.replied(chat)
             self.next_message += 1
@@ -334,11 +335,12 @@ class FakeSlack:
         url = urlsplit(request["target"])
         assert url.hostname is not None and url.port is not None
         inflight = int(request.get("inflight", 32))
-        stamp = f"{time.monotonic_ns() % 10**9:09d}"
+        # Each of the USERS people in a channel of their own, as on Telegram; the replies in
+        # one channel are matched to its commands in order.
         bodies = deque(
             (channel, self._body(n, text, channel))
             for n in range(run.count)
-            for channel in [f"C{stamp}{n:05d}"]  # one per command: each reply has its own
+            for channel in [f"C{n % USERS:05d}"]
         )
         idle: asyncio.Queue[_SlackClient] = asyncio.Queue()
         for _ in range(inflight):

@@ -143,7 +143,12 @@ async def measure(
 
 
 async def start_bot(
-    platform: str, bot: str, fake: Fake, env: dict[str, str], logs: Path
+    platform: str,
+    bot: str,
+    fake: Fake,
+    env: dict[str, str],
+    logs: Path,
+    profile: Path | None = None,
 ) -> tuple[asyncio.subprocess.Process, str]:
     """Start a bot process against the fake; return it and the URL Slack commands go to."""
     port = free_port()
@@ -153,6 +158,19 @@ async def start_bot(
         args = ["-m", "bench.echo", platform, api, str(port)]
     else:
         args = ["-m", "councilbot", "run"]
+        if profile is not None:  # pyinstrument writes its report when the bot stops
+            report = profile / f"{platform}.pyisession"  # pyinstrument --load=... renders it
+            args = [
+                "-m",
+                "pyinstrument",
+                "-i",
+                "0.0005",
+                "-r",
+                "pyisession",
+                "-o",
+                str(report),
+                *args,
+            ]
         env = {**env, "COUNCILBOT_HTTP_PORT": str(port)}
         if platform == "telegram":
             env |= {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": f"{base}/bot"}
@@ -209,7 +227,8 @@ async def platform_runs(
     rows: dict[str, dict[str, Row]] = {}
     try:
         for bot in ("echo", "CouncilBot"):
-            process, target = await start_bot(platform, bot, fake, env, logs)
+            profile = options.profile if bot == "CouncilBot" else None
+            process, target = await start_bot(platform, bot, fake, env, logs, profile)
             extra_run = {**extra, "target": target} if platform == "slack" else extra
             try:
 
@@ -273,6 +292,12 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--platform", nargs="+", default=["telegram", "slack"], choices=["telegram", "slack"]
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="run CouncilBot under pyinstrument, saving <platform>.pyisession in this folder",
     )
     parser.add_argument("--log-level", default="INFO", help="CouncilBot's COUNCILBOT_LOG_LEVEL")
     asyncio.run(main(parser.parse_args()))

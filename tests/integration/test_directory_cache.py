@@ -49,6 +49,8 @@ async def test_a_change_made_here_shows_in_the_very_next_reply(bot: Bot) -> None
     assert "/announce" not in await bot("sam: /help")
 
     assert (await bot("sam: /councils")).endswith(f"This chat is linked to {CORK}.")
+    # Someone known, in another chat: that chat's own link (here: none, a private chat).
+    assert "linked" not in await bot("sam@dm: /councils")
     await bot("/unlink")
     assert "This chat is not linked yet" in await bot("sam: /councils")
 

@@ -15,8 +15,10 @@ outlive it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -68,16 +70,49 @@ class Cache(Generic[T]):
         self.ttl = ttl
         self.size = size
         self._entries: dict[Hashable, _Entry[T]] = {}
+        self._loading: dict[Hashable, asyncio.Event] = {}
 
     def get(self, key: Hashable) -> T | None:
         """Return the fresh value of a key, if there is one."""
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.generation != _Generation.value or entry.expires < time.monotonic():
+        if entry.generation != _Generation.value:
             del self._entries[key]
             return None
+        if entry.expires < time.monotonic():
+            # Expired, but nothing changed here: while one command reads it again, the
+            # others take the value it replaces rather than all read the database at once.
+            return entry.value if key in self._loading else None
         return entry.value
+
+    async def get_after_loading(self, key: Hashable) -> T | None:
+        """Return the fresh value of a key, first waiting for a command reading it now.
+
+        Under load many commands of one person arrive together: when a write here retired
+        their entry, one reads the database and the others wait for it rather than read it
+        too. Only for a caller that holds no database connection yet (on SQLite the one
+        connection may be what the reader waits for).
+        """
+        value = self.get(key)
+        loading = self._loading.get(key)
+        if value is None and loading is not None:
+            await loading.wait()
+            value = self.get(key)
+        return value
+
+    @contextlib.contextmanager
+    def loading(self, key: Hashable) -> Iterator[None]:
+        """Mark a key as being read from the database meanwhile (see get and get_after_loading)."""
+        if key in self._loading:
+            yield  # another command reads it too (it did not wait): nothing to announce
+            return
+        done = self._loading[key] = asyncio.Event()
+        try:
+            yield
+        finally:
+            del self._loading[key]
+            done.set()
 
     def put(self, key: Hashable, value: T, read_at: int) -> None:
         """Keep a value read from the database at generation `read_at`."""

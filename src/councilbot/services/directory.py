@@ -17,18 +17,31 @@ from councilbot.core.messages import Chat, Identity
 from councilbot.db.models import Channel, RoleName
 from councilbot.services import access, cache, councils, members
 
-SpeakerKey = tuple[str, str, str, str, str, str]
+PersonKey = tuple[str, str, str]  # platform, workspace, user id
+ChatKey = tuple[str, str, str]  # platform, workspace, chat id
 
 
 @dataclass(frozen=True, slots=True)
-class _KnownSpeaker:
-    """What resolve_speaker read, as snapshots: member, identity, channel and councils."""
+class _Person:
+    """A speaker read before, as snapshots: their member, home council and identity."""
 
     member: cache.Snapshot
-    identity: members.Seen  # what needs_touch compares a new command with
-    channel: cache.Snapshot | None
-    channel_council: cache.Snapshot | None
     home: cache.Snapshot | None
+    seen: members.Seen  # what needs_touch compares a new command with
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """A chat read before: its linked channel and that channel's council (none: not linked)."""
+
+    channel: cache.Snapshot | None
+    council: cache.Snapshot | None
+
+    @classmethod
+    def of(cls, channel: Channel | None) -> _Place:
+        if channel is None:
+            return cls(None, None)
+        return cls(cache.Snapshot.of(channel), cache.Snapshot.of(channel.council))
 
 
 class ServiceDirectory:
@@ -36,23 +49,55 @@ class ServiceDirectory:
 
     def __init__(self, ttl: float = cache.TTL) -> None:
         cache.watch_writes()
-        self._speakers: cache.Cache[_KnownSpeaker] = cache.Cache(ttl)
+        self._people: cache.Cache[_Person] = cache.Cache(ttl)
+        self._chats: cache.Cache[_Place] = cache.Cache(ttl)
         self._roles: cache.Cache[list[tuple[RoleName, int | None]]] = cache.Cache(ttl)
         self._councils: cache.Cache[list[councils.CouncilInfo]] = cache.Cache(ttl)
 
     async def resolve_speaker(
         self, session: AsyncSession, sender: Identity, chat: Chat, *, now: datetime
     ) -> members.Speaker:
-        """Load (or, on first contact, create) the speaker and the chat's channel."""
-        key = _speaker_key(sender, chat)
-        known = self._speakers.get(key)
-        if known is not None and not members.needs_touch(known.identity, sender, now):
-            return _attach(session, known)
-        read_at = cache.read_generation(session)
-        speaker = await members.resolve_speaker(session, sender, chat, now=now)
-        if read_at is not None and speaker.identity is not None:
-            self._speakers.put(key, _remember(speaker), read_at)
+        """Load (or, on first contact, create) the speaker and the chat's channel.
+
+        The first thing a command reads, before its session holds a connection: so it may
+        wait for another command reading the same person (Cache.get_after_loading).
+        """
+        person_key = (sender.platform.value, sender.workspace, sender.user_id)
+        chat_key = (chat.platform.value, chat.workspace, chat.chat_id)
+        person = await self._people.get_after_loading(person_key)
+        if person is not None and not members.needs_touch(person.seen, sender, now):
+            place = await self._chats.get_after_loading(chat_key)
+            if place is None:  # someone known, in a chat not seen lately: the chat only
+                with self._chats.loading(chat_key):
+                    read_at = cache.read_generation(session)
+                    place = _Place.of(await members.find_channel(session, chat))
+                    self._chats.put(chat_key, place, read_at)
+            return _attach(session, person, place)
+        with self._people.loading(person_key), self._chats.loading(chat_key):
+            read_at = cache.read_generation(session)
+            speaker = await members.resolve_speaker(session, sender, chat, now=now)
+            self._remember(person_key, chat_key, speaker, read_at)
         return speaker
+
+    def _remember(
+        self,
+        person_key: PersonKey,
+        chat_key: ChatKey,
+        speaker: members.Speaker,
+        read_at: int | None,
+    ) -> None:
+        if read_at is not None and speaker.identity is not None:
+            home = speaker.home_council
+            self._people.put(
+                person_key,
+                _Person(
+                    cache.Snapshot.of(speaker.member),
+                    cache.Snapshot.of(home) if home is not None else None,
+                    members.Seen.of(speaker.identity),
+                ),
+                read_at,
+            )
+            self._chats.put(chat_key, _Place.of(speaker.channel), read_at)
 
     async def find_speaker(
         self, session: AsyncSession, sender: Identity, chat: Chat
@@ -96,12 +141,16 @@ class ServiceDirectory:
 
     async def _load_roles(self, session: AsyncSession, actor: Actor) -> None:
         """Hand the session the member's cached roles, or cache the ones it reads."""
+        # No waiting for another command's read here (as resolve_speaker does): this session
+        # may hold the only SQLite connection already, which that command would wait for.
         roles = self._roles.get(actor.member_id)
         if roles is not None:
             access.know_roles(session, actor.member_id, roles)
             return
-        read_at = cache.read_generation(session)
-        self._roles.put(actor.member_id, await access.roles_of(session, actor.member_id), read_at)
+        with self._roles.loading(actor.member_id):
+            read_at = cache.read_generation(session)
+            roles = await access.roles_of(session, actor.member_id)
+            self._roles.put(actor.member_id, roles, read_at)
 
     async def council_choices(self, session: AsyncSession) -> list[tuple[str, str]]:
         """Return every council as (slug, name), in slug order, for a form to offer."""
@@ -109,45 +158,21 @@ class ServiceDirectory:
 
     async def councils(self, session: AsyncSession) -> list[councils.CouncilInfo]:
         """Return every council, in slug order, read-only (none: an empty list)."""
-        found = self._councils.get(None)
+        found = self._councils.get(None)  # no waiting: see _load_roles
         if found is None:
-            read_at = cache.read_generation(session)
-            found = [councils.CouncilInfo.of(c) for c in await councils.list_councils(session)]
-            self._councils.put(None, found, read_at)
+            with self._councils.loading(None):
+                read_at = cache.read_generation(session)
+                found = [councils.CouncilInfo.of(c) for c in await councils.list_councils(session)]
+                self._councils.put(None, found, read_at)
         return found
 
 
-def _speaker_key(sender: Identity, chat: Chat) -> SpeakerKey:
-    return (
-        sender.platform.value,
-        sender.workspace,
-        sender.user_id,
-        chat.platform.value,
-        chat.workspace,
-        chat.chat_id,
-    )
-
-
-def _remember(speaker: members.Speaker) -> _KnownSpeaker:
-    channel = speaker.channel
-    home = speaker.home_council
-    identity = speaker.identity
-    assert identity is not None
-    return _KnownSpeaker(
-        member=cache.Snapshot.of(speaker.member),
-        identity=members.Seen.of(identity),
-        channel=cache.Snapshot.of(channel) if channel is not None else None,
-        channel_council=cache.Snapshot.of(channel.council) if channel is not None else None,
-        home=cache.Snapshot.of(home) if home is not None else None,
-    )
-
-
-def _attach(session: AsyncSession, known: _KnownSpeaker) -> members.Speaker:
+def _attach(session: AsyncSession, person: _Person, place: _Place) -> members.Speaker:
     """Rebuild a cached speaker inside this session: clean persistent objects, no query."""
     sync = session.sync_session
     channel = None
-    if known.channel is not None and known.channel_council is not None:
-        channel = known.channel.attach(sync, council=known.channel_council.attach(sync))
-    home = known.home.attach(sync) if known.home is not None else None
-    member = known.member.attach(sync)
+    if place.channel is not None and place.council is not None:
+        channel = place.channel.attach(sync, council=place.council.attach(sync))
+    home = person.home.attach(sync) if person.home is not None else None
+    member = person.member.attach(sync)
     return members.Speaker(member, channel, home, newcomer=False, identity=None)
