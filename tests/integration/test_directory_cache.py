@@ -33,7 +33,7 @@ def statements(bot: Bot) -> Iterator[list[str]]:
 
 
 async def test_read_commands_repeated_read_nothing_from_the_database(bot: Bot) -> None:
-    first = {line: await bot(line) for line in ("sam: /help", "sam: /councils")}
+    first = {line: await bot(line) for line in ("sam: /help", "sam: /councils", "sam: /whoami")}
     with statements(bot) as seen:
         again = {line: await bot(line) for line in first}
     assert again == first
@@ -53,6 +53,10 @@ async def test_a_change_made_here_shows_in_the_very_next_reply(bot: Bot) -> None
     assert "linked" not in await bot("sam@dm: /councils")
     await bot("/unlink")
     assert "This chat is not linked yet" in await bot("sam: /councils")
+
+    assert "Subscriptions: none" in await bot("sam: /whoami")
+    await bot("sam: /subscribe events cork")
+    assert "Subscriptions: events (cork)" in await bot("sam: /whoami")
 
     await bot("sam: /lang it")
     assert "Ecco cosa posso fare" in await bot("sam: /help")

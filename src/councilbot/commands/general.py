@@ -337,7 +337,7 @@ async def whoami(ctx: Context, _args: NoArgs) -> Reply:
     t = ctx.t
     session = ctx.session
     lines = [t("<b>{name}</b> (member #{id})", name=ctx.member.display_name, id=ctx.member.id)]
-    found = await members.profile(session, ctx.member.id)
+    found = await ctx.router.directory.profile(session, ctx.member.id)  # cached, mostly
     for platform, handle in found.identities:
         lines.append(
             t("• {platform}: {handle}", platform=platform.value.capitalize(), handle=handle)

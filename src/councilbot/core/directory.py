@@ -68,6 +68,17 @@ class Member(Protocol):
     def locale(self) -> str | None: ...
 
 
+class Profile(Protocol):
+    """What /whoami shows of a member: identities, roles and subscriptions."""
+
+    @property
+    def identities(self) -> Sequence[tuple[str, str]]: ...
+    @property
+    def roles(self) -> Sequence[tuple[str, str | None]]: ...
+    @property
+    def subscriptions(self) -> Sequence[tuple[str, str | None]]: ...
+
+
 class Speaker(Protocol):
     """The member behind a command, the chat's linked channel and the member's home council."""
 
@@ -124,3 +135,6 @@ class Directory(Protocol):
 
     async def councils(self, session: AsyncSession) -> Sequence[CouncilEntry]:
         """Return every council, in slug order, read-only (none: an empty list)."""
+
+    async def profile(self, session: AsyncSession, member_id: int) -> Profile:
+        """Return a member's identities, roles and subscriptions, read-only."""

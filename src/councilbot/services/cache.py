@@ -1,5 +1,5 @@
 """In-process caches of what every command reads and almost nothing changes: who is
-speaking, in which chat, their roles, the councils.
+speaking, in which chat, their roles, the councils (and what /whoami shows).
 
 An entry is used only while it is fresh: younger than its time to live, and no newer than
 the last write this process committed to the tables it was read from. A session that
@@ -31,11 +31,11 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.orm.attributes import set_committed_value
 
-from councilbot.db.models import Channel, Council, Identity, Member, Role
+from councilbot.db.models import Channel, Council, Identity, Member, Role, Subscription
 
 # Seconds another process's change may go unseen here (see the module's docstring).
 TTL = 2.0
-CACHED = (Member, Identity, Channel, Council, Role)
+CACHED = (Member, Identity, Channel, Council, Role, Subscription)
 CACHED_TABLES = frozenset(model.__tablename__ for model in CACHED)
 _WROTE = "councilbot_cached_tables_written"
 

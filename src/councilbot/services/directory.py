@@ -53,6 +53,7 @@ class ServiceDirectory:
         self._chats: cache.Cache[_Place] = cache.Cache(ttl)
         self._roles: cache.Cache[list[tuple[RoleName, int | None]]] = cache.Cache(ttl)
         self._councils: cache.Cache[list[councils.CouncilInfo]] = cache.Cache(ttl)
+        self._profiles: cache.Cache[members.Profile] = cache.Cache(ttl)
 
     async def resolve_speaker(
         self, session: AsyncSession, sender: Identity, chat: Chat, *, now: datetime
@@ -155,6 +156,16 @@ class ServiceDirectory:
     async def council_choices(self, session: AsyncSession) -> list[tuple[str, str]]:
         """Return every council as (slug, name), in slug order, for a form to offer."""
         return [(c.slug, c.name) for c in await self.councils(session)]
+
+    async def profile(self, session: AsyncSession, member_id: int) -> members.Profile:
+        """Return a member's identities, roles and subscriptions, read-only (/whoami)."""
+        found = self._profiles.get(member_id)  # no waiting: see _load_roles
+        if found is None:
+            with self._profiles.loading(member_id):
+                read_at = cache.read_generation(session)
+                found = await members.profile(session, member_id)
+                self._profiles.put(member_id, found, read_at)
+        return found
 
     async def councils(self, session: AsyncSession) -> list[councils.CouncilInfo]:
         """Return every council, in slug order, read-only (none: an empty list)."""
