@@ -5,8 +5,8 @@
 
 Every party runs in its own process: a lean fake platform (bench/fakes.py) that also
 drives the load and times each reply, the bare echo bot (bench/echo.py), and the real
-`councilbot run` on a migrated, seeded SQLite database. Each bot gets a warm-up (every
-sender's first command), then:
+`councilbot run` on a migrated, seeded SQLite database. Each bot gets a warm-up (each
+command once from every sender), then:
 
 - burst: `--commands` commands at once (Slack: POSTed with `--inflight` unanswered at most);
 - paced: `--rate` commands a second for `--seconds` seconds.
@@ -237,10 +237,12 @@ async def platform_runs(
                         return "/echo" if platform == "telegram" else "echo"
                     return f"/{command}" if platform == "telegram" else command
 
-                # Warm-up: every sender's first command (CouncilBot registers them).
-                await measure(
-                    fake, process.pid, "warm-up", bot, text("help"), 2 * USERS, 0, **extra_run
-                )
+                # Warm-up: every sender's first commands (CouncilBot registers them), each
+                # command measured once per sender: the runs measure the steady state.
+                for command in commands:
+                    await measure(
+                        fake, process.pid, "warm-up", bot, text(command), USERS, 0, **extra_run
+                    )
                 for command in commands:
                     run = f"{burst} {options.commands} /{command}"
                     row = await measure(

@@ -38,6 +38,7 @@ TTL = 2.0
 CACHED = (Member, Identity, Channel, Council, Role, Subscription)
 CACHED_TABLES = frozenset(model.__tablename__ for model in CACHED)
 _WROTE = "councilbot_cached_tables_written"
+_CONNECTED = "councilbot_holds_a_connection"
 
 T = TypeVar("T")
 
@@ -86,17 +87,17 @@ class Cache(Generic[T]):
             return entry.value if key in self._loading else None
         return entry.value
 
-    async def get_after_loading(self, key: Hashable) -> T | None:
+    async def get_after_loading(self, key: Hashable, session: Session | Any) -> T | None:
         """Return the fresh value of a key, first waiting for a command reading it now.
 
-        Under load many commands of one person arrive together: when a write here retired
-        their entry, one reads the database and the others wait for it rather than read it
-        too. Only for a caller that holds no database connection yet (on SQLite the one
-        connection may be what the reader waits for).
+        Under load many commands arrive together: when an entry is missing (at start-up,
+        or retired by a write here), one reads the database and the others wait for it
+        rather than read it too. Only a session that holds no connection waits: on SQLite
+        the one connection may be what the reader is waiting for.
         """
         value = self.get(key)
         loading = self._loading.get(key)
-        if value is None and loading is not None:
+        if value is None and loading is not None and not session.info.get(_CONNECTED):
             await loading.wait()
             value = self.get(key)
         return value
@@ -177,6 +178,11 @@ def watch_writes() -> None:
         event.listen(Session, "do_orm_execute", _on_execute)
         event.listen(Session, "after_commit", _after_commit)
         event.listen(Session, "after_soft_rollback", _after_rollback)
+        event.listen(Session, "after_begin", _after_begin)
+
+
+def _after_begin(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info[_CONNECTED] = True
 
 
 def _after_flush(session: Session, _flush: UOWTransaction) -> None:
@@ -197,10 +203,13 @@ def _on_execute(state: ORMExecuteState) -> None:
 
 
 def _after_commit(session: Session) -> None:
+    session.info.pop(_CONNECTED, None)
     if session.info.pop(_WROTE, False):
         invalidate()
 
 
 def _after_rollback(session: Session, _previous: Any) -> None:
+    if not session.in_transaction():
+        session.info.pop(_CONNECTED, None)
     if session.info.pop(_WROTE, False):
         invalidate()  # harmless: entries are read again

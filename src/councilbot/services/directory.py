@@ -60,14 +60,13 @@ class ServiceDirectory:
     ) -> members.Speaker:
         """Load (or, on first contact, create) the speaker and the chat's channel.
 
-        The first thing a command reads, before its session holds a connection: so it may
-        wait for another command reading the same person (Cache.get_after_loading).
+        Commands of one person arriving together read them once (Cache.get_after_loading).
         """
         person_key = (sender.platform.value, sender.workspace, sender.user_id)
         chat_key = (chat.platform.value, chat.workspace, chat.chat_id)
-        person = await self._people.get_after_loading(person_key)
+        person = await self._people.get_after_loading(person_key, session)
         if person is not None and not members.needs_touch(person.seen, sender, now):
-            place = await self._chats.get_after_loading(chat_key)
+            place = await self._chats.get_after_loading(chat_key, session)
             if place is None:  # someone known, in a chat not seen lately: the chat only
                 with self._chats.loading(chat_key):
                     read_at = cache.read_generation(session)
@@ -142,9 +141,7 @@ class ServiceDirectory:
 
     async def _load_roles(self, session: AsyncSession, actor: Actor) -> None:
         """Hand the session the member's cached roles, or cache the ones it reads."""
-        # No waiting for another command's read here (as resolve_speaker does): this session
-        # may hold the only SQLite connection already, which that command would wait for.
-        roles = self._roles.get(actor.member_id)
+        roles = await self._roles.get_after_loading(actor.member_id, session)
         if roles is not None:
             access.know_roles(session, actor.member_id, roles)
             return
@@ -159,7 +156,7 @@ class ServiceDirectory:
 
     async def profile(self, session: AsyncSession, member_id: int) -> members.Profile:
         """Return a member's identities, roles and subscriptions, read-only (/whoami)."""
-        found = self._profiles.get(member_id)  # no waiting: see _load_roles
+        found = await self._profiles.get_after_loading(member_id, session)
         if found is None:
             with self._profiles.loading(member_id):
                 read_at = cache.read_generation(session)
@@ -169,7 +166,7 @@ class ServiceDirectory:
 
     async def councils(self, session: AsyncSession) -> list[councils.CouncilInfo]:
         """Return every council, in slug order, read-only (none: an empty list)."""
-        found = self._councils.get(None)  # no waiting: see _load_roles
+        found = await self._councils.get_after_loading(None, session)
         if found is None:
             with self._councils.loading(None):
                 read_at = cache.read_generation(session)
