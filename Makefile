@@ -15,7 +15,7 @@ LOCK_UPGRADE ?= --upgrade
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet $(LOCK_UPGRADE) \
 	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
 
-.PHONY: run chat test lint format migrate seed clean messages lock
+.PHONY: run chat test lint format migrate seed clean messages lock bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench migrations
 	$(BIN)/ruff check --fix src tests bench migrations
+
+## CouncilBot beside the bare echo bot of each chat library, on fake platforms (bench/platforms.py).
+bench: $(STAMP)
+	$(BIN)/python -m bench.platforms
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache councilbot.db

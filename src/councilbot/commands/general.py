@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from markupsafe import Markup
 from pydantic import Field, model_validator
 
-from councilbot.core.errors import Conflict, InvalidInput
+from councilbot.core.errors import Conflict, InvalidInput, NotFound
 from councilbot.core.features import TOPICS, Feature
 from councilbot.core.grammar import ArgModel, Declared, NoArgs
 from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name
@@ -143,8 +143,11 @@ def _explain(ctx: Context, spec: CommandSpec) -> list[str]:
 async def list_councils(ctx: Context, _args: NoArgs) -> Reply:
     """Show the six councils and which one this chat belongs to."""
     t = ctx.t
+    listed = await ctx.router.directory.councils(ctx.session)  # cached: no query, mostly
+    if not listed:
+        raise NotFound(councils.NO_COUNCILS)
     lines = [t("<b>The councils</b>")]
-    for council in await councils.require_councils(ctx.session):
+    for council in listed:
         marker = " ◀" if ctx.council is not None and ctx.council.id == council.id else ""
         lines.append(
             t(
@@ -342,7 +345,7 @@ async def whoami(ctx: Context, _args: NoArgs) -> Reply:
     t = ctx.t
     session = ctx.session
     lines = [t("<b>{name}</b> (member #{id})", name=ctx.member.display_name, id=ctx.member.id)]
-    found = await members.profile(session, ctx.member.id)
+    found = await ctx.router.directory.profile(session, ctx.member.id)  # cached, mostly
     for platform, handle in found.identities:
         lines.append(
             t("• {platform}: {handle}", platform=platform.value.capitalize(), handle=handle)

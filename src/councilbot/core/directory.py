@@ -6,6 +6,7 @@ a Directory (services/directory.py). The protocols name only what the router rea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -34,6 +35,19 @@ class Council(Protocol):
     def language(self) -> str: ...
 
 
+class CouncilEntry(Council, Protocol):
+    """A council as /councils lists it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def city(self) -> str: ...
+    @property
+    def focus(self) -> str: ...
+
+
 class Channel(Protocol):
     """A chat linked to a council, as the router reads it."""
 
@@ -52,6 +66,17 @@ class Member(Protocol):
     def id(self) -> int: ...
     @property
     def locale(self) -> str | None: ...
+
+
+class Profile(Protocol):
+    """What /whoami shows of a member: identities, roles and subscriptions."""
+
+    @property
+    def identities(self) -> Sequence[tuple[str, str]]: ...
+    @property
+    def roles(self) -> Sequence[tuple[str, str | None]]: ...
+    @property
+    def subscriptions(self) -> Sequence[tuple[str, str | None]]: ...
 
 
 class Speaker(Protocol):
@@ -107,3 +132,9 @@ class Directory(Protocol):
 
     async def council_choices(self, session: AsyncSession) -> list[tuple[str, str]]:
         """Return every council as (slug, name), for a form to offer."""
+
+    async def councils(self, session: AsyncSession) -> Sequence[CouncilEntry]:
+        """Return every council, in slug order, read-only (none: an empty list)."""
+
+    async def profile(self, session: AsyncSession, member_id: int) -> Profile:
+        """Return a member's identities, roles and subscriptions, read-only."""

@@ -24,6 +24,18 @@ async def _roles(session: AsyncSession, member_id: int) -> list[tuple[RoleName, 
     return cache[member_id]
 
 
+async def roles_of(session: AsyncSession, member_id: int) -> list[tuple[RoleName, int | None]]:
+    """Return a member's roles as (role, council id) pairs, read once per session."""
+    return list(await _roles(session, member_id))
+
+
+def know_roles(
+    session: AsyncSession, member_id: int, roles: list[tuple[RoleName, int | None]]
+) -> None:
+    """Give the session a member's roles read earlier (services/directory.py caches them)."""
+    session.info.setdefault(_ROLES, {}).setdefault(member_id, list(roles))
+
+
 def forget_roles(session: AsyncSession) -> None:
     """Drop the cached roles after granting, revoking or merging."""
     session.info.pop(_ROLES, None)

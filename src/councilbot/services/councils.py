@@ -27,6 +27,31 @@ NO_COUNCILS = N_(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class CouncilInfo:
+    """A council's columns, apart from any session: what read-only lists show."""
+
+    id: int
+    slug: str
+    name: str
+    city: str
+    timezone: str
+    language: str
+    focus: str
+
+    @classmethod
+    def of(cls, council: Council) -> CouncilInfo:
+        return cls(
+            council.id,
+            council.slug,
+            council.name,
+            council.city,
+            council.timezone,
+            council.language,
+            council.focus,
+        )
+
+
 async def list_councils(session: AsyncSession) -> list[Council]:
     """Return every council, in slug order."""
     return list(await session.scalars(select(Council).order_by(Council.slug)))

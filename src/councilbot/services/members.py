@@ -142,6 +142,7 @@ class Speaker:
     channel: Channel | None
     home_council: Council | None
     newcomer: bool
+    identity: Identity | None = None  # the platform identity that spoke (None: a newcomer)
 
 
 async def resolve_speaker(
@@ -153,7 +154,7 @@ async def resolve_speaker(
     if row is not None:
         identity, member, channel, home = row
         _touch(identity, sender, now)
-        return Speaker(member, channel, home, newcomer=False)
+        return Speaker(member, channel, home, newcomer=False, identity=identity)
     # The speaker query found no identity, so this is a first contact: create it directly.
     member, newcomer = await _create_member(session, sender, now=now)
     return Speaker(member, await find_channel(session, chat), None, newcomer)
@@ -166,19 +167,41 @@ async def find_speaker(
     row = (await session.execute(_SPEAKER, _identity_params(sender) | _chat_params(chat))).first()
     if row is None:
         return None
-    _identity, member, channel, home = row
-    return Speaker(member, channel, home, newcomer=False)
+    identity, member, channel, home = row
+    return Speaker(member, channel, home, newcomer=False, identity=identity)
 
 
-def _touch(identity: Identity, sender: messages.Identity, now: datetime) -> None:
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What needs_touch reads of an identity, kept apart from any session."""
+
+    username: str | None
+    display_name: str | None
+    language_code: str | None
+    last_seen_at: datetime
+
+    @classmethod
+    def of(cls, identity: Identity) -> Seen:
+        return cls(
+            identity.username, identity.display_name, identity.language_code, identity.last_seen_at
+        )
+
+
+def needs_touch(identity: Identity | Seen, sender: messages.Identity, now: datetime) -> bool:
+    """Tell whether a command from `sender` would update the stored identity (see _touch)."""
     # A platform that reports no language (Slack) leaves the one seen before.
     language = normalise_language(sender.language_code) or identity.language_code
-    if (
+    return bool(
         identity.username != sender.username
         or (sender.display_name and identity.display_name != sender.display_name)
         or identity.language_code != language
         or now - identity.last_seen_at > TOUCH_INTERVAL
-    ):
+    )
+
+
+def _touch(identity: Identity, sender: messages.Identity, now: datetime) -> None:
+    if needs_touch(identity, sender, now):
+        language = normalise_language(sender.language_code) or identity.language_code
         identity.username = sender.username
         identity.display_name = sender.display_name or identity.display_name
         identity.language_code = language

@@ -128,6 +128,9 @@ class SlackAdapter:
             # The manifest subscribes to both events; one workspace's bot can only say so.
             self.bolt.event("app_uninstalled")(self._on_uninstalled)
             self.bolt.event("tokens_revoked")(self._on_uninstalled)
+        # The connections replies go out on, opened by start(): without one, slack_sdk opens
+        # (and closes) a connection for every call.
+        self._session: aiohttp.ClientSession | None = None
         self._socket: AsyncSocketModeHandler | None = None
         if app_token is not None:
             self._socket = AsyncSocketModeHandler(self.bolt, app_token, ping_interval=SOCKET_PING)
@@ -146,6 +149,10 @@ class SlackAdapter:
 
     async def start(self) -> None:
         """Check the token (one workspace) and open the Socket Mode connection (if any)."""
+        if self.bolt.client.session is None:
+            # Shared by every request's client: bolt hands each the app client's session.
+            self._session = aiohttp.ClientSession()
+            self.bolt.client.session = self._session
         try:
             if self.bolt.client.token is not None:
                 answer = await self.bolt.client.auth_test()
@@ -162,9 +169,20 @@ class SlackAdapter:
                 await self._socket.connect_async()
                 log.info("slack socket mode connected")
         except SlackApiError as exc:
+            await self._close_session()
             raise PermanentError(f"Slack refused the token: {_error_code(exc)}") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
+            await self._close_session()
             raise TransientError(f"Slack did not answer: {type(exc).__name__}") from None
+        except BaseException:
+            await self._close_session()
+            raise
+
+    async def _close_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            self.bolt.client.session = None
+            await session.close()
 
     async def pause(self) -> None:
         """Close the Socket Mode connection (over HTTP the web server refuses new requests)."""
@@ -176,6 +194,7 @@ class SlackAdapter:
         """Stop receiving and wait (up to `grace` seconds) for answers still being sent."""
         await self.pause()
         await self.drain(grace)
+        await self._close_session()
 
     async def drain(self, grace: float = DRAIN_TIMEOUT) -> None:
         """Wait until every command and button press being answered is done."""

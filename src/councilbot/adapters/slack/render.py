@@ -7,6 +7,7 @@ or smuggle in a link.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from html.parser import HTMLParser
@@ -125,8 +126,9 @@ def fallback_text(markup: str) -> str:
     return to_mrkdwn(markup)[:TEXT_LIMIT]
 
 
+@functools.lru_cache(maxsize=256)
 def to_mrkdwn(markup: str) -> str:
-    """Convert safe markup to Slack mrkdwn."""
+    """Convert safe markup to Slack mrkdwn (the same replies recur: the latest 256 are kept)."""
     parser = _Mrkdwn()
     parser.feed(markup)
     return parser.result()

@@ -38,6 +38,7 @@ from telegram.ext import (
     filters,
 )
 
+from councilbot.adapters.telegram.delivery import TelegramTarget
 from councilbot.adapters.telegram.render import (
     CallbackStore,
     is_photo,
@@ -58,6 +59,7 @@ from councilbot.core.messages import (
     Reply,
 )
 from councilbot.core.router import Router
+from councilbot.delivery.targets import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,9 @@ class TelegramAdapter:
         self._webhook_url = webhook_url
         self._webhook_secret = webhook_secret
         self._poll_timeout = poll_timeout
+        # Replies go out on a lean aiohttp pool (JSON bodies), as the outbox's messages do:
+        # python-telegram-bot's send_message through httpx cost more CPU than the command.
+        self._replies = TelegramTarget(token, base_url, callbacks=self.callbacks)
         head, _, tail = base_url.rstrip("/").rpartition("/")
         builder = (
             ApplicationBuilder()
@@ -133,6 +138,7 @@ class TelegramAdapter:
     async def start(self) -> None:
         """Check the token, publish the command menu and start receiving updates."""
         await self.application.initialize()
+        self._replies.open()
         await self._set_commands()
         await self.application.start()
         if self._webhook_url:
@@ -167,6 +173,7 @@ class TelegramAdapter:
                 log.warning("telegram updates still being answered after %.0f s", grace)
                 stopping.cancel()
         await self.application.shutdown()
+        await self._replies.stop()
 
     async def process_webhook(self, body: bytes, secret_header: str | None) -> int:
         """Process one webhook call and return the HTTP status to answer with."""
@@ -329,6 +336,10 @@ class TelegramAdapter:
                 return
             except Forbidden as exc:
                 log.info("cannot write privately to a telegram user: %s", exc.message)
+            except DeliveryError as exc:
+                if exc.status != 403:
+                    raise
+                log.info("cannot write privately to a telegram user: %s", exc.reason)
         t = await self.router.translator_for(command.sender, command.chat)
         note = Reply(text=t(NOT_PRIVATE, bot=self.application.bot.username or "CouncilBot"))
         await self._post(command.chat.chat_id, note, quote=quote)
@@ -338,6 +349,14 @@ class TelegramAdapter:
         chunks = split_html(reply.text)
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
+            if self._replies.is_open:
+                await self._replies.send_text(
+                    chat_id,
+                    chunk,
+                    buttons=reply.buttons if last else (),
+                    quote=quote if index == 0 else None,
+                )
+                continue
             await self.application.bot.send_message(
                 chat_id,
                 chunk,
@@ -361,7 +380,7 @@ class TelegramAdapter:
         """Log an error raised while handling an update."""
         error = context.error
         update_id = update.update_id if isinstance(update, Update) else None
-        if isinstance(error, TelegramError):
+        if isinstance(error, TelegramError | DeliveryError):
             log.warning("telegram update %s failed: %s", update_id, self._redact(error))
         else:
             log.error("telegram update %s failed", update_id, exc_info=error)

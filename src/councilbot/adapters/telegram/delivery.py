@@ -125,10 +125,41 @@ class TelegramTarget:
 
     async def start(self) -> None:
         """Open the connection pool and check the token (one getMe)."""
-        self._session = aiohttp.ClientSession(
-            timeout=self._timeout, connector=aiohttp.TCPConnector(limit=self._connections)
-        )
+        self.open()
         await self._call("getMe", {})
+
+    def open(self) -> None:
+        """Open the connection pool (start() without its check)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=self._connections)
+            )
+
+    @property
+    def is_open(self) -> bool:
+        """Tell whether the connection pool is open."""
+        return self._session is not None
+
+    async def send_text(
+        self,
+        chat_id: str,
+        text: str,
+        *,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        quote: int | None = None,
+    ) -> None:
+        """Send one HTML text (a command's reply), quoting a message if it still exists."""
+        params: dict[str, Any] = {
+            "chat_id": chat_id,
+            "text": text,
+            "parse_mode": "HTML",
+            "link_preview_options": {"is_disabled": True},
+        }
+        if buttons:
+            params["reply_markup"] = await self._keyboard(buttons)
+        if quote is not None:
+            params["reply_parameters"] = {"message_id": quote, "allow_sending_without_reply": True}
+        await self._call("sendMessage", params, logged=False)  # the adapter logs its failures
 
     async def stop(self) -> None:
         """Close the connection pool."""
@@ -308,7 +339,12 @@ class TelegramTarget:
         }
 
     async def _call(
-        self, method: str, params: dict[str, Any], *, upload: tuple[str, FileRef] | None = None
+        self,
+        method: str,
+        params: dict[str, Any],
+        *,
+        upload: tuple[str, FileRef] | None = None,
+        logged: bool = True,
     ) -> Any:
         if self._session is None:
             raise TransientError("telegram: the target is not started")
@@ -325,17 +361,21 @@ class TelegramTarget:
                 body = await response.json(content_type=None)
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError) as exc:
-            raise self._log(TransientError(f"telegram: network error: {exc!r}"), params) from exc
+            error = TransientError(f"telegram: network error: {exc!r}")
+            raise self._log(error, params, logged=logged) from exc
         if isinstance(body, dict) and body.get("ok"):
             return body["result"]
         error = error_for(status, body if isinstance(body, dict) else {})
         error.status = status
-        raise self._log(error, params)
+        raise self._log(error, params, logged=logged)
 
-    def _log(self, error: DeliveryError, params: dict[str, Any]) -> DeliveryError:
+    def _log(
+        self, error: DeliveryError, params: dict[str, Any], *, logged: bool = True
+    ) -> DeliveryError:
         error.reason = error.reason.replace(self._token, "<token>")
         error.args = (error.reason,)
-        log.info("telegram delivery to %s failed: %s", params.get("chat_id"), error.reason)
+        if logged:
+            log.info("telegram delivery to %s failed: %s", params.get("chat_id"), error.reason)
         return error
 
 
