@@ -1,11 +1,13 @@
 """Resident memory of an idle `councilbot run`, one process per platform set-up.
 
-    .venv/bin/python -m bench.memory [--settle 5]
+    .venv/bin/python -m bench.memory [--settle 5] [--commands 10000]
 
 Each set-up runs the real executable on a migrated, seeded SQLite database against the
 fake Telegram Bot API and Slack Web API (tests/fakes) on 127.0.0.1, waits until it is
 serving, lets it idle for `--settle` seconds, answers one command to show it works, and
-reads VmRSS (and VmHWM, the peak) from /proc/<pid>/status.
+reads VmRSS (and VmHWM, the peak) from /proc/<pid>/status. With `--commands N`, the
+Telegram + Slack set-up then answers N Telegram commands (/councils, /help and /whoami from
+50 people in turn) and its memory is read again.
 """
 
 from __future__ import annotations
@@ -31,7 +33,21 @@ def _memory(pid: int) -> tuple[float, float]:
     return rss, peak
 
 
-async def measure(name: str, settle: float, telegram: bool, slack: str | None) -> None:
+COMMANDS = ("/councils", "/help", "/whoami")
+
+
+def _command(n: int) -> dict:
+    """Return the n-th command of the load: one of COMMANDS, from one of 50 people."""
+    data = update(COMMANDS[n % len(COMMANDS)], 10_000 + n)
+    person = 500 + n % 50
+    data["message"]["from"]["id"] = person
+    data["message"]["chat"]["id"] = person
+    return data
+
+
+async def measure(
+    name: str, settle: float, telegram: bool, slack: str | None, commands: int = 0
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = await prepared_environment(Path(tmp))
         async with FakeTelegramAPI() as tg, FakeSlackAPI() as sl:
@@ -59,16 +75,24 @@ async def measure(name: str, settle: float, telegram: bool, slack: str | None) -
                 elif slack == "socket":
                     await sl.envelope("slash_commands", payload("slash_command"))
                     await wait_for(lambda: sl.responses, 30)  # "not installed": no install
+                if commands:
+                    before = len(tg.sent)
+                    for n in range(commands):
+                        tg.push_update(_command(n))
+                    await wait_for(lambda: len(tg.sent) - before >= commands, 600)
+                    after, after_peak = _memory(process.pid)
             finally:
                 await stop(process)
     print(f"{name:48} idle {rss:6.1f} MiB resident (peak {peak:.1f} MiB)")
+    if commands:
+        print(f"{'':48} after {commands} commands {after:6.1f} MiB (peak {after_peak:.1f} MiB)")
 
 
-async def main(settle: float) -> None:
+async def main(settle: float, commands: int) -> None:
     started = time.monotonic()
     await measure("Telegram (long polling)", settle, telegram=True, slack=None)
     await measure("Slack (HTTP, one workspace)", settle, telegram=False, slack="http")
-    await measure("Telegram + Slack (HTTP)", settle, telegram=True, slack="http")
+    await measure("Telegram + Slack (HTTP)", settle, telegram=True, slack="http", commands=commands)
     await measure("Telegram + Slack (Socket Mode, multi-workspace)", settle, True, "socket")
     print(f"({time.monotonic() - started:.0f} s)")
 
@@ -76,4 +100,6 @@ async def main(settle: float) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to idle first")
-    asyncio.run(main(parser.parse_args().settle))
+    parser.add_argument("--commands", type=int, default=0, help="commands to answer, then")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.settle, arguments.commands))
