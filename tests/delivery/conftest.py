@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from councilbot.adapters.telegram.delivery import TelegramTarget
+from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
 
 
@@ -22,3 +23,9 @@ async def telegram(telegram_api: FakeTelegramAPI) -> AsyncIterator[TelegramTarge
     await target.start()
     yield target
     await target.stop()
+
+
+@pytest.fixture
+async def slack_api() -> AsyncIterator[FakeSlackAPI]:
+    async with FakeSlackAPI() as api:
+        yield api

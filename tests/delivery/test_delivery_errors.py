@@ -186,12 +186,6 @@ async def test_a_user_who_blocked_the_bot_is_switched_off(
 
 
 @pytest.fixture
-async def slack_api() -> AsyncIterator[FakeSlackAPI]:
-    async with FakeSlackAPI() as api:
-        yield api
-
-
-@pytest.fixture
 async def slack_bot(
     seeded: AsyncEngine,
     database_url: str,

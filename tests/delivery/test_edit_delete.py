@@ -286,12 +286,6 @@ async def test_edits_go_at_the_chats_pace_and_are_retried(
         await bot.app.aclose()
 
 
-@pytest.fixture
-async def slack_api() -> AsyncIterator[FakeSlackAPI]:
-    async with FakeSlackAPI() as api:
-        yield api
-
-
 async def test_an_announcement_is_edited_and_deleted_in_slack_channels_and_a_dm(
     seeded: AsyncEngine,
     database_url: str,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -23,7 +22,7 @@ from councilbot.adapters.telegram.delivery import TelegramTarget
 from councilbot.adapters.telegram.render import caption_fits, fit_caption
 from councilbot.core.formatting import plain_text
 from councilbot.core.i18n import Catalogs
-from councilbot.core.messages import Button, ChatKind, Platform
+from councilbot.core.messages import ChatKind, Platform
 from councilbot.db.models import (
     Channel,
     Council,
@@ -36,42 +35,34 @@ from councilbot.db.models import (
 )
 from councilbot.db.session import create_sessionmaker
 from councilbot.delivery import files, outbox
-from councilbot.delivery.dispatcher import DispatchConfig, Dispatcher, platform_rates
+from councilbot.delivery.dispatcher import Dispatcher
 from councilbot.delivery.outbox import Envelope
-from councilbot.delivery.ratelimit import RateLimiter
-from councilbot.delivery.targets import DeliveryTarget, FileRef, Outgoing
+from councilbot.delivery.targets import FileRef, Outgoing
 from councilbot.services import broadcast
 from tests.conftest import START
+from tests.delivery.test_files import (
+    ANA,
+    BEA,
+    CALENDAR,
+    COVER,
+    GROUP,
+    RSVP,
+    SLACK_CHANNEL,
+    dispatcher,
+    long_text,
+    rows,
+    store,
+    telegram_message,
+)
 from tests.fakes.slack_api import TEAM_ID, FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
 
-GROUP = "-100777"  # a Telegram group linked to Cork
-ANA = "4242"  # a Telegram subscriber, in her private chat with the bot
-SLACK_CHANNEL = "C0CORK"
-BEA = "U0BEA"  # a Slack subscriber, in her direct messages (D0BEA)
-COVER = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
-CALENDAR = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
-FAST = DispatchConfig(poll_interval=0.05, flush_interval=0.02, backoff_first=0.05, max_attempts=3)
-RSVP = ((Button(label="Going", command="/rsvp 7 yes"),),)
 SOURCE = "test"
-
-
-@pytest.fixture
-async def slack_api() -> AsyncIterator[FakeSlackAPI]:
-    async with FakeSlackAPI() as api:
-        yield api
 
 
 @pytest.fixture
 def slack(slack_api: FakeSlackAPI) -> SlackTarget:
     return SlackTarget.create("xoxb-test", slack_api.base_url, timeout=2)
-
-
-async def store(engine: AsyncEngine, data: bytes, filename: str, content_type: str) -> FileRef:
-    async with create_sessionmaker(engine)() as session, session.begin():
-        return await files.store(
-            session, filename=filename, content_type=content_type, data=data, now=START
-        )
 
 
 async def enqueue(engine: AsyncEngine, *messages: Outgoing) -> None:
@@ -81,23 +72,6 @@ async def enqueue(engine: AsyncEngine, *messages: Outgoing) -> None:
     ]
     async with create_sessionmaker(engine)() as session, session.begin():
         await outbox.enqueue(session, envelopes, now=datetime.now(UTC))
-
-
-def dispatcher(engine: AsyncEngine, *targets: DeliveryTarget) -> Dispatcher:
-    rates = platform_rates(
-        telegram_per_second=1000.0,
-        telegram_private_per_second=1000.0,
-        telegram_group_per_minute=60_000.0,
-        slack_channel_per_second=1000.0,
-    )
-    return Dispatcher(
-        create_sessionmaker(engine), {t.platform: t for t in targets}, RateLimiter(rates), FAST
-    )
-
-
-async def rows(engine: AsyncEngine) -> list[Delivery]:
-    async with create_sessionmaker(engine)() as session:
-        return list(await session.scalars(select(Delivery).order_by(Delivery.id)))
 
 
 async def drain(worker: Dispatcher, engine: AsyncEngine) -> list[Delivery]:
@@ -128,18 +102,10 @@ async def changes(engine: AsyncEngine, operation: DeliveryOperation) -> list[Del
     return [row for row in await rows(engine) if row.operation is operation]
 
 
-def telegram_message(chat_id: str, text: str, file: FileRef, **kwargs: object) -> Outgoing:
-    return Outgoing(platform=Platform.TELEGRAM, chat_id=chat_id, text=text, file=file, **kwargs)
-
-
 def slack_message(chat_id: str, text: str, file: FileRef, **kwargs: object) -> Outgoing:
     return Outgoing(
         platform=Platform.SLACK, workspace=TEAM_ID, chat_id=chat_id, text=text, file=file, **kwargs
     )
-
-
-def long_text(visible: int) -> str:
-    return "<b>Programme</b>\n" + "a" * (visible - len("Programme\n"))
 
 
 def sent_to(api: FakeTelegramAPI, chat_id: str) -> list[int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -66,7 +65,7 @@ async def rows(engine: AsyncEngine) -> list[Delivery]:
         return list(await session.scalars(select(Delivery).order_by(Delivery.id)))
 
 
-def dispatcher(engine: AsyncEngine, target: DeliveryTarget) -> Dispatcher:
+def dispatcher(engine: AsyncEngine, *targets: DeliveryTarget) -> Dispatcher:
     rates = platform_rates(
         telegram_per_second=1000.0,
         telegram_private_per_second=1000.0,
@@ -74,7 +73,7 @@ def dispatcher(engine: AsyncEngine, target: DeliveryTarget) -> Dispatcher:
         slack_channel_per_second=1000.0,
     )
     return Dispatcher(
-        create_sessionmaker(engine), {target.platform: target}, RateLimiter(rates), FAST
+        create_sessionmaker(engine), {t.platform: t for t in targets}, RateLimiter(rates), FAST
     )
 
 
@@ -112,26 +111,6 @@ async def subscriber(engine: AsyncEngine, name: str) -> int:
         session.add(member)
         await session.flush()
         return member.id
-
-
-@pytest.fixture
-async def telegram_api() -> AsyncIterator[FakeTelegramAPI]:
-    async with FakeTelegramAPI() as api:
-        yield api
-
-
-@pytest.fixture
-async def telegram(telegram_api: FakeTelegramAPI) -> AsyncIterator[TelegramTarget]:
-    target = TelegramTarget(telegram_api.token, telegram_api.base_url, timeout=2.0)
-    await target.start()
-    yield target
-    await target.stop()
-
-
-@pytest.fixture
-async def slack_api() -> AsyncIterator[FakeSlackAPI]:
-    async with FakeSlackAPI() as api:
-        yield api
 
 
 def telegram_message(chat_id: str, text: str, file: FileRef, **kwargs: object) -> Outgoing:

@@ -198,6 +198,22 @@ async def _lock(session: AsyncSession, announcement_id: int) -> Announcement | N
     )
 
 
+async def _relock(session: AsyncSession, announcement: Announcement) -> Announcement:
+    """Read an announcement already found afresh, under its row lock (see _lock)."""
+    locked = await _lock(session, announcement.id)
+    assert locked is not None  # announcements are never deleted
+    return locked
+
+
+def _require_author(announcement: Announcement, actor: Actor) -> None:
+    """Let only the coordinator who wrote an announcement send it (a draft, or a missed one)."""
+    if announcement.author_id != actor.member_id:
+        raise Forbidden(
+            N_("Only the coordinator who wrote announcement #{id} can send it."),
+            id=announcement.id,
+        )
+
+
 async def send_scheduled(
     session: AsyncSession,
     payload: dict[str, Any],
@@ -383,8 +399,7 @@ async def cancel_announcement(
     )
     await jobs.cancel(session, job_name(announcement.id))
     # Read under the lock: a firing that claimed the job first has committed by now.
-    announcement = await _lock(session, announcement.id)
-    assert announcement is not None  # announcements are never deleted
+    announcement = await _relock(session, announcement)
     if announcement.status in (AnnouncementStatus.SENT, AnnouncementStatus.DELETED):
         assert announcement.sent_at is not None  # set with the status
         if announcement.sent_at < now:
@@ -416,15 +431,10 @@ async def send_draft(
     """Send a previewed draft: queue it now, or schedule it for its time."""
     announcement = await get_announcement(session, actor, announcement_id)
     # Two presses of Send (two devices, a double tap) queue it once: the second waits here.
-    announcement = await _lock(session, announcement.id)
-    assert announcement is not None
+    announcement = await _relock(session, announcement)
     if announcement.status is not AnnouncementStatus.DRAFT:
         raise NotADraft(announcement)
-    if announcement.author_id != actor.member_id:
-        raise Forbidden(
-            N_("Only the coordinator who wrote announcement #{id} can send it."),
-            id=announcement.id,
-        )
+    _require_author(announcement, actor)
     _refuse_expired(announcement, now)
     if announcement.scheduled_at is not None and announcement.scheduled_at <= now:
         raise Conflict(
@@ -450,15 +460,10 @@ async def revive_missed(
     any draft: nothing goes out on the strength of a preview the bot never showed.
     """
     announcement = await get_announcement(session, actor, announcement_id)
-    announcement = await _lock(session, announcement.id)
-    assert announcement is not None
+    announcement = await _relock(session, announcement)
     if announcement.status is not AnnouncementStatus.MISSED:
         raise NotADraft(announcement)
-    if announcement.author_id != actor.member_id:
-        raise Forbidden(
-            N_("Only the coordinator who wrote announcement #{id} can send it."),
-            id=announcement.id,
-        )
+    _require_author(announcement, actor)
     announcement.status = AnnouncementStatus.DRAFT
     announcement.scheduled_at = None  # late: it goes out on Send
     announcement.created_at = now  # its preview's day starts now
@@ -517,8 +522,7 @@ async def edit_announcement(
             "can edit announcement #{id}; you do not coordinate {councils}."
         ),
     )
-    announcement = await _lock(session, announcement.id)
-    assert announcement is not None
+    announcement = await _relock(session, announcement)
     check_editable(announcement, now)
     unchanged = announcement.text == text
     announcement.text = text
@@ -554,8 +558,7 @@ async def delete_announcement(
             "can delete announcement #{id}; you do not coordinate {councils}."
         ),
     )
-    announcement = await _lock(session, announcement.id)
-    assert announcement is not None
+    announcement = await _relock(session, announcement)
     if announcement.status is AnnouncementStatus.DELETED:
         raise Conflict(N_("Announcement #{id} is already deleted."), id=announcement.id)
     if announcement.status is AnnouncementStatus.CANCELLED:
