@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from councilbot.commands import announcements, events, general, magazine, polls
+from councilbot.commands import announcements, desks, events, general, magazine, polls
 from councilbot.core.features import Features
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
@@ -53,7 +53,14 @@ def features() -> Features:
     below is built from these declarations.
     """
     return Features(
-        (general.FEATURE, announcements.FEATURE, events.FEATURE, polls.FEATURE, magazine.FEATURE)
+        (
+            general.FEATURE,
+            announcements.FEATURE,
+            events.FEATURE,
+            desks.FEATURE,
+            polls.FEATURE,
+            magazine.FEATURE,
+        )
     )
 
 
