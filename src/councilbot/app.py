@@ -178,6 +178,7 @@ async def build_app(
     router = Router(
         running.commands(),
         topics=running.topics(),
+        choices=running.choices(),
         sessionmaker=sessionmaker,
         reader=create_sessionmaker(engine, read_only=True),
         directory=ServiceDirectory(),

@@ -12,7 +12,7 @@ nothing else names a feature's parts.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from councilbot.core.i18n import Catalogs
 from councilbot.core.router import TOPICS, CommandSpec
 
-__all__ = ["TOPICS", "Feature", "Features", "JobHandler", "JobKind", "JobRun", "Topic"]
+__all__ = ["TOPICS", "Choices", "Feature", "Features", "JobHandler", "JobKind", "JobRun", "Topic"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +62,17 @@ class Topic:
 
 
 @dataclass(frozen=True, slots=True)
+class Choices:
+    """Declare a list a form picks a field's value from (fields marked `Picked(kind)`).
+
+    `load` returns (value, label) pairs, read when the form opens: the facilities, say.
+    """
+
+    kind: str
+    load: Callable[[AsyncSession], Awaitable[Sequence[tuple[str, str]]]]
+
+
+@dataclass(frozen=True, slots=True)
 class Feature:
     """Declare a feature: its commands, timed jobs and subscription topic."""
 
@@ -69,6 +80,7 @@ class Feature:
     commands: tuple[CommandSpec, ...] = ()
     jobs: tuple[JobKind, ...] = ()
     topic: Topic | None = None
+    choices: tuple[Choices, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +101,10 @@ class Features:
     def jobs(self) -> list[JobKind]:
         """Return every kind of timed job the features schedule."""
         return [job for feature in self.features for job in feature.jobs]
+
+    def choices(self) -> dict[str, Choices]:
+        """Return the lists forms pick from, by kind."""
+        return {c.kind: c for feature in self.features for c in feature.choices}
 
     def topics(self) -> list[Topic]:
         """Return the subscription topics, in the features' order."""

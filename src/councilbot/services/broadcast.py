@@ -389,3 +389,53 @@ async def _subscribers(
         .order_by(Member.id)
     )
     return [(member, identity) for member, identity in rows.all()]
+
+
+async def direct(
+    session: AsyncSession,
+    member_ids: Sequence[int],
+    *,
+    zone: ZoneInfo,
+    catalogs: Catalogs,
+    default_language: str,
+) -> list[Recipient]:
+    """Address members by direct message (a reminder, a notice), whether subscribed or not.
+
+    Each is reached once, on the platform where we last saw them, in their own language;
+    times are shown in `zone` (the thing's). A member with no identity left is skipped.
+    """
+    if not member_ids:
+        return []
+    latest = (
+        select(
+            Identity.id,
+            func.row_number()
+            .over(
+                partition_by=Identity.member_id,
+                order_by=[desc(Identity.last_seen_at), desc(Identity.id)],
+            )
+            .label("rank"),
+        )
+        .where(Identity.member_id.in_(list(member_ids)))
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(Member, Identity)
+            .join(Identity, Identity.member_id == Member.id)
+            .join(latest, (latest.c.id == Identity.id) & (latest.c.rank == 1))
+            .order_by(Member.id)
+        )
+    ).all()
+    language = await _Languages.of(session, [m for m, _ in rows], default_language)
+    return [
+        _in_dm(
+            identity.platform,
+            identity.workspace,
+            identity.user_id,
+            member.id,
+            catalogs.translator(language(member)),
+            zone,
+        )
+        for member, identity in rows
+    ]
