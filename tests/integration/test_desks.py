@@ -63,6 +63,8 @@ async def test_half_days_conflict_with_a_day_and_a_refusal_offers_what_is_free(d
         held = (await session.execute(select(BookingSlot.booking_id, BookingSlot.half))).all()
     assert sorted(held) == [(1, "am"), (2, "am"), (2, "pm"), (3, "pm"), (4, "am"), (4, "pm")]
     assert "You already have desk R1" in await dbot("alice@dm: /book cork-rubicon tomorrow day")
+    body, _type = await dbot.app.metrics.exposition(None)
+    assert b"councilbot_bookings_total 4.0" in body  # refusals count nothing
 
 
 async def test_a_hundred_attempts_at_the_last_free_desk_give_one_booking(dbot: Bot) -> None:
@@ -319,3 +321,32 @@ async def test_seeding_twice_changes_nothing_and_a_removed_desk_is_retired(
     [booking] = await rows(dbot, Booking)
     assert booking.desk.code == "R5" and booking.status is BookingStatus.BOOKED  # history kept
     assert len(await rows(dbot, Desk)) == 55 and len(await rows(dbot, Facility)) == 8
+
+
+async def test_the_weekly_summary_goes_to_subscribers_on_monday_morning(
+    dbot: Bot, clock: Clock, console_out: io.StringIO
+) -> None:
+    assert "desks" in await dbot("alice@dm: /subscribe desks cork")
+    await dbot("bob@dm: /book cork-rubicon tomorrow")
+    clock.now = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+    await dbot("bob@dm: /checkin B1")
+    clock.now = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # Monday 08:00 in Cork
+    await dbot.app.scheduler.fire_due()
+    await dbot.app.dispatcher.run_until_idle()
+    assert (
+        "[to dm:alice] 📊 Desks at Southern Ireland council (MTU), week of Mon 30 Nov 2026\n"
+        "MTU Rubicon Centre: 2 of 50 half-days booked (4%), 0 released"
+    ) in console_out.getvalue()
+    assert "[to cork-chat] 📊" not in console_out.getvalue()  # subscribers only
+    async with dbot.app.sessionmaker() as session:
+        job = await session.scalar(select(Job).where(Job.name == "desks.weekly:cork"))
+    assert job is not None and job.due_at == datetime(2026, 12, 14, 8, 0, tzinfo=UTC)
+
+
+async def test_event_ids_are_not_bookings_and_help_lists_the_desk_commands(dbot: Bot) -> None:
+    assert await dbot("/checkin E12") == "There is no event E12 to check in to."
+    assert await dbot("/checkin X") == (
+        "“X” is not a booking id: booking ids look like B34. /mybookings lists yours.\n"
+        "Usage: /checkin <id>"
+    )
+    assert "/occupancy" in await dbot("/help") and "/whosin" in await dbot("/help")

@@ -22,7 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from councilbot.core.i18n import Catalogs
 from councilbot.core.router import TOPICS, CommandSpec
 
-__all__ = ["TOPICS", "Choices", "Feature", "Features", "JobHandler", "JobKind", "JobRun", "Topic"]
+# session.info key: the events a command's transaction recorded ("booking", "rsvp", "vote"),
+# counted in the metrics once it commits (app.py), so that a rolled-back one never counts.
+FEATURE_EVENTS = "feature_events"
+
+__all__ = [
+    "FEATURE_EVENTS",
+    "TOPICS",
+    "Choices",
+    "Feature",
+    "Features",
+    "JobHandler",
+    "JobKind",
+    "JobRun",
+    "Topic",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from councilbot.core.features import FEATURE_EVENTS
 from councilbot.core.i18n import N_, Catalogs, Translator
 from councilbot.core.messages import Button
 from councilbot.db.models import (
@@ -607,6 +608,7 @@ async def book(
             continue  # taken meanwhile by another transaction: try the next desk
         missing = [f for f in wanted if f not in [x.lower() for x in candidate.features]]
         await _schedule_jobs(session, booking, now=now)
+        session.info.setdefault(FEATURE_EVENTS, []).append("booking")  # counted once committed
         return Booked(booking, missing)
     alternatives = await offers(session, facility, day, slot, now=now, same_too=desk is not None)
     if desk is not None:
