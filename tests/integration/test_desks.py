@@ -158,6 +158,7 @@ async def test_check_in_on_the_day_and_release_after_the_deadline(
 ) -> None:
     await dbot("alice@dm: /book cork-rubicon/R1 tomorrow am")
     await dbot("bob@dm: /book cork-rubicon/R2 tomorrow am")
+    await dbot("carol@dm: /subscribe desks cork")
     assert await dbot("alice@dm: /checkin B1") == (
         "Check-in is on the day itself: booking B1 is for Wed 2 Dec 2026."
     )
@@ -191,6 +192,10 @@ async def test_check_in_on_the_day_and_release_after_the_deadline(
     )
     assert (await dbot("alice@dm: 2")).startswith("✅ Checked in to desk R1")
     clock.now = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    assert await dbot("bob@dm: /checkin B2") == (
+        "Check-in for B2 closed at Wed 2 Dec 2026, 10:00 GMT, so the desk is being released. "
+        "/desks cork-rubicon shows what is free now."
+    )
     assert await restarted.scheduler.fire_due() == 1  # bob's release; alice's was cancelled
     assert await restarted.scheduler.fire_due() == 0  # fires once
     await restarted.dispatcher.run_until_idle()
@@ -198,6 +203,11 @@ async def test_check_in_on_the_day_and_release_after_the_deadline(
     assert (
         "[to dm:bob] Nobody checked in to desk R2 at MTU Rubicon Centre, Wed 2 Dec 2026, "
         "morning (B2) by the deadline, so the desk was released"
+    ) in console_out.getvalue()
+    assert "book again while it is free.\n[1] Book the afternoon" in console_out.getvalue()
+    assert (
+        "[to dm:carol] 🪑 Desk R2 at MTU Rubicon Centre is free again this afternoon "
+        "(Wed 2 Dec 2026).\n[1] Book R2 (afternoon)"
     ) in console_out.getvalue()
     assert "Booking B2 was released at Wed 2 Dec 2026, 10:00 GMT" in await dbot(
         "bob@dm: /checkin B2"

@@ -892,7 +892,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_text="/occupancy <{facility}> [{week}] [csv]",
         details=N_(
             "Any date of the week will do; this week by default. /subscribe desks &lt;council&gt; "
-            "sends you each Monday the week before's summary."
+            "sends you each Monday the week before's summary, and desks freed in the morning."
         ),
     ),
 )
@@ -905,6 +905,6 @@ FEATURE = Feature(
         JobKind(service.REMIND_JOB, run=remind_due),
         JobKind(service.WEEKLY_JOB, run=weekly_due, missed=weekly_missed),
     ),
-    topic=Topic(service.TOPIC, N_("the weekly desk occupancy")),
+    topic=Topic(service.TOPIC, N_("freed desks and the weekly desk occupancy")),
     choices=(Choices("facility", service.facility_choices),),
 )

@@ -882,6 +882,17 @@ async def check_in(session: AsyncSession, actor: Any, booking_id: int, *, now: d
             day=booking.day,
         )
     rules = rules_of(facility)
+    deadline = deadline_of(facility, booking.day, booking.slot)
+    if now >= deadline:
+        raise DeskConflict(
+            N_(
+                "Check-in for B{id} closed at {deadline}, so the desk is being released. "
+                "/desks {facility} shows what is free now."
+            ),
+            id=booking.id,
+            deadline=deadline,
+            facility=facility.slug,
+        )
     local = now.astimezone(zone).time()
     if not rules.opens <= local < rules.closes:
         raise Conflict(
@@ -1179,6 +1190,9 @@ async def release(
     facility = booking.desk.facility
     log.info("booking %d released: no check-in by the deadline", booking.id)
 
+    afternoon = booking.slot is not Slot.PM and bookable_until(facility, booking.day, Slot.PM, now)
+    book_pm = f"/book {facility.slug}/{booking.desk.code} {booking.day.isoformat()} pm"
+
     def render(t: Translator, tz: ZoneInfo) -> tuple[str, tuple[tuple[Button, ...], ...]]:
         text = t(
             "Nobody checked in to {booking} (B{id}) by the deadline, so the desk was released "
@@ -1186,12 +1200,10 @@ async def release(
             booking=describe(t, booking),
             id=booking.id,
         )
-        again = Button(
-            label=t("Book again"),
-            command=f"/book {facility.slug}/{booking.desk.code} {booking.day.isoformat()} pm"
-            if booking.slot is not Slot.PM
-            else f"/desks {facility.slug} {booking.day.isoformat()}",
-        )
+        if afternoon:
+            again = Button(label=t("Book the afternoon"), command=book_pm)
+        else:
+            again = Button(label=t("Free desks"), command=f"/desks {facility.slug}")
         return text, ((again,),)
 
     await _tell(
@@ -1203,6 +1215,54 @@ async def release(
         default_language=default_language,
         now=now,
     )
+    if afternoon:
+        await _offer_again(session, booking, book_pm, catalogs, default_language, now)
+
+
+async def _offer_again(
+    session: AsyncSession,
+    booking: Booking,
+    command: str,
+    catalogs: Catalogs,
+    default_language: str,
+    now: datetime,
+) -> int:
+    """Offer a released desk's afternoon to the council's `desks` subscribers (DMs, Book button)."""
+    facility = booking.desk.facility
+    audience = await broadcast.audience(
+        session,
+        [facility.council],
+        TOPIC,
+        zone=zone_of(facility),
+        catalogs=catalogs,
+        default_language=default_language,
+    )
+    envelopes = []
+    for recipient in audience.recipients:
+        if not recipient.private or recipient.member_id == booking.member_id:
+            continue
+        t = recipient.t
+        text = t(
+            "🪑 Desk {desk} at {facility} is free again this afternoon ({day}).",
+            desk=booking.desk.code,
+            facility=facility.name,
+            day=format_day(t, booking.day),
+        )
+        button = Button(
+            label=t("Book {desk} ({slot})", desk=booking.desk.code, slot=slot_label(t, Slot.PM)),
+            command=command,
+            expires_at=deadline_of(facility, booking.day, Slot.PM),
+        )
+        envelopes.append(
+            Envelope(
+                key=f"{SOURCE}:free:{booking.id}:{recipient.chat}",
+                message=recipient.message(text, ((button,),)),
+                source=SOURCE,
+                source_id=booking.id,
+                member_id=recipient.member_id,
+            )
+        )
+    return await outbox.enqueue(session, envelopes, now=now)
 
 
 def next_monday(council: Council, now: datetime) -> datetime:
