@@ -101,7 +101,8 @@ async def test_the_weekly_limit_holds_under_concurrency(dbot: Bot) -> None:
         if "You have 3 bookings at MTU Rubicon Centre in the week of Mon 30 Nov 2026" in r
     ]
     assert len(limit) == 3
-    # Another facility of the same council would have room: Cork has only one, so none is offered.
+    # Next week is a new week; Cork has no other facility to offer.
+    assert all("\nFree instead: Mon 7 Dec 2026, " in r for r in limit)
     assert len(await rows(dbot, Booking)) == 3
 
 
@@ -115,7 +116,7 @@ async def test_the_weekly_limit_holds_under_concurrency(dbot: Bot) -> None:
         ),
         (
             "/book cork-rubicon saturday",
-            "MTU Rubicon Centre is closed on Sat 5 Dec 2026: it opens on mon, tue, wed, thu, fri.",
+            "MTU Rubicon Centre is closed on Sat 5 Dec 2026: it opens on Mon, Tue, Wed, Thu, Fri.",
             "Free instead: Fri 4 Dec 2026, whole day at MTU Rubicon Centre",
         ),
         (

@@ -289,7 +289,7 @@ async def desks(ctx: Context, args: FacilityDayArgs) -> Reply:
     lines.append(
         ctx.t(
             "Open {days}, {opens}–{closes}; check in by {am} (morning, whole day) or {pm} (afternoon).",
-            days=", ".join(rules.open_days),
+            days=service.OpenDays(rules.open_days).names(ctx.t),
             opens=rules.opens.strftime("%H:%M"),
             closes=rules.closes.strftime("%H:%M"),
             am=rules.checkin_am.strftime("%H:%M"),

@@ -16,6 +16,7 @@ outbox, so they survive a restart and fire once.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import logging
 import re
@@ -49,7 +50,7 @@ from councilbot.db.models import (
 from councilbot.delivery import outbox
 from councilbot.delivery.outbox import Envelope
 from councilbot.services import access, broadcast, jobs
-from councilbot.services.councils import DeskRules, SeedFile, council_key
+from councilbot.services.councils import WEEKDAYS, DeskRules, SeedFile, council_key
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -280,8 +281,6 @@ async def find_target(session: AsyncSession, text: str) -> tuple[Facility, Desk 
             )
     if facility is None:
         slugs = [f.slug for f in facilities]
-        import difflib
-
         close = difflib.get_close_matches(key, slugs, n=1, cutoff=0.5)
         if close:
             raise NotFound(
@@ -384,8 +383,23 @@ class Refused(DeskConflict):
         self.offers = tuple(offers or ())
 
 
+class OpenDays(tuple[str, ...]):
+    """A facility's open days (`mon`, `tue`...), shown as the reader's language names them."""
+
+    __slots__ = ()
+
+    def names(self, t: Translator) -> str:
+        """Return `Mon, Tue, Wed` in the reader's language."""
+        from babel.dates import get_day_names
+
+        names = get_day_names("abbreviated", locale=t.lang)
+        return ", ".join(str(names[WEEKDAYS.index(day)]) for day in self)
+
+
 def localise(t: Translator, value: Any) -> Any:
-    """Show a date, a slot or an aware moment (in its own zone, named) in the reader's words."""
+    """Show a date, a slot, open days or an aware moment (in its zone, named) in the reader's words."""
+    if isinstance(value, OpenDays):
+        return value.names(t)
     if isinstance(value, datetime):
         from councilbot.core.formatting import format_when
 
@@ -584,11 +598,15 @@ async def book(
             **values,
         )
         refusal.looked = True
-        refusal.offers = tuple(
-            offer
-            for offer in [await elsewhere(session, facility, day, slot, now=now)]
-            if offer is not None
-        )
+        # Next week's limit is a new one: the nearest free slot from its Monday, and another
+        # facility of the council (whose limit is its own) that day.
+        found = [
+            await nearest_free(
+                session, facility, monday + timedelta(days=7), slot, now=now, same_too=True
+            ),
+            await elsewhere(session, facility, day, slot, now=now),
+        ]
+        refusal.offers = tuple(offer for offer in found if offer is not None)
         raise refusal
     desks = [desk] if desk is not None else await desks_of(session, facility)
     taken = await taken_halves(session, [d.id for d in desks], [day])
@@ -631,7 +649,7 @@ def _values(facility: Facility, day: date, slot: Slot, now: datetime) -> dict[st
         "slot": slot,
         "horizon": rules.horizon_days,
         "last": local_today(facility, now) + timedelta(days=rules.horizon_days),
-        "open_days": ", ".join(rules.open_days),
+        "open_days": OpenDays(rules.open_days),
         "deadline": deadline_of(facility, day, slot),
     }
 
