@@ -60,6 +60,7 @@ def upgrade() -> None:
 
     op.create_table(
         "desk_profiles",
+        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("visible", sa.Boolean(), nullable=False),
         sa.Column("organisation", sa.String(length=200), nullable=True),
@@ -70,7 +71,8 @@ def upgrade() -> None:
             name=op.f("fk_desk_profiles_member_id_members"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("member_id", name=op.f("pk_desk_profiles")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_desk_profiles")),
+        sa.UniqueConstraint("member_id", name=op.f("uq_desk_profiles_member_id")),
     )
     op.create_table(
         "desks",

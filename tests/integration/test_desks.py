@@ -361,3 +361,24 @@ async def test_event_ids_are_not_bookings_and_help_lists_the_desk_commands(dbot:
         "Usage: /checkin <id>"
     )
     assert "/occupancy" in await dbot("/help") and "/whosin" in await dbot("/help")
+
+
+async def test_merging_two_accounts_keeps_one_desk_profile_and_the_bookings(dbot: Bot) -> None:
+    from councilbot.db.models import DeskProfile, Identity, Member
+    from councilbot.services.members import merge_members
+
+    await dbot("alice@dm: /visibility on Acme Robotics")
+    await dbot("alice2@dm: /visibility on Old Name")
+    await dbot("alice2@dm: /book cork-rubicon tomorrow")
+    async with dbot.app.sessionmaker() as session, session.begin():
+        ids = dict(
+            (await session.execute(select(Identity.user_id, Identity.member_id))).tuples().all()
+        )
+        keep, drop = (
+            await session.get(Member, ids["alice"]),
+            await session.get(Member, ids["alice2"]),
+        )
+        await merge_members(session, keep=keep, drop=drop)
+    [profile] = await rows(dbot, DeskProfile)
+    assert (profile.member_id, profile.organisation) == (ids["alice"], "Acme Robotics")
+    assert "B1 · desk R1" in await dbot("alice@dm: /mybookings")

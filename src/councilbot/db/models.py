@@ -501,13 +501,17 @@ class BookingSlot(Base):
 
 
 class DeskProfile(Base):
-    """A member's choices about desks: seen by /whosin or not, and the organisation shown."""
+    """A member's choices about desks: seen by /whosin or not, and the organisation shown.
+
+    One per member (a unique key, not the primary key: merging two members' accounts then
+    keeps the one the member linked from, as for their other one-per-member rows).
+    """
 
     __tablename__ = "desk_profiles"
+    __table_args__ = (UniqueConstraint("member_id"),)
 
-    member_id: Mapped[int] = mapped_column(
-        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
-    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     visible: Mapped[bool] = mapped_column(Boolean, default=False)
     organisation: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime]

@@ -939,7 +939,7 @@ async def set_visibility(
     session: AsyncSession, member_id: int, visible: bool, organisation: str | None, *, now: datetime
 ) -> DeskProfile:
     """Choose whether /whosin shows the member (and the organisation it names them with)."""
-    profile = await session.get(DeskProfile, member_id)
+    profile = await session.scalar(select(DeskProfile).where(DeskProfile.member_id == member_id))
     if profile is None:
         profile = DeskProfile(member_id=member_id, visible=visible, updated_at=now)
         session.add(profile)
@@ -1322,7 +1322,7 @@ async def weekly_summary(
     if council is None:
         return 0
     queued = 0
-    if send:
+    if send and await list_facilities(session, council):
         zone = ZoneInfo(council.timezone)
         last_week = now.astimezone(zone).date() - timedelta(days=7)
         reports = [
