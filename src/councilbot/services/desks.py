@@ -207,12 +207,22 @@ async def seed_facilities(
 # Finding facilities and desks ---------------------------------------------------------------
 
 
+# session.info caches: a command (one session) reads the facilities and desks once, however
+# many alternatives it looks for. Seeding, which changes them, reads neither.
+_FACILITIES = "desks.facilities"
+_DESKS = "desks.desks"
+
+
 async def list_facilities(session: AsyncSession, council: Council | None = None) -> list[Facility]:
     """Return the facilities open for booking (of one council, or all), by council and slug."""
-    query = select(Facility).join(Council).where(Facility.retired_at.is_(None))
-    if council is not None:
-        query = query.where(Facility.council_id == council.id)
-    return list(await session.scalars(query.order_by(Council.slug, Facility.slug)))
+    if _FACILITIES not in session.info:
+        query = select(Facility).join(Council).where(Facility.retired_at.is_(None))
+        found = await session.scalars(query.order_by(Council.slug, Facility.slug))
+        session.info[_FACILITIES] = list(found)
+    facilities: list[Facility] = session.info[_FACILITIES]
+    if council is None:
+        return list(facilities)
+    return [f for f in facilities if f.council_id == council.id]
 
 
 async def facility_choices(session: AsyncSession) -> list[tuple[str, str]]:
@@ -222,10 +232,13 @@ async def facility_choices(session: AsyncSession) -> list[tuple[str, str]]:
 
 async def desks_of(session: AsyncSession, facility: Facility) -> list[Desk]:
     """Return the facility's bookable desks, in their natural order (T2 before T10)."""
-    found = await session.scalars(
-        select(Desk).where(Desk.facility_id == facility.id, Desk.retired_at.is_(None))
-    )
-    return sorted(found, key=lambda d: _natural(d.code))
+    cache: dict[int, list[Desk]] = session.info.setdefault(_DESKS, {})
+    if facility.id not in cache:
+        found = await session.scalars(
+            select(Desk).where(Desk.facility_id == facility.id, Desk.retired_at.is_(None))
+        )
+        cache[facility.id] = sorted(found, key=lambda d: _natural(d.code))
+    return list(cache[facility.id])
 
 
 def _natural(code: str) -> tuple[Any, ...]:
@@ -517,6 +530,8 @@ class Booked:
 
 async def lock_member(session: AsyncSession, member_id: int) -> None:
     """Hold the member's row until commit, so that two bookings count the quota one by one."""
+    if session.get_bind().dialect.name == "sqlite":
+        return  # one writer at a time already: every transaction begins IMMEDIATE
     await session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
 
 
