@@ -153,7 +153,9 @@ def _refusal(ctx: Context, refused: service.Refused) -> Reply:
         )
     if not refused.offers and refused.looked:
         lines.append(ctx.t("I found no free desk nearby in time; /facilities lists other places."))
-    return Reply(text=Markup("\n").join(lines), buttons=tuple(buttons), error=reason)
+    # The alternatives belong to the reason: a Slack form that stays open shows them too.
+    text = Markup("\n").join(lines)
+    return Reply(text=text, buttons=tuple(buttons), error=text)
 
 
 def _deadline_text(ctx: Context, booking: Booking) -> str:

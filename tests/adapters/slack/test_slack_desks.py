@@ -67,6 +67,14 @@ async def test_book_alone_opens_a_form_with_the_facilities_a_date_and_the_slot(
     } in inputs["target"]["options"]
     assert inputs["date"]["type"] == "datepicker"
     assert [o["value"] for o in inputs["slot"]["options"]] == ["am", "pm", "day"]
+    refused = await submit(adapter, opened, target="bologna-tecnopolo", date="2026-12-08")
+    assert refused is not None and refused["response_action"] == "update"  # the form stays
+    [reason] = [b for b in refused["view"]["blocks"] if b.get("block_id") == "problem"]
+    assert reason["text"]["text"] == (
+        "⚠️ Bologna Tecnopolo is closed on Tue 8 Dec 2026: it is a holiday there.\n"
+        "Free instead: Wed 9 Dec 2026, whole day at Bologna Tecnopolo "
+        "(`/council book bologna-tecnopolo 2026-12-09 day`)"
+    )
     before = len(said(api))
     answer = await submit(adapter, opened, target="cork-rubicon", date="2026-12-02", slot="pm")
     assert answer is None  # the modal closes
