@@ -382,3 +382,23 @@ async def test_merging_two_accounts_keeps_one_desk_profile_and_the_bookings(dbot
     [profile] = await rows(dbot, DeskProfile)
     assert (profile.member_id, profile.organisation) == (ids["alice"], "Acme Robotics")
     assert "B1 · desk R1" in await dbot("alice@dm: /mybookings")
+
+
+async def test_names_are_forgiving_and_a_coordinator_s_cancel_is_told(
+    dbot: Bot, console_out: io.StringIO
+) -> None:
+    assert await dbot("/desks cork-rubicn") == (
+        "There is no facility “cork-rubicn”. Did you mean cork-rubicon?"
+    )
+    assert await dbot("/book malaga tomorrow") == (
+        "Andalusian council (Smart City cluster) has several facilities: malaga-pta, "
+        "sevilla-cartuja. Name one."
+    )
+    assert "desk K3 at Teknopark" in await dbot("bob@dm: /book K3 tomorrow")  # a unique code
+    assert "desk A1 at Andalusia Technology Park" in await dbot("carl@dm: /book A1 tomorrow")
+    assert await dbot("/cancelbooking B1") == (
+        "Cancelled B1: desk K3 at Teknopark Istanbul coworking floor, Wed 2 Dec 2026, whole day. "
+        "The desk is free for others."
+    )
+    await dbot.app.dispatcher.run_until_idle()
+    assert "[to dm:bob] admin cancelled your booking B1: desk K3" in console_out.getvalue()
