@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -22,6 +23,7 @@ from councilbot.services.calendar import (
     CouncilFeeds,
     calendars_changed,
 )
+from councilbot.settings import Role
 from councilbot.web.server import WebServer
 from tests.conftest import Clock
 
@@ -194,3 +196,12 @@ async def test_calendar_apps_polling_at_once_cost_one_render(
     clock.advance(seconds=FEED_TTL)
     assert (await get(http, fed, "/calendar/bologna.ics", etag))[0] == 304  # same content
     assert events.asked == ["bologna", "bologna"]
+
+
+async def test_a_worker_process_serves_no_calendars(app: App, http: aiohttp.ClientSession) -> None:
+    worker = dataclasses.replace(
+        app, settings=app.settings.model_copy(update={"role": Role.WORKER})
+    )
+    async for server in started(WebServer(worker, host="127.0.0.1", port=0)):
+        assert (await get(http, server, "/calendar/cork.ics"))[0] == 404
+        assert (await get(http, server, "/healthz"))[0] == 200

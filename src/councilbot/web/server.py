@@ -58,7 +58,11 @@ class WebServer:
         calendars: CalendarFeeds | None = None,
     ) -> None:
         self._app = app
-        self._calendars = app.calendars if calendars is None else calendars
+        # The councils' calendar feeds are public traffic, like the platforms' updates: a
+        # worker process answers only /healthz and /metrics.
+        if calendars is None and app.settings.role.takes_updates:
+            calendars = app.calendars
+        self._calendars = calendars
         self._probe = probe_engine(app.engine, timeout=DB_TIMEOUT / 2)
         self.host = host
         self.port = app.settings.http_port if port is None else port
@@ -80,7 +84,8 @@ class WebServer:
         application = web.Application(client_max_size=MAX_BODY)
         application.router.add_get("/healthz", self.healthz)
         application.router.add_get("/metrics", self.metrics)
-        application.router.add_get(CALENDAR_PATH, self.council_calendar)
+        if self._calendars is not None:
+            application.router.add_get(CALENDAR_PATH, self.council_calendar)
         for path, handler in self._routes.items():
             application.router.add_post(path, self._webhook(path, handler))
         for path, page in self._pages.items():
@@ -180,6 +185,7 @@ class WebServer:
 
     async def council_calendar(self, request: web.Request) -> web.Response:
         """Serve a council's calendar feed (slug or city, any case or accents)."""
+        assert self._calendars is not None  # the route exists only then
         try:
             feed = await self._calendars.council(request.match_info["council"])
         except Exception as exc:
