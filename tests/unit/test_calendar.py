@@ -246,11 +246,16 @@ def test_a_series_with_a_later_edit_and_a_cancelled_whole() -> None:
     items = weekly(5, start, until=None, k2=cartuja, k3=cartuja, k4=cartuja)
     calendar = parse(ics(items, name="x", stamp=STAMP))
     master = next(e for e in events(calendar) if "RECURRENCE-ID" not in e)
-    assert "UNTIL" not in master["RRULE"]  # an open series
+    # No end date: the series runs as far as its occurrences were made.
+    assert master["RRULE"]["UNTIL"] == [(start + timedelta(weeks=4)).astimezone(UTC)]
     assert str(master["LOCATION"]) == "Cartuja"
     overrides = {e.decoded("RECURRENCE-ID"): str(e["LOCATION"]) for e in events(calendar)[1:]}
     assert overrides == {start: "PTA, Málaga", start + timedelta(weeks=1): "PTA, Málaga"}
     assert {s.astimezone(MADRID).hour for s in expand(calendar, SERIES)} == {10}
+    assert len(expand(calendar, SERIES)) == 5
+    # An occurrence that no longer exists is not shown (EXDATE), whatever the rule says.
+    without = parse(ics([items[0], *items[2:]], name="x", stamp=STAMP))
+    assert list(expand(without, SERIES)) == [start + timedelta(weeks=k) for k in (0, 2, 3, 4)]
 
     gone = [dataclasses.replace(item, cancelled=True, sequence=3) for item in items]
     (master,) = events(parse(ics(gone, name="x", stamp=STAMP)))

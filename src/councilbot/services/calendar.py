@@ -52,9 +52,8 @@ FEED_REFRESH = timedelta(hours=1)
 # Seconds a rendered feed is served from memory before the database is read again. Changes
 # made in this process (calendars_changed) retire it at once; other processes' within this.
 FEED_TTL = 60.0
-# Years a VTIMEZONE covers past the last date used; an open-ended series gets more.
+# Years a VTIMEZONE covers past the last date used.
 ZONE_YEARS_AHEAD = 2
-OPEN_SERIES_YEARS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +62,9 @@ class Recurrence:
 
     Give `ics()` every occurrence of the series from the first one to show: the series is
     written from the earliest given `original_start` to `until` (the last day, in the
-    event's zone, inclusive; None: no end), and a date its rule makes that no given
-    occurrence stands for is left out (EXDATE), while a given one the rule does not make is
-    added (RDATE): the file shows exactly the occurrences given.
+    event's zone, inclusive; None: to the latest given occurrence), and a date its rule
+    makes that no given occurrence stands for is left out (EXDATE), while a given one the
+    rule does not make is added (RDATE): the file shows exactly the occurrences given.
     """
 
     uid: str  # the series' UID, shared by all its occurrences
@@ -216,19 +215,19 @@ def _series(uid: str, occurrences: Sequence[CalendarEvent], stamp: datetime) -> 
     assert recurrence is not None
     untils = [o.recurrence.until for o in planned if o.recurrence is not None]
     until = None if None in untils else max(u for u in untils if u is not None)
-    rule = vRecur(freq="WEEKLY" if recurrence.every == "week" else "MONTHLY")
     if until is not None:
-        # UNTIL is in UTC when DTSTART names a zone (RFC 5545 3.3.10): the end of that day there.
-        rule["until"] = datetime.combine(until, time(23, 59, 59), zone).astimezone(UTC)
+        last = datetime.combine(until, time(23, 59, 59))
+    else:
+        # No end date: the series as far as its occurrences exist (each has its own RSVPs),
+        # growing with them, rather than dates the bot knows nothing about yet.
+        last = max(_local(_original(o), zone) for o in planned)
+    rule = vRecur(freq="WEEKLY" if recurrence.every == "week" else "MONTHLY")
+    # UNTIL is in UTC when DTSTART names a zone (RFC 5545 3.3.10).
+    rule["until"] = last.replace(tzinfo=zone).astimezone(UTC)
     master.add("rrule", rule)
     if not live:
         return [master]
     # The rule's dates in local wall-clock time, as a calendar app expands them.
-    last = (
-        datetime.combine(until, time(23, 59, 59))
-        if until is not None
-        else max(_local(_original(o), zone) for o in planned)
-    )
     made = set(
         rrule(
             WEEKLY if recurrence.every == "week" else MONTHLY,
@@ -271,11 +270,8 @@ def _timezones(items: Sequence[CalendarEvent], zone: str | None, stamp: datetime
     years = [m.year for m in moments] or [stamp.year]
     last = max(years)
     for item in items:
-        if item.recurrence is not None:
-            if item.recurrence.until is None:
-                last = max(last, item.start.year + OPEN_SERIES_YEARS)
-            else:
-                last = max(last, item.recurrence.until.year)
+        if item.recurrence is not None and item.recurrence.until is not None:
+            last = max(last, item.recurrence.until.year)
     return [_timezone(name, min(years), last + ZONE_YEARS_AHEAD) for name in sorted(zones)]
 
 
