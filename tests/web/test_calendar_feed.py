@@ -168,16 +168,27 @@ async def test_a_changed_feed_gets_a_new_etag_and_the_events(
     one = headers["ETag"]
     assert (await get(http, fed, "/calendar/alcala.ics", one))[0] == 304
 
-    # Another process renames the council: seen once the rendered feed expires.
+    # This process renames the council and says so in the transaction: seen at once.
     async with app.sessionmaker() as session, session.begin():
         await session.execute(
             update(Council).where(Council.slug == "alcala").values(name="Madrid council (UAH)")
         )
-    assert (await get(http, fed, "/calendar/alcala.ics", one))[0] == 304
-    clock.advance(seconds=FEED_TTL)
+        calendars_changed(session)
     status, body, headers = await get(http, fed, "/calendar/alcala.ics", one)
     assert status == 200 and headers["ETag"] not in (empty, one)
     assert str(Calendar.from_ical(body)["X-WR-CALNAME"]) == "Madrid council (UAH)"
+    renamed = headers["ETag"]
+
+    # Another process renames it again: seen once the rendered feed expires.
+    async with app.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Council).where(Council.slug == "alcala").values(name="Madrid council (Alcalá)")
+        )
+    assert (await get(http, fed, "/calendar/alcala.ics", renamed))[0] == 304
+    clock.advance(seconds=FEED_TTL)
+    status, body, headers = await get(http, fed, "/calendar/alcala.ics", renamed)
+    assert status == 200 and headers["ETag"] not in (empty, one, renamed)
+    assert str(Calendar.from_ical(body)["X-WR-CALNAME"]) == "Madrid council (Alcalá)"
 
 
 async def test_calendar_apps_polling_at_once_cost_one_render(

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
+import sqlalchemy.event
 from dateutil.rrule import MONTHLY, WEEKLY, rrule
 from icalendar import Alarm, Calendar, Event, Timezone, vDuration, vRecur
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -350,8 +351,16 @@ class _Changes:
     value = 0
 
 
-def calendars_changed() -> None:
-    """Retire this process's rendered feeds: call after committing a change to an event."""
+def calendars_changed(session: AsyncSession | None = None) -> None:
+    """Retire this process's rendered feeds: call in the transaction that changes an event,
+    passing its session (they are retired again when it commits), or after committing."""
+    _Changes.value += 1
+    if session is not None:
+        # A feed rendered before the commit, and so without the change, is retired too.
+        sqlalchemy.event.listen(session.sync_session, "after_commit", _changed, once=True)
+
+
+def _changed(_session: object) -> None:
     _Changes.value += 1
 
 
