@@ -202,13 +202,16 @@ def _series(uid: str, occurrences: Sequence[CalendarEvent], stamp: datetime) -> 
     template = max(reversed(live or planned), key=lambda o: counts[_looks(o)])
     zone = ZoneInfo(template.zone)
     updates = [o.updated for o in planned if o.updated is not None]
+    # One revision number for the whole series: an app may ignore an override older than
+    # its master.
+    sequence = max(o.sequence for o in planned)
     master = _event(
         dataclasses.replace(template, cancelled=not live),
         uid,
         stamp,
         start=_original(first),
         duration=template.end - template.start,
-        sequence=max(o.sequence for o in planned),
+        sequence=sequence,
         updated=max(updates) if updates else None,
     )
     starts = _local(_original(first), zone)
@@ -248,7 +251,7 @@ def _series(uid: str, occurrences: Sequence[CalendarEvent], stamp: datetime) -> 
         original = _original(occurrence)
         if occurrence.start == original and _looks(occurrence) == _looks(template):
             continue
-        override = _event(occurrence, uid, stamp)
+        override = _event(occurrence, uid, stamp, sequence=sequence)
         override.add("recurrence-id", original.astimezone(zone))
         overrides.append(override)
     return [master, *overrides]
