@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from councilbot.db.models import Delivery, DeliveryOperation, IssueStatus, Job, MagazineIssue
 from councilbot.services import magazine
 from tests.conftest import START, Bot, Clock
+from tests.integration.test_console import councilbot
 
 PUBLISH = '/publish 5 "Growth stories" https://empower.example/5 "Five SMEs that grew"'
 POST = "📰 EMPOWER #5: Growth stories\nFive SMEs that grew"
@@ -218,3 +220,16 @@ async def test_the_archive_pages_newest_first_with_next_and_previous(bot: Bot) -
 )
 async def test_bad_input_says_what_is_wrong(bot: Bot, line: str, answer: str) -> None:
     assert (await bot(line)).startswith(answer)
+
+
+def test_councilbot_seed_puts_issue_4_in_the_archive_once(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    assert councilbot("db", "upgrade", db=db).returncode == 0
+    assert councilbot("seed", db=db).stdout.endswith("magazine: issue #4 added\n")
+    again = councilbot("seed", db=db)
+    assert again.stdout.endswith("magazine: issue #4 already in the archive\n")
+    shown = councilbot("chat", "--council", "cork", db=db, stdin="/magazine\n")
+    assert shown.stdout.startswith(
+        "📰 EMPOWER #4: EMPOWER #4\nWelcome to the fourth edition of EMPOWER, the SME Cluster "
+        "Growth project magazine."
+    )

@@ -10,7 +10,7 @@ schedules it for `--at`. A number already in the archive is refused, the issue s
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from babel.dates import format_date
 from markupsafe import Markup
@@ -18,14 +18,14 @@ from pydantic import Field
 
 from councilbot.commands import broadcasts
 from councilbot.core.errors import Conflict, InvalidInput
-from councilbot.core.features import Feature, JobKind, JobRun, Topic
+from councilbot.core.features import Feature, JobKind, JobRun, Periodic, PeriodicRun, Topic
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import ArgModel, Flag, When
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Button, FormRequest, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import IssueStatus, MagazineIssue
-from councilbot.services import magazine
+from councilbot.services import magazine, magazine_feed
 
 MAGAZINE = N_("Magazine")
 PREVIOUS = N_("◀ Previous")
@@ -419,6 +419,30 @@ async def note_missed(job: JobRun) -> None:
     await magazine.mark_missed(job.session, job.payload, job.now)
 
 
+async def read_the_feed(run: PeriodicRun) -> None:
+    """Read the magazine's feed: archive it the first time, post its new entries after."""
+    settings = run.settings
+    if not settings.magazine_feed_url:
+        return
+    await magazine_feed.read_feed(
+        run.sessionmaker,
+        settings.magazine_feed_url,
+        get=run.get,
+        now=run.now,
+        catalogs=run.catalogs,
+        default_language=run.default_language,
+        admins=settings.admin_identities,
+        every_minutes=settings.magazine_feed_minutes,
+    )
+
+
+def feed_interval(settings: Any) -> float | None:
+    """Return how often the feed is read, in seconds (None: no feed is configured)."""
+    if not settings.magazine_feed_url:
+        return None
+    return float(settings.magazine_feed_minutes) * 60
+
+
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "magazine",
@@ -497,4 +521,5 @@ FEATURE = Feature(
     commands=COMMANDS,
     jobs=(JobKind(magazine.SEND_JOB, run=publish_due, missed=note_missed),),
     topic=Topic(magazine.TOPIC, N_("magazine issues")),
+    periodic=(Periodic("magazine.feed", read_the_feed, feed_interval),),
 )
