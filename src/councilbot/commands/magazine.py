@@ -131,8 +131,13 @@ async def magazine_archive(ctx: Context, args: ArchiveArgs) -> Reply:
         return ctx.reply("No issue of EMPOWER is in the archive yet.")
     pages = -(-total // magazine.PAGE_SIZE)
     if not issues:
-        return ctx.reply(
-            "The archive has {pages} pages; there is no page {page}.", pages=pages, page=page
+        return Reply(
+            text=ctx.t.plural(
+                "The archive has {count} page; there is no page {page}.",
+                "The archive has {count} pages; there is no page {page}.",
+                pages,
+                page=page,
+            )
         )
     t = ctx.t
     lines = [
