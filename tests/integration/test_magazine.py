@@ -47,7 +47,9 @@ async def test_the_seeded_issue_is_the_latest_and_seeding_twice_adds_nothing(bot
     await seed(bot)
     await seed(bot)
     shown = await bot("bob@dm: /magazine")
-    assert shown.startswith("📰 EMPOWER #4: EMPOWER #4\nWelcome to the fourth edition of EMPOWER")
+    assert shown.startswith(
+        "📰 EMPOWER #4: The fourth edition\nWelcome to the fourth edition of EMPOWER"
+    )
     assert "Published on 1 Dec 2026." in shown
     assert "[1] Read (https://www.interregeurope.eu/smeclustergrowth)  [2] Archive" in shown
     assert await bot("bob@dm: /magazine 4") == shown
@@ -213,6 +215,11 @@ async def test_the_archive_pages_newest_first_with_next_and_previous(bot: Bot) -
         ),
         ('/publish x "T" https://e.example', "“x” is not an issue number: numbers are like 5."),
         (
+            "/publish 5 Growth stories https://e.example/5",
+            'Put a title of several words in quotes: /publish 5 "Growth stories" '
+            "https://e.example/5",
+        ),
+        (
             "/magazine abc",
             "“abc” is not an issue number: numbers are like 5. /magazine archive lists them.",
         ),
@@ -230,6 +237,6 @@ def test_councilbot_seed_puts_issue_4_in_the_archive_once(tmp_path: Path) -> Non
     assert again.stdout.endswith("magazine: issue #4 already in the archive\n")
     shown = councilbot("chat", "--council", "cork", db=db, stdin="/magazine\n")
     assert shown.stdout.startswith(
-        "📰 EMPOWER #4: EMPOWER #4\nWelcome to the fourth edition of EMPOWER, the SME Cluster "
+        "📰 EMPOWER #4: The fourth edition\nWelcome to the fourth edition of EMPOWER, the SME Cluster "
         "Growth project magazine."
     )

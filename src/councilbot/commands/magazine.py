@@ -201,9 +201,26 @@ def _taken(ctx: Context, taken: magazine.Taken) -> Conflict | Reply:
     ).about(taken.field)
 
 
+def _refuse_unquoted_title(number: int, args: PublishArgs) -> None:
+    """Say how to quote a title of several words typed without quotes (`/publish 5 Growth
+    stories https://...`), instead of refusing its second word as an address."""
+    words = [args.url, *(args.summary or "").split()]
+    at = next((i for i, word in enumerate(words) if word.startswith(("http://", "https://"))), 0)
+    if at == 0:
+        return
+    title = " ".join([args.title, *words[:at]])
+    raise InvalidInput(
+        N_('Put a title of several words in quotes: /publish {number} "{title}" {url}'),
+        number=number,
+        title=title,
+        url=words[at],
+    ).about("title")
+
+
 async def publish_new(ctx: Context, args: PublishArgs) -> Reply:
     """Preview a new issue of EMPOWER for every council and subscriber (`--yes`: send it)."""
     number = magazine.check_number(args.number)
+    _refuse_unquoted_title(number, args)
     if args.at is not None and args.at <= ctx.now:
         raise InvalidInput(
             N_("{when} has already passed: it is {now} there. Give a later time."),

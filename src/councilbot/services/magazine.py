@@ -45,7 +45,7 @@ READ = N_("Read")
 
 SEED_ISSUE = {
     "number": 4,
-    "title": "EMPOWER #4",
+    "title": "The fourth edition",
     "summary": (
         "Welcome to the fourth edition of EMPOWER, the SME Cluster Growth project magazine. "
         "Throughout this issue, we will show you the latest activities and programmes "
