@@ -178,7 +178,7 @@ async def test_the_first_read_archives_and_only_new_entries_are_posted_once(
     await app.dispatcher.run_until_idle()
     printed = console_out.getvalue()
     assert (
-        "[to cork-chat] 📰 EMPOWER #3: EMPOWER #3: News 3\nSummary of issue 3\n"
+        "[to cork-chat] 📰 EMPOWER #3: News 3\nSummary of issue 3\n"
         "[1] Read (https://empower.example/3)\n(picture: https://empower.example/3.jpg)"
     ) in printed
     # A restart forgets nothing: the validators and the issues are in the database; and
@@ -348,3 +348,21 @@ async def test_the_scheduler_reads_the_configured_feed_and_survives_its_failures
 )
 def test_the_issue_number_comes_from_the_title(title: str, number: int | None) -> None:
     assert magazine_feed.number_in(title) == number
+
+
+def test_an_atom_entry_is_read_with_its_number_title_summary_and_cover() -> None:
+    atom = (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+        'xmlns:media="http://search.yahoo.com/mrss/" xml:lang="it"><title>EMPOWER</title>'
+        "<entry><id>tag:empower,2026:5</id><title>EMPOWER #5 – Growth stories</title>"
+        '<link href="https://empower.example/5"/><updated>2026-12-01T09:00:00Z</updated>'
+        '<summary type="html">&lt;p&gt;Five &amp;amp; more&lt;/p&gt;</summary>'
+        '<media:thumbnail url="https://empower.example/5.png"/></entry>'
+        "<entry><id>tag:empower,2026:6</id><title>Issue 6 of EMPOWER</title>"
+        '<link href="https://empower.example/6"/><updated>2026-12-02T09:00:00Z</updated></entry>'
+        "</feed>"
+    ).encode()
+    five, six = magazine_feed.parse(atom)
+    assert (five.number, five.title, five.summary) == (5, "Growth stories", "Five & more")
+    assert (five.guid, five.cover_url) == ("tag:empower,2026:5", "https://empower.example/5.png")
+    assert (six.number, six.title, six.language) == (6, "Issue 6 of EMPOWER", "it")

@@ -57,6 +57,8 @@ NUMBER = re.compile(
     re.IGNORECASE,
 )
 TAGS = re.compile(r"<[^<>]*>")
+# "EMPOWER #5: Growth stories" is shown as "EMPOWER #5: Growth stories", not twice numbered.
+PREFIX = re.compile(r"^\s*EMPOWER\b[^:–—|]*?\d+\s*[:–—|-]\s*", re.IGNORECASE)
 
 FAILING = N_(
     "⚠️ The EMPOWER magazine feed {url} cannot be read since {since}: {error}. I keep trying "
@@ -166,24 +168,28 @@ def parse(body: bytes, *, default_language: str = "en") -> list[magazine.Entry]:
             continue
         guid = str(item.get("id") or "").strip()[: magazine.MAX_LINK] or None
         title = " ".join(str(item.get("title") or "").split())[: magazine.MAX_TITLE]
+        number = number_in(title)
+        if number is not None and PREFIX.sub("", title, count=1).strip():
+            title = PREFIX.sub("", title, count=1).strip()  # the post names the number itself
         found.append(
             magazine.Entry(
                 guid=guid,
                 link=link,
                 title=title,
                 summary=_text(str(item.get("summary") or ""))[: magazine.MAX_SUMMARY],
-                number=number_in(title),
+                number=number,
                 cover_url=_cover(item),
                 language=language,
             )
         )
-    dated = [item for item in parsed.entries if item.get("published_parsed")]
-    if len(dated) == len(parsed.entries) and dated:
-        # Oldest first by date, so that numbers given in turn follow the feed's order.
-        order = {
-            str(item.get("link") or "").strip(): tuple(item["published_parsed"]) for item in dated
-        }
-        found.sort(key=lambda entry: order.get(entry.link, ()))
+    dates = {
+        str(item.get("link") or "").strip(): item.get("published_parsed")
+        or item.get("updated_parsed")
+        for item in parsed.entries
+    }
+    if found and all(dates.get(entry.link) for entry in found):
+        # Oldest first by date, so that numbers given in turn follow the issues' order.
+        found.sort(key=lambda entry: tuple(dates[entry.link]))
     return found
 
 
