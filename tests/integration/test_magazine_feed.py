@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -33,6 +35,7 @@ from councilbot.db.session import create_engine, create_sessionmaker
 from councilbot.services import magazine, magazine_feed
 from councilbot.settings import Settings
 from tests.conftest import Bot, Clock
+from tests.processes import ROOT
 
 TIMEOUT = 0.3  # seconds a test allows a read: the slow feed answers later than that
 
@@ -366,3 +369,34 @@ def test_an_atom_entry_is_read_with_its_number_title_summary_and_cover() -> None
     assert (five.number, five.title, five.summary) == (5, "Growth stories", "Five & more")
     assert (five.guid, five.cover_url) == ("tag:empower,2026:5", "https://empower.example/5.png")
     assert (six.number, six.title, six.language) == (6, "Issue 6 of EMPOWER", "it")
+
+
+async def test_two_real_processes_reading_the_feed_post_each_new_entry_once(
+    bot: Bot, clock: Clock, feed: Feed, database_url: str
+) -> None:
+    if bot.app.engine.dialect.name != "postgresql":
+        pytest.skip("several processes share PostgreSQL; on SQLite the bot is one process")
+    await read(bot.app, clock, feed.url())  # the first read: archived
+    feed.body = rss(item(1), item(2), item(3), item(4))
+    readers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.integration.feed_reader",
+            database_url,
+            feed.url(),
+            "3",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    outputs = await asyncio.wait_for(asyncio.gather(*(r.communicate() for r in readers)), 60)
+    assert [r.returncode for r in readers] == [0, 0], [err.decode() for _, err in outputs]
+    posted = [
+        n for out, _ in outputs for line in out.decode().splitlines() for n in json.loads(line)
+    ]
+    assert sorted(posted) == [3, 4]
+    assert await posts(bot.app) == 2  # cork-chat, once each
+    assert [number for number, _, _ in await archive(bot.app)] == [1, 2, 3, 4]
