@@ -45,7 +45,7 @@ from councilbot.services import magazine
 
 log = logging.getLogger(__name__)
 SOURCE = "magazine-feed"  # the outbox's source of the admins' alerts
-TIMEOUT = 20.0  # seconds a read of the feed may take in all
+TIMEOUT = 10.0  # seconds a read of the feed may take in all (a stopping bot waits as long)
 MAX_BYTES = 5 * 1024 * 1024  # a magazine's feed is far smaller: more is not one
 ALERT_AFTER = timedelta(hours=1)
 USER_AGENT = "CouncilBot (EMPOWER magazine feed reader)"
