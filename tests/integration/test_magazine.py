@@ -240,3 +240,16 @@ def test_councilbot_seed_puts_issue_4_in_the_archive_once(tmp_path: Path) -> Non
         "📰 EMPOWER #4: The fourth edition\nWelcome to the fourth edition of EMPOWER, the SME Cluster "
         "Growth project magazine."
     )
+
+
+async def test_an_issue_due_while_the_bot_was_down_is_missed_and_sent_late_on_request(
+    bot: Bot, clock: Clock
+) -> None:
+    await bot(PUBLISH + " --at tomorrow 09:30 --yes")
+    clock.advance(days=3)  # the bot was down well past the scheduler's grace
+    await bot.app.scheduler.sync()
+    assert bot.app.scheduler.counts == {(magazine.SEND_JOB, "missed"): 1}
+    assert await issues(bot) == [(5, IssueStatus.MISSED)]
+    assert await posts(bot) == 0
+    assert await bot("/publish send 5") == "EMPOWER #5 is on its way to 1 chat and 0 subscribers."
+    assert await issues(bot) == [(5, IssueStatus.PUBLISHED)]

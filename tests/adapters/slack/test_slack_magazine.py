@@ -23,6 +23,7 @@ from tests.adapters.slack.test_slack_adapter import (
     slash,
     until,
 )
+from tests.adapters.slack.test_slack_announce import press
 from tests.adapters.slack.test_slack_forms import submit
 from tests.fakes.slack_api import FakeSlackAPI
 
@@ -60,6 +61,19 @@ async def test_publish_without_arguments_opens_a_modal_that_previews_the_issue(
         "/publish cancel 5",
         "https://empower.example/5",
     ]
+    # Edit opens a form with the summary; its submission shows a fresh preview.
+    [_, edit, *_] = elements(preview)
+    [form] = await answered(adapter, press(api, edit, "edit"), lambda: api.calls("views.open")[1:])
+    assert form.params["view"]["title"]["text"] == "/publish edit 5"
+    answer = await submit(adapter, form, summary="Five SMEs that grew")
+    assert answer is None
+    [_, fresh] = await until(
+        lambda: (
+            calls_to(api, "chat.postEphemeral", CHANNEL)[1:]
+            and (calls_to(api, "chat.postEphemeral", CHANNEL))
+        )
+    )
+    assert "Growth stories*\nFive SMEs that grew" in fresh.params["text"]
 
 
 async def test_the_read_button_opens_the_page_and_the_archive_pages_in_place(
