@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from councilbot.commands import announcements, desks, events, general, magazine, polls
 from councilbot.core.features import Features
+from councilbot.core.http import HttpGet
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
 from councilbot.core.router import CommandSpec, Router
@@ -165,8 +166,13 @@ async def build_app(
     dispatch: DispatchConfig | None = None,
     verify_schema: bool = True,
     running: Features | None = None,
+    get: HttpGet | None = None,
 ) -> App:
-    """Connect to the database, check its schema and assemble the router, outbox and scheduler."""
+    """Connect to the database, check its schema and assemble the router, outbox and scheduler.
+
+    `get` is how periodic work reads the web (the magazine's feed): the entry point gives
+    adapters/http.py's; without it, such reads fail (and are logged).
+    """
     engine = engine or create_engine(settings.database_url)
     if verify_schema:
         try:
@@ -235,6 +241,13 @@ async def build_app(
         grace=timedelta(minutes=settings.scheduler_grace_minutes),
         sync_interval=settings.scheduler_sync_seconds,
         on_commit=app.after_commit,
+        periodic=[
+            (work, seconds)
+            for work in running.periodic()
+            if (seconds := work.every(settings)) is not None
+        ],
+        settings=settings,
+        get=get,
     )
     app.listener = Listener(
         engine,
