@@ -14,7 +14,7 @@ import io
 from datetime import date, time
 from typing import Annotated, Any, Literal
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from pydantic import Field, model_validator
 
 from councilbot.commands import broadcasts
@@ -610,7 +610,7 @@ async def attendees(ctx: Context, args: AttendeesArgs) -> Reply:
         + t.plural("{count} checked in.", "{count} checked in.", came)
     )
     for row in going:
-        line = Markup("• ") + t("{name}", name=row.member.display_name)
+        line = Markup("• ") + escape(row.member.display_name)
         if row.guests:
             line += Markup(" ") + t.plural("(+{count} guest)", "(+{count} guests)", row.guests)
         if row.checked_in_at is not None:
@@ -619,13 +619,13 @@ async def attendees(ctx: Context, args: AttendeesArgs) -> Reply:
     if waiting:
         lines.append(t.plural("Waitlist ({count}):", "Waitlist ({count}):", len(waiting)))
         for n, row in enumerate(waiting, 1):
-            lines.append(Markup(f"{n}. ") + t("{name}", name=row.member.display_name))
+            lines.append(Markup(f"{n}. ") + escape(row.member.display_name))
     if asking:
         lines.append(
             t.plural("Asking to come ({count}):", "Asking to come ({count}):", len(asking))
         )
         for row in asking:
-            lines.append(Markup("• ") + t("{name}", name=row.member.display_name))
+            lines.append(Markup("• ") + escape(row.member.display_name))
     shown = [
         b for r in asking for b in _decision_buttons(ctx, event, r.member_id, r.member.display_name)
     ]
@@ -755,17 +755,17 @@ async def edit_event(ctx: Context, args: EditArgs) -> Reply:
         lang=ctx.lang,
     )
     t = ctx.t
-    return Reply(
-        text=t.plural(
-            "{id} is changed ({count} date): {when}. Those going and waiting are told, with the "
-            "updated calendar file.",
-            "{id} is changed ({count} dates). Those going and waiting are told, with the "
-            "updated calendar file.",
-            len(edited),
-            id=events.code(number),
-            when=events.when_text(edited[0], t, ctx.now) if edited else "",
-        )
+    first = events.when_text(edited[0], t, ctx.now) if edited else ""
+    text = t.plural(
+        "{id} is changed ({count} date): {when}. Those going and waiting are told, with the "
+        "updated calendar file.",
+        "{id} is changed ({count} dates), the first on {when}. Those going and waiting are "
+        "told, with the updated calendar file.",
+        len(edited),
+        id=events.code(number),
+        when=first,
     )
+    return Reply(text=text)
 
 
 async def _edit_draft(ctx: Context, event: Event, changes: events.Changes) -> Reply:
