@@ -334,3 +334,39 @@ async def test_bad_input_gets_a_clear_answer_and_changes_nothing(bot: Bot) -> No
     assert (await bot("/rsvp soon")).startswith("“soon” is not an event id")
     async with bot.app.sessionmaker() as session:
         assert list(await session.scalars(select(Event))) == []
+
+
+async def test_linked_accounts_are_one_answer_and_their_place_is_freed(bot: Bot) -> None:
+    await created(bot)
+    await bot("alice@dm: /rsvp E1")
+    await bot("alice2@dm: /rsvp E1")  # Alice on another platform, not linked yet: full
+    assert "full" in await bot("/events")
+    code = (await bot.reply("alice@dm: /linkaccount")).text.split("<code>")[1].split("</code>")[0]
+    await bot(f"alice2@dm: /linkaccount {code}")
+    assert (await bot("alice2@dm: /rsvp E1")).startswith("Already noted. You are going")
+    # The place the second account held is free again: the next member gets it.
+    assert (await bot("carol: /rsvp E1")).startswith("You are going")
+    assert [r[1] for r in await rows(bot)] == [RsvpStatus.GOING, RsvpStatus.GOING]
+
+
+async def test_a_larger_capacity_promotes_from_the_waitlist(
+    bot: Bot, console_out: io.StringIO
+) -> None:
+    await created(bot, CREATE.replace("cap 2", "cap 1"))
+    await bot("alice: /rsvp E1")
+    await bot("bob: /rsvp E1")
+    await bot("/editevent E1 cap 2")
+    await bot.app.dispatcher.run_until_idle()
+    assert "[to dm:bob] Good news: a place opened up" in console_out.getvalue()
+    assert [r[1] for r in await rows(bot)] == [RsvpStatus.GOING, RsvpStatus.GOING]
+
+
+async def test_events_are_listed_a_page_at_a_time(bot: Bot) -> None:
+    for day in range(2, 9):
+        await bot(f'/newevent "Clinic {day}" 2026-12-{day:02d} 10:00-11:00 --yes')
+    first = await bot("/events")
+    assert first.count(" · Clinic ") == 5
+    assert first.endswith("Page 1 of 2. /event E1 shows one, with its buttons.\n[1] Next")
+    second = await bot("1")
+    assert "E6 · " in second and "E7 · " in second and "E1 · " not in second
+    assert second.endswith("[1] Previous")

@@ -657,6 +657,29 @@ class Answer:
     position: int = 0  # on the waitlist
 
 
+async def _locked(session: AsyncSession, event_id: int) -> Event:
+    """Lock an event's row and count its places afresh from the answers going.
+
+    Under the lock the count is exact; recounting it heals what a change outside this module
+    left behind (two linked accounts merged into one member keep one answer between them).
+    """
+    event = await get_event(session, event_id, lock=True)
+    held = (
+        select(func.coalesce(func.sum(1 + Rsvp.guests), 0))
+        .where(Rsvp.event_id == event.id, Rsvp.status == RsvpStatus.GOING)
+        .scalar_subquery()
+    )
+    taken = await session.scalar(
+        update(Event)
+        .where(Event.id == event.id)
+        .values(taken=held)
+        .returning(Event.taken)
+        .execution_options(synchronize_session=False)
+    )
+    event.taken = int(taken or 0)
+    return event
+
+
 async def _next_turn(session: AsyncSession, event: Event) -> int:
     """Give out the next arrival number (under the event's row lock)."""
     turn = await session.scalar(
@@ -719,7 +742,7 @@ async def rsvp(
     speech: Speech,
 ) -> Answer:
     """Answer Going: a place if one is free (with guests), else the waitlist, else a request."""
-    event = await get_event(session, event_id, lock=True)  # serialises every answer to it
+    event = await _locked(session, event_id)  # serialises every answer to it
     _require_open(event, now)
     _require_open_to(event, member)
     if guests is not None and guests > event.guests_allowed:
@@ -913,7 +936,7 @@ async def unrsvp(
     session: AsyncSession, event_id: int, member: Member, *, now: datetime, speech: Speech
 ) -> tuple[Event, RsvpStatus | None]:
     """Withdraw an answer (guests leave with their host); the first waiting take the places."""
-    event = await get_event(session, event_id, lock=True)
+    event = await _locked(session, event_id)
     _require_open(event, now)
     row = await answer_of(session, event.id, member.id)
     was = row.status if row is not None else None
@@ -979,7 +1002,7 @@ async def decide(
     speech: Speech,
 ) -> tuple[Event, Rsvp]:
     """Approve a request (a place, or the waitlist) or decline it; the requester is told."""
-    event = await get_event(session, event_id, lock=True)
+    event = await _locked(session, event_id)
     _require_open(event, now)
     await require_manager(session, actor, event)
     row = await answer_of(session, event.id, member_id)
@@ -1141,7 +1164,7 @@ async def edit(
     lang: str = "en",
 ) -> list[Event]:
     """Change an event's time, venue, title or capacity (or the rest of its series')."""
-    event = await get_event(session, event_id, lock=True)
+    event = await _locked(session, event_id)
     _require_open(event, now)
     await require_manager(session, actor, event)
     if changes.empty:
