@@ -91,8 +91,8 @@ async def test_a_full_event_waitlists_in_order_and_promotes_by_direct_message(
     await created(bot)
     await bot("alice: /rsvp E1")
     assert await bot("bob: /rsvp E1 +1") == (
-        "Lean workshop (E1) is full: you are number 1 on the waitlist. I will tell you if a "
-        "place opens up. /unrsvp E1 if you can't come."
+        "There is no place left for you at Lean workshop (E1): you are number 1 on the "
+        "waitlist. I will tell you if a place opens up. /unrsvp E1 if you can't come."
     )
     assert "number 2 on the waitlist" in await bot("carol: /rsvp E1")
     assert "You are number 2 on the waitlist." in await bot("carol: /event E1")

@@ -476,8 +476,8 @@ async def rsvp(ctx: Context, args: RsvpArgs) -> Reply:
         )
     elif row.status is RsvpStatus.WAITING:
         text = t(
-            "{title} ({id}) is full: you are number {position} on the waitlist. I will tell "
-            "you if a place opens up.",
+            "There is no place left for you at {title} ({id}): you are number {position} on the "
+            "waitlist. I will tell you if a place opens up.",
             position=answer.position,
             **values,
         )
