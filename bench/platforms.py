@@ -279,7 +279,8 @@ async def add_event(url: str) -> None:
             session.add(
                 Event(
                     council=cork, all_councils=True, title="Open day", description="", venue="",
-                    start_at=start, end_at=start + timedelta(hours=2), timezone="Europe/Dublin",
+                    start_at=start, end_at=start + timedelta(hours=2), planned_start_at=start,
+                    timezone="Europe/Dublin",
                     capacity=None, taken=0, turns=0, guests_allowed=1, approval=False,
                     status=EventStatus.SCHEDULED, sequence=0, full_told=False,
                     created_at=now, updated_at=now, councils=[cork],

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("venue", sa.String(length=300), nullable=False),
         _when("start_at"),
         _when("end_at"),
+        _when("planned_start_at"),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("capacity", sa.Integer(), nullable=True),
         sa.Column("taken", sa.Integer(), nullable=False),

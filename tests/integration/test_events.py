@@ -178,6 +178,9 @@ async def test_reminders_fire_once_across_a_restart_and_follow_an_edit(
         await restarted.aclose()
     out = console_out.getvalue()
     assert out.count("[to dm:alice] ⏰ Reminder: Lean workshop (E1) starts") == 2
+    # On the day, the post in the chat offers Check in too.
+    edits = [m for m in out.split("\n\n") if m.startswith("[edited in cork-chat, message 1]")]
+    assert edits[-1].endswith("[1] Going  [2] Not going  [3] Add to calendar  [4] Check in")
     # The hour-before reminder, on the day, offers Check in.
     assert "[1] Going  [2] Not going  [3] Add to calendar  [4] Check in" in out
 

@@ -43,9 +43,10 @@ async def test_0011_adds_events_beside_the_rows_0010_holds(engine: AsyncEngine) 
             await connection.execute(
                 text(
                     "INSERT INTO events (id, council_id, all_councils, title, description, venue, "
-                    "start_at, end_at, timezone, capacity, taken, turns, guests_allowed, approval, "
+                    "start_at, end_at, planned_start_at, timezone, capacity, taken, turns, "
+                    "guests_allowed, approval, "
                     "status, organiser_id, sequence, full_told, created_at, updated_at) "
-                    "SELECT 1, id, false, 'Lean', '', '', :at, :at, 'Europe/Dublin', 1, 1, 1, 1, "
+                    "SELECT 1, id, false, 'Lean', '', '', :at, :at, :at, 'Europe/Dublin', 1, 1, 1, 1, "
                     "false, 'scheduled', 1, 0, false, :at, :at FROM councils WHERE slug = 'cork'"
                 ),
                 {"at": START},

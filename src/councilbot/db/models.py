@@ -430,6 +430,9 @@ class Event(Base):
     venue: Mapped[str] = mapped_column(String(300), default="")  # a place or an online link
     start_at: Mapped[datetime]
     end_at: Mapped[datetime]
+    # The start as first planned, kept through edits: a calendar names a series' occurrence
+    # by it (RECURRENCE-ID) even after the occurrence moved.
+    planned_start_at: Mapped[datetime]
     timezone: Mapped[str] = mapped_column(String(64))  # its council's: times are shown in it
     capacity: Mapped[int | None]
     # Places taken by those going and their guests: changed only under the event's row lock

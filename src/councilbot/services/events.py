@@ -307,6 +307,7 @@ async def create_drafts(
             venue=plan.venue.strip(),
             start_at=_local(day, plan.start, tz),
             end_at=_local(day, plan.end, tz),
+            planned_start_at=_local(day, plan.start, tz),
             timezone=str(tz),
             capacity=plan.capacity,
             taken=0,
@@ -524,12 +525,20 @@ def render(
 EVERY = {"week": N_("week"), "month": N_("month")}
 
 
-def renderer(event: Event, going: Counts, occurrences: int = 1) -> broadcast.Renderer:
-    """Render an event's post for each recipient, with its RSVP buttons while it is on."""
+def renderer(
+    event: Event, going: Counts, occurrences: int = 1, *, now: datetime | None = None
+) -> broadcast.Renderer:
+    """Render an event's post for each recipient, with its RSVP buttons while it is on (and,
+    rendered on the event's day, Check in)."""
+    check_in = now is not None and is_event_day(event, now)
 
     def for_recipient(recipient: broadcast.Recipient) -> Outgoing:
         text = render(recipient.t, event, going, now=None, occurrences=occurrences)
-        shown = () if event.status is EventStatus.CANCELLED else buttons(recipient.t, event)
+        shown = (
+            ()
+            if event.status is EventStatus.CANCELLED
+            else buttons(recipient.t, event, check_in=check_in)
+        )
         return recipient.message(text, shown)
 
     return for_recipient
@@ -554,7 +563,7 @@ async def refresh_posts(
     await broadcast.rerender(
         session,
         event.councils,
-        renderer(event, going),
+        renderer(event, going, now=now),
         zone=zone(event),
         catalogs=speech.catalogs,
         default_language=speech.default_language,
@@ -1277,6 +1286,8 @@ async def remind(
             text += Markup("\n") + t("📍 {venue}", venue=event.venue)
         return text, buttons(t, event, check_in=is_event_day(event, now))
 
+    if is_event_day(event, now):  # the post offers Check in from now on
+        await refresh_posts(session, event, speech, now=now, live=False)
     return await tell(
         session,
         event,
@@ -1331,7 +1342,7 @@ def calendar_event(
             uid=f"series-{event.series.id}@{UID_DOMAIN}",
             every="week" if event.series.every == "week" else "month",
             until=event.series.until,
-            original_start=event.start_at,
+            original_start=event.planned_start_at,
         )
     return CalendarEvent(
         uid=f"event-{event.id}@{UID_DOMAIN}",
