@@ -179,8 +179,9 @@ async def list_events(ctx: Context, args: EventsArgs) -> Reply:
         return ctx.reply("No upcoming events for {where}.", where=where)
     pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
     lines = [t("<b>Upcoming events — {where}</b>", where=where)]
+    tallies = await events.counts_of(ctx.session, found)
     for event in found:
-        going = await events.counts(ctx.session, event)
+        going = tallies[event.id]
         lines.append(
             t(
                 "{id} · {when} · {title} · {places}",

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup, escape
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from councilbot.core.formatting import format_when
@@ -43,6 +44,7 @@ from councilbot.db.models import (
     RoleName,
     Rsvp,
     RsvpStatus,
+    event_councils,
 )
 from councilbot.delivery import files, outbox
 from councilbot.delivery.outbox import Envelope
@@ -145,14 +147,24 @@ async def upcoming(
     first, and how many there are in all."""
     query = select(Event).where(Event.status == EventStatus.SCHEDULED, Event.end_at > now)
     if council is not None:
-        query = query.where(
-            Event.all_councils.is_(True) | Event.councils.any(Council.id == council.id)
+        reaching = select(event_councils.c.event_id).where(
+            event_councils.c.council_id == council.id
         )
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = await session.scalars(
-        query.order_by(Event.start_at, Event.id).offset(offset).limit(limit)
+        query = query.where(Event.all_councils.is_(True) | Event.id.in_(reaching))
+    # A list shows no council or series: none is loaded (reading one would raise).
+    page = list(
+        await session.scalars(
+            query.options(raiseload(Event.council), raiseload(Event.councils))
+            .options(raiseload(Event.series))
+            .order_by(Event.start_at, Event.id)
+            .offset(offset)
+            .limit(limit)
+        )
     )
-    return list(page.unique()), total
+    if offset == 0 and len(page) < limit:  # all of them are on this page
+        return page, len(page)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    return page, total
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,20 +185,30 @@ class Counts:
 
 async def counts(session: AsyncSession, event: Event) -> Counts:
     """Count who is going, waiting and asking."""
+    return (await counts_of(session, [event]))[event.id]
+
+
+async def counts_of(session: AsyncSession, events: Sequence[Event]) -> dict[int, Counts]:
+    """Count who is going, waiting and asking, for several events at once (a list's page)."""
     rows = await session.execute(
-        select(Rsvp.status, func.count(), func.coalesce(func.sum(Rsvp.guests), 0))
-        .where(Rsvp.event_id == event.id)
-        .group_by(Rsvp.status)
+        select(Rsvp.event_id, Rsvp.status, func.count(), func.coalesce(func.sum(Rsvp.guests), 0))
+        .where(Rsvp.event_id.in_([e.id for e in events]))
+        .group_by(Rsvp.event_id, Rsvp.status)
     )
-    by: dict[RsvpStatus, tuple[int, int]] = {s: (n, g) for s, n, g in rows.all()}
-    going, guests = by.get(RsvpStatus.GOING, (0, 0))
-    return Counts(
-        going=going,
-        places=going + int(guests),
-        waiting=by.get(RsvpStatus.WAITING, (0, 0))[0],
-        requested=by.get(RsvpStatus.REQUESTED, (0, 0))[0],
-        capacity=event.capacity,
-    )
+    by: dict[tuple[int, RsvpStatus], tuple[int, int]] = {
+        (event_id, status): (n, int(g)) for event_id, status, n, g in rows.all()
+    }
+    found = {}
+    for event in events:
+        going, guests = by.get((event.id, RsvpStatus.GOING), (0, 0))
+        found[event.id] = Counts(
+            going=going,
+            places=going + guests,
+            waiting=by.get((event.id, RsvpStatus.WAITING), (0, 0))[0],
+            requested=by.get((event.id, RsvpStatus.REQUESTED), (0, 0))[0],
+            capacity=event.capacity,
+        )
+    return found
 
 
 async def answer_of(session: AsyncSession, event_id: int, member_id: int) -> Rsvp | None:
