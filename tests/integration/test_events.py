@@ -307,6 +307,21 @@ async def test_a_weekly_series_keeps_its_hour_across_a_daylight_saving_change(
     assert [s.hour for s in starts] == [18, 18, 17, 17]  # 18:00 in Cork, before and after
     await bot("alice: /rsvp E2")
     assert await rows(bot, 1) == [] and len(await rows(bot, 2)) == 1  # each date its own
+    assert (await bot("/editevent E1 19:00-21:00")).endswith(
+        "[1] Only E1  [2] E1 and the rest of its series"
+    )
+    assert await bot("2") == (
+        "E1 is changed (4 dates), the first on Thu 18 Mar 2027, 19:00–21:00 GMT. Those going "
+        "and waiting are told, with the updated calendar file."
+    )
+    async with bot.app.sessionmaker() as session:
+        found = list(await session.scalars(select(Event).order_by(Event.id)))
+    assert [e.start_at.hour for e in found] == [19, 19, 18, 18]  # 19:00 in Cork, all four
+    assert len({e.planned_start_at for e in found}) == 4  # as first planned, for calendars
+    await bot('/editevent E4 @ "Room 9" --one')
+    async with bot.app.sessionmaker() as session:
+        venues = [e.venue for e in await session.scalars(select(Event).order_by(Event.id))]
+    assert venues == ["", "", "", "Room 9"]
     asked = await bot("/cancelevent E2")
     assert asked == (
         "E2 is one date of a series. Only this date, or this one and the rest of the series?\n"

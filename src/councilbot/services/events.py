@@ -570,27 +570,31 @@ async def refresh_posts(
     session: AsyncSession, event: Event, speech: Speech, *, now: datetime, live: bool = True
 ) -> None:
     """Edit the event's posts to show its current places (`live`: throttled, for counts)."""
-    going = await counts(session, event)
-    post = event
+    dates = 1
     if event.series_id is not None:  # a series is posted once, as its first occurrence
         first = await session.scalar(
-            select(Event)
+            select(Event.id)
             .where(Event.series_id == event.series_id)
             .order_by(Event.start_at)
             .limit(1)
         )
-        post = first or event
-        if post.id != event.id:
+        if first != event.id:
             return  # only the first occurrence's counts are on the post
+        dates = await session.scalar(
+            select(func.count()).where(
+                Event.series_id == event.series_id, Event.status != EventStatus.DRAFT
+            )
+        )
+    going = await counts(session, event)
     await broadcast.rerender(
         session,
         event.councils,
-        renderer(event, going, now=now),
+        renderer(event, going, int(dates or 1), now=now),
         zone=zone(event),
         catalogs=speech.catalogs,
         default_language=speech.default_language,
         source=SOURCE,
-        source_id=post.id,
+        source_id=event.id,
         now=now,
         throttle=LIVE_THROTTLE if live else timedelta(0),
     )
