@@ -13,7 +13,8 @@ from sqlalchemy import select
 from councilbot.app import build_app
 from councilbot.db.models import Event, EventStatus, Job, JobState, Rsvp, RsvpStatus
 from councilbot.services import events
-from tests.conftest import CORK_TEXT, Bot, Clock
+from councilbot.services.calendar import ics
+from tests.conftest import CORK_TEXT, START, Bot, Clock
 
 CREATE = '/newevent "Lean workshop" 2026-12-03 18:00-20:00 @ "MTU Room 2" cap 2'
 POST = (
@@ -388,3 +389,46 @@ async def test_events_are_listed_a_page_at_a_time(bot: Bot) -> None:
     second = await bot("1")
     assert "E6 · " in second and "E7 · " in second and "E1 · " not in second
     assert second.endswith("[1] Previous")
+
+
+async def member_ids(bot: Bot, *names: str) -> list[int]:
+    async with bot.app.sessionmaker() as session:
+        found = await session.scalars(select(Rsvp).order_by(Rsvp.turn))
+        by_name = {r.member.display_name: r.member_id for r in found}
+    return [by_name[n] for n in names]
+
+
+async def test_feedback_goes_to_those_who_came_else_to_those_going(bot: Bot, clock: Clock) -> None:
+    await created(bot)
+    await created(bot, CREATE.replace("Lean workshop", "Lean clinic"))
+    for event in ("E1", "E2"):
+        await bot(f"alice: /rsvp {event}")
+        await bot(f"bob: /rsvp {event}")
+    clock.now = datetime(2026, 12, 3, 18, 30, tzinfo=UTC)
+    await bot("alice: /checkin E1")
+    alice, bob = await member_ids(bot, "alice", "bob")
+    end = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
+    async with bot.app.sessionmaker() as session, session.begin():
+        assert await events.finish(session, {"id": 1}, end) == [alice]
+        assert sorted(await events.finish(session, {"id": 2}, end)) == [alice, bob]
+
+
+async def test_a_council_feed_holds_its_events_and_cross_council_ones(bot: Bot) -> None:
+    await created(bot)  # Cork's
+    await bot("admin@ist-chat: /link istanbul")
+    await bot('admin@ist-chat: /newevent "Finance day" 2026-12-10 10:00-12:00 --yes')
+    await bot('admin@ist-chat: /newevent "Partner meeting" 2026-12-11 10:00-12:00 --to all --yes')
+    await bot("/cancelevent E1")
+    async with bot.app.sessionmaker() as session:
+        assert await events.council_calendar_events(session, "nowhere", START) is None
+        cork = await events.council_calendar_events(session, "cork", START)
+        istanbul = await events.council_calendar_events(session, "istanbul", START)
+    assert cork is not None and istanbul is not None
+    assert [(e.title, e.cancelled) for e in cork] == [
+        ("Lean workshop", True),  # cancelled, so that subscribed calendars drop it
+        ("Partner meeting", False),
+    ]
+    assert [e.title for e in istanbul] == ["Finance day", "Partner meeting"]
+    assert istanbul[0].zone == "Europe/Istanbul" and istanbul[0].uid == "event-2@councilbot"
+    feed = Calendar.from_ical(ics(cork, name="Cork"))
+    assert [str(e["summary"]) for e in feed.walk("VEVENT")] == ["Lean workshop", "Partner meeting"]
