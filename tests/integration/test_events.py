@@ -432,3 +432,22 @@ async def test_a_council_feed_holds_its_events_and_cross_council_ones(bot: Bot) 
     assert istanbul[0].zone == "Europe/Istanbul" and istanbul[0].uid == "event-2@councilbot"
     feed = Calendar.from_ical(ics(cork, name="Cork"))
     assert [str(e["summary"]) for e in feed.walk("VEVENT")] == ["Lean workshop", "Partner meeting"]
+
+
+async def test_a_day_old_preview_is_not_sent_and_reminders_speak_each_members_language(
+    bot: Bot, clock: Clock, console_out: io.StringIO
+) -> None:
+    await bot(CREATE)
+    clock.advance(days=1)
+    assert await bot("1") == (
+        "The preview of E1 is too old to send: create the event again to see who it reaches today."
+    )
+    await created(bot, CREATE.replace("2026-12-03", "2026-12-05"))  # E2
+    await bot("alice@dm: /lang it")
+    await bot("alice@dm: /rsvp E2")
+    clock.now = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+    assert await bot.app.scheduler.fire_due() == 1
+    await bot.app.dispatcher.run_until_idle()
+    assert (
+        "[to dm:alice] ⏰ Promemoria: Lean workshop (E2) inizia sab 5 dic, 18:00–20:00 GMT."
+    ) in console_out.getvalue()
