@@ -451,3 +451,9 @@ async def test_a_day_old_preview_is_not_sent_and_reminders_speak_each_members_la
     assert (
         "[to dm:alice] ⏰ Promemoria: Lean workshop (E2) inizia sab 5 dic, 18:00–20:00 GMT."
     ) in console_out.getvalue()
+
+
+async def test_the_hours_read_however_a_phone_types_them(bot: Bot) -> None:
+    for n, hours in enumerate(("18:00-20:00", "18:00 - 20:00", "18:00–20:00", "6pm-8pm"), 1):
+        reply = await bot(f'/newevent "Lean {n}" 2026-12-03 {hours} @ "Hall" cap 5')
+        assert "Thu 3 Dec, 18:00–20:00 GMT\n📍 Hall\n0 going, 5 places left" in reply, hours

@@ -83,18 +83,31 @@ def _details(words: list[str]) -> tuple[str | None, int | None, list[str]]:
     return venue, cap, rest
 
 
+def _dashed(word: Any) -> Any:
+    """Write a phone's dashes (`–`, `—`) as `-`."""
+    return word.replace("–", "-").replace("—", "-") if isinstance(word, str) else word
+
+
 def _split_range(values: Any) -> Any:
-    """Read `14:00-16:00` given as the start into the start and the end."""
+    """Read `14:00-16:00` (or `14:00 - 16:00`, `14:00–16:00`) given as the start into the
+    start and the end; what followed goes back to the words after them."""
     if not isinstance(values, dict):
         return values
-    start = values.get("start")
-    if isinstance(start, str) and "-" in start.strip("-"):
-        first, _, second = start.partition("-")
-        more = list(values.get("more") or [])
-        if isinstance(values.get("end"), str):
-            more.insert(0, values["end"])
-        values = {**values, "start": first.strip(), "end": second.strip(), "more": more}
-    return values
+    start, end = _dashed(values.get("start")), _dashed(values.get("end"))
+    more = list(values.get("more") or [])
+    if isinstance(start, str) and "-" in start.strip("-"):  # `14:00-16:00`
+        if isinstance(end, str):
+            more.insert(0, end)
+        start, _, end = start.partition("-")
+    elif isinstance(start, str) and start.endswith("-") and isinstance(end, str):  # `14:00- 16:00`
+        start = start[:-1]
+    elif end == "-" and more:  # `14:00 - 16:00`
+        end = more.pop(0)
+    elif isinstance(end, str) and end.startswith("-"):  # `14:00 -16:00`
+        end = end[1:]
+    else:
+        return values
+    return {**values, "start": start.strip(), "end": end.strip(), "more": more}
 
 
 class NewEventArgs(ArgModel):
