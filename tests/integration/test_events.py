@@ -457,3 +457,23 @@ async def test_the_hours_read_however_a_phone_types_them(bot: Bot) -> None:
     for n, hours in enumerate(("18:00-20:00", "18:00 - 20:00", "18:00–20:00", "6pm-8pm"), 1):
         reply = await bot(f'/newevent "Lean {n}" 2026-12-03 {hours} @ "Hall" cap 5')
         assert "Thu 3 Dec, 18:00–20:00 GMT\n📍 Hall\n0 going, 5 places left" in reply, hours
+
+
+async def test_guests_can_be_added_while_places_last_and_given_back(bot: Bot) -> None:
+    await created(bot, CREATE.replace("cap 2", "cap 3") + " --guests 2")
+    await bot("alice: /rsvp E1")
+    await bot("bob: /rsvp E1")
+    assert await bot("alice: /rsvp E1 +2") == (
+        "There is only 1 place left at E1: you keep your place with your guests as they were."
+    )
+    assert await bot("alice: /rsvp E1 +1") == (
+        "You are going to Lean workshop (E1), Thu 3 Dec, 18:00–20:00 GMT, with 1 guest. "
+        "/unrsvp E1 if you can't come."
+    )
+    assert "you are number 1 on the waitlist" in await bot("carol: /rsvp E1")
+    await bot("alice: /rsvp E1 +0")  # her guest cannot come after all: carol gets the place
+    assert [(r[0], r[1], r[2]) for r in await rows(bot)] == [
+        ("alice", RsvpStatus.GOING, 0),
+        ("bob", RsvpStatus.GOING, 0),
+        ("carol", RsvpStatus.GOING, 0),
+    ]
