@@ -280,11 +280,18 @@ async def test_approval_makes_answers_requests_the_organiser_decides(
     )
     assert "Asking to come (2):" in await bot("admin@dm: /attendees E1")
     assert await bot("admin@dm: 1") == "Approved: alice is going to E1; they are told."
-    assert await bot("admin@dm: /rsvp decline E1 3") in (
-        "Declined: bob will not come to E1; they are told.",
-        "There is no request waiting for an answer there.",
+    (bob,) = await member_ids(bot, "bob")
+    assert await bot(f"admin@dm: /rsvp decline E1 {bob}") == (
+        "Declined: bob will not come to E1; they are told."
     )
+    assert await bot(f"admin@dm: /rsvp decline E1 {bob}") == (
+        "There is no request waiting for an answer there."
+    )
+    assert await bot("bob: /rsvp E1") == "The organiser of E1 declined your request."
     await bot.app.dispatcher.run_until_idle()
+    assert "[to dm:bob] Sorry: your request for Lean workshop (E1) was declined." in (
+        console_out.getvalue()
+    )
     assert "[to dm:alice] Your request was approved: you are going to Lean workshop (E1)" in (
         console_out.getvalue()
     )
