@@ -137,7 +137,14 @@ async def test_an_istanbul_event_shows_istanbul_time_to_a_cork_member(bot: Bot) 
     assert "— all councils" in shown
     assert "E1 · Thu 10 Dec, 10:00–12:00 UTC+03 · Finance access day" in await bot("/events")
     assert "E1 ·" in await bot("/events all")
-    assert await bot("/events malaga") != "No upcoming events for malaga."
+    await bot('/newevent "Cork only" 2026-12-11 10:00-12:00 --yes')
+    malaga = await bot("/events malaga")
+    assert "E1 · " in malaga and "Cork only" not in malaga  # every council's, not Cork's
+    assert "E2 · Fri 11 Dec, 10:00–12:00 GMT · Cork only" in await bot("/events")
+    assert (await bot("/events cork --page 3")).endswith(
+        "E2 · Fri 11 Dec, 10:00–12:00 GMT · Cork only · 0 going\n"
+        "/event E1 shows one, with its buttons."
+    )  # past the last page: the last one
     async with bot.app.sessionmaker() as session:
         event = await session.get(Event, 1)
         assert event is not None

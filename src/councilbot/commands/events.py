@@ -191,6 +191,12 @@ async def list_events(ctx: Context, args: EventsArgs) -> Reply:
     if total == 0:
         return ctx.reply("No upcoming events for {where}.", where=where)
     pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
+    page = args.page
+    if not found:  # a page past the last (events ended since the list was shown): the last
+        page = pages
+        found, total = await events.upcoming(
+            ctx.session, council, now=ctx.now, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
     lines = [t("<b>Upcoming events — {where}</b>", where=where)]
     tallies = await events.counts_of(ctx.session, found)
     for event in found:
@@ -208,7 +214,7 @@ async def list_events(ctx: Context, args: EventsArgs) -> Reply:
         lines.append(
             t(
                 "Page {page} of {pages}. /event {id} shows one, with its buttons.",
-                page=args.page,
+                page=page,
                 pages=pages,
                 id=events.code(found[0].id),
             )
@@ -217,10 +223,10 @@ async def list_events(ctx: Context, args: EventsArgs) -> Reply:
         lines.append(t("/event {id} shows one, with its buttons.", id=events.code(found[0].id)))
     word = council.slug if council is not None else "all"
     row = []
-    if args.page > 1:
-        row.append(Button(label=t(PREVIOUS), command=f"/events {word} --page {args.page - 1}"))
-    if args.page < pages:
-        row.append(Button(label=t(NEXT), command=f"/events {word} --page {args.page + 1}"))
+    if page > 1:
+        row.append(Button(label=t(PREVIOUS), command=f"/events {word} --page {page - 1}"))
+    if page < pages:
+        row.append(Button(label=t(NEXT), command=f"/events {word} --page {page + 1}"))
     return Reply(text=Markup("\n").join(lines), buttons=(tuple(row),) if row else ())
 
 
