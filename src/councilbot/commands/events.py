@@ -119,7 +119,9 @@ class NewEventArgs(ArgModel):
     venue: Annotated[str | None, Field(title=N_("venue"), max_length=events.MAX_VENUE), Flag()] = (
         None
     )
-    cap: Annotated[int | None, Field(title=N_("capacity"), ge=1, le=100_000), Flag()] = None
+    cap: Annotated[
+        int | None, Field(title=N_("capacity"), ge=1, le=events.MAX_CAPACITY), Flag()
+    ] = None
     to: Annotated[str | None, Field(title=N_("councils")), CommaList(), Councils(), Flag()] = None
     guests: Annotated[int | None, Field(title=N_("guests"), ge=0, le=10), Flag()] = None
     approval: Annotated[bool, Field(title=N_("approve each answer")), Flag()] = False
@@ -166,7 +168,9 @@ class EditArgs(ArgModel):
     id: Annotated[str | None, Field(title=N_("event"))] = None
     more: Annotated[list[str], Field(title=N_("changes"))] = []
     venue: Annotated[str | None, Field(title=N_("venue")), Flag()] = None
-    cap: Annotated[int | None, Field(title=N_("capacity"), ge=1, le=100_000), Flag()] = None
+    cap: Annotated[
+        int | None, Field(title=N_("capacity"), ge=1, le=events.MAX_CAPACITY), Flag()
+    ] = None
     title: Annotated[str | None, Field(title=N_("title")), Flag()] = None
     one: Annotated[bool, Field(title=N_("only this date")), Flag()] = False
     rest: Annotated[bool, Field(title=N_("this date and the rest of the series")), Flag()] = False

@@ -65,6 +65,8 @@ DRAFT_LIFETIME = timedelta(days=1)
 DEFAULT_OCCURRENCES = 10  # a series without --until
 MAX_OCCURRENCES = 52
 MAX_TITLE = 200
+MAX_CAPACITY = 100_000
+CAPACITY_RANGE = N_("The capacity must be a number from 1 to {most}.")
 MAX_VENUE = 300
 ICS_TYPE = "text/calendar"
 UID_DOMAIN = "councilbot"
@@ -295,8 +297,8 @@ def check_plan(plan: Plan, tz: ZoneInfo, now: datetime, lang: str = "en") -> Non
             N_("{when} has already passed. Give a later day or time."),
             when=format_when(_local(plan.day, plan.start, tz), tz, lang, now=now),
         ).about("day")
-    if plan.capacity is not None and plan.capacity < 1:
-        raise InvalidInput(N_("The capacity must be at least 1.")).about("cap")
+    if plan.capacity is not None and not 1 <= plan.capacity <= MAX_CAPACITY:
+        raise InvalidInput(CAPACITY_RANGE, most=MAX_CAPACITY).about("cap")
     if plan.until is not None and plan.every is None:
         raise InvalidInput(N_("--until goes with --every week or --every month.")).about("until")
     if plan.until is not None and plan.until < plan.day:
@@ -1216,8 +1218,8 @@ async def edit(
         raise InvalidInput(
             N_('Say what changes: a date, a time like 18:00-20:00, @ "venue", cap 30.')
         )
-    if changes.capacity is not None and changes.capacity < 1:
-        raise InvalidInput(N_("The capacity must be at least 1.")).about("cap")
+    if changes.capacity is not None and not 1 <= changes.capacity <= MAX_CAPACITY:
+        raise InvalidInput(CAPACITY_RANGE, most=MAX_CAPACITY).about("cap")
     tz = zone(event)
     shift = (changes.day - event.start_at.astimezone(tz).date()) if changes.day else timedelta(0)
     edited = [
