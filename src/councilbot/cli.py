@@ -164,6 +164,7 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
     from councilbot.db.session import check_schema, create_engine, create_sessionmaker
     from councilbot.services.councils import read_seed_file, seed_councils
     from councilbot.services.desks import seed_facilities
+    from councilbot.services.magazine import seed_archive
 
     path = Path(args.file) if args.file else settings.councils_file
     try:
@@ -178,6 +179,8 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
             now = datetime.now(UTC)
             report = await seed_councils(session, seed, now=now)
             desks = await seed_facilities(session, seed, now=now)
+            # So that /magazine shows something on a fresh install (archived, not posted).
+            added = await seed_archive(session, now=now)
     finally:
         await engine.dispose()
     print(
@@ -188,6 +191,7 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
         f"facilities: {desks.facilities} created or updated; desks: {desks.desks_added} added, "
         f"{desks.desks_retired} retired"
     )
+    print(f"magazine: issue #4 {'added' if added else 'already in the archive'}")
     return 0
 
 
@@ -287,7 +291,9 @@ async def _serve(settings: Settings) -> int:
             settings.slack_api_base_url,
             tokens=WorkspaceTokens(slack_store) if slack_store is not None else None,
         )
-    app = await build_app(settings, engine=engine, targets=targets)
+    from councilbot.adapters import http
+
+    app = await build_app(settings, engine=engine, targets=targets, get=http.get)
     if telegram_token is not None and settings.role.takes_updates:
         from councilbot.adapters.telegram.app import TelegramAdapter
 
@@ -386,7 +392,9 @@ async def _chat(
         settings = settings.model_copy(
             update={"admins": ",".join(filter(None, (settings.admins, extra)))}
         )
-    app = await build_app(settings)
+    from councilbot.adapters import http
+
+    app = await build_app(settings, get=http.get)
     try:
         await app.start()
         console = ConsoleChat(

@@ -88,10 +88,6 @@ CancelArgs: type[ArgModel] = create_model(
 )
 
 
-class IdArgs(ArgModel):
-    id: Annotated[str | None, Field(title=N_("id"))] = None
-
-
 class VisibilityArgs(ArgModel):
     state: Annotated[Literal["on", "off"], Field(title=N_("on or off"))]
     organisation: Annotated[str | None, Field(title=N_("organisation"), max_length=200), Rest()] = (
@@ -624,24 +620,13 @@ async def _tell_cancelled(ctx: Context, booking: Booking) -> None:
 
 
 async def check_in_booking(ctx: Context, booking_id: int) -> Reply:
-    """Check in to desk booking B<id> (the desks half of /checkin: E-ids are events')."""
+    """Check in to desk booking B<id>: /checkin (the events feature's command) sends B-ids here."""
     booking = await service.check_in(ctx.session, ctx.actor, booking_id, now=ctx.now)
     return ctx.reply(
         "✅ Checked in to {booking} (B{id}). Have a good day there!",
         booking=service.describe(ctx.t, booking),
         id=booking.id,
     )
-
-
-async def checkin(ctx: Context, args: IdArgs) -> Reply:
-    """Check in to a desk booking on its day (B34, or a plain number)."""
-    if args.id is None:
-        raise InvalidInput(
-            N_("Which booking? Give its id, e.g. /checkin B12; /mybookings lists yours.")
-        ).about("id")
-    if args.id.strip().lower().startswith("e"):
-        raise NotFound(N_("There is no event {id} to check in to."), id=args.id)
-    return await check_in_booking(ctx, service.parse_booking_id(args.id))
 
 
 # /whosin and /visibility ----------------------------------------------------------------------
@@ -857,15 +842,6 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_text=(
             "/cancelbooking <{id}> [--series] · /cancelbooking --from <{date}> --to <{date}>"
         ),
-    ),
-    CommandSpec(
-        "checkin",
-        checkin,
-        N_("Check in to your desk booking on its day."),
-        DESKS,
-        IdArgs,
-        usage_text="/checkin <{id}>",
-        details=N_("Booking ids start with B (B34). Check-in is on the day, during opening hours."),
     ),
     CommandSpec(
         "whosin",

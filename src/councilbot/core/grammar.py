@@ -119,6 +119,10 @@ class Picked:
         self.kind = kind
 
 
+class TypedOnly:
+    """Mark a field that only typed commands give: forms leave it out (they ask otherwise)."""
+
+
 class Declared:
     """Mark a field whose choices the app declares at run time (the features' topics).
 
@@ -259,6 +263,7 @@ class FormField:
     maximum: int | None = None
     declared: str | None = None  # the kind of run-time choices (Declared), if any
     picks: str | None = None  # the list a form picks the value from (Picked), if any
+    typed_only: bool = False  # forms leave it out (TypedOnly)
 
     @property
     def placeholder(self) -> Lazy:
@@ -304,6 +309,7 @@ def fields_of(model: type[ArgModel]) -> tuple[FormField, ...]:
                 maximum=_bound(markers, "le", "lt", -1),
                 declared=next((m.kind for m in markers if isinstance(m, Declared)), None),
                 picks=next((m.kind for m in markers if isinstance(m, Picked)), None),
+                typed_only=any(isinstance(m, TypedOnly) for m in markers),
             )
         )
     return tuple(described)

@@ -50,6 +50,9 @@ class Outgoing(BaseModel):
     text: str  # safe markup, see core.messages.Reply
     buttons: tuple[tuple[Button, ...], ...] = ()
     file: FileRef | None = None  # sent with the text: see each target for how
+    # A picture shown with the text, by its address (a magazine issue's cover): Telegram
+    # sends it as a photo captioned with the text, Slack as an image block. Not with `file`.
+    image_url: str | None = None
 
 
 class DeliveryError(Exception):
