@@ -548,7 +548,7 @@ POLL_DETAILS = N_(
     "closing. --anonymous: the bot keeps only the counts, never who chose what, so nobody, "
     "you, coordinators and the database's administrators included, can see anyone's choice; "
     "for the same reason an anonymous vote cannot be changed or taken back. Without "
-    "--anonymous, coordinators can see who voted for what (/results <id> csv). You see a "
+    "--anonymous, coordinators can see who voted for what (/results with csv). You see a "
     "preview first, with Send, Edit and Cancel; --yes sends at once."
 )
 
