@@ -324,10 +324,11 @@ async def _cast(ctx: Context, poll_id: int, chosen: list[PollOption] | list[str]
     poll = voted.poll
     t = ctx.t
     if poll.anonymous:
-        return ctx.reply(
+        text = t(
             "Your anonymous vote in poll #{id} is counted. Nobody can see what you chose.",
             id=poll.id,
         )
+        return Reply(text=text, private=True, notice=True)
     if poll.kind is PollKind.MULTIPLE:
         mine = await polls.my_choices(ctx.session, poll, ctx.member.id)
         text = t(
@@ -347,7 +348,8 @@ async def _cast(ctx: Context, poll_id: int, chosen: list[PollOption] | list[str]
             id=poll.id,
             option=voted.chosen[0].label,
         )
-    return Reply(text=text)
+    # For the voter alone: the post they pressed a button on stays the poll.
+    return Reply(text=text, private=True, notice=True)
 
 
 async def _native_vote(ctx: Context, native_id: str, choice: str) -> Reply:
