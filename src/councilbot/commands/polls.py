@@ -32,7 +32,8 @@ POLLS = N_("Polls")
 
 
 class PollArgs(ArgModel):
-    words: Annotated[list[str], Field(title=N_("question and options"))] = []
+    # Typed: the question and each option in quotes; in a form: one per line.
+    words: Annotated[list[str], Field(title=N_("question, then one option per line"))] = []
     multi: Annotated[bool, Field(title=N_("several choices")), Flag()] = False
     rating: Annotated[bool, Field(title=N_("a rating from 1 to 5")), Flag()] = False
     anonymous: Annotated[bool, Field(title=N_("anonymous")), Flag()] = False
@@ -562,6 +563,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         POLLS,
         PollArgs,
         role=Role.COORDINATOR,
+        form=True,
         usage_text=(
             '/poll "<{question}>" "<{option}>" "<{option}>" ... [--multi] [--rating] '
             "[--anonymous] [--closes <{when}>] [--to <{councils}|all>] [--results after-close] "

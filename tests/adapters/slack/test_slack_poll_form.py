@@ -1,0 +1,70 @@
+"""`/council poll` with no arguments on Slack: a modal with the question and one option per
+line, a day and time picker for the closing, and the poll's options as checkboxes and menus;
+its submission shows the same preview as the typed command."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+
+from councilbot.adapters.slack.app import SlackAdapter
+from councilbot.app import App
+from councilbot.db.models import Poll, PollKind
+from tests.adapters.slack.test_slack_adapter import (
+    ADMIN,
+    CHANNEL,
+    adapter_for,
+    answered,
+    calls_to,
+    slash,
+    until,
+)
+from tests.adapters.slack.test_slack_forms import submit
+from tests.fakes.slack_api import FakeSlackAPI
+
+
+@pytest.fixture
+async def adapter(slack_app: App, api: FakeSlackAPI) -> AsyncIterator[SlackAdapter]:
+    adapter = await adapter_for(slack_app.router, api)
+    yield adapter
+    await adapter.stop()
+
+
+async def test_the_poll_form_takes_one_option_per_line_and_a_closing_time(
+    adapter: SlackAdapter, api: FakeSlackAPI, slack_app: App
+) -> None:
+    await answered(
+        adapter,
+        slash(api, "link cork", user_id=ADMIN),
+        lambda: calls_to(api, "chat.postMessage", CHANNEL),
+    )
+    [opened] = await answered(
+        adapter, slash(api, "poll", user_id=ADMIN), lambda: api.calls("views.open")
+    )
+    view = opened.params["view"]
+    inputs = {b["block_id"]: b for b in view["blocks"] if b["type"] == "input"}
+    assert inputs["words"]["label"]["text"] == "question, then one option per line"
+    assert inputs["words"]["element"]["multiline"] is True
+    assert inputs["closes"]["element"]["type"] == "datepicker"
+    assert inputs["closes__time"]["element"]["type"] == "timepicker"
+    assert inputs["multi"]["element"]["type"] == "checkboxes"
+    assert inputs["every"]["element"]["type"] == "static_select"
+    answer = await submit(
+        adapter,
+        opened,
+        words="Which workshop?\nLean\n  Six Sigma  \n\nAgile",
+        multi="on",
+        closes="2026-12-03",
+        closes__time="17:00",
+    )
+    assert answer is None  # the modal closes; the preview comes as an ephemeral message
+    [shown] = await until(lambda: calls_to(api, "chat.postEphemeral", CHANNEL))
+    assert "Preview of poll #1" in shown.params["text"]
+    assert "Closes Thu 3 Dec, 17:00 GMT." in shown.params["text"]
+    async with slack_app.sessionmaker() as session:
+        poll = await session.scalar(select(Poll))
+        assert poll is not None
+        assert (poll.question, poll.kind) == ("Which workshop?", PollKind.MULTIPLE)
+        assert [o.label for o in poll.options] == ["Lean", "Six Sigma", "Agile"]
