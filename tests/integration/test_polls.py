@@ -299,3 +299,31 @@ async def test_recurring_rounds_open_a_new_poll_and_compare_with_the_previous(
         second = await session.get(Poll, 2)
         assert second is not None and second.previous_round_id == 1
         assert second.status is PollStatus.OPEN
+
+
+async def test_an_anonymous_multiple_choice_vote_is_ticked_on_a_ballot_then_cast_once(
+    bot: Bot, console_out: io.StringIO
+) -> None:
+    await bot('/poll "Topics?" "AI" "Energy" "Water" --multi --anonymous --yes')
+    await bot.app.dispatcher.run_until_idle()
+    assert "[1] AI  [2] Energy  [3] Water" in console_out.getvalue()
+    assert await bot("bob@cork-chat: /vote 1") == (
+        "Poll #1: Topics?\nPick an option:\n[1] AI  [2] Energy  [3] Water"
+    )
+    ballot = await bot("bob@cork-chat: 1")  # pressing AI opens a ballot with AI ticked
+    assert ballot == (
+        "Poll #1: Topics?\nTick every option you choose, then press Cast my vote. An anonymous "
+        "vote cannot be changed once cast.\n[1] ☑ AI  [2] ☐ Energy  [3] ☐ Water  [4] Cast my vote"
+    )
+    assert (await bot("bob@cork-chat: 3")).endswith(
+        "[1] ☑ AI  [2] ☐ Energy  [3] ☑ Water  [4] Cast my vote"
+    )
+    assert await bot("bob@cork-chat: 4") == (
+        "Your anonymous vote in poll #1 is counted. Nobody can see what you chose."
+    )
+    assert (await bot("bob@cork-chat: /vote 1 ballot 2")).startswith(
+        "You have already voted in anonymous poll #1."
+    )
+    results = await bot("/results 1")
+    assert "1. AI ▇▇▇▇▇▇▇▇▇▇ 1 (100%)\n2. Energy 0 (0%)\n3. Water ▇▇▇▇▇▇▇▇▇▇ 1 (100%)" in results
+    assert "1 voter" in results

@@ -271,8 +271,34 @@ async def vote(ctx: Context, args: VoteArgs) -> Reply:
         return await _cast(ctx, poll.id, [added])
     if choice is None:
         return await _ballot(ctx, poll)
+    word, _, rest = choice.partition(" ")
+    if word.lower() == "ballot" and poll.anonymous and poll.kind is PollKind.MULTIPLE:
+        return await _anonymous_ballot(ctx, poll, rest)
     several = poll.kind is PollKind.MULTIPLE and _numbers(choice)
     return await _cast(ctx, poll.id, choice.replace(",", " ").split() if several else [choice])
+
+
+async def _anonymous_ballot(ctx: Context, poll: Poll, ticked: str) -> Reply:
+    """Show an anonymous multiple-choice ballot with what is ticked so far, to cast at once."""
+    polls.check_open(poll, ctx.now)
+    if await polls.has_voted(ctx.session, poll, ctx.member.id):
+        raise Conflict(
+            N_(
+                "You have already voted in anonymous poll #{id}. Since nobody knows what you "
+                "chose, not even the bot, an anonymous vote cannot be changed or taken back."
+            ),
+            id=poll.id,
+        )
+    known = {o.position for o in poll.options}
+    picked = {int(p) for p in ticked.replace(",", " ").split() if p.isdecimal()} & known
+    t = ctx.t
+    text = t(
+        "Poll #{id}: <b>{question}</b>\nTick every option you choose, then press Cast my vote. "
+        "An anonymous vote cannot be changed once cast.",
+        id=poll.id,
+        question=poll.question,
+    )
+    return Reply(text=text, buttons=polls.ballot_buttons(t, poll, picked), private=True)
 
 
 def _numbers(text: str) -> bool:
@@ -299,7 +325,7 @@ async def _ballot(ctx: Context, poll: Poll) -> Reply:
     """Show a poll's options as buttons, and what the member chose so far."""
     t = ctx.t
     if poll.status is not PollStatus.OPEN:
-        polls._open(poll, ctx.now)
+        polls.check_open(poll, ctx.now)
     lines = [t("Poll #{id}: <b>{question}</b>", id=poll.id, question=poll.question)]
     mine = await polls.my_choices(ctx.session, poll, ctx.member.id)
     if mine:

@@ -542,14 +542,52 @@ def vote_buttons(t: Translator, poll: Poll) -> tuple[tuple[Button, ...], ...]:
             )
         ]
     else:
+        # An anonymous vote is cast once, so several choices are gathered on a ballot first.
+        word = "ballot " if poll.anonymous and poll.kind is PollKind.MULTIPLE else ""
         rows = [
-            (Button(label=o.label, command=f"/vote {poll.id} {o.position}", expires_at=expires),)
+            (
+                Button(
+                    label=o.label,
+                    command=f"/vote {poll.id} {word}{o.position}",
+                    expires_at=expires,
+                ),
+            )
             for o in poll.options
         ]
     if poll.allow_other:
         rows.append(
             (Button(label=t("Other…"), command=f"/vote {poll.id} other", expires_at=expires),)
         )
+    return tuple(rows)
+
+
+def ballot_buttons(t: Translator, poll: Poll, picked: set[int]) -> tuple[tuple[Button, ...], ...]:
+    """Offer an anonymous multiple-choice ballot: each option ticks or unticks, then Cast.
+
+    What is ticked travels in the buttons' commands: nothing is stored until the vote is cast.
+    """
+    expires = poll.closes_at
+
+    def ballot(positions: set[int]) -> str:
+        return ",".join(str(p) for p in sorted(positions)) or "-"
+
+    rows = [
+        (
+            Button(
+                label=("☑ " if o.position in picked else "☐ ") + o.label,
+                command=f"/vote {poll.id} ballot {ballot(picked ^ {o.position})}",
+                expires_at=expires,
+            ),
+        )
+        for o in poll.options
+    ]
+    if picked:
+        cast = Button(
+            label=t("Cast my vote"),
+            command=f"/vote {poll.id} {' '.join(str(p) for p in sorted(picked))}",
+            expires_at=expires,
+        )
+        rows.append((cast,))
     return tuple(rows)
 
 
@@ -642,7 +680,8 @@ def ballot(key: bytes, poll_id: int, member_id: int) -> str:
     return hmac.new(key, f"{poll_id}:{member_id}".encode(), hashlib.sha256).hexdigest()
 
 
-def _open(poll: Poll, now: datetime) -> None:
+def check_open(poll: Poll, now: datetime) -> None:
+    """Refuse a vote in a poll not sent yet, or closed."""
     if poll.status is PollStatus.DRAFT:
         raise Conflict(N_("Poll #{id} has not been sent yet."), id=poll.id)
     if poll.status is PollStatus.CLOSED or (poll.closes_at is not None and poll.closes_at <= now):
@@ -711,7 +750,7 @@ async def vote(
     `replace`, a native poll's answer, sets exactly them).
     """
     poll = await lock(session, poll_id)
-    _open(poll, now)
+    check_open(poll, now)
     options = [c if isinstance(c, PollOption) else find_option(poll, c) for c in chosen]
     options = list({o.id: o for o in options}.values())
     if not options:
@@ -843,7 +882,7 @@ async def unvote(
 ) -> int:
     """Take a member's vote back; return how many choices went."""
     poll = await lock(session, poll_id)
-    _open(poll, now)
+    check_open(poll, now)
     if poll.anonymous:
         raise Conflict(
             N_(
@@ -1151,7 +1190,7 @@ async def remind(
     poll = await lock(session, poll_id)
     if actor is not None:
         await require_manager(session, actor, poll)
-    _open(poll, now)
+    check_open(poll, now)
     asked = await invitees(session, poll)
     if not asked:
         return 0
