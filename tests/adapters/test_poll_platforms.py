@@ -22,7 +22,8 @@ from councilbot.adapters.telegram.delivery import TelegramTarget
 from councilbot.app import App, build_app
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
-from councilbot.db.models import PollVote
+from councilbot.db.models import Poll, PollVote
+from councilbot.services import polls
 from councilbot.settings import Settings
 from tests.adapters.slack.test_slack_adapter import (
     ADMIN,
@@ -35,7 +36,15 @@ from tests.adapters.slack.test_slack_adapter import (
     payload,
     slash,
 )
-from tests.adapters.telegram.test_telegram_adapter import GROUP, USER, command, running, say
+from tests.adapters.telegram.test_telegram_adapter import (
+    GROUP,
+    USER,
+    callback,
+    command,
+    running,
+    say,
+    until,
+)
 from tests.conftest import Clock
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -239,3 +248,46 @@ async def test_a_channel_refusing_native_polls_gets_text_and_buttons(
     [post] = [r for r in telegram.sent if "Lunch where?" in str(r.params.get("text"))]
     rows = post.params["reply_markup"]["inline_keyboard"]
     assert [b["text"] for row in rows for b in row] == ["Canteen", "Park"]
+
+
+async def test_a_rating_button_in_a_telegram_group_counts_with_a_toast_and_changes_no_post(
+    both: tuple[App, TelegramAdapter, SlackAdapter],
+    apis: tuple[FakeTelegramAPI, FakeSlackAPI],
+) -> None:
+    app, _tg, _slack = both
+    telegram, _ = apis
+    async with asyncio.timeout(20):
+        await say(telegram, command("group_command", "/link cork", id=int(USER)), GROUP)
+        await say(
+            telegram,
+            command(
+                "group_command", '/poll "Rate the fair" --rating --anonymous --yes', id=int(USER)
+            ),
+            GROUP,
+        )
+        await app.dispatcher.run_until_idle()
+        assert not telegram.calls("sendPoll")  # anonymous ratings use buttons
+        [post] = [r for r in telegram.sent if "Rate the fair" in str(r.params.get("text"))]
+        [row] = post.params["reply_markup"]["inline_keyboard"]
+        assert [b["text"] for b in row] == ["1", "2", "3", "4", "5"]
+        update = callback(row[3]["callback_data"], message_id=1, text="Rate the fair")
+        update["callback_query"]["message"]["chat"] = {
+            "id": int(GROUP),
+            "title": "Cork members",
+            "type": "supergroup",
+        }
+        before = len(telegram.sent)
+        telegram.push_update(update)
+        [answer] = await until(lambda: telegram.calls("answerCallbackQuery"))
+        await app.dispatcher.run_until_idle()
+    assert answer.params["text"] == (
+        "Your anonymous vote in poll #1 is counted. Nobody can see what you chose."
+    )
+    assert len(telegram.sent) == before  # no message in the group, none in private
+    assert not telegram.calls("editMessageText") or all(
+        "Rate the fair" in c.params["text"] for c in telegram.calls("editMessageText")
+    )
+    async with app.sessionmaker() as session:
+        poll = await session.get(Poll, 1)
+        assert poll is not None
+        assert (await polls.tally(session, poll)).average == 4.0

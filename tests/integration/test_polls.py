@@ -327,3 +327,16 @@ async def test_an_anonymous_multiple_choice_vote_is_ticked_on_a_ballot_then_cast
     results = await bot("/results 1")
     assert "1. AI ▇▇▇▇▇▇▇▇▇▇ 1 (100%)\n2. Energy 0 (0%)\n3. Water ▇▇▇▇▇▇▇▇▇▇ 1 (100%)" in results
     assert "1 voter" in results
+
+
+async def test_reminders_asked_twice_at_once_reach_each_member_once(
+    bot: Bot, console_out: io.StringIO
+) -> None:
+    for name in ("bob", "carol", "dan"):
+        await bot(f"{name}@dm: /start cork")
+    await bot('/poll "Venue?" "Park" "Campus" --yes')
+    answers = await asyncio.gather(*(bot("/remindpoll 1") for _ in range(4)))
+    assert "I reminded 3 members who had not voted in poll #1." in answers
+    assert sum(1 for a in answers if a.startswith("I reminded")) == 1
+    await bot.app.dispatcher.run_until_idle()
+    assert console_out.getvalue().count("🔔 You have not voted yet in poll #1") == 3
