@@ -222,6 +222,7 @@ async def build_app(
         running.jobs(),
         catalogs=catalogs,
         default_language=settings.default_language,
+        settings=settings,
         clock=clock,
         grace=timedelta(minutes=settings.scheduler_grace_minutes),
         sync_interval=settings.scheduler_sync_seconds,

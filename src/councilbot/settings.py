@@ -49,6 +49,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "scheduler_grace_minutes": "COUNCILBOT_SCHEDULER_GRACE_MINUTES",
     "scheduler_sync_seconds": "COUNCILBOT_SCHEDULER_SYNC_SECONDS",
     "role": "COUNCILBOT_ROLE",
+    "poll_secret": "COUNCILBOT_POLL_SECRET",
 }
 
 
@@ -117,6 +118,8 @@ class Settings(BaseSettings):
     # How often the scheduler reloads its jobs, and a follower retries the lead.
     scheduler_sync_seconds: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 15.0
     role: Role = Role.ALL
+    # Keys who voted in anonymous polls (services/polls.py); unset: a key kept in the database.
+    poll_secret: SecretStr | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -135,6 +138,7 @@ class Settings(BaseSettings):
         "slack_app_token",
         "slack_client_id",
         "slack_client_secret",
+        "poll_secret",
     )
     @classmethod
     def _not_blank(cls, value: SecretStr | str | None) -> SecretStr | str | None:

@@ -281,7 +281,7 @@ async def vote(ctx: Context, args: VoteArgs) -> Reply:
 async def _anonymous_ballot(ctx: Context, poll: Poll, ticked: str) -> Reply:
     """Show an anonymous multiple-choice ballot with what is ticked so far, to cast at once."""
     polls.check_open(poll, ctx.now)
-    if await polls.has_voted(ctx.session, poll, ctx.member.id):
+    if await polls.has_voted(ctx.session, poll, ctx.member.id, polls.secret_of(ctx.settings)):
         raise Conflict(
             N_(
                 "You have already voted in anonymous poll #{id}. Since nobody knows what you "
@@ -330,7 +330,9 @@ async def _ballot(ctx: Context, poll: Poll) -> Reply:
     mine = await polls.my_choices(ctx.session, poll, ctx.member.id)
     if mine:
         lines.append(t("You chose: {options}.", options=", ".join(o.label for o in mine)))
-    elif poll.anonymous and await polls.has_voted(ctx.session, poll, ctx.member.id):
+    elif poll.anonymous and await polls.has_voted(
+        ctx.session, poll, ctx.member.id, polls.secret_of(ctx.settings)
+    ):
         lines.append(t("You have voted; anonymous votes cannot be changed."))
     else:
         lines.append(t("Pick an option:"))
@@ -347,6 +349,7 @@ async def _cast(ctx: Context, poll_id: int, chosen: list[PollOption] | list[str]
         now=ctx.now,
         catalogs=ctx.router.catalogs,
         default_language=ctx.settings.default_language,
+        secret=polls.secret_of(ctx.settings),
     )
     poll = voted.poll
     t = ctx.t
@@ -407,6 +410,7 @@ async def _native_vote(ctx: Context, native_id: str, choice: str) -> Reply:
         replace=True,
         catalogs=ctx.router.catalogs,
         default_language=ctx.settings.default_language,
+        secret=polls.secret_of(ctx.settings),
     )
     return ctx.reply("Your vote in poll #{id} is counted.", id=poll.id)
 
@@ -528,6 +532,7 @@ async def remindpoll(ctx: Context, args: IdArgs) -> Reply:
         catalogs=ctx.router.catalogs,
         default_language=ctx.settings.default_language,
         actor=ctx.actor,
+        secret=polls.secret_of(ctx.settings),
     )
     if not sent:
         return ctx.reply(
@@ -565,6 +570,7 @@ async def remind_due(job: JobRun) -> None:
             now=job.now,
             catalogs=job.catalogs,
             default_language=job.default_language,
+            secret=polls.secret_of(job.settings),
         )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.i18n import Catalogs
 from councilbot.core.router import TOPICS, CommandSpec
+from councilbot.settings import Settings
 
 __all__ = ["TOPICS", "Feature", "Features", "JobHandler", "JobKind", "JobRun", "Topic"]
 
@@ -34,6 +35,7 @@ class JobRun:
     now: datetime
     catalogs: Catalogs
     default_language: str = "en"  # the operator's COUNCILBOT_DEFAULT_LANGUAGE
+    settings: Settings | None = None  # the app's, for the secrets a job may need
 
 
 JobHandler = Callable[[JobRun], Awaitable[None]]

@@ -37,6 +37,7 @@ from councilbot.core.features import JobHandler, JobKind, JobRun
 from councilbot.core.i18n import Catalogs
 from councilbot.db.models import Job, JobState
 from councilbot.services import jobs
+from councilbot.settings import Settings
 
 log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x436F756E63696C  # "Council"
@@ -60,6 +61,7 @@ class Scheduler:
         grace: timedelta = timedelta(hours=1),
         sync_interval: float = 15.0,
         on_commit: Callable[[dict[str, Any]], None] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self._engine = engine
         self._sessionmaker = sessionmaker
@@ -70,6 +72,7 @@ class Scheduler:
             self._kinds[kind.kind] = kind
         self._catalogs = catalogs or Catalogs({})  # English only, unless the app gives them
         self._default_language = default_language
+        self._settings = settings
         self._clock = clock
         self._grace = grace
         self._sync_interval = sync_interval
@@ -302,6 +305,7 @@ class Scheduler:
                 now=now,
                 catalogs=self._catalogs,
                 default_language=self._default_language,
+                settings=self._settings,
             )
         )
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import delete, desc, func, select
+from sqlalchemy import case, delete, desc, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -58,6 +58,7 @@ from councilbot.delivery import files
 from councilbot.delivery.targets import FileRef, NativePoll, Outgoing
 from councilbot.services import access, broadcast, charts, councils, jobs
 from councilbot.services.access import Actor
+from councilbot.settings import Settings
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -340,6 +341,8 @@ async def open_poll(
     """Post a poll to everyone it reaches and schedule its closing and its reminder."""
     poll.status = PollStatus.OPEN
     poll.opened_at = now
+    if poll.anonymous:
+        await _tally_rows(session, poll)
     if poll.closes_at is not None:
         await jobs.schedule(
             session, close_job(poll.id), CLOSE_JOB, poll.closes_at, {"id": poll.id}, now=now
@@ -663,16 +666,29 @@ class Voted:
     changed: bool = True  # False: the member had already voted so
 
 
-async def ballot_key(session: AsyncSession) -> bytes:
-    """Return the per-install secret that keys anonymous ballots, made on first use."""
+async def ballot_key(session: AsyncSession, secret: str | None = None) -> bytes:
+    """Return the key of anonymous ballots: from COUNCILBOT_POLL_SECRET, else the install's.
+
+    With the setting, the key is nowhere in the database, so its readers cannot tell whose
+    a ballot is; without it, a random key is made on first use and kept in `poll_keys`.
+    """
+    if secret:
+        return hashlib.sha256(b"councilbot poll ballots\0" + secret.encode()).digest()
     await session.execute(
         upsert(session, PollKey.__table__)
         .values(id=1, secret=secrets.token_hex(32))
         .on_conflict_do_nothing(index_elements=["id"])
     )
-    secret = await session.scalar(select(PollKey.secret).where(PollKey.id == 1))
-    assert secret is not None
-    return bytes.fromhex(secret)
+    kept = await session.scalar(select(PollKey.secret).where(PollKey.id == 1))
+    assert kept is not None
+    return bytes.fromhex(kept)
+
+
+def secret_of(settings: Settings | None) -> str | None:
+    """Return COUNCILBOT_POLL_SECRET, if the operator set one."""
+    if settings is None or settings.poll_secret is None:
+        return None
+    return settings.poll_secret.get_secret_value()
 
 
 def ballot(key: bytes, poll_id: int, member_id: int) -> str:
@@ -742,6 +758,7 @@ async def vote(
     replace: bool = False,
     catalogs: Catalogs,
     default_language: str = DEFAULT_LANGUAGE,
+    secret: str | None = None,
 ) -> Voted:
     """Record a member's vote, wherever it came from: one vote per member (per option).
 
@@ -760,7 +777,7 @@ async def vote(
             "choice"
         )
     if poll.anonymous:
-        changed = await _vote_anonymously(session, poll, member_id, platform, options)
+        changed = await _vote_anonymously(session, poll, member_id, platform, options, secret)
     else:
         changed = await _vote_openly(session, poll, member_id, platform, options, now, replace)
     if changed and counts_visible(poll):
@@ -843,8 +860,9 @@ async def _vote_anonymously(
     member_id: int,
     platform: Platform,
     options: list[PollOption],
+    secret: str | None,
 ) -> bool:
-    key = await ballot_key(session)
+    key = await ballot_key(session, secret)
     cast = await session.execute(
         upsert(session, PollBallot.__table__)
         .values(poll_id=poll.id, voter=ballot(key, poll.id, member_id))
@@ -858,17 +876,38 @@ async def _vote_anonymously(
             ),
             id=poll.id,
         )
-    for option in options:
-        statement = upsert(session, PollTally.__table__).values(
-            option_id=option.id, platform=platform, count=1
-        )
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["option_id", "platform"],
-                set_={"count": PollTally.__table__.c.count + 1},
+    await _tally_rows(session, poll)
+    # Every count row of the poll is written, the chosen ones +1 and the others +0, so that
+    # no row's version (PostgreSQL's xmin) tells which options this transaction chose.
+    chosen = [o.id for o in options]
+    await session.execute(
+        update(PollTally)
+        .where(PollTally.option_id.in_([o.id for o in poll.options]))
+        .values(
+            count=PollTally.count
+            + case(
+                ((PollTally.option_id.in_(chosen)) & (PollTally.platform == platform), 1),
+                else_=0,
             )
         )
+        .execution_options(synchronize_session=False)
+    )
     return True
+
+
+async def _tally_rows(session: AsyncSession, poll: Poll) -> None:
+    """Make sure an anonymous poll has a count row, at 0, for every option and platform."""
+    rows = [
+        {"option_id": o.id, "platform": platform, "count": 0}
+        for o in poll.options
+        for platform in Platform
+    ]
+    if rows:
+        await session.execute(
+            upsert(session, PollTally.__table__)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["option_id", "platform"])
+        )
 
 
 async def unvote(
@@ -915,10 +954,12 @@ async def my_choices(session: AsyncSession, poll: Poll, member_id: int) -> list[
     return [o for o in poll.options if o.id in ids]
 
 
-async def has_voted(session: AsyncSession, poll: Poll, member_id: int) -> bool:
+async def has_voted(
+    session: AsyncSession, poll: Poll, member_id: int, secret: str | None = None
+) -> bool:
     """Tell whether a member voted (for an anonymous poll, by their ballot's hash)."""
     if poll.anonymous:
-        key = await ballot_key(session)
+        key = await ballot_key(session, secret)
         return (
             await session.scalar(
                 select(PollBallot.voter).where(
@@ -1185,6 +1226,7 @@ async def remind(
     catalogs: Catalogs,
     default_language: str = DEFAULT_LANGUAGE,
     actor: Actor | None = None,
+    secret: str | None = None,
 ) -> int:
     """Remind by direct message those asked who have not voted yet, once each; return how many."""
     poll = await lock(session, poll_id)
@@ -1195,7 +1237,7 @@ async def remind(
     if not asked:
         return 0
     if poll.anonymous:
-        key = await ballot_key(session)
+        key = await ballot_key(session, secret)
         cast = set(
             await session.scalars(select(PollBallot.voter).where(PollBallot.poll_id == poll.id))
         )
