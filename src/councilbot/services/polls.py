@@ -892,6 +892,13 @@ async def _vote_anonymously(
         )
         .execution_options(synchronize_session=False)
     )
+    # Likewise the options: one a voter just added ("Other…") is rewritten with the rest.
+    await session.execute(
+        update(PollOption)
+        .where(PollOption.poll_id == poll.id)
+        .values(other=PollOption.other)
+        .execution_options(synchronize_session=False)
+    )
     return True
 
 
