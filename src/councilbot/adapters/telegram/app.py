@@ -277,8 +277,8 @@ class TelegramAdapter:
             await query.answer(toast(reply.error), show_alert=True)
             return
         await query.answer(toast(reply.text))
-        if reply.notice and not command.chat.is_private:
-            return  # the toast says it; the message pressed stays as it was
+        if reply.notice:
+            return  # the toast says it; the message pressed (a poll's post) stays as it was
         elsewhere = reply.private and not command.chat.is_private
         if elsewhere or reply.file is not None or not isinstance(message, Message):
             # A file cannot be edited into a text message: the answer comes as a new one.
