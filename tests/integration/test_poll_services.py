@@ -4,7 +4,8 @@ holding the previous revision's rows."""
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from matplotlib.figure import Figure
 from PIL import Image
@@ -117,3 +118,15 @@ async def test_0013_upgrades_a_database_holding_the_previous_revision(
         assert (await connection.execute(text("SELECT count(*) FROM polls"))).scalar() == 0
     await upgrade_or_downgrade(engine, "0012")
     await upgrade(engine)
+
+
+def test_rounds_keep_their_wall_clock_time_across_months_and_daylight_saving() -> None:
+    dublin = ZoneInfo("Europe/Dublin")
+    # 31 January 17:00 -> 28 February 17:00 (the month's last day), still 17:00 in Dublin.
+    closes = datetime(2027, 1, 31, 17, 0, tzinfo=dublin).astimezone(UTC)
+    february = polls.next_period(closes, "month", dublin)
+    assert february.astimezone(dublin) == datetime(2027, 2, 28, 17, 0, tzinfo=dublin)
+    # Across the change to summer time (28 March 2027): 17:00 stays 17:00.
+    march = datetime(2027, 3, 25, 17, 0, tzinfo=dublin).astimezone(UTC)
+    week = polls.next_period(march, "week", dublin)
+    assert week.astimezone(dublin).hour == 17 and week - march == timedelta(days=7, hours=-1)

@@ -16,6 +16,7 @@ random per-install secret (`PollKey`), An anonymous vote therefore cannot be cha
 
 from __future__ import annotations
 
+import calendar
 import csv
 import hashlib
 import hmac
@@ -79,7 +80,7 @@ MAX_OPTION = 100  # ... and for an option
 BAR = "▇"
 BAR_WIDTH = 10
 RATINGS = ("1", "2", "3", "4", "5")
-EVERY = {"week": timedelta(weeks=1), "month": timedelta(days=30)}
+EVERY = {"week": timedelta(weeks=1), "month": timedelta(days=31)}  # the longest round
 NATIVE = "tg:"  # how a native Telegram poll's id is given to /vote and /unvote
 
 ANONYMOUS_NOTE = N_(
@@ -1131,15 +1132,29 @@ async def _post_final_results(
     )
 
 
+def next_period(moment: datetime, every: str, tz: ZoneInfo) -> datetime:
+    """Return the same wall-clock time a week or a calendar month later, in the poll's zone.
+
+    A monthly round closing on the 31st closes on the last day of shorter months.
+    """
+    local = moment.astimezone(tz)
+    if every == "week":
+        later = local.replace(tzinfo=None) + timedelta(weeks=1)
+    else:
+        year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+        day = min(local.day, calendar.monthrange(year, month)[1])
+        later = local.replace(tzinfo=None, year=year, month=month, day=day)
+    return later.replace(tzinfo=tz).astimezone(moment.tzinfo)
+
+
 async def _next_round(
     session: AsyncSession, poll: Poll, *, now: datetime, catalogs: Catalogs, default_language: str
 ) -> Poll:
     """Open the next round of a recurring poll: the same question, a new poll, a period later."""
     assert poll.every is not None and poll.closes_at is not None and poll.opened_at is not None
-    period = EVERY[poll.every]
-    closes = poll.closes_at + period
+    closes = next_period(poll.closes_at, poll.every, zone(poll))
     while closes <= now:
-        closes += period
+        closes = next_period(closes, poll.every, zone(poll))
     spec = PollSpec(
         question=poll.question,
         options=tuple(o.label for o in poll.options if not o.other)
