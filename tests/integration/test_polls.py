@@ -373,3 +373,45 @@ async def test_reminders_asked_twice_at_once_reach_each_member_once(
     assert sum(1 for a in answers if a.startswith("I reminded")) == 1
     await bot.app.dispatcher.run_until_idle()
     assert console_out.getvalue().count("🔔 You have not voted yet in poll #1") == 3
+
+
+async def test_the_preview_edit_and_cancel_and_refusals_say_what_is_possible(bot: Bot) -> None:
+    await bot('/poll "Lunch?" "Yes" "No" --anonymous')
+    assert await bot("2") == (
+        "Poll #1 is set aside. Send /poll again with your changes; it was:\n"
+        '/poll "Lunch?" "Yes" "No" --anonymous'
+    )
+    assert await bot("/poll send 1") == (
+        "Poll #1 was cancelled; put it again if you still want it."
+    )
+    await bot('/poll "Lunch?" "Yes" "No"')
+    assert await bot("3") == "Poll #2 is cancelled; it will not be sent."
+    assert (await bot('admin@dm: /poll "Lunch?" "Yes" "No"')).startswith(
+        "Which councils is the poll for? Add --to and their names, e.g. --to cork,malaga."
+    )
+    assert (await bot('/poll "Rate" --rating --other')).startswith(
+        "A rating poll takes marks only: --other does not go with it."
+    )
+    assert (await bot('/poll "Only one?" "Yes"')).startswith(
+        'A poll needs at least two options, each in quotes: /poll "Question?" "Yes" "No".'
+    )
+    assert (await bot('/poll "Pulse?" --rating --every week')).startswith(
+        "A recurring poll needs a closing time (--closes): each round closes at it."
+    )
+    # A coordinator of another council may neither close nor remind Cork's poll.
+    await bot('/poll "Lunch?" "Yes" "No" --yes')
+    await bot("eve@dm: /start malaga")
+    await bot("/coordinator add eve malaga")
+    assert await bot("eve@cork-chat: /closepoll 3") == (
+        "Only the author of poll #3, an admin or a coordinator of its councils can do that."
+    )
+    assert await bot("eve@cork-chat: /remindpoll 3") == (
+        "Only the author of poll #3, an admin or a coordinator of its councils can do that."
+    )
+    assert (await bot('eve@cork-chat: /poll "Q?" "A" "B"')).startswith(
+        "You can only put polls to councils you coordinate; not to"
+    )
+    assert await bot("/vote 99 1") == "There is no poll #99."
+    assert (await bot("/vote abc 1")).startswith(
+        "“abc” is not a poll number: polls have numbers, like 12."
+    )

@@ -149,6 +149,8 @@ def check_spec(spec: PollSpec, now: datetime) -> PollSpec:
         ).about("words")
     options = tuple(o.strip() for o in spec.options if o.strip())
     if spec.kind is PollKind.RATING:
+        if spec.allow_other:
+            raise InvalidInput(N_("A rating poll takes marks only: --other does not go with it."))
         if options:
             raise InvalidInput(
                 N_("A rating poll asks for a mark from 1 to 5: give it no options.")
