@@ -75,6 +75,7 @@ DRAFT_LIFETIME = timedelta(days=1)
 REMIND_BEFORE = timedelta(hours=24)
 LIVE_THROTTLE = timedelta(seconds=30)  # at most one edit of a post's counts this often
 MAX_OPTIONS = 10  # Telegram's native polls take up to 10 (12 in newer clients)
+MAX_WITH_OTHERS = 20  # options, voters' own answers included
 MAX_QUESTION = 300  # Telegram's limit for a native poll's question
 MAX_OPTION = 100  # ... and for an option
 BAR = "▇"
@@ -550,6 +551,7 @@ def vote_buttons(t: Translator, poll: Poll) -> tuple[tuple[Button, ...], ...]:
     else:
         # An anonymous vote is cast once, so several choices are gathered on a ballot first.
         word = "ballot " if poll.anonymous and poll.kind is PollKind.MULTIPLE else ""
+        # Voters' own answers are voted for by typing (or typing the same answer again).
         rows = [
             (
                 Button(
@@ -559,6 +561,7 @@ def vote_buttons(t: Translator, poll: Poll) -> tuple[tuple[Button, ...], ...]:
                 ),
             )
             for o in poll.options
+            if not o.other
         ]
     if poll.allow_other:
         rows.append(
@@ -738,6 +741,8 @@ async def add_other(session: AsyncSession, poll: Poll, text: str) -> PollOption:
     for option in poll.options:
         if option.label.casefold() == label.casefold():
             return option
+    if len(poll.options) >= MAX_WITH_OTHERS:
+        raise InvalidInput(N_("A poll can have at most {limit} options."), limit=MAX_WITH_OTHERS)
     option = PollOption(
         poll_id=poll.id,
         position=max((o.position for o in poll.options), default=0) + 1,
