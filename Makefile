@@ -56,7 +56,7 @@ seed: $(STAMP)
 ## Lint (code and Dockerfile), check the layering (import-linter contracts in pyproject.toml)
 ## and run every test.
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 ## Lint the code and the Dockerfile and check the layering, without the tests.
 lint: $(STAMP)

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from councilbot.adapters.console import ConsoleChat, ConsoleTarget, render
 from councilbot.app import App, build_app
@@ -25,7 +25,10 @@ from councilbot.db.session import create_engine, create_sessionmaker, upgrade
 from councilbot.services.councils import read_seed_file, seed_councils
 from councilbot.settings import DEFAULT_CONFIG_DIR, Settings
 
+# Each pytest-xdist worker gets a database of its own beside the configured one
+# (test_gw0, test_gw1, ...), created on first use: workers never see each other's rows.
 POSTGRES_URL = os.environ.get("COUNCILBOT_TEST_POSTGRES_URL")
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 SEED_FILE = DEFAULT_CONFIG_DIR / "councils.yaml"
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 CORK_TEXT = "Southern Ireland council (MTU)"
@@ -46,6 +49,29 @@ def _run_in_thread(coro_factory) -> None:
     thread.join()
     if errors:
         raise errors[0]
+
+
+def _worker_database(url: str) -> str:
+    """Return this worker's PostgreSQL URL, creating its database if it does not exist yet."""
+    if not XDIST_WORKER:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{XDIST_WORKER}"
+
+    async def create() -> None:
+        admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+        try:
+            async with admin.connect() as conn:
+                found = await conn.scalar(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+                )
+                if not found:
+                    await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            await admin.dispose()
+
+    _run_in_thread(create)
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 async def _migrate(url: str, *, reset: bool) -> None:
@@ -73,8 +99,9 @@ def postgres_migrated() -> str:
     """Migrate the PostgreSQL test database once per run, from an empty schema."""
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL not configured: set COUNCILBOT_TEST_POSTGRES_URL to run these")
-    _run_in_thread(lambda: _migrate(POSTGRES_URL, reset=True))
-    return POSTGRES_URL
+    url = _worker_database(POSTGRES_URL)
+    _run_in_thread(lambda: _migrate(url, reset=True))
+    return url
 
 
 def _backends() -> list:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from councilbot.commands import announcements, desks, events, general, magazine, polls
 from councilbot.core.features import Features
+from councilbot.core.http import HttpGet
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
 from councilbot.core.router import CommandSpec, Router
@@ -25,6 +26,7 @@ from councilbot.delivery.scheduler import Scheduler
 from councilbot.delivery.targets import DeliveryTarget
 from councilbot.delivery.wakeup import JOBS_CHANNEL, OUTBOX_CHANNEL, Listener
 from councilbot.metrics import Metrics
+from councilbot.services.calendar import CalendarFeeds, CouncilFeeds, council_calendar_events
 from councilbot.services.directory import ServiceDirectory
 from councilbot.services.jobs import JOBS_CHANGED
 from councilbot.settings import Settings
@@ -93,6 +95,7 @@ class App:
     listener: Listener
     targets: Mapping[Platform, DeliveryTarget]
     metrics: Metrics
+    calendars: CalendarFeeds  # the councils' calendar feeds the web server serves
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _sending_stopped: bool = False  # shutdown() stopped the dispatcher and the scheduler
 
@@ -163,8 +166,13 @@ async def build_app(
     dispatch: DispatchConfig | None = None,
     verify_schema: bool = True,
     running: Features | None = None,
+    get: HttpGet | None = None,
 ) -> App:
-    """Connect to the database, check its schema and assemble the router, outbox and scheduler."""
+    """Connect to the database, check its schema and assemble the router, outbox and scheduler.
+
+    `get` is how periodic work reads the web (the magazine's feed): the entry point gives
+    adapters/http.py's; without it, such reads fail (and are logged).
+    """
     engine = engine or create_engine(settings.database_url)
     if verify_schema:
         try:
@@ -215,6 +223,13 @@ async def build_app(
         listener=None,  # type: ignore[arg-type]  # likewise
         targets=targets,
         metrics=None,  # type: ignore[arg-type]  # set just below: it reads the scheduler
+        calendars=CouncilFeeds(
+            create_sessionmaker(engine, read_only=True),
+            clock=clock,
+            # The one place a council's feed gets its events from (services.calendar has a
+            # stand-in returning none; the events feature's function takes its place).
+            events_of=council_calendar_events,
+        ),
     )
     app.scheduler = Scheduler(
         engine,
@@ -222,11 +237,17 @@ async def build_app(
         running.jobs(),
         catalogs=catalogs,
         default_language=settings.default_language,
-        settings=settings,
         clock=clock,
         grace=timedelta(minutes=settings.scheduler_grace_minutes),
         sync_interval=settings.scheduler_sync_seconds,
         on_commit=app.after_commit,
+        periodic=[
+            (work, seconds)
+            for work in running.periodic()
+            if (seconds := work.every(settings)) is not None
+        ],
+        settings=settings,
+        get=get,
     )
     app.listener = Listener(
         engine,

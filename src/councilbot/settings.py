@@ -49,6 +49,8 @@ ENVIRONMENT: Mapping[str, str] = {
     "scheduler_grace_minutes": "COUNCILBOT_SCHEDULER_GRACE_MINUTES",
     "scheduler_sync_seconds": "COUNCILBOT_SCHEDULER_SYNC_SECONDS",
     "role": "COUNCILBOT_ROLE",
+    "magazine_feed_url": "COUNCILBOT_MAGAZINE_FEED_URL",
+    "magazine_feed_minutes": "COUNCILBOT_MAGAZINE_FEED_MINUTES",
     "poll_secret": "COUNCILBOT_POLL_SECRET",
 }
 
@@ -118,6 +120,9 @@ class Settings(BaseSettings):
     # How often the scheduler reloads its jobs, and a follower retries the lead.
     scheduler_sync_seconds: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 15.0
     role: Role = Role.ALL
+    # The EMPOWER magazine's RSS or Atom feed (unset: no feed is read), and how often.
+    magazine_feed_url: str | None = None
+    magazine_feed_minutes: Annotated[float, Field(ge=1, le=10_080, allow_inf_nan=False)] = 60.0
     # Keys who voted in anonymous polls (services/polls.py); unset: a key kept in the database.
     poll_secret: SecretStr | None = None
 
@@ -154,7 +159,9 @@ class Settings(BaseSettings):
             raise ValueError("must be 16 to 256 characters: letters, digits, _ and -")
         return value
 
-    @field_validator("telegram_api_base_url", "telegram_webhook_url", "slack_api_base_url")
+    @field_validator(
+        "telegram_api_base_url", "telegram_webhook_url", "slack_api_base_url", "magazine_feed_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"https?://[^/\s]+", value):

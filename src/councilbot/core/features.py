@@ -17,13 +17,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from councilbot.core.http import HttpGet
 from councilbot.core.i18n import Catalogs
 from councilbot.core.router import TOPICS, CommandSpec
-from councilbot.settings import Settings
 
-__all__ = ["TOPICS", "Feature", "Features", "JobHandler", "JobKind", "JobRun", "Topic"]
+__all__ = [
+    "TOPICS",
+    "Feature",
+    "Features",
+    "JobHandler",
+    "JobKind",
+    "JobRun",
+    "Periodic",
+    "PeriodicRun",
+    "Topic",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +45,7 @@ class JobRun:
     now: datetime
     catalogs: Catalogs
     default_language: str = "en"  # the operator's COUNCILBOT_DEFAULT_LANGUAGE
-    settings: Settings | None = None  # the app's, for the secrets a job may need
+    settings: Any = None  # the app's `councilbot.settings.Settings` (a job may need a secret)
 
 
 JobHandler = Callable[[JobRun], Awaitable[None]]
@@ -56,6 +66,35 @@ class JobKind:
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodicRun:
+    """What periodic work is given: sessions to open (its own transactions), the time, and
+    the operator's settings (a `councilbot.settings.Settings`)."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    now: datetime
+    catalogs: Catalogs
+    settings: Any
+    get: HttpGet  # one HTTP GET (the composition root's), for reading from the web
+    default_language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    """Declare work the scheduler's leader does at start-up and then every so often.
+
+    Unlike a timed job it is no row: it runs in one process (the scheduler's leader), opens
+    its own transactions (so that a slow network read holds no lock), and what it must do
+    once it makes sure of in the database. `every` reads its interval in seconds from the
+    settings (None: not at all, e.g. no feed configured). A failure is logged and the next
+    run comes as planned.
+    """
+
+    name: str
+    run: Callable[[PeriodicRun], Awaitable[None]]
+    every: Callable[[Any], float | None]
+
+
+@dataclass(frozen=True, slots=True)
 class Topic:
     """Declare a subscription topic: the word of `/subscribe <topic>` and its translated label."""
 
@@ -71,6 +110,7 @@ class Feature:
     commands: tuple[CommandSpec, ...] = ()
     jobs: tuple[JobKind, ...] = ()
     topic: Topic | None = None
+    periodic: tuple[Periodic, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +123,7 @@ class Features:
         _unique("feature", (f.name for f in self.features))
         _unique("job kind", (job.kind for job in self.jobs()))
         _unique("topic", (topic.name for topic in self.topics()))
+        _unique("periodic work", (work.name for work in self.periodic()))
 
     def commands(self) -> list[CommandSpec]:
         """Return every command, feature by feature (the router checks names are unique)."""
@@ -91,6 +132,10 @@ class Features:
     def jobs(self) -> list[JobKind]:
         """Return every kind of timed job the features schedule."""
         return [job for feature in self.features for job in feature.jobs]
+
+    def periodic(self) -> list[Periodic]:
+        """Return the periodic work the features do."""
+        return [work for feature in self.features for work in feature.periodic]
 
     def topics(self) -> list[Topic]:
         """Return the subscription topics, in the features' order."""

@@ -546,3 +546,79 @@ class PollKey(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     secret: Mapped[str] = mapped_column(String(128))
+
+
+# --- Magazine (EMPOWER issues, published by command or picked up from the feed) ---------
+
+
+class IssueStatus(StrEnum):
+    """Where a magazine issue stands."""
+
+    DRAFT = "draft"  # shown in a preview; nothing is queued until Send
+    SCHEDULED = "scheduled"  # sent for a later time (`/publish ... --at`)
+    PUBLISHED = "published"  # posted to every council's chats and to subscribers
+    # In the archive without having been posted: the seed, and the entries a newly
+    # configured feed already held on its first read.
+    ARCHIVED = "archived"
+    MISSED = "missed"  # was due while the bot was down; its author sends it late or not
+
+
+class IssueSource(StrEnum):
+    """Say how an issue came in."""
+
+    COMMAND = "command"
+    FEED = "feed"
+    SEED = "seed"
+
+
+class MagazineIssue(Base):
+    """One issue of the EMPOWER magazine.
+
+    Its number, its link and the GUID the feed gave it are each unique: whoever inserts
+    an issue first (a command, or one of several processes reading the feed) decides that
+    it exists, and only that insert posts it.
+    """
+
+    __tablename__ = "magazine_issues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str] = mapped_column(String(1000), unique=True)
+    cover_url: Mapped[str | None] = mapped_column(String(1000))
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[IssueStatus] = mapped_column(_enum(IssueStatus, "issue_status"))
+    source: Mapped[IssueSource] = mapped_column(_enum(IssueSource, "issue_source"))
+    # The GUID (or id) the feed last gave this issue's entry; None for one it never listed.
+    feed_guid: Mapped[str | None] = mapped_column(String(1000), unique=True)
+    published_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    scheduled_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MagazineFeed(Base):
+    """What the bot knows of the magazine's feed: its validators, its health, its alerts.
+
+    One row per feed URL, shared by every process: the first read (`imported_at`) imports
+    without posting, and the admins' alerts are claimed by conditional updates, so that
+    neither a restart nor a second worker repeats them.
+    """
+
+    __tablename__ = "magazine_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(1000), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    imported_at: Mapped[datetime | None]  # the first read that worked: its entries archived
+    last_ok_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]  # the first failure since it last worked
+    failures: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    alerted_at: Mapped[datetime | None]  # the admins were told it is failing
+    created_at: Mapped[datetime]

@@ -67,6 +67,9 @@ class Outgoing(BaseModel):
     buttons: tuple[tuple[Button, ...], ...] = ()
     file: FileRef | None = None  # sent with the text: see each target for how
     poll: NativePoll | None = None  # a native poll where the platform has them
+    # A picture shown with the text, by its address (a magazine issue's cover): Telegram
+    # sends it as a photo captioned with the text, Slack as an image block. Not with `file`.
+    image_url: str | None = None
 
 
 class DeliveryError(Exception):
