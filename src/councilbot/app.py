@@ -26,8 +26,9 @@ from councilbot.delivery.scheduler import Scheduler
 from councilbot.delivery.targets import DeliveryTarget
 from councilbot.delivery.wakeup import JOBS_CHANNEL, OUTBOX_CHANNEL, Listener
 from councilbot.metrics import Metrics
-from councilbot.services.calendar import CalendarFeeds, CouncilFeeds, council_calendar_events
+from councilbot.services.calendar import CalendarFeeds, CouncilFeeds
 from councilbot.services.directory import ServiceDirectory
+from councilbot.services.events import council_calendar_events
 from councilbot.services.jobs import JOBS_CHANGED
 from councilbot.settings import Settings
 
@@ -226,8 +227,7 @@ async def build_app(
         calendars=CouncilFeeds(
             create_sessionmaker(engine, read_only=True),
             clock=clock,
-            # The one place a council's feed gets its events from (services.calendar has a
-            # stand-in returning none; the events feature's function takes its place).
+            # The one place a council's feed gets its events from.
             events_of=council_calendar_events,
         ),
     )

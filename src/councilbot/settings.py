@@ -6,6 +6,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -51,6 +52,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "role": "COUNCILBOT_ROLE",
     "magazine_feed_url": "COUNCILBOT_MAGAZINE_FEED_URL",
     "magazine_feed_minutes": "COUNCILBOT_MAGAZINE_FEED_MINUTES",
+    "event_reminders": "COUNCILBOT_EVENT_REMINDERS",
     "poll_secret": "COUNCILBOT_POLL_SECRET",
 }
 
@@ -82,6 +84,23 @@ class Role(StrEnum):
 
 class SettingsError(Exception):
     """Raise when the configuration is wrong; the message names the setting."""
+
+
+_OFFSET = re.compile(r"(\d+)\s*([hm])")
+
+
+def _offsets(text: str) -> tuple[timedelta, ...]:
+    """Read `24h,1h` (hours or minutes, comma separated; `none`: no reminders)."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    found = set()
+    for part in text.split(","):
+        match = _OFFSET.fullmatch(part.strip().lower())
+        if match is None or int(match[1]) == 0:
+            raise ValueError(f"{part.strip()!r} is not a duration like 24h or 90m")
+        amount = int(match[1])
+        found.add(timedelta(hours=amount) if match[2] == "h" else timedelta(minutes=amount))
+    return tuple(sorted(found, reverse=True))
 
 
 class Settings(BaseSettings):
@@ -123,8 +142,21 @@ class Settings(BaseSettings):
     # The EMPOWER magazine's RSS or Atom feed (unset: no feed is read), and how often.
     magazine_feed_url: str | None = None
     magazine_feed_minutes: Annotated[float, Field(ge=1, le=10_080, allow_inf_nan=False)] = 60.0
+    # How long before an event's start those going are reminded: `24h,1h`, `90m`, or `none`.
+    event_reminders: str = "24h,1h"
     # Keys who voted in anonymous polls (services/polls.py); unset: a key kept in the database.
     poll_secret: SecretStr | None = None
+
+    @field_validator("event_reminders")
+    @classmethod
+    def _reminder_offsets(cls, value: str) -> str:
+        _offsets(value)  # raises ValueError with the reason
+        return value
+
+    @property
+    def reminder_offsets(self) -> tuple[timedelta, ...]:
+        """Return how long before an event's start its reminders go, longest first."""
+        return _offsets(self.event_reminders)
 
     @field_validator("database_url")
     @classmethod
