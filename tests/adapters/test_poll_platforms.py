@@ -291,3 +291,27 @@ async def test_a_rating_button_in_a_telegram_group_counts_with_a_toast_and_chang
         poll = await session.get(Poll, 1)
         assert poll is not None
         assert (await polls.tally(session, poll)).average == 4.0
+
+
+async def test_a_native_multiple_choice_answer_sets_exactly_the_options_chosen(
+    both: tuple[App, TelegramAdapter, SlackAdapter],
+    apis: tuple[FakeTelegramAPI, FakeSlackAPI],
+) -> None:
+    app, _tg, _slack = both
+    telegram, _ = apis
+    async with asyncio.timeout(20):
+        await say(telegram, command("group_command", "/link cork", id=int(USER)), GROUP)
+        await say(
+            telegram,
+            command("group_command", '/poll "Topics?" "AI" "Energy" "Water" --multi --yes', id=111),
+            GROUP,
+        )
+        await app.dispatcher.run_until_idle()
+        [native] = telegram.calls("sendPoll")
+        assert native.params["allows_multiple_answers"] is True
+        [poll_id] = telegram.polls
+        telegram.push_update(poll_answer(poll_id, LUCA, [0, 2], "Luca"))
+        await _wait_votes(app, 2)
+        telegram.push_update(poll_answer(poll_id, LUCA, [1], "Luca"))
+        await _wait_votes(app, 1)
+    assert await votes(app) == [(2, Platform.TELEGRAM)]  # Energy, the only one chosen now
