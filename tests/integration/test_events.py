@@ -249,7 +249,8 @@ async def test_attendees_csv_checkin_and_the_feedback_job(bot: Bot, clock: Clock
     async with bot.app.sessionmaker() as session:
         event = await session.get(Event, 1)
         assert event is not None and event.status is EventStatus.DONE
-        asked = await events.finish(session, {"id": 1}, clock.now)
+        speech = events.Speech(bot.app.router.catalogs)
+        asked = await events.finish(session, {"id": 1}, clock.now, speech)
     assert asked == []  # once: the event is done
 
 
@@ -346,7 +347,14 @@ async def test_a_weekly_series_keeps_its_hour_across_a_daylight_saving_change(
         statuses = [e.status for e in await session.scalars(select(Event).order_by(Event.id))]
     assert statuses == [EventStatus.SCHEDULED] + [EventStatus.CANCELLED] * 3
     calendar = Calendar.from_ical((await bot.reply("/ical E1")).file.data)  # type: ignore[union-attr]
-    assert len(calendar.walk("VEVENT")) == 4
+    # One series in the file: its rule, the three cancelled dates excluded, and the first
+    # date as it stands now (moved to 19:00) overriding the rule's 18:00.
+    master, first = calendar.walk("VEVENT")
+    assert master["UID"] == first["UID"] == "series-1@councilbot"
+    assert master["RRULE"]["FREQ"] == ["WEEKLY"]
+    excluded = [d.dt for d in master["EXDATE"].dts]
+    assert [(d.month, d.day, d.hour) for d in excluded] == [(3, 25, 18), (4, 1, 18), (4, 8, 18)]
+    assert first["RECURRENCE-ID"].dt.hour == 18 and first["DTSTART"].dt.hour == 19
 
 
 async def test_bad_input_gets_a_clear_answer_and_changes_nothing(bot: Bot) -> None:
@@ -417,7 +425,9 @@ async def member_ids(bot: Bot, *names: str) -> list[int]:
     return [by_name[n] for n in names]
 
 
-async def test_feedback_goes_to_those_who_came_else_to_those_going(bot: Bot, clock: Clock) -> None:
+async def test_feedback_goes_to_those_who_came_else_to_those_going(
+    bot: Bot, clock: Clock, console_out: io.StringIO
+) -> None:
     await created(bot)
     await created(bot, CREATE.replace("Lean workshop", "Lean clinic"))
     for event in ("E1", "E2"):
@@ -425,11 +435,24 @@ async def test_feedback_goes_to_those_who_came_else_to_those_going(bot: Bot, clo
         await bot(f"bob: /rsvp {event}")
     clock.now = datetime(2026, 12, 3, 18, 30, tzinfo=UTC)
     await bot("alice: /checkin E1")
-    alice, bob = await member_ids(bot, "alice", "bob")
-    end = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
-    async with bot.app.sessionmaker() as session, session.begin():
-        assert await events.finish(session, {"id": 1}, end) == [alice]
-        assert sorted(await events.finish(session, {"id": 2}, end)) == [alice, bob]
+    clock.now = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)  # both end
+    console_out.truncate(0)
+    assert await bot.app.scheduler.fire_due() >= 2
+    await bot.app.dispatcher.run_until_idle()
+    asked = sorted(
+        (message.split("]")[0], message.splitlines()[1])
+        for message in console_out.getvalue().split("\n\n")
+        if "📊 Poll" in message
+    )
+    # Only alice came to the workshop; nobody checked in at the clinic, so both are asked.
+    assert asked == [
+        ("[to dm:alice", "How was Lean clinic?"),
+        ("[to dm:alice", "How was Lean workshop?"),
+        ("[to dm:alice", "What should we do next?"),
+        ("[to dm:alice", "What should we do next?"),
+        ("[to dm:bob", "How was Lean clinic?"),
+        ("[to dm:bob", "What should we do next?"),
+    ]
 
 
 async def test_a_council_feed_holds_its_events_and_cross_council_ones(bot: Bot) -> None:

@@ -877,7 +877,9 @@ async def remind_due(job: JobRun) -> None:
 
 async def finish_due(job: JobRun) -> None:
     """Close an event that ended and ask those who came for feedback."""
-    await events.finish(job.session, job.payload, job.now)
+    await events.finish(
+        job.session, job.payload, job.now, events.Speech(job.catalogs, job.default_language)
+    )
 
 
 ID_USAGE = "<{event}>"

@@ -51,6 +51,7 @@ class JobRun:
     now: datetime
     catalogs: Catalogs
     default_language: str = "en"  # the operator's COUNCILBOT_DEFAULT_LANGUAGE
+    settings: Any = None  # the app's `councilbot.settings.Settings` (a job may need a secret)
 
 
 JobHandler = Callable[[JobRun], Awaitable[None]]

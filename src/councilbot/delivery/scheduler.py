@@ -355,6 +355,7 @@ class Scheduler:
                 now=now,
                 catalogs=self._catalogs,
                 default_language=self._default_language,
+                settings=self._settings,
             )
         )
 
