@@ -221,9 +221,8 @@ async def test_attendees_csv_checkin_and_the_feedback_job(bot: Bot, clock: Clock
     assert await bot("alice: /checkin E1") == (
         "Check-in for E1 opens on the day of the event, Thu 3 Dec, 18:00 GMT."
     )
-    assert await bot("alice: /checkin B34") == (
-        "There is no desk booking B34. Events are named like E12: /checkin E12."
-    )
+    # B-ids are desk bookings: /checkin hands them to the desks feature.
+    assert await bot("alice: /checkin B34") == "There is no booking B34. /mybookings lists yours."
     clock.now = datetime(2026, 12, 3, 17, 30, tzinfo=UTC)
     assert "[4] Check in" in await bot("alice: /event E1")
     assert await bot("alice: /checkin E1") == "Welcome! You are checked in at Lean workshop (E1)."

@@ -12,7 +12,7 @@ nothing else names a feature's parts.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,8 +23,14 @@ from councilbot.core.http import HttpGet
 from councilbot.core.i18n import Catalogs
 from councilbot.core.router import TOPICS, CommandSpec
 
+# session.info key: the events a command's transaction recorded ("booking", "rsvp", "vote"),
+# counted in the metrics once it commits (app.py), so that a rolled-back one never counts.
+FEATURE_EVENTS = "feature_events"
+
 __all__ = [
+    "FEATURE_EVENTS",
     "TOPICS",
+    "Choices",
     "Feature",
     "Features",
     "JobHandler",
@@ -103,6 +109,17 @@ class Topic:
 
 
 @dataclass(frozen=True, slots=True)
+class Choices:
+    """Declare a list a form picks a field's value from (fields marked `Picked(kind)`).
+
+    `load` returns (value, label) pairs, read when the form opens: the facilities, say.
+    """
+
+    kind: str
+    load: Callable[[AsyncSession], Awaitable[Sequence[tuple[str, str]]]]
+
+
+@dataclass(frozen=True, slots=True)
 class Feature:
     """Declare a feature: its commands, timed jobs and subscription topic."""
 
@@ -110,6 +127,7 @@ class Feature:
     commands: tuple[CommandSpec, ...] = ()
     jobs: tuple[JobKind, ...] = ()
     topic: Topic | None = None
+    choices: tuple[Choices, ...] = ()
     periodic: tuple[Periodic, ...] = ()
 
 
@@ -132,6 +150,10 @@ class Features:
     def jobs(self) -> list[JobKind]:
         """Return every kind of timed job the features schedule."""
         return [job for feature in self.features for job in feature.jobs]
+
+    def choices(self) -> dict[str, Choices]:
+        """Return the lists forms pick from, by kind."""
+        return {c.kind: c for feature in self.features for c in feature.choices}
 
     def periodic(self) -> list[Periodic]:
         """Return the periodic work the features do."""

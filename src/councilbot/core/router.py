@@ -41,7 +41,7 @@ from councilbot.logsafe import correlation_id
 from councilbot.settings import Settings
 
 if TYPE_CHECKING:
-    from councilbot.core.features import Topic
+    from councilbot.core.features import Choices, Topic
 
 log = logging.getLogger(__name__)
 # The apology for a crash; adapters that catch their own crashes say the same.
@@ -294,7 +294,10 @@ class Router:
         settings: Settings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         topics: Iterable[Topic] = (),
+        choices: Mapping[str, Choices] | None = None,
     ) -> None:
+        # The lists forms pick fields marked Picked(kind) from, by kind (core.features.Choices).
+        self.choices: Mapping[str, Choices] = choices or {}
         # The subscription topics the features declare, by name, in their order.
         self.topics: dict[str, Topic] = {topic.name: topic for topic in topics}
         # Run-time choices of arguments marked Declared: /subscribe's topics.
@@ -476,6 +479,9 @@ class Router:
                 if any(f.kind == "councils" for f in fields):
                     councils = tuple(await self.directory.council_choices(session))
                     options = {f.name: councils for f in fields if f.kind == "councils"}
+                for f in fields:
+                    if f.kind == "picked" and f.picks in self.choices:
+                        options[f.name] = tuple(await self.choices[f.picks].load(session))
         except DomainError as exc:
             reason = exc.render(t)
             return Reply(text=reason, error=reason)
