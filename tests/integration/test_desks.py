@@ -400,3 +400,20 @@ async def test_names_are_forgiving_and_a_coordinator_s_cancel_is_told(
     )
     await dbot.app.dispatcher.run_until_idle()
     assert "[to dm:bob] admin cancelled your booking B1: desk K3" in console_out.getvalue()
+
+
+async def test_a_plain_number_checks_in_whichever_of_the_members_it_names(
+    dbot: Bot, clock: Clock
+) -> None:
+    await dbot("alice@dm: /book cork-rubicon/R1 tomorrow am")
+    await dbot('/newevent "Lean clinic" tomorrow 09:00-10:00 --yes')  # Málaga's, E1
+    clock.now = datetime(2026, 12, 2, 8, 30, tzinfo=UTC)
+    # alice booked B1 and is not going to E1: 1 is her booking.
+    assert (await dbot("alice@dm: /checkin 1")).startswith("✅ Checked in to desk R1")
+    await dbot("bob@dm: /book cork-rubicon/R2 2026-12-02 am")  # B2, today
+    await dbot('/newevent "Lean walk" 2026-12-02 09:00-10:00 --yes')  # E2
+    await dbot("bob@dm: /rsvp E2")
+    assert await dbot("bob@dm: /checkin 2") == (
+        "You are going to event E2 and you booked desk B2: which one?\n[1] E2  [2] B2"
+    )
+    assert (await dbot("bob@dm: 2")).startswith("✅ Checked in to desk R2")

@@ -36,6 +36,7 @@ from councilbot.core.messages import Attachment, Button, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import Council, Event, EventStatus, Member, RsvpStatus
 from councilbot.services import access, councils, events
+from councilbot.services import desks as desk_service
 from councilbot.services.calendar import ics
 
 EVENTS = N_("Events")
@@ -846,13 +847,31 @@ async def ical(ctx: Context, args: IdArgs) -> Reply:
 
 
 async def checkin(ctx: Context, args: IdArgs) -> Reply:
-    """Check in at an event on its day (E12); desk bookings are named B34."""
+    """Check in at an event on its day (E12) or at a booked desk (B34)."""
     raw = (args.id or "").strip().lstrip("#")
     if raw[:1] in "Bb" and raw[1:].isdecimal():  # a desk booking: the desks feature's
         return await desks.check_in_booking(ctx, int(raw[1:]))
     number = _id(
         args.id, N_("Which event? Give its id, e.g. /checkin E12 (B34 for a desk booking).")
     )
+    if raw.isdecimal():  # a plain number: whichever of the member's it names, or ask
+        booked = await desk_service.holds_booking(ctx.session, ctx.member.id, number)
+        answer = await events.answer_of(ctx.session, number, ctx.member.id) if booked else None
+        if booked and (answer is None or answer.status is not RsvpStatus.GOING):
+            return await desks.check_in_booking(ctx, number)
+        if booked:
+            return Reply(
+                text=ctx.t(
+                    "You are going to event E{id} and you booked desk B{id}: which one?", id=number
+                ),
+                buttons=(
+                    (
+                        Button(label=f"E{number}", command=f"/checkin E{number}"),
+                        Button(label=f"B{number}", command=f"/checkin B{number}"),
+                    ),
+                ),
+                private=True,
+            )
     event, already = await events.check_in(
         ctx.session, number, ctx.member, now=ctx.now, lang=ctx.lang
     )

@@ -35,6 +35,7 @@ from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from councilbot.core.features import FEATURE_EVENTS
 from councilbot.core.i18n import N_, Catalogs, Translator
 from councilbot.core.messages import Button
+from councilbot.db.base import MAX_ID
 from councilbot.db.models import (
     Booking,
     BookingSlot,
@@ -760,10 +761,24 @@ async def get_booking(session: AsyncSession, booking_id: int, *, lock: bool = Fa
     query = select(Booking).where(Booking.id == booking_id)
     if lock:
         query = query.with_for_update(of=Booking)
-    booking = await session.scalar(query) if booking_id < 2**31 else None
+    booking = await session.scalar(query) if booking_id <= MAX_ID else None
     if booking is None:
         raise NotFound(N_("There is no booking B{id}. /mybookings lists yours."), id=booking_id)
     return booking
+
+
+async def holds_booking(session: AsyncSession, member_id: int, booking_id: int) -> bool:
+    """Tell whether booking B<booking_id> is the member's and still to be used."""
+    if booking_id > MAX_ID:
+        return False
+    found = await session.scalar(
+        select(Booking.id).where(
+            Booking.id == booking_id,
+            Booking.member_id == member_id,
+            Booking.status.in_((BookingStatus.BOOKED, BookingStatus.CHECKED_IN)),
+        )
+    )
+    return found is not None
 
 
 async def may_manage(session: AsyncSession, actor: Any, booking: Booking) -> bool:
