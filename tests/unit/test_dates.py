@@ -60,6 +60,27 @@ def test_parse_date_numeric_forms(text: str, expected: date) -> None:
     assert parse_date(text, today=MONDAY) == expected
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3 Dec", "3 december", "Dec 3", "December 3, 2026", "3 Dec 2026", "3 dec.",
+        "3 de diciembre", "3 de diciembre de 2026", "3 dic", "3 dicembre", "3 décembre",
+        "3 decembre", "3 déc.", "3 Aralık", "3 aralik",
+    ],
+)  # fmt: skip
+def test_parse_date_with_month_names_in_every_language(text: str) -> None:
+    assert parse_date(text, today=MONDAY) == date(2026, 12, 3)
+
+
+def test_parse_date_with_a_month_name_rolls_to_the_next_one_and_refuses_a_bad_day() -> None:
+    assert parse_date("3 Jan", today=MONDAY) == date(2027, 1, 3)
+    assert parse_date("15 juin", today=MONDAY) == date(2026, 6, 15)  # today itself
+    with pytest.raises(DateParseError):
+        parse_date("31 Nov", today=MONDAY)
+    with pytest.raises(DateParseError):
+        parse_date("3 Smarch", today=MONDAY)
+
+
 def test_parse_date_without_year_rolls_over_at_year_end() -> None:
     today = date(2026, 12, 20)
     assert parse_date("03/01", today=today) == date(2027, 1, 3)

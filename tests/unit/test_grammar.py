@@ -384,6 +384,29 @@ def test_local_date_reads_day_first_dates() -> None:
     assert parse_args(DayArgs, "03/12", CONTEXT).day == date(2026, 12, 3)
 
 
+class PlaceDayArgs(ArgModel):
+    place: Annotated[str, Field(title="place")]
+    day: Annotated[LocalDate | None, Field(title="date")] = None
+    slot: Annotated[str | None, Field(title="slot")] = None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rubicon 3 Dec", PlaceDayArgs(place="rubicon", day=date(2026, 12, 3))),
+        ("rubicon Dec 3 am", PlaceDayArgs(place="rubicon", day=date(2026, 12, 3), slot="am")),
+        (
+            "rubicon 3 de diciembre pm",
+            PlaceDayArgs(place="rubicon", day=date(2026, 12, 3), slot="pm"),
+        ),
+        ("rubicon next monday", PlaceDayArgs(place="rubicon", day=date(2026, 12, 7))),
+        ("rubicon 03/12 day", PlaceDayArgs(place="rubicon", day=date(2026, 12, 3), slot="day")),
+    ],
+)
+def test_a_date_of_several_words_is_read_whole(text: str, expected: PlaceDayArgs) -> None:
+    assert parse_args(PlaceDayArgs, text, CONTEXT) == expected
+
+
 def test_when_reads_quoted_local_time_in_the_council_zone() -> None:
     parsed = parse_args(AnnounceArgs, 'malaga Hi --at "03/12 14:00"', CONTEXT)
     assert parsed.at == datetime(2026, 12, 3, 13, 0, tzinfo=UTC)

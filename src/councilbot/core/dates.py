@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-_DATE_HINT = "Try a date like 2026-12-03, 03/12, tomorrow or friday."
+_DATE_HINT = "Try a date like 2026-12-03, 03/12, 3 Dec, tomorrow or friday."
 _TIME_HINT = "Try a time like 14:00, 9h30 or 2pm."
 _RANGE_HINT = "Try a time range like 14:00-16:00."
 _WHEN_HINT = "Try 'tomorrow 14:00', '03/12 9:30', '14:00' or 'in 2h'."
@@ -36,6 +36,31 @@ _WEEKDAY_WORDS: tuple[tuple[str, ...], ...] = (
      "cumartesi", "cmt", "cts"),
     ("sunday", "sun", "domingo", "dom", "domenica", "dimanche", "dim", "pazar"),
 )  # fmt: skip
+# January..December, as people write them in the five languages (with or without accents).
+_MONTH_WORDS: tuple[tuple[str, ...], ...] = (
+    ("january", "jan", "enero", "ene", "gennaio", "gen", "janvier", "janv", "ocak", "oca"),
+    ("february", "feb", "febrero", "febbraio", "février", "fevrier", "févr", "fevr", "fév",
+     "fev", "şubat", "subat", "şub", "sub"),
+    ("march", "mar", "marzo", "mars", "mart"),
+    ("april", "apr", "abril", "abr", "aprile", "avril", "avr", "nisan", "nis"),
+    ("may", "mayo", "maggio", "mag", "mai", "mayıs", "mayis"),
+    ("june", "jun", "junio", "giugno", "giu", "juin", "haziran", "haz"),
+    ("july", "jul", "julio", "luglio", "lug", "juillet", "juil", "temmuz", "tem"),
+    ("august", "aug", "agosto", "ago", "août", "aout", "ağustos", "agustos", "ağu", "agu"),
+    ("september", "sep", "sept", "septiembre", "setiembre", "settembre", "set", "septembre",
+     "eylül", "eylul", "eyl"),
+    ("october", "oct", "octubre", "ottobre", "ott", "octobre", "ekim", "eki"),
+    ("november", "nov", "noviembre", "novembre", "kasım", "kasim", "kas"),
+    ("december", "dec", "diciembre", "dic", "dicembre", "décembre", "decembre", "déc",
+     "aralık", "aralik", "ara"),
+)  # fmt: skip
+_MONTH_NUMBERS: dict[str, int] = {
+    word: index for index, words in enumerate(_MONTH_WORDS, 1) for word in words
+}
+# "3 Dec", "3 de diciembre de 2026", "Dec 3, 2026", "3. Dezember" is not ours.
+_DAY_MONTH = re.compile(r"(\d{1,2})(?:\.)? (?:de )?([^\W\d_]+)\.?(?: (?:de )?(\d{4}))?")
+_MONTH_DAY = re.compile(r"([^\W\d_]+)\.? (\d{1,2})(?:,? (\d{4}))?")
+
 # Any spelling shared by two different days is dropped rather than guessed.
 _WEEKDAYS: dict[str, int] = {
     word: index
@@ -126,22 +151,41 @@ def _parse_date(s: str, today: date, text: str) -> date:
     if m := _ISO_DATE.fullmatch(s):
         return _make_date(text, int(m[1]), int(m[2]), int(m[3]))
     if m := _DAY_FIRST.fullmatch(s):
-        day, month = int(m[1]), int(m[3])
-        if m[4]:
-            return _make_date(text, int(m[4]) + (2000 if len(m[4]) == 2 else 0), month, day)
-        try:
-            date(2000, month, day)  # a leap year, so only impossible day/month pairs fail
-        except ValueError:
-            raise _invalid_date(text, day, month) from None
-        # Nine years always reach the next 29 February, even across a skipped century leap.
-        for year in range(today.year, today.year + 9):
-            try:
-                candidate = date(year, month, day)
-            except ValueError:
-                continue
-            if candidate >= today:
-                return candidate
+        year = int(m[4]) + (2000 if len(m[4]) == 2 else 0) if m[4] else None
+        return _day_month(text, int(m[1]), int(m[3]), year, today)
+    if (m := _DAY_MONTH.fullmatch(s)) and (month := _MONTH_NUMBERS.get(m[2])):
+        return _day_month(text, int(m[1]), month, int(m[3]) if m[3] else None, today)
+    if (m := _MONTH_DAY.fullmatch(s)) and (month := _MONTH_NUMBERS.get(m[1])):
+        return _day_month(text, int(m[2]), month, int(m[3]) if m[3] else None, today)
     raise _Unrecognised(f"Could not understand {text!r} as a date. {_DATE_HINT}", text)
+
+
+def _day_month(text: str, day: int, month: int, year: int | None, today: date) -> date:
+    """Return that day, or without a year its next occurrence from today on."""
+    if year is not None:
+        return _make_date(text, year, month, day)
+    try:
+        date(2000, month, day)  # a leap year, so only impossible day/month pairs fail
+    except ValueError:
+        raise _invalid_date(text, day, month) from None
+    # Nine years always reach the next 29 February, even across a skipped century leap.
+    for candidate_year in range(today.year, today.year + 9):
+        try:
+            candidate = date(candidate_year, month, day)
+        except ValueError:
+            continue
+        if candidate >= today:
+            return candidate
+    raise _invalid_date(text, day, month)  # unreachable: some year in nine has the day
+
+
+def is_date(text: str) -> bool:
+    """Tell whether some words read as a date (used to keep "3 Dec" or "next monday" whole)."""
+    try:
+        parse_date(text, today=date(2026, 1, 1))
+    except DateParseError:
+        return False
+    return True
 
 
 def parse_date(text: str, *, today: date) -> date:

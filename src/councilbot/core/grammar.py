@@ -448,7 +448,9 @@ def parse_args(model: type[ArgModel], text: str, context: dict[str, Any]) -> Arg
         ):
             continue  # leave the words to the required fields that follow
         else:
-            value = words.pop(0)[1].value
+            taken = _date_words(field, words, _remaining_required(positional[index + 1 :]))
+            value = _join(text, words[:taken])
+            words = words[taken:]
             values[field.name] = value.lower() if field.choices or field.declared else value
     if words:
         raise InvalidInput(
@@ -589,6 +591,15 @@ def _check_declared(
                 value=values[field.name],
                 choices=", ".join(choices),
             ).about(field.name)
+
+
+def _date_words(field: FormField, words: list[tuple[int, Token]], needed: int) -> int:
+    """Return how many words a field takes: a date may be several ("3 Dec", "next monday")."""
+    if field.kind == "date":
+        for count in range(min(4, len(words) - needed), 1, -1):
+            if dates.is_date(" ".join(token.value for _, token in words[:count])):
+                return count
+    return 1
 
 
 def _remaining_required(fields: Sequence[FormField]) -> int:
