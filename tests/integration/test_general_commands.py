@@ -465,3 +465,20 @@ async def test_lang_chat_and_lang_me_show_the_language_and_the_choices(bot: Bot)
         "I don't speak “xx”. Choose one of: en, es, it, fr, tr, auto.\n"
         "Usage: /lang [language] [me|chat]"
     )
+
+
+async def test_linking_two_accounts_reminded_of_the_same_poll_keeps_one_reminder(
+    bot: Bot,
+) -> None:
+    from councilbot.db.models import PollReminder
+
+    for name in ("alice", "alice2"):
+        await bot(f"{name}@dm: /start cork")
+    await bot('/poll "Which day?" "Mon" "Tue" --to cork --yes')
+    assert await bot("/remindpoll 1") == "I reminded 2 members who had not voted in poll #1."
+    code = code_in((await bot.reply("alice@dm: /linkaccount")).text)
+    assert (await bot(f"alice2@dm: /linkaccount {code}")).startswith("Done")
+    assert await count(bot, PollReminder) == 1  # one member, reminded once
+    assert await bot("/remindpoll 1") == (
+        "Nobody to remind in poll #1: everyone asked has voted or was reminded already."
+    )

@@ -6,10 +6,14 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
+    Column,
     ForeignKey,
+    PrimaryKeyConstraint,
     String,
+    Table,
     UniqueConstraint,
     and_,
     bindparam,
@@ -25,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from councilbot.core import messages
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
@@ -526,16 +531,13 @@ async def merge_members(session: AsyncSession, *, keep: Member, drop: Member) ->
         for column in table.columns:
             if not _refers_to_members(column.foreign_keys) or table.name == "members":
                 continue
-            for constraint in table.constraints:
-                if (
-                    not isinstance(constraint, UniqueConstraint)
-                    or column.name not in constraint.columns
-                ):
+            for unique in _unique_keys(table):
+                if column.name not in unique:
                     continue
                 twin = table.alias()
                 same = [
                     twin.c[other.name].is_not_distinct_from(other)
-                    for other in constraint.columns
+                    for other in unique
                     if other is not column
                 ]
                 duplicate = exists().where(twin.c[column.name] == keep.id, *same)
@@ -545,6 +547,18 @@ async def merge_members(session: AsyncSession, *, keep: Member, drop: Member) ->
     access.forget_roles(session)
     session.expunge(drop)
     log.info("merged member %s into %s", drop.id, keep.id)
+
+
+def _unique_keys(table: Table) -> list[ReadOnlyColumnCollection[str, Column[Any]]]:
+    """Return the column sets a table keeps unique: its primary key, unique constraints and
+    unique indexes (a poll's reminders are keyed by poll and member)."""
+    keys = [
+        constraint.columns
+        for constraint in table.constraints
+        if isinstance(constraint, UniqueConstraint | PrimaryKeyConstraint)
+    ]
+    keys.extend(index.columns for index in table.indexes if index.unique)
+    return keys
 
 
 def _refers_to_members(foreign_keys: set[ForeignKey]) -> bool:
