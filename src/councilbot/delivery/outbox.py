@@ -842,6 +842,18 @@ async def held_workspaces(session: AsyncSession, *, limit: int) -> list[tuple[Pl
     return [(platform, workspace, error.removeprefix(HELD)) for platform, workspace, error in rows]
 
 
+async def due_count(session: AsyncSession, *, now: datetime) -> int:
+    """Return how many rows a dispatcher would send now or is sending."""
+    return (
+        await session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(is_due(now) | (Delivery.status == DeliveryStatus.SENDING))
+        )
+        or 0
+    )
+
+
 async def pending_count(session: AsyncSession) -> int:
     """Return how many rows still wait to be sent (pending or being sent)."""
     return (
