@@ -77,10 +77,30 @@ async def test_start_in_private_chat_offers_councils_and_sets_home(bot: Bot) -> 
     assert len(labels) == 6
     assert labels[3] == "Turkish council"  # sorted by slug: alcala, bologna, cork, istanbul...
     text = await bot("eve@dm: 4")
-    assert "Your home council is now Turkish council (technoparks, ICT)" in text
-    assert "Europe/Istanbul" in text
-    # Istanbul's language is Turkish, and eve chose no language of her own.
+    # Istanbul's language is Turkish, and eve chose no language of her own: the answer is
+    # in Turkish already, and says so, with the way back to the language she had.
     turkish = bot.app.catalogs.translator("tr")
+    assert text == "\n".join(
+        [
+            turkish(
+                "Your home council is now <b>{council}</b>. Times in private chats are shown in "
+                "{zone}. Send /help to see what you can do.",
+                council="Turkish council (technoparks, ICT)",
+                zone="Europe/Istanbul",
+            )
+            .replace("<b>", "")
+            .replace("</b>", ""),
+            turkish(
+                "From now on I speak to you in {language}, your council's language; "
+                "/lang {code} me switches back to {previous}.",
+                language="Türkçe",
+                code="en",
+                previous="İngilizce",
+            ),
+        ]
+    )
+    # A home council of the language already spoken changes nothing, and says nothing of it.
+    assert "From now on" not in await bot("ann@dm: /start cork")
     expected = turkish("Home council: {council}", council="Turkish council (technoparks, ICT)")
     assert expected in await bot("eve@dm: /whoami")
 

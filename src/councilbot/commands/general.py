@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
 from councilbot.core.features import TOPICS, Feature
 from councilbot.core.grammar import ArgModel, Declared, NoArgs
-from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name
+from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name, normalise_language
 from councilbot.core.messages import Button, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import Council, Member, RoleName
@@ -37,12 +37,27 @@ async def start(ctx: Context, args: StartArgs) -> Reply:
     if args.council:
         council = await councils.get_council(ctx.session, args.council)
         await members.set_home_council(ctx.session, ctx.member, council)
-        return ctx.reply(
+        # Someone who chose no language is answered in their home council's in private
+        # chats (unless their app says): tell them when that changes, in the new one.
+        speaks = ctx.lang
+        if ctx.channel is None and ctx.member.locale is None:
+            speaks = normalise_language(ctx.command.sender.language_code) or council.language
+        t = ctx.router.catalogs.translator(speaks)
+        text = t(
             "Your home council is now <b>{council}</b>. Times in private chats are shown in {zone}. "
             "Send /help to see what you can do.",
             council=council.name,
             zone=council.timezone,
         )
+        if speaks != ctx.lang:
+            text += Markup("\n") + t(
+                "From now on I speak to you in {language}, your council's language; "
+                "/lang {code} me switches back to {previous}.",
+                language=language_name(speaks, speaks),
+                code=ctx.lang,
+                previous=language_name(ctx.lang, speaks),
+            )
+        return Reply(text=text)
     text = t(
         "Hello {name}! I am CouncilBot, the assistant of the Cluster Growth Councils: "
         "events, hot desks, polls, announcements and the EMPOWER magazine.",
