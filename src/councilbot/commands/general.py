@@ -621,7 +621,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "subscribe",
         subscribe,
-        N_("Get announcements, events, polls or the magazine by direct message."),
+        N_("Get the news of a topic by direct message."),
         GENERAL,
         SubscribeArgs,
         personal=True,
