@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from councilbot.commands import announcements, desks, events, general, magazine, polls
+from councilbot.commands import announcements, desks, events, general, magazine, me, polls
 from councilbot.core.features import Features
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
@@ -60,6 +60,7 @@ def features() -> Features:
             desks.FEATURE,
             polls.FEATURE,
             magazine.FEATURE,
+            me.FEATURE,
         )
     )
 
@@ -178,6 +179,7 @@ async def build_app(
     router = Router(
         running.commands(),
         topics=running.topics(),
+        members=running.members(),
         sessionmaker=sessionmaker,
         reader=create_sessionmaker(engine, read_only=True),
         directory=ServiceDirectory(),
@@ -226,6 +228,7 @@ async def build_app(
         grace=timedelta(minutes=settings.scheduler_grace_minutes),
         sync_interval=settings.scheduler_sync_seconds,
         on_commit=app.after_commit,
+        members=running.members(),
     )
     app.listener = Listener(
         engine,

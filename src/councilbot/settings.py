@@ -49,6 +49,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "scheduler_grace_minutes": "COUNCILBOT_SCHEDULER_GRACE_MINUTES",
     "scheduler_sync_seconds": "COUNCILBOT_SCHEDULER_SYNC_SECONDS",
     "role": "COUNCILBOT_ROLE",
+    "public_url": "COUNCILBOT_PUBLIC_URL",
 }
 
 
@@ -117,6 +118,9 @@ class Settings(BaseSettings):
     # How often the scheduler reloads its jobs, and a follower retries the lead.
     scheduler_sync_seconds: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 15.0
     role: Role = Role.ALL
+    # Where people reach the built-in web server (for the personal calendar feed's URL);
+    # unset: http://localhost:<COUNCILBOT_HTTP_PORT>.
+    public_url: str | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -150,7 +154,9 @@ class Settings(BaseSettings):
             raise ValueError("must be 16 to 256 characters: letters, digits, _ and -")
         return value
 
-    @field_validator("telegram_api_base_url", "telegram_webhook_url", "slack_api_base_url")
+    @field_validator(
+        "telegram_api_base_url", "telegram_webhook_url", "slack_api_base_url", "public_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"https?://[^/\s]+", value):

@@ -7,11 +7,12 @@ from typing import Annotated, Any, Literal
 from markupsafe import Markup
 from pydantic import Field, model_validator
 
+from councilbot.commands import me
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
-from councilbot.core.features import TOPICS, Feature
+from councilbot.core.features import TOPICS, Feature, MemberData
 from councilbot.core.grammar import ArgModel, Declared, NoArgs
 from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name
-from councilbot.core.messages import Button, Reply
+from councilbot.core.messages import Button, Platform, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import Council, Member, RoleName
 from councilbot.services import access, councils, members
@@ -43,6 +44,14 @@ async def start(ctx: Context, args: StartArgs) -> Reply:
             council=council.name,
             zone=council.timezone,
         )
+    if (
+        ctx.command.chat.is_private
+        and ctx.command.chat.platform is Platform.TELEGRAM
+        and not ctx.newcomer
+        and ctx.council is not None
+    ):
+        # A known member opening the bot again: their home is what they came for.
+        return await me.home_reply(ctx)
     text = t(
         "Hello {name}! I am CouncilBot, the assistant of the Cluster Growth Councils: "
         "events, hot desks, polls, announcements and the EMPOWER magazine.",
@@ -465,6 +474,9 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
             buttons=(*buttons, (every,)),
         )
     added = await members.subscribe(ctx.session, ctx.member, topic, council, now=ctx.now)
+    declared = ctx.router.topics.get(topic)
+    if declared is not None and declared.subscribed is not None:
+        await declared.subscribed(ctx.session, ctx.now)
     values = {"topic": label, "council": _council_label(ctx, council)}
     if not added:
         return ctx.reply("You were already subscribed to {topic} for {council}.", **values)
@@ -650,4 +662,6 @@ FEATURE = Feature(
     "general",
     commands=COMMANDS,
     # Subscriptions themselves are general; each topic belongs to the feature that posts it.
+    # The member row, accounts, roles and subscriptions are general's: /mydata, /forgetme.
+    member=MemberData(export=members.export_member, forget=members.forget_member),
 )

@@ -78,7 +78,9 @@ def _payload(message: Outgoing) -> dict[str, Any]:
 
     A file goes as its reference (its bytes are in the files table): see files.py.
     """
-    return message.model_dump(mode="json", include={"text", "buttons", "file"}, exclude_none=True)
+    return message.model_dump(
+        mode="json", include={"text", "buttons", "file", "view"}, exclude_none=True
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ class Envelope:
     source_id: int | None = None
     channel_id: int | None = None
     member_id: int | None = None
+    due_at: datetime | None = None  # not sent before (None: at once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +142,7 @@ async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: 
             "payload": _payload(e.message),
             "status": DeliveryStatus.PENDING,
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": e.due_at or now,
             "created_at": now,
         }
         for e in envelopes

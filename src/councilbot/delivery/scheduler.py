@@ -33,7 +33,7 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from councilbot.core.features import JobHandler, JobKind, JobRun
+from councilbot.core.features import JobHandler, JobKind, JobRun, MemberHooks
 from councilbot.core.i18n import Catalogs
 from councilbot.db.models import Job, JobState
 from councilbot.services import jobs
@@ -60,8 +60,10 @@ class Scheduler:
         grace: timedelta = timedelta(hours=1),
         sync_interval: float = 15.0,
         on_commit: Callable[[dict[str, Any]], None] | None = None,
+        members: MemberHooks = (),
     ) -> None:
         self._engine = engine
+        self._members = members
         self._sessionmaker = sessionmaker
         self._kinds: dict[str, JobKind] = {}
         for kind in kinds:
@@ -302,6 +304,7 @@ class Scheduler:
                 now=now,
                 catalogs=self._catalogs,
                 default_language=self._default_language,
+                members=self._members,
             )
         )
 

@@ -50,6 +50,9 @@ class Outgoing(BaseModel):
     text: str  # safe markup, see core.messages.Reply
     buttons: tuple[tuple[Button, ...], ...] = ()
     file: FileRef | None = None  # sent with the text: see each target for how
+    # Not a message: "home" publishes the member's Slack Home tab (services.home), rendered
+    # when it is sent. Only the Slack target is given such rows.
+    view: str | None = None
 
 
 class DeliveryError(Exception):

@@ -1,0 +1,176 @@
+"""A member's home: /me, /mydata, /forgetme and the weekly digest, on the console.
+
+/forgetme is checked against every column of every table the models declare, so that a
+feature adding a table without erasing its personal data fails here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from councilbot.db.base import Base
+from councilbot.db.models import DigestSent, Identity, Job, Member
+from councilbot.services import home
+from tests.conftest import Bot, Clock
+
+# Distinctive, so that a scan of the database finds them only where they are stored.
+NAME = "zelda7q"
+
+
+async def test_me_shows_subscriptions_with_unsubscribe_buttons_and_linked_accounts(
+    bot: Bot,
+) -> None:
+    await bot(f"{NAME}@dm: /start cork")
+    await bot(f"{NAME}@dm: /subscribe announcements cork")
+    reply = await bot.reply(f"{NAME}@dm: /me")
+    assert reply.private
+    text = await bot(f"{NAME}@dm: /me")
+    assert text.startswith(f"Your home, {NAME}\n\nSubscriptions\n• announcements — ")
+    assert "Linked accounts\n• Console: @" + NAME in text
+    assert "/linkaccount joins your account on another platform." in text
+    assert "[1] Unsubscribe announcements (cork)" in text
+    assert (
+        await bot(f"{NAME}@dm: 1")
+        == "Unsubscribed: no more announcements for Southern Ireland council (MTU)."
+    )
+    assert "None yet: /subscribe brings" in await bot(f"{NAME}@dm: /me")
+
+
+async def test_me_in_a_group_is_answered_privately(bot: Bot) -> None:
+    reply = await bot.reply(f"{NAME}: /me")
+    assert reply.private
+    assert reply.text.startswith("<b>Your home</b>")
+
+
+async def test_mydata_sends_a_json_file_of_every_feature(bot: Bot) -> None:
+    await bot(f"{NAME}@dm: /start cork")
+    await bot(f"{NAME}@dm: /subscribe announcements all")
+    await bot(f"admin@dm: /coordinator add @{NAME} cork")
+    await bot(f"{NAME}@dm: /announce cork Hello from the hub --yes")
+    reply = await bot.reply(f"{NAME}@dm: /mydata")
+    assert reply.private and reply.file is not None
+    assert reply.file.filename == "councilbot-my-data.json"
+    data = json.loads(reply.file.data)
+    assert data["general"]["member"]["display_name"] == NAME
+    assert data["general"]["member"]["home_council"] == "cork"
+    assert data["general"]["identities"][0]["user_id"] == NAME
+    assert data["general"]["roles"] == [
+        {
+            "role": "coordinator",
+            "council": "cork",
+            "created_at": data["general"]["roles"][0]["created_at"],
+        }
+    ]
+    assert [s["council"] for s in data["general"]["subscriptions"]] == ["all"]
+    assert data["announcements"]["announcements"][0]["text"] == "Hello from the hub"
+    assert set(data) == {"format", "exported_at", "general", "announcements"}
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+async def _personal_values(bot: Bot, values: list[str]) -> list[str]:
+    """Return `table.column = value` for every stored value holding one of `values`.
+
+    Every column of every table the models declare (Base.metadata), whatever its type.
+    """
+    wanted = [v.lower() for v in values]
+    found = []
+    async with bot.app.sessionmaker() as session:
+        for table in Base.metadata.sorted_tables:
+            for column in table.columns:
+                rows = await session.execute(select(column).where(column.is_not(None)))
+                found += [
+                    f"{table.name}.{column.name} = {value!r}"
+                    for (value,) in rows
+                    if any(v in _as_text(value).lower() for v in wanted)
+                ]
+    return found
+
+
+async def test_forgetme_asks_first_then_leaves_no_personal_value_in_any_table(
+    bot: Bot, console_out: io.StringIO
+) -> None:
+    await bot(f"{NAME}@dm: /start cork")
+    await bot(f"{NAME}@dm: /subscribe announcements cork")
+    await bot(f"{NAME}@dm: /lang it")
+    await bot(f"{NAME}@dm: /mycalendar")
+    await bot(f"admin@dm: /coordinator add @{NAME} cork")
+    await bot(f"{NAME}: /announce cork A published notice --yes")
+    await bot(f"{NAME}@dm: /linkaccount")
+    await bot.app.dispatcher.run_until_idle()
+    assert await _personal_values(bot, [NAME])  # the scan does find them before
+    asked = await bot.reply(f"{NAME}@dm: /forgetme")
+    assert [b.command for b in asked.button_list] == ["/forgetme yes", "/forgetme no"]
+    await bot(f"{NAME}@dm: 2")
+    assert await _personal_values(bot, [NAME])  # "No" erased nothing
+    await bot(f"{NAME}@dm: /forgetme")
+    await bot(f"{NAME}@dm: 1")
+    assert await _personal_values(bot, [NAME]) == []
+    async with bot.app.sessionmaker() as session:
+        # The council's published announcement is kept, without its author.
+        notice = await session.scalar(
+            select(func.count()).select_from(Base.metadata.tables["announcements"])
+        )
+        assert notice == 1
+        assert await session.scalar(select(func.count()).select_from(Member)) == 1  # admin
+    # Writing again meets a newcomer.
+    assert "Hello zelda7q" in await bot(f"{NAME}@dm: /start")
+
+
+async def test_forgetme_in_a_group_is_refused(bot: Bot) -> None:
+    assert await bot(f"{NAME}: /forgetme yes") == (
+        "For your safety, send /forgetme to me in a private chat."
+    )
+    async with bot.app.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Identity)) >= 1
+
+
+MONDAY_8_DUBLIN = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # 08:00 GMT in Cork
+
+
+async def test_the_digest_goes_out_on_monday_at_8_in_the_members_zone_once_per_week(
+    bot: Bot, clock: Clock, console_out: io.StringIO
+) -> None:
+    await bot(f"{NAME}@dm: /start cork")
+    await bot("ipek@dm: /start istanbul")
+    await bot("admin: /announce cork Desks free on Friday --yes")
+    for who in (NAME, "ipek"):
+        assert "weekly digest" in await bot(f"{who}@dm: /subscribe digest")
+    scheduler = bot.app.scheduler
+    clock.now = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)  # 08:00 in Istanbul
+    await scheduler.fire_due()  # long overdue: missed, which runs it anyway
+    await bot.app.dispatcher.run_until_idle()
+    async with bot.app.sessionmaker() as session:
+        sent = list(await session.scalars(select(DigestSent)))
+        job = await session.scalar(select(Job).where(Job.name == home.DIGEST_JOB))
+    # Istanbul's member had nothing this week: a quiet week is recorded, not sent.
+    assert [(d.week) for d in sent] == ["2026-W50"]
+    assert job is not None and job.due_at == datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
+    assert "Your week" not in console_out.getvalue()
+    clock.now = MONDAY_8_DUBLIN
+    # Two workers firing at once still send one digest per member.
+    await asyncio.gather(scheduler.fire_due(), scheduler.fire_due())
+    await bot.app.dispatcher.run_until_idle()
+    printed = console_out.getvalue()
+    assert printed.count("Your week") == 1
+    assert (
+        f"[to dm:{NAME}] Your week — Mon 7 Dec\n\nAnnouncements of the week\n• Tue 1 Dec, 09:00 GMT: Desks free on Friday"
+        in printed
+    )
+    clock.now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    await scheduler.fire_due()
+    await bot.app.dispatcher.run_until_idle()
+    assert console_out.getvalue().count("Your week") == 1
+    async with bot.app.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(DigestSent)) == 2
