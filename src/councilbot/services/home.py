@@ -39,6 +39,7 @@ from councilbot.db.session import upsert
 from councilbot.delivery import outbox
 from councilbot.delivery.targets import Outgoing
 from councilbot.services import broadcast, jobs
+from councilbot.services.calendar import ics
 
 log = logging.getLogger(__name__)
 UTC_ZONE = ZoneInfo("UTC")
@@ -324,3 +325,14 @@ def render_sections(heading: str, sections: list[HomeSection]) -> str:
         parts.append(Markup("<b>{}</b>").format(section.title))
         parts.extend(Markup("• {}").format(line) for line in section.lines)
     return Markup("\n").join(parts)
+
+
+async def member_feed(
+    session: AsyncSession, hooks: MemberHooks, token: str, *, now: datetime
+) -> bytes | None:
+    """Return the .ics of the member whose calendar secret this is (None: no such secret)."""
+    member_id = await member_of_token(session, token)
+    if member_id is None:
+        return None
+    entries = await calendar_entries(session, hooks, member_id, now)
+    return ics(entries, name="CouncilBot")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from councilbot.app import App
 from councilbot.core.messages import Platform
 from councilbot.db.session import probe_engine
 from councilbot.delivery import outbox
+from councilbot.services import home
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,8 @@ DRAIN_TIMEOUT = 10.0  # seconds stop() waits for webhook calls in flight
 # Webhooks whose platform sends a refused update again (Telegram retries; Slack never resends
 # a slash command or a button click): only these are refused while the process stops.
 RETRIED_ROUTES = frozenset({"/telegram/webhook"})
+# A member's private calendar feed (/mycalendar): the secret is the path, so it is never logged.
+MEMBER_CALENDAR_PATH = "/calendar/me/{token}.ics"
 
 
 class WebServer:
@@ -70,6 +74,7 @@ class WebServer:
         application = web.Application(client_max_size=MAX_BODY)
         application.router.add_get("/healthz", self.healthz)
         application.router.add_get("/metrics", self.metrics)
+        application.router.add_get(MEMBER_CALENDAR_PATH, self.member_calendar)
         for path, handler in self._routes.items():
             application.router.add_post(path, self._webhook(path, handler))
         for path, page in self._pages.items():
@@ -166,6 +171,26 @@ class WebServer:
         """Render the app's metrics in the Prometheus format the scraper asks for."""
         body, content_type = await self._app.metrics.exposition(request.headers.get("Accept"))
         return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def member_calendar(self, request: web.Request) -> web.Response:
+        """Serve a member's private calendar feed, or 404 for a secret that is not (or no longer) one."""
+        router = self._app.router
+        try:
+            async with router.reader() as session:
+                body = await home.member_feed(
+                    session, router.members, request.match_info["token"], now=router.clock()
+                )
+        except Exception as exc:  # only the class name: the path holds the secret
+            logger.error("member calendar feed failed: %s", type(exc).__name__)
+            return web.Response(status=500)
+        if body is None:
+            return web.Response(status=404, text="No such calendar.\n")
+        tag = hashlib.sha256(body).hexdigest()[:32]
+        headers = {"ETag": f'"{tag}"', "Cache-Control": "private, max-age=300"}
+        if any(each.value in (tag, "*") for each in request.if_none_match or ()):
+            return web.Response(status=304, headers=headers)
+        headers["Content-Type"] = "text/calendar; charset=utf-8"
+        return web.Response(body=body, headers=headers)
 
     def _webhook(
         self, path: str, handler: WebhookHandler
