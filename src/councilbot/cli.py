@@ -281,6 +281,10 @@ async def _serve(settings: Settings) -> int:
             tokens=WorkspaceTokens(slack_store) if slack_store is not None else None,
         )
     app = await build_app(settings, engine=engine, targets=targets)
+    if Platform.SLACK in targets:  # Home tab refreshes are rendered by this process's router
+        from councilbot.adapters.slack.home import HomeTab
+
+        targets[Platform.SLACK].home = HomeTab(app.router)
     if telegram_token is not None and settings.role.takes_updates:
         from councilbot.adapters.telegram.app import TelegramAdapter
 

@@ -15,7 +15,7 @@ from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name
 from councilbot.core.messages import Button, Platform, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import Council, Member, RoleName
-from councilbot.services import access, councils, members
+from councilbot.services import access, councils, home, members
 
 GENERAL = N_("General")
 ADMIN = N_("Admin")
@@ -424,6 +424,7 @@ async def linkaccount(ctx: Context, args: LinkAccountArgs) -> Reply:
             private=True,
         )
     keep = await members.redeem_link_code(ctx.session, ctx.member, args.code, now=ctx.now)
+    await home.home_changed(ctx.session, keep.id, ctx.now)
     platforms = sorted(
         {i.platform.value.capitalize() for i in await members.identities_of(ctx.session, keep.id)}
     )
@@ -477,6 +478,7 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     declared = ctx.router.topics.get(topic)
     if declared is not None and declared.subscribed is not None:
         await declared.subscribed(ctx.session, ctx.now)
+    await home.home_changed(ctx.session, ctx.member.id, ctx.now)
     values = {"topic": label, "council": _council_label(ctx, council)}
     if not added:
         return ctx.reply("You were already subscribed to {topic} for {council}.", **values)
@@ -492,6 +494,7 @@ async def unsubscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     council = None if args.council is None else await _subscription_council(ctx, args.council)
     topic = args.topic
     removed = await members.unsubscribe(ctx.session, ctx.member, topic, council)
+    await home.home_changed(ctx.session, ctx.member.id, ctx.now)
     values = {"topic": _topic_label(ctx, topic), "command": topic}
     if council is not None and await members.subscribed_to_all(ctx.session, ctx.member, topic):
         # Saying "no more" here would be wrong: the subscription to all councils still sends them.
