@@ -174,3 +174,17 @@ async def test_the_digest_goes_out_on_monday_at_8_in_the_members_zone_once_per_w
     assert console_out.getvalue().count("Your week") == 1
     async with bot.app.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(DigestSent)) == 2
+
+
+async def test_concurrent_first_calendar_requests_make_one_url(bot: Bot) -> None:
+    await bot(f"{NAME}@dm: /start cork")
+    answers = await asyncio.gather(*(bot(f"{NAME}@dm: /mycalendar") for _ in range(6)))
+    assert sum("/calendar/me/" in a for a in answers) == 1
+    assert sum("cannot show it again" in a for a in answers) == 5
+
+
+async def test_concurrent_erasures_erase_once_and_all_answer(bot: Bot) -> None:
+    await bot(f"{NAME}@dm: /subscribe announcements cork")
+    answers = await asyncio.gather(*(bot(f"{NAME}@dm: /forgetme yes") for _ in range(4)))
+    assert all(a.startswith("Done: I erased everything") for a in answers), answers
+    assert await _personal_values(bot, [NAME]) == []

@@ -162,18 +162,24 @@ async def calendar_token(
     Only its hash is kept, so an existing secret cannot be shown again: without `reset`
     the caller says that the URL given before still works.
     """
-    row = await session.scalar(
-        select(CalendarToken).where(CalendarToken.member_id == member_id).with_for_update()
-    )
-    if row is not None and not reset:
-        return None
     token = secrets.token_urlsafe(32)
-    if row is None:
-        session.add(CalendarToken(member_id=member_id, token_hash=_digest(token), created_at=now))
-    else:
-        row.token_hash = _digest(token)
-        row.created_at = now
-    await session.flush()
+    # First use: one row per member, whoever else asks at the same moment (unique member_id).
+    created = await session.execute(
+        upsert(session, CalendarToken.__table__)
+        .values(member_id=member_id, token_hash=_digest(token), created_at=now)
+        .on_conflict_do_nothing(index_elements=["member_id"])
+        .returning(CalendarToken.__table__.c.id)
+    )
+    if created.first() is not None:
+        return token
+    if not reset:
+        return None
+    # A reset replaces the hash in place: the old secret stops working in the same commit.
+    await session.execute(
+        update(CalendarToken)
+        .where(CalendarToken.member_id == member_id)
+        .values(token_hash=_digest(token), created_at=now)
+    )
     return token
 
 
