@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from councilbot.db.base import Base
-from councilbot.db.models import DigestSent, Identity, Job, Member
+from councilbot.db.models import CalendarToken, DigestSent, Identity, Job, Member
 from councilbot.services import home
 from tests.conftest import Bot, Clock
 
@@ -188,3 +188,18 @@ async def test_concurrent_erasures_erase_once_and_all_answer(bot: Bot) -> None:
     answers = await asyncio.gather(*(bot(f"{NAME}@dm: /forgetme yes") for _ in range(4)))
     assert all(a.startswith("Done: I erased everything") for a in answers), answers
     assert await _personal_values(bot, [NAME]) == []
+
+
+async def test_linking_two_accounts_keeps_one_calendar_url_and_one_digest_a_week(
+    bot: Bot,
+) -> None:
+    first = await bot("ana@dm: /mycalendar")
+    await bot("anna@dm: /mycalendar")
+    code = (await bot("ana@dm: /linkaccount")).split("/linkaccount ")[1].split()[0]
+    assert "accounts are linked" in await bot(f"anna@dm: /linkaccount {code}")
+    async with bot.app.sessionmaker() as session:
+        tokens = await session.scalar(select(func.count()).select_from(CalendarToken))
+    assert tokens == 1
+    url = first.split("\n")[1]
+    async with bot.app.router.reader() as session:
+        assert await home.member_of_token(session, url.rsplit("/", 1)[1].removesuffix(".ics"))

@@ -25,6 +25,7 @@ from councilbot.core.features import Feature, Features, HomeSection, MemberData,
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Button, Platform
 from councilbot.db.models import CalendarToken
+from councilbot.logsafe import SecretFilter
 from councilbot.services.calendar import CalendarEvent
 from councilbot.settings import Settings
 from councilbot.web.server import WebServer
@@ -155,3 +156,11 @@ async def test_a_features_home_section_shows_in_me_before_the_subscriptions(
     shown = render(await chat.say("ana@dm: /me"))
     assert shown.index("Going\n• Cork Demo Day") < shown.index("Subscriptions")
     assert "[1] Not going" in shown
+
+
+def test_the_log_filter_masks_a_calendar_secret_wherever_it_appears() -> None:
+    record = logging.makeLogRecord(
+        {"msg": "GET %s failed", "args": ("/calendar/me/pV3x_9Q-abc123DEF456ghi789.ics",)}
+    )
+    SecretFilter({}).filter(record)
+    assert record.getMessage() == "GET /calendar/me/[calendar token].ics failed"

@@ -38,6 +38,7 @@ async def start(ctx: Context, args: StartArgs) -> Reply:
     if args.council:
         council = await councils.get_council(ctx.session, args.council)
         await members.set_home_council(ctx.session, ctx.member, council)
+        await home.home_changed(ctx.session, ctx.member.id, ctx.now)
         return ctx.reply(
             "Your home council is now <b>{council}</b>. Times in private chats are shown in {zone}. "
             "Send /help to see what you can do.",
@@ -327,6 +328,7 @@ async def lang(ctx: Context, args: LangArgs) -> Reply:
             )
         )
     await members.set_language(ctx.session, ctx.member, chosen)
+    await home.home_changed(ctx.session, ctx.member.id, ctx.now)
     t = ctx.router.catalogs.translator(chosen or ctx.fallback_language)
     if chosen is None:
         return Reply(text=t("I will follow your app's language from now on."))
