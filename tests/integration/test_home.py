@@ -144,36 +144,44 @@ async def test_the_digest_goes_out_on_monday_at_8_in_the_members_zone_once_per_w
 ) -> None:
     await bot(f"{NAME}@dm: /start cork")
     await bot("ipek@dm: /start istanbul")
+    await bot("ipek@dm: /lang tr")
+    await bot("pierre@dm: /start paris")
     await bot("admin: /announce cork Desks free on Friday --yes")
-    for who in (NAME, "ipek"):
-        assert "weekly digest" in await bot(f"{who}@dm: /subscribe digest")
+    await bot("admin@dm: /announce istanbul Teknopark açık --yes")
+    for who in (NAME, "ipek", "pierre"):
+        await bot(f"{who}@dm: /subscribe digest")
     scheduler = bot.app.scheduler
-    clock.now = datetime(2026, 12, 7, 5, 0, tzinfo=UTC)  # 08:00 in Istanbul
-    await scheduler.fire_due()  # long overdue: missed, which runs it anyway
-    await bot.app.dispatcher.run_until_idle()
-    async with bot.app.sessionmaker() as session:
-        sent = list(await session.scalars(select(DigestSent)))
-        job = await session.scalar(select(Job).where(Job.name == home.DIGEST_JOB))
-    # Istanbul's member had nothing this week: a quiet week is recorded, not sent.
-    assert [(d.week) for d in sent] == ["2026-W50"]
-    assert job is not None and job.due_at == datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
-    assert "Your week" not in console_out.getvalue()
-    clock.now = MONDAY_8_DUBLIN
-    # Two workers firing at once still send one digest per member.
-    await asyncio.gather(scheduler.fire_due(), scheduler.fire_due())
-    await bot.app.dispatcher.run_until_idle()
-    printed = console_out.getvalue()
-    assert printed.count("Your week") == 1
+
+    async def at(moment: datetime) -> list[str]:
+        clock.now = moment
+        # Two workers firing at once still send one digest per member.
+        await asyncio.gather(scheduler.fire_due(), scheduler.fire_due())
+        await bot.app.dispatcher.run_until_idle()
+        async with bot.app.sessionmaker() as session:
+            return [d.week for d in await session.scalars(select(DigestSent))]
+
+    # 08:00 in Istanbul (the job is long overdue: missed, which runs it all the same).
+    assert await at(datetime(2026, 12, 7, 5, 0, tzinfo=UTC)) == ["2026-W50"]
     assert (
-        f"[to dm:{NAME}] Your week — Mon 7 Dec\n\nAnnouncements of the week\n• Tue 1 Dec, 09:00 GMT: Desks free on Friday"
-        in printed
+        "[to dm:ipek] Haftanız — Pzt 7 Ara\n\nHaftanın duyuruları\n• "
+        "Sal 1 Ara, 12:00 UTC+03: Teknopark açık" in console_out.getvalue()
     )
-    clock.now = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-    await scheduler.fire_due()
-    await bot.app.dispatcher.run_until_idle()
-    assert console_out.getvalue().count("Your week") == 1
     async with bot.app.sessionmaker() as session:
-        assert await session.scalar(select(func.count()).select_from(DigestSent)) == 2
+        job = await session.scalar(select(Job).where(Job.name == home.DIGEST_JOB))
+    assert job is not None and job.due_at == datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
+    # 08:00 in Paris: nothing happened there this week, so the week is recorded, not sent.
+    assert len(await at(datetime(2026, 12, 7, 7, 0, tzinfo=UTC))) == 2
+    assert "[to dm:pierre]" not in console_out.getvalue()
+    assert len(await at(MONDAY_8_DUBLIN)) == 3
+    printed = console_out.getvalue()
+    assert (
+        f"[to dm:{NAME}] Your week — Mon 7 Dec\n\nAnnouncements of the week\n"
+        "• Tue 1 Dec, 09:00 GMT: Desks free on Friday" in printed
+    )
+    assert len(await at(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))) == 3
+    assert console_out.getvalue() == printed  # once per week and member
+    # The next Monday is another week.
+    assert len(await at(datetime(2026, 12, 14, 8, 0, tzinfo=UTC))) == 6
 
 
 async def test_concurrent_first_calendar_requests_make_one_url(bot: Bot) -> None:
