@@ -25,6 +25,7 @@ from councilbot.delivery.scheduler import Scheduler
 from councilbot.delivery.targets import DeliveryTarget
 from councilbot.delivery.wakeup import JOBS_CHANNEL, OUTBOX_CHANNEL, Listener
 from councilbot.metrics import Metrics
+from councilbot.services.calendar import CalendarFeeds, CouncilFeeds, council_calendar_events
 from councilbot.services.directory import ServiceDirectory
 from councilbot.services.jobs import JOBS_CHANGED
 from councilbot.settings import Settings
@@ -94,6 +95,7 @@ class App:
     listener: Listener
     targets: Mapping[Platform, DeliveryTarget]
     metrics: Metrics
+    calendars: CalendarFeeds  # the councils' calendar feeds the web server serves
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _sending_stopped: bool = False  # shutdown() stopped the dispatcher and the scheduler
 
@@ -217,6 +219,13 @@ async def build_app(
         listener=None,  # type: ignore[arg-type]  # likewise
         targets=targets,
         metrics=None,  # type: ignore[arg-type]  # set just below: it reads the scheduler
+        calendars=CouncilFeeds(
+            create_sessionmaker(engine, read_only=True),
+            clock=clock,
+            # The one place a council's feed gets its events from (services.calendar has a
+            # stand-in returning none; the events feature's function takes its place).
+            events_of=council_calendar_events,
+        ),
     )
     app.scheduler = Scheduler(
         engine,

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from markupsafe import Markup
-from sqlalchemy import ForeignKey, delete, or_, select, update
+from sqlalchemy import ForeignKey, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.features import HomeSection, JobRun, MemberHooks, MemberView
@@ -28,7 +28,6 @@ from councilbot.db.base import Base
 from councilbot.db.models import (
     CalendarToken,
     Council,
-    Delivery,
     DigestSent,
     Identity,
     Job,
@@ -47,6 +46,7 @@ UTC_ZONE = ZoneInfo("UTC")
 HOME_THROTTLE = timedelta(seconds=5)
 HOME_SOURCE = "home"  # the outbox source of Home tab refreshes
 HOME_VIEW = "home"  # Outgoing.view: publish the member's home instead of posting a message
+FEED_REFRESH = timedelta(hours=1)  # how often calendar apps are asked to fetch the feed
 EXPORT_FORMAT = 1  # bumped when the layout of /mydata's file changes
 
 
@@ -131,20 +131,6 @@ async def _unlink_everywhere(session: AsyncSession, member_id: int) -> None:
 
 def _refers_to_members(foreign_keys: set[ForeignKey]) -> bool:
     return any(fk.column.table.name == "members" for fk in foreign_keys)
-
-
-async def forget_direct_messages(session: AsyncSession, member_id: int) -> None:
-    """Delete every outbox row for the member's private chats (their texts may name them)."""
-    identities = list(
-        await session.scalars(select(Identity).where(Identity.member_id == member_id))
-    )
-    private = [
-        (Delivery.platform == i.platform)
-        & (Delivery.workspace == i.workspace)
-        & (Delivery.chat_id == i.user_id)
-        for i in identities
-    ]
-    await session.execute(delete(Delivery).where(or_(Delivery.member_id == member_id, *private)))
 
 
 # --- The private calendar feed -----------------------------------------------------------
@@ -341,4 +327,9 @@ async def member_feed(
     if member_id is None:
         return None
     entries = await calendar_entries(session, hooks, member_id, now)
-    return ics(entries, name="CouncilBot")
+    issued = await session.scalar(
+        select(CalendarToken.created_at).where(CalendarToken.member_id == member_id)
+    )
+    # A fixed DTSTAMP for entries that carry no `updated`: the same content, the same bytes,
+    # so a calendar app asking again with If-None-Match gets 304.
+    return ics(entries, name="CouncilBot", stamp=issued, refresh=FEED_REFRESH)

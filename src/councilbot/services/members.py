@@ -18,6 +18,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    or_,
     select,
     union_all,
     update,
@@ -36,6 +37,7 @@ from councilbot.db.models import (
     CalendarToken,
     Channel,
     Council,
+    Delivery,
     DigestSent,
     Identity,
     LinkCode,
@@ -45,7 +47,6 @@ from councilbot.db.models import (
     Subscription,
 )
 from councilbot.services import access
-from councilbot.services.home import forget_direct_messages
 
 log = logging.getLogger(__name__)
 
@@ -710,3 +711,17 @@ async def accounts_section(view: MemberView) -> HomeSection:
     if len(identities) < 2:
         lines.append(t("/linkaccount joins your account on another platform."))
     return HomeSection(title=t("Linked accounts"), lines=tuple(lines))
+
+
+async def forget_direct_messages(session: AsyncSession, member_id: int) -> None:
+    """Delete every outbox row for the member's private chats (their texts may name them)."""
+    identities = list(
+        await session.scalars(select(Identity).where(Identity.member_id == member_id))
+    )
+    private = [
+        (Delivery.platform == i.platform)
+        & (Delivery.workspace == i.workspace)
+        & (Delivery.chat_id == i.user_id)
+        for i in identities
+    ]
+    await session.execute(delete(Delivery).where(or_(Delivery.member_id == member_id, *private)))

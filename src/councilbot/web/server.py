@@ -1,15 +1,16 @@
-"""The built-in web server: platform webhooks, install pages, health check and metrics."""
+"""The built-in web server: platform webhooks, install pages, calendar feeds, health check and
+metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.helpers import ETAG_ANY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,7 @@ from councilbot.core.messages import Platform
 from councilbot.db.session import probe_engine
 from councilbot.delivery import outbox
 from councilbot.services import home
+from councilbot.services.calendar import CalendarFeeds, Feed
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +38,17 @@ DRAIN_TIMEOUT = 10.0  # seconds stop() waits for webhook calls in flight
 # Webhooks whose platform sends a refused update again (Telegram retries; Slack never resends
 # a slash command or a button click): only these are refused while the process stops.
 RETRIED_ROUTES = frozenset({"/telegram/webhook"})
+# Calendar apps poll feeds; this long they may keep one without asking (then they ask again
+# with If-None-Match, answered 304 while nothing changed).
+CALENDAR_MAX_AGE = 300
+CALENDAR_PATH = "/calendar/{council}.ics"
 # A member's private calendar feed (/mycalendar): the secret is the path, so it is never logged.
 MEMBER_CALENDAR_PATH = "/calendar/me/{token}.ics"
 
 
 class WebServer:
-    """Serve /healthz, /metrics, the platforms' webhooks and Slack's install pages over HTTP."""
+    """Serve /healthz, /metrics, the platforms' webhooks, Slack's install pages and the
+    councils' calendar feeds over HTTP."""
 
     def __init__(
         self,
@@ -51,8 +58,14 @@ class WebServer:
         port: int | None = None,
         routes: Mapping[str, WebhookHandler] | None = None,
         pages: Mapping[str, PageHandler] | None = None,
+        calendars: CalendarFeeds | None = None,
     ) -> None:
         self._app = app
+        # The councils' calendar feeds are public traffic, like the platforms' updates: a
+        # worker process answers only /healthz and /metrics.
+        if calendars is None and app.settings.role.takes_updates:
+            calendars = app.calendars
+        self._calendars = calendars
         self._probe = probe_engine(app.engine, timeout=DB_TIMEOUT / 2)
         self.host = host
         self.port = app.settings.http_port if port is None else port
@@ -75,6 +88,8 @@ class WebServer:
         application.router.add_get("/healthz", self.healthz)
         application.router.add_get("/metrics", self.metrics)
         application.router.add_get(MEMBER_CALENDAR_PATH, self.member_calendar)
+        if self._calendars is not None:
+            application.router.add_get(CALENDAR_PATH, self.council_calendar)
         for path, handler in self._routes.items():
             application.router.add_post(path, self._webhook(path, handler))
         for path, page in self._pages.items():
@@ -172,6 +187,18 @@ class WebServer:
         body, content_type = await self._app.metrics.exposition(request.headers.get("Accept"))
         return web.Response(body=body, headers={"Content-Type": content_type})
 
+    async def council_calendar(self, request: web.Request) -> web.Response:
+        """Serve a council's calendar feed (slug or city, any case or accents)."""
+        assert self._calendars is not None  # the route exists only then
+        try:
+            feed = await self._calendars.council(request.match_info["council"])
+        except Exception as exc:
+            logger.error("calendar feed failed: %s", type(exc).__name__)
+            return web.Response(status=500)
+        if feed is None:
+            return web.Response(status=404, text="No such council.\n")
+        return calendar_response(request, feed)
+
     async def member_calendar(self, request: web.Request) -> web.Response:
         """Serve a member's private calendar feed, or 404 for a secret that is not (or no longer) one."""
         router = self._app.router
@@ -185,12 +212,7 @@ class WebServer:
             return web.Response(status=500)
         if body is None:
             return web.Response(status=404, text="No such calendar.\n")
-        tag = hashlib.sha256(body).hexdigest()[:32]
-        headers = {"ETag": f'"{tag}"', "Cache-Control": "private, max-age=300"}
-        if any(each.value in (tag, "*") for each in request.if_none_match or ()):
-            return web.Response(status=304, headers=headers)
-        headers["Content-Type"] = "text/calendar; charset=utf-8"
-        return web.Response(body=body, headers=headers)
+        return calendar_response(request, Feed.of(body, "councilbot.ics"), public=False)
 
     def _webhook(
         self, path: str, handler: WebhookHandler
@@ -242,3 +264,20 @@ class WebServer:
             return web.Response(status=status, body=content, headers=headers)
 
         return view
+
+
+def calendar_response(request: web.Request, feed: Feed, *, public: bool = True) -> web.Response:
+    """Answer a calendar app's GET: the feed, or 304 when its If-None-Match names it.
+
+    `public`: shared caches may keep it (a council's feed); a member's own feed is private.
+    """
+    headers = {
+        "ETag": f'"{feed.tag}"',
+        "Cache-Control": f"{'public' if public else 'private'}, max-age={CALENDAR_MAX_AGE}",
+    }
+    # Weak comparison (RFC 9110 13.1.2): W/"x" names the body "x" names.
+    if any(tag.value in (feed.tag, ETAG_ANY) for tag in request.if_none_match or ()):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Disposition"] = f'inline; filename="{feed.filename}"'
+    headers["Content-Type"] = "text/calendar; charset=utf-8"
+    return web.Response(body=feed.body, headers=headers)
