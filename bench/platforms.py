@@ -27,12 +27,16 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from tests.processes import ROOT, free_port, prepared_environment
 
 from bench.fakes import SIGNING_SECRET, SLACK_TOKEN, TOKEN, USERS
+from councilbot.db.models import Council, Event, EventStatus
+from councilbot.db.session import create_engine, create_sessionmaker
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -264,12 +268,36 @@ async def platform_runs(
     return [(by_bot["echo"], by_bot["CouncilBot"]) for by_bot in rows.values()]
 
 
+async def add_event(url: str) -> None:
+    """Give /events something to list and /rsvp E1 an event to answer: one in Cork, unlimited."""
+    engine = create_engine(url)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            cork = await session.scalar(select(Council).where(Council.slug == "cork"))
+            now = datetime.now(UTC)
+            start = now + timedelta(days=30)
+            session.add(
+                Event(
+                    council=cork, all_councils=True, title="Open day", description="", venue="",
+                    start_at=start, end_at=start + timedelta(hours=2), planned_start_at=start,
+                    timezone="Europe/Dublin",
+                    capacity=None, taken=0, turns=0, guests_allowed=1, approval=False,
+                    status=EventStatus.SCHEDULED, sequence=0, full_told=False,
+                    created_at=now, updated_at=now, councils=[cork],
+                )
+            )  # fmt: skip
+    finally:
+        await engine.dispose()
+
+
 async def main(options: argparse.Namespace) -> None:
     started = time.monotonic()
     load = os.getloadavg()
     print(f"{os.cpu_count()} cores; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         env = await prepared_environment(Path(tmp))
+        if any(c.split()[0] in ("events", "event", "rsvp") for c in options.command):
+            await add_event(env["COUNCILBOT_DATABASE_URL"])
         env["COUNCILBOT_LOG_LEVEL"] = options.log_level
         for platform in options.platform:
             pairs = await platform_runs(platform, options, env, Path(tmp))
@@ -290,7 +318,10 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the paced run")
     parser.add_argument("--inflight", type=int, default=32, help="Slack: unanswered POSTs at most")
     parser.add_argument(
-        "--command", nargs="+", default=["councils", "help", "whoami"], help="commands to run"
+        "--command",
+        nargs="+",
+        default=["councils", "help", "whoami", "events", "rsvp E1"],
+        help="commands to run (with their arguments: `rsvp E1`)",
     )
     parser.add_argument(
         "--platform", nargs="+", default=["telegram", "slack"], choices=["telegram", "slack"]

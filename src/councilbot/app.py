@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from councilbot.commands import announcements, desks, events, general, magazine, me, polls
 from councilbot.core.features import Features
+from councilbot.core.http import HttpGet
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
 from councilbot.core.router import CommandSpec, Router
@@ -25,8 +26,9 @@ from councilbot.delivery.scheduler import Scheduler
 from councilbot.delivery.targets import DeliveryTarget
 from councilbot.delivery.wakeup import JOBS_CHANNEL, OUTBOX_CHANNEL, Listener
 from councilbot.metrics import Metrics
-from councilbot.services.calendar import CalendarFeeds, CouncilFeeds, council_calendar_events
+from councilbot.services.calendar import CalendarFeeds, CouncilFeeds
 from councilbot.services.directory import ServiceDirectory
+from councilbot.services.events import council_calendar_events
 from councilbot.services.jobs import JOBS_CHANGED
 from councilbot.settings import Settings
 
@@ -166,8 +168,13 @@ async def build_app(
     dispatch: DispatchConfig | None = None,
     verify_schema: bool = True,
     running: Features | None = None,
+    get: HttpGet | None = None,
 ) -> App:
-    """Connect to the database, check its schema and assemble the router, outbox and scheduler."""
+    """Connect to the database, check its schema and assemble the router, outbox and scheduler.
+
+    `get` is how periodic work reads the web (the magazine's feed): the entry point gives
+    adapters/http.py's; without it, such reads fail (and are logged).
+    """
     engine = engine or create_engine(settings.database_url)
     if verify_schema:
         try:
@@ -222,8 +229,7 @@ async def build_app(
         calendars=CouncilFeeds(
             create_sessionmaker(engine, read_only=True),
             clock=clock,
-            # The one place a council's feed gets its events from (services.calendar has a
-            # stand-in returning none; the events feature's function takes its place).
+            # The one place a council's feed gets its events from.
             events_of=council_calendar_events,
         ),
     )
@@ -238,6 +244,13 @@ async def build_app(
         sync_interval=settings.scheduler_sync_seconds,
         on_commit=app.after_commit,
         members=running.members(),
+        periodic=[
+            (work, seconds)
+            for work in running.periodic()
+            if (seconds := work.every(settings)) is not None
+        ],
+        settings=settings,
+        get=get,
     )
     app.listener = Listener(
         engine,

@@ -163,6 +163,7 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
 
     from councilbot.db.session import check_schema, create_engine, create_sessionmaker
     from councilbot.services.councils import read_seed_file, seed_councils
+    from councilbot.services.magazine import seed_archive
 
     path = Path(args.file) if args.file else settings.councils_file
     try:
@@ -175,12 +176,15 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
         await check_schema(engine)
         async with create_sessionmaker(engine)() as session, session.begin():
             report = await seed_councils(session, seed, now=datetime.now(UTC))
+            # So that /magazine shows something on a fresh install (archived, not posted).
+            added = await seed_archive(session, now=datetime.now(UTC))
     finally:
         await engine.dispose()
     print(
         f"councils: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged"
     )
+    print(f"magazine: issue #4 {'added' if added else 'already in the archive'}")
     return 0
 
 
@@ -280,7 +284,9 @@ async def _serve(settings: Settings) -> int:
             settings.slack_api_base_url,
             tokens=WorkspaceTokens(slack_store) if slack_store is not None else None,
         )
-    app = await build_app(settings, engine=engine, targets=targets)
+    from councilbot.adapters import http
+
+    app = await build_app(settings, engine=engine, targets=targets, get=http.get)
     if Platform.SLACK in targets:  # Home tab refreshes are rendered by this process's router
         from councilbot.adapters.slack.home import HomeTab
 
@@ -383,7 +389,9 @@ async def _chat(
         settings = settings.model_copy(
             update={"admins": ",".join(filter(None, (settings.admins, extra)))}
         )
-    app = await build_app(settings)
+    from councilbot.adapters import http
+
+    app = await build_app(settings, get=http.get)
     try:
         await app.start()
         console = ConsoleChat(

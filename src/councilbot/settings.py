@@ -6,6 +6,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,6 +51,9 @@ ENVIRONMENT: Mapping[str, str] = {
     "scheduler_sync_seconds": "COUNCILBOT_SCHEDULER_SYNC_SECONDS",
     "role": "COUNCILBOT_ROLE",
     "public_url": "COUNCILBOT_PUBLIC_URL",
+    "magazine_feed_url": "COUNCILBOT_MAGAZINE_FEED_URL",
+    "magazine_feed_minutes": "COUNCILBOT_MAGAZINE_FEED_MINUTES",
+    "event_reminders": "COUNCILBOT_EVENT_REMINDERS",
 }
 
 
@@ -80,6 +84,23 @@ class Role(StrEnum):
 
 class SettingsError(Exception):
     """Raise when the configuration is wrong; the message names the setting."""
+
+
+_OFFSET = re.compile(r"(\d+)\s*([hm])")
+
+
+def _offsets(text: str) -> tuple[timedelta, ...]:
+    """Read `24h,1h` (hours or minutes, comma separated; `none`: no reminders)."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    found = set()
+    for part in text.split(","):
+        match = _OFFSET.fullmatch(part.strip().lower())
+        if match is None or int(match[1]) == 0:
+            raise ValueError(f"{part.strip()!r} is not a duration like 24h or 90m")
+        amount = int(match[1])
+        found.add(timedelta(hours=amount) if match[2] == "h" else timedelta(minutes=amount))
+    return tuple(sorted(found, reverse=True))
 
 
 class Settings(BaseSettings):
@@ -121,6 +142,22 @@ class Settings(BaseSettings):
     # Where people reach the built-in web server (for the personal calendar feed's URL);
     # unset: http://localhost:<COUNCILBOT_HTTP_PORT>.
     public_url: str | None = None
+    # The EMPOWER magazine's RSS or Atom feed (unset: no feed is read), and how often.
+    magazine_feed_url: str | None = None
+    magazine_feed_minutes: Annotated[float, Field(ge=1, le=10_080, allow_inf_nan=False)] = 60.0
+    # How long before an event's start those going are reminded: `24h,1h`, `90m`, or `none`.
+    event_reminders: str = "24h,1h"
+
+    @field_validator("event_reminders")
+    @classmethod
+    def _reminder_offsets(cls, value: str) -> str:
+        _offsets(value)  # raises ValueError with the reason
+        return value
+
+    @property
+    def reminder_offsets(self) -> tuple[timedelta, ...]:
+        """Return how long before an event's start its reminders go, longest first."""
+        return _offsets(self.event_reminders)
 
     @field_validator("database_url")
     @classmethod
@@ -155,7 +192,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "telegram_api_base_url", "telegram_webhook_url", "slack_api_base_url", "public_url"
+        "telegram_api_base_url",
+        "telegram_webhook_url",
+        "slack_api_base_url",
+        "magazine_feed_url",
+        "public_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

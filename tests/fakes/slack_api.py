@@ -80,6 +80,8 @@ class FakeSlackAPI:
         self.requests: list[Recorded] = []
         self.posted: list[Recorded] = []
         self.errors: dict[str, str] = {}
+        # Picture addresses Slack cannot fetch: a message showing one is refused.
+        self.unreachable_urls: set[str] = set()
         self.fail_next = 0
         self.channel_rate: float | None = None
         self.rate_limited = 0
@@ -398,6 +400,8 @@ class FakeSlackAPI:
             return _error(self.errors[channel])
         if not any(params.get(key) for key in ("text", "blocks", "attachments")):
             return _error("no_text")
+        if self._unreachable_image(params):
+            return _error("invalid_blocks")
         if self._over_rate(channel):
             self.rate_limited += 1
             return web.json_response(
@@ -411,6 +415,16 @@ class FakeSlackAPI:
         self.posted.append(recorded)
         return web.json_response({"ok": True, "channel": answered, "ts": ts, "message": message})
 
+    def _unreachable_image(self, params: dict[str, Any]) -> bool:
+        """Tell whether a message shows a picture Slack cannot fetch (it refuses the blocks)."""
+        blocks = params.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        return any(
+            block.get("type") == "image" and block.get("image_url") in self.unreachable_urls
+            for block in blocks or []
+        )
+
     async def _update(self, recorded: Recorded) -> web.Response:
         params = recorded.params
         channel, ts = str(params.get("channel", "")), str(params.get("ts", ""))
@@ -418,6 +432,8 @@ class FakeSlackAPI:
             return _error(self.errors[channel])
         if (channel, ts) not in self.messages:
             return _error("message_not_found")
+        if self._unreachable_image(params):
+            return _error("invalid_blocks")
         message = self._message(params, ts)  # an update replaces the content
         if "thread_ts" in self.messages[(channel, ts)]:
             message["thread_ts"] = self.messages[(channel, ts)]["thread_ts"]

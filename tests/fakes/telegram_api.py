@@ -73,6 +73,8 @@ class FakeTelegramAPI:
     missing: set[str] = field(default_factory=set)
     migrated: dict[str, str] = field(default_factory=dict)  # group id -> its supergroup's id
     fail_next: int = 0
+    # Picture addresses sendPhoto cannot fetch ("failed to get HTTP URL content").
+    unreachable_urls: set[str] = field(default_factory=set)
     global_rate: float | None = None
     chat_rate: float | None = None
     rate_limited: int = 0
@@ -256,7 +258,12 @@ class FakeTelegramAPI:
         """Accept an uploaded document or photo (multipart) and answer with its message."""
         field_name = "photo" if method.lower() == "sendphoto" else "document"
         upload = params.get(field_name)
-        if isinstance(upload, str):  # sent again by the file id an earlier upload got
+        if isinstance(upload, str) and upload.startswith(("http://", "https://")):
+            # A picture by its address: Telegram fetches it (here: unless told it cannot).
+            if upload in self.unreachable_urls:
+                return _error(400, "Bad Request: failed to get HTTP URL content")
+            upload = {"data": b"(fetched)", "filename": upload.rsplit("/", 1)[-1]}
+        elif isinstance(upload, str):  # sent again by the file id an earlier upload got
             if upload not in self.file_ids:
                 return _error(400, "Bad Request: wrong file identifier/HTTP URL specified")
             upload = self.file_ids[upload]

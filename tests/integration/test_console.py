@@ -46,7 +46,9 @@ def test_script_mode_end_to_end(tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     assert councilbot("db", "upgrade", db=db).returncode == 0
     seeded = councilbot("seed", db=db)
-    assert seeded.stdout.strip() == "councils: 6 created, 0 updated, 0 unchanged"
+    assert seeded.stdout.strip() == (
+        "councils: 6 created, 0 updated, 0 unchanged\nmagazine: issue #4 added"
+    )
     script = "\n".join(
         [
             "/lang en",

@@ -33,6 +33,7 @@ async def test_help_lists_what_each_person_may_run(bot: Bot) -> None:
     assert "Send /help [command] for details." in admin
 
     coordinating = {"announce", "deliveries", "link", "unlink"}
+    coordinating |= {"newevent", "attendees", "cancelevent", "editevent"}
     member = await bot("sam: /help")
     assert listed(member) == set(specs) - coordinating - {"coordinator"}
     assert "Admin" not in member

@@ -112,7 +112,7 @@ async def test_a_councils_feed_is_served_for_calendar_apps(
     calendar = Calendar.from_ical(body)
     assert str(calendar["X-WR-CALNAME"]) == MALAGA
     assert str(calendar["METHOD"]) == "PUBLISH"
-    # No events yet (see services.calendar.council_calendar_events): a valid, empty calendar.
+    # No events yet: a valid, empty calendar.
     assert calendar.walk("VEVENT") == []
     assert [tz.tz_name for tz in calendar.timezones] == ["Europe/Madrid"]
 

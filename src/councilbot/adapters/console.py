@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import TextIO
 
+from markupsafe import escape
+
 from councilbot.core.grammar import split_command
 from councilbot.core.messages import Button, Chat, ChatKind, Command, Identity, Platform, Reply
 from councilbot.core.router import Router
@@ -65,7 +67,10 @@ def render(reply: Reply, *, bold: bool = False) -> str:
     text = "".join(parser.parts)
     buttons = reply.button_list
     if buttons:
-        text += "\n" + "  ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, 1))
+        text += "\n" + "  ".join(
+            f"[{n}] {b.label} ({b.url})" if b.url else f"[{n}] {b.label}"
+            for n, b in enumerate(buttons, 1)
+        )
     if reply.file is not None:
         text += f"\n(file: {reply.file.filename}, {len(reply.file.data)} bytes)"
     return text
@@ -86,6 +91,8 @@ class ConsoleTarget:
         """Print the message with the chat it is for."""
         self._count += 1
         body = self._body(message)
+        if message.image_url:
+            body += f"\n(picture: {message.image_url})"
         if message.file is not None:
             body += f"\n(file: {message.file.filename}, {message.file.size} bytes)"
         self._write(f"[to {_chat(message)}] {body}")
@@ -93,7 +100,10 @@ class ConsoleTarget:
 
     async def edit(self, message: Outgoing, message_id: str) -> None:
         """Print a message's new text, with the chat and the number of the message it replaces."""
-        self._write(f"[edited in {_chat(message)}, message {message_id}] {self._body(message)}")
+        body = self._body(message)
+        if message.image_url:
+            body += f"\n(picture: {message.image_url})"
+        self._write(f"[edited in {_chat(message)}, message {message_id}] {body}")
 
     async def delete(self, message: Outgoing, message_id: str) -> None:
         """Print that a message was deleted."""
@@ -182,6 +192,8 @@ class ConsoleChat:
                         number=text,
                     )
                 )
+            if pressed[index].url:  # a link button: a terminal can only show the address
+                return Reply(text=escape(pressed[index].url))
             text = pressed[index].command
         if not text.startswith("/"):
             answer = await self.router.handle_text(sender, chat)

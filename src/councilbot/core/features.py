@@ -20,8 +20,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from councilbot.core.http import HttpGet
 from councilbot.core.i18n import Catalogs, Translator
 from councilbot.core.messages import Button
 from councilbot.core.router import TOPICS, CommandSpec
@@ -37,6 +38,8 @@ __all__ = [
     "MemberData",
     "MemberHooks",
     "MemberView",
+    "Periodic",
+    "PeriodicRun",
     "Topic",
 ]
 
@@ -117,6 +120,35 @@ class JobKind:
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodicRun:
+    """What periodic work is given: sessions to open (its own transactions), the time, and
+    the operator's settings (a `councilbot.settings.Settings`)."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    now: datetime
+    catalogs: Catalogs
+    settings: Any
+    get: HttpGet  # one HTTP GET (the composition root's), for reading from the web
+    default_language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    """Declare work the scheduler's leader does at start-up and then every so often.
+
+    Unlike a timed job it is no row: it runs in one process (the scheduler's leader), opens
+    its own transactions (so that a slow network read holds no lock), and what it must do
+    once it makes sure of in the database. `every` reads its interval in seconds from the
+    settings (None: not at all, e.g. no feed configured). A failure is logged and the next
+    run comes as planned.
+    """
+
+    name: str
+    run: Callable[[PeriodicRun], Awaitable[None]]
+    every: Callable[[Any], float | None]
+
+
+@dataclass(frozen=True, slots=True)
 class Topic:
     """Declare a subscription topic: the word of `/subscribe <topic>` and its translated label."""
 
@@ -136,6 +168,7 @@ class Feature:
     jobs: tuple[JobKind, ...] = ()
     topic: Topic | None = None
     member: MemberData | None = None
+    periodic: tuple[Periodic, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +181,7 @@ class Features:
         _unique("feature", (f.name for f in self.features))
         _unique("job kind", (job.kind for job in self.jobs()))
         _unique("topic", (topic.name for topic in self.topics()))
+        _unique("periodic work", (work.name for work in self.periodic()))
 
     def commands(self) -> list[CommandSpec]:
         """Return every command, feature by feature (the router checks names are unique)."""
@@ -156,6 +190,10 @@ class Features:
     def jobs(self) -> list[JobKind]:
         """Return every kind of timed job the features schedule."""
         return [job for feature in self.features for job in feature.jobs]
+
+    def periodic(self) -> list[Periodic]:
+        """Return the periodic work the features do."""
+        return [work for feature in self.features for work in feature.periodic]
 
     def topics(self) -> list[Topic]:
         """Return the subscription topics, in the features' order."""

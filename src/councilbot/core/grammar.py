@@ -106,6 +106,10 @@ class Councils:
     """Mark a field whose words are council slugs: a form offers the councils to pick from."""
 
 
+class TypedOnly:
+    """Mark a field that only typed commands give: forms leave it out (they ask otherwise)."""
+
+
 class Declared:
     """Mark a field whose choices the app declares at run time (the features' topics).
 
@@ -243,6 +247,7 @@ class FormField:
     minimum: int | None = None  # of a number, when the model bounds it
     maximum: int | None = None
     declared: str | None = None  # the kind of run-time choices (Declared), if any
+    typed_only: bool = False  # forms leave it out (TypedOnly)
 
     @property
     def placeholder(self) -> Lazy:
@@ -287,6 +292,7 @@ def fields_of(model: type[ArgModel]) -> tuple[FormField, ...]:
                 minimum=_bound(markers, "ge", "gt", 1),
                 maximum=_bound(markers, "le", "lt", -1),
                 declared=next((m.kind for m in markers if isinstance(m, Declared)), None),
+                typed_only=any(isinstance(m, TypedOnly) for m in markers),
             )
         )
     return tuple(described)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Platform(StrEnum):
@@ -72,13 +72,24 @@ class Command(_Frozen):
 
 
 class Button(_Frozen):
-    """Offer a button that runs a command when pressed."""
+    """Offer a button that runs a command when pressed, or opens a web page (`url`).
+
+    A link button (a magazine issue's Read) has a `url` and no command: Telegram and Slack
+    open the page, the console shows the address.
+    """
 
     label: str
-    command: str
+    command: str = ""
     # When the button stops working (an RSVP button: when the event ends); None: the
     # platform's default. Only platforms that store long commands (Telegram) need it.
     expires_at: datetime | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _command_or_url(self) -> Button:
+        if bool(self.command) == bool(self.url):
+            raise ValueError("a button runs a command or opens a url: give exactly one")
+        return self
 
 
 class Attachment(_Frozen):

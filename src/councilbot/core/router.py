@@ -465,7 +465,11 @@ class Router:
             return None
         spec, sub = found
         t = self.translator()
-        fields = with_declared(fields_of(sub.args if sub else spec.args), self.declared)
+        fields = tuple(
+            field
+            for field in with_declared(fields_of(sub.args if sub else spec.args), self.declared)
+            if not field.typed_only
+        )
         options: dict[str, tuple[tuple[str, str], ...]] = {}
         try:
             async with self.sessionmaker() as session, session.begin():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     Enum,
     ForeignKey,
     Index,
@@ -372,6 +373,197 @@ class Announcement(Base):
     councils: Mapped[list[Council]] = relationship(
         secondary=announcement_councils, lazy="selectin", order_by=Council.slug
     )
+
+
+# --- Magazine (EMPOWER issues, published by command or picked up from the feed) ---------
+
+
+class IssueStatus(StrEnum):
+    """Where a magazine issue stands."""
+
+    DRAFT = "draft"  # shown in a preview; nothing is queued until Send
+    SCHEDULED = "scheduled"  # sent for a later time (`/publish ... --at`)
+    PUBLISHED = "published"  # posted to every council's chats and to subscribers
+    # In the archive without having been posted: the seed, and the entries a newly
+    # configured feed already held on its first read.
+    ARCHIVED = "archived"
+    MISSED = "missed"  # was due while the bot was down; its author sends it late or not
+
+
+class IssueSource(StrEnum):
+    """Say how an issue came in."""
+
+    COMMAND = "command"
+    FEED = "feed"
+    SEED = "seed"
+
+
+class MagazineIssue(Base):
+    """One issue of the EMPOWER magazine.
+
+    Its number, its link and the GUID the feed gave it are each unique: whoever inserts
+    an issue first (a command, or one of several processes reading the feed) decides that
+    it exists, and only that insert posts it.
+    """
+
+    __tablename__ = "magazine_issues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str] = mapped_column(String(1000), unique=True)
+    cover_url: Mapped[str | None] = mapped_column(String(1000))
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[IssueStatus] = mapped_column(_enum(IssueStatus, "issue_status"))
+    source: Mapped[IssueSource] = mapped_column(_enum(IssueSource, "issue_source"))
+    # The GUID (or id) the feed last gave this issue's entry; None for one it never listed.
+    feed_guid: Mapped[str | None] = mapped_column(String(1000), unique=True)
+    published_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    scheduled_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class MagazineFeed(Base):
+    """What the bot knows of the magazine's feed: its validators, its health, its alerts.
+
+    One row per feed URL, shared by every process: the first read (`imported_at`) imports
+    without posting, and the admins' alerts are claimed by conditional updates, so that
+    neither a restart nor a second worker repeats them.
+    """
+
+    __tablename__ = "magazine_feeds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(1000), unique=True)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    imported_at: Mapped[datetime | None]  # the first read that worked: its entries archived
+    last_ok_at: Mapped[datetime | None]
+    failing_since: Mapped[datetime | None]  # the first failure since it last worked
+    failures: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    alerted_at: Mapped[datetime | None]  # the admins were told it is failing
+    created_at: Mapped[datetime]
+
+
+# --- Events -------------------------------------------------------------------------
+
+
+class EventStatus(StrEnum):
+    """Where an event stands."""
+
+    DRAFT = "draft"  # shown in its organiser's preview; nobody sees it until Send
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+    DONE = "done"  # over: its feedback was asked for
+
+
+class RsvpStatus(StrEnum):
+    """Where one member's answer to an event stands."""
+
+    GOING = "going"
+    WAITING = "waiting"  # on the waitlist, in the order of `turn`
+    REQUESTED = "requested"  # an event with approval: waiting for the organiser's yes
+    DECLINED = "declined"  # the organiser said no
+    LEFT = "left"  # was going, waiting or asking, then withdrew (kept: one row a member)
+
+
+class EventSeries(Base):
+    """A recurring event (a training cycle, a monthly meeting): its occurrences are events."""
+
+    __tablename__ = "event_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    every: Mapped[str] = mapped_column(String(8))  # "week" or "month"
+    until: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime]
+
+
+event_councils = Table(
+    "event_councils",
+    Base.metadata,
+    Column("event_id", ForeignKey("events.id", ondelete="CASCADE"), primary_key=True),
+    Column("council_id", ForeignKey("councils.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Event(Base):
+    """One event of a council (or of several, or all): its time, place, places and answers."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_status_start", "status", "start_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    council_id: Mapped[int] = mapped_column(ForeignKey("councils.id", ondelete="CASCADE"))
+    all_councils: Mapped[bool] = mapped_column(Boolean, default=False)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    venue: Mapped[str] = mapped_column(String(300), default="")  # a place or an online link
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    # The start as first planned, kept through edits: a calendar names a series' occurrence
+    # by it (RECURRENCE-ID) even after the occurrence moved.
+    planned_start_at: Mapped[datetime]
+    timezone: Mapped[str] = mapped_column(String(64))  # its council's: times are shown in it
+    capacity: Mapped[int | None]
+    # Places taken by those going and their guests: changed only under the event's row lock
+    # by a conditional UPDATE that never lets it pass the capacity.
+    taken: Mapped[int] = mapped_column(default=0)
+    # The last arrival number given out (RSVPs keep theirs as `turn`: the waitlist's order).
+    turns: Mapped[int] = mapped_column(default=0)
+    guests_allowed: Mapped[int] = mapped_column(default=1)
+    approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[EventStatus] = mapped_column(_enum(EventStatus, "event_status"))
+    organiser_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    series_id: Mapped[int | None] = mapped_column(
+        ForeignKey("event_series.id", ondelete="SET NULL"), index=True
+    )
+    sequence: Mapped[int] = mapped_column(default=0)  # calendar files' SEQUENCE: bumped on changes
+    full_told: Mapped[bool] = mapped_column(Boolean, default=False)  # organiser told it filled
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    # Loaded by their own SELECT: the event's row is read FOR UPDATE, which an outer join
+    # would not allow on PostgreSQL.
+    council: Mapped[Council] = relationship(lazy="selectin")
+    councils: Mapped[list[Council]] = relationship(
+        secondary=event_councils, lazy="selectin", order_by=Council.slug
+    )
+    series: Mapped[EventSeries | None] = relationship(lazy="selectin")
+
+
+class Rsvp(Base):
+    """One member's answer to one event, whichever platform they use (one row a member)."""
+
+    __tablename__ = "rsvps"
+    __table_args__ = (
+        UniqueConstraint("event_id", "member_id"),
+        Index("ix_rsvps_event_status_turn", "event_id", "status", "turn"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    status: Mapped[RsvpStatus] = mapped_column(_enum(RsvpStatus, "rsvp_status"))
+    guests: Mapped[int] = mapped_column(default=0)
+    turn: Mapped[int]  # arrival order within the event (the waitlist is served by it)
+    checked_in_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    member: Mapped[Member] = relationship(lazy="joined")
+
+    @property
+    def places(self) -> int:
+        """Count the places this answer takes: the member and their guests."""
+        return 1 + self.guests
 
 
 # --- A member's home (issue 17): the personal calendar feed and the weekly digest ---------

@@ -33,14 +33,24 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from councilbot.core.features import JobHandler, JobKind, JobRun, MemberHooks
+from councilbot.core.features import (
+    JobHandler,
+    JobKind,
+    JobRun,
+    MemberHooks,
+    Periodic,
+    PeriodicRun,
+)
+from councilbot.core.http import HttpAnswer, HttpFailure, HttpGet
 from councilbot.core.i18n import Catalogs
 from councilbot.db.models import Job, JobState
+from councilbot.delivery.outbox import OUTBOX_CHANGED
 from councilbot.services import jobs
 
 log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x436F756E63696C  # "Council"
 SYNC_JOB = "councilbot:sync"
+PERIODIC = "periodic:"  # the prefix of the APScheduler ids of periodic work
 STALE_SYNCS = 3  # sync intervals without a sync after which /healthz reports the scheduler
 LOCK_CHECK_TIMEOUT = 5.0  # seconds the lock connection may take to answer at a sync
 
@@ -61,6 +71,9 @@ class Scheduler:
         sync_interval: float = 15.0,
         on_commit: Callable[[dict[str, Any]], None] | None = None,
         members: MemberHooks = (),
+        periodic: Iterable[tuple[Periodic, float]] = (),
+        settings: Any = None,
+        get: HttpGet | None = None,
     ) -> None:
         self._engine = engine
         self._members = members
@@ -76,6 +89,10 @@ class Scheduler:
         self._grace = grace
         self._sync_interval = sync_interval
         self._on_commit = on_commit
+        # Periodic work with its interval in seconds, and the settings it is handed.
+        self._periodic = {work.name: (work, seconds) for work, seconds in periodic}
+        self._settings = settings
+        self._get = get
         self._aps = AsyncIOScheduler(timezone=UTC)
         self._lock: AsyncConnection | None = None
         self._running: set[asyncio.Task[Any]] = set()
@@ -128,6 +145,45 @@ class Scheduler:
             max_instances=1,
         )
         await self.sync()
+        for name, (_work, seconds) in self._periodic.items():
+            # At once (start-up), then every `seconds`; never two runs of one at a time.
+            self._aps.add_job(
+                self._tracked,
+                "interval",
+                args=[self.run_periodic, name],
+                seconds=seconds,
+                id=PERIODIC + name,
+                next_run_time=datetime.now(UTC),
+                coalesce=True,
+                max_instances=1,
+            )
+
+    async def run_periodic(self, name: str) -> bool:
+        """Do one run of periodic work if this process leads; return whether it ran.
+
+        Whatever goes wrong is logged: the next run comes as planned, and the bot goes on.
+        """
+        work, _seconds = self._periodic[name]
+        try:
+            async with self._sync_lock:
+                if not await self._take_lead():
+                    return False
+            await work.run(
+                PeriodicRun(
+                    sessionmaker=self._sessionmaker,
+                    now=self._clock(),
+                    catalogs=self._catalogs,
+                    settings=self._settings,
+                    get=self._get or _no_http,
+                    default_language=self._default_language,
+                )
+            )
+        except Exception:
+            log.exception("periodic %s failed; it runs again at its next time", name)
+            return False
+        if self._on_commit is not None:
+            self._on_commit({OUTBOX_CHANGED: True})  # it may have queued posts
+        return True
 
     async def stop(self) -> None:
         """Stop timing, let a job that is running finish, and give up the lead."""
@@ -215,7 +271,11 @@ class Scheduler:
                         await self._miss(session, job, now)
             wanted = {job.name: job for job in rows if job.state is JobState.PENDING}
             for aps_job in self._aps.get_jobs():
-                if aps_job.id != SYNC_JOB and aps_job.id not in wanted:
+                if (
+                    aps_job.id != SYNC_JOB
+                    and not aps_job.id.startswith(PERIODIC)
+                    and aps_job.id not in wanted
+                ):
                     aps_job.remove()
             for name, job in wanted.items():
                 existing = self._aps.get_job(name)
@@ -313,3 +373,8 @@ class Scheduler:
         async with self._sessionmaker() as session:
             names = [job.name for job in await jobs.pending(session) if job.due_at <= self._clock()]
         return sum([await self.fire(name) for name in names])
+
+
+async def _no_http(url: str, *_args: Any) -> HttpAnswer:
+    """Refuse to read the web: the app gave the scheduler no way to."""
+    raise HttpFailure(f"no HTTP client was given to read {url}")

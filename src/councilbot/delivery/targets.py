@@ -53,6 +53,9 @@ class Outgoing(BaseModel):
     # Not a message: "home" publishes the member's Slack Home tab (services.home), rendered
     # when it is sent. Only the Slack target is given such rows.
     view: str | None = None
+    # A picture shown with the text, by its address (a magazine issue's cover): Telegram
+    # sends it as a photo captioned with the text, Slack as an image block. Not with `file`.
+    image_url: str | None = None
 
 
 class DeliveryError(Exception):

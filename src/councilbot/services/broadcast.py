@@ -333,6 +333,36 @@ async def rerender(
     return await outbox.enqueue_edits(session, source, source_id, again, now=now, throttle=throttle)
 
 
+async def direct(
+    session: AsyncSession,
+    member_ids: Sequence[int],
+    *,
+    zone: ZoneInfo,
+    catalogs: Catalogs,
+    default_language: str,
+) -> list[Recipient]:
+    """Find how to reach members by direct message (a reminder, a waitlist promotion).
+
+    Each member once, on the platform where we last saw them, in their own language, with
+    times shown in `zone` (the thing's), as a subscriber's direct message is.
+    """
+    if not member_ids:
+        return []
+    rows = await _latest_identities(session, select(Member.id).where(Member.id.in_(member_ids)))
+    language = await Languages.of(session, [m for m, _ in rows], default_language)
+    return [
+        _in_dm(
+            identity.platform,
+            identity.workspace,
+            identity.user_id,
+            member.id,
+            catalogs.translator(language(member)),
+            zone,
+        )
+        for member, identity in rows
+    ]
+
+
 async def _app_languages(session: AsyncSession, member_ids: list[int]) -> dict[int, str]:
     """Return the language each member's app reported when last seen (on any platform that
     reports one: Slack does not), by member."""
@@ -369,6 +399,13 @@ async def subscribers(
         )
         .distinct()
     )
+    return await _latest_identities(session, subscribed)
+
+
+async def _latest_identities(
+    session: AsyncSession, member_ids: Any
+) -> list[tuple[Member, Identity]]:
+    """Return each of these members (a subquery of ids) with the identity last seen."""
     latest = (
         select(
             Identity.id,
@@ -379,7 +416,7 @@ async def subscribers(
             )
             .label("rank"),
         )
-        .where(Identity.member_id.in_(subscribed))
+        .where(Identity.member_id.in_(member_ids))
         .subquery()
     )
     rows = await session.execute(

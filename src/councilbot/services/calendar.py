@@ -41,7 +41,6 @@ __all__ = [
     "Feed",
     "Recurrence",
     "calendars_changed",
-    "council_calendar_events",
     "council_feed",
     "ics",
 ]
@@ -315,22 +314,11 @@ EventsOf = Callable[[AsyncSession, str, datetime], Awaitable[list[CalendarEvent]
 """Return a council's upcoming events (cross-council ones included) for its feed."""
 
 
-async def council_calendar_events(
-    session: AsyncSession, council_slug: str, now: datetime
-) -> list[CalendarEvent] | None:
-    """Return no events: the stand-in for `services.events.council_calendar_events`.
-
-    The composition root (app.py, `CouncilFeeds(..., events_of=...)`) passes the events
-    feature's function of this name and signature in its place.
-    """
-    return []
-
-
 async def council_feed(
     session: AsyncSession,
     key: str,
     now: datetime,
-    events_of: EventsOf = council_calendar_events,
+    events_of: EventsOf,
 ) -> Feed | None:
     """Render the feed of the council `key` names (slug or city, any case or accents)."""
     try:
@@ -386,7 +374,7 @@ class CouncilFeeds:
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         clock: Callable[[], datetime],
-        events_of: EventsOf = council_calendar_events,
+        events_of: EventsOf,
         ttl: float = FEED_TTL,
     ) -> None:
         self._sessionmaker = sessionmaker

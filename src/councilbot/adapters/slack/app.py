@@ -52,6 +52,7 @@ from councilbot.delivery.targets import PermanentError, TransientError
 log = logging.getLogger(__name__)
 
 ACTION_ID = re.compile(r"^cmd_\d+$")
+LINK_ID = re.compile(r"^url_\d+$")  # a link button: Slack opens the page itself
 # chat.* errors after which the bot cannot write in the channel at all.
 NOT_THERE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
 NOT_IN_CHANNEL = N_(
@@ -111,6 +112,7 @@ class SlackAdapter:
         self._signed = signing_secret is not None
         self.bolt.command(command)(self._on_command)
         self.bolt.action(ACTION_ID)(self._on_action)
+        self.bolt.action(LINK_ID)(self._on_link)
         self.bolt.view(FORM_CALLBACK)(self._on_form)
         self.bolt.event("member_joined_channel")(self._on_joined)
         self.bolt.event("app_home_opened")(self._on_home_opened)
@@ -272,6 +274,10 @@ class SlackAdapter:
             )
             public = await self._send(client, respond, command, reply, ephemeral=ephemeral)
             await self._send_file(client, respond, command, reply, public=public)
+
+    async def _on_link(self, ack: AsyncAck) -> None:
+        """Acknowledge a link button: Slack opened its page; there is nothing to run."""
+        await ack()
 
     async def _on_action(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient

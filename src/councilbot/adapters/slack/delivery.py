@@ -171,8 +171,23 @@ class SlackTarget:
         )
 
     async def _post_text(self, message: Outgoing, token: str | None) -> str:
-        """Post the message's text and buttons to its channel; return its `ts`."""
-        blocks = blocks_for(message.text, message.buttons)
+        """Post the message's text, picture and buttons to its channel; return its `ts`.
+
+        Slack fetches a picture itself and refuses the whole message if it cannot: then the
+        message goes without it (a post without its cover beats no post).
+        """
+        try:
+            return await self._post_blocks(message, token, message.image_url)
+        except Rejected as exc:
+            if not message.image_url:
+                raise
+            log.info("slack would not show the picture %s (%s): text alone", message.image_url, exc)
+            return await self._post_blocks(message, token, None)
+
+    async def _post_blocks(self, message: Outgoing, token: str | None, image: str | None) -> str:
+        blocks = blocks_for(
+            message.text, message.buttons, image_url=image, image_alt=fallback_text(message.text)
+        )
         response = await self._call(
             message,
             token,
@@ -228,18 +243,30 @@ class SlackTarget:
         token = await self._token(message.workspace)
         channel = await self._conversation(message, token)
         # Without `blocks`, Slack keeps the old ones: an empty list removes them.
-        blocks = blocks_for(message.text, message.buttons)
-        await self._call(
-            message,
-            token,
-            lambda: self.client.chat_update(
-                channel=channel,
-                ts=ts,
-                text=fallback_text(message.text),
-                blocks=blocks,
-                token=token,
-            ),
-        )
+        for image in dict.fromkeys((message.image_url, None)):
+            blocks = blocks_for(
+                message.text,
+                message.buttons,
+                image_url=image,
+                image_alt=fallback_text(message.text),
+            )
+            try:
+                await self._call(
+                    message,
+                    token,
+                    lambda blocks=blocks: self.client.chat_update(
+                        channel=channel,
+                        ts=ts,
+                        text=fallback_text(message.text),
+                        blocks=blocks,
+                        token=token,
+                    ),
+                )
+            except Rejected:
+                if image is None:  # nothing left to leave out
+                    raise
+                continue  # the picture is what Slack refused: the text alone, as when posted
+            return
 
     async def delete(self, message: Outgoing, message_id: str) -> None:
         """Delete a post: its message (chat.delete), then its file (files.delete).

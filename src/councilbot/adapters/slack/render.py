@@ -22,6 +22,8 @@ SECTION_LIMIT = 3000  # characters of mrkdwn in one section block
 LABEL_LIMIT = 75  # characters of a button's plain_text label
 VALUE_LIMIT = 2000  # characters of a button's value
 ACTIONS_LIMIT = 25  # elements in one actions block
+URL_LIMIT = 3000  # characters of a button's url, and of an image block's image_url
+ALT_LIMIT = 2000  # characters of an image block's alt_text
 _INLINE = {"b": "*", "i": "_", "code": "`"}
 _VERBATIM = {"code", "pre"}
 _LINK_SCHEMES = {"http", "https", "mailto", "tel", "slack"}
@@ -174,8 +176,15 @@ def _flatten(buttons: Iterable[Button | Iterable[Button]]) -> list[Button]:
 
 
 def button_element(button: Button, index: int) -> dict[str, Any]:
-    """Build one Block Kit button that runs the button's command."""
+    """Build one Block Kit button that runs the button's command, or opens its page."""
     label = button.label.strip() or button.command
+    if button.url:  # Slack opens it, and still sends an action the app only acknowledges
+        return {
+            "type": "button",
+            "action_id": f"url_{index}",
+            "text": {"type": "plain_text", "text": truncate(label, LABEL_LIMIT), "emoji": True},
+            "url": button.url[:URL_LIMIT],
+        }
     return {
         "type": "button",
         "action_id": f"cmd_{index}",
@@ -184,11 +193,18 @@ def button_element(button: Button, index: int) -> dict[str, Any]:
     }
 
 
-def blocks_for(text: str, buttons: Iterable[Button | Iterable[Button]] = ()) -> list[dict]:
-    """Build Block Kit blocks for safe-markup text and its buttons (flat or in rows).
+def blocks_for(
+    text: str,
+    buttons: Iterable[Button | Iterable[Button]] = (),
+    *,
+    image_url: str | None = None,
+    image_alt: str = "",
+) -> list[dict]:
+    """Build Block Kit blocks for safe-markup text, a picture and its buttons (flat or in rows).
 
     Lines wholly in italics (usage lines, hints) become context blocks: Slack's small grey
-    print for secondary text. Everything else goes in sections.
+    print for secondary text. Everything else goes in sections; the picture (an image
+    block, by its address) comes after the text, the buttons last.
     """
     blocks: list[dict] = []
     for context, markup in _runs(text):
@@ -203,6 +219,9 @@ def blocks_for(text: str, buttons: Iterable[Button | Iterable[Button]] = ()) -> 
                 {"type": "section", "text": {"type": "mrkdwn", "text": piece}}
                 for piece in _chunks(mrkdwn, SECTION_LIMIT)
             ]
+    if image_url:
+        alt = truncate(image_alt.strip() or "image", ALT_LIMIT)
+        blocks.append({"type": "image", "image_url": image_url[:URL_LIMIT], "alt_text": alt})
     elements = [button_element(b, n) for n, b in enumerate(_flatten(buttons))]
     for start in range(0, len(elements), ACTIONS_LIMIT):
         blocks.append({"type": "actions", "elements": elements[start : start + ACTIONS_LIMIT]})

@@ -171,7 +171,31 @@ class TelegramTarget:
         """Send one HTML message; return the post's id (see the module) or raise a DeliveryError."""
         if message.file is not None:
             return await self._deliver_file(message, message.file)
+        if message.image_url:
+            return await self._deliver_picture(message, message.image_url)
         return await self._send_text(message)
+
+    async def _deliver_picture(self, message: Outgoing, url: str) -> str:
+        """Send a picture by its address, as a photo captioned with the text (ids as a file's).
+
+        Telegram fetches the picture itself. If it cannot (the address is down, or not a
+        picture), the text goes alone: a post without its cover beats no post.
+        """
+        params: dict[str, Any] = {"chat_id": message.chat_id, "photo": url}
+        captioned = self._captioned(message)
+        if captioned:
+            params |= {"caption": message.text, "parse_mode": "HTML"}
+            if message.buttons:
+                params["reply_markup"] = await self._keyboard(message.buttons)
+        try:
+            result = await self._call("sendPhoto", params)
+        except Rejected as exc:
+            log.info("telegram would not show the picture %s (%s): text alone", url, exc.reason)
+            return await self._send_text(message)
+        photo_id = str(result["message_id"])
+        if captioned:
+            return f"{photo_id}/"
+        return f"{photo_id}/{await self._send_text(message)}"
 
     async def _send_text(self, message: Outgoing) -> str:
         """Send the message's text with its buttons; return Telegram's message id."""
@@ -326,7 +350,9 @@ class TelegramTarget:
         return {
             "inline_keyboard": [
                 [
-                    {
+                    {"text": b.label, "url": b.url}
+                    if b.url
+                    else {
                         "text": b.label,
                         "callback_data": await self.callbacks.data_for(
                             b.command, expires_at=b.expires_at

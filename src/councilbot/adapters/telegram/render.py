@@ -251,7 +251,9 @@ async def keyboard(
     """Turn a reply's button rows into an inline keyboard, or None when there are none."""
     rows = [
         [
-            InlineKeyboardButton(
+            InlineKeyboardButton(b.label, url=b.url)
+            if b.url
+            else InlineKeyboardButton(
                 b.label, callback_data=await store.data_for(b.command, expires_at=b.expires_at)
             )
             for b in row
