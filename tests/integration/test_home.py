@@ -11,11 +11,14 @@ import io
 import json
 from datetime import UTC, datetime
 
+from icalendar import Calendar
 from sqlalchemy import func, select
 
+from councilbot.core.features import MemberView
 from councilbot.db.base import Base
 from councilbot.db.models import CalendarToken, DigestSent, Identity, Job, Member
-from councilbot.services import home
+from councilbot.services import events, home
+from councilbot.services.home import UTC_ZONE
 from tests.conftest import Bot, Clock
 
 # Distinctive, so that a scan of the database finds them only where they are stored.
@@ -68,7 +71,7 @@ async def test_mydata_sends_a_json_file_of_every_feature(bot: Bot) -> None:
     ]
     assert [s["council"] for s in data["general"]["subscriptions"]] == ["all"]
     assert data["announcements"]["announcements"][0]["text"] == "Hello from the hub"
-    assert set(data) == {"format", "exported_at", "general", "announcements"}
+    assert set(data) == {"format", "exported_at", "general", "announcements", "events"}
 
 
 def _as_text(value: object) -> str:
@@ -211,3 +214,63 @@ async def test_linking_two_accounts_keeps_one_calendar_url_and_one_digest_a_week
     url = first.split("\n")[1]
     async with bot.app.router.reader() as session:
         assert await home.member_of_token(session, url.rsplit("/", 1)[1].removesuffix(".ics"))
+
+
+async def _event(bot: Bot, cap: int = 1) -> None:
+    """Post a Cork event, E1, on Thu 3 Dec 18:00-20:00 GMT."""
+    await bot(f'/newevent "Lean workshop" 2026-12-03 18:00-20:00 cap {cap}')
+    assert "E1 is posted" in await bot("1")
+
+
+async def test_me_shows_the_events_a_member_goes_to_or_waits_for_with_their_buttons(
+    bot: Bot, clock: Clock
+) -> None:
+    await _event(bot)
+    await bot(f"{NAME}@dm: /start cork")
+    await bot("bea@dm: /start cork")
+    await bot(f"{NAME}: /rsvp E1")
+    await bot("bea: /rsvp E1")
+    mine = await bot(f"{NAME}@dm: /me")
+    assert "Your events\n• Lean workshop (E1), Thu 3 Dec, 18:00–20:00 GMT — going" in mine
+    assert "[1] Not going E1" in mine
+    assert "— waitlist, number 1" in await bot("bea@dm: /me")
+    clock.now = datetime(2026, 12, 3, 17, 0, tzinfo=UTC)  # the day of the event
+    assert "[2] Check in E1" in await bot(f"{NAME}@dm: /me")
+    await bot(f"{NAME}@dm: 1")  # Not going: Bea gets the place
+    assert "Your events" not in await bot(f"{NAME}@dm: /me")
+    assert "— going" in await bot("bea@dm: /me")
+
+
+async def test_the_private_feed_mydata_and_digest_hold_the_members_events(
+    bot: Bot, clock: Clock
+) -> None:
+    await _event(bot, cap=5)
+    await bot(f"{NAME}@dm: /start cork")
+    await bot(f"{NAME}: /rsvp E1")
+    url = (await bot(f"{NAME}@dm: /mycalendar")).split("\n")[1]
+    async with bot.app.router.reader() as session:
+        body = await home.member_feed(
+            session, bot.app.router.members, url.rsplit("/", 1)[1][:-4], now=clock.now
+        )
+    assert body is not None
+    [event] = Calendar.from_ical(body).walk("VEVENT")
+    assert str(event["summary"]) == "Lean workshop"
+    data = json.loads((await bot.reply(f"{NAME}@dm: /mydata")).file.data)
+    assert [(r["event"], r["status"]) for r in data["events"]["rsvps"]] == [("E1", "going")]
+    async with bot.app.sessionmaker() as session, session.begin():
+        view = MemberView(session, 2, clock.now, bot.app.catalogs.translator("en"), UTC_ZONE)
+        [section] = await events.digest_sections(view)
+    assert section.lines == ("Lean workshop (E1), Thu 3 Dec, 18:00–20:00 GMT",)
+
+
+async def test_forgetme_frees_the_members_place_for_the_waitlist_and_names_them_nowhere(
+    bot: Bot,
+) -> None:
+    await _event(bot)
+    await bot(f"{NAME}: /rsvp E1")
+    await bot("bea: /rsvp E1")
+    await bot(f"{NAME}@dm: /forgetme yes")
+    assert "— going" in await bot("bea@dm: /me")  # promoted to the freed place
+    assert "bea" in await bot("/attendees E1")
+    assert NAME not in await bot("/attendees E1")
+    assert await _personal_values(bot, [NAME]) == []

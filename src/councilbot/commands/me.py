@@ -13,7 +13,14 @@ from markupsafe import Markup
 from pydantic import Field
 
 from councilbot.core.errors import Conflict
-from councilbot.core.features import Feature, JobKind, MemberData, MemberView, Topic
+from councilbot.core.features import (
+    Erasure,
+    Feature,
+    JobKind,
+    MemberData,
+    MemberView,
+    Topic,
+)
 from councilbot.core.grammar import ArgModel, NoArgs
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Attachment, Button, Reply
@@ -138,7 +145,10 @@ async def forgetme(ctx: Context, args: ForgetArgs) -> Reply:
             ),
             private=True,
         )
-    await home.forget(ctx.session, ctx.router.members, ctx.member.id, ctx.now)
+    erasure = Erasure(
+        ctx.session, ctx.member.id, ctx.now, ctx.router.catalogs, ctx.settings.default_language
+    )
+    await home.forget(ctx.router.members, erasure)
     return Reply(
         text=t(
             "Done: I erased everything I kept about you. If you write to me again, I will meet "

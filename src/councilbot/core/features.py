@@ -29,6 +29,7 @@ from councilbot.core.router import TOPICS, CommandSpec
 
 __all__ = [
     "TOPICS",
+    "Erasure",
     "Feature",
     "Features",
     "HomeSection",
@@ -67,8 +68,22 @@ class MemberView:
 
 # The member's rows of a feature as JSON-able data, for /mydata.
 ExportHook = Callable[[AsyncSession, int], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What a feature's `forget` is given: whose data to erase, in which transaction, when,
+    and how to speak to others it must tell (a freed place goes to the first waiting)."""
+
+    session: AsyncSession
+    member_id: int
+    now: datetime
+    catalogs: Catalogs
+    default_language: str = "en"
+
+
 # Erase what the feature keeps about the member (keep anonymous counts, unlink the rest).
-ForgetHook = Callable[[AsyncSession, int, datetime], Awaitable[None]]
+ForgetHook = Callable[[Erasure], Awaitable[None]]
 # The feature's sections of the member's home or weekly digest (none: nothing to show).
 SectionHook = Callable[[MemberView], Awaitable[Sequence[HomeSection]]]
 # The member's entries of their personal calendar feed: services.calendar.CalendarEvent.

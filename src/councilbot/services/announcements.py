@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from councilbot.core.features import HomeSection, MemberView
+from councilbot.core.features import Erasure, HomeSection, MemberView
 from councilbot.core.formatting import format_when, truncate
 from councilbot.core.i18n import N_, Catalogs, Translator
 from councilbot.db.models import Announcement, AnnouncementStatus, Council, Member
@@ -615,12 +615,13 @@ async def export_authored(session: AsyncSession, member_id: int) -> dict[str, An
     }
 
 
-async def forget_author(session: AsyncSession, member_id: int, _now: datetime) -> None:
+async def forget_author(erasure: Erasure) -> None:
     """Keep what the member published for the councils, no longer linked to them.
 
     An announcement is the council's published content: erasing the person leaves it in the
     chats and in /announce list, without an author. Their unsent drafts are deleted.
     """
+    session, member_id = erasure.session, erasure.member_id
     await session.execute(
         delete(Announcement).where(
             Announcement.author_id == member_id, Announcement.status == AnnouncementStatus.DRAFT

@@ -22,7 +22,7 @@ from markupsafe import Markup
 from sqlalchemy import ForeignKey, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from councilbot.core.features import HomeSection, JobRun, MemberHooks, MemberView
+from councilbot.core.features import Erasure, HomeSection, JobRun, MemberHooks, MemberView
 from councilbot.core.messages import ChatKind, Platform
 from councilbot.db.base import Base
 from councilbot.db.models import (
@@ -98,7 +98,7 @@ async def export(
     return data
 
 
-async def forget(session: AsyncSession, hooks: MemberHooks, member_id: int, now: datetime) -> None:
+async def forget(hooks: MemberHooks, erasure: Erasure) -> None:
     """Erase a member: every feature's personal data, then the member and their accounts.
 
     Features run in reverse order, so that general (first declared, owner of the member
@@ -107,7 +107,8 @@ async def forget(session: AsyncSession, hooks: MemberHooks, member_id: int, now:
     """
     for _name, declared in reversed(hooks):
         if declared.forget is not None:
-            await declared.forget(session, member_id, now)
+            await declared.forget(erasure)
+    session, member_id = erasure.session, erasure.member_id
     await _unlink_everywhere(session, member_id)
     await session.execute(delete(Member).where(Member.id == member_id))
     log.info("member %s erased at their request", member_id)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 
 from councilbot.core import messages
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
-from councilbot.core.features import HomeSection, MemberView
+from councilbot.core.features import Erasure, HomeSection, MemberView
 from councilbot.core.i18n import N_, normalise_language
 from councilbot.core.messages import Button, Platform
 from councilbot.db.base import MAX_ID, Base
@@ -642,12 +642,13 @@ async def export_member(session: AsyncSession, member_id: int) -> dict[str, obje
     }
 
 
-async def forget_member(session: AsyncSession, member_id: int, now: datetime) -> None:
+async def forget_member(erasure: Erasure) -> None:
     """Erase the member's accounts, roles, subscriptions, codes and direct messages.
 
     Chats they linked stay linked (to the council, no longer to them); roles they granted
     stay granted. The member row itself is deleted by services.home.forget, last.
     """
+    session, member_id = erasure.session, erasure.member_id
     await forget_direct_messages(session, member_id)
     await session.execute(
         update(Channel).where(Channel.linked_by_id == member_id).values(linked_by_id=None)

@@ -128,6 +128,13 @@ async def test_a_change_made_on_another_platform_refreshes_the_slack_home(
     clock.advance(seconds=HOME_THROTTLE.total_seconds())
     await slack_app.dispatcher.run_until_idle()
     assert "Unsubscribe announcements (all)" in published(api)[-1]
+    # An RSVP made on the console by the same member: the Slack tab shows the event.
+    await console.say('admin@cork-chat: /newevent "Lean workshop" 2026-12-03 18:00-20:00')
+    await console.say("admin@cork-chat: 1")
+    await console.say("ana@cork-chat: /rsvp E1")
+    clock.advance(seconds=HOME_THROTTLE.total_seconds())
+    await slack_app.dispatcher.run_until_idle()
+    assert "Lean workshop (E1), Thu 3 Dec, 18:00–20:00 GMT — going" in published(api)[-1]
 
 
 def home_press(button: dict[str, Any]) -> str:
