@@ -175,11 +175,15 @@ async def test_the_digest_goes_out_on_monday_at_8_in_the_members_zone_once_per_w
     # 08:00 in Paris: nothing happened there this week, so the week is recorded, not sent.
     assert len(await at(datetime(2026, 12, 7, 7, 0, tzinfo=UTC))) == 2
     assert "[to dm:pierre]" not in console_out.getvalue()
+    clock.now = datetime(2026, 12, 7, 7, 30, tzinfo=UTC)  # a new issue, after Paris's digest
+    await bot('admin@dm: /publish 7 "Green SMEs" https://empower.example.org/7')
+    await bot("admin@dm: 1")  # Send
     assert len(await at(MONDAY_8_DUBLIN)) == 3
     printed = console_out.getvalue()
     assert (
         f"[to dm:{NAME}] Your week — Mon 7 Dec\n\nAnnouncements of the week\n"
-        "• Tue 1 Dec, 09:00 GMT: Desks free on Friday" in printed
+        "• Tue 1 Dec, 09:00 GMT: Desks free on Friday\n\nNew in the magazine\n"
+        "• 📰 EMPOWER #7: Green SMEs\n[1] Read (https://empower.example.org/7)" in printed
     )
     assert len(await at(datetime(2026, 12, 7, 9, 0, tzinfo=UTC))) == 3
     assert console_out.getvalue() == printed  # once per week and member
