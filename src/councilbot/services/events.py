@@ -1180,6 +1180,8 @@ async def cancel(
         item.updated_at = now
         await cancel_jobs(session, item, reminders)
         concerned = list(await _concerned(session, item))
+        for member_id in concerned:  # their Slack Home tabs drop it
+            await home.home_changed(session, member_id, now)
         if concerned:
             file = await ics_file(session, [item], now=now)
 
