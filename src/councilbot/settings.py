@@ -54,6 +54,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "magazine_feed_url": "COUNCILBOT_MAGAZINE_FEED_URL",
     "magazine_feed_minutes": "COUNCILBOT_MAGAZINE_FEED_MINUTES",
     "event_reminders": "COUNCILBOT_EVENT_REMINDERS",
+    "poll_secret": "COUNCILBOT_POLL_SECRET",
 }
 
 
@@ -147,6 +148,8 @@ class Settings(BaseSettings):
     magazine_feed_minutes: Annotated[float, Field(ge=1, le=10_080, allow_inf_nan=False)] = 60.0
     # How long before an event's start those going are reminded: `24h,1h`, `90m`, or `none`.
     event_reminders: str = "24h,1h"
+    # Keys who voted in anonymous polls (services/polls.py); unset: a key kept in the database.
+    poll_secret: SecretStr | None = None
 
     @field_validator("event_reminders")
     @classmethod
@@ -176,6 +179,7 @@ class Settings(BaseSettings):
         "slack_app_token",
         "slack_client_id",
         "slack_client_secret",
+        "poll_secret",
     )
     @classmethod
     def _not_blank(cls, value: SecretStr | str | None) -> SecretStr | str | None:

@@ -85,6 +85,9 @@ class FakeTelegramAPI:
     # The messages sent, by (chat id, message id): text, reply_markup and date (a Unix time).
     messages: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     deleted: set[tuple[str, int]] = field(default_factory=set)
+    # Native polls sent: poll id -> (chat id, message id); chats that are channels.
+    polls: dict[str, tuple[str, int]] = field(default_factory=dict)
+    channels: set[str] = field(default_factory=set)
     # Errors to answer the next calls of a method with, oldest first: {"editMessageText":
     # [(400, "Bad Request: message can't be edited")]}. Method names are case-insensitive.
     scripted_errors: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
@@ -191,6 +194,10 @@ class FakeTelegramAPI:
                 return self._delete_message(params)
             case "senddocument" | "sendphoto":
                 return self._send_file(method, params)
+            case "sendpoll":
+                return self._send_poll(params)
+            case "stoppoll":
+                return self._stop_poll(params)
             case _:
                 return _ok(True)
 
@@ -306,6 +313,66 @@ class FakeTelegramAPI:
             "media": field_name,
         }
         return _ok(message)
+
+    def _poll(self, params: dict[str, Any], poll_id: str, closed: bool) -> dict[str, Any]:
+        """Describe a poll as Bot API 9.6 does (persistent option ids, revoting, members)."""
+        return {
+            "id": poll_id,
+            "question": params["question"],
+            "options": [
+                {"text": o["text"], "voter_count": 0, "persistent_id": f"{poll_id}-{n}"}
+                for n, o in enumerate(params["options"])
+            ],
+            "total_voter_count": 0,
+            "is_closed": closed,
+            "is_anonymous": bool(params.get("is_anonymous", True)),
+            "type": "regular",
+            "allows_multiple_answers": bool(params.get("allows_multiple_answers", False)),
+            "allows_revoting": True,
+            "members_only": False,
+        }
+
+    def _send_poll(self, params: dict[str, Any]) -> web.Response:
+        """Post a poll; a channel takes anonymous polls only, as Telegram's does."""
+        chat_id = str(params.get("chat_id", ""))
+        if (unavailable := self._unavailable(chat_id)) is not None:
+            return unavailable
+        chat = _chat(chat_id)
+        channel = chat["type"] == "channel" or chat_id in self.channels
+        if channel and params.get("is_anonymous") is False:
+            return _error(400, "Bad Request: non-anonymous polls can't be sent to channel chats")
+        if not 2 <= len(params.get("options") or []) <= 12:
+            return _error(400, "Bad Request: poll must have at least 2 option")
+        now = time.monotonic()
+        self.sent.append(Recorded("sendPoll", params, now))
+        poll_id = str(5_000_000_000_000_000_000 + self._next_message_id)
+        message = {
+            "message_id": self._next_message_id,
+            "from": self._bot_user(),
+            "chat": chat,
+            "date": int(time.time()),
+            "poll": self._poll(params, poll_id, closed=False),
+        }
+        self._next_message_id += 1
+        self.messages[chat_id, message["message_id"]] = {
+            "text": "",
+            "reply_markup": None,
+            "date": message["date"],
+            "poll": message["poll"],
+            "params": params,
+        }
+        self.polls[poll_id] = (chat_id, message["message_id"])
+        return _ok(message)
+
+    def _stop_poll(self, params: dict[str, Any]) -> web.Response:
+        chat_id = str(params.get("chat_id", ""))
+        sent = self.messages.get((chat_id, int(params.get("message_id") or 0)))
+        if sent is None or "poll" not in sent:
+            return _error(400, "Bad Request: message with poll to stop not found")
+        if sent["poll"]["is_closed"]:
+            return _error(400, "Bad Request: poll has already been closed")
+        sent["poll"]["is_closed"] = True
+        return _ok(sent["poll"])
 
     def _edit_message(self, params: dict[str, Any], field: str = "text") -> web.Response:
         """Edit a message's text (editMessageText) or a file's caption (editMessageCaption)."""

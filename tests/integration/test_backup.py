@@ -13,7 +13,7 @@ import sqlite3
 import stat
 import sys
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ def value_for(column: Any, n: int) -> Any:
         return n
     if python is datetime:
         return datetime(2026, 12, 1, 9, n % 60, 30, tzinfo=UTC if kind.timezone else None)
+    if python is date:
+        return date(2026, 12, 1) + timedelta(days=n % 365)
     if python is dict:
         return {"n": n, "text": "Málaga 📣" * 50}
     if python is str:

@@ -347,7 +347,14 @@ async def test_a_weekly_series_keeps_its_hour_across_a_daylight_saving_change(
         statuses = [e.status for e in await session.scalars(select(Event).order_by(Event.id))]
     assert statuses == [EventStatus.SCHEDULED] + [EventStatus.CANCELLED] * 3
     calendar = Calendar.from_ical((await bot.reply("/ical E1")).file.data)  # type: ignore[union-attr]
-    assert len(calendar.walk("VEVENT")) == 4
+    # One series in the file: its rule, the three cancelled dates excluded, and the first
+    # date as it stands now (moved to 19:00) overriding the rule's 18:00.
+    master, first = calendar.walk("VEVENT")
+    assert master["UID"] == first["UID"] == "series-1@councilbot"
+    assert master["RRULE"]["FREQ"] == ["WEEKLY"]
+    excluded = [d.dt for d in master["EXDATE"].dts]
+    assert [(d.month, d.day, d.hour) for d in excluded] == [(3, 25, 18), (4, 1, 18), (4, 8, 18)]
+    assert first["RECURRENCE-ID"].dt.hour == 18 and first["DTSTART"].dt.hour == 19
 
 
 async def test_bad_input_gets_a_clear_answer_and_changes_nothing(bot: Bot) -> None:

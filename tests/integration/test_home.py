@@ -71,7 +71,7 @@ async def test_mydata_sends_a_json_file_of_every_feature(bot: Bot) -> None:
     ]
     assert [s["council"] for s in data["general"]["subscriptions"]] == ["all"]
     assert data["announcements"]["announcements"][0]["text"] == "Hello from the hub"
-    assert set(data) == {"format", "exported_at", "general", "announcements", "events"}
+    assert set(data) == {"format", "exported_at", "general", "announcements", "events", "magazine"}
 
 
 def _as_text(value: object) -> str:

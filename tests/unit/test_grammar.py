@@ -515,6 +515,9 @@ def test_form_fields_are_read_like_typed_ones() -> None:
         kind="mine"
     )
     assert parse_fields(TagsArgs, {"tags": "a  b"}, CONTEXT) == TagsArgs(tags=["a", "b"])
+    # On several lines (a Slack box), one item per line.
+    lines = {"tags": "a b\n\n c \n"}
+    assert parse_fields(TagsArgs, lines, CONTEXT) == TagsArgs(tags=["a b", "c"])
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ from councilbot.core.grammar import ArgModel, Flag, When
 from councilbot.core.i18n import N_
 from councilbot.core.messages import Button, FormRequest, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
+from councilbot.db.base import MAX_ID
 from councilbot.db.models import IssueStatus, MagazineIssue
 from councilbot.services import magazine, magazine_feed
 
@@ -50,7 +51,7 @@ class MagazineArgs(ArgModel):
 class ArchiveArgs(ArgModel):
     """Name a page of the archive (/magazine archive)."""
 
-    page: Annotated[int | None, Field(title=N_("page"), ge=1)] = None
+    page: Annotated[int | None, Field(title=N_("page"), ge=1, le=MAX_ID)] = None
 
 
 class PublishArgs(ArgModel):

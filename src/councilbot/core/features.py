@@ -115,6 +115,7 @@ class JobRun:
     catalogs: Catalogs
     default_language: str = "en"  # the operator's COUNCILBOT_DEFAULT_LANGUAGE
     members: MemberHooks = ()  # every feature's MemberData (the weekly digest reads them)
+    settings: Any = None  # the app's `councilbot.settings.Settings` (a job may need a secret)
 
 
 JobHandler = Callable[[JobRun], Awaitable[None]]

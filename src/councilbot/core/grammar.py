@@ -536,7 +536,10 @@ def parse_fields(
         elif field.comma_list:
             values[name] = _list_value(field, text)
         elif field.many:
-            values[name] = text.split()
+            # Written on several lines (a poll's question, then its options), one item per
+            # line; on one line, one item per word.
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            values[name] = lines if "\n" in text else text.split()
         else:
             values[name] = text.lower() if field.choices or field.declared else text
     return _validate(model, values, context)

@@ -139,6 +139,9 @@ class Reply(_Frozen):
     # Where forms exist, ask for the rest of a command in one instead of showing `text`.
     form: FormRequest | None = None
     private: bool = False
+    # A short confirmation of a button press (a vote counted): where a platform can show it as
+    # a passing notice (Telegram's answer to the press), that notice is all it shows.
+    notice: bool = False
     # Set when the command was refused and changed nothing: the reason alone (safe markup,
     # without the usage line) and the argument at fault, if one is.
     error: str | None = None

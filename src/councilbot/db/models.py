@@ -375,6 +375,180 @@ class Announcement(Base):
     )
 
 
+# --- Polls -------------------------------------------------------------------------------
+
+
+class PollKind(StrEnum):
+    """What a poll asks for."""
+
+    SINGLE = "single"  # one option
+    MULTIPLE = "multiple"  # one or more options
+    RATING = "rating"  # a mark from 1 to 5
+
+
+class PollStatus(StrEnum):
+    """Where a poll stands."""
+
+    DRAFT = "draft"  # shown in a preview; nothing is posted until Send
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"  # a draft dropped from its preview
+
+
+poll_councils = Table(
+    "poll_councils",
+    Base.metadata,
+    Column("poll_id", ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True),
+    Column("council_id", ForeignKey("councils.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Poll(Base):
+    """A question put to one, several or all councils, answered on every platform."""
+
+    __tablename__ = "polls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    question: Mapped[str] = mapped_column(Text)
+    kind: Mapped[PollKind] = mapped_column(_enum(PollKind, "poll_kind"))
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Counts are shown to nobody, its author included, until the poll closes.
+    results_after_close: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_other: Mapped[bool] = mapped_column(Boolean, default=False)  # voters add answers
+    remind: Mapped[bool] = mapped_column(Boolean, default=True)  # 24 h before closing
+    all_councils: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[PollStatus] = mapped_column(_enum(PollStatus, "poll_status"))
+    closes_at: Mapped[datetime | None]
+    timezone: Mapped[str] = mapped_column(String(64))  # its times are shown in it
+    every: Mapped[str | None] = mapped_column(String(8))  # "week" | "month": a new round
+    previous_round_id: Mapped[int | None] = mapped_column(
+        ForeignKey("polls.id", ondelete="SET NULL"), index=True
+    )
+    # Sent by direct message to these members only (an event's feedback), not to councils.
+    direct: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who gets the final results by direct message when it closes (an event's organiser).
+    report_to_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    follow_up_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("polls.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    opened_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    councils: Mapped[list[Council]] = relationship(
+        secondary=poll_councils, lazy="selectin", order_by=Council.slug
+    )
+    options: Mapped[list[PollOption]] = relationship(
+        lazy="selectin", order_by="PollOption.position", back_populates="poll"
+    )
+
+
+class PollOption(Base):
+    """One answer a poll offers (or one a voter added with "Other…"), with anonymous counts.
+
+    `anonymous_count` holds the votes of an anonymous poll: a number, never who.
+    """
+
+    __tablename__ = "poll_options"
+    __table_args__ = (UniqueConstraint("poll_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
+    position: Mapped[int]  # 1, 2, ...: the number voters type
+    label: Mapped[str] = mapped_column(String(200))
+    other: Mapped[bool] = mapped_column(Boolean, default=False)  # typed by a voter
+
+    poll: Mapped[Poll] = relationship(back_populates="options")
+
+
+class PollVote(Base):
+    """A member's choice in a poll that is not anonymous.
+
+    `slot` is 0 for a single-choice or rating poll (one vote per member) and the option's id
+    for a multiple-choice one (one vote per option): the unique key is the one-vote rule.
+    """
+
+    __tablename__ = "poll_votes"
+    __table_args__ = (UniqueConstraint("poll_id", "member_id", "slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    slot: Mapped[int]
+    option_id: Mapped[int] = mapped_column(
+        ForeignKey("poll_options.id", ondelete="CASCADE"), index=True
+    )
+    platform: Mapped[Platform] = mapped_column(_enum(Platform, "platform"))
+    voted_at: Mapped[datetime]
+
+
+class PollTally(Base):
+    """How many anonymous votes an option got from one platform: counts, never voters."""
+
+    __tablename__ = "poll_tallies"
+
+    option_id: Mapped[int] = mapped_column(
+        ForeignKey("poll_options.id", ondelete="CASCADE"), primary_key=True
+    )
+    platform: Mapped[Platform] = mapped_column(_enum(Platform, "platform"), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+
+
+class PollBallot(Base):
+    """That someone voted in an anonymous poll: a keyed hash of member and poll, nothing more.
+
+    No time, no option, no order: the hash is the key, so it cannot be lined up with the
+    counts. It stops a second vote and tells who has not voted yet (for reminders).
+    """
+
+    __tablename__ = "poll_ballots"
+
+    poll_id: Mapped[int] = mapped_column(
+        ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True
+    )
+    voter: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex HMAC-SHA256
+
+
+class PollReminder(Base):
+    """That a member was reminded of a poll (once per member per poll)."""
+
+    __tablename__ = "poll_reminders"
+
+    poll_id: Mapped[int] = mapped_column(
+        ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class PollPost(Base):
+    """A native Telegram poll we posted: its poll id (what `poll_answer` names) to our poll.
+
+    The other posts of a poll are its outbox rows (`deliveries`, source "poll").
+    """
+
+    __tablename__ = "poll_posts"
+
+    native_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL")
+    )
+
+
+class PollKey(Base):
+    """The per-install secret that keys anonymous ballots, when no COUNCILBOT_POLL_SECRET is set."""
+
+    __tablename__ = "poll_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    secret: Mapped[str] = mapped_column(String(128))
+
+
 # --- Magazine (EMPOWER issues, published by command or picked up from the feed) ---------
 
 

@@ -79,7 +79,9 @@ def _payload(message: Outgoing) -> dict[str, Any]:
     A file goes as its reference (its bytes are in the files table): see files.py.
     """
     return message.model_dump(
-        mode="json", include={"text", "buttons", "file", "image_url", "view"}, exclude_none=True
+        mode="json",
+        include={"text", "buttons", "file", "poll", "image_url", "view"},
+        exclude_none=True,
     )
 
 

@@ -365,6 +365,7 @@ class Scheduler:
                 catalogs=self._catalogs,
                 default_language=self._default_language,
                 members=self._members,
+                settings=self._settings,
             )
         )
 

@@ -38,6 +38,22 @@ class FileRef(BaseModel):
     data: bytes | None = Field(default=None, exclude=True, repr=False)
 
 
+class NativePoll(BaseModel):
+    """A platform's own poll to post instead of the text (Telegram's sendPoll), if it can.
+
+    Only targets with native polls read it; the others send the text and its buttons, and
+    so does Telegram where it refuses the native poll (a channel). `closed`, in an edit,
+    stops the poll (stopPoll).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str  # plain text
+    options: tuple[str, ...]
+    multiple: bool = False
+    closed: bool = False
+
+
 class Outgoing(BaseModel):
     """One message for one chat, as stored in the outbox."""
 
@@ -53,6 +69,7 @@ class Outgoing(BaseModel):
     # Not a message: "home" publishes the member's Slack Home tab (services.home), rendered
     # when it is sent. Only the Slack target is given such rows.
     view: str | None = None
+    poll: NativePoll | None = None  # a native poll where the platform has them
     # A picture shown with the text, by its address (a magazine issue's cover): Telegram
     # sends it as a photo captioned with the text, Slack as an image block. Not with `file`.
     image_url: str | None = None

@@ -53,7 +53,7 @@ async def test_a_public_answer_has_its_file_in_the_channel(
     adapter: SlackAdapter, api: FakeSlackAPI
 ) -> None:
     [post] = await answered(
-        adapter, slash(api, "ical 7"), lambda: calls_to(api, "chat.postMessage", CHANNEL)
+        adapter, slash(api, "councils"), lambda: calls_to(api, "chat.postMessage", CHANNEL)
     )
     [upload] = await until(lambda: api.uploads)
     assert post.params["text"] == "Your calendar file:"

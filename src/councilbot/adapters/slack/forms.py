@@ -2,7 +2,7 @@
 
 `/council announce` with no arguments opens a modal with inputs for the arguments of the
 command's model (core.grammar.FormField), each suited to the argument's type: a multi-line
-box for free text, a menu for a fixed choice, a checkbox for a yes/no option, a date picker
+box for free text (and for a list, one item per line), a menu for a fixed choice, a checkbox for a yes/no option, a date picker
 for a date, a time picker for a time of day, a date picker and a time picker for a moment
 (read in the council's zone, as a typed time is), a number input for a whole number and a
 multi-select of the councils for a list of councils. Its submission runs the same command
@@ -255,7 +255,7 @@ def _element(field: FormField, form: Form, label: str) -> dict[str, Any]:
     return {
         "type": "plain_text_input",
         "action_id": ACTION,
-        "multiline": field.rest,
+        "multiline": field.rest or field.many,  # a list: one item per line
         "max_length": TEXT_LIMIT,
     }
 

@@ -35,6 +35,8 @@ from telegram.ext import (
     ChatMemberHandler,
     ContextTypes,
     MessageHandler,
+    PollAnswerHandler,
+    PollHandler,
     filters,
 )
 
@@ -68,6 +70,8 @@ ALLOWED_UPDATES = (
     "channel_post",
     "callback_query",
     "my_chat_member",
+    "poll_answer",  # a vote in one of our native polls
+    "poll",  # a native poll's new state (we keep our own counts)
 )
 # The bot's own membership: "member"/"administrator" is in the chat, "left"/"kicked" is out.
 PRESENT = frozenset({ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER})
@@ -133,6 +137,8 @@ class TelegramAdapter:
         self.application.add_handler(
             ChatMemberHandler(self._on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
         )
+        self.application.add_handler(PollAnswerHandler(self._on_poll_answer))
+        self.application.add_handler(PollHandler(self._on_poll))
         self.application.add_error_handler(self._on_error)
 
     async def start(self) -> None:
@@ -271,6 +277,8 @@ class TelegramAdapter:
             await query.answer(toast(reply.error), show_alert=True)
             return
         await query.answer(toast(reply.text))
+        if reply.notice:
+            return  # the toast says it; the message pressed (a poll's post) stays as it was
         elsewhere = reply.private and not command.chat.is_private
         if elsewhere or reply.file is not None or not isinstance(message, Message):
             # A file cannot be edited into a text message: the answer comes as a new one.
@@ -291,6 +299,32 @@ class TelegramAdapter:
                 return
             log.info("could not edit telegram message, sending a new one: %s", exc.message)
             await self._send_reply(command, reply)
+
+    async def _on_poll_answer(self, update: Update, _context: Context) -> None:
+        """Turn a vote in a native poll into the platform-neutral /vote (or /unvote).
+
+        A `poll_answer` names no chat, only the poll's id: the polls service maps it to our
+        poll. No options chosen means the vote was taken back. Telegram shows the voter their
+        vote, so the answer is only logged.
+        """
+        answer = update.poll_answer
+        if answer is None or answer.user is None:  # a chat voting anonymously: nobody to count
+            return
+        chosen = " ".join(str(option) for option in answer.option_ids)
+        name = "vote" if chosen else "unvote"
+        command = Command(
+            name=name,
+            args=f"tg:{answer.poll_id} {chosen}".strip(),
+            sender=_user_identity(answer.user),
+            chat=_chat(None, answer.user),
+            received_at=self.router.clock(),
+        )
+        reply = await self.router.handle(command)
+        if reply.error is not None:
+            log.info("a telegram poll answer was not counted: %s", plain_text(reply.error))
+
+    async def _on_poll(self, update: Update, _context: Context) -> None:
+        """Take note of a native poll's new state: our own counts already have its votes."""
 
     async def _on_migrate(self, update: Update, _context: Context) -> None:
         """Keep a group's link when Telegram upgrades it to a supergroup (a new chat id)."""

@@ -32,7 +32,11 @@ that fits how it was sent and a deletion removes all of it:
   longer than a caption may be is cut at 1,024 characters, ending with an ellipsis, since
   Telegram cannot turn a caption into a message of its own);
 - `"12/13"`: a file, then the text as message 13 (edited by `editMessageText`, whatever the
-  new text's length; deleted with its file).
+  new text's length; deleted with its file);
+- `"poll:14:<poll id>"`: a native poll (`sendPoll`), message 14, whose answers name the
+  poll id; its edits change nothing (Telegram counts its own votes) but the one that says
+  it closed, which stops it (`stopPoll`). Where Telegram refuses a native poll (a channel
+  takes anonymous polls only), the message goes as its text and buttons instead.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from councilbot.delivery.targets import (
     DeliveryError,
     FileRef,
     Moved,
+    NativePoll,
     NotAllowed,
     Outgoing,
     PermanentError,
@@ -88,6 +93,7 @@ _REFUSED = ("message can't be edited", "message can't be deleted")  # also "... 
 _NOT_A_PHOTO = ("photo_invalid_dimensions", "image_process_failed", "photo_invalid")
 # What Telegram answers when a file id it gave us no longer works: the bytes go again.
 _STALE_FILE_ID = ("file identifier", "file reference", "file_id")
+POLL_PREFIX = "poll:"  # the id of a native poll's post: "poll:<message id>:<poll id>"
 UPLOAD_RATE = 250_000  # bytes a second an upload is given at least, on top of the timeout
 _REMEMBERED = 1_000  # files sent whose text still has to follow, kept for a retry
 
@@ -171,9 +177,27 @@ class TelegramTarget:
         """Send one HTML message; return the post's id (see the module) or raise a DeliveryError."""
         if message.file is not None:
             return await self._deliver_file(message, message.file)
+        if message.poll is not None:
+            try:
+                return await self._send_poll(message, message.poll)
+            except Rejected as exc:
+                if "channel" not in exc.reason.lower():
+                    raise
         if message.image_url:
             return await self._deliver_picture(message, message.image_url)
         return await self._send_text(message)
+
+    async def _send_poll(self, message: Outgoing, poll: NativePoll) -> str:
+        """Post a native, non-anonymous poll; return "poll:<message id>:<poll id>"."""
+        params: dict[str, Any] = {
+            "chat_id": message.chat_id,
+            "question": poll.question,
+            "options": [{"text": option} for option in poll.options],
+            "is_anonymous": False,
+            "allows_multiple_answers": poll.multiple,
+        }
+        result = await self._call("sendPoll", params)
+        return f"{POLL_PREFIX}{result['message_id']}:{result['poll']['id']}"
 
     async def _deliver_picture(self, message: Outgoing, url: str) -> str:
         """Send a picture by its address, as a photo captioned with the text (ids as a file's).
@@ -310,6 +334,10 @@ class TelegramTarget:
         edited by its caption, cut with an ellipsis if the new text is longer than a caption
         may be; a text message (alone, or after its file) by its text, whatever the length.
         """
+        if message_id.startswith(POLL_PREFIX):
+            if message.poll is not None and message.poll.closed:
+                await self._stop_poll(message.chat_id, _poll_message(message_id))
+            return  # a native poll's own counts update themselves
         file_id, text_id = _parts(message_id)
         params: dict[str, Any] = {"chat_id": message.chat_id, "parse_mode": "HTML"}
         if text_id is None:
@@ -330,12 +358,23 @@ class TelegramTarget:
             if _UNCHANGED not in exc.reason.lower():
                 raise _refused(exc) from None
 
+    async def _stop_poll(self, chat_id: str, message_id: int) -> None:
+        """Stop a native poll; one already stopped counts as stopped."""
+        try:
+            await self._call("stopPoll", {"chat_id": chat_id, "message_id": message_id})
+        except Rejected as exc:
+            if "already closed" not in exc.reason.lower():
+                raise _refused(exc) from None
+
     async def delete(self, message: Outgoing, message_id: str) -> None:
         """Delete every message of a sent post (its text, then its file), or raise a DeliveryError.
 
         A message already gone counts as deleted, so a retry after a partial deletion is safe.
         """
-        file_id, text_id = _parts(message_id)
+        if message_id.startswith(POLL_PREFIX):
+            file_id, text_id = None, _poll_message(message_id)
+        else:
+            file_id, text_id = _parts(message_id)
         for part in (text_id, file_id):
             if part is None:
                 continue
@@ -403,6 +442,11 @@ class TelegramTarget:
         if logged:
             log.info("telegram delivery to %s failed: %s", params.get("chat_id"), error.reason)
         return error
+
+
+def _poll_message(message_id: str) -> int:
+    """Read the message id of a native poll's post ("poll:<message id>:<poll id>")."""
+    return int(message_id.removeprefix(POLL_PREFIX).partition(":")[0])
 
 
 def _parts(message_id: str) -> tuple[int | None, int | None]:
