@@ -71,7 +71,15 @@ async def test_mydata_sends_a_json_file_of_every_feature(bot: Bot) -> None:
     ]
     assert [s["council"] for s in data["general"]["subscriptions"]] == ["all"]
     assert data["announcements"]["announcements"][0]["text"] == "Hello from the hub"
-    assert set(data) == {"format", "exported_at", "general", "announcements", "events", "magazine"}
+    assert set(data) == {
+        "format",
+        "exported_at",
+        "general",
+        "announcements",
+        "events",
+        "polls",
+        "magazine",
+    }
 
 
 def _as_text(value: object) -> str:
@@ -277,4 +285,37 @@ async def test_forgetme_frees_the_members_place_for_the_waitlist_and_names_them_
     assert "— going" in await bot("bea@dm: /me")  # promoted to the freed place
     assert "bea" in await bot("/attendees E1")
     assert NAME not in await bot("/attendees E1")
+    assert await _personal_values(bot, [NAME]) == []
+
+
+async def _poll(bot: Bot) -> None:
+    await bot('/poll "Lunch on Friday?" "Pizza" "Sushi"')
+    await bot("1")  # Send
+
+
+async def test_me_shows_open_polls_waiting_for_the_members_vote_with_vote_buttons(
+    bot: Bot,
+) -> None:
+    await bot(f"{NAME}@dm: /start cork")
+    await _poll(bot)
+    mine = await bot(f"{NAME}@dm: /me")
+    assert "Polls waiting for your vote\n• Lunch on Friday? (poll #1)" in mine
+    assert "[1] Pizza  [2] Sushi" in mine or "[1] Pizza\n[2] Sushi" in mine
+    await bot(f"{NAME}@dm: 1")  # votes Pizza
+    assert "Polls waiting for your vote" not in await bot(f"{NAME}@dm: /me")
+
+
+async def test_forgetme_keeps_a_members_votes_in_the_totals_without_them(bot: Bot) -> None:
+    await bot(f"{NAME}@dm: /start cork")
+    await _poll(bot)
+    await bot(f"{NAME}: /vote 1 1")
+    await bot("bea: /vote 1 2")
+    before = await bot("/results 1")
+    data = json.loads((await bot.reply(f"{NAME}@dm: /mydata")).file.data)
+    assert [v["choice"] for v in data["polls"]["votes"]] == ["Pizza"]
+    await bot(f"{NAME}@dm: /forgetme yes")
+    after = await bot("/results 1")
+    # The votes stay in the totals (Pizza 1, Sushi 1); the voters counted are those still known.
+    assert after.split("\n")[:3] == before.split("\n")[:3]
+    assert "1 voter · Votes by platform: Console 2" in after
     assert await _personal_values(bot, [NAME]) == []

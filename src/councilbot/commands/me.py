@@ -43,7 +43,7 @@ async def home_reply(ctx: Context) -> Reply:
     t = ctx.t
     member = await _member(ctx)
     zone = await home.member_zone(ctx.session, member)
-    view = MemberView(ctx.session, member.id, ctx.now, t, zone)
+    view = MemberView(ctx.session, member.id, ctx.now, t, zone, settings=ctx.settings)
     found = await home.home_sections(ctx.router.members, view)
     text = home.render_sections(t("<b>Your home</b>, {name}", name=member.display_name), found)
     footer = t(

@@ -64,6 +64,7 @@ class MemberView:
     t: Translator
     tz: ZoneInfo  # the member's home council's zone (UTC without one)
     since: datetime | None = None  # the digest: the start of the week it covers
+    settings: Any = None  # the app's `councilbot.settings.Settings` (a poll's ballot secret)
 
 
 # The member's rows of a feature as JSON-able data, for /mydata.

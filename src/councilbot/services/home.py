@@ -278,7 +278,9 @@ async def send_digests(run: JobRun) -> None:
         if claimed.first() is None:
             continue
         t = run.catalogs.translator(languages(member))
-        view = MemberView(session, member.id, now, t, zone, since=now - timedelta(days=7))
+        view = MemberView(
+            session, member.id, now, t, zone, since=now - timedelta(days=7), settings=run.settings
+        )
         found = await digest_sections(run.members, view)
         if not found:  # a quiet week: nothing to say, and nothing sent
             continue
