@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from councilbot.commands import announcements, desks, events, general, magazine, me, polls
-from councilbot.core.features import Features
+from councilbot.core.features import FEATURE_EVENTS, Features
 from councilbot.core.http import HttpGet
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
@@ -148,6 +148,11 @@ class App:
         await self.engine.dispose()
         log.info("stopped: database connections closed")
 
+    def count_events(self, info: dict[str, Any]) -> None:
+        """Count the RSVPs, bookings and votes a committed command recorded (FEATURE_EVENTS)."""
+        for event in info.pop(FEATURE_EVENTS, ()):
+            self.metrics.count_event(event)
+
     def after_commit(self, info: dict[str, Any]) -> None:
         """Wake the dispatcher and resynchronise the scheduler when a commit needs it."""
         if info.pop(OUTBOX_CHANGED, False):
@@ -189,6 +194,7 @@ async def build_app(
         running.commands(),
         topics=running.topics(),
         members=running.members(),
+        choices=running.choices(),
         sessionmaker=sessionmaker,
         reader=create_sessionmaker(engine, read_only=True),
         directory=ServiceDirectory(),
@@ -265,4 +271,5 @@ async def build_app(
         dispatcher=dispatcher, scheduler=app.scheduler, sessionmaker=sessionmaker, clock=clock
     )
     router.on_handled.append(app.metrics.observe)
+    router.after_commit.append(app.count_events)
     return app

@@ -163,6 +163,7 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
 
     from councilbot.db.session import check_schema, create_engine, create_sessionmaker
     from councilbot.services.councils import read_seed_file, seed_councils
+    from councilbot.services.desks import seed_facilities
     from councilbot.services.magazine import seed_archive
 
     path = Path(args.file) if args.file else settings.councils_file
@@ -175,14 +176,20 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
     try:
         await check_schema(engine)
         async with create_sessionmaker(engine)() as session, session.begin():
-            report = await seed_councils(session, seed, now=datetime.now(UTC))
+            now = datetime.now(UTC)
+            report = await seed_councils(session, seed, now=now)
+            desks = await seed_facilities(session, seed, now=now)
             # So that /magazine shows something on a fresh install (archived, not posted).
-            added = await seed_archive(session, now=datetime.now(UTC))
+            added = await seed_archive(session, now=now)
     finally:
         await engine.dispose()
     print(
         f"councils: {report.created} created, {report.updated} updated, "
         f"{report.unchanged} unchanged"
+    )
+    print(
+        f"facilities: {desks.facilities} created or updated; desks: {desks.desks_added} added, "
+        f"{desks.desks_retired} retired"
     )
     print(f"magazine: issue #4 {'added' if added else 'already in the archive'}")
     return 0

@@ -47,7 +47,9 @@ def test_script_mode_end_to_end(tmp_path: Path) -> None:
     assert councilbot("db", "upgrade", db=db).returncode == 0
     seeded = councilbot("seed", db=db)
     assert seeded.stdout.strip() == (
-        "councils: 6 created, 0 updated, 0 unchanged\nmagazine: issue #4 added"
+        "councils: 6 created, 0 updated, 0 unchanged\n"
+        "facilities: 8 created or updated; desks: 55 added, 0 retired\n"
+        "magazine: issue #4 added"
     )
     script = "\n".join(
         [

@@ -221,9 +221,8 @@ async def test_attendees_csv_checkin_and_the_feedback_job(bot: Bot, clock: Clock
     assert await bot("alice: /checkin E1") == (
         "Check-in for E1 opens on the day of the event, Thu 3 Dec, 18:00 GMT."
     )
-    assert await bot("alice: /checkin B34") == (
-        "There is no desk booking B34. Events are named like E12: /checkin E12."
-    )
+    # B-ids are desk bookings: /checkin hands them to the desks feature.
+    assert await bot("alice: /checkin B34") == "There is no booking B34. /mybookings lists yours."
     clock.now = datetime(2026, 12, 3, 17, 30, tzinfo=UTC)
     assert "[4] Check in" in await bot("alice: /event E1")
     assert await bot("alice: /checkin E1") == "Welcome! You are checked in at Lean workshop (E1)."
@@ -250,7 +249,8 @@ async def test_attendees_csv_checkin_and_the_feedback_job(bot: Bot, clock: Clock
     async with bot.app.sessionmaker() as session:
         event = await session.get(Event, 1)
         assert event is not None and event.status is EventStatus.DONE
-        asked = await events.finish(session, {"id": 1}, clock.now)
+        speech = events.Speech(bot.app.router.catalogs)
+        asked = await events.finish(session, {"id": 1}, clock.now, speech)
     assert asked == []  # once: the event is done
 
 
@@ -425,7 +425,9 @@ async def member_ids(bot: Bot, *names: str) -> list[int]:
     return [by_name[n] for n in names]
 
 
-async def test_feedback_goes_to_those_who_came_else_to_those_going(bot: Bot, clock: Clock) -> None:
+async def test_feedback_goes_to_those_who_came_else_to_those_going(
+    bot: Bot, clock: Clock, console_out: io.StringIO
+) -> None:
     await created(bot)
     await created(bot, CREATE.replace("Lean workshop", "Lean clinic"))
     for event in ("E1", "E2"):
@@ -433,11 +435,24 @@ async def test_feedback_goes_to_those_who_came_else_to_those_going(bot: Bot, clo
         await bot(f"bob: /rsvp {event}")
     clock.now = datetime(2026, 12, 3, 18, 30, tzinfo=UTC)
     await bot("alice: /checkin E1")
-    alice, bob = await member_ids(bot, "alice", "bob")
-    end = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)
-    async with bot.app.sessionmaker() as session, session.begin():
-        assert await events.finish(session, {"id": 1}, end) == [alice]
-        assert sorted(await events.finish(session, {"id": 2}, end)) == [alice, bob]
+    clock.now = datetime(2026, 12, 3, 20, 0, tzinfo=UTC)  # both end
+    console_out.truncate(0)
+    assert await bot.app.scheduler.fire_due() >= 2
+    await bot.app.dispatcher.run_until_idle()
+    asked = sorted(
+        (message.split("]")[0], message.splitlines()[1])
+        for message in console_out.getvalue().split("\n\n")
+        if "📊 Poll" in message
+    )
+    # Only alice came to the workshop; nobody checked in at the clinic, so both are asked.
+    assert asked == [
+        ("[to dm:alice", "How was Lean clinic?"),
+        ("[to dm:alice", "How was Lean workshop?"),
+        ("[to dm:alice", "What should we do next?"),
+        ("[to dm:alice", "What should we do next?"),
+        ("[to dm:bob", "How was Lean clinic?"),
+        ("[to dm:bob", "What should we do next?"),
+    ]
 
 
 async def test_a_council_feed_holds_its_events_and_cross_council_ones(bot: Bot) -> None:

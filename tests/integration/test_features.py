@@ -231,6 +231,7 @@ async def test_the_whole_app_declares_the_four_topics_of_before_and_the_digest()
     assert [topic.name for topic in features().topics()] == [
         "announcements",
         "events",
+        "desks",  # the weekly occupancy summary
         "polls",
         "magazine",
         "digest",

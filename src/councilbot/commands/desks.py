@@ -1,7 +1,888 @@
-"""Hot desks: so far only the feature's declaration."""
+"""Hot desks: /facilities, /desks, /book, /mybookings, /cancelbooking, /checkin, /whosin,
+/visibility and /occupancy.
+
+Dates name the facility's own day: a date typed in a Cork chat about Istanbul's
+facility is read in Istanbul ("tomorrow" is Istanbul's tomorrow), and every time shown
+is the facility's, with its zone named. A refused booking says why and offers what is
+possible instead, with buttons that book it. Booking ids name their kind: `B34`.
+"""
 
 from __future__ import annotations
 
-from councilbot.core.features import Feature
+from datetime import date
+from typing import Annotated, Any, Literal
 
-FEATURE = Feature("desks")
+from markupsafe import Markup
+from pydantic import Field, create_model
+
+from councilbot.core.errors import Forbidden, InvalidInput, NotFound
+from councilbot.core.features import Choices, Feature, JobKind, JobRun, Topic
+from councilbot.core.formatting import format_when
+from councilbot.core.grammar import (
+    ArgModel,
+    Councils,
+    Flag,
+    LocalDate,
+    NoArgs,
+    Picked,
+    Rest,
+    parse_args,
+    parse_fields,
+)
+from councilbot.core.i18n import N_
+from councilbot.core.messages import Attachment, Button, Reply
+from councilbot.core.router import CommandSpec, Context, Role
+from councilbot.db.models import Booking, BookingStatus, Facility, Member, Slot
+from councilbot.delivery import outbox
+from councilbot.delivery.outbox import Envelope
+from councilbot.services import access, broadcast, charts, councils, members
+from councilbot.services import desks as service
+
+DESKS = N_("Desks")
+MAX_BUTTONS = 12  # Book buttons under /desks, Cancel/Check in pairs under /mybookings
+KIND_LABELS = {
+    "science_park": N_("science park"),
+    "university": N_("university access point"),
+    "coworking": N_("coworking space"),
+}
+STATUS_LABELS = {
+    BookingStatus.BOOKED: N_("booked"),
+    BookingStatus.CHECKED_IN: N_("checked in"),
+    BookingStatus.CANCELLED: N_("cancelled"),
+    BookingStatus.RELEASED: N_("released"),
+}
+
+
+class FacilitiesArgs(ArgModel):
+    council: Annotated[str | None, Field(title=N_("council")), Councils()] = None
+
+
+class FacilityDayArgs(ArgModel):
+    facility: Annotated[str, Field(title=N_("facility")), Picked("facility")]
+    date: Annotated[LocalDate | None, Field(title=N_("date"))] = None
+
+
+# `--with` and `--for` are Python keywords: the model is built with them as field names.
+BookArgs: type[ArgModel] = create_model(
+    "BookArgs",
+    __base__=ArgModel,
+    target=(Annotated[str, Field(title=N_("facility or desk")), Picked("facility")], ...),
+    date=(Annotated[LocalDate, Field(title=N_("date"))], ...),
+    slot=(Annotated[Literal["am", "pm", "day"], Field(title=N_("slot"))], "day"),
+    weekly=(Annotated[int | None, Field(title=N_("weeks"), ge=1, le=12), Flag()], None),
+    **{
+        "with": (Annotated[str | None, Field(title=N_("feature"), max_length=40), Flag()], None),
+        "for": (Annotated[str | None, Field(title=N_("user"), max_length=100), Flag()], None),
+    },
+)
+
+CancelArgs: type[ArgModel] = create_model(
+    "CancelArgs",
+    __base__=ArgModel,
+    id=(Annotated[str | None, Field(title=N_("id"))], None),
+    series=(Annotated[bool, Field(title=N_("the rest of its series")), Flag()], False),
+    **{
+        "from": (Annotated[LocalDate | None, Field(title=N_("date")), Flag()], None),
+        "to": (Annotated[LocalDate | None, Field(title=N_("date")), Flag()], None),
+    },
+)
+
+
+class VisibilityArgs(ArgModel):
+    state: Annotated[Literal["on", "off"], Field(title=N_("on or off"))]
+    organisation: Annotated[str | None, Field(title=N_("organisation"), max_length=200), Rest()] = (
+        None
+    )
+
+
+class OccupancyArgs(ArgModel):
+    facility: Annotated[str, Field(title=N_("facility")), Picked("facility")]
+    week: Annotated[LocalDate | None, Field(title=N_("week"))] = None
+    csv: Annotated[Literal["csv"] | None, Field(title=N_("csv"))] = None
+
+
+# Helpers ------------------------------------------------------------------------------------
+
+
+def _in_facility_zone(ctx: Context, model: type[ArgModel], facility: Facility) -> Any:
+    """Read the command again with its dates in the facility's zone (its council's)."""
+    zone = service.zone_of(facility)
+    context = {"today": service.local_today(facility, ctx.now), "now": ctx.now, "tz": zone}
+    if ctx.command.fields is not None:
+        return parse_fields(model, ctx.command.fields, context)
+    return parse_args(model, ctx.command.args, context)
+
+
+def _day(ctx: Context, booking_day: date) -> str:
+    return service.format_day(ctx.t, booking_day)
+
+
+def _offer_label(ctx: Context, offer: service.Offer) -> str:
+    return ctx.t(
+        "{day}, {slot} at {facility}",
+        day=_day(ctx, offer.day),
+        slot=service.slot_label(ctx.t, offer.slot),
+        facility=offer.facility.name,
+    )
+
+
+def _refusal(ctx: Context, refused: service.Refused) -> Reply:
+    """Say why a booking was refused and offer what is possible instead, with Book buttons."""
+    reason = refused.render(ctx.t)
+    lines = [reason]
+    buttons = []
+    for offer in refused.offers:
+        lines.append(
+            ctx.t(
+                "Free instead: {offer} (<code>{command}</code>)",
+                offer=_offer_label(ctx, offer),
+                command=offer.command,
+            )
+        )
+        buttons.append(
+            (
+                Button(
+                    label=ctx.t("Book {offer}", offer=_offer_label(ctx, offer)),
+                    command=offer.command,
+                ),
+            )
+        )
+    if not refused.offers and refused.looked:
+        lines.append(ctx.t("I found no free desk nearby in time; /facilities lists other places."))
+    # The alternatives belong to the reason: a Slack form that stays open shows them too.
+    text = Markup("\n").join(lines)
+    return Reply(text=text, buttons=tuple(buttons), error=text)
+
+
+def _deadline_text(ctx: Context, booking: Booking) -> str:
+    facility = booking.desk.facility
+    deadline = service.deadline_of(facility, booking.day, booking.slot)
+    return format_when(deadline, service.zone_of(facility), ctx.lang, now=ctx.now)
+
+
+def _booking_buttons(ctx: Context, booking: Booking) -> tuple[Button, ...]:
+    """Return Cancel, and Check in when it is the booking's day."""
+    facility = booking.desk.facility
+    row = [
+        Button(label=ctx.t("Cancel B{id}", id=booking.id), command=f"/cancelbooking B{booking.id}")
+    ]
+    if booking.status is BookingStatus.BOOKED and booking.day == service.local_today(
+        facility, ctx.now
+    ):
+        row.append(
+            Button(label=ctx.t("Check in B{id}", id=booking.id), command=f"/checkin B{booking.id}")
+        )
+    return tuple(row)
+
+
+# /facilities ---------------------------------------------------------------------------------
+
+
+async def facilities(ctx: Context, args: FacilitiesArgs) -> Reply:
+    """List the facilities open to every council's members, with their desks."""
+    council = await councils.get_council(ctx.session, args.council) if args.council else None
+    found = await service.list_facilities(ctx.session, council)
+    if not found:
+        if council is not None:
+            return ctx.reply(
+                "{council} has no facility with hot desks yet; /facilities lists every council's.",
+                council=council.name,
+            )
+        raise NotFound(
+            N_(
+                "There are no facilities yet: whoever runs the bot loads them with <code>councilbot seed</code>."
+            )
+        )
+    lines = [ctx.t("<b>Hot desks</b>, open to members of every council:")]
+    buttons = []
+    for facility in found:
+        count = len(await service.desks_of(ctx.session, facility))
+        lines.append(
+            ctx.t(
+                "• <b>{name}</b> ({slug}), {kind} in {city} · {desks} · {address}",
+                name=facility.name,
+                slug=facility.slug,
+                kind=ctx.t(KIND_LABELS[facility.kind.value]),
+                city=facility.council.city,
+                desks=ctx.t.plural("{count} desk", "{count} desks", count),
+                address=facility.address,
+            )
+        )
+        if len(buttons) < MAX_BUTTONS:
+            buttons.append(Button(label=facility.slug, command=f"/desks {facility.slug}"))
+    lines.append(ctx.t("/desks &lt;facility&gt; [date] shows what is free; /book books a desk."))
+    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    return Reply(text="\n".join(lines), buttons=rows)
+
+
+# /desks --------------------------------------------------------------------------------------
+
+
+async def desks(ctx: Context, args: FacilityDayArgs) -> Reply:
+    """Show each desk's free slots on a day at a facility, with Book buttons."""
+    facility, _desk = await service.find_target(ctx.session, args.facility)
+    args = _in_facility_zone(ctx, FacilityDayArgs, facility)
+    day = args.date or service.local_today(facility, ctx.now)
+    rules = service.rules_of(facility)
+    all_desks = await service.desks_of(ctx.session, facility)
+    taken = await service.taken_halves(ctx.session, [d.id for d in all_desks], [day])
+    coordinator = await access.can_coordinate(ctx.session, ctx.actor, facility.council)
+    who: dict[int, list[tuple[Booking, Member]]] = {}
+    if coordinator:
+        for booking, member in await service.bookings_on(ctx.session, facility, day):
+            who.setdefault(booking.desk_id, []).append((booking, member))
+    title = ctx.t(
+        "<b>{facility}</b>, {day} ({zone}):",
+        facility=facility.name,
+        day=_day(ctx, day),
+        zone=str(service.zone_of(facility)),
+    )
+    lines = [title]
+    closed = service.check_rules(
+        facility, day, service.Slot.AM, now=ctx.now
+    ) and service.check_rules(facility, day, service.Slot.PM, now=ctx.now)
+    if closed:
+        lines.append(
+            service.Refused(closed, **service._values(facility, day, Slot.DAY, ctx.now)).render(
+                ctx.t
+            )
+        )
+    buttons = []
+    for desk in all_desks:
+        held = taken.get((desk.id, day), set())
+        free = service.free_slot(held)
+        features = f" ({', '.join(desk.features)})" if desk.features else ""
+        if free is Slot.DAY:
+            state = ctx.t("free all day")
+        elif free is not None:
+            state = ctx.t("free in the {slot}", slot=service.slot_label(ctx.t, free))
+        else:
+            state = ctx.t("booked")
+        line = ctx.t("• {desk}{features}: {state}", desk=desk.code, features=features, state=state)
+        for booking, member in who.get(desk.id, []):
+            line += Markup(" · ") + ctx.t(
+                "{slot}: {name} (B{id}, {status})",
+                slot=service.slot_label(ctx.t, booking.slot),
+                name=member.display_name,
+                id=booking.id,
+                status=ctx.t(STATUS_LABELS[booking.status]),
+            )
+        lines.append(line)
+        if (
+            free is not None
+            and not closed
+            and len(buttons) < MAX_BUTTONS
+            and service.bookable_until(facility, day, free, ctx.now)
+        ):
+            buttons.append(
+                Button(
+                    label=ctx.t(
+                        "Book {desk} ({slot})",
+                        desk=desk.code,
+                        slot=service.slot_label(ctx.t, free),
+                    ),
+                    command=f"/book {facility.slug}/{desk.code} {day.isoformat()} {free.value}",
+                )
+            )
+    lines.append(
+        ctx.t(
+            "Open {days}, {opens}–{closes}; check in by {am} (morning, whole day) or {pm} (afternoon).",
+            days=service.OpenDays(rules.open_days).names(ctx.t),
+            opens=rules.opens.strftime("%H:%M"),
+            closes=rules.closes.strftime("%H:%M"),
+            am=rules.checkin_am.strftime("%H:%M"),
+            pm=rules.checkin_pm.strftime("%H:%M"),
+        )
+    )
+    rows = tuple(tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3))
+    return Reply(text="\n".join(lines), buttons=rows)
+
+
+# /book ---------------------------------------------------------------------------------------
+
+
+async def book(ctx: Context, args: Any) -> Reply:
+    """Book a desk, or any free desk of a facility, for a morning, an afternoon or a day."""
+    facility, desk = await service.find_target(ctx.session, args.target)
+    args = _in_facility_zone(ctx, BookArgs, facility)
+    slot = Slot(args.slot)
+    features = [getattr(args, "with")] if getattr(args, "with") else []
+    member_id, booked_by, for_member = ctx.member.id, None, None
+    if getattr(args, "for"):
+        if not await access.can_coordinate(ctx.session, ctx.actor, facility.council):
+            raise Forbidden(
+                N_("Only coordinators of {council} can book {facility} for someone else."),
+                council=facility.council.name,
+                facility=facility.name,
+            ).about("for")
+        for_member = await members.find_member(
+            ctx.session, getattr(args, "for"), prefer=ctx.command.sender.platform
+        )
+        member_id, booked_by = for_member.id, ctx.member.id
+    if args.weekly:
+        return await _book_weekly(
+            ctx, args, facility, desk, slot, features, member_id, booked_by, for_member
+        )
+    try:
+        booked = await service.book(
+            ctx.session,
+            member_id=member_id,
+            facility=facility,
+            desk=desk,
+            day=args.date,
+            slot=slot,
+            now=ctx.now,
+            features=features,
+            booked_by_id=booked_by,
+        )
+    except service.Refused as refused:
+        return _refusal(ctx, refused)
+    booking = booked.booking
+    lines = []
+    if for_member is not None:
+        lines.append(
+            ctx.t(
+                "✅ Booked B{id} for {name}: {booking}. I told them; it counts in their weekly limit.",
+                id=booking.id,
+                name=for_member.display_name,
+                booking=service.describe(ctx.t, booking),
+            )
+        )
+        await _tell_booked_for(ctx, booking)
+    else:
+        lines.append(
+            ctx.t(
+                "✅ Booked B{id}: {booking}.",
+                id=booking.id,
+                booking=service.describe(ctx.t, booking),
+            )
+        )
+    if booked.preferred_missing:
+        lines.append(
+            ctx.t(
+                "No free desk there has {feature}; this one was the best left.",
+                feature=", ".join(booked.preferred_missing),
+            )
+        )
+    lines.append(
+        ctx.t(
+            "Check in there by {deadline} (/checkin B{id}), or the desk is released for others.",
+            deadline=_deadline_text(ctx, booking),
+            id=booking.id,
+        )
+    )
+    return Reply(text="\n".join(lines), buttons=(_booking_buttons(ctx, booking),))
+
+
+async def _tell_booked_for(ctx: Context, booking: Booking) -> None:
+    """Tell a member, by direct message, that a coordinator booked a desk for them."""
+    facility = booking.desk.facility
+    recipients = await broadcast.direct(
+        ctx.session,
+        [booking.member_id],
+        zone=service.zone_of(facility),
+        catalogs=ctx.router.catalogs,
+        default_language=ctx.settings.default_language,
+    )
+    envelopes = []
+    for recipient in recipients:
+        t = recipient.t
+        deadline = service.deadline_of(facility, booking.day, booking.slot)
+        text = t(
+            "🪑 {name} booked {booking} for you (B{id}). Check in by {deadline}. It counts in "
+            "your weekly limit; /cancelbooking B{id} cancels it if you cannot come.",
+            name=ctx.member.display_name,
+            booking=service.describe(t, booking),
+            id=booking.id,
+            deadline=format_when(deadline, recipient.tz, t.lang, now=ctx.now),
+        )
+        cancel = Button(
+            label=t("Cancel B{id}", id=booking.id), command=f"/cancelbooking B{booking.id}"
+        )
+        envelopes.append(
+            Envelope(
+                key=f"{service.SOURCE}:for:{booking.id}:{recipient.chat}",
+                message=recipient.message(text, ((cancel,),)),
+                source=service.SOURCE,
+                source_id=booking.id,
+                member_id=recipient.member_id,
+            )
+        )
+    await outbox.enqueue(ctx.session, envelopes, now=ctx.now)
+
+
+async def _book_weekly(
+    ctx: Context,
+    args: Any,
+    facility: Facility,
+    desk: Any,
+    slot: Slot,
+    features: list[str],
+    member_id: int,
+    booked_by: int | None,
+    for_member: Member | None,
+) -> Reply:
+    """Book the same slot for the next n weeks; say which dates succeeded and why others did not."""
+    lines = [
+        ctx.t(
+            "Weekly booking at {facility}, {slot}, for {weeks}:",
+            facility=facility.name,
+            slot=service.slot_label(ctx.t, slot),
+            weeks=ctx.t.plural("{count} week", "{count} weeks", args.weekly),
+        )
+    ]
+    series: int | None = None
+    made: list[Booking] = []
+    from datetime import timedelta
+
+    for week in range(args.weekly):
+        day = args.date + timedelta(days=7 * week)
+        try:
+            booked = await service.book(
+                ctx.session,
+                member_id=member_id,
+                facility=facility,
+                desk=desk,
+                day=day,
+                slot=slot,
+                now=ctx.now,
+                features=features,
+                booked_by_id=booked_by,
+                series_id=series,
+            )
+        except service.Refused as refused:
+            lines.append(
+                ctx.t("✗ {day}: {reason}", day=_day(ctx, day), reason=refused.render(ctx.t))
+            )
+            continue
+        booking = booked.booking
+        if series is None:
+            series = booking.id
+            booking.series_id = series
+        made.append(booking)
+        lines.append(
+            ctx.t(
+                "✓ {day}: desk {desk} (B{id})",
+                day=_day(ctx, day),
+                desk=booking.desk.code,
+                id=booking.id,
+            )
+        )
+    if made:
+        lines.append(
+            ctx.t(
+                "/cancelbooking B{id} --series cancels the series from a booking on.", id=made[0].id
+            )
+        )
+        if for_member is not None:
+            for booking in made:
+                await _tell_booked_for(ctx, booking)
+    else:
+        lines.append(ctx.t("Nothing was booked."))
+    buttons = (
+        (
+            (
+                Button(
+                    label=ctx.t("Cancel the series"),
+                    command=f"/cancelbooking B{made[0].id} --series",
+                ),
+            ),
+        )
+        if made
+        else ()
+    )
+    return Reply(text="\n".join(lines), buttons=buttons)
+
+
+# /mybookings ----------------------------------------------------------------------------------
+
+
+async def mybookings(ctx: Context, _args: NoArgs) -> Reply:
+    """List your upcoming bookings, with Cancel and Check in buttons."""
+    found = await service.upcoming(ctx.session, ctx.member.id, now=ctx.now)
+    if not found:
+        return ctx.reply(
+            "You have no upcoming desk booking. /facilities lists where you can book one."
+        )
+    lines = [ctx.t("<b>Your desk bookings</b>")]
+    rows = []
+    for booking in found:
+        line = ctx.t(
+            "B{id} · {booking} · {status}",
+            id=booking.id,
+            booking=service.describe(ctx.t, booking),
+            status=ctx.t(STATUS_LABELS[booking.status]),
+        )
+        if booking.series_id is not None:
+            line += Markup(" · ") + ctx.t("weekly")
+        lines.append(line)
+        if len(rows) < MAX_BUTTONS // 2:
+            rows.append(_booking_buttons(ctx, booking))
+    return Reply(text="\n".join(lines), buttons=tuple(rows), private=True)
+
+
+# /cancelbooking --------------------------------------------------------------------------------
+
+
+async def cancelbooking(ctx: Context, args: Any) -> Reply:
+    """Cancel a booking (--series: the rest of its series), or every one of yours in a range."""
+    first, last = getattr(args, "from"), args.to
+    if first is not None or last is not None:
+        if args.id is not None or first is None or last is None:
+            raise InvalidInput(
+                N_(
+                    "Give both --from and --to, and no booking id: /cancelbooking --from 2026-12-21 --to 2026-12-31."
+                )
+            )
+        done = await service.cancel_range(ctx.session, ctx.member.id, first, last, now=ctx.now)
+        if not done:
+            return ctx.reply(
+                "You have no booking from {first} to {last}; nothing was cancelled.",
+                first=_day(ctx, first),
+                last=_day(ctx, last),
+            )
+        lines = [
+            ctx.t.plural(
+                "Cancelled {count} booking from {first} to {last}:",
+                "Cancelled {count} bookings from {first} to {last}:",
+                len(done),
+                first=_day(ctx, first),
+                last=_day(ctx, last),
+            )
+        ]
+        lines += [
+            ctx.t("• B{id}: {booking}", id=b.id, booking=service.describe(ctx.t, b)) for b in done
+        ]
+        return Reply(text="\n".join(lines))
+    if args.id is None:
+        raise InvalidInput(
+            N_(
+                "Which booking should I cancel? Give its id, e.g. /cancelbooking B12; /mybookings lists yours."
+            )
+        ).about("id")
+    number = service.parse_booking_id(args.id)
+    done = await service.cancel(ctx.session, ctx.actor, number, now=ctx.now, series=args.series)
+    if len(done) == 1:
+        booking = done[0]
+        lines = [
+            ctx.t(
+                "Cancelled B{id}: {booking}. The desk is free for others.",
+                id=booking.id,
+                booking=service.describe(ctx.t, booking),
+            )
+        ]
+        if booking.member_id != ctx.member.id:
+            await _tell_cancelled(ctx, booking)
+        return Reply(text="\n".join(lines))
+    lines = [
+        ctx.t.plural(
+            "Cancelled {count} booking of the series:",
+            "Cancelled {count} bookings of the series:",
+            len(done),
+        )
+    ]
+    lines += [
+        ctx.t("• B{id}: {booking}", id=b.id, booking=service.describe(ctx.t, b)) for b in done
+    ]
+    return Reply(text="\n".join(lines))
+
+
+async def _tell_cancelled(ctx: Context, booking: Booking) -> None:
+    """Tell a member that someone else (a coordinator) cancelled their booking."""
+    recipients = await broadcast.direct(
+        ctx.session,
+        [booking.member_id],
+        zone=service.zone_of(booking.desk.facility),
+        catalogs=ctx.router.catalogs,
+        default_language=ctx.settings.default_language,
+    )
+    envelopes = [
+        Envelope(
+            key=f"{service.SOURCE}:cancelled:{booking.id}:{r.chat}",
+            message=r.message(
+                r.t(
+                    "{name} cancelled your booking B{id}: {booking}.",
+                    name=ctx.member.display_name,
+                    id=booking.id,
+                    booking=service.describe(r.t, booking),
+                )
+            ),
+            source=service.SOURCE,
+            source_id=booking.id,
+            member_id=r.member_id,
+        )
+        for r in recipients
+    ]
+    await outbox.enqueue(ctx.session, envelopes, now=ctx.now)
+
+
+# /checkin -------------------------------------------------------------------------------------
+
+
+async def check_in_booking(ctx: Context, booking_id: int) -> Reply:
+    """Check in to desk booking B<id>: /checkin (the events feature's command) sends B-ids here."""
+    booking = await service.check_in(ctx.session, ctx.actor, booking_id, now=ctx.now)
+    return ctx.reply(
+        "✅ Checked in to {booking} (B{id}). Have a good day there!",
+        booking=service.describe(ctx.t, booking),
+        id=booking.id,
+    )
+
+
+# /whosin and /visibility ----------------------------------------------------------------------
+
+
+async def whosin(ctx: Context, args: FacilityDayArgs) -> Reply:
+    """List who is booked at a facility on a day (those who chose to be visible)."""
+    facility, _desk = await service.find_target(ctx.session, args.facility)
+    args = _in_facility_zone(ctx, FacilityDayArgs, facility)
+    day = args.date or service.local_today(facility, ctx.now)
+    shown, hidden = await service.who_is_in(ctx.session, facility, day)
+    lines = [
+        ctx.t("<b>Who's in at {facility}</b>, {day}:", facility=facility.name, day=_day(ctx, day))
+    ]
+    for booking, member, organisation in shown:
+        lines.append(
+            ctx.t(
+                "• {name}, {organisation} (desk {desk}, {slot})",
+                name=member.display_name,
+                organisation=organisation or "—",
+                desk=booking.desk.code,
+                slot=service.slot_label(ctx.t, booking.slot),
+            )
+        )
+    if not shown and not hidden:
+        lines.append(ctx.t("Nobody has booked yet."))
+    if hidden:
+        lines.append(
+            ctx.t.plural(
+                "{count} more person booked there keeps to themselves.",
+                "{count} more people booked there keep to themselves.",
+                hidden,
+            )
+        )
+    lines.append(ctx.t("/visibility on lists you too when you book."))
+    return Reply(text="\n".join(lines))
+
+
+async def visibility(ctx: Context, args: VisibilityArgs) -> Reply:
+    """Choose whether /whosin lists you at the facilities you book (off by default)."""
+    profile = await service.set_visibility(
+        ctx.session, ctx.member.id, args.state == "on", args.organisation, now=ctx.now
+    )
+    if not profile.visible:
+        return ctx.reply("/whosin no longer lists you. /visibility on lists you again.")
+    if profile.organisation:
+        return ctx.reply(
+            "/whosin now lists you, as {name} of {organisation}, wherever you book.",
+            name=ctx.member.display_name,
+            organisation=profile.organisation,
+        )
+    return ctx.reply(
+        "/whosin now lists you, as {name}, wherever you book. Add your organisation: "
+        "/visibility on &lt;organisation&gt;.",
+        name=ctx.member.display_name,
+    )
+
+
+# /occupancy -----------------------------------------------------------------------------------
+
+
+async def occupancy(ctx: Context, args: OccupancyArgs) -> Reply:
+    """Show a facility's use over a week, per day and half-day, as text and a chart (or CSV)."""
+    facility, _desk = await service.find_target(ctx.session, args.facility)
+    await access.require_coordinator(ctx.session, ctx.actor, facility.council)
+    args = _in_facility_zone(ctx, OccupancyArgs, facility)
+    day = args.week or service.local_today(facility, ctx.now)
+    report = await service.occupancy(ctx.session, facility, day)
+    name = f"occupancy-{facility.slug}-{report.monday.isoformat()}"
+    title = ctx.t(
+        "<b>{facility}</b>, week of {monday}: {desks}",
+        facility=facility.name,
+        monday=_day(ctx, report.monday),
+        desks=ctx.t.plural("{count} desk", "{count} desks", report.desks),
+    )
+    lines = [title]
+    for index, booked_day in enumerate(report.days):
+        lines.append(
+            ctx.t(
+                "{day}: morning {am}/{desks} · afternoon {pm}/{desks} · checked in {checked} · released {released}",
+                day=_day(ctx, booked_day),
+                am=report.am[index],
+                pm=report.pm[index],
+                desks=report.desks,
+                checked=report.checked_in[index],
+                released=report.released[index],
+            )
+        )
+    if args.csv:
+        data = service.occupancy_csv(report)
+        file = Attachment(filename=f"{name}.csv", content_type="text/csv", data=data)
+        return Reply(text="\n".join(lines), file=file)
+    from babel.dates import format_date
+
+    labels = [format_date(d, "EEE d", locale=ctx.lang) for d in report.days]
+    legend = (str(service.slot_label(ctx.t, Slot.AM)), str(service.slot_label(ctx.t, Slot.PM)))
+    from councilbot.core.formatting import plain_text
+
+    png = await charts.render_png(
+        service.occupancy_chart(report, labels, legend, plain_text(title))
+    )
+    lines.append(
+        ctx.t(
+            "/occupancy {facility} {week} csv gives the figures as CSV.",
+            facility=facility.slug,
+            week=report.monday.isoformat(),
+        )
+    )
+    file = Attachment(filename=f"{name}.png", content_type="image/png", data=png)
+    return Reply(text="\n".join(lines), file=file)
+
+
+# Jobs -----------------------------------------------------------------------------------------
+
+
+async def release_due(job: JobRun) -> None:
+    """Release a booking nobody checked in to by its deadline (also when found late)."""
+    await service.release(
+        job.session,
+        job.payload,
+        now=job.now,
+        catalogs=job.catalogs,
+        default_language=job.default_language,
+    )
+
+
+async def remind_due(job: JobRun) -> None:
+    """Send a booking's morning reminder with its Check in button."""
+    await service.remind(
+        job.session,
+        job.payload,
+        now=job.now,
+        catalogs=job.catalogs,
+        default_language=job.default_language,
+    )
+
+
+async def weekly_due(job: JobRun) -> None:
+    """Send last week's occupancy to the council's `desks` subscribers, and schedule the next."""
+    await service.weekly_summary(
+        job.session,
+        job.payload,
+        now=job.now,
+        catalogs=job.catalogs,
+        default_language=job.default_language,
+    )
+
+
+async def weekly_missed(job: JobRun) -> None:
+    """Schedule the next weekly summary when this one was missed (it is not sent late)."""
+    await service.weekly_summary(
+        job.session,
+        job.payload,
+        now=job.now,
+        catalogs=job.catalogs,
+        default_language=job.default_language,
+        send=False,
+    )
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "facilities",
+        facilities,
+        N_("List the facilities with hot desks (of one council, or all)."),
+        DESKS,
+        FacilitiesArgs,
+    ),
+    CommandSpec(
+        "desks",
+        desks,
+        N_("Show each desk's free slots at a facility on a day, with Book buttons."),
+        DESKS,
+        FacilityDayArgs,
+        usage_text="/desks <{facility}> [{date}]",
+        details=N_(
+            "The date is the facility's (its council's time zone); today by default. "
+            "Coordinators of the facility's council also see who booked."
+        ),
+    ),
+    CommandSpec(
+        "book",
+        book,
+        N_("Book a desk for a morning (am), an afternoon (pm) or a whole day."),
+        DESKS,
+        BookArgs,
+        form=True,
+        usage_text=(
+            "/book <{facility or desk}> <{date}> [am|pm|day] [--weekly <{weeks}>] "
+            "[--with <{feature}>] [--for <{user}>]"
+        ),
+        details=N_(
+            "Name a facility to get any free desk (--with monitor prefers desks with a "
+            "monitor) or a desk as facility/code, e.g. cork-rubicon/R2. Dates are the "
+            "facility's: tomorrow at Istanbul is Istanbul's tomorrow. --weekly 4 books the same "
+            "slot for 4 weeks. Coordinators of the facility's council may book --for a member. "
+            "Check in on the day by 10:00 (am, day) or 14:00 (pm), or the desk is released."
+        ),
+    ),
+    CommandSpec(
+        "mybookings",
+        mybookings,
+        N_("List your upcoming desk bookings, with Cancel and Check in buttons."),
+        DESKS,
+        personal=True,
+    ),
+    CommandSpec(
+        "cancelbooking",
+        cancelbooking,
+        N_("Cancel a desk booking, the rest of its series, or all of yours in a range."),
+        DESKS,
+        CancelArgs,
+        usage_text=(
+            "/cancelbooking <{id}> [--series] · /cancelbooking --from <{date}> --to <{date}>"
+        ),
+    ),
+    CommandSpec(
+        "whosin",
+        whosin,
+        N_("List who is booked at a facility on a day (those who chose to be visible)."),
+        DESKS,
+        FacilityDayArgs,
+        usage_text="/whosin <{facility}> [{date}]",
+    ),
+    CommandSpec(
+        "visibility",
+        visibility,
+        N_("Choose whether /whosin lists you (off by default)."),
+        DESKS,
+        VisibilityArgs,
+        usage_text="/visibility on|off [{organisation}]",
+        personal=True,
+    ),
+    CommandSpec(
+        "occupancy",
+        occupancy,
+        N_("Show a facility's use over a week, as text and a chart (csv: as CSV)."),
+        DESKS,
+        OccupancyArgs,
+        role=Role.COORDINATOR,
+        usage_text="/occupancy <{facility}> [{week}] [csv]",
+        details=N_(
+            "Any date of the week will do; this week by default. /subscribe desks &lt;council&gt; "
+            "sends you each Monday the week before's summary, and desks freed in the morning."
+        ),
+    ),
+)
+
+FEATURE = Feature(
+    "desks",
+    commands=COMMANDS,
+    jobs=(
+        JobKind(service.RELEASE_JOB, run=release_due, missed=release_due),
+        JobKind(service.REMIND_JOB, run=remind_due),
+        JobKind(service.WEEKLY_JOB, run=weekly_due, missed=weekly_missed),
+    ),
+    topic=Topic(service.TOPIC, N_("freed desks and the weekly desk occupancy")),
+    choices=(Choices("facility", service.facility_choices),),
+)

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from markupsafe import Markup, escape
 from pydantic import Field, model_validator
 
-from councilbot.commands import broadcasts
+from councilbot.commands import broadcasts, desks
 from councilbot.core import dates
 from councilbot.core.errors import Forbidden, InvalidInput, NotFound
 from councilbot.core.features import Feature, JobKind, JobRun, MemberData, Topic
@@ -848,11 +848,8 @@ async def ical(ctx: Context, args: IdArgs) -> Reply:
 async def checkin(ctx: Context, args: IdArgs) -> Reply:
     """Check in at an event on its day (E12); desk bookings are named B34."""
     raw = (args.id or "").strip().lstrip("#")
-    if raw[:1] in "Bb" and raw[1:].isdecimal():
-        return ctx.reply(
-            "There is no desk booking {id}. Events are named like E12: /checkin E12.",
-            id=raw.upper(),
-        )
+    if raw[:1] in "Bb" and raw[1:].isdecimal():  # a desk booking: the desks feature's
+        return await desks.check_in_booking(ctx, int(raw[1:]))
     number = _id(
         args.id, N_("Which event? Give its id, e.g. /checkin E12 (B34 for a desk booking).")
     )
@@ -880,7 +877,9 @@ async def remind_due(job: JobRun) -> None:
 
 async def finish_due(job: JobRun) -> None:
     """Close an event that ended and ask those who came for feedback."""
-    await events.finish(job.session, job.payload, job.now)
+    await events.finish(
+        job.session, job.payload, job.now, events.Speech(job.catalogs, job.default_language)
+    )
 
 
 ID_USAGE = "<{event}>"

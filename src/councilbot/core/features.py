@@ -27,8 +27,14 @@ from councilbot.core.i18n import Catalogs, Translator
 from councilbot.core.messages import Button
 from councilbot.core.router import TOPICS, CommandSpec
 
+# session.info key: the events a command's transaction recorded ("booking", "rsvp", "vote"),
+# counted in the metrics once it commits (app.py), so that a rolled-back one never counts.
+FEATURE_EVENTS = "feature_events"
+
 __all__ = [
+    "FEATURE_EVENTS",
     "TOPICS",
+    "Choices",
     "Erasure",
     "Feature",
     "Features",
@@ -177,6 +183,17 @@ class Topic:
 
 
 @dataclass(frozen=True, slots=True)
+class Choices:
+    """Declare a list a form picks a field's value from (fields marked `Picked(kind)`).
+
+    `load` returns (value, label) pairs, read when the form opens: the facilities, say.
+    """
+
+    kind: str
+    load: Callable[[AsyncSession], Awaitable[Sequence[tuple[str, str]]]]
+
+
+@dataclass(frozen=True, slots=True)
 class Feature:
     """Declare a feature: its commands, timed jobs, subscription topic and member data."""
 
@@ -184,6 +201,7 @@ class Feature:
     commands: tuple[CommandSpec, ...] = ()
     jobs: tuple[JobKind, ...] = ()
     topic: Topic | None = None
+    choices: tuple[Choices, ...] = ()
     member: MemberData | None = None
     periodic: tuple[Periodic, ...] = ()
 
@@ -207,6 +225,10 @@ class Features:
     def jobs(self) -> list[JobKind]:
         """Return every kind of timed job the features schedule."""
         return [job for feature in self.features for job in feature.jobs]
+
+    def choices(self) -> dict[str, Choices]:
+        """Return the lists forms pick from, by kind."""
+        return {c.kind: c for feature in self.features for c in feature.choices}
 
     def periodic(self) -> list[Periodic]:
         """Return the periodic work the features do."""

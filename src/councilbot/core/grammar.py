@@ -106,6 +106,19 @@ class Councils:
     """Mark a field whose words are council slugs: a form offers the councils to pick from."""
 
 
+class Picked:
+    """Mark a field whose value a form picks from a list the app loads when the form opens.
+
+    `kind` names the list (a feature declares how to load it: core.features.Choices), e.g.
+    "facility": a Slack modal offers the facilities in a menu; typed, the word is the value.
+    """
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
 class TypedOnly:
     """Mark a field that only typed commands give: forms leave it out (they ask otherwise)."""
 
@@ -228,7 +241,9 @@ TimeRange = Annotated[tuple[time, time], BeforeValidator(_parse_time_range)]
 
 # What a form asks for, by the argument's type: a platform with forms (Slack) picks its
 # input from this; whatever the input, its value comes back as the text one would type.
-FieldKind = Literal["text", "choice", "flag", "date", "time", "when", "number", "councils"]
+FieldKind = Literal[
+    "text", "choice", "flag", "date", "time", "when", "number", "councils", "picked"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +262,7 @@ class FormField:
     minimum: int | None = None  # of a number, when the model bounds it
     maximum: int | None = None
     declared: str | None = None  # the kind of run-time choices (Declared), if any
+    picks: str | None = None  # the list a form picks the value from (Picked), if any
     typed_only: bool = False  # forms leave it out (TypedOnly)
 
     @property
@@ -292,6 +308,7 @@ def fields_of(model: type[ArgModel]) -> tuple[FormField, ...]:
                 minimum=_bound(markers, "ge", "gt", 1),
                 maximum=_bound(markers, "le", "lt", -1),
                 declared=next((m.kind for m in markers if isinstance(m, Declared)), None),
+                picks=next((m.kind for m in markers if isinstance(m, Picked)), None),
                 typed_only=any(isinstance(m, TypedOnly) for m in markers),
             )
         )
@@ -302,6 +319,8 @@ def _kind(base: Any, markers: Sequence[Any], choices: tuple[str, ...]) -> FieldK
     """Tell what a form should ask for, from the argument's type and markers."""
     if any(isinstance(m, Councils) for m in markers):
         return "councils"
+    if any(isinstance(m, Picked) for m in markers):
+        return "picked"
     if base is bool:  # before int: a bool is an int
         return "flag"
     if choices:

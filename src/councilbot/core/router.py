@@ -41,7 +41,7 @@ from councilbot.logsafe import correlation_id
 from councilbot.settings import Settings
 
 if TYPE_CHECKING:
-    from councilbot.core.features import MemberHooks, Topic
+    from councilbot.core.features import Choices, MemberHooks, Topic
 
 log = logging.getLogger(__name__)
 # The apology for a crash; adapters that catch their own crashes say the same.
@@ -294,8 +294,11 @@ class Router:
         settings: Settings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         topics: Iterable[Topic] = (),
+        choices: Mapping[str, Choices] | None = None,
         members: MemberHooks = (),
     ) -> None:
+        # The lists forms pick fields marked Picked(kind) from, by kind (core.features.Choices).
+        self.choices: Mapping[str, Choices] = choices or {}
         # What each feature keeps about members and shows them (core.features.MemberData).
         self.members: MemberHooks = members
         # The subscription topics the features declare, by name, in their order.
@@ -479,6 +482,9 @@ class Router:
                 if any(f.kind == "councils" for f in fields):
                     councils = tuple(await self.directory.council_choices(session))
                     options = {f.name: councils for f in fields if f.kind == "councils"}
+                for f in fields:
+                    if f.kind == "picked" and f.picks in self.choices:
+                        options[f.name] = tuple(await self.choices[f.picks].load(session))
         except DomainError as exc:
             reason = exc.render(t)
             return Reply(text=reason, error=reason)

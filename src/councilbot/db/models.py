@@ -375,6 +375,148 @@ class Announcement(Base):
     )
 
 
+# Hot desks ---------------------------------------------------------------------------------
+
+
+class FacilityKind(StrEnum):
+    """What kind of place a facility is."""
+
+    SCIENCE_PARK = "science_park"
+    UNIVERSITY = "university"  # a university access point
+    COWORKING = "coworking"
+
+
+class Slot(StrEnum):
+    """The part of a day a desk is booked for: a `day` takes both halves."""
+
+    AM = "am"
+    PM = "pm"
+    DAY = "day"
+
+    @property
+    def halves(self) -> tuple[str, ...]:
+        """Return the halves of the day the slot holds (the rows of booking_slots)."""
+        return ("am", "pm") if self is Slot.DAY else (self.value,)
+
+
+class BookingStatus(StrEnum):
+    """Where a desk booking stands."""
+
+    BOOKED = "booked"
+    CHECKED_IN = "checked_in"
+    CANCELLED = "cancelled"
+    RELEASED = "released"  # not checked in by the deadline: the desk was freed
+
+
+class Facility(Base):
+    """A science park, university access point or coworking space whose desks anyone books.
+
+    `rules` holds the booking rules the seed file gives (see services/desks.py `Rules`).
+    A facility or desk removed from the seed file is retired, never deleted: its bookings
+    stay.
+    """
+
+    __tablename__ = "facilities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    council_id: Mapped[int] = mapped_column(
+        ForeignKey("councils.id", ondelete="CASCADE"), index=True
+    )
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[FacilityKind] = mapped_column(_enum(FacilityKind, "facility_kind"))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    retired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    council: Mapped[Council] = relationship(lazy="joined")
+
+
+class Desk(Base):
+    """One bookable desk of a facility."""
+
+    __tablename__ = "desks"
+    __table_args__ = (UniqueConstraint("facility_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    facility_id: Mapped[int] = mapped_column(
+        ForeignKey("facilities.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(32))
+    features: Mapped[list[str]] = mapped_column(JSON, default=list)
+    retired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    facility: Mapped[Facility] = relationship(lazy="joined")
+
+
+class Booking(Base):
+    """A member's booking of a desk for a morning, an afternoon or a day, on a local date.
+
+    The date is the facility's (its council's zone). What makes a double booking
+    impossible is `booking_slots`, not this table.
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (Index("ix_bookings_member_day", "member_id", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    desk_id: Mapped[int] = mapped_column(ForeignKey("desks.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    booked_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )
+    day: Mapped[date] = mapped_column(Date, index=True)
+    slot: Mapped[Slot] = mapped_column(_enum(Slot, "desk_slot"))
+    status: Mapped[BookingStatus] = mapped_column(
+        _enum(BookingStatus, "booking_status"), default=BookingStatus.BOOKED
+    )
+    series_id: Mapped[int | None] = mapped_column(index=True)  # the first booking's id
+    created_at: Mapped[datetime]
+    checked_in_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]  # cancelled or released
+
+    desk: Mapped[Desk] = relationship(lazy="joined")
+
+
+class BookingSlot(Base):
+    """One half-day of one desk held by a live booking: the key that forbids double booking.
+
+    A `day` booking holds both halves; cancelling or releasing deletes its rows. Two
+    transactions inserting the same (desk, day, half) cannot both commit, on any database.
+    """
+
+    __tablename__ = "booking_slots"
+
+    desk_id: Mapped[int] = mapped_column(
+        ForeignKey("desks.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    half: Mapped[str] = mapped_column(String(2), primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), index=True
+    )
+
+
+class DeskProfile(Base):
+    """A member's choices about desks: seen by /whosin or not, and the organisation shown.
+
+    One per member (a unique key, not the primary key: merging two members' accounts then
+    keeps the one the member linked from, as for their other one-per-member rows).
+    """
+
+    __tablename__ = "desk_profiles"
+    __table_args__ = (UniqueConstraint("member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    visible: Mapped[bool] = mapped_column(Boolean, default=False)
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
 # --- Polls -------------------------------------------------------------------------------
 
 

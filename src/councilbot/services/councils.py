@@ -5,13 +5,13 @@ from __future__ import annotations
 import difflib
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -265,16 +265,41 @@ class DeskSeed(BaseModel):
     features: list[str] = Field(default_factory=list)
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class DeskRules(BaseModel):
+    """A facility's booking rules: `desk_rules` in the seed file, each facility's `rules` over it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    horizon_days: int = Field(default=14, ge=0, le=365)  # how far ahead one may book
+    per_week: int = Field(default=3, ge=1, le=14)  # bookings per member per week, here
+    open_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
+    )
+    opens: time = time(8, 0)
+    closes: time = time(19, 0)
+    holidays: list[date] = Field(default_factory=list)
+    checkin_am: time = time(10, 0)  # deadline of an am or day booking's check-in
+    checkin_pm: time = time(14, 0)  # deadline of a pm booking's check-in
+
+    def is_open(self, day: date) -> bool:
+        """Tell whether desks can be booked on this local date."""
+        return WEEKDAYS[day.weekday()] in self.open_days and day not in self.holidays
+
+
 class FacilitySeed(BaseModel):
     """A science park, university access point or coworking space with desks."""
 
     model_config = ConfigDict(extra="forbid")
 
-    slug: str
+    slug: str = Field(pattern=r"^[a-z][a-z0-9-]{1,63}$")
     name: str
     kind: Literal["science_park", "university", "coworking"]
     address: str
     desks: list[DeskSeed] = Field(min_length=1, max_length=50)
+    rules: dict[str, Any] = Field(default_factory=dict)  # over the file's desk_rules
 
 
 class CouncilSeed(BaseModel):
@@ -313,6 +338,18 @@ class SeedFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     councils: list[CouncilSeed]
+    desk_rules: DeskRules = Field(default_factory=DeskRules)
+
+    def rules_of(self, facility: FacilitySeed) -> DeskRules:
+        """Return a facility's rules: the file's defaults with its own over them."""
+        return DeskRules.model_validate({**self.desk_rules.model_dump(), **facility.rules})
+
+    @model_validator(mode="after")
+    def _rules_valid(self) -> SeedFile:
+        for council in self.councils:
+            for facility in council.facilities:
+                self.rules_of(facility)  # raises on a bad rule, naming it
+        return self
 
 
 def read_seed_file(path: Path) -> SeedFile:

@@ -50,7 +50,7 @@ from councilbot.db.models import (
 from councilbot.delivery import files, outbox
 from councilbot.delivery.outbox import Envelope
 from councilbot.delivery.targets import FileRef, Outgoing
-from councilbot.services import access, broadcast, councils, home, jobs
+from councilbot.services import access, broadcast, councils, home, jobs, polls
 from councilbot.services.access import Actor
 from councilbot.services.calendar import CalendarEvent, Recurrence, calendars_changed, ics
 
@@ -63,6 +63,7 @@ LIVE_THROTTLE = timedelta(seconds=30)  # one edit of a post's live count per pos
 DEFAULT_REMINDERS = (timedelta(hours=24), timedelta(hours=1))
 # How long a preview's Send works: after that, who it reaches may have changed.
 DRAFT_LIFETIME = timedelta(days=1)
+FEEDBACK_OPEN = timedelta(days=3)  # how long the feedback polls after an event stay open
 DEFAULT_OCCURRENCES = 10  # a series without --until
 MAX_OCCURRENCES = 52
 MAX_TITLE = 200
@@ -1347,18 +1348,32 @@ async def remind(
 
 
 async def request_feedback(
-    session: AsyncSession, event: Event, member_ids: Sequence[int], now: datetime
+    session: AsyncSession, event: Event, member_ids: Sequence[int], now: datetime, speech: Speech
 ) -> None:
-    """Ask those who came to an event for feedback: a 1–5 rating and "what should we do next?".
+    """Ask those who came to an event, by direct message, for a 1–5 rating and what to do next.
 
-    The hook the polls feature fills (`services/polls.py: create_feedback_poll(...)`, wired
-    by the lead at merge): it is called once per event, when it ends, with those who checked
-    in (or, if nobody did, those going). Until then it does nothing.
+    Called once per event, when it ends, with those who checked in (or, if nobody did, those
+    going). The polls close FEEDBACK_OPEN later and their results go to the organiser.
     """
-    del session, event, member_ids, now
+    if not member_ids:
+        return
+    await polls.create_feedback_poll(
+        session,
+        title=event.title,
+        council_id=event.council_id,
+        organiser_member_id=event.organiser_id,
+        member_ids=list(member_ids),
+        zone=event.timezone,
+        closes_at=now + FEEDBACK_OPEN,
+        now=now,
+        catalogs=speech.catalogs,
+        default_language=speech.default_language,
+    )
 
 
-async def finish(session: AsyncSession, payload: dict[str, Any], now: datetime) -> list[int]:
+async def finish(
+    session: AsyncSession, payload: dict[str, Any], now: datetime, speech: Speech
+) -> list[int]:
     """Close an event that ended and ask for feedback (the scheduler's job); return who was asked."""
     event = await session.get(Event, payload["id"], with_for_update=True, populate_existing=True)
     if event is None or event.status is not EventStatus.SCHEDULED:
@@ -1372,7 +1387,7 @@ async def finish(session: AsyncSession, payload: dict[str, Any], now: datetime) 
     )
     came = [r.member_id for r in rows if r.checked_in_at is not None]
     asked = came or [r.member_id for r in rows]
-    await request_feedback(session, event, asked, now)
+    await request_feedback(session, event, asked, now, speech)
     return asked
 
 

@@ -70,7 +70,7 @@ async def book(ctx: Context, args: BookingArgs) -> Reply:
 
 
 BOOK = CommandSpec(
-    name="book",
+    name="reserve",
     handler=book,
     summary=N_("Book"),
     area="test",
@@ -82,7 +82,7 @@ BOOK = CommandSpec(
 
 @pytest.fixture
 async def router(slack_app: App) -> Router:
-    """The app's router with the test-only /book command added."""
+    """The app's router with the test-only /reserve command (/book is the desks feature's) added."""
     base = slack_app.router
     return Router(
         [*command_specs(), BOOK],
@@ -134,7 +134,7 @@ async def said(adapter: SlackAdapter, api: FakeSlackAPI, before: int) -> str:
 async def test_each_argument_type_gets_its_input(adapter: SlackAdapter, api: FakeSlackAPI) -> None:
     await link(adapter, api, "malaga")
 
-    fields = inputs(await open_form(adapter, api, "book"))
+    fields = inputs(await open_form(adapter, api, "reserve"))
 
     assert {name: block["element"]["type"] for name, block in fields.items()} == {
         "councils": "multi_static_select",
@@ -175,14 +175,14 @@ async def test_what_is_picked_reads_exactly_as_the_typed_command(
         adapter,
         slash(
             api,
-            'book cork,malaga 2026-12-03 4 --start 14:30 --at "2026-12-04 09:00" --quiet',
+            'reserve cork,malaga 2026-12-03 4 --start 14:30 --at "2026-12-04 09:00" --quiet',
             user_id=ADMIN,
         ),
         lambda: calls_to(api, "chat.postMessage", CHANNEL)[before:],
     )
     typed = await said(adapter, api, before)
 
-    opened = await open_form(adapter, api, "book")
+    opened = await open_form(adapter, api, "reserve")
     before = len(calls_to(api, "chat.postMessage", CHANNEL))
     answer = await submit(
         adapter,
@@ -209,7 +209,7 @@ async def test_what_is_picked_reads_exactly_as_the_typed_command(
 async def test_left_empty_the_optional_inputs_are_not_given(
     adapter: SlackAdapter, api: FakeSlackAPI
 ) -> None:
-    opened = await open_form(adapter, api, "book")
+    opened = await open_form(adapter, api, "reserve")
     before = len(calls_to(api, "chat.postMessage", CHANNEL))
 
     assert await submit(adapter, opened, councils="cork", day="2026-12-03", seats="2") is None
@@ -220,7 +220,7 @@ async def test_left_empty_the_optional_inputs_are_not_given(
 async def test_a_day_without_its_time_is_refused_beside_the_day(
     adapter: SlackAdapter, api: FakeSlackAPI
 ) -> None:
-    opened = await open_form(adapter, api, "book")
+    opened = await open_form(adapter, api, "reserve")
 
     answer = await submit(
         adapter, opened, councils="cork", day="2026-12-03", seats="2", at="2026-12-04"

@@ -5,7 +5,8 @@ command's model (core.grammar.FormField), each suited to the argument's type: a 
 box for free text (and for a list, one item per line), a menu for a fixed choice, a checkbox for a yes/no option, a date picker
 for a date, a time picker for a time of day, a date picker and a time picker for a moment
 (read in the council's zone, as a typed time is), a number input for a whole number and a
-multi-select of the councils for a list of councils. Its submission runs the same command
+multi-select of the councils for a list of councils, and a menu of what a feature lists
+for a field marked Picked (the facilities of /council book). Its submission runs the same command
 with each field as the text one would type (`2026-12-03 09:00`, `cork,malaga`, `12`), so
 the router validates them exactly as typed ones.
 """
@@ -230,7 +231,7 @@ def _element(field: FormField, form: Form, label: str) -> dict[str, Any]:
     if field.kind == "choice":
         choices = [{"text": _plain(choice), "value": choice} for choice in field.choices]
         return {"type": "static_select", "action_id": ACTION, "options": choices}
-    if field.kind == "councils" and 0 < len(options) <= OPTION_LIMIT:
+    if field.kind in ("councils", "picked") and 0 < len(options) <= OPTION_LIMIT:
         menu = [
             {"text": _plain(truncate(name, OPTION_TEXT_LIMIT)), "value": value}
             for value, name in options
