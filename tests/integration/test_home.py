@@ -13,13 +13,17 @@ from datetime import UTC, datetime
 
 from icalendar import Calendar
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from councilbot.core.features import MemberView
 from councilbot.db.base import Base
 from councilbot.db.models import CalendarToken, DigestSent, Identity, Job, Member
+from councilbot.db.session import create_sessionmaker
 from councilbot.services import events, home
+from councilbot.services.councils import read_seed_file
+from councilbot.services.desks import seed_facilities
 from councilbot.services.home import UTC_ZONE
-from tests.conftest import Bot, Clock
+from tests.conftest import SEED_FILE, START, Bot, Clock
 
 # Distinctive, so that a scan of the database finds them only where they are stored.
 NAME = "zelda7q"
@@ -77,6 +81,7 @@ async def test_mydata_sends_a_json_file_of_every_feature(bot: Bot) -> None:
         "general",
         "announcements",
         "events",
+        "desks",
         "polls",
         "magazine",
     }
@@ -319,3 +324,25 @@ async def test_forgetme_keeps_a_members_votes_in_the_totals_without_them(bot: Bo
     assert after.split("\n")[:3] == before.split("\n")[:3]
     assert "1 voter · Votes by platform: Console 2" in after
     assert await _personal_values(bot, [NAME]) == []
+
+
+async def test_me_shows_desk_bookings_and_forgetme_frees_the_desk(
+    bot: Bot, seeded: AsyncEngine
+) -> None:
+    async with create_sessionmaker(seeded)() as session, session.begin():
+        await seed_facilities(session, read_seed_file(SEED_FILE), now=START)
+    await bot(f"{NAME}@dm: /start cork")
+    booked = await bot(f"{NAME}@dm: /book cork-rubicon 2026-12-03 day")
+    assert "B1" in booked, booked
+    mine = await bot(f"{NAME}@dm: /me")
+    assert "Your desk bookings\n• desk " in mine and "(B1)" in mine
+    assert "[1] Cancel B1" in mine
+    data = json.loads((await bot.reply(f"{NAME}@dm: /mydata")).file.data)
+    assert [b["booking"] for b in data["desks"]["bookings"]] == ["B1"]
+    await bot(f"{NAME}@dm: /forgetme yes")
+    assert await _personal_values(bot, [NAME]) == []
+    async with bot.app.sessionmaker() as session:
+        held = await session.scalar(
+            select(func.count()).select_from(Base.metadata.tables["booking_slots"])
+        )
+    assert held == 0  # the desk is free again

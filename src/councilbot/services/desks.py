@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from councilbot.core.features import FEATURE_EVENTS
+from councilbot.core.features import FEATURE_EVENTS, Erasure, HomeSection, MemberView
 from councilbot.core.i18n import N_, Catalogs, Translator
 from councilbot.core.messages import Button
 from councilbot.db.models import (
@@ -1399,3 +1399,55 @@ async def weekly_summary(
         now=now,
     )
     return queued
+
+
+# A member's data (core.features.MemberData of the desks feature; issue 17) -------------------
+
+
+async def home_sections(view: MemberView) -> list[HomeSection]:
+    """Show the member's coming bookings, each with Cancel (and Check in on its day)."""
+    found = await upcoming(view.session, view.member_id, now=view.now)
+    if not found:
+        return []
+    t = view.t
+    lines, rows = [], []
+    for booking in found:
+        ident = f"B{booking.id}"
+        lines.append(t("{booking} ({id})", booking=describe(t, booking), id=ident))
+        row = [Button(label=t("Cancel {id}", id=ident), command=f"/cancelbooking {ident}")]
+        today = local_today(booking.desk.facility, view.now)
+        if booking.status is BookingStatus.BOOKED and booking.day == today:
+            row.append(Button(label=t("Check in {id}", id=ident), command=f"/checkin {ident}"))
+        rows.append(tuple(row))
+    return [HomeSection(title=t("Your desk bookings"), lines=tuple(lines), buttons=tuple(rows))]
+
+
+async def export_bookings(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Return the member's desk bookings, every one kept."""
+    found = await session.scalars(
+        select(Booking).where(Booking.member_id == member_id).order_by(Booking.day, Booking.id)
+    )
+    return {
+        "bookings": [
+            {
+                "booking": f"B{b.id}",
+                "desk": b.desk.code,
+                "facility": b.desk.facility.name,
+                "day": b.day.isoformat(),
+                "slot": b.slot.value,
+                "status": b.status.value,
+                "checked_in_at": b.checked_in_at.isoformat() if b.checked_in_at else None,
+                "booked_at": b.created_at.isoformat(),
+            }
+            for b in found
+        ]
+    }
+
+
+async def forget_bookings(erasure: Erasure) -> None:
+    """Free the member's coming desks, then erase their bookings (they name them)."""
+    session = erasure.session
+    for booking in await upcoming(session, erasure.member_id, now=erasure.now):
+        await _cancel_jobs(session, booking.id)
+        await _end(session, booking, BookingStatus.CANCELLED, erasure.now)
+    await session.execute(delete(Booking).where(Booking.member_id == erasure.member_id))
