@@ -339,6 +339,15 @@ async def test_me_shows_desk_bookings_and_forgetme_frees_the_desk(
     assert "[1] Cancel B1" in mine
     data = json.loads((await bot.reply(f"{NAME}@dm: /mydata")).file.data)
     assert [b["booking"] for b in data["desks"]["bookings"]] == ["B1"]
+    url = (await bot(f"{NAME}@dm: /mycalendar")).split("\n")[1]
+    async with bot.app.router.reader() as session:
+        body = await home.member_feed(
+            session, bot.app.router.members, url.rsplit("/", 1)[1][:-4], now=START
+        )
+    assert body is not None
+    [entry] = Calendar.from_ical(body).walk("VEVENT")
+    assert str(entry["summary"]).endswith("(B1)")
+    assert entry["dtstart"].dt.hour == 8 and entry["dtend"].dt.hour == 19  # a whole day
     await bot(f"{NAME}@dm: /forgetme yes")
     assert await _personal_values(bot, [NAME]) == []
     async with bot.app.sessionmaker() as session:

@@ -890,5 +890,6 @@ FEATURE = Feature(
         export=service.export_bookings,
         forget=service.forget_bookings,
         home=service.home_sections,
+        calendar=service.member_calendar,
     ),
 )

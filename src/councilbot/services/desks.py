@@ -49,7 +49,8 @@ from councilbot.db.models import (
 )
 from councilbot.delivery import outbox
 from councilbot.delivery.outbox import Envelope
-from councilbot.services import access, broadcast, jobs
+from councilbot.services import access, broadcast, home, jobs
+from councilbot.services.calendar import CalendarEvent
 from councilbot.services.councils import WEEKDAYS, DeskRules, SeedFile, council_key
 
 if TYPE_CHECKING:
@@ -704,6 +705,7 @@ async def _insert(
             )
     except IntegrityError:
         return None
+    await home.home_changed(session, member_id, now)  # their Slack Home tab shows it
     return booking
 
 
@@ -748,6 +750,7 @@ async def _end(
     if not ended.rowcount:
         return False
     await session.execute(delete(BookingSlot).where(BookingSlot.booking_id == booking.id))
+    await home.home_changed(session, booking.member_id, now)
     booking.status, booking.ended_at = status, now
     return True
 
@@ -1451,3 +1454,31 @@ async def forget_bookings(erasure: Erasure) -> None:
         await _cancel_jobs(session, booking.id)
         await _end(session, booking, BookingStatus.CANCELLED, erasure.now)
     await session.execute(delete(Booking).where(Booking.member_id == erasure.member_id))
+
+
+MIDDAY = time(13, 0)  # where a morning ends and an afternoon starts, in the private feed
+
+
+async def member_calendar(
+    session: AsyncSession, member_id: int, now: datetime
+) -> list[CalendarEvent]:
+    """Return the member's coming bookings as calendar entries, for their private feed."""
+    entries = []
+    for booking in await upcoming(session, member_id, now=now):
+        facility = booking.desk.facility
+        rules = rules_of(facility)
+        start = rules.opens if booking.slot is not Slot.PM else MIDDAY
+        end = rules.closes if booking.slot is not Slot.AM else MIDDAY
+        entries.append(
+            CalendarEvent(
+                uid=f"booking-{booking.id}@councilbot",
+                title=f"Desk {booking.desk.code}, {facility.name} (B{booking.id})",
+                start=at_facility(facility, booking.day, start),
+                end=at_facility(facility, booking.day, end),
+                zone=str(zone_of(facility)),
+                location=facility.name,
+                alarm=None,
+                updated=booking.created_at,
+            )
+        )
+    return entries
