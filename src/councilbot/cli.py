@@ -296,6 +296,10 @@ async def _serve(settings: Settings) -> int:
     from councilbot.adapters import http
 
     app = await build_app(settings, engine=engine, targets=targets, get=http.get)
+    if Platform.SLACK in targets:  # Home tab refreshes are rendered by this process's router
+        from councilbot.adapters.slack.home import HomeTab
+
+        targets[Platform.SLACK].home = HomeTab(app.router)
     if telegram_token is not None and settings.role.takes_updates:
         from councilbot.adapters.telegram.app import TelegramAdapter
 

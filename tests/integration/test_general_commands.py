@@ -279,7 +279,7 @@ async def test_subscribing_without_any_council_asks_which(bot: Bot, chat: str) -
     reply = await bot.reply(f"sam@{chat}: /subscribe polls")
     assert reply.text == (
         "Which council's polls do you want? Choose one below, or all of them, "
-        "or send /subscribe announcements|events|desks|polls|magazine [council]."
+        "or send /subscribe announcements|events|desks|polls|magazine|digest [council]."
     )
     commands = [button.command for button in reply.button_list]
     assert commands[0] == "/subscribe polls alcala"
@@ -443,7 +443,7 @@ async def test_failed_first_command_still_registers_the_speaker(bot: Bot) -> Non
 
 async def test_bad_arguments_change_nothing(bot: Bot) -> None:
     assert await bot("/subscribe") == (
-        "Please give the topic.\nUsage: /subscribe announcements|events|desks|polls|magazine [council]"
+        "Please give the topic.\nUsage: /subscribe announcements|events|desks|polls|magazine|digest [council]"
     )
     assert (await bot("/subscribe events cork extra")).startswith("I didn't expect extra.")
     assert (await bot("/subscribe events --at noon")).startswith("I don't know the option --at.")
@@ -451,7 +451,7 @@ async def test_bad_arguments_change_nothing(bot: Bot) -> None:
     # An unclosed quote is refused by every command: what it swallowed is a guess.
     assert await bot('/subscribe events "cork') == (
         'The quote that opens at "cork has no closing ": add it, or leave the quotes out.\n'
-        "Usage: /subscribe announcements|events|desks|polls|magazine [council]"
+        "Usage: /subscribe announcements|events|desks|polls|magazine|digest [council]"
     )
     assert await count(bot, Subscription) == 0
     assert (await bot('/subscribe events "cork"')).startswith("Subscribed")

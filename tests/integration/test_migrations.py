@@ -198,7 +198,7 @@ async def test_0010_keeps_subscriptions_and_takes_topics_no_enum_knows(
         await connection.execute(
             text(
                 "INSERT INTO subscriptions (member_id, topic, council_id, active, created_at) "
-                "VALUES (1, 'digest', NULL, true, :at)"
+                "VALUES (1, 'weather', NULL, true, :at)"
             ),
             {"at": START},
         )
@@ -212,8 +212,8 @@ async def test_0010_keeps_subscriptions_and_takes_topics_no_enum_knows(
         await app.aclose()
     # Declared topics by their label; one no running feature declares, by its name.
     assert (
-        "Subscriptions: announcements (all councils), digest (all councils), "
-        "magazine issues (cork)" in whoami
+        "Subscriptions: announcements (all councils), magazine issues (cork), "
+        "weather (all councils)" in whoami
     )
 
     await upgrade_or_downgrade(engine, "0009")
@@ -225,7 +225,7 @@ async def test_0010_keeps_subscriptions_and_takes_topics_no_enum_knows(
             await connection.execute(
                 text(
                     "INSERT INTO subscriptions (member_id, topic, council_id, active, created_at) "
-                    "VALUES (1, 'digest', NULL, true, :at)"
+                    "VALUES (1, 'weather', NULL, true, :at)"
                 ),
                 {"at": START},
             )

@@ -16,7 +16,7 @@ from markupsafe import Markup
 from pydantic import Field, create_model
 
 from councilbot.core.errors import Forbidden, InvalidInput, NotFound
-from councilbot.core.features import Choices, Feature, JobKind, JobRun, Topic
+from councilbot.core.features import Choices, Feature, JobKind, JobRun, MemberData, Topic
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import (
     ArgModel,
@@ -885,4 +885,11 @@ FEATURE = Feature(
     ),
     topic=Topic(service.TOPIC, N_("freed desks and the weekly desk occupancy")),
     choices=(Choices("facility", service.facility_choices),),
+    # What /me, /mydata and /forgetme show and erase of it.
+    member=MemberData(
+        export=service.export_bookings,
+        forget=service.forget_bookings,
+        home=service.home_sections,
+        calendar=service.member_calendar,
+    ),
 )

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from councilbot.commands import broadcasts, desks
 from councilbot.core import dates
 from councilbot.core.errors import Forbidden, InvalidInput, NotFound
-from councilbot.core.features import Feature, JobKind, JobRun, Topic
+from councilbot.core.features import Feature, JobKind, JobRun, MemberData, Topic
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import (
     ArgModel,
@@ -1063,4 +1063,12 @@ FEATURE = Feature(
         JobKind(events.FEEDBACK_JOB, run=finish_due, missed=finish_due),
     ),
     topic=Topic(events.TOPIC, N_("events")),
+    # What /me, /mycalendar, /mydata, /forgetme and the weekly digest show and erase of it.
+    member=MemberData(
+        export=events.export_answers,
+        forget=events.forget_answers,
+        home=events.home_sections,
+        digest=events.digest_sections,
+        calendar=events.member_calendar,
+    ),
 )

@@ -7,14 +7,15 @@ from typing import Annotated, Any, Literal
 from markupsafe import Markup
 from pydantic import Field, model_validator
 
+from councilbot.commands import me
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
-from councilbot.core.features import TOPICS, Feature
+from councilbot.core.features import TOPICS, Feature, MemberData
 from councilbot.core.grammar import ArgModel, Declared, NoArgs
 from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name, normalise_language
-from councilbot.core.messages import Button, Reply
+from councilbot.core.messages import Button, Platform, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import Council, Member, RoleName
-from councilbot.services import access, councils, members
+from councilbot.services import access, councils, home, members
 
 GENERAL = N_("General")
 ADMIN = N_("Admin")
@@ -37,6 +38,7 @@ async def start(ctx: Context, args: StartArgs) -> Reply:
     if args.council:
         council = await councils.get_council(ctx.session, args.council)
         await members.set_home_council(ctx.session, ctx.member, council)
+        await home.home_changed(ctx.session, ctx.member.id, ctx.now)
         # Someone who chose no language is answered in their home council's in private
         # chats (unless their app says): tell them when that changes, in the new one.
         speaks = ctx.lang
@@ -58,6 +60,14 @@ async def start(ctx: Context, args: StartArgs) -> Reply:
                 previous=language_name(ctx.lang, speaks),
             )
         return Reply(text=text)
+    if (
+        ctx.command.chat.is_private
+        and ctx.command.chat.platform is Platform.TELEGRAM
+        and not ctx.newcomer
+        and ctx.council is not None
+    ):
+        # A known member opening the bot again: their home is what they came for.
+        return await me.home_reply(ctx)
     text = t(
         "Hello {name}! I am CouncilBot, the assistant of the Cluster Growth Councils: "
         "events, hot desks, polls, announcements and the EMPOWER magazine.",
@@ -333,6 +343,7 @@ async def lang(ctx: Context, args: LangArgs) -> Reply:
             )
         )
     await members.set_language(ctx.session, ctx.member, chosen)
+    await home.home_changed(ctx.session, ctx.member.id, ctx.now)
     t = ctx.router.catalogs.translator(chosen or ctx.fallback_language)
     if chosen is None:
         return Reply(text=t("I will follow your app's language from now on."))
@@ -430,6 +441,7 @@ async def linkaccount(ctx: Context, args: LinkAccountArgs) -> Reply:
             private=True,
         )
     keep = await members.redeem_link_code(ctx.session, ctx.member, args.code, now=ctx.now)
+    await home.home_changed(ctx.session, keep.id, ctx.now)
     platforms = sorted(
         {i.platform.value.capitalize() for i in await members.identities_of(ctx.session, keep.id)}
     )
@@ -480,6 +492,10 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
             buttons=(*buttons, (every,)),
         )
     added = await members.subscribe(ctx.session, ctx.member, topic, council, now=ctx.now)
+    declared = ctx.router.topics.get(topic)
+    if declared is not None and declared.subscribed is not None:
+        await declared.subscribed(ctx.session, ctx.now)
+    await home.home_changed(ctx.session, ctx.member.id, ctx.now)
     values = {"topic": label, "council": _council_label(ctx, council)}
     if not added:
         return ctx.reply("You were already subscribed to {topic} for {council}.", **values)
@@ -495,6 +511,7 @@ async def unsubscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     council = None if args.council is None else await _subscription_council(ctx, args.council)
     topic = args.topic
     removed = await members.unsubscribe(ctx.session, ctx.member, topic, council)
+    await home.home_changed(ctx.session, ctx.member.id, ctx.now)
     values = {"topic": _topic_label(ctx, topic), "command": topic}
     if council is not None and await members.subscribed_to_all(ctx.session, ctx.member, topic):
         # Saying "no more" here would be wrong: the subscription to all councils still sends them.
@@ -665,4 +682,6 @@ FEATURE = Feature(
     "general",
     commands=COMMANDS,
     # Subscriptions themselves are general; each topic belongs to the feature that posts it.
+    # The member row, accounts, roles and subscriptions are general's: /mydata, /forgetme.
+    member=MemberData(export=members.export_member, forget=members.forget_member),
 )

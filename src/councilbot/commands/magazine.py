@@ -18,7 +18,15 @@ from pydantic import Field
 
 from councilbot.commands import broadcasts
 from councilbot.core.errors import Conflict, InvalidInput
-from councilbot.core.features import Feature, JobKind, JobRun, Periodic, PeriodicRun, Topic
+from councilbot.core.features import (
+    Feature,
+    JobKind,
+    JobRun,
+    MemberData,
+    Periodic,
+    PeriodicRun,
+    Topic,
+)
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import ArgModel, Flag, When
 from councilbot.core.i18n import N_
@@ -545,4 +553,6 @@ FEATURE = Feature(
     jobs=(JobKind(magazine.SEND_JOB, run=publish_due, missed=note_missed),),
     topic=Topic(magazine.TOPIC, N_("magazine issues")),
     periodic=(Periodic("magazine.feed", read_the_feed, feed_interval),),
+    # The weekly digest offers a new issue; /mydata lists the issues a member published.
+    member=MemberData(export=magazine.export_published, digest=magazine.digest_sections),
 )

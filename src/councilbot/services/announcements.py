@@ -9,12 +9,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from councilbot.core.features import Erasure, HomeSection, MemberView
+from councilbot.core.formatting import format_when, truncate
 from councilbot.core.i18n import N_, Catalogs, Translator
-from councilbot.db.models import Announcement, AnnouncementStatus, Council
+from councilbot.db.models import Announcement, AnnouncementStatus, Council, Member
 from councilbot.delivery import outbox
 from councilbot.delivery.targets import Outgoing
 from councilbot.services import access, broadcast, councils, jobs
@@ -588,3 +590,75 @@ async def delivery_report(
     """Return an announcement and how its deliveries are doing."""
     announcement = await get_announcement(session, actor, announcement_id)
     return announcement, await outbox.report(session, SOURCE, announcement.id)
+
+
+# A member's data (core.features.MemberData of the announcements feature) -----------------
+
+
+async def export_authored(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Return the announcements the member wrote."""
+    authored = await session.scalars(
+        select(Announcement).where(Announcement.author_id == member_id).order_by(Announcement.id)
+    )
+    return {
+        "announcements": [
+            {
+                "id": a.id,
+                "text": a.text,
+                "status": a.status.value,
+                "councils": "all" if a.all_councils else [c.slug for c in a.councils],
+                "created_at": a.created_at.isoformat(),
+                "sent_at": a.sent_at.isoformat() if a.sent_at else None,
+            }
+            for a in authored
+        ]
+    }
+
+
+async def forget_author(erasure: Erasure) -> None:
+    """Keep what the member published for the councils, no longer linked to them.
+
+    An announcement is the council's published content: erasing the person leaves it in the
+    chats and in /announce list, without an author. Their unsent drafts are deleted.
+    """
+    session, member_id = erasure.session, erasure.member_id
+    await session.execute(
+        delete(Announcement).where(
+            Announcement.author_id == member_id, Announcement.status == AnnouncementStatus.DRAFT
+        )
+    )
+    await session.execute(
+        update(Announcement).where(Announcement.author_id == member_id).values(author_id=None)
+    )
+
+
+async def digest_sections(view: MemberView) -> list[HomeSection]:
+    """List the past week's announcements to the member's home council or to every council."""
+    member = await view.session.get(Member, view.member_id)
+    since = view.since or view.now - timedelta(days=7)
+    query = (
+        select(Announcement)
+        .where(
+            Announcement.status == AnnouncementStatus.SENT,
+            Announcement.sent_at >= since,
+            Announcement.sent_at < view.now,
+        )
+        .order_by(Announcement.sent_at, Announcement.id)
+    )
+    found = [
+        a
+        for a in await view.session.scalars(query)
+        if a.all_councils or any(c.id == (member and member.home_council_id) for c in a.councils)
+    ]
+    if not found:
+        return []
+    lines = tuple(
+        view.t(
+            "{when}: {text}",
+            when=format_when(a.sent_at, view.tz, view.t.lang, now=view.now),
+            text=truncate(a.text, 200),
+        )
+        for a in found
+        if a.sent_at is not None
+    )
+    return [HomeSection(title=view.t("Announcements of the week"), lines=lines)]

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from councilbot.core.features import FEATURE_EVENTS
+from councilbot.core.features import FEATURE_EVENTS, Erasure, HomeSection, MemberView
 from councilbot.core.i18n import N_, Catalogs, Translator
 from councilbot.core.messages import Button
 from councilbot.db.base import MAX_ID
@@ -50,7 +50,8 @@ from councilbot.db.models import (
 )
 from councilbot.delivery import outbox
 from councilbot.delivery.outbox import Envelope
-from councilbot.services import access, broadcast, jobs
+from councilbot.services import access, broadcast, home, jobs
+from councilbot.services.calendar import CalendarEvent
 from councilbot.services.councils import WEEKDAYS, DeskRules, SeedFile, council_key
 
 if TYPE_CHECKING:
@@ -705,6 +706,7 @@ async def _insert(
             )
     except IntegrityError:
         return None
+    await home.home_changed(session, member_id, now)  # their Slack Home tab shows it
     return booking
 
 
@@ -749,6 +751,7 @@ async def _end(
     if not ended.rowcount:
         return False
     await session.execute(delete(BookingSlot).where(BookingSlot.booking_id == booking.id))
+    await home.home_changed(session, booking.member_id, now)
     booking.status, booking.ended_at = status, now
     return True
 
@@ -1414,3 +1417,83 @@ async def weekly_summary(
         now=now,
     )
     return queued
+
+
+# A member's data (core.features.MemberData of the desks feature; issue 17) -------------------
+
+
+async def home_sections(view: MemberView) -> list[HomeSection]:
+    """Show the member's coming bookings, each with Cancel (and Check in on its day)."""
+    found = await upcoming(view.session, view.member_id, now=view.now)
+    if not found:
+        return []
+    t = view.t
+    lines, rows = [], []
+    for booking in found:
+        ident = f"B{booking.id}"
+        lines.append(t("{booking} ({id})", booking=describe(t, booking), id=ident))
+        row = [Button(label=t("Cancel {id}", id=ident), command=f"/cancelbooking {ident}")]
+        today = local_today(booking.desk.facility, view.now)
+        if booking.status is BookingStatus.BOOKED and booking.day == today:
+            row.append(Button(label=t("Check in {id}", id=ident), command=f"/checkin {ident}"))
+        rows.append(tuple(row))
+    return [HomeSection(title=t("Your desk bookings"), lines=tuple(lines), buttons=tuple(rows))]
+
+
+async def export_bookings(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Return the member's desk bookings, every one kept."""
+    found = await session.scalars(
+        select(Booking).where(Booking.member_id == member_id).order_by(Booking.day, Booking.id)
+    )
+    return {
+        "bookings": [
+            {
+                "booking": f"B{b.id}",
+                "desk": b.desk.code,
+                "facility": b.desk.facility.name,
+                "day": b.day.isoformat(),
+                "slot": b.slot.value,
+                "status": b.status.value,
+                "checked_in_at": b.checked_in_at.isoformat() if b.checked_in_at else None,
+                "booked_at": b.created_at.isoformat(),
+            }
+            for b in found
+        ]
+    }
+
+
+async def forget_bookings(erasure: Erasure) -> None:
+    """Free the member's coming desks, then erase their bookings (they name them)."""
+    session = erasure.session
+    for booking in await upcoming(session, erasure.member_id, now=erasure.now):
+        await _cancel_jobs(session, booking.id)
+        await _end(session, booking, BookingStatus.CANCELLED, erasure.now)
+    await session.execute(delete(Booking).where(Booking.member_id == erasure.member_id))
+
+
+MIDDAY = time(13, 0)  # where a morning ends and an afternoon starts, in the private feed
+
+
+async def member_calendar(
+    session: AsyncSession, member_id: int, now: datetime
+) -> list[CalendarEvent]:
+    """Return the member's coming bookings as calendar entries, for their private feed."""
+    entries = []
+    for booking in await upcoming(session, member_id, now=now):
+        facility = booking.desk.facility
+        rules = rules_of(facility)
+        start = rules.opens if booking.slot is not Slot.PM else MIDDAY
+        end = rules.closes if booking.slot is not Slot.AM else MIDDAY
+        entries.append(
+            CalendarEvent(
+                uid=f"booking-{booking.id}@councilbot",
+                title=f"Desk {booking.desk.code}, {facility.name} (B{booking.id})",
+                start=at_facility(facility, booking.day, start),
+                end=at_facility(facility, booking.day, end),
+                zone=str(zone_of(facility)),
+                location=facility.name,
+                alarm=None,
+                updated=booking.created_at,
+            )
+        )
+    return entries

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from councilbot.core.features import Erasure, HomeSection, MemberView
 from councilbot.core.formatting import format_when
 from councilbot.core.i18n import N_, Catalogs, Translator
 from councilbot.core.messages import Button
@@ -49,7 +50,7 @@ from councilbot.db.models import (
 from councilbot.delivery import files, outbox
 from councilbot.delivery.outbox import Envelope
 from councilbot.delivery.targets import FileRef, Outgoing
-from councilbot.services import access, broadcast, councils, jobs, polls
+from councilbot.services import access, broadcast, councils, home, jobs, polls
 from councilbot.services.access import Actor
 from councilbot.services.calendar import CalendarEvent, Recurrence, calendars_changed, ics
 
@@ -794,6 +795,7 @@ async def rsvp(
     event = await _locked(session, event_id)  # serialises every answer to it
     _require_open(event, now)
     _require_open_to(event, member)
+    await home.home_changed(session, member.id, now)  # their Slack Home tab shows it
     if guests is not None and guests > event.guests_allowed:
         raise InvalidInput.plural(
             "{id} allows at most {count} guest per member.",
@@ -929,6 +931,7 @@ async def promote(
         first.status = RsvpStatus.GOING
         first.updated_at = now
         promoted.append(first)
+        await home.home_changed(session, first.member_id, now)
         await session.flush()
     if event.capacity is not None and event.taken < event.capacity:
         event.full_told = False  # a place is free again: the next fill is news
@@ -987,6 +990,7 @@ async def unrsvp(
     """Withdraw an answer (guests leave with their host); the first waiting take the places."""
     event = await _locked(session, event_id)
     _require_open(event, now)
+    await home.home_changed(session, member.id, now)
     row = await answer_of(session, event.id, member.id)
     was = row.status if row is not None else None
     if row is None or was in (RsvpStatus.LEFT, RsvpStatus.DECLINED):
@@ -1177,6 +1181,8 @@ async def cancel(
         item.updated_at = now
         await cancel_jobs(session, item, reminders)
         concerned = list(await _concerned(session, item))
+        for member_id in concerned:  # their Slack Home tabs drop it
+            await home.home_changed(session, member_id, now)
         if concerned:
             file = await ics_file(session, [item], now=now)
 
@@ -1448,3 +1454,152 @@ async def council_calendar_events(
         .order_by(Event.start_at, Event.id)
     )
     return [calendar_event(e) for e in found.unique()]
+
+
+# --- A member's data (core.features.MemberData of the events feature; issue 17) -----------
+
+_ANSWERED = (RsvpStatus.GOING, RsvpStatus.WAITING, RsvpStatus.REQUESTED)
+
+
+async def _answers_of(
+    session: AsyncSession, member_id: int, *where: Any
+) -> list[tuple[Event, Rsvp]]:
+    rows = await session.execute(
+        select(Event, Rsvp)
+        .join(Rsvp, Rsvp.event_id == Event.id)
+        .where(Rsvp.member_id == member_id, *where)
+        .order_by(Event.start_at, Event.id)
+    )
+    return [(event, rsvp) for event, rsvp in rows.unique().all()]
+
+
+async def home_sections(view: MemberView) -> list[HomeSection]:
+    """Show the events the member goes to, waits for or asked to join, with their buttons."""
+    t, now = view.t, view.now
+    found = await _answers_of(
+        view.session,
+        view.member_id,
+        Rsvp.status.in_(_ANSWERED),
+        Event.status == EventStatus.SCHEDULED,
+        Event.end_at > now,
+    )
+    if not found:
+        return []
+    lines, rows = [], []
+    for event, rsvp in found:
+        ident = code(event.id)
+        if rsvp.status is RsvpStatus.GOING:
+            state = t("going")
+        elif rsvp.status is RsvpStatus.WAITING:
+            state = t("waitlist, number {position}", position=await position(view.session, rsvp))
+        else:
+            state = t("asked the organiser")
+        lines.append(
+            t(
+                "{title} ({id}), {when} — {state}",
+                title=event.title,
+                id=ident,
+                when=when_text(event, t, now),
+                state=state,
+            )
+        )
+        row = [Button(label=t("Not going {id}", id=ident), command=f"/unrsvp {ident}")]
+        here = rsvp.status is RsvpStatus.GOING and rsvp.checked_in_at is None
+        if here and is_event_day(event, now):
+            row.append(Button(label=t("Check in {id}", id=ident), command=f"/checkin {ident}"))
+        rows.append(tuple(row))
+    return [HomeSection(title=t("Your events"), lines=tuple(lines), buttons=tuple(rows))]
+
+
+async def digest_sections(view: MemberView) -> list[HomeSection]:
+    """List the coming week's events of the member's home council and cross-council ones."""
+    member = await view.session.get(Member, view.member_id)
+    home_id = member.home_council_id if member is not None else None
+    reach = Event.all_councils.is_(True)
+    if home_id is not None:
+        reach = reach | Event.councils.any(Council.id == home_id) | (Event.council_id == home_id)
+    found = await view.session.scalars(
+        select(Event)
+        .where(
+            Event.status == EventStatus.SCHEDULED,
+            Event.start_at >= view.now,
+            Event.start_at < view.now + timedelta(days=7),
+            reach,
+        )
+        .order_by(Event.start_at, Event.id)
+    )
+    events = list(found.unique())
+    if not events:
+        return []
+    t = view.t
+    lines = tuple(
+        t("{title} ({id}), {when}", title=e.title, id=code(e.id), when=when_text(e, t, view.now))
+        for e in events
+    )
+    return [HomeSection(title=t("Events this week"), lines=lines)]
+
+
+async def member_calendar(
+    session: AsyncSession, member_id: int, now: datetime
+) -> list[CalendarEvent]:
+    """Return the events the member answered Going (or waits for), for their private feed."""
+    found = await _answers_of(
+        session,
+        member_id,
+        Rsvp.status.in_(_ANSWERED),
+        Event.status.in_((EventStatus.SCHEDULED, EventStatus.CANCELLED, EventStatus.DONE)),
+        Event.end_at > now - timedelta(days=30),
+    )
+    return [calendar_event(event) for event, _rsvp in found]
+
+
+async def export_answers(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Return the member's answers to events, and the events they organise."""
+    answers = await _answers_of(session, member_id)
+    organised = await session.scalars(
+        select(Event).where(Event.organiser_id == member_id).order_by(Event.id)
+    )
+    return {
+        "rsvps": [
+            {
+                "event": code(event.id),
+                "title": event.title,
+                "start": event.start_at.isoformat(),
+                "status": rsvp.status.value,
+                "guests": rsvp.guests,
+                "checked_in_at": rsvp.checked_in_at.isoformat() if rsvp.checked_in_at else None,
+                "answered_at": rsvp.created_at.isoformat(),
+            }
+            for event, rsvp in answers
+        ],
+        "organised": [
+            {"event": code(e.id), "title": e.title, "start": e.start_at.isoformat()}
+            for e in organised.unique()
+        ],
+    }
+
+
+async def forget_answers(erasure: Erasure) -> None:
+    """Erase the member's answers; a place they held at a coming event goes to the waitlist.
+
+    Events they organise stay (without an organiser: coordinators of the council manage
+    them); the lists of those going and the coordinators' CSVs no longer name them.
+    """
+    session, now = erasure.session, erasure.now
+    speech = Speech(erasure.catalogs, erasure.default_language)
+    answers = await _answers_of(session, erasure.member_id)
+    for event, rsvp in answers:
+        if event.status is EventStatus.SCHEDULED and event.end_at > now:
+            locked = await _locked(session, event.id)
+            held = rsvp.status is RsvpStatus.GOING
+            if held:
+                await _release(session, locked, rsvp.places)
+            await session.delete(rsvp)
+            await session.flush()
+            if held:
+                await promote(session, locked, now=now, speech=speech)
+            await refresh_posts(session, locked, speech, now=now)
+        else:
+            await session.delete(rsvp)
+    await session.flush()
+    calendars_changed(session)

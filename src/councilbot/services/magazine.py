@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from councilbot.core.features import HomeSection, MemberView
 from councilbot.core.i18n import N_, Catalogs, Translator
 from councilbot.core.messages import Button
 from councilbot.db.base import MAX_ID
@@ -625,3 +626,41 @@ async def take_entry(
 def numbers(issues: Sequence[MagazineIssue]) -> str:
     """Name issues by number: #4, #5."""
     return ", ".join(f"#{issue.number}" for issue in issues)
+
+
+# --- A member's data (core.features.MemberData of the magazine feature; issue 17) ---------
+
+
+async def digest_sections(view: MemberView) -> list[HomeSection]:
+    """Offer the week's new issue, if one was published since the last digest."""
+    since = view.since or view.now - timedelta(days=7)
+    issue = await view.session.scalar(
+        select(MagazineIssue)
+        .where(
+            MagazineIssue.status == IssueStatus.PUBLISHED,
+            MagazineIssue.published_at >= since,
+            MagazineIssue.published_at < view.now,
+        )
+        .order_by(MagazineIssue.number.desc())
+        .limit(1)
+    )
+    if issue is None:
+        return []
+    t = view.t
+    return [
+        HomeSection(
+            title=t("New in the magazine"),
+            lines=(Markup(render(t, issue)),),  # safe markup already
+            buttons=((read_button(t, issue),),),
+        )
+    ]
+
+
+async def export_published(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Return the issues the member published (they stay published, unlinked, when erased)."""
+    issues = await session.scalars(
+        select(MagazineIssue)
+        .where(MagazineIssue.published_by_id == member_id)
+        .order_by(MagazineIssue.number)
+    )
+    return {"published": [{"number": i.number, "title": i.title} for i in issues]}
