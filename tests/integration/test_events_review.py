@@ -4,6 +4,8 @@ council feed's one look-up and the preview's Cancel refusal."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +13,7 @@ import sqlalchemy
 from sqlalchemy import func, select
 
 from councilbot.core.ids import MAX_ID
-from councilbot.db.models import Delivery, Event, EventStatus
+from councilbot.db.models import Delivery, Event, EventStatus, Rsvp, RsvpStatus
 from councilbot.services import events
 from tests.conftest import START, Bot, Clock
 
@@ -146,3 +148,23 @@ async def test_only_its_author_may_drop_a_preview(bot: Bot) -> None:
     assert await bot("bob: /newevent cancel E1") == (
         "Only the coordinator who wrote E1 can cancel it."
     )
+
+
+async def test_a_smaller_capacity_racing_answers_never_puts_anyone_out(bot: Bot) -> None:
+    await bot('/newevent "Open day" 2026-12-03 10:00-12:00 cap 10 --yes')
+    await asyncio.gather(*(bot(f"m{n}: /rsvp E1") for n in range(2)))
+    replies = await asyncio.gather(
+        *(bot(f"m{n}: /rsvp E1") for n in range(2, 8)), bot("/editevent E1 cap 5")
+    )
+    edited = replies[-1]
+    async with bot.app.sessionmaker() as session:
+        event = await session.get(Event, 1)
+        going = await session.scalar(
+            select(func.count()).where(Rsvp.event_id == 1, Rsvp.status == RsvpStatus.GOING)
+        )
+    assert event is not None and event.taken == going
+    if edited.startswith("E1 is changed"):  # in before more than 5 answered: 5 go, 3 wait
+        assert (event.capacity, going) == (5, 5)
+    else:  # after: refused, naming the places taken, and the capacity stays
+        assert re.match(r"E1 already has ([6-8]) places taken", edited)
+        assert event.capacity == 10 and going == 8
