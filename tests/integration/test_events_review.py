@@ -141,12 +141,15 @@ async def test_a_council_feed_looks_up_its_council_alone(bot: Bot) -> None:
     assert read and all(" WHERE " in s for s in read)
 
 
-async def test_only_its_author_may_drop_a_preview(bot: Bot) -> None:
+async def test_only_its_author_may_drop_or_change_a_preview(bot: Bot) -> None:
     await known(bot, "bob")
     await bot('/newevent "Lean workshop" 2026-12-03 18:00-20:00')
     await bot("/coordinator add bob cork")
     assert await bot("bob: /newevent cancel E1") == (
         "Only the coordinator who wrote E1 can cancel it."
+    )
+    assert await bot("bob: /editevent E1 cap 3") == (
+        "Only the coordinator who wrote E1 can change it."
     )
 
 

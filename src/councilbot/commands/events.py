@@ -799,7 +799,7 @@ async def _edit_draft(ctx: Context, event: Event, changes: events.Changes) -> Re
     """Change a draft and show its preview again."""
     if event.organiser_id != ctx.member.id:
         raise Forbidden(
-            N_("Only the coordinator who wrote {id} can send it."), id=events.code(event.id)
+            N_("Only the coordinator who wrote {id} can change it."), id=events.code(event.id)
         )
     drafts = [
         e for e in await events.series_of(ctx.session, event) if e.status is EventStatus.DRAFT
