@@ -32,6 +32,7 @@ from councilbot.core.grammar import (
     TypedOnly,
 )
 from councilbot.core.i18n import N_
+from councilbot.core.ids import parse_prefixed_id
 from councilbot.core.messages import Attachment, Button, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import Council, Event, EventStatus, Member, RsvpStatus
@@ -41,8 +42,9 @@ from councilbot.services.calendar import ics
 
 EVENTS = N_("Events")
 PAGE_SIZE = 5
-NEXT = N_("Next")
-PREVIOUS = N_("Previous")
+# The magazine's paging labels: one look, one translation.
+PREVIOUS = N_("◀ Previous")
+NEXT = N_("Next ▶")
 ONLY_THIS = N_("Only {id}")
 THE_REST = N_("{id} and the rest of its series")
 
@@ -705,7 +707,7 @@ async def cancel_event(ctx: Context, args: CancelArgs) -> Reply:
     number = _id(args.id, N_("Which event should I cancel? Give its id, e.g. /cancelevent E12."))
     event = await events.get_event(ctx.session, number)
     if event.series_id is not None and not (args.one or args.rest):
-        await events.require_manager(ctx.session, ctx.actor, event)
+        await events.require_may_change(ctx.session, ctx.actor, event)
         return await _which_dates(ctx, event, "cancelevent")
     cancelled = await events.cancel(
         ctx.session,
@@ -766,7 +768,7 @@ async def edit_event(ctx: Context, args: EditArgs) -> Reply:
     if event.status is EventStatus.DRAFT:
         return await _edit_draft(ctx, event, changes)
     if event.series_id is not None and not (args.one or args.rest):
-        await events.require_manager(ctx.session, ctx.actor, event)
+        await events.require_may_change(ctx.session, ctx.actor, event)
         return await _which_dates(ctx, event, "editevent")
     edited = await events.edit(
         ctx.session,
@@ -797,7 +799,7 @@ async def _edit_draft(ctx: Context, event: Event, changes: events.Changes) -> Re
     """Change a draft and show its preview again."""
     if event.organiser_id != ctx.member.id:
         raise Forbidden(
-            N_("Only the coordinator who wrote {id} can send it."), id=events.code(event.id)
+            N_("Only the coordinator who wrote {id} can change it."), id=events.code(event.id)
         )
     drafts = [
         e for e in await events.series_of(ctx.session, event) if e.status is EventStatus.DRAFT
@@ -850,7 +852,8 @@ async def checkin(ctx: Context, args: IdArgs) -> Reply:
     """Check in at an event on its day (E12) or at a booked desk (B34)."""
     raw = (args.id or "").strip().lstrip("#")
     if raw[:1] in "Bb" and raw[1:].isdecimal():  # a desk booking: the desks feature's
-        return await desks.check_in_booking(ctx, int(raw[1:]))
+        booking = parse_prefixed_id(raw, "B", what=events.NOT_AN_ID)
+        return await desks.check_in_booking(ctx, booking)
     number = _id(
         args.id, N_("Which event? Give its id, e.g. /checkin E12 (B34 for a desk booking).")
     )

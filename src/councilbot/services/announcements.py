@@ -63,27 +63,6 @@ class Created:
         return self.chats + self.subscribers
 
 
-async def _not_coordinated(
-    session: AsyncSession, actor: Actor, targets: list[Council]
-) -> list[str]:
-    """Name the councils among `targets` that the actor does not coordinate (none for admins)."""
-    if await access.is_admin(session, actor):
-        return []
-    mine = await access.coordinated_council_ids(session, actor.member_id)
-    return [c.name for c in targets if c.id not in mine]
-
-
-async def _require_coordinator_of_all(
-    session: AsyncSession, actor: Actor, targets: list[Council]
-) -> None:
-    missing = await _not_coordinated(session, actor, targets)
-    if missing:
-        raise Forbidden(
-            N_("You can only announce to councils you coordinate; not to {councils}."),
-            councils=", ".join(missing),
-        )
-
-
 def _check_text(text: str) -> str:
     if not text.strip():
         raise InvalidInput(N_("Please write the announcement's text.")).about("text")
@@ -102,18 +81,9 @@ async def resolve_targets(session: AsyncSession, actor: Actor, councils_text: st
     targets = await councils.get_councils(session, councils_text)
     if not targets:
         raise InvalidInput(N_("Please name at least one council, or all."))
-    if councils.council_key(councils_text) == "all":
-        missing = await _not_coordinated(session, actor, targets)
-        if missing:
-            raise Forbidden(
-                N_(
-                    "Announcing to all councils needs an admin, or a coordinator of every "
-                    "council; you do not coordinate {councils}. Name the councils you "
-                    "coordinate instead."
-                ),
-                councils=", ".join(missing),
-            )
-    await _require_coordinator_of_all(session, actor, targets)
+    await access.require_coordinator_of_all(
+        session, actor, targets, all_councils=councils.council_key(councils_text) == "all"
+    )
     return targets
 
 
@@ -364,7 +334,7 @@ async def _require_may_change(
     if announcement.author_id == actor.member_id:
         return
     # As to announce: one may change only what one could have sent.
-    missing = await _not_coordinated(session, actor, announcement.councils)
+    missing = await access.not_coordinated(session, actor, announcement.councils)
     if missing:
         raise Forbidden(refusal, id=announcement.id, councils=", ".join(missing))
 
@@ -447,7 +417,7 @@ async def send_draft(
             id=announcement.id,
         )
     # Rights may have changed since the preview.
-    await _require_coordinator_of_all(session, actor, announcement.councils)
+    await access.require_coordinator_of_all(session, actor, announcement.councils)
     return await _release(
         session, announcement, now=now, catalogs=catalogs, default_language=default_language
     )

@@ -28,13 +28,14 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from councilbot.core.features import Erasure, HomeSection, MemberView
 from councilbot.core.formatting import format_when
 from councilbot.core.i18n import N_, Catalogs, Translator
+from councilbot.core.ids import parse_prefixed_id
 from councilbot.core.messages import Button
-from councilbot.db.base import MAX_ID
 from councilbot.db.models import (
     Council,
     Event,
@@ -73,6 +74,7 @@ MAX_VENUE = 300
 ICS_TYPE = "text/calendar"
 UID_DOMAIN = "councilbot"
 
+NOT_AN_ID = N_("“{value}” is not an event id: events are named like E12. /events lists them.")
 GOING = N_("Going")
 NOT_GOING = N_("Not going")
 ADD_TO_CALENDAR = N_("Add to calendar")
@@ -101,22 +103,12 @@ def zone(event: Event) -> ZoneInfo:
 
 def parse_id(text: str | None, which: str) -> int:
     """Read an event id as typed (`E12`, `e12`, `#12`, `12`), or say which one is wanted."""
-    if text is None or not text.strip():
-        raise InvalidInput(which).about("id")
-    raw = text.strip().lstrip("#")
+    raw = (text or "").strip().lstrip("#")
     if raw[:1] in "Bb" and raw[1:].isdecimal():
         raise InvalidInput(
             N_("{id} is a desk booking; events are named E12, or by their number."), id=raw.upper()
         ).about("id")
-    number = raw[1:] if raw[:1] in "Ee" else raw
-    if not number.isdecimal():
-        raise InvalidInput(
-            N_("“{value}” is not an event id: events are named like E12. /events lists them."),
-            value=text,
-        ).about("id")
-    if int(number) > MAX_ID:
-        raise NotFound(N_("There is no event {id}."), id=code(int(number)))
-    return int(number)
+    return parse_prefixed_id(text, "E", what=NOT_AN_ID, missing=which)
 
 
 # --- Reading -------------------------------------------------------------------------
@@ -318,7 +310,13 @@ async def create_drafts(
     now: datetime,
     lang: str = "en",
 ) -> list[Event]:
-    """Keep an event (or each occurrence of a series) as a draft for its organiser's preview."""
+    """Keep an event (or each occurrence of a series) as a draft for its organiser's preview.
+
+    As an announcement, it goes only to councils the organiser coordinates (admins: any).
+    """
+    await access.require_coordinator_of_all(
+        session, actor, [home, *targets], all_councils=all_councils
+    )
     tz = ZoneInfo(home.timezone)
     check_plan(plan, tz, now, lang)
     series = None
@@ -397,6 +395,10 @@ async def send(
             ),
             id=code(event.id),
         )
+    # Rights may have changed since the preview.
+    await access.require_coordinator_of_all(
+        session, actor, event.councils, all_councils=event.all_councils
+    )
     published = [e for e in await series_of(session, event) if e.status is EventStatus.DRAFT]
     for item in published:
         item.status = EventStatus.SCHEDULED
@@ -424,7 +426,7 @@ async def discard_draft(session: AsyncSession, actor: Actor, event_id: int) -> E
             N_("{id} was already sent; /cancelevent {id} cancels it."), id=code(event.id)
         )
     if event.organiser_id != actor.member_id:
-        raise Forbidden(N_("Only the coordinator who wrote {id} can send it."), id=code(event_id))
+        raise Forbidden(N_("Only the coordinator who wrote {id} can cancel it."), id=code(event_id))
     for item in await series_of(session, event):
         if item.status is EventStatus.DRAFT:
             item.status = EventStatus.CANCELLED
@@ -631,7 +633,13 @@ async def tell(
     speech: Speech,
     file: FileRef | None = None,
 ) -> int:
-    """Write to members by direct message about an event, each in their language; count them."""
+    """Write to members by direct message about an event, each in their language; count them.
+
+    Each message's outbox key is made of what it tells: the event, its version (`sequence`),
+    `what` (the kind of notice with whatever tells one such notice from another, e.g. the
+    answer's turn) and the member. Telling the same thing again, as a retried transaction or
+    a job run twice would, queues nothing new.
+    """
     recipients = await broadcast.direct(
         session,
         sorted(set(member_ids)),
@@ -639,13 +647,12 @@ async def tell(
         catalogs=speech.catalogs,
         default_language=speech.default_language,
     )
-    stamp = now.isoformat(timespec="microseconds")
     envelopes = []
     for recipient in recipients:
         text, shown = note(recipient.t)
         envelopes.append(
             Envelope(
-                key=f"{NOTE_SOURCE}:{event.id}:{what}:{recipient.member_id}:{stamp}",
+                key=f"{NOTE_SOURCE}:{event.id}:{event.sequence}:{what}:{recipient.member_id}",
                 message=recipient.message(str(text), shown, file=file),
                 source=NOTE_SOURCE,
                 source_id=event.id,
@@ -683,6 +690,20 @@ async def require_manager(session: AsyncSession, actor: Actor, event: Event) -> 
             N_("Only the organiser of {id} or coordinators of {council} can do that."),
             id=code(event.id),
             council=event.council.name,
+        )
+
+
+async def require_may_change(session: AsyncSession, actor: Actor, event: Event) -> None:
+    """Refuse to edit or cancel an event for anyone who could not have posted it."""
+    missing = await access.not_coordinated(session, actor, event.councils)
+    if missing and event.organiser_id != actor.member_id:
+        raise Forbidden(
+            N_(
+                "Only the organiser of {id}, an admin or a coordinator of every council it "
+                "reaches can change or cancel it; you do not coordinate {councils}."
+            ),
+            id=code(event.id),
+            councils=", ".join(missing),
         )
 
 
@@ -740,6 +761,7 @@ async def _next_turn(session: AsyncSession, event: Event) -> int:
         .execution_options(synchronize_session=False)
     )
     assert turn is not None
+    set_committed_value(event, "turns", int(turn))  # as the row now holds it
     return int(turn)
 
 
@@ -911,7 +933,9 @@ async def _tell_if_full(
             (),
         )
 
-    await tell(session, event, [event.organiser_id], note, what="full", now=now, speech=speech)
+    # A refill is news only after a new answer (a new turn) or another capacity.
+    what = f"full{event.turns}.{event.capacity}"
+    await tell(session, event, [event.organiser_id], note, what=what, now=now, speech=speech)
 
 
 async def promote(
@@ -949,15 +973,10 @@ async def promote(
             buttons(t, event),
         )
 
-    await tell(
-        session,
-        event,
-        [r.member_id for r in promoted],
-        you,
-        what="promoted",
-        now=now,
-        speech=speech,
-    )
+    for row in promoted:  # an answer is promoted once for each turn it takes
+        await tell(
+            session, event, [row.member_id], you, what=f"promoted{row.turn}", now=now, speech=speech
+        )
     names = ", ".join(r.member.display_name for r in promoted)
     if event.organiser_id is not None:
 
@@ -978,7 +997,13 @@ async def promote(
 
         waiting = (await counts(session, event)).waiting
         await tell(
-            session, event, [event.organiser_id], organiser, what="moved", now=now, speech=speech
+            session,
+            event,
+            [event.organiser_id],
+            organiser,
+            what=f"moved{promoted[-1].turn}",
+            now=now,
+            speech=speech,
         )
     await _tell_if_full(session, event, now=now, speech=speech)
     return promoted
@@ -1038,7 +1063,7 @@ async def _ask_managers(
         event,
         await managers(session, event),
         note,
-        what=f"ask{member.id}",
+        what=f"ask{member.id}.{row.turn}",
         now=now,
         speech=speech,
     )
@@ -1084,7 +1109,7 @@ async def decide(
             ), ()
         return t("Sorry: your request for {title} ({id}) was declined.", **values), ()
 
-    await tell(session, event, [member_id], note, what="decided", now=now, speech=speech)
+    await tell(session, event, [member_id], note, what=f"decided{row.turn}", now=now, speech=speech)
     return event, row
 
 
@@ -1170,7 +1195,7 @@ async def cancel(
     """Cancel an event (or it and the rest of its series); everyone going or waiting is told."""
     event = await get_event(session, event_id, lock=True)
     _require_open(event, now)
-    await require_manager(session, actor, event)
+    await require_may_change(session, actor, event)
     cancelled = [
         e for e in await series_of(session, event, rest=rest) if e.status is EventStatus.SCHEDULED
     ]
@@ -1222,7 +1247,7 @@ async def edit(
     """Change an event's time, venue, title or capacity (or the rest of its series')."""
     event = await _locked(session, event_id)
     _require_open(event, now)
-    await require_manager(session, actor, event)
+    await require_may_change(session, actor, event)
     if changes.empty:
         raise InvalidInput(
             N_('Say what changes: a date, a time like 18:00-20:00, @ "venue", cap 30.')
@@ -1234,6 +1259,17 @@ async def edit(
     edited = [
         e for e in await series_of(session, event, rest=rest) if e.status is EventStatus.SCHEDULED
     ]
+    for item in edited:  # a capacity below the places taken would put people out
+        if changes.capacity is not None and changes.capacity < item.taken:
+            raise Conflict.plural(
+                "{id} already has {count} place taken (guests included), more than a capacity "
+                "of {capacity}: give at least {count}. /attendees {id} lists who is going.",
+                "{id} already has {count} places taken (guests included), more than a capacity "
+                "of {capacity}: give at least {count}. /attendees {id} lists who is going.",
+                item.taken,
+                id=code(item.id),
+                capacity=changes.capacity,
+            ).about("cap")
     for item in edited:
         start_local, end_local = item.start_at.astimezone(tz), item.end_at.astimezone(tz)
         day = start_local.date() + shift
@@ -1441,7 +1477,7 @@ async def council_calendar_events(
     """Return a council's calendar feed: its upcoming events and cross-council ones (None: no
     such council). Cancelled ones stay in it, marked, so that subscribed calendars drop them."""
     wanted = councils.council_key(council_slug)
-    council = next((c for c in await councils.list_councils(session) if c.slug == wanted), None)
+    council = await session.scalar(select(Council).where(Council.slug == wanted))
     if council is None:
         return None
     found = await session.scalars(
