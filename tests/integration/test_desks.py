@@ -417,3 +417,62 @@ async def test_a_plain_number_checks_in_whichever_of_the_members_it_names(
         "You are going to event E2 and you booked desk B2: which one?\n[1] E2  [2] B2"
     )
     assert (await dbot("bob@dm: 2")).startswith("✅ Checked in to desk R2")
+
+
+# Trial findings (issue 12 follow-up) --------------------------------------------------------
+
+
+async def test_alternatives_are_ones_the_member_can_book(dbot: Bot) -> None:
+    for day in ("2026-12-01", "2026-12-02", "2026-12-03"):
+        assert "✅" in await dbot(f"al@dm: /book cork-rubicon {day}")
+    # Fri 4 Dec is nearest to Saturday, but al is at the weekly limit that week.
+    answer = await dbot("al@dm: /book cork-rubicon saturday")
+    assert answer.startswith(
+        "MTU Rubicon Centre is closed on Sat 5 Dec 2026: it opens on Mon, Tue, Wed, Thu, Fri.\n"
+        "Free instead: Mon 7 Dec 2026, whole day at MTU Rubicon Centre"
+    ), answer
+    assert (await dbot("al@dm: 1")).startswith("✅ Booked B4: desk R1 at MTU Rubicon Centre, Mon 7")
+    # bo holds Fri 4 Dec: it is not offered to bo either.
+    await dbot("bo@dm: /book cork-rubicon 2026-12-04")
+    assert "Free instead: Mon 7 Dec 2026, whole day" in await dbot(
+        "bo@dm: /book cork-rubicon saturday"
+    )
+    # Another member is still offered Fri 4 Dec.
+    assert "Free instead: Fri 4 Dec 2026, whole day" in await dbot(
+        "cy@dm: /book cork-rubicon saturday"
+    )
+
+
+async def test_booking_for_someone_names_them_and_the_buttons_keep_for(dbot: Bot) -> None:
+    for day in ("wed", "thu", "fri"):
+        assert "✅" in await dbot(f"ann@dm: /book cork-rubicon {day}")
+    answer = await dbot("/book cork-rubicon today --for ann")
+    assert answer.startswith(
+        "ann has 3 bookings at MTU Rubicon Centre in the week of Mon 30 Nov 2026, its weekly "
+        "limit.\nFree instead: Mon 7 Dec 2026, whole day at MTU Rubicon Centre "
+        "(/book cork-rubicon 2026-12-07 day --for ann)"
+    ), answer
+    assert (await dbot("1")).startswith(
+        "✅ Booked B4 for ann: desk R1 at MTU Rubicon Centre, Mon 7"
+    )
+    assert "ann already has desk R1 at MTU Rubicon Centre then (B2)" in await dbot(
+        "/book cork-rubicon/R2 thu am --for ann"
+    )
+    [booking] = await rows(dbot, Booking, Booking.id == 4)
+    assert booking.booked_by_id is not None and booking.member_id != booking.booked_by_id
+
+
+async def test_booking_for_oneself_is_a_plain_booking(dbot: Bot, console_out: io.StringIO) -> None:
+    assert await dbot("alice@dm: /book cork-rubicon tomorrow --for alice") == (
+        "✅ Booked B1: desk R1 at MTU Rubicon Centre, Wed 2 Dec 2026, whole day.\n"
+        "Check in there by Wed 2 Dec, 10:00 GMT (/checkin B1), or the desk is released for "
+        "others.\n[1] Cancel B1"
+    )
+    assert (await dbot("/book cork-rubicon tomorrow --for admin")).startswith(
+        "✅ Booked B2: desk R2 at MTU Rubicon Centre, Wed 2 Dec 2026, whole day.\n"
+    )
+    await dbot.app.dispatcher.run_until_idle()
+    assert "booked desk" not in console_out.getvalue()
+    assert "Only coordinators" in await dbot("alice@dm: /book cork-rubicon thu --for bob")
+    [mine] = await rows(dbot, Booking, Booking.id == 2)
+    assert mine.booked_by_id is None

@@ -126,24 +126,29 @@ def _offer_label(ctx: Context, offer: service.Offer) -> str:
     )
 
 
-def _refusal(ctx: Context, refused: service.Refused) -> Reply:
-    """Say why a booking was refused and offer what is possible instead, with Book buttons."""
+def _refusal(ctx: Context, refused: service.Refused, extra: str = "") -> Reply:
+    """Say why a booking was refused and offer what is possible instead, with Book buttons.
+
+    `extra`: options the offered commands keep (`--for @ann`), so that a button books for
+    the same member.
+    """
     reason = refused.render(ctx.t)
     lines = [reason]
     buttons = []
     for offer in refused.offers:
+        command = offer.command + extra
         lines.append(
             ctx.t(
                 "Free instead: {offer} (<code>{command}</code>)",
                 offer=_offer_label(ctx, offer),
-                command=offer.command,
+                command=command,
             )
         )
         buttons.append(
             (
                 Button(
                     label=ctx.t("Book {offer}", offer=_offer_label(ctx, offer)),
-                    command=offer.command,
+                    command=command,
                 ),
             )
         )
@@ -309,16 +314,14 @@ async def book(ctx: Context, args: Any) -> Reply:
     features = [getattr(args, "with")] if getattr(args, "with") else []
     member_id, booked_by, for_member = ctx.member.id, None, None
     if getattr(args, "for"):
-        if not await access.can_coordinate(ctx.session, ctx.actor, facility.council):
-            raise Forbidden(
-                N_("Only coordinators of {council} can book {facility} for someone else."),
-                council=facility.council.name,
-                facility=facility.name,
-            ).about("for")
-        for_member = await members.find_member(
-            ctx.session, getattr(args, "for"), prefer=ctx.command.sender.platform
-        )
-        member_id, booked_by = for_member.id, ctx.member.id
+        for_member = await _for_whom(ctx, facility, getattr(args, "for"))
+        if for_member is not None:
+            member_id, booked_by = for_member.id, ctx.member.id
+    extra = (
+        f" --for {_for_reference(for_member, getattr(args, 'for'))}"
+        if for_member is not None
+        else ""
+    )
     if args.weekly:
         return await _book_weekly(
             ctx, args, facility, desk, slot, features, member_id, booked_by, for_member
@@ -334,9 +337,10 @@ async def book(ctx: Context, args: Any) -> Reply:
             now=ctx.now,
             features=features,
             booked_by_id=booked_by,
+            member_name=for_member.display_name if for_member is not None else None,
         )
     except service.Refused as refused:
-        return _refusal(ctx, refused)
+        return _refusal(ctx, refused, extra)
     booking = booked.booking
     lines = []
     if for_member is not None:
@@ -372,6 +376,36 @@ async def book(ctx: Context, args: Any) -> Reply:
         )
     )
     return Reply(text="\n".join(lines), buttons=(_booking_buttons(ctx, booking),))
+
+
+async def _for_whom(ctx: Context, facility: Facility, reference: str) -> Member | None:
+    """Read `--for`: the member booked for, or None when it names the one booking (a plain
+    booking). Only coordinators of the facility's council book for someone else."""
+    coordinator = await access.can_coordinate(ctx.session, ctx.actor, facility.council)
+    refused = Forbidden(
+        N_("Only coordinators of {council} can book {facility} for someone else."),
+        council=facility.council.name,
+        facility=facility.name,
+    ).about("for")
+    try:
+        member = await members.find_member(
+            ctx.session, reference, prefer=ctx.command.sender.platform
+        )
+    except NotFound:
+        if not coordinator:
+            raise refused from None
+        raise
+    if member.id == ctx.member.id:
+        return None
+    if not coordinator:
+        raise refused
+    return member
+
+
+def _for_reference(member: Member, typed: str) -> str:
+    """Name a member in a command the way /book --for reads it again: as typed, or `#12`."""
+    typed = typed.strip()
+    return typed if typed and not any(c.isspace() for c in typed) else f"#{member.id}"
 
 
 async def _tell_booked_for(ctx: Context, booking: Booking) -> None:
@@ -449,6 +483,7 @@ async def _book_weekly(
                 features=features,
                 booked_by_id=booked_by,
                 series_id=series,
+                member_name=for_member.display_name if for_member is not None else None,
             )
         except service.Refused as refused:
             lines.append(

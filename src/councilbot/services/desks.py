@@ -425,6 +425,41 @@ def localise(t: Translator, value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """A member's live bookings: which alternatives they could still take."""
+
+    held: tuple[tuple[int, date, Slot], ...] = ()  # (facility id, day, slot)
+
+    def can_take(self, facility: Facility, day: date, slot: Slot) -> bool:
+        """Tell whether the member may book the slot: no overlap, within the weekly limit."""
+        monday, sunday = week_of(day)
+        used = 0
+        for facility_id, held_day, held_slot in self.held:
+            if held_day == day and set(held_slot.halves) & set(slot.halves):
+                return False
+            if facility_id == facility.id and monday <= held_day <= sunday:
+                used += 1
+        return used < rules_of(facility).per_week
+
+
+async def holder(session: AsyncSession, member_id: int | None, *, now: datetime) -> Holder:
+    """Read the member's live bookings from last week on (none for no member)."""
+    if member_id is None:
+        return Holder()
+    since = (now - timedelta(days=8)).date()
+    rows = await session.execute(
+        select(Desk.facility_id, Booking.day, Booking.slot)
+        .join(Desk, Booking.desk_id == Desk.id)
+        .where(
+            Booking.member_id == member_id,
+            Booking.status.in_(LIVE),
+            Booking.day >= since,
+        )
+    )
+    return Holder(tuple((f, d, s) for f, d, s in rows.tuples()))
+
+
 async def nearest_free(
     session: AsyncSession,
     facility: Facility,
@@ -433,8 +468,11 @@ async def nearest_free(
     *,
     now: datetime,
     same_too: bool = False,
+    member: Holder | None = None,
 ) -> Offer | None:
-    """Return the free slot nearest to a date at the facility (same slot, or a half of it)."""
+    """Return the free slot nearest to a date at the facility (same slot, or a half of it)
+    that the member (when given) may book: no overlap with theirs, within the weekly limit."""
+    member = member or Holder()
     rules = rules_of(facility)
     today = local_today(facility, now)
     last = today + timedelta(days=rules.horizon_days)
@@ -456,15 +494,25 @@ async def nearest_free(
                 continue
             if not bookable_until(facility, candidate, option, now):
                 continue
+            if not member.can_take(facility, candidate, option):
+                continue
             if any(fits(option, taken.get((d.id, candidate), set())) for d in desks):
                 return Offer(facility, candidate, option)
     return None
 
 
 async def elsewhere(
-    session: AsyncSession, facility: Facility, day: date, slot: Slot, *, now: datetime
+    session: AsyncSession,
+    facility: Facility,
+    day: date,
+    slot: Slot,
+    *,
+    now: datetime,
+    member: Holder | None = None,
 ) -> Offer | None:
-    """Return another facility of the same council with room for the slot that day."""
+    """Return another facility of the same council with room for the slot that day (one the
+    member, when given, may book)."""
+    member = member or Holder()
     for other in await list_facilities(session, facility.council):
         if other.id == facility.id:
             continue
@@ -473,6 +521,8 @@ async def elsewhere(
         if not (today <= day <= today + timedelta(days=rules.horizon_days)):
             continue
         if not rules.is_open(day) or not bookable_until(other, day, slot, now):
+            continue
+        if not member.can_take(other, day, slot):
             continue
         desks = await desks_of(session, other)
         taken = await taken_halves(session, [d.id for d in desks], [day])
@@ -489,14 +539,17 @@ async def offers(
     *,
     now: datetime,
     same_too: bool = False,
+    member_id: int | None = None,
 ) -> list[Offer]:
-    """Return what a refusal proposes: the nearest free slot here, another facility's room.
+    """Return what a refusal proposes: the nearest free slot here, another facility's room,
+    each one the member (when given) may book.
 
     `same_too`: the slot asked for counts (one desk was taken, another may be free).
     """
+    member = await holder(session, member_id, now=now)
     found = [
-        await nearest_free(session, facility, day, slot, now=now, same_too=same_too),
-        await elsewhere(session, facility, day, slot, now=now),
+        await nearest_free(session, facility, day, slot, now=now, same_too=same_too, member=member),
+        await elsewhere(session, facility, day, slot, now=now, member=member),
     ]
     return [offer for offer in found if offer is not None]
 
@@ -583,44 +636,79 @@ async def book(
     features: Sequence[str] = (),
     booked_by_id: int | None = None,
     series_id: int | None = None,
+    member_name: str | None = None,
 ) -> Booked:
     """Book a desk (or any free desk of the facility) for a slot, or raise Refused saying why.
 
-    The refusal carries what is possible instead (`Refused.offers`).
+    The refusal carries what is possible instead (`Refused.offers`): only slots the member
+    could book. `member_name`: the member is someone else (`--for`), named in refusals.
     """
     values = _values(facility, day, slot, now)
     reason = check_rules(facility, day, slot, now=now)
     if reason is not None:
-        raise Refused(reason, await offers(session, facility, day, slot, now=now), **values)
+        raise Refused(
+            reason,
+            await offers(session, facility, day, slot, now=now, member_id=member_id),
+            **values,
+        )
     await lock_member(session, member_id)
     clash = await overlapping(session, member_id, day, slot)
     if clash is not None:
-        raise Refused(
-            N_("You already have desk {desk} at {other} then (B{id})."),
-            desk=clash.desk.code,
-            other=clash.desk.facility.name,
-            id=clash.id,
+        alternatives = await offers(session, facility, day, slot, now=now, member_id=member_id)
+        clashing = {
+            "desk": clash.desk.code,
+            "other": clash.desk.facility.name,
+            "id": clash.id,
             **values,
+        }
+        if member_name is not None:
+            raise Refused(
+                N_("{name} already has desk {desk} at {other} then (B{id})."),
+                alternatives,
+                name=member_name,
+                **clashing,
+            )
+        raise Refused(
+            N_("You already have desk {desk} at {other} then (B{id})."), alternatives, **clashing
         )
     rules = rules_of(facility)
     used = await week_count(session, member_id, facility, day)
     if used >= rules.per_week:
         monday, _ = week_of(day)
-        refusal = Refused.plural(
-            "You have {count} booking at {facility} in the week of {monday}, its weekly limit.",
-            "You have {count} bookings at {facility} in the week of {monday}, its weekly limit.",
-            used,
-            monday=monday,
-            **values,
-        )
+        if member_name is not None:
+            refusal = Refused.plural(
+                "{name} has {count} booking at {facility} in the week of {monday}, its weekly "
+                "limit.",
+                "{name} has {count} bookings at {facility} in the week of {monday}, its weekly "
+                "limit.",
+                used,
+                name=member_name,
+                monday=monday,
+                **values,
+            )
+        else:
+            refusal = Refused.plural(
+                "You have {count} booking at {facility} in the week of {monday}, its weekly limit.",
+                "You have {count} bookings at {facility} in the week of {monday}, its weekly limit.",
+                used,
+                monday=monday,
+                **values,
+            )
         refusal.looked = True
         # Next week's limit is a new one: the nearest free slot from its Monday, and another
         # facility of the council (whose limit is its own) that day.
+        member = await holder(session, member_id, now=now)
         found = [
             await nearest_free(
-                session, facility, monday + timedelta(days=7), slot, now=now, same_too=True
+                session,
+                facility,
+                monday + timedelta(days=7),
+                slot,
+                now=now,
+                same_too=True,
+                member=member,
             ),
-            await elsewhere(session, facility, day, slot, now=now),
+            await elsewhere(session, facility, day, slot, now=now, member=member),
         ]
         refusal.offers = tuple(offer for offer in found if offer is not None)
         raise refusal
@@ -644,7 +732,9 @@ async def book(
         await _schedule_jobs(session, booking, now=now)
         session.info.setdefault(FEATURE_EVENTS, []).append("booking")  # counted once committed
         return Booked(booking, missing)
-    alternatives = await offers(session, facility, day, slot, now=now, same_too=desk is not None)
+    alternatives = await offers(
+        session, facility, day, slot, now=now, same_too=desk is not None, member_id=member_id
+    )
     if desk is not None:
         raise Refused(
             N_("Desk {desk} at {facility} is already booked for the {slot} of {day}."),
