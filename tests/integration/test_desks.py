@@ -226,9 +226,9 @@ async def test_dates_are_the_facility_s_own(dbot: Bot, clock: Clock) -> None:
     )
     [booking] = await rows(dbot, Booking)
     assert str(booking.day) == "2026-12-03"
-    assert "Teknopark Istanbul coworking floor, Wed 2 Dec 2026 (Europe/Istanbul)" in await dbot(
-        "/desks istanbul-teknopark"
-    )
+    listing = await dbot("/desks istanbul-teknopark")
+    assert "Teknopark Istanbul coworking floor, Wed 2 Dec 2026:" in listing
+    assert "check in by 10:00 UTC+03 (morning, whole day) or 14:00 UTC+03" in listing
     async with dbot.app.sessionmaker() as session:
         jobs = {j.kind: j.due_at for j in await session.scalars(select(Job))}
     assert jobs["desks.remind"] == datetime(2026, 12, 3, 5, 0, tzinfo=UTC)  # 08:00 in Istanbul
@@ -280,7 +280,7 @@ async def test_coordinators_book_for_someone_who_is_told_and_may_cancel(
     )
     assert "B1 · desk R1" in await dbot("bob@dm: /mybookings")
     assert (await dbot("bob@dm: /cancelbooking B1")).startswith("Cancelled B1")
-    assert "whole day: bob (B2, booked)" in await dbot("/desks cork-rubicon thu")
+    assert "• R1 (window): bob, whole day (B2)\n" in await dbot("/desks cork-rubicon thu")
     assert "bob" not in await dbot("mallory@dm: /desks cork-rubicon thu")
     assert "is not yours to cancel" in await dbot("mallory@dm: /cancelbooking B2")
 
@@ -476,3 +476,45 @@ async def test_booking_for_oneself_is_a_plain_booking(dbot: Bot, console_out: io
     assert "Only coordinators" in await dbot("alice@dm: /book cork-rubicon thu --for bob")
     [mine] = await rows(dbot, Booking, Booking.id == 2)
     assert mine.booked_by_id is None
+
+
+async def test_desks_on_a_day_that_cannot_be_booked_shows_no_free_desk(
+    dbot: Bot, clock: Clock
+) -> None:
+    assert await dbot("/desks cork-rubicon saturday") == (
+        "MTU Rubicon Centre, Sat 5 Dec 2026:\n"
+        "MTU Rubicon Centre is closed on Sat 5 Dec 2026: it opens on Mon, Tue, Wed, Thu, Fri.\n"
+        "Nearest open day: Mon 7 Dec 2026.\n"
+        "Open Mon, Tue, Wed, Thu, Fri, 08:00–19:00 GMT; check in by 10:00 GMT (morning, whole "
+        "day) or 14:00 GMT (afternoon).\n"
+        "[1] Desks on Mon 7 Dec 2026"
+    )
+    assert (await dbot("1")).startswith("MTU Rubicon Centre, Mon 7 Dec 2026:\n• R1 (window): free")
+    christmas = await dbot("/desks cork-rubicon 2026-12-25")
+    assert christmas.splitlines()[1:4] == [
+        "MTU Rubicon Centre is closed on Fri 25 Dec 2026: it is a holiday there.",
+        "MTU Rubicon Centre takes bookings up to 14 days ahead, until Tue 15 Dec 2026.",
+        "Nearest open day: Tue 15 Dec 2026.",
+    ]
+    assert "free" not in christmas and "free" not in await dbot("/desks cork-rubicon 2026-11-30")
+    # Today in Istanbul is past the morning's deadline: only afternoons are offered.
+    assert "• K1 (monitor): free in the afternoon" in await dbot("/desks istanbul-teknopark")
+    # On a Saturday, /facilities opens Cork's desks on Monday (Istanbul's are open today).
+    clock.now = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    listing = await dbot("/facilities")
+    assert "/desks <facility> [date] shows what is free" in listing
+    assert (await dbot("3")).startswith("MTU Rubicon Centre, Mon 7 Dec 2026:\n")
+    await dbot("/facilities")
+    assert (await dbot("4")).startswith("Teknopark Istanbul coworking floor, Sat 5 Dec 2026:\n")
+
+
+async def test_the_coordinator_view_of_desks_reads_cleanly(dbot: Bot, clock: Clock) -> None:
+    await dbot("a1@dm: /book cork-rubicon/R1 tomorrow")
+    await dbot("a2@dm: /book cork-rubicon/R2 tomorrow am")
+    clock.now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    await dbot("a1@dm: /checkin B1")
+    listing = await dbot("/desks cork-rubicon")
+    assert listing.splitlines()[1:3] == [
+        "• R1 (window): a1, whole day (B1, checked in)",
+        "• R2: free in the afternoon · a2, morning (B2)",
+    ]

@@ -17,7 +17,7 @@ from pydantic import Field, create_model
 
 from councilbot.core.errors import Forbidden, InvalidInput, NotFound
 from councilbot.core.features import Choices, Feature, JobKind, JobRun, Topic
-from councilbot.core.formatting import format_when
+from councilbot.core.formatting import format_when, zone_abbreviation
 from councilbot.core.grammar import (
     ArgModel,
     Councils,
@@ -214,8 +214,20 @@ async def facilities(ctx: Context, args: FacilitiesArgs) -> Reply:
             )
         )
         if len(buttons) < MAX_BUTTONS:
-            buttons.append(Button(label=facility.slug, command=f"/desks {facility.slug}"))
-    lines.append(ctx.t("/desks &lt;facility&gt; [date] shows what is free; /book books a desk."))
+            # Today when it can be booked, else the nearest open day.
+            today = service.local_today(facility, ctx.now)
+            nearest = service.nearest_open_day(facility, today, now=ctx.now)
+            command = f"/desks {facility.slug}"
+            if nearest is not None and nearest != today:
+                command += f" {nearest.isoformat()}"
+            buttons.append(Button(label=facility.slug, command=command))
+    lines.append(
+        ctx.t(
+            "/desks &lt;{facility}&gt; [{date}] shows what is free; /book books a desk.",
+            facility=ctx.t("facility"),
+            date=ctx.t("date"),
+        )
+    )
     rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
     return Reply(text="\n".join(lines), buttons=rows)
 
@@ -224,7 +236,11 @@ async def facilities(ctx: Context, args: FacilitiesArgs) -> Reply:
 
 
 async def desks(ctx: Context, args: FacilityDayArgs) -> Reply:
-    """Show each desk's free slots on a day at a facility, with Book buttons."""
+    """Show each desk's free slots on a day at a facility, with Book buttons.
+
+    A day that cannot be booked (closed, a holiday, past, beyond the horizon) shows why,
+    no free desk, and a button to the nearest open day.
+    """
     facility, _desk = await service.find_target(ctx.session, args.facility)
     args = _in_facility_zone(ctx, FacilityDayArgs, facility)
     day = args.date or service.local_today(facility, ctx.now)
@@ -236,46 +252,55 @@ async def desks(ctx: Context, args: FacilityDayArgs) -> Reply:
     if coordinator:
         for booking, member in await service.bookings_on(ctx.session, facility, day):
             who.setdefault(booking.desk_id, []).append((booking, member))
-    title = ctx.t(
-        "<b>{facility}</b>, {day} ({zone}):",
-        facility=facility.name,
-        day=_day(ctx, day),
-        zone=str(service.zone_of(facility)),
-    )
-    lines = [title]
-    closed = service.check_rules(
-        facility, day, service.Slot.AM, now=ctx.now
-    ) and service.check_rules(facility, day, service.Slot.PM, now=ctx.now)
-    if closed:
-        lines.append(
-            service.Refused(closed, **service._values(facility, day, Slot.DAY, ctx.now)).render(
-                ctx.t
-            )
-        )
+    lines = [ctx.t("<b>{facility}</b>, {day}:", facility=facility.name, day=_day(ctx, day))]
+    closed = service.closed_reasons(facility, day, now=ctx.now)
+    values = service._values(facility, day, Slot.DAY, ctx.now)
+    for reason in closed:
+        lines.append(service.Refused(reason, **values).render(ctx.t))
     buttons = []
     for desk in all_desks:
         held = taken.get((desk.id, day), set())
-        free = service.free_slot(held)
+        free = None if closed else service.free_slot(held)
+        if free is not None and not service.bookable_until(facility, day, free, ctx.now):
+            # Today after the morning's check-in deadline: only an afternoon is left.
+            late_pm = "pm" not in held and service.bookable_until(facility, day, Slot.PM, ctx.now)
+            free = Slot.PM if late_pm else None
+        bookings = who.get(desk.id, [])
+        if closed and not bookings:
+            continue
         features = f" ({', '.join(desk.features)})" if desk.features else ""
+        parts = []
         if free is Slot.DAY:
-            state = ctx.t("free all day")
+            parts.append(ctx.t("free all day"))
         elif free is not None:
-            state = ctx.t("free in the {slot}", slot=service.slot_label(ctx.t, free))
-        else:
-            state = ctx.t("booked")
-        line = ctx.t("• {desk}{features}: {state}", desk=desk.code, features=features, state=state)
-        for booking, member in who.get(desk.id, []):
-            line += Markup(" · ") + ctx.t(
-                "{slot}: {name} (B{id}, {status})",
-                slot=service.slot_label(ctx.t, booking.slot),
-                name=member.display_name,
-                id=booking.id,
-                status=ctx.t(STATUS_LABELS[booking.status]),
-            )
-        lines.append(line)
+            parts.append(ctx.t("free in the {slot}", slot=service.slot_label(ctx.t, free)))
+        elif not bookings:
+            parts.append(ctx.t("booked"))
+        for booking, member in bookings:
+            if booking.status is BookingStatus.CHECKED_IN:
+                parts.append(
+                    ctx.t(
+                        "{name}, {slot} (B{id}, checked in)",
+                        name=member.display_name,
+                        slot=service.slot_label(ctx.t, booking.slot),
+                        id=booking.id,
+                    )
+                )
+            else:
+                parts.append(
+                    ctx.t(
+                        "{name}, {slot} (B{id})",
+                        name=member.display_name,
+                        slot=service.slot_label(ctx.t, booking.slot),
+                        id=booking.id,
+                    )
+                )
+        state = Markup(" · ").join(parts)
+        lines.append(
+            ctx.t("• {desk}{features}: {state}", desk=desk.code, features=features, state=state)
+        )
         if (
             free is not None
-            and not closed
             and len(buttons) < MAX_BUTTONS
             and service.bookable_until(facility, day, free, ctx.now)
         ):
@@ -289,18 +314,35 @@ async def desks(ctx: Context, args: FacilityDayArgs) -> Reply:
                     command=f"/book {facility.slug}/{desk.code} {day.isoformat()} {free.value}",
                 )
             )
+    rows = [tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3)]
+    if closed:
+        nearest = service.nearest_open_day(facility, day, now=ctx.now)
+        if nearest is not None:
+            lines.append(ctx.t("Nearest open day: {day}.", day=_day(ctx, nearest)))
+            rows.append(
+                (
+                    Button(
+                        label=ctx.t("Desks on {day}", day=_day(ctx, nearest)),
+                        command=f"/desks {facility.slug} {nearest.isoformat()}",
+                    ),
+                )
+            )
+
+    def clock(moment: Any) -> str:
+        local = service.at_facility(facility, day, moment)
+        return f"{local.strftime('%H:%M')} {zone_abbreviation(local)}"
+
     lines.append(
         ctx.t(
             "Open {days}, {opens}–{closes}; check in by {am} (morning, whole day) or {pm} (afternoon).",
             days=service.OpenDays(rules.open_days).names(ctx.t),
             opens=rules.opens.strftime("%H:%M"),
-            closes=rules.closes.strftime("%H:%M"),
-            am=rules.checkin_am.strftime("%H:%M"),
-            pm=rules.checkin_pm.strftime("%H:%M"),
+            closes=clock(rules.closes),
+            am=clock(rules.checkin_am),
+            pm=clock(rules.checkin_pm),
         )
     )
-    rows = tuple(tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3))
-    return Reply(text="\n".join(lines), buttons=rows)
+    return Reply(text="\n".join(lines), buttons=tuple(rows))
 
 
 # /book ---------------------------------------------------------------------------------------
@@ -715,8 +757,9 @@ async def visibility(ctx: Context, args: VisibilityArgs) -> Reply:
         )
     return ctx.reply(
         "/whosin now lists you, as {name}, wherever you book. Add your organisation: "
-        "/visibility on &lt;organisation&gt;.",
+        "/visibility on &lt;{organisation}&gt;.",
         name=ctx.member.display_name,
+        organisation=ctx.t("organisation"),
     )
 
 

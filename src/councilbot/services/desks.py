@@ -574,6 +574,50 @@ def check_rules(facility: Facility, day: date, slot: Slot, *, now: datetime) -> 
     return None
 
 
+def closed_reasons(facility: Facility, day: date, *, now: datetime) -> list[str]:
+    """Return why no half of the day can be booked (msgids, most useful first), or []."""
+    if check_rules(facility, day, Slot.AM, now=now) is None:
+        return []
+    if check_rules(facility, day, Slot.PM, now=now) is None:
+        return []
+    rules = rules_of(facility)
+    today = local_today(facility, now)
+    reasons = []
+    if day in rules.holidays:
+        reasons.append(N_("{facility} is closed on {day}: it is a holiday there."))
+    elif not rules.is_open(day):
+        reasons.append(N_("{facility} is closed on {day}: it opens on {open_days}."))
+    if day < today:
+        reasons.append(N_("{day} has passed at {facility}."))
+    elif day > today + timedelta(days=rules.horizon_days):
+        reasons.append(N_("{facility} takes bookings up to {horizon} days ahead, until {last}."))
+    if not reasons:
+        reasons.append(check_rules(facility, day, Slot.PM, now=now) or "")
+    return reasons
+
+
+def nearest_open_day(facility: Facility, day: date, *, now: datetime) -> date | None:
+    """Return the open day nearest to `day` with a half still bookable: the next one, else
+    (past the horizon) the last one that can be booked."""
+    today = local_today(facility, now)
+    last = today + timedelta(days=rules_of(facility).horizon_days)
+
+    def bookable(candidate: date) -> bool:
+        return any(check_rules(facility, candidate, s, now=now) is None for s in (Slot.AM, Slot.PM))
+
+    candidate = max(day, today)
+    while candidate <= last:
+        if bookable(candidate):
+            return candidate
+        candidate += timedelta(days=1)
+    candidate = min(day, last)
+    while candidate >= today:
+        if bookable(candidate):
+            return candidate
+        candidate -= timedelta(days=1)
+    return None
+
+
 @dataclass(slots=True)
 class Booked:
     """A booking made, and what the caller should tell."""
