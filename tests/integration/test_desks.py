@@ -518,3 +518,29 @@ async def test_the_coordinator_view_of_desks_reads_cleanly(dbot: Bot, clock: Clo
         "• R1 (window): a1, whole day (B1, checked in)",
         "• R2: free in the afternoon · a2, morning (B2)",
     ]
+
+
+async def test_wording_of_visibility_weekly_and_features(dbot: Bot) -> None:
+    assert await dbot("alice@dm: /visibility") == (
+        "/whosin does not list you now. Say /visibility on or /visibility off (with your "
+        "organisation: /visibility on <organisation>).\n[1] Show me"
+    )
+    assert (await dbot("alice@dm: 1")).startswith("/whosin now lists you, as alice")
+    assert (await dbot("alice@dm: /visibility")).endswith("[1] Hide me")
+    assert (await dbot("/book cork-rubicon monday --weekly 13")).startswith(
+        "--weekly takes 1 to 12 weeks, e.g. /book cork-rubicon monday --weekly 4.\nUsage: /book"
+    )
+    assert "/cancelbooking B1 --series cancels a booking and the rest of its series." in (
+        await dbot("/book cork-rubicon monday --weekly 2")
+    )
+    assert "No desk at MTU Rubicon Centre has printer; its desks have: monitor, window." in (
+        await dbot("bob@dm: /book cork-rubicon 2026-12-03 --with printer")
+    )
+    # A desk named without the feature, another free with it: which one?
+    assert await dbot("carol@dm: /book cork-rubicon/R5 2026-12-02 --with window") == (
+        "Desk R5 has no window; R1 has and is free then. Which one?\n[1] Book R1  [2] Book R5"
+    )
+    assert (await dbot("carol@dm: 1")).startswith("✅ Booked B4: desk R1")
+    assert "Desk R3 has no window, and no free desk there has." in await dbot(
+        "dan@dm: /book cork-rubicon/R3 2026-12-02 --with window"
+    )

@@ -69,7 +69,8 @@ BookArgs: type[ArgModel] = create_model(
     target=(Annotated[str, Field(title=N_("facility or desk")), Picked("facility")], ...),
     date=(Annotated[LocalDate, Field(title=N_("date"))], ...),
     slot=(Annotated[Literal["am", "pm", "day"], Field(title=N_("slot"))], "day"),
-    weekly=(Annotated[int | None, Field(title=N_("weeks"), ge=1, le=12), Flag()], None),
+    # 1 to 12, checked by /book itself so that the refusal says so.
+    weekly=(Annotated[int | None, Field(title=N_("weeks")), Flag()], None),
     **{
         "with": (Annotated[str | None, Field(title=N_("feature"), max_length=40), Flag()], None),
         "for": (Annotated[str | None, Field(title=N_("user"), max_length=100), Flag()], None),
@@ -88,8 +89,11 @@ CancelArgs: type[ArgModel] = create_model(
 )
 
 
+MAX_WEEKS = 12  # the longest weekly series
+
+
 class VisibilityArgs(ArgModel):
-    state: Annotated[Literal["on", "off"], Field(title=N_("on or off"))]
+    state: Annotated[Literal["on", "off"] | None, Field(title=N_("on or off"))] = None
     organisation: Annotated[str | None, Field(title=N_("organisation"), max_length=200), Rest()] = (
         None
     )
@@ -364,6 +368,38 @@ async def book(ctx: Context, args: Any) -> Reply:
         if for_member is not None
         else ""
     )
+    if desk is not None and features and not args.weekly:
+        lacking = [f for f in features if f.lower() not in [x.lower() for x in desk.features]]
+        other = (
+            await service.free_desk_with(ctx.session, facility, args.date, slot, lacking)
+            if lacking and service.check_rules(facility, args.date, slot, now=ctx.now) is None
+            else None
+        )
+        if other is not None:
+            # Which matters more, the desk named or the feature? Ask, booking nothing yet.
+            day = args.date.isoformat()
+            same = f"/book {facility.slug}/{desk.code} {day} {slot.value}{extra}"
+            instead = f"/book {facility.slug}/{other.code} {day} {slot.value}{extra}"
+            return Reply(
+                text=ctx.t(
+                    "Desk {desk} has no {feature}; {other} has and is free then. Which one?",
+                    desk=desk.code,
+                    feature=", ".join(lacking),
+                    other=other.code,
+                ),
+                buttons=(
+                    (
+                        Button(label=ctx.t("Book {desk}", desk=other.code), command=instead),
+                        Button(label=ctx.t("Book {desk}", desk=desk.code), command=same),
+                    ),
+                ),
+            )
+    if args.weekly is not None and not 1 <= args.weekly <= MAX_WEEKS:
+        raise InvalidInput(
+            N_("--weekly takes 1 to {most} weeks, e.g. /book {facility} monday --weekly 4."),
+            most=MAX_WEEKS,
+            facility=facility.slug,
+        ).about("weekly")
     if args.weekly:
         return await _book_weekly(
             ctx, args, facility, desk, slot, features, member_id, booked_by, for_member
@@ -403,13 +439,33 @@ async def book(ctx: Context, args: Any) -> Reply:
                 booking=service.describe(ctx.t, booking),
             )
         )
+    buttons = [_booking_buttons(ctx, booking)]
     if booked.preferred_missing:
-        lines.append(
-            ctx.t(
-                "No free desk there has {feature}; this one was the best left.",
-                feature=", ".join(booked.preferred_missing),
+        feature = ", ".join(booked.preferred_missing)
+        if desk is not None:
+            lines.append(
+                ctx.t(
+                    "Desk {desk} has no {feature}, and no free desk there has.",
+                    desk=desk.code,
+                    feature=feature,
+                )
             )
-        )
+        elif not set(booked.preferred_missing) & set(booked.features_here):
+            lines.append(
+                ctx.t(
+                    "No desk at {facility} has {feature}; its desks have: {features}.",
+                    facility=facility.name,
+                    feature=feature,
+                    features=", ".join(booked.features_here) or "—",
+                )
+            )
+        else:
+            lines.append(
+                ctx.t(
+                    "No free desk there has {feature}; this one was the best left.",
+                    feature=feature,
+                )
+            )
     lines.append(
         ctx.t(
             "Check in there by {deadline} (/checkin B{id}), or the desk is released for others.",
@@ -417,7 +473,7 @@ async def book(ctx: Context, args: Any) -> Reply:
             id=booking.id,
         )
     )
-    return Reply(text="\n".join(lines), buttons=(_booking_buttons(ctx, booking),))
+    return Reply(text="\n".join(lines), buttons=tuple(buttons))
 
 
 async def _for_whom(ctx: Context, facility: Facility, reference: str) -> Member | None:
@@ -548,7 +604,8 @@ async def _book_weekly(
     if made:
         lines.append(
             ctx.t(
-                "/cancelbooking B{id} --series cancels the series from a booking on.", id=made[0].id
+                "/cancelbooking B{id} --series cancels a booking and the rest of its series.",
+                id=made[0].id,
             )
         )
         if for_member is not None:
@@ -744,6 +801,28 @@ async def whosin(ctx: Context, args: FacilityDayArgs) -> Reply:
 
 async def visibility(ctx: Context, args: VisibilityArgs) -> Reply:
     """Choose whether /whosin lists you at the facilities you book (off by default)."""
+    if args.state is None:
+        visible, _organisation = await service.visibility_of(ctx.session, ctx.member.id)
+        if visible:
+            current = ctx.t("/whosin lists you now.")
+        else:
+            current = ctx.t("/whosin does not list you now.")
+        text = Markup(" ").join(
+            [
+                current,
+                ctx.t(
+                    "Say /visibility on or /visibility off (with your organisation: "
+                    "/visibility on &lt;{organisation}&gt;).",
+                    organisation=ctx.t("organisation"),
+                ),
+            ]
+        )
+        button = (
+            Button(label=ctx.t("Hide me"), command="/visibility off")
+            if visible
+            else Button(label=ctx.t("Show me"), command="/visibility on")
+        )
+        return Reply(text=text, buttons=((button,),), private=True)
     profile = await service.set_visibility(
         ctx.session, ctx.member.id, args.state == "on", args.organisation, now=ctx.now
     )

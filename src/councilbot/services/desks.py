@@ -624,6 +624,7 @@ class Booked:
 
     booking: Booking
     preferred_missing: list[str] = field(default_factory=list)  # features asked, not found
+    features_here: list[str] = field(default_factory=list)  # what the facility's desks have
 
 
 async def lock_member(session: AsyncSession, member_id: int) -> None:
@@ -775,7 +776,11 @@ async def book(
         missing = [f for f in wanted if f not in [x.lower() for x in candidate.features]]
         await _schedule_jobs(session, booking, now=now)
         session.info.setdefault(FEATURE_EVENTS, []).append("booking")  # counted once committed
-        return Booked(booking, missing)
+        booked = Booked(booking, missing)
+        if missing:
+            every = await desks_of(session, facility)
+            booked.features_here = sorted({f.lower() for d in every for f in d.features})
+        return booked
     alternatives = await offers(
         session, facility, day, slot, now=now, same_too=desk is not None, member_id=member_id
     )
@@ -789,6 +794,20 @@ async def book(
     raise Refused(
         N_("Every desk at {facility} is booked for the {slot} of {day}."), alternatives, **values
     )
+
+
+async def free_desk_with(
+    session: AsyncSession, facility: Facility, day: date, slot: Slot, features: Sequence[str]
+) -> Desk | None:
+    """Return the first desk of the facility free for the slot that has every feature."""
+    wanted = [f.lower() for f in features]
+    every = await desks_of(session, facility)
+    held = await taken_halves(session, [d.id for d in every], [day])
+    for desk in every:
+        has = [x.lower() for x in desk.features]
+        if all(f in has for f in wanted) and fits(slot, held.get((desk.id, day), set())):
+            return desk
+    return None
 
 
 def _values(facility: Facility, day: date, slot: Slot, now: datetime) -> dict[str, Any]:
@@ -1113,6 +1132,14 @@ async def set_visibility(
     profile.updated_at = now
     await session.flush()
     return profile
+
+
+async def visibility_of(session: AsyncSession, member_id: int) -> tuple[bool, str | None]:
+    """Return whether /whosin lists the member, and the organisation it names them with."""
+    profile = await session.scalar(select(DeskProfile).where(DeskProfile.member_id == member_id))
+    if profile is None:
+        return False, None
+    return profile.visible, profile.organisation
 
 
 async def who_is_in(
