@@ -245,12 +245,29 @@ async def test_weekly_series_reports_each_date(dbot: Bot) -> None:
     ]
     await dbot("/book bologna-tecnopolo thursday")
     assert await dbot("/cancelbooking B1 --series") == (
+        "Cancel these 2 bookings of the series?\n"
+        "• B1: desk T1 at Bologna Tecnopolo, Wed 2 Dec 2026, whole day\n"
+        "• B2: desk T1 at Bologna Tecnopolo, Wed 9 Dec 2026, whole day\n"
+        "[1] Cancel 2 bookings  [2] Keep them"
+    )
+    assert "B1 · desk T1" in await dbot("2")  # kept: /mybookings
+    assert await statuses(dbot) == {
+        1: BookingStatus.BOOKED,
+        2: BookingStatus.BOOKED,
+        3: BookingStatus.BOOKED,
+    }
+    await dbot("/cancelbooking B1 --series")
+    assert await dbot("1") == (
         "Cancelled 2 bookings of the series:\n"
         "• B1: desk T1 at Bologna Tecnopolo, Wed 2 Dec 2026, whole day\n"
         "• B2: desk T1 at Bologna Tecnopolo, Wed 9 Dec 2026, whole day"
     )
     await dbot("/book bologna-tecnopolo friday")
-    assert await dbot("/cancelbooking --from 2026-12-01 --to 2026-12-31") == (
+    assert (await dbot("/cancelbooking --from 2026-12-01 --to 2026-12-31")).startswith(
+        "Cancel these 2 bookings from Tue 1 Dec 2026 to Thu 31 Dec 2026?\n"
+    )
+    assert len(await rows(dbot, BookingSlot)) == 4  # nothing cancelled yet
+    assert await dbot("/cancelbooking --from 2026-12-01 --to 2026-12-31 --yes") == (
         "Cancelled 2 bookings from Tue 1 Dec 2026 to Thu 31 Dec 2026:\n"
         "• B3: desk T1 at Bologna Tecnopolo, Thu 3 Dec 2026, whole day\n"
         "• B4: desk T1 at Bologna Tecnopolo, Fri 4 Dec 2026, whole day"
@@ -543,4 +560,35 @@ async def test_wording_of_visibility_weekly_and_features(dbot: Bot) -> None:
     assert (await dbot("carol@dm: 1")).startswith("✅ Booked B4: desk R1")
     assert "Desk R3 has no window, and no free desk there has." in await dbot(
         "dan@dm: /book cork-rubicon/R3 2026-12-02 --with window"
+    )
+
+
+async def test_whosin_leaves_out_a_missing_organisation_and_the_hint_for_the_visible(
+    dbot: Bot,
+) -> None:
+    await dbot("a2@dm: /visibility on")
+    await dbot("a2@dm: /book cork-rubicon/R2 tomorrow")
+    assert await dbot("a2@dm: /whosin cork-rubicon tomorrow") == (
+        "Who's in at MTU Rubicon Centre, Wed 2 Dec 2026:\n• a2 (desk R2, whole day)"
+    )
+    assert (await dbot("b3@dm: /whosin cork-rubicon tomorrow")).endswith(
+        "\n/visibility on lists you too when you book."
+    )
+
+
+async def test_bulk_cancellation_asks_first_and_a_single_one_does_not(dbot: Bot) -> None:
+    for day in ("2026-12-02", "2026-12-03"):
+        await dbot(f"al@dm: /book cork-rubicon {day}")
+    assert await dbot("al@dm: /cancelbooking --from 2026-12-01 --to 2026-12-31") == (
+        "Cancel these 2 bookings from Tue 1 Dec 2026 to Thu 31 Dec 2026?\n"
+        "• B1: desk R1 at MTU Rubicon Centre, Wed 2 Dec 2026, whole day\n"
+        "• B2: desk R1 at MTU Rubicon Centre, Thu 3 Dec 2026, whole day\n"
+        "[1] Cancel 2 bookings  [2] Keep them"
+    )
+    assert len(await rows(dbot, BookingSlot)) == 4
+    assert (await dbot("al@dm: 1")).startswith("Cancelled 2 bookings from Tue 1 Dec 2026")
+    assert await rows(dbot, BookingSlot) == []
+    await dbot("al@dm: /book cork-rubicon 2026-12-04")
+    assert (await dbot("al@dm: /cancelbooking --from 2026-12-01 --to 2026-12-31")).startswith(
+        "Cancelled 1 booking from Tue 1 Dec 2026"
     )

@@ -82,6 +82,7 @@ CancelArgs: type[ArgModel] = create_model(
     __base__=ArgModel,
     id=(Annotated[str | None, Field(title=N_("id"))], None),
     series=(Annotated[bool, Field(title=N_("the rest of its series")), Flag()], False),
+    yes=(Annotated[bool, Field(title=N_("without asking")), Flag()], False),
     **{
         "from": (Annotated[LocalDate | None, Field(title=N_("date")), Flag()], None),
         "to": (Annotated[LocalDate | None, Field(title=N_("date")), Flag()], None),
@@ -658,8 +659,32 @@ async def mybookings(ctx: Context, _args: NoArgs) -> Reply:
 # /cancelbooking --------------------------------------------------------------------------------
 
 
+def _confirm_cancel(ctx: Context, targets: list[Booking], heading: str, command: str) -> Reply:
+    """Ask before cancelling several bookings at once: Cancel N bookings / Keep them."""
+    lines = [heading]
+    lines += [
+        ctx.t("• B{id}: {booking}", id=b.id, booking=service.describe(ctx.t, b)) for b in targets
+    ]
+    buttons = (
+        (
+            Button(
+                label=ctx.t.plural(
+                    "Cancel {count} booking", "Cancel {count} bookings", len(targets)
+                ),
+                command=f"{command} --yes",
+            ),
+            Button(label=ctx.t("Keep them"), command="/mybookings"),
+        ),
+    )
+    return Reply(text="\n".join(lines), buttons=buttons)
+
+
 async def cancelbooking(ctx: Context, args: Any) -> Reply:
-    """Cancel a booking (--series: the rest of its series), or every one of yours in a range."""
+    """Cancel a booking (--series: the rest of its series), or every one of yours in a range.
+
+    Several bookings at once are listed first, with Cancel N bookings / Keep them buttons
+    (`--yes` cancels without asking).
+    """
     first, last = getattr(args, "from"), args.to
     if first is not None or last is not None:
         if args.id is not None or first is None or last is None:
@@ -668,13 +693,27 @@ async def cancelbooking(ctx: Context, args: Any) -> Reply:
                     "Give both --from and --to, and no booking id: /cancelbooking --from 2026-12-21 --to 2026-12-31."
                 )
             )
-        done = await service.cancel_range(ctx.session, ctx.member.id, first, last, now=ctx.now)
-        if not done:
+        targets = await service.in_range(ctx.session, ctx.member.id, first, last, now=ctx.now)
+        if not targets:
             return ctx.reply(
                 "You have no booking from {first} to {last}; nothing was cancelled.",
                 first=_day(ctx, first),
                 last=_day(ctx, last),
             )
+        if len(targets) > 1 and not args.yes:
+            return _confirm_cancel(
+                ctx,
+                targets,
+                ctx.t.plural(
+                    "Cancel {count} booking from {first} to {last}?",
+                    "Cancel these {count} bookings from {first} to {last}?",
+                    len(targets),
+                    first=_day(ctx, first),
+                    last=_day(ctx, last),
+                ),
+                f"/cancelbooking --from {first.isoformat()} --to {last.isoformat()}",
+            )
+        done = await service.end_all(ctx.session, targets, now=ctx.now)
         lines = [
             ctx.t.plural(
                 "Cancelled {count} booking from {first} to {last}:",
@@ -695,19 +734,31 @@ async def cancelbooking(ctx: Context, args: Any) -> Reply:
             )
         ).about("id")
     number = service.parse_booking_id(args.id)
-    done = await service.cancel(ctx.session, ctx.actor, number, now=ctx.now, series=args.series)
-    if len(done) == 1:
-        booking = done[0]
-        lines = [
-            ctx.t(
-                "Cancelled B{id}: {booking}. The desk is free for others.",
-                id=booking.id,
-                booking=service.describe(ctx.t, booking),
-            )
-        ]
+    targets = await service.to_cancel(
+        ctx.session, ctx.actor, number, now=ctx.now, series=args.series
+    )
+    if len(targets) > 1 and not args.yes:
+        return _confirm_cancel(
+            ctx,
+            targets,
+            ctx.t.plural(
+                "Cancel {count} booking of the series?",
+                "Cancel these {count} bookings of the series?",
+                len(targets),
+            ),
+            f"/cancelbooking B{number} --series",
+        )
+    done = await service.end_all(ctx.session, targets, now=ctx.now)
+    for booking in done:
         if booking.member_id != ctx.member.id:
             await _tell_cancelled(ctx, booking)
-        return Reply(text="\n".join(lines))
+    if len(done) == 1:
+        booking = done[0]
+        return ctx.reply(
+            "Cancelled B{id}: {booking}. The desk is free for others.",
+            id=booking.id,
+            booking=service.describe(ctx.t, booking),
+        )
     lines = [
         ctx.t.plural(
             "Cancelled {count} booking of the series:",
@@ -776,15 +827,25 @@ async def whosin(ctx: Context, args: FacilityDayArgs) -> Reply:
         ctx.t("<b>Who's in at {facility}</b>, {day}:", facility=facility.name, day=_day(ctx, day))
     ]
     for booking, member, organisation in shown:
-        lines.append(
-            ctx.t(
-                "• {name}, {organisation} (desk {desk}, {slot})",
-                name=member.display_name,
-                organisation=organisation or "—",
-                desk=booking.desk.code,
-                slot=service.slot_label(ctx.t, booking.slot),
+        if organisation:
+            lines.append(
+                ctx.t(
+                    "• {name}, {organisation} (desk {desk}, {slot})",
+                    name=member.display_name,
+                    organisation=organisation,
+                    desk=booking.desk.code,
+                    slot=service.slot_label(ctx.t, booking.slot),
+                )
             )
-        )
+        else:  # no organisation given and no home council
+            lines.append(
+                ctx.t(
+                    "• {name} (desk {desk}, {slot})",
+                    name=member.display_name,
+                    desk=booking.desk.code,
+                    slot=service.slot_label(ctx.t, booking.slot),
+                )
+            )
     if not shown and not hidden:
         lines.append(ctx.t("Nobody has booked yet."))
     if hidden:
@@ -795,7 +856,9 @@ async def whosin(ctx: Context, args: FacilityDayArgs) -> Reply:
                 hidden,
             )
         )
-    lines.append(ctx.t("/visibility on lists you too when you book."))
+    visible, _organisation = await service.visibility_of(ctx.session, ctx.member.id)
+    if not visible:
+        lines.append(ctx.t("/visibility on lists you too when you book."))
     return Reply(text="\n".join(lines))
 
 
@@ -996,8 +1059,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         N_("Cancel a desk booking, the rest of its series, or all of yours in a range."),
         DESKS,
         CancelArgs,
+        details=N_(
+            "Cancelling several bookings at once lists them first and asks; --yes cancels "
+            "without asking."
+        ),
         usage_text=(
-            "/cancelbooking <{id}> [--series] · /cancelbooking --from <{date}> --to <{date}>"
+            "/cancelbooking <{id}> [--series] · /cancelbooking --from <{date}> --to <{date}> "
+            "[--yes]"
         ),
     ),
     CommandSpec(

@@ -973,10 +973,11 @@ async def bookings_on(
 # Cancelling and checking in ---------------------------------------------------------------
 
 
-async def cancel(
+async def to_cancel(
     session: AsyncSession, actor: Any, booking_id: int, *, now: datetime, series: bool = False
 ) -> list[Booking]:
-    """Cancel a booking (with `series`: it and the rest of its series); return those cancelled."""
+    """Return what cancelling a booking (with `series`: the rest of its series) would end,
+    or raise saying why it cannot be cancelled."""
     booking = await get_booking(session, booking_id, lock=True)
     if not await may_manage(session, actor, booking):
         raise Forbidden(N_("Booking B{id} is not yours to cancel."), id=booking.id)
@@ -991,26 +992,39 @@ async def cancel(
         raise Conflict(
             N_("Booking B{id} is in the past; there is nothing to cancel."), id=booking.id
         )
-    targets = [booking]
-    if series:
-        if booking.series_id is None:
-            raise InvalidInput(
-                N_(
-                    "Booking B{id} is not part of a weekly series: /cancelbooking B{id} cancels it."
-                ),
-                id=booking.id,
-            )
-        targets = list(
-            await session.scalars(
-                select(Booking)
-                .where(
-                    Booking.series_id == booking.series_id,
-                    Booking.day >= booking.day,
-                    Booking.status.in_(LIVE),
-                )
-                .order_by(Booking.day)
-            )
+    if not series:
+        return [booking]
+    if booking.series_id is None:
+        raise InvalidInput(
+            N_("Booking B{id} is not part of a weekly series: /cancelbooking B{id} cancels it."),
+            id=booking.id,
         )
+    return list(
+        await session.scalars(
+            select(Booking)
+            .where(
+                Booking.series_id == booking.series_id,
+                Booking.day >= booking.day,
+                Booking.status.in_(LIVE),
+            )
+            .order_by(Booking.day)
+        )
+    )
+
+
+async def cancel(
+    session: AsyncSession, actor: Any, booking_id: int, *, now: datetime, series: bool = False
+) -> list[Booking]:
+    """Cancel a booking (with `series`: it and the rest of its series); return those cancelled."""
+    return await end_all(
+        session, await to_cancel(session, actor, booking_id, now=now, series=series), now=now
+    )
+
+
+async def end_all(
+    session: AsyncSession, targets: Sequence[Booking], *, now: datetime
+) -> list[Booking]:
+    """Cancel the bookings still live among `targets`; return those cancelled."""
     done = []
     for target in targets:
         if await _end(session, target, BookingStatus.CANCELLED, now):
@@ -1019,31 +1033,29 @@ async def cancel(
     return done
 
 
+async def in_range(
+    session: AsyncSession, member_id: int, first: date, last: date, *, now: datetime
+) -> list[Booking]:
+    """Return the member's live bookings from `first` to `last`, not those past."""
+    if last < first:
+        raise InvalidInput(N_("The range ends before it starts: give --from before --to."))
+    rows = await session.scalars(
+        select(Booking)
+        .where(
+            Booking.member_id == member_id,
+            Booking.day.between(first, last),
+            Booking.status.in_(LIVE),
+        )
+        .order_by(Booking.day, Booking.id)
+    )
+    return [b for b in rows if b.day >= local_today(b.desk.facility, now)]
+
+
 async def cancel_range(
     session: AsyncSession, member_id: int, first: date, last: date, *, now: datetime
 ) -> list[Booking]:
     """Cancel every live booking of the member from `first` to `last` (not those past)."""
-    if last < first:
-        raise InvalidInput(N_("The range ends before it starts: give --from before --to."))
-    rows = list(
-        await session.scalars(
-            select(Booking)
-            .where(
-                Booking.member_id == member_id,
-                Booking.day.between(first, last),
-                Booking.status.in_(LIVE),
-            )
-            .order_by(Booking.day, Booking.id)
-        )
-    )
-    done = []
-    for booking in rows:
-        if booking.day < local_today(booking.desk.facility, now):
-            continue
-        if await _end(session, booking, BookingStatus.CANCELLED, now):
-            await _cancel_jobs(session, booking.id)
-            done.append(booking)
-    return done
+    return await end_all(session, await in_range(session, member_id, first, last, now=now), now=now)
 
 
 async def check_in(session: AsyncSession, actor: Any, booking_id: int, *, now: datetime) -> Booking:
