@@ -592,3 +592,38 @@ async def test_bulk_cancellation_asks_first_and_a_single_one_does_not(dbot: Bot)
     assert (await dbot("al@dm: /cancelbooking --from 2026-12-01 --to 2026-12-31")).startswith(
         "Cancelled 1 booking from Tue 1 Dec 2026"
     )
+
+
+async def test_occupancy_names_holidays_and_help_explains_checkin_and_the_topic(
+    dbot: Bot,
+) -> None:
+    week = (await dbot.reply("/occupancy cork-rubicon 2026-12-25 csv")).text.splitlines()
+    assert week[1:6] == [
+        "Mon 21 Dec 2026: morning 0/5 · afternoon 0/5 · checked in 0 · released 0",
+        "Tue 22 Dec 2026: morning 0/5 · afternoon 0/5 · checked in 0 · released 0",
+        "Wed 23 Dec 2026: morning 0/5 · afternoon 0/5 · checked in 0 · released 0",
+        "Thu 24 Dec 2026: morning 0/5 · afternoon 0/5 · checked in 0 · released 0",
+        "Fri 25 Dec 2026: holiday",
+    ]
+    assert await dbot("/help checkin") == (
+        "/checkin <id>\n"
+        "Check in at an event on its day (E12); B34 names a desk booking.\n"
+        "E12 is an event, B34 a desk booking; a plain number (12) checks in whichever of yours "
+        "it names, and asks which when it could be both."
+    )
+    help_occupancy = await dbot("/help occupancy")
+    assert "sends each Monday one line per facility on the week before's use" in help_occupancy
+
+
+async def test_translations_read_naturally(dbot: Bot) -> None:
+    await dbot("fr1@dm: /lang fr")
+    closed = await dbot("fr1@dm: /book cork-rubicon saturday")
+    assert "jours d’ouverture lun., mar., mer., jeu., ven.\n" in closed, closed
+    await dbot("es1@dm: /lang es")
+    assert "con hasta 14 días de antelación" in await dbot("es1@dm: /book cork-rubicon 2026-12-16")
+    assert "/desks &lt;espacio&gt; [fecha] muestra" not in await dbot("es1@dm: /facilities")
+    assert "/desks <espacio> [fecha] muestra lo que está libre" in await dbot("es1@dm: /facilities")
+    await dbot("it1@dm: /lang it")
+    assert "fino a 14 giorni in anticipo" in await dbot("it1@dm: /book cork-rubicon 2026-12-16")
+    await dbot("tr1@dm: /lang tr")
+    assert "(evry-genopole), bilim parkı, Paris / Évry ·" in await dbot("tr1@dm: /facilities")

@@ -923,18 +923,25 @@ async def occupancy(ctx: Context, args: OccupancyArgs) -> Reply:
         desks=ctx.t.plural("{count} desk", "{count} desks", report.desks),
     )
     lines = [title]
+    dated: list[tuple[date, Any]] = [
+        (holiday, ctx.t("{day}: holiday", day=_day(ctx, holiday))) for holiday in report.holidays
+    ]
     for index, booked_day in enumerate(report.days):
-        lines.append(
-            ctx.t(
-                "{day}: morning {am}/{desks} · afternoon {pm}/{desks} · checked in {checked} · released {released}",
-                day=_day(ctx, booked_day),
-                am=report.am[index],
-                pm=report.pm[index],
-                desks=report.desks,
-                checked=report.checked_in[index],
-                released=report.released[index],
+        dated.append(
+            (
+                booked_day,
+                ctx.t(
+                    "{day}: morning {am}/{desks} · afternoon {pm}/{desks} · checked in {checked} · released {released}",
+                    day=_day(ctx, booked_day),
+                    am=report.am[index],
+                    pm=report.pm[index],
+                    desks=report.desks,
+                    checked=report.checked_in[index],
+                    released=report.released[index],
+                ),
             )
         )
+    lines += [line for _day_of, line in sorted(dated, key=lambda pair: pair[0])]
     if args.csv:
         data = service.occupancy_csv(report)
         file = Attachment(filename=f"{name}.csv", content_type="text/csv", data=data)
@@ -1095,7 +1102,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_text="/occupancy <{facility}> [{week}] [csv]",
         details=N_(
             "Any date of the week will do; this week by default. /subscribe desks &lt;council&gt; "
-            "sends you each Monday the week before's summary, and desks freed in the morning."
+            "sends each Monday one line per facility on the week before's use, and desks freed "
+            "in the morning."
         ),
     ),
 )
@@ -1108,6 +1116,12 @@ FEATURE = Feature(
         JobKind(service.REMIND_JOB, run=remind_due),
         JobKind(service.WEEKLY_JOB, run=weekly_due, missed=weekly_missed),
     ),
-    topic=Topic(service.TOPIC, N_("freed desks and the weekly desk occupancy")),
+    topic=Topic(
+        service.TOPIC,
+        N_(
+            "desks freed in the morning, and each Monday a line per facility on last week's "
+            "use (half-days booked, released)"
+        ),
+    ),
     choices=(Choices("facility", service.facility_choices),),
 )

@@ -1198,6 +1198,7 @@ class Occupancy:
     pm: tuple[int, ...]
     checked_in: tuple[int, ...]  # bookings checked in, per day
     released: tuple[int, ...]  # bookings released (nobody came), per day
+    holidays: tuple[date, ...] = ()  # its holidays that week, on days it would be open
 
 
 async def occupancy(session: AsyncSession, facility: Facility, day: date) -> Occupancy:
@@ -1238,6 +1239,11 @@ async def occupancy(session: AsyncSession, facility: Facility, day: date) -> Occ
         tuple(pm[d] for d in days),
         tuple(checked[d] for d in days),
         tuple(released[d] for d in days),
+        tuple(
+            d
+            for d in (monday + timedelta(days=n) for n in range(7))
+            if d in rules.holidays and WEEKDAYS[d.weekday()] in rules.open_days
+        ),
     )
 
 
