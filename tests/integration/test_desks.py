@@ -174,7 +174,7 @@ async def test_check_in_on_the_day_and_release_after_the_deadline(
     dbot.console.router = restarted.router
     clock.now = datetime(2026, 12, 2, 7, 30, tzinfo=UTC)
     assert await dbot("alice@dm: /checkin B1") == (
-        "MTU Rubicon Centre is open from 08:00 to 19:00: check in then."
+        "MTU Rubicon Centre is open from 08:00 to 19:00 GMT: check in then."
     )
     clock.now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
     assert await restarted.scheduler.fire_due() == 2  # two reminders
@@ -530,6 +530,9 @@ async def test_the_coordinator_view_of_desks_reads_cleanly(dbot: Bot, clock: Clo
     await dbot("a2@dm: /book cork-rubicon/R2 tomorrow am")
     clock.now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
     await dbot("a1@dm: /checkin B1")
+    assert await dbot("a1@dm: /checkin B1") == (
+        "You already checked in to B1 (desk R1) at 09:00 GMT."
+    )
     listing = await dbot("/desks cork-rubicon")
     assert listing.splitlines()[1:3] == [
         "• R1 (window): a1, whole day (B1, checked in)",

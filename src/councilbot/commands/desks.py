@@ -17,7 +17,7 @@ from pydantic import Field, create_model
 
 from councilbot.core.errors import Forbidden, InvalidInput, NotFound
 from councilbot.core.features import Choices, Feature, JobKind, JobRun, Topic
-from councilbot.core.formatting import format_when, zone_abbreviation
+from councilbot.core.formatting import format_when
 from councilbot.core.grammar import (
     ArgModel,
     Councils,
@@ -333,18 +333,14 @@ async def desks(ctx: Context, args: FacilityDayArgs) -> Reply:
                 )
             )
 
-    def clock(moment: Any) -> str:
-        local = service.at_facility(facility, day, moment)
-        return f"{local.strftime('%H:%M')} {zone_abbreviation(local)}"
-
     lines.append(
         ctx.t(
             "Open {days}, {opens}–{closes}; check in by {am} (morning, whole day) or {pm} (afternoon).",
             days=service.OpenDays(rules.open_days).names(ctx.t),
             opens=rules.opens.strftime("%H:%M"),
-            closes=clock(rules.closes),
-            am=clock(rules.checkin_am),
-            pm=clock(rules.checkin_pm),
+            closes=service.clock(facility, day, rules.closes),
+            am=service.clock(facility, day, rules.checkin_am),
+            pm=service.clock(facility, day, rules.checkin_pm),
         )
     )
     return Reply(text="\n".join(lines), buttons=tuple(rows))

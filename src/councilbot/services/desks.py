@@ -107,6 +107,14 @@ def at_facility(facility: Facility, day: date, moment: time) -> datetime:
     return datetime.combine(day, moment, tzinfo=zone_of(facility))
 
 
+def clock(facility: Facility, day: date, moment: time) -> str:
+    """Show a wall-clock time at the facility with its zone named: `19:00 GMT`."""
+    from councilbot.core.formatting import zone_abbreviation
+
+    local = at_facility(facility, day, moment)
+    return f"{local.strftime('%H:%M')} {zone_abbreviation(local)}"
+
+
 def deadline_of(facility: Facility, day: date, slot: Slot) -> datetime:
     """Return when a booking not checked in is released."""
     rules = rules_of(facility)
@@ -1072,7 +1080,7 @@ async def check_in(session: AsyncSession, actor: Any, booking_id: int, *, now: d
             N_("You already checked in to B{id} (desk {desk}) at {when}."),
             id=booking.id,
             desk=booking.desk.code,
-            when=booking.checked_in_at.astimezone(zone).strftime("%H:%M")
+            when=clock(facility, booking.day, booking.checked_in_at.astimezone(zone).time())
             if booking.checked_in_at
             else "",
         )
@@ -1112,7 +1120,7 @@ async def check_in(session: AsyncSession, actor: Any, booking_id: int, *, now: d
             N_("{facility} is open from {opens} to {closes}: check in then."),
             facility=facility.name,
             opens=rules.opens.strftime("%H:%M"),
-            closes=rules.closes.strftime("%H:%M"),
+            closes=clock(facility, booking.day, rules.closes),
         )
     checked = await session.execute(
         update(Booking)
