@@ -1053,7 +1053,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
         N_("Check in at an event on its day (E12); B34 names a desk booking."),
         EVENTS,
         IdArgs,
-        usage_text="/checkin <{event}>",
+        usage_text="/checkin <{id}>",
+        details=N_(
+            "E12 is an event, B34 a desk booking; a plain number (12) checks in whichever of "
+            "yours it names, and asks which when it could be both."
+        ),
         personal=True,
     ),
 )
