@@ -112,8 +112,42 @@ async def magazine_show(ctx: Context, args: MagazineArgs) -> Reply:
             ),
             value=args.number,
         ).about("number")
-    issue = await magazine.readable(ctx.session, magazine.check_number(args.number))
-    return _show(ctx, issue)
+    number = magazine.check_number(args.number)
+    issue = await magazine.find(ctx.session, number)
+    if issue is not None and issue.status not in magazine.READABLE:
+        return await _not_out_yet(ctx, issue)
+    return _show(ctx, await magazine.readable(ctx.session, number))
+
+
+async def _not_out_yet(ctx: Context, issue: MagazineIssue) -> Reply:
+    """Say what became of an issue not in the archive: to its author (and admins) when it
+    goes out and how to stop it; to others, that it is not out yet (a preview not sent is
+    its author's secret)."""
+    number = issue.number
+    if not await magazine.may_change(ctx.session, ctx.actor, issue):
+        if issue.status is IssueStatus.DRAFT:
+            return ctx.reply("There is no issue #{number} in the archive.", number=number)
+        return ctx.reply("Issue #{number} is not out yet.", number=number)
+    if issue.status is IssueStatus.SCHEDULED and issue.scheduled_at is not None:
+        return ctx.reply(
+            "Issue #{number} is scheduled for {when}; it is not in the archive yet. "
+            "/publish cancel {number} cancels it.",
+            number=number,
+            when=format_when(issue.scheduled_at, ctx.tz, ctx.lang, now=ctx.now),
+        )
+    if issue.status is IssueStatus.MISSED:
+        return ctx.reply(
+            "Issue #{number} was due while the bot was down and was not sent: /publish send "
+            "{number} sends it now, /publish cancel {number} drops it.",
+            number=number,
+        )
+    if issue.published_by_id == ctx.actor.member_id:
+        return ctx.reply(
+            "Issue #{number} is your preview, not sent yet: /publish send {number} sends it, "
+            "/publish cancel {number} drops it.",
+            number=number,
+        )
+    return ctx.reply("There is no issue #{number} in the archive.", number=number)
 
 
 async def magazine_latest(ctx: Context, _args: ArchiveArgs) -> Reply:
@@ -508,7 +542,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
             "direct message, with a Read button and the cover as a picture. First you see a "
             "preview with Send, Edit and Cancel; --yes sends at once, --at tomorrow 09:00 "
             "schedules it. A number already published is refused. After sending, /publish "
-            "edit corrects the posts in place."
+            "edit corrects the posts in place. Only its author or an admin can cancel or "
+            "correct an issue."
         ),
         subcommands=(
             SubCommand(

@@ -1,0 +1,63 @@
+"""What the user trial of the magazine found (issue 14): only its author or an admin may
+cancel or correct an issue, and /magazine says what became of an issue not out yet."""
+
+from __future__ import annotations
+
+from tests.conftest import Bot
+from tests.integration.test_magazine import issues
+
+SIX = '/publish 6 "Six" https://e.example/6 --at "tomorrow 09:00"'
+
+
+async def coordinators(bot: Bot) -> None:
+    """bob coordinates Cork, carl Istanbul."""
+    for who, council in (("bob", "cork"), ("carl", "istanbul")):
+        await bot(f"{who}@dm: /lang en")
+        await bot(f"/coordinator add {who} {council}")
+
+
+async def test_only_the_author_or_an_admin_may_cancel_or_edit_an_issue(bot: Bot) -> None:
+    await coordinators(bot)
+    await bot('bob@dm: /publish 5 "Five" https://e.example/5 --yes')
+    await bot("bob@dm: " + SIX)
+    assert (await bot("bob@dm: 1")).startswith("EMPOWER #6 will go out on Wed 2 Dec, 09:00 UTC")
+    assert await bot("carl@dm: /publish cancel 6") == (
+        "Only bob, who published issue #6, or an admin can cancel it; "
+        "ask them, or /magazine 6 shows it."
+    )
+    assert await bot('carl@dm: /publish edit 5 --summary "carl was here"') == (
+        "Only bob, who published issue #5, or an admin can correct it; "
+        "ask them, or /magazine 5 shows it."
+    )
+    assert "carl was here" not in await bot("carl@dm: /magazine 5")
+    assert (await bot('bob@dm: /publish edit 5 --summary "bob fixed it"')).startswith(
+        "Issue #5 is corrected"
+    )
+    assert (await bot('/publish edit 5 --summary "the admin too"')).startswith(
+        "Issue #5 is corrected"
+    )
+    assert await bot("/publish cancel 6") == "Issue #6 is cancelled; nothing was sent."
+    assert [number for number, _ in await issues(bot)] == [5]
+    assert "Only its author or an admin can cancel or correct an issue." in await bot(
+        "carl@dm: /help publish"
+    )
+
+
+async def test_an_issue_not_out_yet_is_named_as_such(bot: Bot) -> None:
+    await coordinators(bot)
+    await bot("bob@dm: " + SIX + " --yes")
+    scheduled = (
+        "Issue #6 is scheduled for Wed 2 Dec, 09:00 {zone}; it is not in the archive yet. "
+        "/publish cancel 6 cancels it."
+    )
+    assert await bot("bob@dm: /magazine 6") == scheduled.format(zone="UTC")
+    assert await bot("/magazine 6") == scheduled.format(zone="GMT")  # an admin, in Cork
+    assert await bot("carl@dm: /magazine 6") == "Issue #6 is not out yet."
+    assert await bot("zoe@dm: /magazine 6") == "Issue #6 is not out yet."
+    assert await bot("zoe@dm: /magazine 7") == "There is no issue #7 in the archive."
+    await bot('bob@dm: /publish 7 "Seven" https://e.example/7')  # a preview, not sent
+    assert await bot("bob@dm: /magazine 7") == (
+        "Issue #7 is your preview, not sent yet: /publish send 7 sends it, "
+        "/publish cancel 7 drops it."
+    )
+    assert await bot("zoe@dm: /magazine 7") == "There is no issue #7 in the archive."
