@@ -578,6 +578,6 @@ FEATURE = Feature(
     "magazine",
     commands=COMMANDS,
     jobs=(JobKind(magazine.SEND_JOB, run=publish_due, missed=note_missed),),
-    topic=Topic(magazine.TOPIC, N_("magazine issues")),
+    topic=Topic(magazine.TOPIC, N_("magazine issues"), per_council=False),
     periodic=(Periodic("magazine.feed", read_the_feed, feed_interval),),
 )

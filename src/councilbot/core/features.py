@@ -106,6 +106,9 @@ class Topic:
 
     name: str
     label: str  # a msgid (N_): "magazine issues" in "I will send you {topic} for Cork"
+    # False for a topic that is the same for every council (the magazine): /subscribe takes
+    # no council and stores none; a row kept with a council still counts.
+    per_council: bool = True
 
 
 @dataclass(frozen=True, slots=True)
