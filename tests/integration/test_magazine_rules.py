@@ -1,7 +1,10 @@
 """What the user trial of the magazine found (issue 14): only its author or an admin may
-cancel or correct an issue, and /magazine says what became of an issue not out yet."""
+cancel or correct an issue, /magazine says what became of an issue not out yet, and an
+edit speaks each chat's language, its Read button included."""
 
 from __future__ import annotations
+
+import io
 
 from tests.conftest import Bot
 from tests.integration.test_magazine import issues
@@ -61,3 +64,15 @@ async def test_an_issue_not_out_yet_is_named_as_such(bot: Bot) -> None:
         "/publish cancel 7 drops it."
     )
     assert await bot("zoe@dm: /magazine 7") == "There is no issue #7 in the archive."
+
+
+async def test_an_edit_speaks_the_chats_language_buttons_included(
+    bot: Bot, console_out: io.StringIO
+) -> None:
+    await bot('/publish 5 "Five" https://e.example/5 --yes')
+    await bot.app.dispatcher.run_until_idle()
+    await bot("/lang tr chat")
+    await bot('/publish edit 5 --summary "Beş"')
+    await bot.app.dispatcher.run_until_idle()
+    edited = console_out.getvalue().split("[edited in cork-chat, message 1] ")[1]
+    assert edited.startswith("📰 EMPOWER #5: Five\nBeş\n[1] Oku (https://e.example/5)")
