@@ -19,7 +19,9 @@ async def coordinators(bot: Bot) -> None:
         await bot(f"/coordinator add {who} {council}")
 
 
-async def test_only_the_author_or_an_admin_may_cancel_or_edit_an_issue(bot: Bot) -> None:
+async def test_only_the_author_or_an_admin_may_cancel_or_edit_an_issue(
+    bot: Bot, console_out: io.StringIO
+) -> None:
     await coordinators(bot)
     await bot('bob@dm: /publish 5 "Five" https://e.example/5 --yes')
     await bot("bob@dm: " + SIX)
@@ -41,6 +43,12 @@ async def test_only_the_author_or_an_admin_may_cancel_or_edit_an_issue(bot: Bot)
     )
     assert await bot("/publish cancel 6") == "Issue #6 is cancelled; nothing was sent."
     assert [number for number, _ in await issues(bot)] == [5]
+    await bot.app.dispatcher.run_until_idle()
+    told = [line for line in console_out.getvalue().split("\n\n") if "[to dm:bob]" in line]
+    assert told == [
+        "[to dm:bob] admin corrected EMPOWER #5, which you published. /magazine 5 shows it.",
+        "[to dm:bob] admin cancelled EMPOWER #6, which you had scheduled; nothing was sent.",
+    ]  # bob's own changes are not told to him
     assert "Only its author or an admin can cancel or correct an issue." in await bot(
         "carl@dm: /help publish"
     )

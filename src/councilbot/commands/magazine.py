@@ -26,7 +26,9 @@ from councilbot.core.messages import Button, FormRequest, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.base import MAX_ID
 from councilbot.db.models import IssueStatus, MagazineIssue
-from councilbot.services import magazine, magazine_feed
+from councilbot.delivery import outbox
+from councilbot.delivery.outbox import Envelope
+from councilbot.services import broadcast, magazine, magazine_feed
 
 MAGAZINE = N_("Magazine")
 PREVIOUS = N_("◀ Previous")
@@ -382,8 +384,39 @@ async def publish_cancel(ctx: Context, args: NumberArgs) -> Reply:
     number = _number(
         args.number, N_("Which issue should I cancel? Give its number, e.g. /publish cancel 5.")
     )
-    await magazine.cancel(ctx.session, ctx.actor, number)
+    issue = await magazine.cancel(ctx.session, ctx.actor, number)
+    await _tell_author(
+        ctx,
+        issue,
+        N_("{name} cancelled EMPOWER #{number}, which you had scheduled; nothing was sent."),
+        key="cancelled",
+    )
     return ctx.reply("Issue #{number} is cancelled; nothing was sent.", number=number)
+
+
+async def _tell_author(ctx: Context, issue: MagazineIssue, message: str, *, key: str) -> None:
+    """Tell an issue's author, by direct message, that an admin changed it."""
+    author = issue.published_by_id
+    if author is None or author == ctx.actor.member_id:
+        return
+    recipients = await broadcast.direct(
+        ctx.session,
+        [author],
+        zone=magazine.ZONE,
+        catalogs=ctx.router.catalogs,
+        default_language=ctx.settings.default_language,
+    )
+    envelopes = [
+        Envelope(
+            key=f"{magazine.NOTE_SOURCE}:{key}:{issue.id}:{ctx.now.isoformat()}:{r.chat}",
+            message=r.message(r.t(message, name=ctx.member.display_name, number=issue.number)),
+            source=magazine.NOTE_SOURCE,
+            source_id=issue.id,
+            member_id=r.member_id,
+        )
+        for r in recipients
+    ]
+    await outbox.enqueue(ctx.session, envelopes, now=ctx.now)
 
 
 async def publish_edit(ctx: Context, args: EditArgs) -> Reply:
@@ -416,6 +449,15 @@ async def publish_edit(ctx: Context, args: EditArgs) -> Reply:
             return refusal
         raise refusal from None
     issue = edited.issue
+    if not (edited.unchanged and edited.edits == 0):
+        await _tell_author(
+            ctx,
+            issue,
+            N_(
+                "{name} corrected EMPOWER #{number}, which you published. /magazine {number} shows it."
+            ),
+            key="corrected",
+        )
     if issue.status is IssueStatus.DRAFT:
         return await _preview(ctx, issue)
     if edited.unchanged and edited.edits == 0:

@@ -32,6 +32,7 @@ from councilbot.services.access import Actor
 
 SOURCE = "magazine"  # the outbox's source of the posts
 TOPIC = "magazine"  # the subscription topic commands/magazine.py declares
+NOTE_SOURCE = "magazine-note"  # direct messages to an issue's author about a change by another
 SEND_JOB = "magazine.publish"
 DRAFT_LIFETIME = timedelta(days=1)
 PAGE_SIZE = 5  # issues on one page of /magazine archive
