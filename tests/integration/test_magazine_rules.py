@@ -42,6 +42,12 @@ async def test_only_the_author_or_an_admin_may_cancel_or_edit_an_issue(
         "Issue #5 is corrected"
     )
     assert await bot("/publish cancel 6") == "Issue #6 is cancelled; nothing was sent."
+    gone = (
+        "There is no issue #6 waiting to go out: it was never previewed, or it was "
+        "cancelled and nothing was sent. /magazine archive lists the published issues."
+    )
+    assert await bot("/publish cancel 6") == gone
+    assert await bot("bob@dm: /publish send 6") == gone
     assert [number for number, _ in await issues(bot)] == [5]
     await bot.app.dispatcher.run_until_idle()
     told = [line for line in console_out.getvalue().split("\n\n") if "[to dm:bob]" in line]

@@ -376,14 +376,26 @@ ADMIN_ONLY = N_(
 )
 
 
+# /publish send or cancel of a number with no issue: never previewed, or cancelled (a
+# cancelled issue leaves no row, so that its number is free again).
+NOT_PENDING = N_(
+    "There is no issue #{number} waiting to go out: it was never previewed, or it was "
+    "cancelled and nothing was sent. /magazine archive lists the published issues."
+)
+
+
 async def _editable(
-    session: AsyncSession, actor: Actor, number: int, refusal: str = EDIT_REFUSAL
+    session: AsyncSession,
+    actor: Actor,
+    number: int,
+    refusal: str = EDIT_REFUSAL,
+    missing: str = N_("There is no issue #{number}."),
 ) -> MagazineIssue:
     """Return an issue locked for a change, refusing someone else's draft, and anyone but
     its author or an admin."""
     issue = await _lock(session, number)
     if issue is None:
-        raise NotFound(N_("There is no issue #{number}."), number=number)
+        raise NotFound(missing, number=number)
     if issue.published_by_id == actor.member_id:
         return issue
     if issue.status is IssueStatus.DRAFT:
@@ -409,7 +421,7 @@ async def send_draft(
     default_language: str,
 ) -> Published:
     """Send a previewed issue: post it now, or schedule it for its time."""
-    issue = await _editable(session, actor, number, SEND_REFUSAL)
+    issue = await _editable(session, actor, number, SEND_REFUSAL, NOT_PENDING)
     if issue.status is IssueStatus.MISSED:  # due while the bot was down: Send sends it late
         issue.scheduled_at = None
     elif issue.status is not IssueStatus.DRAFT:
@@ -452,7 +464,7 @@ class NotADraft(Exception):
 
 async def cancel(session: AsyncSession, actor: Actor, number: int) -> MagazineIssue:
     """Drop a draft, scheduled or missed issue (its number is free again)."""
-    issue = await _editable(session, actor, number, CANCEL_REFUSAL)
+    issue = await _editable(session, actor, number, CANCEL_REFUSAL, NOT_PENDING)
     if issue.status in READABLE:
         raise Conflict(
             N_("Issue #{number} is already published; /publish edit {number} corrects its text."),
