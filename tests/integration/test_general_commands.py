@@ -236,12 +236,12 @@ async def test_subscribe_and_unsubscribe(bot: Bot) -> None:
     )
     assert (await bot("sam: /subscribe events")).startswith("You were already subscribed")
     assert (await bot("sam: /subscribe magazine all")).startswith(
-        "Subscribed: I will send you magazine issues for all councils"
+        "Subscribed: I will send you magazine issues by direct message"  # no council
     )
     assert (await bot("sam: /subscribe polls paris")).startswith("Subscribed")
     whoami = await bot("sam: /whoami")
     assert "events (cork)" in whoami
-    assert "magazine issues (all councils)" in whoami
+    assert "magazine issues, polls (paris)" in whoami
     assert "polls (paris)" in whoami
     assert (await bot("sam: /subscribe weather")).startswith("“weather” is not one of:")
     assert await bot("sam: /unsubscribe polls paris") == (
@@ -344,7 +344,7 @@ async def test_whoami_shows_each_member_only_their_own_roles_and_subscriptions(
         "Language: English\n"
         "Home council: none yet (/start)\n"
         f"Roles: coordinator of French council (Essonne), coordinator of {CORK}\n"
-        "Subscriptions: events (cork), magazine issues (all councils), polls (paris)"
+        "Subscriptions: events (cork), magazine issues, polls (paris)"
     )
     first = await bot("bob: /whoami")
     bob_id = first.split("#", 1)[1].split(")", 1)[0]
@@ -380,7 +380,7 @@ async def test_link_account_merges_members(bot: Bot) -> None:
     whoami = await bot("alice2@dm: /whoami")
     assert "@alice (alice)\n" in whoami and "@alice2 (alice2)" in whoami
     assert "coordinator of Emilia-Romagna council" in whoami
-    assert whoami.count("magazine issues (all councils)") == 1  # the duplicate collapsed
+    assert whoami.count("magazine issues") == 1  # the duplicate collapsed
     assert "events (cork)" in whoami
     assert await count(bot, Identity, Identity.user_id.in_(["alice", "alice2"])) == 2
 

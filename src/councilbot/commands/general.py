@@ -398,17 +398,27 @@ async def whoami(ctx: Context, _args: NoArgs) -> Reply:
     lines.append(t("Roles: {roles}", roles=", ".join(role_names) if role_names else t("member")))
     if found.subscriptions:
         shown = ", ".join(
-            t(
-                "{topic} ({council})",
-                topic=_topic_label(ctx, topic),
-                council=council or t("all councils"),
+            dict.fromkeys(  # a topic without councils once, whatever rows it kept
+                _topic_label(ctx, topic)
+                if not _per_council(ctx, topic)
+                else t(
+                    "{topic} ({council})",
+                    topic=_topic_label(ctx, topic),
+                    council=council or t("all councils"),
+                )
+                for topic, council in found.subscriptions
             )
-            for topic, council in found.subscriptions
         )
         lines.append(t("Subscriptions: {subscriptions}", subscriptions=shown))
     else:
         lines.append(t("Subscriptions: none (/subscribe)"))
     return Reply(text="\n".join(lines))
+
+
+def _per_council(ctx: Context, name: str) -> bool:
+    """Tell whether one subscribes to a topic council by council (not so the magazine)."""
+    topic = ctx.router.topics.get(name)
+    return topic is None or topic.per_council
 
 
 def _topic_label(ctx: Context, name: str) -> str:
@@ -472,6 +482,17 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     """Get a topic by direct message, for one council or all."""
     topic = args.topic
     label = _topic_label(ctx, topic)
+    if not _per_council(ctx, topic):
+        # The same for every council: one subscription, whatever council is named.
+        if await members.subscribed(ctx.session, ctx.member, topic):
+            return ctx.reply("You were already subscribed to {topic}.", topic=label)
+        await members.subscribe(ctx.session, ctx.member, topic, None, now=ctx.now)
+        return ctx.reply(
+            "Subscribed: I will send you {topic} by direct message. /unsubscribe {command} "
+            "stops it.",
+            topic=label,
+            command=topic,
+        )
     if args.council is not None:
         council = await _subscription_council(ctx, args.council)
     elif ctx.council is not None:
@@ -508,8 +529,12 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
 
 async def unsubscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     """Stop getting a topic by direct message."""
-    council = None if args.council is None else await _subscription_council(ctx, args.council)
     topic = args.topic
+    council = (
+        None
+        if args.council is None or not _per_council(ctx, topic)
+        else await _subscription_council(ctx, args.council)
+    )
     removed = await members.unsubscribe(ctx.session, ctx.member, topic, council)
     await home.home_changed(ctx.session, ctx.member.id, ctx.now)
     values = {"topic": _topic_label(ctx, topic), "command": topic}

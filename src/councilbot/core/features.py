@@ -180,6 +180,9 @@ class Topic:
     # Run in the transaction of each /subscribe to the topic (the digest makes sure its
     # weekly job is scheduled).
     subscribed: Callable[[AsyncSession, datetime], Awaitable[None]] | None = None
+    # False for a topic that is the same for every council (the magazine): /subscribe takes
+    # no council and stores none; a row kept with a council still counts.
+    per_council: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -312,6 +312,18 @@ async def unsubscribe(
     return result.rowcount or 0
 
 
+async def subscribed(session: AsyncSession, member: Member, topic: str) -> bool:
+    """Tell whether the member gets a topic at all (an active subscription, any council)."""
+    query = select(
+        exists().where(
+            Subscription.member_id == member.id,
+            Subscription.topic == topic,
+            Subscription.active.is_(True),
+        )
+    )
+    return bool(await session.scalar(query))
+
+
 async def subscribed_to_all(session: AsyncSession, member: Member, topic: str) -> bool:
     """Tell whether the member gets a topic from every council (an active "all" subscription)."""
     query = select(
