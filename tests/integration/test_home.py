@@ -45,7 +45,13 @@ async def test_me_shows_subscriptions_with_unsubscribe_buttons_and_linked_accoun
         await bot(f"{NAME}@dm: 1")
         == "Unsubscribed: no more announcements for Southern Ireland council (MTU)."
     )
-    assert "None yet: /subscribe brings" in await bot(f"{NAME}@dm: /me")
+    assert "None yet: /subscribe lists the topics" in await bot(f"{NAME}@dm: /me")
+    await bot(f"{NAME}@dm: /subscribe magazine")
+    await bot(f"{NAME}@dm: /subscribe digest")
+    text = await bot(f"{NAME}@dm: /me")
+    # Topics that are the same for every council show no council, and unsubscribe whole.
+    assert "Subscriptions\n• the weekly digest\n• magazine issues\n" in text
+    assert "[1] Unsubscribe the weekly digest  [2] Unsubscribe magazine issues" in text
 
 
 async def test_me_in_a_group_is_answered_privately(bot: Bot) -> None:

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from councilbot.commands import me
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
-from councilbot.core.features import TOPICS, Feature, MemberData
+from councilbot.core.features import TOPICS, Feature, MemberData, Topic
 from councilbot.core.grammar import ArgModel, Declared, NoArgs
 from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name, normalise_language
 from councilbot.core.messages import Button, Platform, Reply
@@ -478,15 +478,24 @@ def _council_label(ctx: Context, council: Council | None) -> str:
     return council.name if council else ctx.t("all councils")
 
 
+async def _subscribed(ctx: Context, topic: Topic | None) -> None:
+    """Run what a topic asks on each subscription (the digest's job), and refresh the home."""
+    if topic is not None and topic.subscribed is not None:
+        await topic.subscribed(ctx.session, ctx.now)
+    await home.home_changed(ctx.session, ctx.member.id, ctx.now)
+
+
 async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     """Get a topic by direct message, for one council or all."""
     topic = args.topic
     label = _topic_label(ctx, topic)
+    declared = ctx.router.topics.get(topic)
     if not _per_council(ctx, topic):
         # The same for every council: one subscription, whatever council is named.
         if await members.subscribed(ctx.session, ctx.member, topic):
             return ctx.reply("You were already subscribed to {topic}.", topic=label)
         await members.subscribe(ctx.session, ctx.member, topic, None, now=ctx.now)
+        await _subscribed(ctx, declared)
         return ctx.reply(
             "Subscribed: I will send you {topic} by direct message. /unsubscribe {command} "
             "stops it.",
@@ -513,10 +522,7 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
             buttons=(*buttons, (every,)),
         )
     added = await members.subscribe(ctx.session, ctx.member, topic, council, now=ctx.now)
-    declared = ctx.router.topics.get(topic)
-    if declared is not None and declared.subscribed is not None:
-        await declared.subscribed(ctx.session, ctx.now)
-    await home.home_changed(ctx.session, ctx.member.id, ctx.now)
+    await _subscribed(ctx, declared)
     values = {"topic": label, "council": _council_label(ctx, council)}
     if not added:
         return ctx.reply("You were already subscribed to {topic} for {council}.", **values)

@@ -43,7 +43,9 @@ async def home_reply(ctx: Context) -> Reply:
     t = ctx.t
     member = await _member(ctx)
     zone = await home.member_zone(ctx.session, member)
-    view = MemberView(ctx.session, member.id, ctx.now, t, zone, settings=ctx.settings)
+    view = MemberView(
+        ctx.session, member.id, ctx.now, t, zone, settings=ctx.settings, topics=ctx.router.topics
+    )
     found = await home.home_sections(ctx.router.members, view)
     text = home.render_sections(t("<b>Your home</b>, {name}", name=member.display_name), found)
     footer = t(
@@ -196,7 +198,12 @@ FEATURE = Feature(
     "me",
     commands=COMMANDS,
     jobs=(JobKind(home.DIGEST_JOB, run=home.send_digests, missed=home.send_digests),),
-    topic=Topic(home.DIGEST_TOPIC, N_("the weekly digest"), subscribed=home.ensure_digest_job),
+    topic=Topic(
+        home.DIGEST_TOPIC,
+        N_("the weekly digest"),
+        subscribed=home.ensure_digest_job,
+        per_council=False,
+    ),
     # The end of every member's home: their subscriptions and linked accounts.
     member=MemberData(home=members.settings_sections),
 )

@@ -14,8 +14,8 @@ nothing else names a feature's parts.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,6 +71,8 @@ class MemberView:
     tz: ZoneInfo  # the member's home council's zone (UTC without one)
     since: datetime | None = None  # the digest: the start of the week it covers
     settings: Any = None  # the app's `councilbot.settings.Settings` (a poll's ballot secret)
+    # The subscription topics the running features declare, by name (labels, per_council).
+    topics: Mapping[str, Topic] = field(default_factory=dict)
 
 
 # The member's rows of a feature as JSON-able data, for /mydata.

@@ -706,20 +706,28 @@ async def subscriptions_section(view: MemberView) -> HomeSection:
     if not rows:
         return HomeSection(
             title=t("Subscriptions"),
-            lines=(t("None yet: /subscribe brings announcements, events, polls or the magazine."),),
+            lines=(t("None yet: /subscribe lists the topics I can send you."),),
         )
-    lines, buttons = [], []
+    lines: dict[str, None] = {}  # a topic without councils once, whatever rows it kept
+    buttons: dict[str, Button] = {}
     for topic, slug, name in rows:
-        where = name or t("all councils")
-        lines.append(t("{topic} — {council}", topic=topic, council=where))
-        buttons.append(
-            Button(
-                label=t("Unsubscribe {topic} ({council})", topic=topic, council=slug or t("all")),
-                command=f"/unsubscribe {topic} {slug or 'all'}",
+        declared = view.topics.get(topic)
+        label = t(declared.label) if declared is not None else topic
+        if declared is not None and not declared.per_council:
+            lines[label] = None
+            buttons[topic] = Button(
+                label=t("Unsubscribe {topic}", topic=label), command=f"/unsubscribe {topic}"
             )
+            continue
+        lines[t("{topic} — {council}", topic=label, council=name or t("all councils"))] = None
+        buttons[f"{topic} {slug}"] = Button(
+            label=t("Unsubscribe {topic} ({council})", topic=label, council=slug or t("all")),
+            command=f"/unsubscribe {topic} {slug or 'all'}",
         )
     return HomeSection(
-        title=t("Subscriptions"), lines=tuple(lines), buttons=tuple((b,) for b in buttons)
+        title=t("Subscriptions"),
+        lines=tuple(lines),
+        buttons=tuple((b,) for b in buttons.values()),
     )
 
 
