@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 from tests.conftest import Bot
@@ -40,6 +41,12 @@ async def test_a_typed_multiple_choice_vote_replaces_and_a_button_ticks_or_untic
         "You have no choices left in poll #1: your vote is taken back."
     )
     assert "0 voters" in await bot("/results 1")
+    # Two typed votes at once: one replaces the other whole, never a mix of both.
+    await asyncio.gather(bot("alice@cork-chat: /vote 1 1 2"), bot("alice@cork-chat: /vote 1 3 4"))
+    assert (await bot("alice@cork-chat: /vote 1")).split("\n")[1] in (
+        "You chose: Mon, Tue.",
+        "You chose: Wed, Thu.",
+    )
 
 
 async def test_answers_added_with_other_become_options_everyone_can_pick(
@@ -59,13 +66,19 @@ async def test_answers_added_with_other_become_options_everyone_can_pick(
     await bot.app.dispatcher.run_until_idle()
     edited = console_out.getvalue().split("[edited in cork-chat")[-1]
     assert "[1] Lean  [2] AI  [3] Robotics  [4] Other…" in edited
+    # With hidden counts too, the posts get the new option's button.
+    await bot('/poll "Venue?" "Park" "Campus" --other --results after-close --yes')
+    await bot("alice@cork-chat: /vote 2 other Beach")
+    await bot.app.dispatcher.run_until_idle()
+    edited = console_out.getvalue().split("[edited in cork-chat")[-1]
+    assert "Poll #2" in edited and "[1] Park  [2] Campus  [3] Beach  [4] Other…" in edited
     # A multiple-choice voter ticks options and adds their own answer at once.
     await bot('/poll "Formats?" "Talks" "Visits" --multi --other --yes')
-    assert await bot("alice@cork-chat: /vote 2 1 other Hackathon") == (
-        "Your choices in poll #2: Talks, Hackathon. /unvote 2 takes them back."
+    assert await bot("alice@cork-chat: /vote 3 1 other Hackathon") == (
+        "Your choices in poll #3: Talks, Hackathon. /unvote 3 takes them back."
     )
-    assert await bot("alice@cork-chat: /vote 2 other Picnic") == (
-        "Your choices in poll #2: Talks, Hackathon, Picnic. /unvote 2 takes them back."
+    assert await bot("alice@cork-chat: /vote 3 other Picnic") == (
+        "Your choices in poll #3: Talks, Hackathon, Picnic. /unvote 3 takes them back."
     )
 
 

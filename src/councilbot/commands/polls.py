@@ -332,10 +332,22 @@ async def vote(ctx: Context, args: VoteArgs) -> Reply:
         if not other:
             return _ask_other(ctx, poll)
         picked = _choices(poll, choice) if choice is not None else []
-        added = await polls.add_other(ctx.session, await polls.lock(ctx.session, poll.id), other)
+        known = len(poll.options)
+        locked = await polls.lock(ctx.session, poll.id)
+        added = await polls.add_other(ctx.session, locked, other)
         # An answer of one's own alone adds to a multiple choice (the Other… button asks for
         # it); typed with options, the whole list replaces the vote.
-        return await _cast(ctx, poll.id, [*picked, added], replace=choice is not None)
+        reply = await _cast(ctx, poll.id, [*picked, added], replace=choice is not None)
+        if len(locked.options) > known and not polls.counts_visible(locked):
+            # No counts to update, but the posts get the new option's button.
+            await polls.refresh_posts(
+                ctx.session,
+                locked,
+                now=ctx.now,
+                catalogs=ctx.router.catalogs,
+                default_language=ctx.settings.default_language,
+            )
+        return reply
     if choice is None:
         return await _ballot(ctx, poll)
     word, _, rest = choice.partition(" ")
@@ -797,8 +809,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_text="/vote <{poll}> [<{option}>]",
         details=N_(
             "Without an option, shows the poll's options as buttons. In a multiple-choice poll, "
-            "give several numbers: /vote 12 1 3. In a poll that takes your own answer: "
-            "/vote 12 other Your answer."
+            "give all your choices, by number or text: /vote 12 1 3 replaces your earlier "
+            "ones, while its buttons tick or untick one option. In a poll that takes your own "
+            "answer: /vote 12 other Your answer (with other choices: /vote 12 1 other Your "
+            "answer)."
         ),
     ),
     CommandSpec(
