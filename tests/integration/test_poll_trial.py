@@ -121,7 +121,8 @@ async def test_ratings_marks_similar_options_and_the_open_polls_list(bot: Bot) -
     assert (await bot("bob@cork-chat: /vote 1 7")).startswith(
         "Give a mark from 1 to 5 in poll #1, e.g. /vote 1 4."
     )
-    await bot("bob@cork-chat: /vote 1 4")
+    assert (await bot("bob@cork-chat: /vote 1 4")).startswith("Your vote in poll #1: ★4.")
+    assert (await bot("bob@cork-chat: /vote 1 ★4")).startswith("You had already voted ★4")
     assert "★1 0 (0%)\n★2 0 (0%)\n★3 0 (0%)\n★4 ▇▇▇▇▇▇▇▇▇▇ 1 (100%)\n★5 0 (0%)" in (
         await bot("/results 1")
     )

@@ -446,7 +446,9 @@ async def _ballot(ctx: Context, poll: Poll) -> Reply:
     lines = [t("Poll #{id}: <b>{question}</b>", id=poll.id, question=poll.question)]
     mine = await polls.my_choices(ctx.session, poll, ctx.member.id)
     if mine:
-        lines.append(t("You chose: {options}.", options=", ".join(o.label for o in mine)))
+        lines.append(
+            t("You chose: {options}.", options=", ".join(polls.option_name(poll, o) for o in mine))
+        )
     elif poll.anonymous and await polls.has_voted(
         ctx.session, poll, ctx.member.id, polls.secret_of(ctx.settings)
     ):
@@ -507,13 +509,13 @@ async def _cast(
         text = t(
             "You had already voted {option} in poll #{id}.",
             id=poll.id,
-            option=voted.chosen[0].label,
+            option=polls.option_name(poll, voted.chosen[0]),
         )
     else:
         text = t(
             "Your vote in poll #{id}: {option}. Vote again to change it; /unvote {id} takes it back.",
             id=poll.id,
-            option=voted.chosen[0].label,
+            option=polls.option_name(poll, voted.chosen[0]),
         )
     # For the voter alone: the post they pressed a button on stays the poll.
     return Reply(text=text, private=True, notice=True)
