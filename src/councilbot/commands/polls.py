@@ -20,15 +20,25 @@ from councilbot.commands import broadcasts
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from councilbot.core.features import Feature, JobKind, JobRun, MemberData, Topic
 from councilbot.core.formatting import format_when
-from councilbot.core.grammar import ArgModel, CommaList, Councils, Flag, Rest, When
+from councilbot.core.grammar import (
+    ArgModel,
+    CommaList,
+    Councils,
+    Flag,
+    NoArgs,
+    Rest,
+    WhenOrDay,
+    tokenize,
+)
 from councilbot.core.i18n import N_
-from councilbot.core.messages import Attachment, FormRequest, Platform, Reply
+from councilbot.core.messages import Attachment, Button, FormRequest, Platform, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import Council, Poll, PollKind, PollOption, PollStatus
 from councilbot.services import councils as council_service
 from councilbot.services import polls
 
 POLLS = N_("Polls")
+N_("question")  # a placeholder of /poll's usage line, translated there
 
 
 class PollArgs(ArgModel):
@@ -37,7 +47,7 @@ class PollArgs(ArgModel):
     multi: Annotated[bool, Field(title=N_("several choices")), Flag()] = False
     rating: Annotated[bool, Field(title=N_("a rating from 1 to 5")), Flag()] = False
     anonymous: Annotated[bool, Field(title=N_("anonymous")), Flag()] = False
-    closes: Annotated[When | None, Field(title=N_("when")), Flag()] = None
+    closes: Annotated[WhenOrDay | None, Field(title=N_("when")), Flag()] = None
     to: Annotated[str | None, Field(title=N_("councils")), Flag(), CommaList(), Councils()] = None
     results: Annotated[
         Literal["after-close", "live"] | None, Field(title=N_("results")), Flag()
@@ -86,6 +96,7 @@ async def poll_new(ctx: Context, args: PollArgs) -> Reply:
         raise InvalidInput(
             N_('Write the question and the options, each in quotes: /poll "Lunch?" "Yes" "No".')
         ).about("words")
+    _refuse_unquoted_question(ctx)
     if args.multi and args.rating:
         raise InvalidInput(N_("A poll is either --multi or --rating, not both."))
     targets, everyone = await _targets(ctx, args)
@@ -124,7 +135,55 @@ async def poll_new(ctx: Context, args: PollArgs) -> Reply:
             default_language=ctx.settings.default_language,
         )
         return _sent(ctx, poll, reached)
-    return await _preview(ctx, poll, list(args.notes(ctx.t)))
+    notes = list(args.notes(ctx.t))
+    typed = args.whole_day("closes")
+    if typed is not None and poll.closes_at is not None:
+        notes.append(
+            ctx.t(
+                "“{typed}” alone means the end of that day: the poll closes {when}.",
+                typed=typed,
+                when=format_when(poll.closes_at, polls.zone(poll), ctx.lang, now=ctx.now),
+            )
+        )
+    return await _preview(ctx, poll, notes)
+
+
+def _refuse_unquoted_question(ctx: Context) -> None:
+    """Refuse `/poll Which day? "Mon" "Tue"`: where an unquoted question ends is a guess."""
+    if ctx.command.fields is not None:
+        return
+    leading = []
+    for token in tokenize(ctx.command.args):
+        if token.quoted:
+            break
+        if token.is_flag:
+            return
+        leading.append(token.value)
+    else:
+        return
+    if len(leading) > 1:
+        raise InvalidInput(
+            N_(
+                'Put the question in quotes too, like the options: /poll "{question}" '
+                '"Yes" "No". Without them I can\'t tell where the question ends.'
+            ),
+            question=" ".join(leading),
+        ).about("words")
+
+
+def _unlinked(ctx: Context, poll: Poll, reached: polls.broadcast.Audience) -> list[Markup]:
+    """Warn when a council the poll goes to has no linked chat: only subscribers get it there."""
+    linked = {r.council.id for r in reached.recipients if not r.private and r.council is not None}
+    missing = [c.name for c in poll.councils if c.id not in linked]
+    if not missing:
+        return []
+    return [
+        ctx.t(
+            "No chat of {councils} is linked: there only members subscribed to polls get it "
+            "(/subscribe polls).",
+            councils=", ".join(missing),
+        )
+    ]
 
 
 async def _preview(ctx: Context, poll: Poll, notes: list[Markup]) -> Reply:
@@ -134,6 +193,7 @@ async def _preview(ctx: Context, poll: Poll, notes: list[Markup]) -> Reply:
         catalogs=ctx.router.catalogs,
         default_language=ctx.settings.default_language,
     )
+    notes = notes + _unlinked(ctx, poll, reached)
     rendered = polls.render(
         ctx.t, poll, polls.Results(poll), place=_place(poll), tz=polls.zone(poll), now=ctx.now
     )
@@ -162,7 +222,8 @@ def _sent(ctx: Context, poll: Poll, reached: polls.broadcast.Audience) -> Reply:
             id=poll.id,
             chats=t.plural("{count} chat", "{count} chats", reached.chats),
             subscribers=t.plural("{count} subscriber", "{count} subscribers", reached.subscribers),
-        )
+        ),
+        *_unlinked(ctx, poll, reached),
     ]
     if poll.closes_at is not None:
         lines.append(
@@ -258,24 +319,80 @@ async def vote(ctx: Context, args: VoteArgs) -> Reply:
     other = args.other
     choice = args.choice
     if choice is not None and poll.allow_other:
-        word, _, rest = choice.partition(" ")
-        if word.lower().rstrip(":") in ("other", ctx.t("other").lower()) and not any(
+        # `/vote 12 other Robotics`, and in a multiple-choice poll `/vote 12 1 3 other Robotics`.
+        words = choice.split()
+        mark = ("other", str(ctx.t("other")).lower())
+        at = next((i for i, w in enumerate(words) if w.lower().rstrip(":") in mark), None)
+        if at is not None and not any(
             o.label.casefold() == choice.casefold() for o in poll.options
         ):
-            other = rest.strip() or ""
-            choice = None
+            other = " ".join(words[at + 1 :])
+            choice = " ".join(words[:at]) or None
     if other is not None:
         if not other:
             return _ask_other(ctx, poll)
-        added = await polls.add_other(ctx.session, await polls.lock(ctx.session, poll.id), other)
-        return await _cast(ctx, poll.id, [added])
+        picked = _choices(poll, choice) if choice is not None else []
+        known = len(poll.options)
+        locked = await polls.lock(ctx.session, poll.id)
+        added = await polls.add_other(ctx.session, locked, other)
+        # An answer of one's own alone adds to a multiple choice (the Other… button asks for
+        # it); typed with options, the whole list replaces the vote.
+        reply = await _cast(ctx, poll.id, [*picked, added], replace=choice is not None)
+        if len(locked.options) > known and not polls.counts_visible(locked):
+            # No counts to update, but the posts get the new option's button.
+            await polls.refresh_posts(
+                ctx.session,
+                locked,
+                now=ctx.now,
+                catalogs=ctx.router.catalogs,
+                default_language=ctx.settings.default_language,
+            )
+        return reply
     if choice is None:
         return await _ballot(ctx, poll)
     word, _, rest = choice.partition(" ")
     if word.lower() == "ballot" and poll.anonymous and poll.kind is PollKind.MULTIPLE:
         return await _anonymous_ballot(ctx, poll, rest)
-    several = poll.kind is PollKind.MULTIPLE and _numbers(choice)
-    return await _cast(ctx, poll.id, choice.replace(",", " ").split() if several else [choice])
+    if word.lower() == polls.TOGGLE and poll.kind is PollKind.MULTIPLE and not poll.anonymous:
+        return await _toggle(ctx, poll, rest)
+    return await _cast(ctx, poll.id, _choices(poll, choice), replace=True)
+
+
+def _choices(poll: Poll, choice: str) -> list[str]:
+    """Split a multiple-choice vote into its options: `1 3`, `1, 3`, `mon tue`, `Six Sigma`."""
+    if poll.kind is not PollKind.MULTIPLE:
+        return [choice]
+    if _numbers(choice):
+        return choice.replace(",", " ").split()
+    with contextlib.suppress(InvalidInput):
+        polls.find_option(poll, choice)
+        return [choice]
+    if "," in choice:
+        return [part.strip() for part in choice.split(",") if part.strip()]
+    return choice.split()
+
+
+async def _toggle(ctx: Context, poll: Poll, which: str) -> Reply:
+    """Tick or untick one option of a multiple-choice vote (its button), and say the choices."""
+    mine = await polls.toggle(
+        ctx.session,
+        poll.id,
+        ctx.member.id,
+        ctx.command.sender.platform,
+        which,
+        now=ctx.now,
+        catalogs=ctx.router.catalogs,
+        default_language=ctx.settings.default_language,
+    )
+    if not mine:
+        text = ctx.t("You have no choices left in poll #{id}: your vote is taken back.", id=poll.id)
+    else:
+        text = ctx.t(
+            "Your choices in poll #{id}: {options}. /unvote {id} takes them back.",
+            id=poll.id,
+            options=", ".join(o.label for o in mine),
+        )
+    return Reply(text=text, private=True, notice=True)
 
 
 async def _anonymous_ballot(ctx: Context, poll: Poll, ticked: str) -> Reply:
@@ -329,17 +446,38 @@ async def _ballot(ctx: Context, poll: Poll) -> Reply:
     lines = [t("Poll #{id}: <b>{question}</b>", id=poll.id, question=poll.question)]
     mine = await polls.my_choices(ctx.session, poll, ctx.member.id)
     if mine:
-        lines.append(t("You chose: {options}.", options=", ".join(o.label for o in mine)))
+        lines.append(
+            t("You chose: {options}.", options=", ".join(polls.option_name(poll, o) for o in mine))
+        )
     elif poll.anonymous and await polls.has_voted(
         ctx.session, poll, ctx.member.id, polls.secret_of(ctx.settings)
     ):
         lines.append(t("You have voted; anonymous votes cannot be changed."))
     else:
         lines.append(t("Pick an option:"))
-    return Reply(text=Markup("\n").join(lines), buttons=polls.vote_buttons(t, poll))
+    buttons = polls.vote_buttons(t, poll)
+    if poll.kind is PollKind.MULTIPLE and not poll.anonymous:
+        # The member's own view: each button shows whether its option is ticked.
+        ticked = {f"{polls.TOGGLE} {o.position}" for o in mine}
+        buttons = tuple(
+            tuple(_ticked(b, b.command.split(" ", 2)[-1] in ticked) for b in row) for row in buttons
+        )
+    return Reply(text=Markup("\n").join(lines), buttons=buttons)
 
 
-async def _cast(ctx: Context, poll_id: int, chosen: list[PollOption] | list[str]) -> Reply:
+def _ticked(button: Button, ticked: bool) -> Button:
+    if polls.TOGGLE not in button.command:
+        return button  # "Other…"
+    return button.model_copy(update={"label": ("☑ " if ticked else "☐ ") + button.label})
+
+
+async def _cast(
+    ctx: Context,
+    poll_id: int,
+    chosen: list[PollOption] | list[str] | list[PollOption | str],
+    *,
+    replace: bool = False,
+) -> Reply:
     voted = await polls.vote(
         ctx.session,
         poll_id,
@@ -350,6 +488,7 @@ async def _cast(ctx: Context, poll_id: int, chosen: list[PollOption] | list[str]
         catalogs=ctx.router.catalogs,
         default_language=ctx.settings.default_language,
         secret=polls.secret_of(ctx.settings),
+        replace=replace,
     )
     poll = voted.poll
     t = ctx.t
@@ -370,13 +509,13 @@ async def _cast(ctx: Context, poll_id: int, chosen: list[PollOption] | list[str]
         text = t(
             "You had already voted {option} in poll #{id}.",
             id=poll.id,
-            option=voted.chosen[0].label,
+            option=polls.option_name(poll, voted.chosen[0]),
         )
     else:
         text = t(
             "Your vote in poll #{id}: {option}. Vote again to change it; /unvote {id} takes it back.",
             id=poll.id,
-            option=voted.chosen[0].label,
+            option=polls.option_name(poll, voted.chosen[0]),
         )
     # For the voter alone: the post they pressed a button on stays the poll.
     return Reply(text=text, private=True, notice=True)
@@ -549,6 +688,43 @@ async def remindpoll(ctx: Context, args: IdArgs) -> Reply:
     )
 
 
+async def open_polls(ctx: Context, _args: NoArgs) -> Reply:
+    """List the open polls the member may vote in, each with a Vote button."""
+    here = ctx.council.id if ctx.channel is not None and ctx.council is not None else None
+    found = await polls.open_for(ctx.session, ctx.member.id, here, now=ctx.now)
+    t = ctx.t
+    if not found:
+        return ctx.reply("No poll is open for you to vote in right now.")
+    lines = [t("📊 <b>Open polls</b>")]
+    rows = []
+    for poll in found[:MAX_LISTED]:
+        voted = await polls.has_voted(
+            ctx.session, poll, ctx.member.id, polls.secret_of(ctx.settings)
+        )
+        line = t("#{id} {question}", id=poll.id, question=poll.question)
+        if poll.closes_at is not None:
+            line += Markup(" — ") + t(
+                "closes {when}",
+                when=format_when(poll.closes_at, polls.zone(poll), ctx.lang, now=ctx.now),
+            )
+        if voted:
+            line += Markup(" — ") + t("you voted")
+        lines.append(line)
+        rows.append(
+            (
+                Button(
+                    label=str(t("Vote in #{id}", id=poll.id)),
+                    command=f"/vote {poll.id}",
+                    expires_at=poll.closes_at,
+                ),
+            )
+        )
+    return Reply(text=Markup("\n").join(lines), buttons=tuple(rows))
+
+
+MAX_LISTED = 20
+
+
 async def close_due(job: JobRun) -> None:
     """Close a poll at its closing time (also one found overdue after a restart)."""
     with contextlib.suppress(Conflict, NotFound):  # closed by hand meanwhile, or gone
@@ -635,9 +811,19 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_text="/vote <{poll}> [<{option}>]",
         details=N_(
             "Without an option, shows the poll's options as buttons. In a multiple-choice poll, "
-            "give several numbers: /vote 12 1 3. In a poll that takes your own answer: "
-            "/vote 12 other Your answer."
+            "give all your choices, by number or text: /vote 12 1 3 replaces your earlier "
+            "ones, while its buttons tick or untick one option. In a poll that takes your own "
+            "answer: /vote 12 other Your answer (with other choices: /vote 12 1 other Your "
+            "answer)."
         ),
+    ),
+    CommandSpec(
+        "polls",
+        open_polls,
+        N_("List the open polls you can vote in."),
+        POLLS,
+        NoArgs,
+        usage_text="/polls",
     ),
     CommandSpec(
         "unvote",

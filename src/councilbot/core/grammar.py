@@ -16,8 +16,9 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
 from markupsafe import Markup
@@ -143,11 +144,18 @@ class ArgModel(BaseModel):
     # Times a daylight-saving change skips or repeats, by field: the answer says how each
     # was read.
     _shifts: dict[str, dates.Shift] = PrivateAttr(default_factory=dict)
+    # Fields of type WhenOrDay given a date alone (read as the end of that day), by field.
+    _whole_days: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _keep_shifts(self, info: ValidationInfo) -> ArgModel:
         self._shifts = (info.context or {}).get(_SHIFTS, {})
+        self._whole_days = (info.context or {}).get(_WHOLE_DAYS, {})
         return self
+
+    def whole_day(self, name: str) -> str | None:
+        """Return what was typed for a WhenOrDay field given a date alone (None: a time too)."""
+        return self._whole_days.get(name)
 
     def notes(self, t: Translator) -> list[Markup]:
         """Say, in the reader's language, how each time a daylight-saving change moved was read."""
@@ -175,6 +183,8 @@ def _parse_date(value: Any, info: ValidationInfo) -> Any:
 
 
 _SHIFTS = "shifts"
+_WHOLE_DAYS = "whole_days"
+END_OF_DAY = time(23, 59)  # what a WhenOrDay given a date alone means
 DECLARED = "declared"  # the parsing context's run-time choices, by kind (see Declared)
 
 
@@ -191,6 +201,27 @@ def _parse_when(value: Any, info: ValidationInfo) -> Any:
             (info.context or {}).setdefault(_SHIFTS, {})[str(info.field_name)] = moment.shift
         return moment.at
     return value
+
+
+def _parse_when_or_day(value: Any, info: ValidationInfo) -> Any:
+    """Read a moment, or a date alone as the end of that day (23:59 in the zone)."""
+    try:
+        return _parse_when(value, info)
+    except PydanticCustomError:
+        now: datetime = _context_value(info, "now")
+        tz: ZoneInfo = _context_value(info, "tz")
+        today = now.astimezone(tz).date()
+        try:
+            # "yesterday" only to say it has passed (dates reads days to come).
+            day = (
+                today - timedelta(days=1)
+                if value.strip().lower() == "yesterday"
+                else dates.parse_date(value, today=today)
+            )
+        except dates.DateParseError:
+            raise PydanticCustomError("bad_when", "not a time") from None
+        (info.context or {}).setdefault(_WHOLE_DAYS, {})[str(info.field_name)] = value
+        return datetime.combine(day, END_OF_DAY, tzinfo=tz).astimezone(UTC)
 
 
 def _explain_shift(shift: dates.Shift, t: Translator) -> Markup:
@@ -236,6 +267,8 @@ def _parse_time_range(value: Any, _info: ValidationInfo) -> Any:
 LocalDate = Annotated[date, BeforeValidator(_parse_date)]
 LocalTime = Annotated[time, BeforeValidator(_parse_time)]  # a time of day, no date
 When = Annotated[datetime, BeforeValidator(_parse_when)]
+# A moment, or a date alone meaning the end of that day (`--closes friday`).
+WhenOrDay = Annotated[datetime, BeforeValidator(_parse_when_or_day)]
 TimeRange = Annotated[tuple[time, time], BeforeValidator(_parse_time_range)]
 
 

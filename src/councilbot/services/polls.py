@@ -84,6 +84,7 @@ BAR_WIDTH = 10
 RATINGS = ("1", "2", "3", "4", "5")
 EVERY = {"week": timedelta(weeks=1), "month": timedelta(days=31)}  # the longest round
 NATIVE = "tg:"  # how a native Telegram poll's id is given to /vote and /unvote
+TOGGLE = "toggle"  # `/vote 12 toggle 3`: a multiple-choice button ticks or unticks option 3
 
 ANONYMOUS_NOTE = N_(
     "Anonymous: the bot keeps only the counts. Nobody, the poll's author, coordinators and "
@@ -474,8 +475,16 @@ def bar_lines(t: Translator, results: Results) -> list[Markup]:
         share = count / base if base else 0.0
         blocks = round(share * BAR_WIDTH)
         bar = BAR * blocks + " " if blocks else ""
-        lines.append(
-            t(
+        if poll.kind is PollKind.RATING:
+            line = t(
+                "★{mark} {bar}{count} ({percent}%)",
+                mark=option.label,
+                bar=bar,
+                count=count,
+                percent=round(share * 100),
+            )
+        else:
+            line = t(
                 "{number}. {option} {bar}{count} ({percent}%)",
                 number=option.position,
                 option=option.label,
@@ -483,8 +492,13 @@ def bar_lines(t: Translator, results: Results) -> list[Markup]:
                 count=count,
                 percent=round(share * 100),
             )
-        )
+        lines.append(line)
     return lines
+
+
+def option_name(poll: Poll, option: PollOption) -> str:
+    """Name an option as voters see it: its text, or a rating's mark as ★3."""
+    return f"★{option.label}" if poll.kind is PollKind.RATING else option.label
 
 
 PLATFORM_NAMES = {
@@ -530,7 +544,12 @@ def render(
         lines += bar_lines(t, results)
         lines.append(Markup(" · ").join(summary_lines(t, results)))
     else:
-        lines += [Markup("%d. %s") % (o.position, o.label) for o in poll.options]
+        lines += [
+            Markup("%s") % option_name(poll, o)
+            if poll.kind is PollKind.RATING
+            else Markup("%d. %s") % (o.position, o.label)
+            for o in poll.options
+        ]
         lines.append(t("Results are shown when the poll closes."))
     if not closed:
         if poll.kind is PollKind.MULTIPLE:
@@ -559,9 +578,12 @@ def vote_buttons(t: Translator, poll: Poll) -> tuple[tuple[Button, ...], ...]:
             )
         ]
     else:
-        # An anonymous vote is cast once, so several choices are gathered on a ballot first.
-        word = "ballot " if poll.anonymous and poll.kind is PollKind.MULTIPLE else ""
-        # Voters' own answers are voted for by typing (or typing the same answer again).
+        # An anonymous vote is cast once, so several choices are gathered on a ballot first;
+        # otherwise a multiple-choice button ticks or unticks its option.
+        word = ""
+        if poll.kind is PollKind.MULTIPLE:
+            word = "ballot " if poll.anonymous else f"{TOGGLE} "
+        # Voters' own answers are options like the others, for everyone to pick.
         rows = [
             (
                 Button(
@@ -571,7 +593,6 @@ def vote_buttons(t: Translator, poll: Poll) -> tuple[tuple[Button, ...], ...]:
                 ),
             )
             for o in poll.options
-            if not o.other
         ]
     if poll.allow_other:
         rows.append(
@@ -713,7 +734,9 @@ def ballot(key: bytes, poll_id: int, member_id: int) -> str:
 
 
 def check_open(poll: Poll, now: datetime) -> None:
-    """Refuse a vote in a poll not sent yet, or closed."""
+    """Refuse a vote in a poll not sent yet, or closed (a cancelled one is no poll)."""
+    if poll.status is PollStatus.CANCELLED:
+        raise NotFound(N_("There is no poll #{id}."), id=poll.id)
     if poll.status is PollStatus.DRAFT:
         raise Conflict(N_("Poll #{id} has not been sent yet."), id=poll.id)
     if poll.status is PollStatus.CLOSED or (poll.closes_at is not None and poll.closes_at <= now):
@@ -726,9 +749,21 @@ def find_option(poll: Poll, text: str) -> PollOption:
     for option in poll.options:
         if wanted == str(option.position) or wanted == option.label.casefold():
             return option
+    if poll.kind is PollKind.RATING:
+        if wanted.lstrip("★") in RATINGS:
+            return next(o for o in poll.options if o.label == wanted.lstrip("★"))
+        raise InvalidInput(
+            N_("Give a mark from 1 to 5 in poll #{id}, e.g. /vote {id} 4."), id=poll.id
+        ).about("choice")
     starts = [o for o in poll.options if o.label.casefold().startswith(wanted)] if wanted else []
     if len(starts) == 1:
         return starts[0]
+    if len(starts) > 1:
+        raise InvalidInput(
+            N_("“{value}” fits more than one option: {options}. Type more of it, or its number."),
+            value=text,
+            options=", ".join(f"{o.position}. {o.label}" for o in starts),
+        ).about("choice")
     raise InvalidInput(
         N_("Poll #{id} has no option “{value}”. Its options: {options}."),
         id=poll.id,
@@ -804,6 +839,71 @@ async def vote(
             session, poll, now=now, catalogs=catalogs, default_language=default_language
         )
     return Voted(poll, tuple(options), changed)
+
+
+async def toggle(
+    session: AsyncSession,
+    poll_id: int,
+    member_id: int,
+    platform: Platform,
+    choice: str,
+    *,
+    now: datetime,
+    catalogs: Catalogs,
+    default_language: str = DEFAULT_LANGUAGE,
+) -> list[PollOption]:
+    """Tick or untick one option of a member's multiple-choice vote (a button press).
+
+    Return the member's choices afterwards (none: the vote is taken back).
+    """
+    poll = await lock(session, poll_id)
+    check_open(poll, now)
+    option = find_option(poll, choice)
+    gone = await session.execute(
+        delete(PollVote).where(
+            PollVote.poll_id == poll.id,
+            PollVote.member_id == member_id,
+            PollVote.option_id == option.id,
+        )
+    )
+    if not gone.rowcount:
+        await session.execute(
+            upsert(session, PollVote.__table__)
+            .values(
+                poll_id=poll.id,
+                member_id=member_id,
+                slot=option.id,
+                option_id=option.id,
+                platform=platform,
+                voted_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["poll_id", "member_id", "slot"])
+        )
+    if counts_visible(poll):
+        await refresh_posts(
+            session, poll, now=now, catalogs=catalogs, default_language=default_language
+        )
+    return await my_choices(session, poll, member_id)
+
+
+async def open_for(
+    session: AsyncSession, member_id: int, council_id: int | None, *, now: datetime
+) -> list[Poll]:
+    """Return the open polls a member is asked to vote in (or that this chat's council has)."""
+    found = []
+    for poll in await session.scalars(
+        select(Poll).where(Poll.status == PollStatus.OPEN).order_by(Poll.id)
+    ):
+        if poll.closes_at is not None and poll.closes_at <= now:
+            continue
+        here = (
+            council_id is not None
+            and not poll.direct
+            and any(c.id == council_id for c in poll.councils)
+        )
+        if here or member_id in await invitees(session, poll):
+            found.append(poll)
+    return found
 
 
 async def _vote_openly(
@@ -1045,6 +1145,8 @@ async def close_poll(
         raise Conflict(
             N_("Poll #{id} is already closed; /results {id} shows how it went."), id=poll.id
         )
+    if poll.status is PollStatus.CANCELLED:
+        raise NotFound(N_("There is no poll #{id}."), id=poll.id)
     if poll.status is not PollStatus.OPEN:
         raise Conflict(N_("Poll #{id} has not been sent yet."), id=poll.id)
     poll.status = PollStatus.CLOSED
@@ -1314,12 +1416,15 @@ async def remind(
     def reminder(recipient: broadcast.Recipient) -> Outgoing:
         t = recipient.t
         when = (
-            t(" It closes {when}.", when=format_when(poll.closes_at, recipient.tz, t.lang, now=now))
+            Markup("\n")
+            + t(
+                "It closes {when}.", when=format_when(poll.closes_at, recipient.tz, t.lang, now=now)
+            )
             if poll.closes_at is not None
             else Markup("")
         )
         text = t(
-            "🔔 You have not voted yet in poll #{id}: <b>{question}</b>.{closes}",
+            "🔔 You have not voted yet in poll #{id}:\n<b>{question}</b>{closes}",
             id=poll.id,
             question=poll.question,
             closes=when,

@@ -4,6 +4,7 @@ its submission shows the same preview as the typed command."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 
@@ -27,6 +28,7 @@ from tests.adapters.slack.test_slack_adapter import (
     adapter_for,
     answered,
     calls_to,
+    send,
     slash,
     until,
 )
@@ -136,3 +138,63 @@ async def test_other_opens_a_form_whose_answer_is_counted_as_a_vote(
         ("Water", 1),
     ]
     assert found.by_platform == {Platform.SLACK: 1}
+
+
+async def test_multiple_choice_buttons_tick_and_untick_and_own_answers_become_buttons(
+    adapter: SlackAdapter, api: FakeSlackAPI, slack_app: App
+) -> None:
+    await answered(
+        adapter,
+        slash(api, "link cork", user_id=ADMIN),
+        lambda: calls_to(api, "chat.postMessage", CHANNEL),
+    )
+    await answered(
+        adapter,
+        slash(api, 'poll "Days?" "Mon" "Tue" --multi --other --yes', user_id=ADMIN),
+        lambda: len(calls_to(api, "chat.postMessage", CHANNEL)) > 1,
+    )
+    await slack_app.dispatcher.run_until_idle()
+
+    def post() -> tuple[str, dict]:
+        [(ts, message)] = [
+            (ts, m)
+            for (channel, ts), m in api.messages.items()
+            if channel == CHANNEL and "Days?" in m["text"]
+        ]
+        return ts, message
+
+    async def counts() -> dict[str, int]:
+        async with slack_app.sessionmaker() as session:
+            poll = await session.scalar(select(Poll))
+            assert poll is not None
+            found = await polls.tally(session, poll)
+            return {o.label: found.count(o) for o in poll.options if found.count(o)}
+
+    async def counts_become(expected: dict[str, int]) -> None:
+        for _ in range(500):
+            if await counts() == expected:
+                return
+            await asyncio.sleep(0.01)
+        assert await counts() == expected
+
+    ts, message = post()
+    [opened] = await answered(
+        adapter, press(api, message, ts, "Other…", ANA), lambda: api.calls("views.open")
+    )
+    assert await submit(adapter, opened, other="Wed") is None
+    await counts_become({"Wed": 1})
+    await slack_app.dispatcher.run_until_idle()
+    ts, message = post()  # edited: the voter's own answer is a button for everyone
+    labels = [
+        e["text"]["text"]
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
+    assert labels == ["Mon", "Tue", "Wed", "Other…"]
+    await send(adapter, press(api, message, ts, "Mon", ANA))
+    await counts_become({"Mon": 1, "Wed": 1})
+    await send(adapter, press(api, message, ts, "Wed", ANA))
+    await counts_become({"Mon": 1, "Wed": 2})
+    await send(adapter, press(api, message, ts, "Mon", ANA))  # pressed again: unticked
+    await counts_become({"Wed": 2})
