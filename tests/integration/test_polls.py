@@ -146,6 +146,7 @@ async def test_multiple_choice_other_answers_and_one_vote_per_option(
 async def test_one_vote_from_concurrent_requests_and_from_linked_accounts(
     bot: Bot, app_for
 ) -> None:
+    await bot("bob@dm: /start cork")  # a Cork member: may vote from his direct messages too
     await bot('/poll "Lunch?" "Yes" "No" --yes')
     await bot('/poll "Topics?" "AI" "Energy" --multi --yes')
     await asyncio.gather(*(bot(f"bob@cork-chat: /vote 1 {1 + n % 2}") for n in range(8)))

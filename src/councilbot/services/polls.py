@@ -291,6 +291,120 @@ async def require_manager(session: AsyncSession, actor: Actor, poll: Poll) -> No
         )
 
 
+async def _asked(session: AsyncSession, poll: Poll, member_id: int) -> bool:
+    """Tell whether a direct poll (an event's feedback) was sent to this member."""
+    return (
+        await session.scalar(
+            select(Delivery.id)
+            .where(
+                Delivery.source == SOURCE,
+                Delivery.source_id == poll.id,
+                Delivery.member_id == member_id,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+async def _in_audience(
+    session: AsyncSession, poll: Poll, member_id: int, chat_council_id: int | None
+) -> bool:
+    """Tell whether a member is among those a council poll asks.
+
+    They are: everyone for a poll to all councils; else members whose home council is one of
+    its councils, subscribers to polls of those councils (or of all), and anyone speaking in
+    a chat linked to one of them (a vote by button in the Cork group counts, whatever the
+    voter's home: the group is where the poll was put to them).
+    """
+    if poll.all_councils:
+        return True
+    targets = {c.id for c in poll.councils}
+    if chat_council_id is not None and chat_council_id in targets:
+        return True
+    member = await session.get(Member, member_id)
+    if member is not None and member.home_council_id in targets:
+        return True
+    return (
+        await session.scalar(
+            select(Subscription.member_id)
+            .where(
+                Subscription.member_id == member_id,
+                Subscription.topic == TOPIC,
+                Subscription.active.is_(True),
+                Subscription.council_id.in_(targets) | Subscription.council_id.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+async def require_voter(
+    session: AsyncSession, actor: Actor, poll: Poll, *, chat_council_id: int | None
+) -> None:
+    """Let only those a poll asks vote in it.
+
+    A direct poll (an event's feedback) takes the votes of the members it was sent to, and
+    nobody else's: not even its organiser's, whose mark would skew their own event's rating.
+    A council poll takes those `_in_audience` names; its author, admins and coordinators of
+    its councils may vote too.
+    """
+    if poll.direct:
+        if await _asked(session, poll, actor.member_id):
+            return
+        raise Forbidden(
+            N_("Poll #{id} asks only the people it was sent to; you were not among them."),
+            id=poll.id,
+        )
+    if await _in_audience(session, poll, actor.member_id, chat_council_id):
+        return
+    if await may_manage(session, actor, poll):
+        return
+    raise Forbidden(
+        N_(
+            "Poll #{id} is for members of {councils}: vote from one of their chats, or make "
+            "one of them your home council with /start."
+        ),
+        id=poll.id,
+        councils=", ".join(c.name for c in poll.councils),
+    )
+
+
+async def require_reader(
+    session: AsyncSession, actor: Actor, poll: Poll, *, chat_council_id: int | None
+) -> None:
+    """Let only those a poll asks, and those who manage it, see its results.
+
+    A direct poll's results are its organiser's (and its managers'); the members it asked
+    see them too once it has closed. A council poll's are for those who may vote in it.
+    """
+    if poll.report_to_id == actor.member_id or await may_manage(session, actor, poll):
+        return
+    if poll.direct:
+        if poll.status is PollStatus.CLOSED and await _asked(session, poll, actor.member_id):
+            return
+        if await _asked(session, poll, actor.member_id):
+            raise Forbidden(
+                N_(
+                    "The results of poll #{id} go to its organiser; you can see them here "
+                    "once it closes."
+                ),
+                id=poll.id,
+            )
+        raise Forbidden(N_("The results of poll #{id} are not for you."), id=poll.id)
+    if await _in_audience(session, poll, actor.member_id, chat_council_id):
+        return
+    raise Forbidden(
+        N_(
+            "The results of poll #{id} are for members of {councils}: ask there, or make "
+            "one of them your home council with /start."
+        ),
+        id=poll.id,
+        councils=", ".join(c.name for c in poll.councils),
+    )
+
+
 async def audience(
     session: AsyncSession, poll: Poll, *, catalogs: Catalogs, default_language: str
 ) -> broadcast.Audience:
@@ -762,6 +876,8 @@ async def vote(
     platform: Platform,
     chosen: Sequence[PollOption | str],
     *,
+    actor: Actor | None,
+    chat_council_id: int | None = None,
     now: datetime,
     replace: bool = False,
     catalogs: Catalogs,
@@ -772,9 +888,14 @@ async def vote(
 
     `chosen` are options or what was typed for them. In a single-choice or rating poll a new
     vote replaces the member's vote; in a multiple-choice one it adds the options (or, with
-    `replace`, a native poll's answer, sets exactly them).
+    `replace`, a native poll's answer, sets exactly the options voted from Telegram).
+    `actor` is checked against the poll's audience (`require_voter`, speaking in the chat of
+    `chat_council_id`); None only for an answer to one of our native Telegram polls, which
+    Telegram shows to the members of the target council's chat alone.
     """
     poll = await lock(session, poll_id)
+    if actor is not None:
+        await require_voter(session, actor, poll, chat_council_id=chat_council_id)
     check_open(poll, now)
     options = [c if isinstance(c, PollOption) else find_option(poll, c) for c in chosen]
     options = list({o.id: o for o in options}.values())
