@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from councilbot.app import App
 from councilbot.core.i18n import Catalogs
-from councilbot.db.models import Council, Member, PollKind, PollStatus
+from councilbot.core.messages import Platform
+from councilbot.db.models import Council, Identity, Member, PollKind, PollStatus
 from councilbot.db.session import upgrade
 from councilbot.services import polls
 from tests.conftest import START, Bot, Clock
@@ -55,15 +56,21 @@ async def test_feedback_poll_goes_by_dm_and_the_organiser_gets_the_results(
     await bot("bob@dm: /vote 1 5")
     await bot("carol@dm: /vote 1 4")
     await bot("bob@dm: /vote 2 other A hackathon")
-    results = await bot("/results 1")
-    assert "Average: 4.5 out of 5" in results
-    assert "What should we do next?" in results and "A hackathon" in results
+    # Nobody sees the counts before closing: a few attendees' marks would show, and no
+    # vote edits the attendees' messages.
+    assert (await bot("/results 1")).startswith("Nobody sees the results of poll #1")
+    await app.dispatcher.run_until_idle()
+    assert "[edited in dm:" not in console_out.getvalue()
+    assert "Results are shown when the poll closes." in console_out.getvalue()
     clock.advance(days=3, minutes=1)
     assert await app.scheduler.fire_due() == 2
     await app.dispatcher.run_until_idle()
     final = console_out.getvalue().split("[to dm:organiser]")
     assert len(final) == 3  # both polls' results, to the organiser alone
     assert "Final results of poll #1" in final[1] and "4.5 out of 5" in final[1]
+    results = await bot("organiser@dm: /results 1")
+    assert "Average: 4.5 out of 5" in results
+    assert "What should we do next?" in results and "A hackathon" in results
     assert rating_id == 1
 
 
@@ -130,3 +137,40 @@ def test_rounds_keep_their_wall_clock_time_across_months_and_daylight_saving() -
     march = datetime(2027, 3, 25, 17, 0, tzinfo=dublin).astimezone(UTC)
     week = polls.next_period(march, "week", dublin)
     assert week.astimezone(dublin).hour == 17 and week - march == timedelta(days=7, hours=-1)
+
+
+async def test_a_feedback_poll_speaks_each_member_s_language_as_every_direct_message(
+    bot: Bot, app: App, catalogs: Catalogs, console_out: io.StringIO
+) -> None:
+    """The DM is in the language its later edits use (broadcast.direct's), not another."""
+    await bot("bob@dm: /start cork")
+    async with app.sessionmaker() as session, session.begin():
+        bob = await session.scalar(select(Member).where(Member.display_name == "bob"))
+        cork = await session.scalar(select(Council).where(Council.slug == "cork"))
+        assert bob is not None and cork is not None
+        # Bob's Telegram app speaks Spanish; he was last seen on the console, which says none.
+        session.add(
+            Identity(
+                member_id=bob.id,
+                platform=Platform.TELEGRAM,
+                workspace="",
+                user_id="888",
+                language_code="es",
+                created_at=START - timedelta(days=1),
+                last_seen_at=START - timedelta(days=1),
+            )
+        )
+        await session.flush()
+        await polls.create_feedback_poll(
+            session,
+            title="The fair",
+            council_id=cork.id,
+            organiser_member_id=None,
+            member_ids=[bob.id],
+            zone=cork.timezone,
+            closes_at=START + timedelta(days=3),
+            now=START,
+            catalogs=catalogs,
+        )
+    await app.dispatcher.run_until_idle()
+    assert "[to dm:bob] 📊 Encuesta #1" in console_out.getvalue()

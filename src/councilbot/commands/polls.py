@@ -406,6 +406,7 @@ async def _native_vote(ctx: Context, native_id: str, choice: str) -> Reply:
             now=ctx.now,
             catalogs=ctx.router.catalogs,
             default_language=ctx.settings.default_language,
+            platform=Platform.TELEGRAM,  # what was chosen in Telegram; not a Slack vote
         )
         return ctx.reply("Your vote in poll #{id} is taken back.", id=poll.id)
     await polls.vote(

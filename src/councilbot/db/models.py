@@ -589,9 +589,9 @@ class Poll(Base):
 
 
 class PollOption(Base):
-    """One answer a poll offers (or one a voter added with "Other…"), with anonymous counts.
+    """One answer a poll offers (or one a voter added with "Other…").
 
-    `anonymous_count` holds the votes of an anonymous poll: a number, never who.
+    An anonymous poll's votes for it are counted in `PollTally`: a number, never who.
     """
 
     __tablename__ = "poll_options"

@@ -13,7 +13,7 @@ errors; `NotAllowed` says that the platform does not let the bot change that mes
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,7 +43,8 @@ class NativePoll(BaseModel):
 
     Only targets with native polls read it; the others send the text and its buttons, and
     so does Telegram where it refuses the native poll (a channel). `closed`, in an edit,
-    stops the poll (stopPoll).
+    stops the poll (stopPoll). `description` (plain text) is shown with the poll, in place
+    of the text; `closes_at` closes it on the platform too, where it can be told a time.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -52,6 +53,8 @@ class NativePoll(BaseModel):
     options: tuple[str, ...]
     multiple: bool = False
     closed: bool = False
+    description: str = ""
+    closes_at: datetime | None = None
 
 
 class Outgoing(BaseModel):

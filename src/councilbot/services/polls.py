@@ -10,8 +10,13 @@ set of results.
 
 Anonymity: an anonymous poll keeps only counts per option and platform (`PollTally`) and,
 apart from them, a keyed hash of member and poll (`PollBallot`): enough to refuse a second
-vote and to remind those who have not voted, never what anyone chose. The hash's key is a
-random per-install secret (`PollKey`), An anonymous vote therefore cannot be changed or taken back.
+vote and to remind those who have not voted, never what anyone chose. The hash's key comes
+from the COUNCILBOT_POLL_SECRET setting, and is then nowhere in the database; unset, it is a
+random per-install secret kept in `poll_keys` (`PollKey`). An anonymous vote therefore cannot
+be changed or taken back.
+
+Who takes part: `require_voter` and `require_reader` let those a poll asks (`_in_audience`,
+or a direct poll's invitees) vote and read its results, and its managers.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import case, delete, desc, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -40,7 +45,6 @@ from councilbot.db.models import (
     Council,
     Delivery,
     DeliveryOperation,
-    Identity,
     Member,
     Poll,
     PollBallot,
@@ -490,7 +494,7 @@ async def cancel_draft(session: AsyncSession, actor: Actor, poll_id: int) -> Pol
     if poll.status is not PollStatus.DRAFT:
         raise NotADraft(poll)
     if poll.author_id != actor.member_id:
-        raise Forbidden(N_("Only the coordinator who wrote poll #{id} can send it."), id=poll.id)
+        raise Forbidden(N_("Only the coordinator who wrote poll #{id} can cancel it."), id=poll.id)
     poll.status = PollStatus.CANCELLED
     return poll
 
@@ -621,8 +625,13 @@ def render(
     place: str,
     tz: ZoneInfo,
     now: datetime | None = None,
+    in_group: bool = True,
 ) -> str:
-    """Write a poll as its readers see it: question, options (with counts if shown), how to vote."""
+    """Write a poll as its readers see it: question, options (with counts if shown), how to vote.
+
+    In a group, an anonymous poll points to its buttons only: a typed /vote would show the
+    voter's choice to the whole group.
+    """
     closed = poll.status is PollStatus.CLOSED
     header = (
         t("📊 <b>Poll #{id} — {place}</b> (closed)", id=poll.id, place=place)
@@ -645,7 +654,12 @@ def render(
             lang = t.lang
             lines.append(t("Closes {when}.", when=format_when(poll.closes_at, tz, lang, now=now)))
         lines.append(t(ANONYMOUS_NOTE) if poll.anonymous else t(PUBLIC_NOTE))
-        lines.append(t("Vote with the buttons, or type /vote {id} and your choice.", id=poll.id))
+        if poll.anonymous and in_group:
+            lines.append(t("Vote with the buttons: only the bot sees what you press."))
+        else:
+            lines.append(
+                t("Vote with the buttons, or type /vote {id} and your choice.", id=poll.id)
+            )
     return str(Markup("\n").join(lines))
 
 
@@ -731,18 +745,35 @@ def renderer(poll: Poll, results: Results) -> broadcast.Renderer:
 
     def for_recipient(recipient: broadcast.Recipient) -> Outgoing:
         place = recipient.council.name if recipient.council is not None else label
-        text = render(recipient.t, poll, results, place=place or "CouncilBot", tz=recipient.tz)
+        t = recipient.t
+        text = render(
+            t,
+            poll,
+            results,
+            place=place or "CouncilBot",
+            tz=recipient.tz,
+            in_group=not recipient.private,
+        )
         native = None
         if (
             recipient.platform is Platform.TELEGRAM
             and recipient.chat_kind is ChatKind.GROUP
             and native_allowed(poll)
         ):
+            # Shown under the native poll's question: who can see the votes, and the closing.
+            about = [t("Poll #{id} — {place}", id=poll.id, place=place or "CouncilBot")]
+            about.append(t(PUBLIC_NOTE))
+            if poll.closes_at is not None:
+                about.append(
+                    t("Closes {when}.", when=format_when(poll.closes_at, recipient.tz, t.lang))
+                )
             native = NativePoll(
                 question=poll.question,
                 options=tuple(o.label for o in poll.options),
                 multiple=poll.kind is PollKind.MULTIPLE,
                 closed=poll.status is PollStatus.CLOSED,
+                description=Markup("\n").join(about).unescape(),
+                closes_at=poll.closes_at,
             )
         return recipient.message(text, vote_buttons(recipient.t, poll), poll=native)
 
@@ -934,15 +965,20 @@ async def _vote_openly(
         )
     )
     wanted = {o.id for o in options}
+    removed = False
     if poll.kind is PollKind.MULTIPLE:
         if replace and before - wanted:
-            await session.execute(
+            # A native poll's answer is what the member chose in Telegram: it replaces the
+            # options they voted there, not those they added from Slack or the console.
+            gone = await session.execute(
                 delete(PollVote).where(
                     PollVote.poll_id == poll.id,
                     PollVote.member_id == member_id,
+                    PollVote.platform == platform,
                     PollVote.option_id.not_in(wanted),
                 )
             )
+            removed = bool(gone.rowcount)
         rows = [
             {
                 "poll_id": poll.id,
@@ -954,11 +990,17 @@ async def _vote_openly(
             }
             for o in options
         ]
-        await session.execute(
-            upsert(session, table)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["poll_id", "member_id", "slot"])
-        )
+        statement = upsert(session, table).values(rows)
+        if replace:  # chosen in Telegram now: a later retraction there takes them back
+            statement = statement.on_conflict_do_update(
+                index_elements=["poll_id", "member_id", "slot"],
+                set_={"platform": statement.excluded.platform},
+            )
+        else:
+            statement = statement.on_conflict_do_nothing(
+                index_elements=["poll_id", "member_id", "slot"]
+            )
+        await session.execute(statement)
     else:
         statement = upsert(session, table).values(
             poll_id=poll.id,
@@ -979,8 +1021,7 @@ async def _vote_openly(
             )
         )
         return before != {options[0].id}
-    after = wanted if replace else before | wanted
-    return after != before
+    return removed or not wanted <= before
 
 
 async def _vote_anonymously(
@@ -1054,8 +1095,14 @@ async def unvote(
     now: datetime,
     catalogs: Catalogs,
     default_language: str = DEFAULT_LANGUAGE,
+    platform: Platform | None = None,
 ) -> int:
-    """Take a member's vote back; return how many choices went."""
+    """Take a member's vote back; return how many choices went.
+
+    With `platform` (a native Telegram poll's retraction), only the choices cast from it go:
+    a member has one vote, and if it now comes from Slack, withdrawing the Telegram answer it
+    replaced must not take it.
+    """
     poll = await lock(session, poll_id)
     check_open(poll, now)
     if poll.anonymous:
@@ -1066,9 +1113,10 @@ async def unvote(
             ),
             id=poll.id,
         )
-    gone = await session.execute(
-        delete(PollVote).where(PollVote.poll_id == poll.id, PollVote.member_id == member_id)
-    )
+    mine = [PollVote.poll_id == poll.id, PollVote.member_id == member_id]
+    if platform is not None:
+        mine.append(PollVote.platform == platform)
+    gone = await session.execute(delete(PollVote).where(*mine))
     if gone.rowcount and counts_visible(poll):
         await refresh_posts(
             session, poll, now=now, catalogs=catalogs, default_language=default_language
@@ -1222,14 +1270,13 @@ async def _post_final_results(
         if not r.private and (r.platform, r.workspace, r.chat_id) in posted
     ]
     if poll.report_to_id is not None:
-        organiser = await direct_audience(
+        chats += await broadcast.direct(
             session,
             [poll.report_to_id],
             zone=zone(poll),
             catalogs=catalogs,
             default_language=default_language,
         )
-        chats += list(organiser.recipients)
     if not chats:
         return
     picture = await chart_file(session, results, now=now)
@@ -1402,11 +1449,11 @@ async def remind(
     due = [m for m in asked if m not in voted and m not in already]
     if not due:
         return 0
-    reached = await direct_audience(
+    reached = await broadcast.direct(
         session, due, zone=zone(poll), catalogs=catalogs, default_language=default_language
     )
     sent = []
-    for recipient in reached.recipients:
+    for recipient in reached:
         assert recipient.member_id is not None
         claimed = await session.execute(
             upsert(session, PollReminder.__table__)
@@ -1435,72 +1482,13 @@ async def remind(
 
     await broadcast.enqueue(
         session,
-        broadcast.Audience(reached.councils, tuple(sent)),
+        broadcast.Audience((), tuple(sent)),
         reminder,
         source=REMINDER_SOURCE,
         source_id=poll.id,
         now=now,
     )
     return len(sent)
-
-
-async def direct_audience(
-    session: AsyncSession,
-    member_ids: Sequence[int],
-    *,
-    zone: ZoneInfo,
-    catalogs: Catalogs,
-    default_language: str,
-) -> broadcast.Audience:
-    """Reach members by direct message, each once, on the platform where we last saw them."""
-    if not member_ids:
-        return broadcast.Audience((), ())
-    latest = (
-        select(
-            Identity.id,
-            func.row_number()
-            .over(
-                partition_by=Identity.member_id,
-                order_by=[desc(Identity.last_seen_at), desc(Identity.id)],
-            )
-            .label("rank"),
-        )
-        .where(Identity.member_id.in_(list(member_ids)))
-        .subquery()
-    )
-    rows = (
-        await session.execute(
-            select(Member, Identity)
-            .join(Identity, Identity.member_id == Member.id)
-            .join(latest, (latest.c.id == Identity.id) & (latest.c.rank == 1))
-            .order_by(Member.id)
-        )
-    ).all()
-    homes = {
-        c.id: c
-        for c in await session.scalars(
-            select(Council).where(
-                Council.id.in_({m.home_council_id for m, _ in rows if m.home_council_id})
-            )
-        )
-    }
-    recipients = []
-    for member, identity in rows:
-        home = homes.get(member.home_council_id) if member.home_council_id else None
-        lang = member.locale or identity.language_code or (home.language if home else None)
-        recipients.append(
-            broadcast.Recipient(
-                platform=identity.platform,
-                workspace=identity.workspace,
-                chat_id=identity.user_id,
-                chat_kind=ChatKind.PRIVATE,
-                t=catalogs.translator(lang or default_language),
-                tz=zone,
-                council=None,
-                member_id=member.id,
-            )
-        )
-    return broadcast.Audience((), tuple(recipients))
 
 
 # --- export and chart --------------------------------------------------------------------
@@ -1584,7 +1572,7 @@ async def create_feedback_poll(
     zone: str,
     closes_at: datetime,
     now: datetime,
-    catalogs: Catalogs | None = None,
+    catalogs: Catalogs,
     default_language: str = DEFAULT_LANGUAGE,
     next_options: Sequence[str] | None = None,
 ) -> Poll:
@@ -1592,9 +1580,10 @@ async def create_feedback_poll(
 
     Two polls go out together: an anonymous rating from 1 to 5 ("How was <title>?") and a
     multiple-choice "What should we do next?" that takes voters' own answers. Both close at
-    `closes_at`; the organiser then gets both results by direct message. Return the rating.
+    `closes_at`; nobody sees their counts before (a few attendees' marks would show, and
+    every vote would re-edit every attendee's message); the organiser then gets both results
+    by direct message. Return the rating.
     """
-    catalogs = catalogs or Catalogs.load()
     council = await session.get(Council, council_id)
     if council is None:
         raise NotFound(N_("There is no council #{id}."), id=council_id)
@@ -1604,6 +1593,7 @@ async def create_feedback_poll(
         question=str(t("How was {title}?", title=Markup(title))),  # kept as plain text
         kind=PollKind.RATING,
         anonymous=True,
+        results_after_close=True,
         remind=False,
         status=PollStatus.OPEN,
         closes_at=closes_at,
@@ -1622,6 +1612,7 @@ async def create_feedback_poll(
         question=str(t(NEXT_QUESTION)),
         kind=PollKind.MULTIPLE,
         anonymous=True,
+        results_after_close=True,
         allow_other=True,
         remind=False,
         status=PollStatus.OPEN,
@@ -1637,8 +1628,13 @@ async def create_feedback_poll(
     )
     session.add(follow)
     await session.flush()
-    reached = await direct_audience(
-        session, member_ids, zone=tz, catalogs=catalogs, default_language=default_language
+    reached = broadcast.Audience(
+        (),
+        tuple(
+            await broadcast.direct(
+                session, member_ids, zone=tz, catalogs=catalogs, default_language=default_language
+            )
+        ),
     )
     for poll in (rating, follow):
         await open_poll(session, poll, reached, now=now)
