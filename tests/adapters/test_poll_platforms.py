@@ -23,7 +23,7 @@ from councilbot.adapters.telegram.delivery import TelegramTarget
 from councilbot.app import App, build_app
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
-from councilbot.db.models import Poll, PollVote
+from councilbot.db.models import Poll, PollPost, PollVote
 from councilbot.services import polls
 from councilbot.settings import Settings
 from tests.adapters.slack.test_slack_adapter import (
@@ -166,6 +166,11 @@ async def test_native_telegram_votes_and_slack_buttons_add_up_to_one_result(
         assert native.params["chat_id"] == GROUP and native.params["is_anonymous"] is False
         assert [o["text"] for o in native.params["options"]] == ["Canteen", "Park"]
         [poll_id] = telegram.polls
+        # The outbox mapped the native poll's id to our poll as it recorded the post sent:
+        # an answer is one primary-key lookup, no scan of the outbox.
+        async with app.sessionmaker() as session:
+            mapped = await session.get(PollPost, poll_id)
+            assert mapped is not None and mapped.poll_id == 1
         [(ts, post)] = [
             (ts, m)
             for (channel, ts), m in slack.messages.items()

@@ -174,3 +174,58 @@ async def test_a_feedback_poll_speaks_each_member_s_language_as_every_direct_mes
         )
     await app.dispatcher.run_until_idle()
     assert "[to dm:bob] 📊 Encuesta #1" in console_out.getvalue()
+
+
+async def test_0015_adds_up_anonymous_counts_and_maps_native_polls_already_posted(
+    engine: AsyncEngine,
+) -> None:
+    await upgrade_or_downgrade(engine, "base")
+    await upgrade(engine, "0014")
+    rows = {
+        "councils (id, slug, name, city, timezone, language, focus, created_at, updated_at)": (
+            "(1, 'cork', 'Cork', 'Cork', 'Europe/Dublin', 'en', '', :at, :at)"
+        ),
+        "polls (id, question, kind, anonymous, results_after_close, allow_other, remind, "
+        "all_councils, status, timezone, direct, created_at)": (
+            "(1, 'Rate', 'rating', true, false, false, true, false, 'open', 'UTC', false, :at), "
+            "(2, 'Topics', 'multiple', true, false, false, true, false, 'open', 'UTC', false, :at), "
+            "(3, 'Lunch', 'single', false, false, false, true, false, 'open', 'UTC', false, :at)"
+        ),
+        "poll_options (id, poll_id, position, label, other)": (
+            "(1, 1, 1, '1', false), (2, 1, 2, '2', false), "
+            "(3, 2, 1, 'AI', false), (4, 2, 2, 'Energy', false), (5, 3, 1, 'Yes', false)"
+        ),
+        "poll_tallies (option_id, platform, count)": (
+            "(1, 'console', 2), (1, 'telegram', 1), (2, 'slack', 1), (2, 'console', 0), "
+            "(3, 'slack', 2), (4, 'slack', 1)"
+        ),
+        "deliveries (id, key, source, source_id, operation, platform, workspace, chat_id, "
+        "chat_kind, payload, status, attempts, next_attempt_at, created_at, "
+        "platform_message_id, rewritten)": (
+            "(1, 'poll:3:-100', 'poll', 3, 'send', 'telegram', '', '-100', 'group', '{}', "
+            "'sent', 1, :at, :at, 'poll:14:5000000000000000014', false)"
+        ),
+    }
+    async with engine.begin() as connection:
+        for table, values in rows.items():
+            await connection.execute(text(f"INSERT INTO {table} VALUES {values}"), {"at": START})
+    await upgrade(engine)
+    async with engine.begin() as connection:
+        counts = await connection.execute(text("SELECT option_id, count FROM poll_counts"))
+        assert sorted(counts.all()) == [(1, 3), (2, 1), (3, 2), (4, 1)]
+        turnout = await connection.execute(
+            text("SELECT poll_id, platform, voters FROM poll_turnout")
+        )
+        assert sorted(turnout.all()) == [
+            (1, "console", 2),
+            (1, "slack", 1),
+            (1, "telegram", 1),
+            (2, "slack", 2),  # a lower bound: who ticked several options is not known
+        ]
+        posts = await connection.execute(text("SELECT native_id, poll_id FROM poll_posts"))
+        assert posts.all() == [("5000000000000000014", 3)]
+    await upgrade_or_downgrade(engine, "0014")
+    async with engine.begin() as connection:
+        back = await connection.execute(text("SELECT option_id, count FROM poll_tallies"))
+        assert sorted(back.all()) == [(1, 3), (2, 1), (3, 2), (4, 1)]
+    await upgrade(engine)

@@ -204,17 +204,27 @@ async def test_anonymous_votes_leave_no_link_between_member_and_option(bot: Bot)
         members = {row[0] for row in await conn.execute(text("SELECT id FROM members"))}
         assert (await conn.execute(text("SELECT count(*) FROM poll_votes"))).scalar() == 0
         ballots = (await conn.execute(text("SELECT * FROM poll_ballots"))).all()
-        tallies = (await conn.execute(text("SELECT * FROM poll_tallies"))).all()
+        counts = (await conn.execute(text("SELECT * FROM poll_counts"))).mappings().all()
+        turnout = (await conn.execute(text("SELECT * FROM poll_turnout"))).mappings().all()
     assert len(ballots) == 3 and all(len(row) == 2 and len(row[1]) == 64 for row in ballots)
-    assert sorted(row[2] for row in tallies if row[2]) == [1, 1, 1]  # option, platform, count
-    assert len(tallies) == 5 * 3  # every option on every platform, most at 0
+    # Counts per option, never per option and platform (few voters on a platform would show
+    # their choice); how many voted from each platform is kept apart, whatever they chose.
+    assert set(counts[0]) == {"option_id", "count"}
+    assert sorted(row["count"] for row in counts if row["count"]) == [1, 1, 1]
+    assert len(counts) == 5  # every option, most at 0
+    assert set(turnout[0]) == {"poll_id", "platform", "voters"}
+    assert sorted((row["platform"], row["voters"]) for row in turnout) == [
+        ("console", 3),
+        ("slack", 0),
+        ("telegram", 0),
+    ]
     for row in ballots:
         assert not any(str(m) == row[1] for m in members)
     if bot.app.engine.dialect.name == "postgresql":
         # Each vote rewrites every count row of its poll: no row version (xmin) tells which
         # options the last voter's transaction chose.
         async with bot.app.engine.connect() as conn:
-            for table in ("poll_tallies", "poll_options"):
+            for table in ("poll_counts", "poll_options"):
                 versions = await conn.execute(text(f"SELECT DISTINCT xmin::text FROM {table}"))
                 assert len(versions.all()) == 1
 

@@ -38,6 +38,11 @@ class FileRef(BaseModel):
     data: bytes | None = Field(default=None, exclude=True, repr=False)
 
 
+# What a target returns for a post it made as a native poll: "poll:<message id>:<poll id>".
+# The outbox records the poll id (`poll_posts`) when it records the post as sent.
+NATIVE_POLL_PREFIX = "poll:"
+
+
 class NativePoll(BaseModel):
     """A platform's own poll to post instead of the text (Telegram's sendPoll), if it can.
 

@@ -8,7 +8,8 @@ anonymous polls, ratings, "Other…" answers and hidden results, voters press bu
 type /vote. Every vote, wherever it comes from, lands in the same rows, so there is one
 set of results.
 
-Anonymity: an anonymous poll keeps only counts per option and platform (`PollTally`) and,
+Anonymity: an anonymous poll keeps only counts per option (`PollTally`, all platforms
+together), how many voted from each platform (`PollTurnout`, whatever they chose) and,
 apart from them, a keyed hash of member and poll (`PollBallot`): enough to refuse a second
 vote and to remind those who have not voted, never what anyone chose. The hash's key comes
 from the COUNCILBOT_POLL_SECRET setting, and is then nowhere in the database; unset, it is a
@@ -55,6 +56,7 @@ from councilbot.db.models import (
     PollReminder,
     PollStatus,
     PollTally,
+    PollTurnout,
     PollVote,
     Subscription,
 )
@@ -535,14 +537,18 @@ async def tally(session: AsyncSession, poll: Poll) -> Results:
     if not poll.options:
         return results
     if poll.anonymous:
-        rows = await session.execute(
-            select(PollTally.option_id, PollTally.platform, PollTally.count).where(
+        counts = await session.execute(
+            select(PollTally.option_id, PollTally.count).where(
                 PollTally.option_id.in_([o.id for o in poll.options])
             )
         )
-        for option_id, platform, count in rows.all():
-            results.counts[option_id] = results.counts.get(option_id, 0) + count
-            results.by_platform[platform] = results.by_platform.get(platform, 0) + count
+        results.counts = {option_id: count for option_id, count in counts.all()}
+        turnout = await session.execute(
+            select(PollTurnout.platform, PollTurnout.voters).where(
+                PollTurnout.poll_id == poll.id, PollTurnout.voters > 0
+            )
+        )
+        results.by_platform = {platform: voters for platform, voters in turnout.all()}
         results.voters = (
             await session.scalar(
                 select(func.count()).select_from(PollBallot).where(PollBallot.poll_id == poll.id)
@@ -1048,18 +1054,19 @@ async def _vote_anonymously(
         )
     await _tally_rows(session, poll)
     # Every count row of the poll is written, the chosen ones +1 and the others +0, so that
-    # no row's version (PostgreSQL's xmin) tells which options this transaction chose.
+    # no row's version (PostgreSQL's xmin) tells which options this transaction chose. The
+    # counts are per option only; the platform is counted apart, per voter (`PollTurnout`).
     chosen = [o.id for o in options]
     await session.execute(
         update(PollTally)
         .where(PollTally.option_id.in_([o.id for o in poll.options]))
-        .values(
-            count=PollTally.count
-            + case(
-                ((PollTally.option_id.in_(chosen)) & (PollTally.platform == platform), 1),
-                else_=0,
-            )
-        )
+        .values(count=PollTally.count + case((PollTally.option_id.in_(chosen), 1), else_=0))
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(PollTurnout)
+        .where(PollTurnout.poll_id == poll.id)
+        .values(voters=PollTurnout.voters + case((PollTurnout.platform == platform, 1), else_=0))
         .execution_options(synchronize_session=False)
     )
     # Likewise the options: one a voter just added ("Other…") is rewritten with the rest.
@@ -1073,18 +1080,20 @@ async def _vote_anonymously(
 
 
 async def _tally_rows(session: AsyncSession, poll: Poll) -> None:
-    """Make sure an anonymous poll has a count row, at 0, for every option and platform."""
-    rows = [
-        {"option_id": o.id, "platform": platform, "count": 0}
-        for o in poll.options
-        for platform in Platform
-    ]
+    """Make sure an anonymous poll has a count row for every option and a turnout row for
+    every platform, at 0."""
+    rows = [{"option_id": o.id, "count": 0} for o in poll.options]
     if rows:
         await session.execute(
             upsert(session, PollTally.__table__)
             .values(rows)
-            .on_conflict_do_nothing(index_elements=["option_id", "platform"])
+            .on_conflict_do_nothing(index_elements=["option_id"])
         )
+    await session.execute(
+        upsert(session, PollTurnout.__table__)
+        .values([{"poll_id": poll.id, "platform": p, "voters": 0} for p in Platform])
+        .on_conflict_do_nothing(index_elements=["poll_id", "platform"])
+    )
 
 
 async def unvote(
@@ -1157,29 +1166,11 @@ async def has_voted(
 
 
 async def poll_for_native(session: AsyncSession, native_id: str) -> int | None:
-    """Find our poll behind a native Telegram poll's id (what `poll_answer` names)."""
-    known = await session.scalar(select(PollPost.poll_id).where(PollPost.native_id == native_id))
-    if known is not None:
-        return known
-    # First answer to this post: its id is in the outbox row ("poll:<message>:<poll id>").
-    post = (
-        await session.execute(
-            select(Delivery.id, Delivery.source_id).where(
-                Delivery.source == SOURCE,
-                Delivery.operation == DeliveryOperation.SEND,
-                Delivery.platform == Platform.TELEGRAM,
-                Delivery.platform_message_id.like(f"poll:%:{native_id}"),
-            )
-        )
-    ).first()
-    if post is None or post.source_id is None:
-        return None
-    await session.execute(
-        upsert(session, PollPost.__table__)
-        .values(native_id=native_id, poll_id=post.source_id, delivery_id=post.id)
-        .on_conflict_do_nothing(index_elements=["native_id"])
-    )
-    return post.source_id
+    """Find our poll behind a native Telegram poll's id (what `poll_answer` names).
+
+    One primary-key lookup: the outbox records the id in `poll_posts` when the post is sent.
+    """
+    return await session.scalar(select(PollPost.poll_id).where(PollPost.native_id == native_id))
 
 
 # --- closing, reminding ------------------------------------------------------------------

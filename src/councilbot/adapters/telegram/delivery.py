@@ -60,6 +60,7 @@ from councilbot.adapters.telegram.render import (
 from councilbot.core.formatting import plain_text
 from councilbot.core.messages import Button, Platform
 from councilbot.delivery.targets import (
+    NATIVE_POLL_PREFIX,
     DeliveryError,
     FileRef,
     Moved,
@@ -97,7 +98,7 @@ _STALE_FILE_ID = ("file identifier", "file reference", "file_id")
 # sendPoll's limits (Bot API 9.6): a description's length, and how far ahead close_date may be.
 POLL_DESCRIPTION_LIMIT = 1024
 POLL_OPEN_PERIOD = (5, 2_628_000)  # seconds
-POLL_PREFIX = "poll:"  # the id of a native poll's post: "poll:<message id>:<poll id>"
+POLL_PREFIX = NATIVE_POLL_PREFIX  # the id of a native poll's post: "poll:<message id>:<poll id>"
 UPLOAD_RATE = 250_000  # bytes a second an upload is given at least, on top of the timeout
 _REMEMBERED = 1_000  # files sent whose text still has to follow, kept for a retry
 
