@@ -74,3 +74,15 @@ async def test_a_direct_poll_takes_only_its_invitees_votes_and_shows_them_result
     assert "Average: 4.0 out of 5" in await bot("organiser@dm: /results 1")
     assert "Average: 4.0 out of 5" in await bot("bob@dm: /results 1")
     assert await bot("carol@dm: /results 1") == "The results of poll #1 are not for you."
+
+
+async def test_only_the_author_cancels_a_draft_and_is_told_so(bot: Bot) -> None:
+    await bot("carol@dm: /start cork")
+    await bot("/coordinator add carol cork")
+    await bot('/poll "Lunch?" "Yes" "No"')
+    assert await bot("carol@cork-chat: /poll cancel 1") == (
+        "Only the coordinator who wrote poll #1 can cancel it."
+    )
+    assert await bot("carol@cork-chat: /poll send 1") == (
+        "Only the coordinator who wrote poll #1 can send it."
+    )
