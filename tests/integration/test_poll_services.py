@@ -176,11 +176,11 @@ async def test_a_feedback_poll_speaks_each_member_s_language_as_every_direct_mes
     assert "[to dm:bob] 📊 Encuesta #1" in console_out.getvalue()
 
 
-async def test_0015_adds_up_anonymous_counts_and_maps_native_polls_already_posted(
+async def test_0016_adds_up_anonymous_counts_and_maps_native_polls_already_posted(
     engine: AsyncEngine,
 ) -> None:
     await upgrade_or_downgrade(engine, "base")
-    await upgrade(engine, "0014")
+    await upgrade(engine, "0015")
     rows = {
         "councils (id, slug, name, city, timezone, language, focus, created_at, updated_at)": (
             "(1, 'cork', 'Cork', 'Cork', 'Europe/Dublin', 'en', '', :at, :at)"
@@ -224,7 +224,7 @@ async def test_0015_adds_up_anonymous_counts_and_maps_native_polls_already_poste
         ]
         posts = await connection.execute(text("SELECT native_id, poll_id FROM poll_posts"))
         assert posts.all() == [("5000000000000000014", 3)]
-    await upgrade_or_downgrade(engine, "0014")
+    await upgrade_or_downgrade(engine, "0015")
     async with engine.begin() as connection:
         back = await connection.execute(text("SELECT option_id, count FROM poll_tallies"))
         assert sorted(back.all()) == [(1, 3), (2, 1), (3, 2), (4, 1)]
