@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from councilbot.adapters.telegram.delivery import TelegramTarget
 from councilbot.app import App, build_app
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Platform
-from councilbot.db.models import Poll, PollVote
+from councilbot.db.models import Poll, PollPost, PollVote
 from councilbot.services import polls
 from councilbot.settings import Settings
 from tests.adapters.slack.test_slack_adapter import (
@@ -45,7 +46,7 @@ from tests.adapters.telegram.test_telegram_adapter import (
     say,
     until,
 )
-from tests.conftest import Clock
+from tests.conftest import CORK_TEXT, START, Clock
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeTelegramAPI
 
@@ -76,7 +77,7 @@ async def both(
         telegram_group_per_minute=600,
         telegram_private_rate=10,
     )
-    tg_target = TelegramTarget(telegram.token, telegram.base_url, timeout=2.0)
+    tg_target = TelegramTarget(telegram.token, telegram.base_url, timeout=2.0, clock=clock)
     await tg_target.start()
     app = await build_app(
         settings,
@@ -165,6 +166,11 @@ async def test_native_telegram_votes_and_slack_buttons_add_up_to_one_result(
         assert native.params["chat_id"] == GROUP and native.params["is_anonymous"] is False
         assert [o["text"] for o in native.params["options"]] == ["Canteen", "Park"]
         [poll_id] = telegram.polls
+        # The outbox mapped the native poll's id to our poll as it recorded the post sent:
+        # an answer is one primary-key lookup, no scan of the outbox.
+        async with app.sessionmaker() as session:
+            mapped = await session.get(PollPost, poll_id)
+            assert mapped is not None and mapped.poll_id == 1
         [(ts, post)] = [
             (ts, m)
             for (channel, ts), m in slack.messages.items()
@@ -303,12 +309,25 @@ async def test_a_native_multiple_choice_answer_sets_exactly_the_options_chosen(
         await say(telegram, command("group_command", "/link cork", id=int(USER)), GROUP)
         await say(
             telegram,
-            command("group_command", '/poll "Topics?" "AI" "Energy" "Water" --multi --yes', id=111),
+            command(
+                "group_command",
+                '/poll "Topics?" "AI" "Energy" "Water" --multi --closes in 2 days --yes',
+                id=111,
+            ),
             GROUP,
         )
         await app.dispatcher.run_until_idle()
         [native] = telegram.calls("sendPoll")
         assert native.params["allows_multiple_answers"] is True
+        # Telegram closes it at the poll's closing time, and says who can see the votes.
+        assert native.params["close_date"] == int((START + timedelta(days=2)).timestamp())
+        assert native.params["description"] == (
+            f"Poll #1 — {CORK_TEXT}\nNot anonymous: coordinators can see who voted for what.\n"
+            "Closes Thu 3 Dec 2026, 09:00 GMT."  # it stays as sent: the year is said
+        )
+        # Only the updates the bot uses: a native poll's own state ("poll") is not asked for.
+        allowed = telegram.calls("getUpdates")[0].params["allowed_updates"]
+        assert "poll_answer" in allowed and "poll" not in allowed
         [poll_id] = telegram.polls
         telegram.push_update(poll_answer(poll_id, LUCA, [0, 2], "Luca"))
         await _wait_votes(app, 2)

@@ -15,7 +15,7 @@ from councilbot.app import App, build_app
 from councilbot.core.i18n import Catalogs
 from councilbot.core.messages import Chat, ChatKind, Command, Platform
 from councilbot.core.messages import Identity as MessageIdentity
-from councilbot.db.models import Identity, Job, JobState, Poll, PollStatus, PollVote
+from councilbot.db.models import Identity, Job, JobState, Poll, PollPost, PollStatus, PollVote
 from tests.conftest import CORK_TEXT, START, Bot, Clock
 
 BUTTONS = "[1] Send  [2] Edit  [3] Cancel"
@@ -146,6 +146,7 @@ async def test_multiple_choice_other_answers_and_one_vote_per_option(
 async def test_one_vote_from_concurrent_requests_and_from_linked_accounts(
     bot: Bot, app_for
 ) -> None:
+    await bot("bob@dm: /start cork")  # a Cork member: may vote from his direct messages too
     await bot('/poll "Lunch?" "Yes" "No" --yes')
     await bot('/poll "Topics?" "AI" "Energy" --multi --yes')
     await asyncio.gather(*(bot(f"bob@cork-chat: /vote 1 {1 + n % 2}") for n in range(8)))
@@ -203,17 +204,27 @@ async def test_anonymous_votes_leave_no_link_between_member_and_option(bot: Bot)
         members = {row[0] for row in await conn.execute(text("SELECT id FROM members"))}
         assert (await conn.execute(text("SELECT count(*) FROM poll_votes"))).scalar() == 0
         ballots = (await conn.execute(text("SELECT * FROM poll_ballots"))).all()
-        tallies = (await conn.execute(text("SELECT * FROM poll_tallies"))).all()
+        counts = (await conn.execute(text("SELECT * FROM poll_counts"))).mappings().all()
+        turnout = (await conn.execute(text("SELECT * FROM poll_turnout"))).mappings().all()
     assert len(ballots) == 3 and all(len(row) == 2 and len(row[1]) == 64 for row in ballots)
-    assert sorted(row[2] for row in tallies if row[2]) == [1, 1, 1]  # option, platform, count
-    assert len(tallies) == 5 * 3  # every option on every platform, most at 0
+    # Counts per option, never per option and platform (few voters on a platform would show
+    # their choice); how many voted from each platform is kept apart, whatever they chose.
+    assert set(counts[0]) == {"option_id", "count"}
+    assert sorted(row["count"] for row in counts if row["count"]) == [1, 1, 1]
+    assert len(counts) == 5  # every option, most at 0
+    assert set(turnout[0]) == {"poll_id", "platform", "voters"}
+    assert sorted((row["platform"], row["voters"]) for row in turnout) == [
+        ("console", 3),
+        ("slack", 0),
+        ("telegram", 0),
+    ]
     for row in ballots:
         assert not any(str(m) == row[1] for m in members)
     if bot.app.engine.dialect.name == "postgresql":
         # Each vote rewrites every count row of its poll: no row version (xmin) tells which
         # options the last voter's transaction chose.
         async with bot.app.engine.connect() as conn:
-            for table in ("poll_tallies", "poll_options"):
+            for table in ("poll_counts", "poll_options"):
                 versions = await conn.execute(text(f"SELECT DISTINCT xmin::text FROM {table}"))
                 assert len(versions.all()) == 1
 
@@ -415,3 +426,62 @@ async def test_the_preview_edit_and_cancel_and_refusals_say_what_is_possible(bot
     assert (await bot("/vote abc 1")).startswith(
         "“abc” is not a poll number: polls have numbers, like 12."
     )
+
+
+async def test_an_anonymous_poll_in_a_group_points_to_its_buttons_only(
+    bot: Bot, console_out: io.StringIO
+) -> None:
+    """Typing /vote in the group would show the voter's choice to everyone in it."""
+    await bot('/poll "Rate the quarter" --rating --anonymous --yes')
+    await bot('/poll "Lunch?" "Yes" "No" --yes')
+    await bot.app.dispatcher.run_until_idle()
+    anonymous, public = console_out.getvalue().split("[to cork-chat]")[1:3]
+    assert "Vote with the buttons: only the bot sees what you press." in anonymous
+    assert "/vote" not in anonymous
+    assert "Vote with the buttons, or type /vote 2 and your choice." in public
+
+
+async def test_a_native_poll_retraction_takes_back_only_what_was_chosen_in_telegram(
+    bot: Bot,
+) -> None:
+    """One vote per member: a Slack or console vote that replaced a Telegram answer stays when
+    the member withdraws that answer in Telegram."""
+    await bot("bob@dm: /start cork")
+    await bot('/poll "Lunch?" "Yes" "No" --yes')
+    await bot('/poll "Topics?" "AI" "Energy" "Water" --multi --yes')
+    async with bot.app.sessionmaker() as session, session.begin():
+        bob = await session.scalar(select(Identity).where(Identity.user_id == "bob"))
+        assert bob is not None
+        session.add(
+            Identity(
+                member_id=bob.member_id,
+                platform=Platform.TELEGRAM,
+                workspace="",
+                user_id="777",
+                created_at=START,
+                last_seen_at=START,
+            )
+        )
+        # The native polls' ids, as the outbox would have recorded them once posted.
+        session.add_all([PollPost(native_id="n1", poll_id=1), PollPost(native_id="n2", poll_id=2)])
+
+    async def telegram(name: str, args: str) -> str:
+        sender = MessageIdentity(platform=Platform.TELEGRAM, user_id="777")
+        chat = Chat(platform=Platform.TELEGRAM, chat_id="777", kind=ChatKind.PRIVATE)
+        reply = await bot.app.router.handle(
+            Command(name=name, args=args, sender=sender, chat=chat, received_at=START)
+        )
+        return str(reply.text)
+
+    assert await telegram("vote", "tg:n1 0") == "Your vote in poll #1 is counted."
+    assert (await bot("bob@cork-chat: /vote 1 no")).startswith("Your vote in poll #1: No.")
+    await telegram("unvote", "tg:n1")  # withdrawing the Telegram answer "Yes", replaced
+    assert "2. No ▇▇▇▇▇▇▇▇▇▇ 1 (100%)" in await bot("/results 1")
+    # Multiple choice: AI and Water in Telegram, Energy added on the console; then only AI
+    # in Telegram: Water goes, Energy stays; withdrawing in Telegram leaves Energy.
+    await telegram("vote", "tg:n2 0 2")
+    await bot("bob@cork-chat: /vote 2 energy")
+    await telegram("vote", "tg:n2 0")
+    assert (await bot("bob@cork-chat: /vote 2")).splitlines()[1] == "You chose: AI, Energy."
+    await telegram("unvote", "tg:n2")
+    assert (await bot("bob@cork-chat: /vote 2")).splitlines()[1] == "You chose: Energy."

@@ -310,12 +310,18 @@ def _poll_id(ctx: Context, text: str | None) -> int | str:
     return polls.parse_id(text)
 
 
+def _chat_council(ctx: Context) -> int | None:
+    """Return the council of the linked chat the command was said in (None in a DM)."""
+    return ctx.channel.council_id if ctx.channel is not None else None
+
+
 async def vote(ctx: Context, args: VoteArgs) -> Reply:
     """Vote in a poll, by the option's number or its text."""
     which = _poll_id(ctx, args.id)
     if isinstance(which, str):
         return await _native_vote(ctx, which, args.choice or "")
     poll = await polls.get_poll(ctx.session, which)
+    await polls.require_voter(ctx.session, ctx.actor, poll, chat_council_id=_chat_council(ctx))
     other = args.other
     choice = args.choice
     if choice is not None and poll.allow_other:
@@ -484,6 +490,8 @@ async def _cast(
         ctx.member.id,
         ctx.command.sender.platform,
         chosen,
+        actor=ctx.actor,
+        chat_council_id=_chat_council(ctx),
         now=ctx.now,
         catalogs=ctx.router.catalogs,
         default_language=ctx.settings.default_language,
@@ -537,6 +545,7 @@ async def _native_vote(ctx: Context, native_id: str, choice: str) -> Reply:
             now=ctx.now,
             catalogs=ctx.router.catalogs,
             default_language=ctx.settings.default_language,
+            platform=Platform.TELEGRAM,  # what was chosen in Telegram; not a Slack vote
         )
         return ctx.reply("Your vote in poll #{id} is taken back.", id=poll.id)
     await polls.vote(
@@ -545,6 +554,7 @@ async def _native_vote(ctx: Context, native_id: str, choice: str) -> Reply:
         ctx.member.id,
         Platform.TELEGRAM,
         options,
+        actor=None,  # an answer to our native poll: Telegram showed it in a target chat only
         now=ctx.now,
         replace=True,
         catalogs=ctx.router.catalogs,
@@ -578,6 +588,7 @@ async def results(ctx: Context, args: ResultsArgs) -> Reply:
     t = ctx.t
     if poll.status is PollStatus.DRAFT:
         return ctx.reply("Poll #{id} has not been sent yet.", id=poll.id)
+    await polls.require_reader(ctx.session, ctx.actor, poll, chat_council_id=_chat_council(ctx))
     if not polls.counts_visible(poll):
         if poll.closes_at is not None:
             return ctx.reply(

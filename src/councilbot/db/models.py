@@ -589,9 +589,9 @@ class Poll(Base):
 
 
 class PollOption(Base):
-    """One answer a poll offers (or one a voter added with "Other…"), with anonymous counts.
+    """One answer a poll offers (or one a voter added with "Other…").
 
-    `anonymous_count` holds the votes of an anonymous poll: a number, never who.
+    An anonymous poll's votes for it are counted in `PollTally`: a number, never who.
     """
 
     __tablename__ = "poll_options"
@@ -628,15 +628,30 @@ class PollVote(Base):
 
 
 class PollTally(Base):
-    """How many anonymous votes an option got from one platform: counts, never voters."""
+    """How many anonymous votes an option got, all platforms together: a count, never who.
 
-    __tablename__ = "poll_tallies"
+    Not per platform: with few voters on one platform, a count per option and platform
+    would tell what they chose. How many voted from each platform is `PollTurnout`.
+    """
+
+    __tablename__ = "poll_counts"
 
     option_id: Mapped[int] = mapped_column(
         ForeignKey("poll_options.id", ondelete="CASCADE"), primary_key=True
     )
-    platform: Mapped[Platform] = mapped_column(_enum(Platform, "platform"), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class PollTurnout(Base):
+    """How many members voted in an anonymous poll from one platform (whatever they chose)."""
+
+    __tablename__ = "poll_turnout"
+
+    poll_id: Mapped[int] = mapped_column(
+        ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True
+    )
+    platform: Mapped[Platform] = mapped_column(_enum(Platform, "platform"), primary_key=True)
+    voters: Mapped[int] = mapped_column(default=0)
 
 
 class PollBallot(Base):
@@ -670,7 +685,9 @@ class PollReminder(Base):
 class PollPost(Base):
     """A native Telegram poll we posted: its poll id (what `poll_answer` names) to our poll.
 
-    The other posts of a poll are its outbox rows (`deliveries`, source "poll").
+    Written by the outbox when the native poll's post is recorded as sent, so that an answer
+    is one primary-key lookup. The other posts of a poll are its outbox rows (`deliveries`,
+    source "poll").
     """
 
     __tablename__ = "poll_posts"

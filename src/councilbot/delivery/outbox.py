@@ -45,10 +45,11 @@ from councilbot.db.models import (
     Delivery,
     DeliveryOperation,
     DeliveryStatus,
+    PollPost,
     Subscription,
 )
 from councilbot.db.session import upsert
-from councilbot.delivery.targets import Outgoing
+from councilbot.delivery.targets import NATIVE_POLL_PREFIX, Outgoing
 from councilbot.delivery.wakeup import OUTBOX_CHANNEL, notify
 
 OUTBOX_CHANGED = "outbox_changed"  # session.info flag: wake the dispatcher after commit
@@ -571,6 +572,39 @@ async def mark_sent(
                 }
                 for row, mid in sent
             ],
+        )
+        await _record_native_polls(session, sent)
+
+
+async def _record_native_polls(
+    session: AsyncSession, sent: Sequence[tuple[Claimed, str | None]]
+) -> None:
+    """Map each native poll just posted (its id, see targets) to its poll, in `poll_posts`:
+    an answer, which names only the native poll, is then one primary-key lookup."""
+    native = {
+        row.id: mid.rsplit(":", 1)[1]
+        for row, mid in sent
+        if row.message.poll is not None
+        and row.operation is DeliveryOperation.SEND
+        and mid is not None
+        and mid.startswith(NATIVE_POLL_PREFIX)
+    }
+    if not native:
+        return
+    polls = await session.execute(
+        select(Delivery.id, Delivery.source_id).where(
+            Delivery.id.in_(native), Delivery.source_id.is_not(None)
+        )
+    )
+    rows = [
+        {"native_id": native[delivery_id], "poll_id": poll_id, "delivery_id": delivery_id}
+        for delivery_id, poll_id in polls.all()
+    ]
+    if rows:
+        await session.execute(
+            upsert(session, PollPost.__table__)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["native_id"])
         )
 
 

@@ -13,7 +13,7 @@ errors; `NotAllowed` says that the platform does not let the bot change that mes
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,12 +38,18 @@ class FileRef(BaseModel):
     data: bytes | None = Field(default=None, exclude=True, repr=False)
 
 
+# What a target returns for a post it made as a native poll: "poll:<message id>:<poll id>".
+# The outbox records the poll id (`poll_posts`) when it records the post as sent.
+NATIVE_POLL_PREFIX = "poll:"
+
+
 class NativePoll(BaseModel):
     """A platform's own poll to post instead of the text (Telegram's sendPoll), if it can.
 
     Only targets with native polls read it; the others send the text and its buttons, and
     so does Telegram where it refuses the native poll (a channel). `closed`, in an edit,
-    stops the poll (stopPoll).
+    stops the poll (stopPoll). `description` (plain text) is shown with the poll, in place
+    of the text; `closes_at` closes it on the platform too, where it can be told a time.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -52,6 +58,8 @@ class NativePoll(BaseModel):
     options: tuple[str, ...]
     multiple: bool = False
     closed: bool = False
+    description: str = ""
+    closes_at: datetime | None = None
 
 
 class Outgoing(BaseModel):

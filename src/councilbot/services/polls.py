@@ -8,10 +8,16 @@ anonymous polls, ratings, "Other…" answers and hidden results, voters press bu
 type /vote. Every vote, wherever it comes from, lands in the same rows, so there is one
 set of results.
 
-Anonymity: an anonymous poll keeps only counts per option and platform (`PollTally`) and,
+Anonymity: an anonymous poll keeps only counts per option (`PollTally`, all platforms
+together), how many voted from each platform (`PollTurnout`, whatever they chose) and,
 apart from them, a keyed hash of member and poll (`PollBallot`): enough to refuse a second
-vote and to remind those who have not voted, never what anyone chose. The hash's key is a
-random per-install secret (`PollKey`), An anonymous vote therefore cannot be changed or taken back.
+vote and to remind those who have not voted, never what anyone chose. The hash's key comes
+from the COUNCILBOT_POLL_SECRET setting, and is then nowhere in the database; unset, it is a
+random per-install secret kept in `poll_keys` (`PollKey`). An anonymous vote therefore cannot
+be changed or taken back.
+
+Who takes part: `require_voter` and `require_reader` let those a poll asks (`_in_audience`,
+or a direct poll's invitees) vote and read its results, and its managers.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import case, delete, desc, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -41,7 +47,6 @@ from councilbot.db.models import (
     Council,
     Delivery,
     DeliveryOperation,
-    Identity,
     Member,
     Poll,
     PollBallot,
@@ -52,6 +57,7 @@ from councilbot.db.models import (
     PollReminder,
     PollStatus,
     PollTally,
+    PollTurnout,
     PollVote,
     Subscription,
 )
@@ -293,6 +299,120 @@ async def require_manager(session: AsyncSession, actor: Actor, poll: Poll) -> No
         )
 
 
+async def _asked(session: AsyncSession, poll: Poll, member_id: int) -> bool:
+    """Tell whether a direct poll (an event's feedback) was sent to this member."""
+    return (
+        await session.scalar(
+            select(Delivery.id)
+            .where(
+                Delivery.source == SOURCE,
+                Delivery.source_id == poll.id,
+                Delivery.member_id == member_id,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+async def _in_audience(
+    session: AsyncSession, poll: Poll, member_id: int, chat_council_id: int | None
+) -> bool:
+    """Tell whether a member is among those a council poll asks.
+
+    They are: everyone for a poll to all councils; else members whose home council is one of
+    its councils, subscribers to polls of those councils (or of all), and anyone speaking in
+    a chat linked to one of them (a vote by button in the Cork group counts, whatever the
+    voter's home: the group is where the poll was put to them).
+    """
+    if poll.all_councils:
+        return True
+    targets = {c.id for c in poll.councils}
+    if chat_council_id is not None and chat_council_id in targets:
+        return True
+    member = await session.get(Member, member_id)
+    if member is not None and member.home_council_id in targets:
+        return True
+    return (
+        await session.scalar(
+            select(Subscription.member_id)
+            .where(
+                Subscription.member_id == member_id,
+                Subscription.topic == TOPIC,
+                Subscription.active.is_(True),
+                Subscription.council_id.in_(targets) | Subscription.council_id.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+async def require_voter(
+    session: AsyncSession, actor: Actor, poll: Poll, *, chat_council_id: int | None
+) -> None:
+    """Let only those a poll asks vote in it.
+
+    A direct poll (an event's feedback) takes the votes of the members it was sent to, and
+    nobody else's: not even its organiser's, whose mark would skew their own event's rating.
+    A council poll takes those `_in_audience` names; its author, admins and coordinators of
+    its councils may vote too.
+    """
+    if poll.direct:
+        if await _asked(session, poll, actor.member_id):
+            return
+        raise Forbidden(
+            N_("Poll #{id} asks only the people it was sent to; you were not among them."),
+            id=poll.id,
+        )
+    if await _in_audience(session, poll, actor.member_id, chat_council_id):
+        return
+    if await may_manage(session, actor, poll):
+        return
+    raise Forbidden(
+        N_(
+            "Poll #{id} is for members of {councils}: vote from one of their chats, or make "
+            "one of them your home council with /start."
+        ),
+        id=poll.id,
+        councils=", ".join(c.name for c in poll.councils),
+    )
+
+
+async def require_reader(
+    session: AsyncSession, actor: Actor, poll: Poll, *, chat_council_id: int | None
+) -> None:
+    """Let only those a poll asks, and those who manage it, see its results.
+
+    A direct poll's results are its organiser's (and its managers'); the members it asked
+    see them too once it has closed. A council poll's are for those who may vote in it.
+    """
+    if poll.report_to_id == actor.member_id or await may_manage(session, actor, poll):
+        return
+    if poll.direct:
+        if poll.status is PollStatus.CLOSED and await _asked(session, poll, actor.member_id):
+            return
+        if await _asked(session, poll, actor.member_id):
+            raise Forbidden(
+                N_(
+                    "The results of poll #{id} go to its organiser; you can see them here "
+                    "once it closes."
+                ),
+                id=poll.id,
+            )
+        raise Forbidden(N_("The results of poll #{id} are not for you."), id=poll.id)
+    if await _in_audience(session, poll, actor.member_id, chat_council_id):
+        return
+    raise Forbidden(
+        N_(
+            "The results of poll #{id} are for members of {councils}: ask there, or make "
+            "one of them your home council with /start."
+        ),
+        id=poll.id,
+        councils=", ".join(c.name for c in poll.councils),
+    )
+
+
 async def audience(
     session: AsyncSession, poll: Poll, *, catalogs: Catalogs, default_language: str
 ) -> broadcast.Audience:
@@ -378,7 +498,7 @@ async def cancel_draft(session: AsyncSession, actor: Actor, poll_id: int) -> Pol
     if poll.status is not PollStatus.DRAFT:
         raise NotADraft(poll)
     if poll.author_id != actor.member_id:
-        raise Forbidden(N_("Only the coordinator who wrote poll #{id} can send it."), id=poll.id)
+        raise Forbidden(N_("Only the coordinator who wrote poll #{id} can cancel it."), id=poll.id)
     poll.status = PollStatus.CANCELLED
     return poll
 
@@ -419,14 +539,18 @@ async def tally(session: AsyncSession, poll: Poll) -> Results:
     if not poll.options:
         return results
     if poll.anonymous:
-        rows = await session.execute(
-            select(PollTally.option_id, PollTally.platform, PollTally.count).where(
+        counts = await session.execute(
+            select(PollTally.option_id, PollTally.count).where(
                 PollTally.option_id.in_([o.id for o in poll.options])
             )
         )
-        for option_id, platform, count in rows.all():
-            results.counts[option_id] = results.counts.get(option_id, 0) + count
-            results.by_platform[platform] = results.by_platform.get(platform, 0) + count
+        results.counts = {option_id: count for option_id, count in counts.all()}
+        turnout = await session.execute(
+            select(PollTurnout.platform, PollTurnout.voters).where(
+                PollTurnout.poll_id == poll.id, PollTurnout.voters > 0
+            )
+        )
+        results.by_platform = {platform: voters for platform, voters in turnout.all()}
         results.voters = (
             await session.scalar(
                 select(func.count()).select_from(PollBallot).where(PollBallot.poll_id == poll.id)
@@ -444,13 +568,17 @@ async def tally(session: AsyncSession, poll: Poll) -> Results:
         results.by_platform[platform] = results.by_platform.get(platform, 0) + count
     # The votes of members erased since (/forgetme): still counted, no longer anyone's.
     kept = await session.execute(
-        select(PollTally.option_id, PollTally.platform, PollTally.count).where(
+        select(PollTally.option_id, PollTally.count).where(
             PollTally.option_id.in_([o.id for o in poll.options])
         )
     )
-    for option_id, platform, count in kept.all():
+    for option_id, count in kept.all():
         results.counts[option_id] = results.counts.get(option_id, 0) + count
-        results.by_platform[platform] = results.by_platform.get(platform, 0) + count
+    erased = await session.execute(
+        select(PollTurnout.platform, PollTurnout.voters).where(PollTurnout.poll_id == poll.id)
+    )
+    for platform, voters in erased.all():
+        results.by_platform[platform] = results.by_platform.get(platform, 0) + voters
     results.voters = (
         await session.scalar(
             select(func.count(func.distinct(PollVote.member_id))).where(PollVote.poll_id == poll.id)
@@ -531,8 +659,13 @@ def render(
     place: str,
     tz: ZoneInfo,
     now: datetime | None = None,
+    in_group: bool = True,
 ) -> str:
-    """Write a poll as its readers see it: question, options (with counts if shown), how to vote."""
+    """Write a poll as its readers see it: question, options (with counts if shown), how to vote.
+
+    In a group, an anonymous poll points to its buttons only: a typed /vote would show the
+    voter's choice to the whole group.
+    """
     closed = poll.status is PollStatus.CLOSED
     header = (
         t("📊 <b>Poll #{id} — {place}</b> (closed)", id=poll.id, place=place)
@@ -560,7 +693,12 @@ def render(
             lang = t.lang
             lines.append(t("Closes {when}.", when=format_when(poll.closes_at, tz, lang, now=now)))
         lines.append(t(ANONYMOUS_NOTE) if poll.anonymous else t(PUBLIC_NOTE))
-        lines.append(t("Vote with the buttons, or type /vote {id} and your choice.", id=poll.id))
+        if poll.anonymous and in_group:
+            lines.append(t("Vote with the buttons: only the bot sees what you press."))
+        else:
+            lines.append(
+                t("Vote with the buttons, or type /vote {id} and your choice.", id=poll.id)
+            )
     return str(Markup("\n").join(lines))
 
 
@@ -648,18 +786,35 @@ def renderer(poll: Poll, results: Results) -> broadcast.Renderer:
 
     def for_recipient(recipient: broadcast.Recipient) -> Outgoing:
         place = recipient.council.name if recipient.council is not None else label
-        text = render(recipient.t, poll, results, place=place or "CouncilBot", tz=recipient.tz)
+        t = recipient.t
+        text = render(
+            t,
+            poll,
+            results,
+            place=place or "CouncilBot",
+            tz=recipient.tz,
+            in_group=not recipient.private,
+        )
         native = None
         if (
             recipient.platform is Platform.TELEGRAM
             and recipient.chat_kind is ChatKind.GROUP
             and native_allowed(poll)
         ):
+            # Shown under the native poll's question: who can see the votes, and the closing.
+            about = [t("Poll #{id} — {place}", id=poll.id, place=place or "CouncilBot")]
+            about.append(t(PUBLIC_NOTE))
+            if poll.closes_at is not None:
+                about.append(
+                    t("Closes {when}.", when=format_when(poll.closes_at, recipient.tz, t.lang))
+                )
             native = NativePoll(
                 question=poll.question,
                 options=tuple(o.label for o in poll.options),
                 multiple=poll.kind is PollKind.MULTIPLE,
                 closed=poll.status is PollStatus.CLOSED,
+                description=Markup("\n").join(about).unescape(),
+                closes_at=poll.closes_at,
             )
         return recipient.message(text, vote_buttons(recipient.t, poll), poll=native)
 
@@ -807,6 +962,8 @@ async def vote(
     platform: Platform,
     chosen: Sequence[PollOption | str],
     *,
+    actor: Actor | None,
+    chat_council_id: int | None = None,
     now: datetime,
     replace: bool = False,
     catalogs: Catalogs,
@@ -817,9 +974,14 @@ async def vote(
 
     `chosen` are options or what was typed for them. In a single-choice or rating poll a new
     vote replaces the member's vote; in a multiple-choice one it adds the options (or, with
-    `replace`, a native poll's answer, sets exactly them).
+    `replace`, a native poll's answer, sets exactly the options voted from Telegram).
+    `actor` is checked against the poll's audience (`require_voter`, speaking in the chat of
+    `chat_council_id`); None only for an answer to one of our native Telegram polls, which
+    Telegram shows to the members of the target council's chat alone.
     """
     poll = await lock(session, poll_id)
+    if actor is not None:
+        await require_voter(session, actor, poll, chat_council_id=chat_council_id)
     check_open(poll, now)
     await home.home_changed(session, member_id, now)  # their Slack Home tab drops the poll
     options = [c if isinstance(c, PollOption) else find_option(poll, c) for c in chosen]
@@ -924,15 +1086,20 @@ async def _vote_openly(
         )
     )
     wanted = {o.id for o in options}
+    removed = False
     if poll.kind is PollKind.MULTIPLE:
         if replace and before - wanted:
-            await session.execute(
+            # A native poll's answer is what the member chose in Telegram: it replaces the
+            # options they voted there, not those they added from Slack or the console.
+            gone = await session.execute(
                 delete(PollVote).where(
                     PollVote.poll_id == poll.id,
                     PollVote.member_id == member_id,
+                    PollVote.platform == platform,
                     PollVote.option_id.not_in(wanted),
                 )
             )
+            removed = bool(gone.rowcount)
         rows = [
             {
                 "poll_id": poll.id,
@@ -944,11 +1111,17 @@ async def _vote_openly(
             }
             for o in options
         ]
-        await session.execute(
-            upsert(session, table)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["poll_id", "member_id", "slot"])
-        )
+        statement = upsert(session, table).values(rows)
+        if replace:  # chosen in Telegram now: a later retraction there takes them back
+            statement = statement.on_conflict_do_update(
+                index_elements=["poll_id", "member_id", "slot"],
+                set_={"platform": statement.excluded.platform},
+            )
+        else:
+            statement = statement.on_conflict_do_nothing(
+                index_elements=["poll_id", "member_id", "slot"]
+            )
+        await session.execute(statement)
     else:
         statement = upsert(session, table).values(
             poll_id=poll.id,
@@ -969,8 +1142,7 @@ async def _vote_openly(
             )
         )
         return before != {options[0].id}
-    after = wanted if replace else before | wanted
-    return after != before
+    return removed or not wanted <= before
 
 
 async def _vote_anonymously(
@@ -997,18 +1169,19 @@ async def _vote_anonymously(
         )
     await _tally_rows(session, poll)
     # Every count row of the poll is written, the chosen ones +1 and the others +0, so that
-    # no row's version (PostgreSQL's xmin) tells which options this transaction chose.
+    # no row's version (PostgreSQL's xmin) tells which options this transaction chose. The
+    # counts are per option only; the platform is counted apart, per voter (`PollTurnout`).
     chosen = [o.id for o in options]
     await session.execute(
         update(PollTally)
         .where(PollTally.option_id.in_([o.id for o in poll.options]))
-        .values(
-            count=PollTally.count
-            + case(
-                ((PollTally.option_id.in_(chosen)) & (PollTally.platform == platform), 1),
-                else_=0,
-            )
-        )
+        .values(count=PollTally.count + case((PollTally.option_id.in_(chosen), 1), else_=0))
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(PollTurnout)
+        .where(PollTurnout.poll_id == poll.id)
+        .values(voters=PollTurnout.voters + case((PollTurnout.platform == platform, 1), else_=0))
         .execution_options(synchronize_session=False)
     )
     # Likewise the options: one a voter just added ("Other…") is rewritten with the rest.
@@ -1022,18 +1195,20 @@ async def _vote_anonymously(
 
 
 async def _tally_rows(session: AsyncSession, poll: Poll) -> None:
-    """Make sure an anonymous poll has a count row, at 0, for every option and platform."""
-    rows = [
-        {"option_id": o.id, "platform": platform, "count": 0}
-        for o in poll.options
-        for platform in Platform
-    ]
+    """Make sure an anonymous poll has a count row for every option and a turnout row for
+    every platform, at 0."""
+    rows = [{"option_id": o.id, "count": 0} for o in poll.options]
     if rows:
         await session.execute(
             upsert(session, PollTally.__table__)
             .values(rows)
-            .on_conflict_do_nothing(index_elements=["option_id", "platform"])
+            .on_conflict_do_nothing(index_elements=["option_id"])
         )
+    await session.execute(
+        upsert(session, PollTurnout.__table__)
+        .values([{"poll_id": poll.id, "platform": p, "voters": 0} for p in Platform])
+        .on_conflict_do_nothing(index_elements=["poll_id", "platform"])
+    )
 
 
 async def unvote(
@@ -1044,8 +1219,14 @@ async def unvote(
     now: datetime,
     catalogs: Catalogs,
     default_language: str = DEFAULT_LANGUAGE,
+    platform: Platform | None = None,
 ) -> int:
-    """Take a member's vote back; return how many choices went."""
+    """Take a member's vote back; return how many choices went.
+
+    With `platform` (a native Telegram poll's retraction), only the choices cast from it go:
+    a member has one vote, and if it now comes from Slack, withdrawing the Telegram answer it
+    replaced must not take it.
+    """
     poll = await lock(session, poll_id)
     check_open(poll, now)
     await home.home_changed(session, member_id, now)
@@ -1057,9 +1238,10 @@ async def unvote(
             ),
             id=poll.id,
         )
-    gone = await session.execute(
-        delete(PollVote).where(PollVote.poll_id == poll.id, PollVote.member_id == member_id)
-    )
+    mine = [PollVote.poll_id == poll.id, PollVote.member_id == member_id]
+    if platform is not None:
+        mine.append(PollVote.platform == platform)
+    gone = await session.execute(delete(PollVote).where(*mine))
     if gone.rowcount and counts_visible(poll):
         await refresh_posts(
             session, poll, now=now, catalogs=catalogs, default_language=default_language
@@ -1100,29 +1282,11 @@ async def has_voted(
 
 
 async def poll_for_native(session: AsyncSession, native_id: str) -> int | None:
-    """Find our poll behind a native Telegram poll's id (what `poll_answer` names)."""
-    known = await session.scalar(select(PollPost.poll_id).where(PollPost.native_id == native_id))
-    if known is not None:
-        return known
-    # First answer to this post: its id is in the outbox row ("poll:<message>:<poll id>").
-    post = (
-        await session.execute(
-            select(Delivery.id, Delivery.source_id).where(
-                Delivery.source == SOURCE,
-                Delivery.operation == DeliveryOperation.SEND,
-                Delivery.platform == Platform.TELEGRAM,
-                Delivery.platform_message_id.like(f"poll:%:{native_id}"),
-            )
-        )
-    ).first()
-    if post is None or post.source_id is None:
-        return None
-    await session.execute(
-        upsert(session, PollPost.__table__)
-        .values(native_id=native_id, poll_id=post.source_id, delivery_id=post.id)
-        .on_conflict_do_nothing(index_elements=["native_id"])
-    )
-    return post.source_id
+    """Find our poll behind a native Telegram poll's id (what `poll_answer` names).
+
+    One primary-key lookup: the outbox records the id in `poll_posts` when the post is sent.
+    """
+    return await session.scalar(select(PollPost.poll_id).where(PollPost.native_id == native_id))
 
 
 # --- closing, reminding ------------------------------------------------------------------
@@ -1217,14 +1381,13 @@ async def _post_final_results(
         if not r.private and (r.platform, r.workspace, r.chat_id) in posted
     ]
     if poll.report_to_id is not None:
-        organiser = await direct_audience(
+        chats += await broadcast.direct(
             session,
             [poll.report_to_id],
             zone=zone(poll),
             catalogs=catalogs,
             default_language=default_language,
         )
-        chats += list(organiser.recipients)
     if not chats:
         return
     picture = await chart_file(session, results, now=now)
@@ -1397,11 +1560,11 @@ async def remind(
     due = [m for m in asked if m not in voted and m not in already]
     if not due:
         return 0
-    reached = await direct_audience(
+    reached = await broadcast.direct(
         session, due, zone=zone(poll), catalogs=catalogs, default_language=default_language
     )
     sent = []
-    for recipient in reached.recipients:
+    for recipient in reached:
         assert recipient.member_id is not None
         claimed = await session.execute(
             upsert(session, PollReminder.__table__)
@@ -1433,72 +1596,13 @@ async def remind(
 
     await broadcast.enqueue(
         session,
-        broadcast.Audience(reached.councils, tuple(sent)),
+        broadcast.Audience((), tuple(sent)),
         reminder,
         source=REMINDER_SOURCE,
         source_id=poll.id,
         now=now,
     )
     return len(sent)
-
-
-async def direct_audience(
-    session: AsyncSession,
-    member_ids: Sequence[int],
-    *,
-    zone: ZoneInfo,
-    catalogs: Catalogs,
-    default_language: str,
-) -> broadcast.Audience:
-    """Reach members by direct message, each once, on the platform where we last saw them."""
-    if not member_ids:
-        return broadcast.Audience((), ())
-    latest = (
-        select(
-            Identity.id,
-            func.row_number()
-            .over(
-                partition_by=Identity.member_id,
-                order_by=[desc(Identity.last_seen_at), desc(Identity.id)],
-            )
-            .label("rank"),
-        )
-        .where(Identity.member_id.in_(list(member_ids)))
-        .subquery()
-    )
-    rows = (
-        await session.execute(
-            select(Member, Identity)
-            .join(Identity, Identity.member_id == Member.id)
-            .join(latest, (latest.c.id == Identity.id) & (latest.c.rank == 1))
-            .order_by(Member.id)
-        )
-    ).all()
-    homes = {
-        c.id: c
-        for c in await session.scalars(
-            select(Council).where(
-                Council.id.in_({m.home_council_id for m, _ in rows if m.home_council_id})
-            )
-        )
-    }
-    recipients = []
-    for member, identity in rows:
-        home = homes.get(member.home_council_id) if member.home_council_id else None
-        lang = member.locale or identity.language_code or (home.language if home else None)
-        recipients.append(
-            broadcast.Recipient(
-                platform=identity.platform,
-                workspace=identity.workspace,
-                chat_id=identity.user_id,
-                chat_kind=ChatKind.PRIVATE,
-                t=catalogs.translator(lang or default_language),
-                tz=zone,
-                council=None,
-                member_id=member.id,
-            )
-        )
-    return broadcast.Audience((), tuple(recipients))
 
 
 # --- export and chart --------------------------------------------------------------------
@@ -1582,7 +1686,7 @@ async def create_feedback_poll(
     zone: str,
     closes_at: datetime,
     now: datetime,
-    catalogs: Catalogs | None = None,
+    catalogs: Catalogs,
     default_language: str = DEFAULT_LANGUAGE,
     next_options: Sequence[str] | None = None,
 ) -> Poll:
@@ -1590,9 +1694,10 @@ async def create_feedback_poll(
 
     Two polls go out together: an anonymous rating from 1 to 5 ("How was <title>?") and a
     multiple-choice "What should we do next?" that takes voters' own answers. Both close at
-    `closes_at`; the organiser then gets both results by direct message. Return the rating.
+    `closes_at`; nobody sees their counts before (a few attendees' marks would show, and
+    every vote would re-edit every attendee's message); the organiser then gets both results
+    by direct message. Return the rating.
     """
-    catalogs = catalogs or Catalogs.load()
     council = await session.get(Council, council_id)
     if council is None:
         raise NotFound(N_("There is no council #{id}."), id=council_id)
@@ -1602,6 +1707,7 @@ async def create_feedback_poll(
         question=str(t("How was {title}?", title=Markup(title))),  # kept as plain text
         kind=PollKind.RATING,
         anonymous=True,
+        results_after_close=True,
         remind=False,
         status=PollStatus.OPEN,
         closes_at=closes_at,
@@ -1620,6 +1726,7 @@ async def create_feedback_poll(
         question=str(t(NEXT_QUESTION)),
         kind=PollKind.MULTIPLE,
         anonymous=True,
+        results_after_close=True,
         allow_other=True,
         remind=False,
         status=PollStatus.OPEN,
@@ -1635,8 +1742,13 @@ async def create_feedback_poll(
     )
     session.add(follow)
     await session.flush()
-    reached = await direct_audience(
-        session, member_ids, zone=tz, catalogs=catalogs, default_language=default_language
+    reached = broadcast.Audience(
+        (),
+        tuple(
+            await broadcast.direct(
+                session, member_ids, zone=tz, catalogs=catalogs, default_language=default_language
+            )
+        ),
     )
     for poll in (rating, follow):
         await open_poll(session, poll, reached, now=now)
@@ -1671,7 +1783,7 @@ async def _waiting_for(view: MemberView) -> list[Poll]:
     return waiting
 
 
-def _asked(t: Translator, poll: Poll, now: datetime) -> Markup:
+def _waiting_line(t: Translator, poll: Poll, now: datetime) -> Markup:
     if poll.closes_at is None:
         return t("{question} (poll #{id})", question=poll.question, id=poll.id)
     return t(
@@ -1688,7 +1800,7 @@ async def home_sections(view: MemberView) -> list[HomeSection]:
     if not waiting:
         return []
     t = view.t
-    lines = tuple(_asked(t, poll, view.now) for poll in waiting)
+    lines = tuple(_waiting_line(t, poll, view.now) for poll in waiting)
     buttons = tuple(row for poll in waiting for row in vote_buttons(t, poll))
     return [HomeSection(title=t("Polls waiting for your vote"), lines=lines, buttons=buttons)]
 
@@ -1699,7 +1811,7 @@ async def digest_sections(view: MemberView) -> list[HomeSection]:
     if not waiting:
         return []
     t = view.t
-    lines = tuple(_asked(t, poll, view.now) for poll in waiting)
+    lines = tuple(_waiting_line(t, poll, view.now) for poll in waiting)
     return [HomeSection(title=t("Polls waiting for your vote"), lines=lines)]
 
 
@@ -1740,20 +1852,29 @@ async def forget_votes(erasure: Erasure) -> None:
     votes from nobody in particular (`PollTally`, which `tally` adds in), and is deleted.
     """
     session = erasure.session
-    rows = (
+    votes = (
         await session.execute(
-            select(PollVote.option_id, PollVote.platform, func.count())
-            .where(PollVote.member_id == erasure.member_id)
-            .group_by(PollVote.option_id, PollVote.platform)
+            select(PollVote.poll_id, PollVote.option_id, PollVote.platform).where(
+                PollVote.member_id == erasure.member_id
+            )
         )
     ).all()
-    for option_id, platform, count in rows:
+    for _poll_id, option_id, _platform in votes:
         await session.execute(
             upsert(session, PollTally.__table__)
-            .values(option_id=option_id, platform=platform, count=count)
+            .values(option_id=option_id, count=1)
             .on_conflict_do_update(
-                index_elements=["option_id", "platform"],
-                set_={"count": PollTally.__table__.c.count + count},
+                index_elements=["option_id"], set_={"count": PollTally.__table__.c.count + 1}
+            )
+        )
+    # One voter more from the platform each of their votes came from, poll by poll.
+    for poll_id, platform in {(poll_id, platform) for poll_id, _option, platform in votes}:
+        await session.execute(
+            upsert(session, PollTurnout.__table__)
+            .values(poll_id=poll_id, platform=platform, voters=1)
+            .on_conflict_do_update(
+                index_elements=["poll_id", "platform"],
+                set_={"voters": PollTurnout.__table__.c.voters + 1},
             )
         )
     await session.execute(delete(PollVote).where(PollVote.member_id == erasure.member_id))

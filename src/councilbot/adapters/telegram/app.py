@@ -36,7 +36,6 @@ from telegram.ext import (
     ContextTypes,
     MessageHandler,
     PollAnswerHandler,
-    PollHandler,
     filters,
 )
 
@@ -71,7 +70,7 @@ ALLOWED_UPDATES = (
     "callback_query",
     "my_chat_member",
     "poll_answer",  # a vote in one of our native polls
-    "poll",  # a native poll's new state (we keep our own counts)
+    # Not "poll" (a native poll's new state): we keep our own counts, so it would only cost.
 )
 # The bot's own membership: "member"/"administrator" is in the chat, "left"/"kicked" is out.
 PRESENT = frozenset({ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER})
@@ -138,7 +137,6 @@ class TelegramAdapter:
             ChatMemberHandler(self._on_membership, ChatMemberHandler.MY_CHAT_MEMBER)
         )
         self.application.add_handler(PollAnswerHandler(self._on_poll_answer))
-        self.application.add_handler(PollHandler(self._on_poll))
         self.application.add_error_handler(self._on_error)
 
     async def start(self) -> None:
@@ -322,9 +320,6 @@ class TelegramAdapter:
         reply = await self.router.handle(command)
         if reply.error is not None:
             log.info("a telegram poll answer was not counted: %s", plain_text(reply.error))
-
-    async def _on_poll(self, update: Update, _context: Context) -> None:
-        """Take note of a native poll's new state: our own counts already have its votes."""
 
     async def _on_migrate(self, update: Update, _context: Context) -> None:
         """Keep a group's link when Telegram upgrades it to a supergroup (a new chat id)."""

@@ -45,7 +45,8 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -59,6 +60,7 @@ from councilbot.adapters.telegram.render import (
 from councilbot.core.formatting import plain_text
 from councilbot.core.messages import Button, Platform
 from councilbot.delivery.targets import (
+    NATIVE_POLL_PREFIX,
     DeliveryError,
     FileRef,
     Moved,
@@ -93,7 +95,10 @@ _REFUSED = ("message can't be edited", "message can't be deleted")  # also "... 
 _NOT_A_PHOTO = ("photo_invalid_dimensions", "image_process_failed", "photo_invalid")
 # What Telegram answers when a file id it gave us no longer works: the bytes go again.
 _STALE_FILE_ID = ("file identifier", "file reference", "file_id")
-POLL_PREFIX = "poll:"  # the id of a native poll's post: "poll:<message id>:<poll id>"
+# sendPoll's limits (Bot API 9.6): a description's length, and how far ahead close_date may be.
+POLL_DESCRIPTION_LIMIT = 1024
+POLL_OPEN_PERIOD = (5, 2_628_000)  # seconds
+POLL_PREFIX = NATIVE_POLL_PREFIX  # the id of a native poll's post: "poll:<message id>:<poll id>"
 UPLOAD_RATE = 250_000  # bytes a second an upload is given at least, on top of the timeout
 _REMEMBERED = 1_000  # files sent whose text still has to follow, kept for a retry
 
@@ -113,9 +118,15 @@ class TelegramTarget:
         connections: int = 32,
         timeout: float = 10.0,
         callbacks: CallbackStore | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
-        """Prepare a target; start() opens its connection pool."""
+        """Prepare a target; start() opens its connection pool.
+
+        `clock` tells the time Telegram's own closing dates are measured from (the real
+        time; a test's clock in tests).
+        """
         self._token = token
+        self._clock = clock or (lambda: datetime.now(UTC))
         # Shared with the adapter, which turns a pressed button's data back into its command;
         # cli.py gives one backed by the database, so that buttons outlive a restart.
         self.callbacks = callbacks or CallbackStore()
@@ -196,6 +207,14 @@ class TelegramTarget:
             "is_anonymous": False,
             "allows_multiple_answers": poll.multiple,
         }
+        if poll.description:
+            params["description"] = poll.description[:POLL_DESCRIPTION_LIMIT]
+        if poll.closes_at is not None:
+            # Telegram closes it by itself then, so that it takes no answer the bot would
+            # refuse while its closing job is on its way (stopPoll follows, as for any poll).
+            left = (poll.closes_at - self._clock()).total_seconds()
+            if POLL_OPEN_PERIOD[0] <= left <= POLL_OPEN_PERIOD[1]:
+                params["close_date"] = int(poll.closes_at.timestamp())
         result = await self._call("sendPoll", params)
         return f"{POLL_PREFIX}{result['message_id']}:{result['poll']['id']}"
 
