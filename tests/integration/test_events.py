@@ -90,7 +90,7 @@ async def test_a_full_event_waitlists_in_order_and_promotes_by_direct_message(
     bot: Bot, console_out: io.StringIO
 ) -> None:
     await created(bot)
-    await bot("alice: /rsvp E1")
+    await bot("alice: /rsvp E1 +1")
     assert await bot("bob: /rsvp E1 +1") == (
         "There is no place left for you at Lean workshop (E1): you are number 1 on the "
         "waitlist. I will tell you if a place opens up. /unrsvp E1 if you can't come."
@@ -101,6 +101,9 @@ async def test_a_full_event_waitlists_in_order_and_promotes_by_direct_message(
         "E1 allows at most 1 guest per member.\nUsage: /rsvp <event> [+<n>]"
     )
     await bot.app.dispatcher.run_until_idle()
+    assert "[to dm:admin] Lean workshop (E1) is full: all 2 places are taken." in (
+        console_out.getvalue()
+    )
     console_out.truncate(0)
     assert await bot("alice: /unrsvp E1") == (
         "You are no longer going to E1. /rsvp E1 if you change your mind."
@@ -119,7 +122,6 @@ async def test_a_full_event_waitlists_in_order_and_promotes_by_direct_message(
         "Thu 3 Dec, 18:00–20:00 GMT."
     ) in out
     assert "[to dm:admin] The waitlist of Lean workshop (E1) moved: bob got a place; 1 still" in out
-    assert "[to dm:admin] Lean workshop (E1) is full: all 2 places are taken." in out
     # The host leaves: his guest goes with him, and carol gets a place.
     await bot("bob: /unrsvp E1")
     assert [r[1] for r in await rows(bot)] == [RsvpStatus.LEFT, RsvpStatus.LEFT, RsvpStatus.GOING]
@@ -232,7 +234,7 @@ async def test_attendees_csv_checkin_and_the_feedback_job(bot: Bot, clock: Clock
     )
     assert await bot("/attendees E1") == (
         "Lean workshop (E1) — Thu 3 Dec, 18:00–20:00 GMT\n"
-        "Going (1): 1 checked in.\n"
+        "Going (2): 1 member + 1 guest, 1 checked in.\n"
         "• alice (+1 guest) ✅\n"
         "Waitlist (1):\n"
         "1. bob"

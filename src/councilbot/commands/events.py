@@ -45,6 +45,8 @@ NEXT = N_("Next")
 PREVIOUS = N_("Previous")
 ONLY_THIS = N_("Only {id}")
 THE_REST = N_("{id} and the rest of its series")
+COME_ALONE = N_("Come alone")
+WAIT_FOR_ALL = N_("Wait with my guests")
 
 
 def _speech(ctx: Context) -> events.Speech:
@@ -147,6 +149,7 @@ class EventsArgs(ArgModel):
 class RsvpArgs(ArgModel):
     id: Annotated[str | None, Field(title=N_("event"))] = None
     guests: Annotated[str | None, Field(title=N_("guests"))] = None
+    wait: Annotated[bool, Field(title=N_("wait for places for all")), Flag()] = False
 
 
 class DecideArgs(ArgModel):
@@ -485,6 +488,7 @@ async def rsvp(ctx: Context, args: RsvpArgs) -> Reply:
         guests=_guests(args.guests),
         now=ctx.now,
         speech=_speech(ctx),
+        wait=args.wait,
     )
     t = ctx.t
     event, row = answer.event, answer.rsvp
@@ -493,6 +497,8 @@ async def rsvp(ctx: Context, args: RsvpArgs) -> Reply:
         "id": events.code(event.id),
         "when": events.when_text(event, t, ctx.now),
     }
+    if row is None:  # the guests do not fit, the member alone would: ask
+        return _alone_offer(ctx, event, answer.alone, args.guests or "")
     if row.status is RsvpStatus.REQUESTED:
         text = t(
             "You asked to come to {title} ({id}); the organiser approves each answer. I will "
@@ -519,6 +525,34 @@ async def rsvp(ctx: Context, args: RsvpArgs) -> Reply:
         text = t("Already noted.") + Markup(" ") + text
     text += Markup(" ") + t("/unrsvp {id} if you can't come.", id=events.code(event.id))
     return Reply(text=text, private=True)
+
+
+def _alone_offer(ctx: Context, event: Event, left: int, guests: str) -> Reply:
+    """Offer the places left to a member whose guests do not fit: alone, or wait for all."""
+    t = ctx.t
+    ident = events.code(event.id)
+    return Reply(
+        text=t.plural(
+            "{count} place left at {title} ({id}): not enough for your guests too. Come alone, "
+            "or wait until there are places for all of you?",
+            "{count} places left at {title} ({id}): not enough for your guests too. Come alone, "
+            "or wait until there are places for all of you?",
+            left,
+            title=event.title,
+            id=ident,
+        ),
+        buttons=(
+            (
+                Button(label=t(COME_ALONE), command=f"/rsvp {ident} +0", expires_at=event.end_at),
+                Button(
+                    label=t(WAIT_FOR_ALL),
+                    command=f"/rsvp {ident} {guests} --wait",
+                    expires_at=event.end_at,
+                ),
+            ),
+        ),
+        private=True,
+    )
 
 
 async def rsvp_decide(ctx: Context, args: DecideArgs, *, approve: bool) -> Reply:
@@ -629,11 +663,12 @@ async def attendees(ctx: Context, args: AttendeesArgs) -> Reply:
             when=events.when_text(event, t, ctx.now),
         )
     ]
-    lines.append(
-        t.plural("Going ({count}):", "Going ({count}):", len(going))
-        + Markup(" ")
-        + t.plural("{count} checked in.", "{count} checked in.", came)
-    )
+    people = sum(r.places for r in going)
+    head = t.plural("Going ({count}):", "Going ({count}):", people) + Markup(" ")
+    if people != len(going):
+        tally = events.Counts(len(going), people, 0, 0, event.capacity)
+        head += events.breakdown(t, tally) + Markup(", ")
+    lines.append(head + t.plural("{count} checked in.", "{count} checked in.", came))
     for row in going:
         line = Markup("• ") + escape(row.member.display_name)
         if row.guests:
@@ -644,7 +679,10 @@ async def attendees(ctx: Context, args: AttendeesArgs) -> Reply:
     if waiting:
         lines.append(t.plural("Waitlist ({count}):", "Waitlist ({count}):", len(waiting)))
         for n, row in enumerate(waiting, 1):
-            lines.append(Markup(f"{n}. ") + escape(row.member.display_name))
+            line = Markup(f"{n}. ") + escape(row.member.display_name)
+            if row.guests:
+                line += Markup(" ") + t.plural("(+{count} guest)", "(+{count} guests)", row.guests)
+            lines.append(line)
     if asking:
         lines.append(
             t.plural("Asking to come ({count}):", "Asking to come ({count}):", len(asking))

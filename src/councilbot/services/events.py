@@ -493,8 +493,11 @@ def when_text(event: Event, t: Translator, now: datetime | None) -> str:
 
 
 def places_text(t: Translator, going: Counts) -> Markup:
-    """Say how many are going and how many places are left: `7 going, 3 places left`."""
-    text = t.plural("{count} going", "{count} going", going.going)
+    """Say how many are going and how many places are left: `7 going, 3 places left`, counting
+    people: `3 going (2 members + 1 guest)`."""
+    text = t.plural("{count} going", "{count} going", going.places)
+    if going.places != going.going:
+        text += Markup(" (") + breakdown(t, going) + Markup(")")
     if going.left is not None:
         text += Markup(", ") + (
             t.plural("{count} place left", "{count} places left", going.left)
@@ -504,6 +507,15 @@ def places_text(t: Translator, going: Counts) -> Markup:
     if going.waiting:
         text += Markup(", ") + t.plural("{count} waiting", "{count} waiting", going.waiting)
     return text
+
+
+def breakdown(t: Translator, going: Counts) -> Markup:
+    """Say who the people going are: `2 members + 1 guest`."""
+    return (
+        t.plural("{count} member", "{count} members", going.going)
+        + Markup(" + ")
+        + t.plural("{count} guest", "{count} guests", going.places - going.going)
+    )
 
 
 def buttons(
@@ -701,9 +713,10 @@ class Answer:
     """What an RSVP came to."""
 
     event: Event
-    rsvp: Rsvp
+    rsvp: Rsvp | None  # None: nothing was noted, `alone` places are offered instead
     changed: bool
     position: int = 0  # on the waitlist
+    alone: int = 0  # the places left when the member would fit without their guests
 
 
 async def _locked(session: AsyncSession, event_id: int) -> Event:
@@ -789,12 +802,20 @@ async def rsvp(
     guests: int | None,
     now: datetime,
     speech: Speech,
+    wait: bool = False,
 ) -> Answer:
-    """Answer Going: a place if one is free (with guests), else the waitlist, else a request."""
+    """Answer Going: a place if one is free (with guests), else the waitlist, else a request.
+
+    A party larger than the capacity is refused (it could never get in). When the member's
+    guests do not fit in the places left but the member alone would, nothing is noted and the
+    answer offers those places (`alone`): come alone, or `wait` for places for the whole party.
+    """
     event = await _locked(session, event_id)  # serialises every answer to it
     _require_open(event, now)
     _require_open_to(event, member)
     if guests is not None and guests > event.guests_allowed:
+        if not event.guests_allowed:
+            raise InvalidInput(N_("{id} takes no guests."), id=code(event.id)).about("guests")
         raise InvalidInput.plural(
             "{id} allows at most {count} guest per member.",
             "{id} allows at most {count} guests per member.",
@@ -805,6 +826,15 @@ async def rsvp(
     if row is not None and row.status is RsvpStatus.DECLINED:
         raise Forbidden(N_("The organiser of {id} declined your request."), id=code(event.id))
     wanted = row.guests if guests is None and row is not None else (guests or 0)
+    if event.capacity is not None and 1 + wanted > event.capacity:
+        raise InvalidInput.plural(
+            "{id} has only {count} place: you and your guests could never all get in. "
+            "/rsvp {id} alone, or with fewer guests.",
+            "{id} has only {count} places: you and your guests could never all get in. "
+            "/rsvp {id} alone, or with fewer guests.",
+            event.capacity,
+            id=code(event.id),
+        ).about("guests")
     if row is not None and row.status in (
         RsvpStatus.GOING,
         RsvpStatus.WAITING,
@@ -816,8 +846,17 @@ async def rsvp(
             await _change_guests(session, event, row, wanted, now=now, speech=speech)
         else:
             row.guests = wanted
+            if row.status is RsvpStatus.WAITING and not event.approval:
+                # Fewer guests may fit now: the waitlist is served again (telling whoever moves).
+                await session.flush()
+                await promote(session, event, now=now, speech=speech)
+                await refresh_posts(session, event, speech, now=now)
         row.updated_at = now
         return Answer(event, row, True, await _position(session, row))
+    if wanted and not wait and not event.approval and event.capacity is not None:
+        free = event.capacity - event.taken
+        if 1 <= free < 1 + wanted and not await _fitting_ahead(session, event, None, free):
+            return Answer(event, None, False, alone=free)
     turn = await _next_turn(session, event)
     if row is None:
         row = Rsvp(
@@ -848,12 +887,10 @@ async def _seat(
     session: AsyncSession, event: Event, row: Rsvp, *, now: datetime, speech: Speech
 ) -> None:
     """Give an answer its places if they are free, else a place on the waitlist."""
-    # Nobody jumps the queue: with people waiting, a newcomer waits behind them.
-    ahead = await session.scalar(
-        select(func.count()).where(
-            Rsvp.event_id == event.id, Rsvp.status == RsvpStatus.WAITING, Rsvp.turn < row.turn
-        )
-    )
+    # Nobody jumps the queue: a newcomer waits behind those waiting whom the free places fit
+    # (a party too large for them does not hold back those behind it; see `promote`).
+    free = None if event.capacity is None else event.capacity - event.taken
+    ahead = await _fitting_ahead(session, event, row.turn, free)
     if not ahead and await _take(session, event, row.places):
         row.status = RsvpStatus.GOING
     else:
@@ -863,6 +900,18 @@ async def _seat(
     await refresh_posts(session, event, speech, now=now)
 
 
+async def _fitting_ahead(
+    session: AsyncSession, event: Event, turn: int | None, free: int | None
+) -> int:
+    """Count those waiting (before `turn`, if given) whom `free` places would fit (None: any)."""
+    query = select(func.count()).where(Rsvp.event_id == event.id, Rsvp.status == RsvpStatus.WAITING)
+    if turn is not None:
+        query = query.where(Rsvp.turn < turn)
+    if free is not None:
+        query = query.where(1 + Rsvp.guests <= free)
+    return int(await session.scalar(query) or 0)
+
+
 async def _change_guests(
     session: AsyncSession, event: Event, row: Rsvp, wanted: int, *, now: datetime, speech: Speech
 ) -> None:
@@ -870,6 +919,11 @@ async def _change_guests(
     delta = wanted - row.guests
     if delta > 0 and not await _take(session, event, delta):
         left = max((event.capacity or 0) - event.taken, 0)
+        if not left:
+            raise Conflict(
+                N_("{id} is full: you keep your place with your guests as they were."),
+                id=code(event.id),
+            )
         raise Conflict.plural(
             "There is only {count} place left at {id}: you keep your place with your guests "
             "as they were.",
@@ -915,15 +969,21 @@ async def _tell_if_full(
 async def promote(
     session: AsyncSession, event: Event, *, now: datetime, speech: Speech
 ) -> list[Rsvp]:
-    """Give free places to those waiting, first come first served, and tell each of them."""
+    """Give free places to those waiting, first come first served, and tell each of them.
+
+    The first waiting whose party fits the free places gets them: a party too large for them
+    keeps its turn at the head of the queue (it goes as soon as enough places are free) but
+    does not hold back those behind it who fit.
+    """
     promoted: list[Rsvp] = []
     while True:
-        first = await session.scalar(
-            select(Rsvp)
-            .where(Rsvp.event_id == event.id, Rsvp.status == RsvpStatus.WAITING)
-            .order_by(Rsvp.turn)
-            .limit(1)
-        )
+        free = None if event.capacity is None else event.capacity - event.taken
+        if free is not None and free <= 0:
+            break
+        query = select(Rsvp).where(Rsvp.event_id == event.id, Rsvp.status == RsvpStatus.WAITING)
+        if free is not None:
+            query = query.where(1 + Rsvp.guests <= free)
+        first = await session.scalar(query.order_by(Rsvp.turn).limit(1))
         if first is None or not await _take(session, event, first.places):
             break
         first.status = RsvpStatus.GOING

@@ -1,0 +1,118 @@
+"""What a user trial of events found (issue 11): a waitlist that no longer blocks behind a party
+too large for the free places, approvals by name, series across a daylight-saving change,
+edit confirmations that say what changed, head counts with guests, and clearer wording."""
+
+from __future__ import annotations
+
+import io
+
+from sqlalchemy import select
+
+from councilbot.db.models import Rsvp, RsvpStatus
+from tests.conftest import Bot, Clock
+
+LEAN = '/newevent "Lean workshop" 2026-12-03 18:00-20:00 {extra} --yes'
+
+
+async def statuses(bot: Bot, event_id: int = 1) -> list[tuple[str, RsvpStatus, int]]:
+    async with bot.app.sessionmaker() as session:
+        found = await session.scalars(
+            select(Rsvp).where(Rsvp.event_id == event_id).order_by(Rsvp.turn)
+        )
+        return [(r.member.display_name, r.status, r.guests) for r in found]
+
+
+async def test_a_party_that_does_not_fit_neither_blocks_the_waitlist_nor_waits_silently(
+    bot: Bot, console_out: io.StringIO
+) -> None:
+    await bot(LEAN.format(extra="cap 1"))
+    assert (await bot("ayse: /rsvp E1 +1")).startswith(
+        "E1 has only 1 place: you and your guests could never all get in. /rsvp E1 alone, "
+        "or with fewer guests."
+    )
+    assert await bot("amelie: /rsvp E1") == (
+        "You are going to Lean workshop (E1), Thu 3 Dec, 18:00–20:00 GMT. /unrsvp E1 if you "
+        "can't come."
+    )
+    await bot(LEAN.format(extra="cap 3 --guests 3"))  # E2
+    assert (await bot("alice: /rsvp E2 +3")).startswith("E2 has only 3 places:")
+    assert (await bot("alice: /rsvp E2 +2")).startswith("You are going")
+    assert (await bot("dave: /rsvp E2 +1")).startswith("There is no place left for you")
+    assert "3 going (1 member + 2 guests), full, 1 waiting" in await bot("/event E2")
+    # Two places, one left: the guest does not fit, the member alone would. Ask.
+    await bot(LEAN.format(extra="cap 2"))  # E3
+    await bot("amelie: /rsvp E3")
+    assert await bot("ayse: /rsvp E3 +1") == (
+        "1 place left at Lean workshop (E3): not enough for your guests too. Come alone, or "
+        "wait until there are places for all of you?\n[1] Come alone  [2] Wait with my guests"
+    )
+    assert await statuses(bot, 3) == [("amelie", RsvpStatus.GOING, 0)]  # nothing noted yet
+    assert (await bot("ayse: 2")).startswith(
+        "There is no place left for you at Lean workshop (E3): you are number 1 on the waitlist."
+    )
+    # zoe fits the free place: ayse's party (two places) does not hold her back.
+    assert (await bot("zoe: /rsvp E3")).startswith("You are going to Lean workshop (E3)")
+    await bot("zoe: /unrsvp E3")
+    await bot("carol: /rsvp E3")  # the free place again goes to whoever fits
+    assert await bot("/attendees E3") == (
+        "Lean workshop (E3) — Thu 3 Dec, 18:00–20:00 GMT\n"
+        "Going (2): 0 checked in.\n"
+        "• amelie\n"
+        "• carol\n"
+        "Waitlist (1):\n"
+        "1. ayse (+1 guest)"
+    )
+    await bot("carol: /unrsvp E3")
+    await bot.app.dispatcher.run_until_idle()
+    console_out.truncate(0)
+    console_out.seek(0)
+    # ayse comes without her guest after all: she fits the free place and is told.
+    assert "you are going" in (await bot("ayse: /rsvp E3 +0")).lower()
+    await bot.app.dispatcher.run_until_idle()
+    assert (
+        "[to dm:ayse] Good news: a place opened up and you are now going to Lean workshop (E3)"
+    ) in console_out.getvalue()
+    assert [s[1] for s in await statuses(bot, 3)] == [
+        RsvpStatus.GOING,
+        RsvpStatus.GOING,
+        RsvpStatus.LEFT,
+        RsvpStatus.LEFT,
+    ]
+
+
+async def test_when_bob_leaves_the_first_who_fits_gets_his_place(bot: Bot) -> None:
+    await bot(LEAN.format(extra="cap 2"))
+    await bot("alice: /rsvp E1")
+    await bot("bob: /rsvp E1")
+    assert "number 1 on the waitlist" in await bot("carol: /rsvp E1 +1")
+    assert "number 2 on the waitlist" in await bot("dave: /rsvp E1")
+    await bot("bob: /unrsvp E1")
+    assert [(s[0], s[1]) for s in await statuses(bot)] == [
+        ("alice", RsvpStatus.GOING),
+        ("bob", RsvpStatus.LEFT),
+        ("carol", RsvpStatus.WAITING),  # keeps her turn: first when two places are free
+        ("dave", RsvpStatus.GOING),
+    ]
+    assert "You are number 1 on the waitlist." in await bot("carol: /event E1")
+    await bot("alice: /unrsvp E1")
+    await bot("dave: /unrsvp E1")
+    assert (await statuses(bot))[2][1] is RsvpStatus.GOING
+
+
+async def test_head_counts_count_guests_everywhere(
+    bot: Bot, console_out: io.StringIO, clock: Clock
+) -> None:
+    await bot('/newevent "Dinner" 2026-12-03 18:00-20:00 cap 2')
+    await bot("1")
+    await bot("carol: /rsvp E1 +1")
+    await bot.app.dispatcher.run_until_idle()
+    assert "2 going (1 member + 1 guest), full" in await bot("/event E1")
+    assert "Dinner · 2 going (1 member + 1 guest), full" in await bot("/events")
+    assert "Going (2): 1 member + 1 guest, 0 checked in.\n• carol (+1 guest)" in await bot(
+        "/attendees E1"
+    )
+    clock.advance(minutes=1)
+    await bot.app.dispatcher.run_until_idle()
+    assert "2 going (1 member + 1 guest), full\n[1] Going  [2] Not going" in (
+        console_out.getvalue()
+    )
