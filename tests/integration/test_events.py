@@ -284,7 +284,7 @@ async def test_approval_makes_answers_requests_the_organiser_decides(
     )
     await bot("bob: /rsvp E1")
     await bot.app.dispatcher.run_until_idle()
-    assert "[to dm:admin] alice asks to come to Lean workshop (E1) with 0 guests.\n[1] Approve" in (
+    assert "[to dm:admin] alice asks to come to Lean workshop (E1).\n[1] Approve" in (
         console_out.getvalue()
     )
     assert "Asking to come (2):" in await bot("admin@dm: /attendees E1")

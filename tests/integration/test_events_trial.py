@@ -116,3 +116,37 @@ async def test_head_counts_count_guests_everywhere(
     assert "2 going (1 member + 1 guest), full\n[1] Going  [2] Not going" in (
         console_out.getvalue()
     )
+
+
+async def test_requests_are_approved_by_the_name_attendees_shows(
+    bot: Bot, console_out: io.StringIO
+) -> None:
+    await bot(LEAN.format(extra="cap 5 --approval"))
+    for who in ("alice", "bob", "carol"):
+        await bot(f"{who}: /rsvp E1")
+    await bot("dave: /rsvp E1 +1")
+    await bot.app.dispatcher.run_until_idle()
+    out = console_out.getvalue()
+    assert "[to dm:admin] alice asks to come to Lean workshop (E1).\n[1] Approve" in out
+    assert "[to dm:admin] dave asks to come to Lean workshop (E1) with 1 guest." in out
+    assert await bot("admin@dm: /rsvp approve E1 alice") == (
+        "Approved: alice is going to E1; they are told."
+    )
+    assert await bot("admin@dm: /rsvp decline E1 @bob") == (
+        "Declined: bob will not come to E1; they are told."
+    )
+    (carol,) = await member_ids(bot, "carol")
+    assert await bot(f"admin@dm: /rsvp approve E1 #{carol}") == (
+        "Approved: carol is going to E1; they are told."
+    )
+    assert (await bot("admin@dm: /rsvp approve E1 nobody")).startswith("Nobody is known as nobody.")
+    assert (await bot("admin@dm: /rsvp approve E1")).startswith(
+        "Whose request? Give their name as /attendees E1 shows it, @user or #n."
+    )
+
+
+async def member_ids(bot: Bot, *names: str) -> list[int]:
+    async with bot.app.sessionmaker() as session:
+        found = await session.scalars(select(Rsvp).order_by(Rsvp.turn))
+        by_name = {r.member.display_name: r.member_id for r in found}
+    return [by_name[n] for n in names]

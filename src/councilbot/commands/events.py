@@ -154,7 +154,7 @@ class RsvpArgs(ArgModel):
 
 class DecideArgs(ArgModel):
     id: Annotated[str | None, Field(title=N_("event"))] = None
-    member: Annotated[int | None, Field(title=N_("member"))] = None
+    member: Annotated[list[str], Field(title=N_("member"))] = []
 
 
 class AttendeesArgs(ArgModel):
@@ -557,13 +557,19 @@ def _alone_offer(ctx: Context, event: Event, left: int, guests: str) -> Reply:
 
 async def rsvp_decide(ctx: Context, args: DecideArgs, *, approve: bool) -> Reply:
     number = _id(args.id, N_("Which event? Give its id."))
-    if args.member is None:
-        raise InvalidInput(N_("Whose request? Press the button in the message that asked you."))
+    if not args.member:
+        raise InvalidInput(
+            N_("Whose request? Give their name as /attendees {id} shows it, @user or #n."),
+            id=events.code(number),
+        )
+    member_id = await events.requester(
+        ctx.session, number, " ".join(args.member), prefer=ctx.command.sender.platform
+    )
     event, row = await events.decide(
         ctx.session,
         ctx.actor,
         number,
-        args.member,
+        member_id,
         approve=approve,
         now=ctx.now,
         speech=_speech(ctx),

@@ -32,7 +32,7 @@ from sqlalchemy.orm import raiseload
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from councilbot.core.formatting import format_when
 from councilbot.core.i18n import N_, Catalogs, Translator
-from councilbot.core.messages import Button
+from councilbot.core.messages import Button, Platform
 from councilbot.db.base import MAX_ID
 from councilbot.db.models import (
     Council,
@@ -49,7 +49,7 @@ from councilbot.db.models import (
 from councilbot.delivery import files, outbox
 from councilbot.delivery.outbox import Envelope
 from councilbot.delivery.targets import FileRef, Outgoing
-from councilbot.services import access, broadcast, councils, jobs, polls
+from councilbot.services import access, broadcast, councils, jobs, members, polls
 from councilbot.services.access import Actor
 from councilbot.services.calendar import CalendarEvent, Recurrence, calendars_changed, ics
 
@@ -1075,6 +1075,13 @@ async def _ask_managers(
             title=event.title,
             id=ident,
         )
+        if not row.guests:
+            text = t(
+                "{name} asks to come to {title} ({id}).",
+                name=member.display_name,
+                title=event.title,
+                id=ident,
+            )
         choice = (
             Button(
                 label=t(APPROVE),
@@ -1098,6 +1105,43 @@ async def _ask_managers(
         now=now,
         speech=speech,
     )
+
+
+async def requester(
+    session: AsyncSession,
+    event_id: int,
+    who: str,
+    *,
+    prefer: Platform | None = None,
+) -> int:
+    """Find whose request `who` names: their name as /attendees shows it, `@user`, `#n`,
+    `platform:user_id`, or the member number an Approve/Decline button carries."""
+    text = who.strip()
+    if not text:
+        raise InvalidInput(N_("Whose request? Give their name as /attendees shows it."))
+    asking = list(
+        (
+            await session.execute(
+                select(Rsvp.member_id, Member.display_name)
+                .join(Member, Member.id == Rsvp.member_id)
+                .where(Rsvp.event_id == event_id)
+                .order_by(Rsvp.status != RsvpStatus.REQUESTED, Rsvp.turn)
+            )
+        ).all()
+    )
+    if text.isdecimal() and any(m == int(text) for m, _ in asking):  # a button's number
+        return int(text)
+    if not text.startswith(("#", "@")) and ":" not in text:
+        named = [m for m, name in asking if name.casefold() == text.casefold()]
+        if len(set(named)) > 1:
+            raise Conflict(
+                N_("Several people answering {id} are called {name}: write @user or #n."),
+                id=code(event_id),
+                name=text,
+            )
+        if named:
+            return named[0]
+    return (await members.find_member(session, text, prefer=prefer)).id
 
 
 async def decide(
