@@ -150,3 +150,23 @@ async def member_ids(bot: Bot, *names: str) -> list[int]:
         found = await session.scalars(select(Rsvp).order_by(Rsvp.turn))
         by_name = {r.member.display_name: r.member_id for r in found}
     return [by_name[n] for n in names]
+
+
+async def test_a_start_the_clocks_skip_moves_forward_and_keeps_the_length(bot: Bot) -> None:
+    reply = await bot(
+        '/newevent "Night shift" 2027-03-21 01:30-02:30 --every week --until 2027-04-04'
+    )
+    assert (
+        "01:30 does not exist on 28 Mar in Europe/Dublin (clocks go forward); I used 02:30 "
+        "(UTC+01:00). E2 keeps its length: Sun 28 Mar 2027, 02:30–03:30 IST."
+    ) in reply
+    await bot("1")
+    listed = await bot("/events")
+    assert "E2 · Sun 28 Mar 2027, 02:30–03:30 IST · Night shift" in listed
+    assert "E3 · Sun 4 Apr 2027, 01:30–02:30 IST · Night shift" in listed
+    reply = await bot('/newevent "Single gap" 2027-03-28 01:30-03:00 --yes')
+    assert reply.endswith(
+        "01:30 does not exist on 28 Mar in Europe/Dublin (clocks go forward); I used 02:30 "
+        "(UTC+01:00). E4 keeps its length: Sun 28 Mar 2027, 02:30–04:00 IST."
+    )
+    assert "E4 · Sun 28 Mar 2027, 02:30–04:00 IST · Single gap" in await bot("/events")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import date, time
 from typing import Annotated, Any, Literal
 
+from babel.dates import format_date, format_time
 from markupsafe import Markup, escape
 from pydantic import Field, model_validator
 
@@ -372,16 +374,43 @@ async def new_event(ctx: Context, args: NewEventArgs) -> Reply:
         now=ctx.now,
         lang=ctx.lang,
     )
+    skipped = events.skipped_starts(events.occurrences(plan), plan.start, events.zone(home))
+    shifted = _shift_notes(ctx, created, skipped)
     if args.yes:
-        return await _send(ctx, created[0].id)
-    return await _preview(ctx, created)
+        sent = await _send(ctx, created[0].id)
+        return Reply(text=Markup("\n").join([sent.text, *shifted]), buttons=sent.buttons)
+    return await _preview(ctx, created, shifted)
 
 
-async def _preview(ctx: Context, created: list[Event]) -> Reply:
+def _shift_notes(ctx: Context, created: list[Event], shifts: list[dates.Shift]) -> list[Markup]:
+    """Say which dates' start a daylight-saving change skipped, and the hours they keep."""
+    t = ctx.t
+    by_day = {e.start_at.astimezone(events.zone(e)).date(): e for e in created}
+    notes = []
+    for shift in shifts:
+        text = t(
+            "{time} does not exist on {day} in {zone} (clocks go forward); I used {used}.",
+            time=shift.wall.strftime("%H:%M"),
+            day=format_date(shift.wall.date(), "d MMM", locale=t.lang),
+            zone=str(shift.used.tzinfo),
+            used=format_time(shift.used, "HH:mm '(UTC'xxx')'", locale=t.lang),
+        )
+        event = by_day.get(shift.used.date())
+        if event is not None:
+            text += Markup(" ") + t(
+                "{id} keeps its length: {when}.",
+                id=events.code(event.id),
+                when=events.when_text(event, t, ctx.now),
+            )
+        notes.append(text)
+    return notes
+
+
+async def _preview(ctx: Context, created: list[Event], shifted: Sequence[Markup] = ()) -> Reply:
     event = created[0]
     reached = await events.audience(ctx.session, event, _speech(ctx))
     going = await events.counts(ctx.session, event)
-    notes: list[Markup] = []
+    notes: list[Markup] = list(shifted)
     if len(created) > 1:
         t = ctx.t
         dates_shown = ", ".join(
@@ -861,8 +890,7 @@ async def _edit_draft(ctx: Context, event: Event, changes: events.Changes) -> Re
         )
         events.check_plan(plan, tz, ctx.now, ctx.lang)
         item.title, item.venue, item.capacity = plan.title, plan.venue, plan.capacity
-        item.start_at = events._local(plan.day, plan.start, tz)
-        item.end_at = events._local(plan.day, plan.end, tz)
+        item.start_at, item.end_at = events.span(plan.day, plan.start, plan.end, tz)
         item.updated_at = ctx.now
     return await _preview(ctx, drafts)
 

@@ -29,6 +29,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
+from councilbot.core import dates
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from councilbot.core.formatting import format_when
 from councilbot.core.i18n import N_, Catalogs, Translator
@@ -261,6 +262,27 @@ def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
     return moment.astimezone(ZoneInfo("UTC")).astimezone(tz)
 
 
+def span(day: date, start: time, end: time, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Place an event's hours on a day in a zone. A start that a daylight-saving change skips
+    moves forward by the gap, and the end keeps the length typed (01:30-02:30 on the night
+    clocks go forward at 01:00 is 02:30-03:30, not an empty 02:30-02:30)."""
+    begins = _local(day, start, tz)
+    typed = datetime.combine(day, start)
+    if begins.replace(tzinfo=None) != typed:  # skipped
+        return begins, begins + (datetime.combine(day, end) - typed)
+    return begins, _local(day, end, tz)
+
+
+def skipped_starts(days: Sequence[date], start: time, tz: ZoneInfo) -> list[dates.Shift]:
+    """Say which of these days' start a daylight-saving change skips, and what is used instead."""
+    found = []
+    for day in days:
+        used = _local(day, start, tz)
+        if used.replace(tzinfo=None) != datetime.combine(day, start):
+            found.append(dates.Shift(datetime.combine(day, start), used, skipped=True))
+    return found
+
+
 def _add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
@@ -332,8 +354,8 @@ async def create_drafts(
             title=plan.title.strip(),
             description="",
             venue=plan.venue.strip(),
-            start_at=_local(day, plan.start, tz),
-            end_at=_local(day, plan.end, tz),
+            start_at=span(day, plan.start, plan.end, tz)[0],
+            end_at=span(day, plan.start, plan.end, tz)[1],
             planned_start_at=_local(day, plan.start, tz),
             timezone=str(tz),
             capacity=plan.capacity,
@@ -1337,7 +1359,7 @@ async def edit(
         day = start_local.date() + shift
         start = changes.start or start_local.time().replace(tzinfo=None)
         end = changes.end or end_local.time().replace(tzinfo=None)
-        new_start, new_end = _local(day, start, tz), _local(day, end, tz)
+        new_start, new_end = span(day, start, end, tz)
         if new_end <= new_start:
             raise InvalidInput(
                 N_("The event must end after it starts: {start}-{end} does not."),
