@@ -159,8 +159,9 @@ async def test_reminders_fire_once_across_a_restart_and_follow_an_edit(
     await created(bot)
     await bot("alice: /rsvp E1")
     assert await bot('/editevent E1 19:00-21:00 @ "MTU Hall"') == (
-        "E1 is changed (1 date): Thu 3 Dec, 19:00–21:00 GMT. Those going and waiting are "
-        "told, with the updated calendar file."
+        "E1 is changed: time: Thu 3 Dec, 18:00–20:00 GMT → Thu 3 Dec, 19:00–21:00 GMT; "
+        "venue: MTU Room 2 → MTU Hall. Those going and waiting are told, with the updated "
+        "calendar file."
     )
     await bot.app.dispatcher.run_until_idle()
     assert (
@@ -328,8 +329,8 @@ async def test_a_weekly_series_keeps_its_hour_across_a_daylight_saving_change(
         "[1] Only E1  [2] E1 and the rest of its series"
     )
     assert await bot("2") == (
-        "E1 is changed (4 dates), the first on Thu 18 Mar 2027, 19:00–21:00 GMT. Those going "
-        "and waiting are told, with the updated calendar file."
+        "E1 is changed (4 dates): time: Thu 18 Mar 2027, 18:00–20:00 GMT → Thu 18 Mar 2027, "
+        "19:00–21:00 GMT. Those going and waiting are told, with the updated calendar file."
     )
     async with bot.app.sessionmaker() as session:
         found = list(await session.scalars(select(Event).order_by(Event.id)))

@@ -170,3 +170,27 @@ async def test_a_start_the_clocks_skip_moves_forward_and_keeps_the_length(bot: B
         "(UTC+01:00). E4 keeps its length: Sun 28 Mar 2027, 02:30–04:00 IST."
     )
     assert "E4 · Sun 28 Mar 2027, 02:30–04:00 IST · Single gap" in await bot("/events")
+
+
+async def test_edit_confirmations_say_what_changed_and_a_lone_time_moves_the_start(
+    bot: Bot, console_out: io.StringIO
+) -> None:
+    await bot(LEAN.format(extra="cap 3"))
+    await bot("alice: /rsvp E1")
+    assert await bot("/editevent E1 cap 1") == "E1 is changed: capacity 3 → 1."
+    assert await bot("/editevent E1 --title New name") == (
+        "E1 is changed: title: Lean workshop → New name. Those going and waiting are told, "
+        "with the updated calendar file."
+    )
+    assert await bot('/editevent E1 @ "MTU Room 2"') == (
+        "E1 is changed: venue: MTU Room 2. Those going and waiting are told, with the updated "
+        "calendar file."
+    )
+    assert await bot("/editevent E1 19:00") == (
+        "E1 is changed: time: Thu 3 Dec, 18:00–20:00 GMT → Thu 3 Dec, 19:00–21:00 GMT. Those "
+        "going and waiting are told, with the updated calendar file."
+    )
+    await bot.app.dispatcher.run_until_idle()
+    assert "[to dm:alice] Lean workshop (E1) is now called New name:\n🕒 Thu 3 Dec" in (
+        console_out.getvalue()
+    )

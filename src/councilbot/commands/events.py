@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
 from babel.dates import format_date, format_time
@@ -815,6 +815,11 @@ def _changes(ctx: Context, args: EditArgs) -> events.Changes:
             continue
         except dates.DateParseError:
             pass
+        try:  # a lone time: the new start, the same length
+            start, end = dates.parse_time(word), None
+            continue
+        except dates.DateParseError:
+            pass
         raise InvalidInput(
             N_('I can\'t read “{value}” as a date, a time like 18:00-20:00, @ "venue" or cap 30.'),
             value=word,
@@ -841,6 +846,8 @@ async def edit_event(ctx: Context, args: EditArgs) -> Reply:
     if event.series_id is not None and not (args.one or args.rest):
         await events.require_manager(ctx.session, ctx.actor, event)
         return await _which_dates(ctx, event, "editevent")
+    t = ctx.t
+    before = (event.title, event.venue, event.capacity, events.when_text(event, t, ctx.now))
     edited = await events.edit(
         ctx.session,
         ctx.actor,
@@ -852,18 +859,51 @@ async def edit_event(ctx: Context, args: EditArgs) -> Reply:
         reminders=ctx.settings.reminder_offsets,
         lang=ctx.lang,
     )
-    t = ctx.t
-    first = events.when_text(edited[0], t, ctx.now) if edited else ""
-    text = t.plural(
-        "{id} is changed ({count} date): {when}. Those going and waiting are told, with the "
-        "updated calendar file.",
-        "{id} is changed ({count} dates), the first on {when}. Those going and waiting are "
-        "told, with the updated calendar file.",
-        len(edited),
-        id=events.code(number),
-        when=first,
-    )
+    what, told = _what_changed(ctx, before, edited[0] if edited else event)
+    ident = events.code(number)
+    if len(edited) > 1:
+        text = t.plural(
+            "{id} is changed ({count} date): {what}.",
+            "{id} is changed ({count} dates): {what}.",
+            len(edited),
+            id=ident,
+            what=what,
+        )
+    else:
+        text = t("{id} is changed: {what}.", id=ident, what=what)
+    if told:
+        text += Markup(" ") + t("Those going and waiting are told, with the updated calendar file.")
     return Reply(text=text)
+
+
+def _what_changed(
+    ctx: Context, before: tuple[str, str, int | None, str], event: Event
+) -> tuple[Markup, bool]:
+    """Say what an edit changed (`capacity 3 → 1; title: A → B`) and whether members are told."""
+    t = ctx.t
+    title, venue, capacity, when = before
+    parts: list[Markup] = []
+    now_when = events.when_text(event, t, ctx.now)
+    if now_when != when:
+        parts.append(t("time: {old} → {new}", old=when, new=now_when))
+    if event.title != title:
+        parts.append(t("title: {old} → {new}", old=title, new=event.title))
+    if event.venue != venue:
+        parts.append(
+            t("venue: {old} → {new}", old=venue, new=event.venue)
+            if venue
+            else t("venue: {new}", new=event.venue)
+        )
+    told = bool(parts)  # a new time, title or venue is told; a capacity is not
+    if event.capacity != capacity:
+        parts.append(
+            t("capacity {old} → {new}", old=capacity, new=event.capacity)
+            if capacity is not None
+            else t("capacity: no limit → {new}", new=event.capacity)
+        )
+    if not parts:
+        return t("nothing is different"), False
+    return Markup("; ").join(parts), told
 
 
 async def _edit_draft(ctx: Context, event: Event, changes: events.Changes) -> Reply:
@@ -880,11 +920,14 @@ async def _edit_draft(ctx: Context, event: Event, changes: events.Changes) -> Re
     for item in drafts:
         local_start, local_end = item.start_at.astimezone(tz), item.end_at.astimezone(tz)
         day = local_start.date() + shift if shift is not None else local_start.date()
+        end = changes.end
+        if changes.start is not None and end is None:  # a new start keeps the length
+            end = (datetime.combine(day, changes.start) + (item.end_at - item.start_at)).time()
         plan = events.Plan(
             title=changes.title or item.title,
             day=day,
             start=changes.start or local_start.time().replace(tzinfo=None),
-            end=changes.end or local_end.time().replace(tzinfo=None),
+            end=end or local_end.time().replace(tzinfo=None),
             venue=item.venue if changes.venue is None else changes.venue,
             capacity=changes.capacity if changes.capacity is not None else item.capacity,
         )

@@ -1360,6 +1360,8 @@ async def edit(
         start = changes.start or start_local.time().replace(tzinfo=None)
         end = changes.end or end_local.time().replace(tzinfo=None)
         new_start, new_end = span(day, start, end, tz)
+        if changes.start is not None and changes.end is None:  # a new start keeps the length
+            new_end = new_start + (item.end_at - item.start_at)
         if new_end <= new_start:
             raise InvalidInput(
                 N_("The event must end after it starts: {start}-{end} does not."),
@@ -1372,6 +1374,7 @@ async def edit(
                 when=format_when(new_start, tz, lang, now=now),
             )
         moved = new_start != item.start_at or new_end != item.end_at
+        old_title = item.title
         item.start_at, item.end_at = new_start, new_end
         if changes.venue is not None and changes.venue != item.venue:
             item.venue = changes.venue
@@ -1391,9 +1394,18 @@ async def edit(
             file = await ics_file(session, [item], now=now)
 
             def note(
-                t: Translator, item: Event = item
+                t: Translator, item: Event = item, old_title: str = old_title
             ) -> tuple[Markup, tuple[tuple[Button, ...], ...]]:
                 lines = [t("{title} ({id}) has changed:", title=item.title, id=code(item.id))]
+                if old_title != item.title:
+                    lines = [
+                        t(
+                            "{old} ({id}) is now called {title}:",
+                            old=old_title,
+                            title=item.title,
+                            id=code(item.id),
+                        )
+                    ]
                 lines.append(t("🕒 {when}", when=when_text(item, t, now)))
                 if item.venue:
                     lines.append(t("📍 {venue}", venue=item.venue))
