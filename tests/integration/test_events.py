@@ -204,8 +204,10 @@ async def test_cancelling_tells_those_going_and_waiting_and_cancels_the_reminder
     await bot("bob: /rsvp E1")
     assert await bot("bob: /cancelevent E1") == "Only coordinators can use /cancelevent."
     assert await bot("/cancelevent E1") == (
-        "E1 is cancelled (1 date); everyone going or waiting is told."
+        "Cancel Lean workshop (E1), Thu 3 Dec, 18:00–20:00 GMT? 1 going and 1 waiting will be "
+        "told.\n[1] Cancel event  [2] Keep"
     )
+    assert await bot("1") == ("E1 is cancelled; everyone going or waiting is told.")
     await bot.app.dispatcher.run_until_idle()
     out = console_out.getvalue()
     for who in ("alice", "bob"):
@@ -463,7 +465,7 @@ async def test_a_council_feed_holds_its_events_and_cross_council_ones(bot: Bot) 
     await bot("admin@ist-chat: /link istanbul")
     await bot('admin@ist-chat: /newevent "Finance day" 2026-12-10 10:00-12:00 --yes')
     await bot('admin@ist-chat: /newevent "Partner meeting" 2026-12-11 10:00-12:00 --to all --yes')
-    await bot("/cancelevent E1")
+    await bot("/cancelevent E1 --yes")
     async with bot.app.sessionmaker() as session:
         assert await events.council_calendar_events(session, "nowhere", START) is None
         cork = await events.council_calendar_events(session, "cork", START)

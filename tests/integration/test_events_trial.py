@@ -194,3 +194,39 @@ async def test_edit_confirmations_say_what_changed_and_a_lone_time_moves_the_sta
     assert "[to dm:alice] Lean workshop (E1) is now called New name:\n🕒 Thu 3 Dec" in (
         console_out.getvalue()
     )
+
+
+async def test_cancelling_one_event_asks_first_and_keep_tells_nobody(
+    bot: Bot, console_out: io.StringIO
+) -> None:
+    await bot(LEAN.format(extra="cap 1"))
+    await bot("alice: /rsvp E1")
+    await bot("bob: /rsvp E1")
+    await bot.app.dispatcher.run_until_idle()
+    console_out.truncate(0)
+    console_out.seek(0)
+    assert await bot("/cancelevent E1") == (
+        "Cancel Lean workshop (E1), Thu 3 Dec, 18:00–20:00 GMT? 1 going and 1 waiting will be "
+        "told.\n[1] Cancel event  [2] Keep"
+    )
+    assert await bot("2") == "E1 stays on; nobody was told anything."
+    await bot.app.dispatcher.run_until_idle()
+    assert console_out.getvalue() == ""
+    assert "1 going, full, 1 waiting" in await bot("/event E1")
+    assert await bot("/cancelevent E1 --yes") == (
+        "E1 is cancelled; everyone going or waiting is told."
+    )
+
+
+async def test_one_place_is_said_in_the_singular(bot: Bot, console_out: io.StringIO) -> None:
+    await bot('/newevent "Dinner" 2026-12-03 18:00-20:00 cap 1 --guests 0 --yes')
+    assert (await bot("alice: /rsvp E1 +1")).startswith("E1 takes no guests.")
+    await bot("alice: /rsvp E1")
+    await bot.app.dispatcher.run_until_idle()
+    assert "[to dm:admin] Dinner (E1) is full: its 1 place is taken." in console_out.getvalue()
+    await bot('/newevent "Lunch" 2026-12-04 12:00-13:00 cap 2 --yes')
+    await bot("alice: /rsvp E2")
+    await bot("bob: /rsvp E2")
+    assert await bot("alice: /rsvp E2 +1") == (
+        "E2 is full: you keep your place with your guests as they were."
+    )

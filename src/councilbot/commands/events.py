@@ -47,6 +47,8 @@ NEXT = N_("Next")
 PREVIOUS = N_("Previous")
 ONLY_THIS = N_("Only {id}")
 THE_REST = N_("{id} and the rest of its series")
+CANCEL_EVENT = N_("Cancel event")
+KEEP_EVENT = N_("Keep")
 COME_ALONE = N_("Come alone")
 WAIT_FOR_ALL = N_("Wait with my guests")
 
@@ -168,6 +170,8 @@ class CancelArgs(ArgModel):
     id: Annotated[str | None, Field(title=N_("event"))] = None
     one: Annotated[bool, Field(title=N_("only this date")), Flag()] = False
     rest: Annotated[bool, Field(title=N_("this date and the rest of the series")), Flag()] = False
+    yes: Annotated[bool, Field(title=N_("cancel without asking")), Flag()] = False
+    keep: Annotated[bool, Field(title=N_("keep the event")), Flag()] = False
 
 
 class EditArgs(ArgModel):
@@ -780,6 +784,8 @@ async def cancel_event(ctx: Context, args: CancelArgs) -> Reply:
     if event.series_id is not None and not (args.one or args.rest):
         await events.require_manager(ctx.session, ctx.actor, event)
         return await _which_dates(ctx, event, "cancelevent")
+    if event.series_id is None and not args.yes:  # one event: ask first (--keep: the answer No)
+        return await _ask_to_cancel(ctx, event, keep=args.keep)
     cancelled = await events.cancel(
         ctx.session,
         ctx.actor,
@@ -789,6 +795,10 @@ async def cancel_event(ctx: Context, args: CancelArgs) -> Reply:
         speech=_speech(ctx),
         reminders=ctx.settings.reminder_offsets,
     )
+    if len(cancelled) == 1:
+        return ctx.reply(
+            "{id} is cancelled; everyone going or waiting is told.", id=events.code(number)
+        )
     return Reply(
         text=ctx.t.plural(
             "{id} is cancelled ({count} date); everyone going or waiting is told.",
@@ -796,6 +806,41 @@ async def cancel_event(ctx: Context, args: CancelArgs) -> Reply:
             len(cancelled),
             id=events.code(number),
         )
+    )
+
+
+async def _ask_to_cancel(ctx: Context, event: Event, *, keep: bool) -> Reply:
+    """Ask before cancelling an event, saying who will be told; or answer Keep."""
+    await events.require_manager(ctx.session, ctx.actor, event)
+    t = ctx.t
+    ident = events.code(event.id)
+    if keep:
+        return Reply(text=t("{id} stays on; nobody was told anything.", id=ident), private=True)
+    events._require_open(event, ctx.now)
+    tally = await events.counts(ctx.session, event)
+    if tally.going or tally.waiting or tally.requested:
+        told = t(
+            "{going} and {waiting} will be told.",
+            going=t.plural("{count} going", "{count} going", tally.going),
+            waiting=t.plural("{count} waiting", "{count} waiting", tally.waiting + tally.requested),
+        )
+    else:
+        told = t("Nobody has answered yet.")
+    return Reply(
+        text=t(
+            "Cancel {title} ({id}), {when}? {told}",
+            title=event.title,
+            id=ident,
+            when=events.when_text(event, t, ctx.now),
+            told=told,
+        ),
+        buttons=(
+            (
+                Button(label=t(CANCEL_EVENT), command=f"/cancelevent {ident} --yes"),
+                Button(label=t(KEEP_EVENT), command=f"/cancelevent {ident} --keep"),
+            ),
+        ),
+        private=True,
     )
 
 
@@ -1134,7 +1179,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         EVENTS,
         CancelArgs,
         role=Role.COORDINATOR,
-        usage_text="/cancelevent <{event}> [--one|--rest]",
+        usage_text="/cancelevent <{event}> [--one|--rest] [--yes]",
     ),
     CommandSpec(
         "editevent",

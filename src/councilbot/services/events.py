@@ -975,12 +975,14 @@ async def _tell_if_full(
 
     def note(t: Translator) -> tuple[Markup, tuple[tuple[Button, ...], ...]]:
         return (
-            t(
-                "{title} ({id}) is full: all {capacity} places are taken. New answers join the "
+            t.plural(
+                "{title} ({id}) is full: its {count} place is taken. New answers join the "
                 "waitlist; /attendees {id} shows who is coming.",
+                "{title} ({id}) is full: all {count} places are taken. New answers join the "
+                "waitlist; /attendees {id} shows who is coming.",
+                event.capacity or 0,
                 title=event.title,
                 id=code(event.id),
-                capacity=event.capacity,
             ),
             (),
         )
