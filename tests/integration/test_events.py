@@ -45,7 +45,7 @@ async def test_preview_then_send_posts_it_with_buttons_and_the_count_stays_curre
     await bot("bob@dm: /subscribe events cork")
     assert await bot(CREATE) == (
         f"📅 Lean workshop (E1) — {CORK_TEXT}\n"
-        "Thu 3 Dec, 18:00–20:00 GMT\n"
+        "Thu 3 Dec 2026, 18:00–20:00 GMT\n"
         "📍 MTU Room 2\n"
         "0 going, 2 places left\n\n"
         "Preview of event E1: it goes to 1 chat and 1 subscriber in Cork, now. Nothing is sent "
@@ -224,7 +224,8 @@ async def test_attendees_csv_checkin_and_the_feedback_job(bot: Bot, clock: Clock
     await bot("alice: /rsvp E1 +1")
     await bot("bob: /rsvp E1")
     assert await bot("alice: /checkin E1") == (
-        "Check-in for E1 opens on the day of the event, Thu 3 Dec, 18:00 GMT."
+        "Check-in for E1 opens on the day of the event, from Thu 3 Dec, 00:00 GMT; it starts "
+        "at 18:00."
     )
     # B-ids are desk bookings: /checkin hands them to the desks feature.
     assert await bot("alice: /checkin B34") == "There is no booking B34. /mybookings lists yours."
@@ -503,7 +504,7 @@ async def test_a_day_old_preview_is_not_sent_and_reminders_speak_each_members_la
 async def test_the_hours_read_however_a_phone_types_them(bot: Bot) -> None:
     for n, hours in enumerate(("18:00-20:00", "18:00 - 20:00", "18:00–20:00", "6pm-8pm"), 1):
         reply = await bot(f'/newevent "Lean {n}" 2026-12-03 {hours} @ "Hall" cap 5')
-        assert "Thu 3 Dec, 18:00–20:00 GMT\n📍 Hall\n0 going, 5 places left" in reply, hours
+        assert "Thu 3 Dec 2026, 18:00–20:00 GMT\n📍 Hall\n0 going, 5 places left" in reply, hours
 
 
 async def test_guests_can_be_added_while_places_last_and_given_back(bot: Bot) -> None:

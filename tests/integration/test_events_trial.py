@@ -5,6 +5,7 @@ edit confirmations that say what changed, head counts with guests, and clearer w
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -230,3 +231,38 @@ async def test_one_place_is_said_in_the_singular(bot: Bot, console_out: io.Strin
     assert await bot("alice: /rsvp E2 +1") == (
         "E2 is full: you keep your place with your guests as they were."
     )
+
+
+async def test_event_pages_say_when_check_in_opens_and_what_no_longer_applies(
+    bot: Bot, clock: Clock
+) -> None:
+    preview = await bot('/newevent "Lean workshop" 2026-12-03 18:00-20:00 cap 3 --guests 2')
+    assert "Thu 3 Dec 2026, 18:00–20:00 GMT" in preview  # as the post reads
+    await bot("1")
+    await bot("alice: /rsvp E1")
+    assert await bot("alice: /checkin E1") == (
+        "Check-in for E1 opens on the day of the event, from Thu 3 Dec, 00:00 GMT; it starts "
+        "at 18:00."
+    )
+    clock.now = datetime(2026, 12, 3, 17, 30, tzinfo=UTC)
+    assert "[4] Check in" in await bot("alice: /event E1")
+    await bot("alice: /checkin E1")
+    shown = await bot("alice: /event E1")
+    assert "You checked in." in shown and "Check in" not in shown.replace("checked in", "")
+    clock.now = datetime(2026, 12, 3, 20, 30, tzinfo=UTC)
+    ended = await bot("alice: /event E1")
+    assert "E1 has ended." in ended and "You may bring" not in ended
+    await bot('/newevent "Clinic" 2026-12-10 10:00-11:00 --guests 2 --yes')
+    await bot("/cancelevent E2 --yes")
+    cancelled = await bot("/event E2")
+    assert "Cancelled." in cancelled and "You may bring" not in cancelled
+
+
+async def test_a_series_cut_at_52_dates_says_so(bot: Bot) -> None:
+    reply = await bot('/newevent "Weekly" 2026-12-03 18:00-19:00 --every week --until 2028-12-31')
+    assert (
+        "A series has at most 52 dates: this one stops on Thu 25 Nov 2027, 18:00–19:00 GMT, "
+        "before --until 31 Dec 2028."
+    ) in reply
+    reply = await bot('/newevent "Weekly" 2026-12-03 18:00-19:00 --every week --until 2027-01-01')
+    assert "at most 52" not in reply

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from babel.dates import format_date, format_time
@@ -285,7 +285,12 @@ async def show_event(ctx: Context, args: IdArgs) -> Reply:
         organiser = await ctx.session.get(Member, event.organiser_id)
         if organiser is not None:
             lines.append(t("Organised by {name}.", name=organiser.display_name))
-    if event.guests_allowed:
+    over = event.status is EventStatus.DONE or (
+        event.status is EventStatus.SCHEDULED and event.end_at <= ctx.now
+    )
+    if over:
+        lines.append(t("{id} has ended.", id=events.code(event.id)))
+    if event.guests_allowed and event.status is EventStatus.SCHEDULED and not over:
         lines.append(
             t.plural(
                 "You may bring {count} guest: /rsvp {id} +1.",
@@ -298,8 +303,12 @@ async def show_event(ctx: Context, args: IdArgs) -> Reply:
     shown: tuple[tuple[Button, ...], ...] = ()
     if event.status is EventStatus.SCHEDULED and event.end_at > ctx.now:
         row = await events.answer_of(ctx.session, event.id, ctx.member.id)
-        going_now = row is not None and row.status is RsvpStatus.GOING
-        shown = events.buttons(t, event, check_in=going_now and events.is_event_day(event, ctx.now))
+        to_check_in = (
+            row is not None and row.status is RsvpStatus.GOING and row.checked_in_at is None
+        )
+        shown = events.buttons(
+            t, event, check_in=to_check_in and events.is_event_day(event, ctx.now)
+        )
     return Reply(text=Markup("\n").join(lines), buttons=shown)
 
 
@@ -380,6 +389,22 @@ async def new_event(ctx: Context, args: NewEventArgs) -> Reply:
     )
     skipped = events.skipped_starts(events.occurrences(plan), plan.start, events.zone(home))
     shifted = _shift_notes(ctx, created, skipped)
+    if plan.until is not None and len(created) == events.MAX_OCCURRENCES:
+        following = (
+            plan.day + timedelta(weeks=len(created))
+            if plan.every == "week"
+            else events._add_months(plan.day, len(created))
+        )
+        if following <= plan.until:  # the series was cut
+            shifted.append(
+                ctx.t(
+                    "A series has at most {most} dates: this one stops on {last}, before "
+                    "--until {until}.",
+                    most=events.MAX_OCCURRENCES,
+                    last=events.when_text(created[-1], ctx.t, ctx.now),
+                    until=format_date(plan.until, "d MMM y", locale=ctx.lang),
+                )
+            )
     if args.yes:
         sent = await _send(ctx, created[0].id)
         return Reply(text=Markup("\n").join([sent.text, *shifted]), buttons=sent.buttons)
@@ -436,7 +461,8 @@ async def _preview(ctx: Context, created: list[Event], shifted: Sequence[Markup]
             "Preview of event E{id}: it goes to {chats} and {subscribers} in {places}, {when}. "
             "Nothing is sent until you press Send."
         ),
-        rendered=events.render(ctx.t, event, going, now=ctx.now, occurrences=len(created)),
+        # As the post will read (its dates carry their year), so that the preview matches it.
+        rendered=events.render(ctx.t, event, going, now=None, occurrences=len(created)),
         reached=reached,
         councils=event.councils,
         at=None,

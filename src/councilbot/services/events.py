@@ -1233,10 +1233,12 @@ async def check_in(
     if not is_event_day(event, now):
         if now >= event.end_at:
             raise Conflict(N_("{id} is over."), id=code(event.id))
+        opens = datetime.combine(event.start_at.astimezone(zone(event)).date(), time(0))
         raise Conflict(
-            N_("Check-in for {id} opens on the day of the event, {when}."),
+            N_("Check-in for {id} opens on the day of the event, from {opens}; it starts at {at}."),
             id=code(event.id),
-            when=format_when(event.start_at, zone(event), lang, now=now),
+            opens=format_when(opens.replace(tzinfo=zone(event)), zone(event), lang, now=now),
+            at=event.start_at.astimezone(zone(event)).strftime("%H:%M"),
         )
     row = await answer_of(session, event.id, member.id)
     if row is None or row.status is not RsvpStatus.GOING:
