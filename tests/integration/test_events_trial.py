@@ -4,12 +4,13 @@ edit confirmations that say what changed, head counts with guests, and clearer w
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from councilbot.db.models import Rsvp, RsvpStatus
+from councilbot.db.models import Event, Rsvp, RsvpStatus
 from tests.conftest import Bot, Clock
 
 LEAN = '/newevent "Lean workshop" 2026-12-03 18:00-20:00 {extra} --yes'
@@ -266,3 +267,23 @@ async def test_a_series_cut_at_52_dates_says_so(bot: Bot) -> None:
     ) in reply
     reply = await bot('/newevent "Weekly" 2026-12-03 18:00-19:00 --every week --until 2027-01-01')
     assert "at most 52" not in reply
+
+
+async def test_parties_arriving_and_leaving_at_once_never_pass_the_capacity(bot: Bot) -> None:
+    await bot(LEAN.format(extra="cap 10"))
+    await asyncio.gather(
+        *(bot(f"m{n}: /rsvp E1 {'+1 --wait' if n % 2 else ''}") for n in range(30))
+    )
+    await asyncio.gather(
+        *(bot(f"m{n}: /unrsvp E1") for n in range(0, 12, 3)),
+        *(bot(f"m{n}: /rsvp E1 +0") for n in range(15, 30, 2)),
+    )
+    async with bot.app.sessionmaker() as session:
+        event = await session.get(Event, 1)
+        rows = list(await session.scalars(select(Rsvp).where(Rsvp.event_id == 1)))
+    assert event is not None
+    going = sum(r.places for r in rows if r.status is RsvpStatus.GOING)
+    assert event.taken == going <= 10
+    free = 10 - going
+    # Nobody waits whom the free places would fit: the waitlist was served.
+    assert not [r for r in rows if r.status is RsvpStatus.WAITING and r.places <= free]
