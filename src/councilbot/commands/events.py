@@ -840,9 +840,9 @@ async def _ask_to_cancel(ctx: Context, event: Event, *, keep: bool) -> Reply:
     await events.require_manager(ctx.session, ctx.actor, event)
     t = ctx.t
     ident = events.code(event.id)
+    events._require_open(event, ctx.now)
     if keep:
         return Reply(text=t("{id} stays on; nobody was told anything.", id=ident), private=True)
-    events._require_open(event, ctx.now)
     tally = await events.counts(ctx.session, event)
     if tally.going or tally.waiting or tally.requested:
         told = t(
