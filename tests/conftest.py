@@ -217,8 +217,14 @@ class Bot:
     def __init__(self, app: App, clock: Clock) -> None:
         self.app = app
         # Cork's language is English, so replies in the default chat are in English.
+        console_target = app.targets.get(Platform.CONSOLE)
         self.console = ConsoleChat(
-            app.router, user="admin", chat="cork-chat", council="cork", clock=clock
+            app.router,
+            user="admin",
+            chat="cork-chat",
+            council="cork",
+            clock=clock,
+            target=console_target if isinstance(console_target, ConsoleTarget) else None,
         )
 
     async def reply(self, line: str) -> Reply:

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from councilbot.commands import announcements, desks, events, general, magazine, polls
+from councilbot.commands import announcements, desks, events, general, magazine, me, polls
 from councilbot.core.features import FEATURE_EVENTS, Features
 from councilbot.core.http import HttpGet
 from councilbot.core.i18n import Catalogs
@@ -63,6 +63,7 @@ def features() -> Features:
             desks.FEATURE,
             polls.FEATURE,
             magazine.FEATURE,
+            me.FEATURE,
         )
     )
 
@@ -192,6 +193,7 @@ async def build_app(
     router = Router(
         running.commands(),
         topics=running.topics(),
+        members=running.members(),
         choices=running.choices(),
         sessionmaker=sessionmaker,
         reader=create_sessionmaker(engine, read_only=True),
@@ -247,6 +249,7 @@ async def build_app(
         grace=timedelta(minutes=settings.scheduler_grace_minutes),
         sync_interval=settings.scheduler_sync_seconds,
         on_commit=app.after_commit,
+        members=running.members(),
         periodic=[
             (work, seconds)
             for work in running.periodic()

@@ -19,6 +19,8 @@ log = logging.getLogger("councilbot")
 # Who you are in the console chat, and where, unless `chat` is told otherwise.
 DEFAULT_USER = "you"
 DEFAULT_COUNCIL = "malaga"
+# A script waits at most this long for what a line queued before reading the next line.
+SETTLE_SECONDS = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -294,6 +296,10 @@ async def _serve(settings: Settings) -> int:
     from councilbot.adapters import http
 
     app = await build_app(settings, engine=engine, targets=targets, get=http.get)
+    if Platform.SLACK in targets:  # Home tab refreshes are rendered by this process's router
+        from councilbot.adapters.slack.home import HomeTab
+
+        targets[Platform.SLACK].home = HomeTab(app.router)
     if telegram_token is not None and settings.role.takes_updates:
         from councilbot.adapters.telegram.app import TelegramAdapter
 
@@ -380,10 +386,12 @@ async def _serve(settings: Settings) -> int:
 async def _chat(
     settings: Settings, *, user: str, council: str, chat: str | None, admin: bool
 ) -> int:
-    from councilbot.adapters.console import ConsoleChat
+    from councilbot.adapters.console import ConsoleChat, ConsoleTarget
     from councilbot.app import build_app
     from councilbot.core.errors import DomainError
     from councilbot.core.formatting import plain_text
+    from councilbot.core.messages import Platform
+    from councilbot.delivery import outbox
 
     # The console chat is one process: it sends its own announcements, whatever the role.
     settings = settings.model_copy(update={"role": Role.ALL})
@@ -397,12 +405,25 @@ async def _chat(
     app = await build_app(settings, get=http.get)
     try:
         await app.start()
+        target = app.targets.get(Platform.CONSOLE)
+
+        async def settle() -> None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SETTLE_SECONDS):
+                    while True:
+                        async with app.sessionmaker() as session:
+                            if not await outbox.due_count(session, now=datetime.now(UTC)):
+                                return
+                        await asyncio.sleep(0.01)
+
         console = ConsoleChat(
             app.router,
             user=user,
             council=council,
             chat=chat or f"{council}-chat",
             interactive=sys.stdin.isatty(),
+            target=target if isinstance(target, ConsoleTarget) else None,
+            settle=settle,
         )
         try:
             await console.run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -11,8 +12,11 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import quote
 
-# These log every request URL at INFO, and Telegram's URLs hold the bot token.
-QUIET_LOGGERS = ("httpx", "httpcore")
+# These log every request URL at INFO, and Telegram's URLs hold the bot token (aiohttp's
+# access log, off in the web server, would hold the secrets of personal calendar feeds).
+QUIET_LOGGERS = ("httpx", "httpcore", "aiohttp.access")
+# A member's private calendar feed: its path is its secret (web/server.py).
+CALENDAR_SECRET = re.compile(r"(/calendar/me/)[A-Za-z0-9_-]+")
 # These log at DEBUG what people wrote: updates and API parameters, SQL parameters.
 TEXT_LOGGERS = (
     *("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application"),
@@ -46,7 +50,7 @@ class SecretFilter(logging.Filter):
         """Return `text` with every secret replaced by its name."""
         for form, name in self._forms:
             text = text.replace(form, name)
-        return text
+        return CALENDAR_SECRET.sub(r"\1[calendar token]", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask the record in place; never drop it."""

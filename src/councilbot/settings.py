@@ -50,6 +50,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "scheduler_grace_minutes": "COUNCILBOT_SCHEDULER_GRACE_MINUTES",
     "scheduler_sync_seconds": "COUNCILBOT_SCHEDULER_SYNC_SECONDS",
     "role": "COUNCILBOT_ROLE",
+    "public_url": "COUNCILBOT_PUBLIC_URL",
     "magazine_feed_url": "COUNCILBOT_MAGAZINE_FEED_URL",
     "magazine_feed_minutes": "COUNCILBOT_MAGAZINE_FEED_MINUTES",
     "event_reminders": "COUNCILBOT_EVENT_REMINDERS",
@@ -139,6 +140,9 @@ class Settings(BaseSettings):
     # How often the scheduler reloads its jobs, and a follower retries the lead.
     scheduler_sync_seconds: Annotated[float, Field(ge=1, le=3600, allow_inf_nan=False)] = 15.0
     role: Role = Role.ALL
+    # Where people reach the built-in web server (for the personal calendar feed's URL);
+    # unset: http://localhost:<COUNCILBOT_HTTP_PORT>.
+    public_url: str | None = None
     # The EMPOWER magazine's RSS or Atom feed (unset: no feed is read), and how often.
     magazine_feed_url: str | None = None
     magazine_feed_minutes: Annotated[float, Field(ge=1, le=10_080, allow_inf_nan=False)] = 60.0
@@ -192,7 +196,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "telegram_api_base_url", "telegram_webhook_url", "slack_api_base_url", "magazine_feed_url"
+        "telegram_api_base_url",
+        "telegram_webhook_url",
+        "slack_api_base_url",
+        "magazine_feed_url",
+        "public_url",
     )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

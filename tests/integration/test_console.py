@@ -84,6 +84,25 @@ def test_script_mode_end_to_end(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_script_presses_the_buttons_of_a_post_and_of_a_direct_message(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    assert councilbot("db", "upgrade", db=db).returncode == 0
+    assert councilbot("seed", db=db).returncode == 0
+    script = [
+        "bob@dm: /start cork",
+        "/coordinator add bob cork",
+        'bob@cork-chat: /newevent "Dinner" 2030-12-10 19:00-22:00 cap 2 --approval --yes',
+        "carol@cork-chat: 1",  # Going, on the post in the group
+        "bob@dm: 1",  # Approve, on the request sent to bob's direct messages
+    ]
+    result = councilbot("chat", "--council", "cork", db=db, stdin="\n".join(script) + "\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "carol asks to come to Dinner (E1)" in out
+    assert "Approved: carol is going to E1; they are told." in out
+    assert "[to dm:carol] Your request was approved" in out
+
+
 @pytest.mark.parametrize("action", [("chat",), ("run",), ("seed",)])
 def test_an_empty_database_names_the_setup_command_and_leaves_no_file(
     tmp_path: Path, action: tuple[str, ...]

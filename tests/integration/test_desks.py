@@ -174,7 +174,7 @@ async def test_check_in_on_the_day_and_release_after_the_deadline(
     dbot.console.router = restarted.router
     clock.now = datetime(2026, 12, 2, 7, 30, tzinfo=UTC)
     assert await dbot("alice@dm: /checkin B1") == (
-        "MTU Rubicon Centre is open from 08:00 to 19:00: check in then."
+        "MTU Rubicon Centre is open from 08:00 to 19:00 GMT: check in then."
     )
     clock.now = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
     assert await restarted.scheduler.fire_due() == 2  # two reminders
@@ -226,9 +226,9 @@ async def test_dates_are_the_facility_s_own(dbot: Bot, clock: Clock) -> None:
     )
     [booking] = await rows(dbot, Booking)
     assert str(booking.day) == "2026-12-03"
-    assert "Teknopark Istanbul coworking floor, Wed 2 Dec 2026 (Europe/Istanbul)" in await dbot(
-        "/desks istanbul-teknopark"
-    )
+    listing = await dbot("/desks istanbul-teknopark")
+    assert "Teknopark Istanbul coworking floor, Wed 2 Dec 2026:" in listing
+    assert "check in by 10:00 UTC+03 (morning, whole day) or 14:00 UTC+03" in listing
     async with dbot.app.sessionmaker() as session:
         jobs = {j.kind: j.due_at for j in await session.scalars(select(Job))}
     assert jobs["desks.remind"] == datetime(2026, 12, 3, 5, 0, tzinfo=UTC)  # 08:00 in Istanbul
@@ -245,12 +245,29 @@ async def test_weekly_series_reports_each_date(dbot: Bot) -> None:
     ]
     await dbot("/book bologna-tecnopolo thursday")
     assert await dbot("/cancelbooking B1 --series") == (
+        "Cancel these 2 bookings of the series?\n"
+        "• B1: desk T1 at Bologna Tecnopolo, Wed 2 Dec 2026, whole day\n"
+        "• B2: desk T1 at Bologna Tecnopolo, Wed 9 Dec 2026, whole day\n"
+        "[1] Cancel 2 bookings  [2] Keep them"
+    )
+    assert "B1 · desk T1" in await dbot("2")  # kept: /mybookings
+    assert await statuses(dbot) == {
+        1: BookingStatus.BOOKED,
+        2: BookingStatus.BOOKED,
+        3: BookingStatus.BOOKED,
+    }
+    await dbot("/cancelbooking B1 --series")
+    assert await dbot("1") == (
         "Cancelled 2 bookings of the series:\n"
         "• B1: desk T1 at Bologna Tecnopolo, Wed 2 Dec 2026, whole day\n"
         "• B2: desk T1 at Bologna Tecnopolo, Wed 9 Dec 2026, whole day"
     )
     await dbot("/book bologna-tecnopolo friday")
-    assert await dbot("/cancelbooking --from 2026-12-01 --to 2026-12-31") == (
+    assert (await dbot("/cancelbooking --from 2026-12-01 --to 2026-12-31")).startswith(
+        "Cancel these 2 bookings from Tue 1 Dec 2026 to Thu 31 Dec 2026?\n"
+    )
+    assert len(await rows(dbot, BookingSlot)) == 4  # nothing cancelled yet
+    assert await dbot("/cancelbooking --from 2026-12-01 --to 2026-12-31 --yes") == (
         "Cancelled 2 bookings from Tue 1 Dec 2026 to Thu 31 Dec 2026:\n"
         "• B3: desk T1 at Bologna Tecnopolo, Thu 3 Dec 2026, whole day\n"
         "• B4: desk T1 at Bologna Tecnopolo, Fri 4 Dec 2026, whole day"
@@ -280,7 +297,7 @@ async def test_coordinators_book_for_someone_who_is_told_and_may_cancel(
     )
     assert "B1 · desk R1" in await dbot("bob@dm: /mybookings")
     assert (await dbot("bob@dm: /cancelbooking B1")).startswith("Cancelled B1")
-    assert "whole day: bob (B2, booked)" in await dbot("/desks cork-rubicon thu")
+    assert "• R1 (window): bob, whole day (B2)\n" in await dbot("/desks cork-rubicon thu")
     assert "bob" not in await dbot("mallory@dm: /desks cork-rubicon thu")
     assert "is not yours to cancel" in await dbot("mallory@dm: /cancelbooking B2")
 
@@ -417,3 +434,199 @@ async def test_a_plain_number_checks_in_whichever_of_the_members_it_names(
         "You are going to event E2 and you booked desk B2: which one?\n[1] E2  [2] B2"
     )
     assert (await dbot("bob@dm: 2")).startswith("✅ Checked in to desk R2")
+
+
+# Trial findings (issue 12 follow-up) --------------------------------------------------------
+
+
+async def test_alternatives_are_ones_the_member_can_book(dbot: Bot) -> None:
+    for day in ("2026-12-01", "2026-12-02", "2026-12-03"):
+        assert "✅" in await dbot(f"al@dm: /book cork-rubicon {day}")
+    # Fri 4 Dec is nearest to Saturday, but al is at the weekly limit that week.
+    answer = await dbot("al@dm: /book cork-rubicon saturday")
+    assert answer.startswith(
+        "MTU Rubicon Centre is closed on Sat 5 Dec 2026: it opens on Mon, Tue, Wed, Thu, Fri.\n"
+        "Free instead: Mon 7 Dec 2026, whole day at MTU Rubicon Centre"
+    ), answer
+    assert (await dbot("al@dm: 1")).startswith("✅ Booked B4: desk R1 at MTU Rubicon Centre, Mon 7")
+    # bo holds Fri 4 Dec: it is not offered to bo either.
+    await dbot("bo@dm: /book cork-rubicon 2026-12-04")
+    assert "Free instead: Mon 7 Dec 2026, whole day" in await dbot(
+        "bo@dm: /book cork-rubicon saturday"
+    )
+    # Another member is still offered Fri 4 Dec.
+    assert "Free instead: Fri 4 Dec 2026, whole day" in await dbot(
+        "cy@dm: /book cork-rubicon saturday"
+    )
+
+
+async def test_booking_for_someone_names_them_and_the_buttons_keep_for(dbot: Bot) -> None:
+    for day in ("wed", "thu", "fri"):
+        assert "✅" in await dbot(f"ann@dm: /book cork-rubicon {day}")
+    answer = await dbot("/book cork-rubicon today --for ann")
+    assert answer.startswith(
+        "ann has 3 bookings at MTU Rubicon Centre in the week of Mon 30 Nov 2026, its weekly "
+        "limit.\nFree instead: Mon 7 Dec 2026, whole day at MTU Rubicon Centre "
+        "(/book cork-rubicon 2026-12-07 day --for ann)"
+    ), answer
+    assert (await dbot("1")).startswith(
+        "✅ Booked B4 for ann: desk R1 at MTU Rubicon Centre, Mon 7"
+    )
+    assert "ann already has desk R1 at MTU Rubicon Centre then (B2)" in await dbot(
+        "/book cork-rubicon/R2 thu am --for ann"
+    )
+    [booking] = await rows(dbot, Booking, Booking.id == 4)
+    assert booking.booked_by_id is not None and booking.member_id != booking.booked_by_id
+
+
+async def test_booking_for_oneself_is_a_plain_booking(dbot: Bot, console_out: io.StringIO) -> None:
+    assert await dbot("alice@dm: /book cork-rubicon tomorrow --for alice") == (
+        "✅ Booked B1: desk R1 at MTU Rubicon Centre, Wed 2 Dec 2026, whole day.\n"
+        "Check in there by Wed 2 Dec, 10:00 GMT (/checkin B1), or the desk is released for "
+        "others.\n[1] Cancel B1"
+    )
+    assert (await dbot("/book cork-rubicon tomorrow --for admin")).startswith(
+        "✅ Booked B2: desk R2 at MTU Rubicon Centre, Wed 2 Dec 2026, whole day.\n"
+    )
+    await dbot.app.dispatcher.run_until_idle()
+    assert "booked desk" not in console_out.getvalue()
+    assert "Only coordinators" in await dbot("alice@dm: /book cork-rubicon thu --for bob")
+    [mine] = await rows(dbot, Booking, Booking.id == 2)
+    assert mine.booked_by_id is None
+
+
+async def test_desks_on_a_day_that_cannot_be_booked_shows_no_free_desk(
+    dbot: Bot, clock: Clock
+) -> None:
+    assert await dbot("/desks cork-rubicon saturday") == (
+        "MTU Rubicon Centre, Sat 5 Dec 2026:\n"
+        "MTU Rubicon Centre is closed on Sat 5 Dec 2026: it opens on Mon, Tue, Wed, Thu, Fri.\n"
+        "Nearest open day: Mon 7 Dec 2026.\n"
+        "Open Mon, Tue, Wed, Thu, Fri, 08:00–19:00 GMT; check in by 10:00 GMT (morning, whole "
+        "day) or 14:00 GMT (afternoon).\n"
+        "[1] Desks on Mon 7 Dec 2026"
+    )
+    assert (await dbot("1")).startswith("MTU Rubicon Centre, Mon 7 Dec 2026:\n• R1 (window): free")
+    christmas = await dbot("/desks cork-rubicon 2026-12-25")
+    assert christmas.splitlines()[1:4] == [
+        "MTU Rubicon Centre is closed on Fri 25 Dec 2026: it is a holiday there.",
+        "MTU Rubicon Centre takes bookings up to 14 days ahead, until Tue 15 Dec 2026.",
+        "Nearest open day: Tue 15 Dec 2026.",
+    ]
+    assert "free" not in christmas and "free" not in await dbot("/desks cork-rubicon 2026-11-30")
+    # Today in Istanbul is past the morning's deadline: only afternoons are offered.
+    assert "• K1 (monitor): free in the afternoon" in await dbot("/desks istanbul-teknopark")
+    # On a Saturday, /facilities opens Cork's desks on Monday (Istanbul's are open today).
+    clock.now = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
+    listing = await dbot("/facilities")
+    assert "/desks <facility> [date] shows what is free" in listing
+    assert (await dbot("3")).startswith("MTU Rubicon Centre, Mon 7 Dec 2026:\n")
+    await dbot("/facilities")
+    assert (await dbot("4")).startswith("Teknopark Istanbul coworking floor, Sat 5 Dec 2026:\n")
+
+
+async def test_the_coordinator_view_of_desks_reads_cleanly(dbot: Bot, clock: Clock) -> None:
+    await dbot("a1@dm: /book cork-rubicon/R1 tomorrow")
+    await dbot("a2@dm: /book cork-rubicon/R2 tomorrow am")
+    clock.now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    await dbot("a1@dm: /checkin B1")
+    assert await dbot("a1@dm: /checkin B1") == (
+        "You already checked in to B1 (desk R1) at 09:00 GMT."
+    )
+    listing = await dbot("/desks cork-rubicon")
+    assert listing.splitlines()[1:3] == [
+        "• R1 (window): a1, whole day (B1, checked in)",
+        "• R2: free in the afternoon · a2, morning (B2)",
+    ]
+
+
+async def test_wording_of_visibility_weekly_and_features(dbot: Bot) -> None:
+    assert await dbot("alice@dm: /visibility") == (
+        "/whosin does not list you now. Say /visibility on or /visibility off (with your "
+        "organisation: /visibility on <organisation>).\n[1] Show me"
+    )
+    assert (await dbot("alice@dm: 1")).startswith("/whosin now lists you, as alice")
+    assert (await dbot("alice@dm: /visibility")).endswith("[1] Hide me")
+    assert (await dbot("/book cork-rubicon monday --weekly 13")).startswith(
+        "--weekly takes 1 to 12 weeks, e.g. /book cork-rubicon monday --weekly 4.\nUsage: /book"
+    )
+    assert "/cancelbooking B1 --series cancels a booking and the rest of its series." in (
+        await dbot("/book cork-rubicon monday --weekly 2")
+    )
+    assert "No desk at MTU Rubicon Centre has printer; its desks have: monitor, window." in (
+        await dbot("bob@dm: /book cork-rubicon 2026-12-03 --with printer")
+    )
+    # A desk named without the feature, another free with it: which one?
+    assert await dbot("carol@dm: /book cork-rubicon/R5 2026-12-02 --with window") == (
+        "Desk R5 has no window; R1 has and is free then. Which one?\n[1] Book R1  [2] Book R5"
+    )
+    assert (await dbot("carol@dm: 1")).startswith("✅ Booked B4: desk R1")
+    assert "Desk R3 has no window, and no free desk there has." in await dbot(
+        "dan@dm: /book cork-rubicon/R3 2026-12-02 --with window"
+    )
+
+
+async def test_whosin_leaves_out_a_missing_organisation_and_the_hint_for_the_visible(
+    dbot: Bot,
+) -> None:
+    await dbot("a2@dm: /visibility on")
+    await dbot("a2@dm: /book cork-rubicon/R2 tomorrow")
+    assert await dbot("a2@dm: /whosin cork-rubicon tomorrow") == (
+        "Who's in at MTU Rubicon Centre, Wed 2 Dec 2026:\n• a2 (desk R2, whole day)"
+    )
+    assert (await dbot("b3@dm: /whosin cork-rubicon tomorrow")).endswith(
+        "\n/visibility on lists you too when you book."
+    )
+
+
+async def test_bulk_cancellation_asks_first_and_a_single_one_does_not(dbot: Bot) -> None:
+    for day in ("2026-12-02", "2026-12-03"):
+        await dbot(f"al@dm: /book cork-rubicon {day}")
+    assert await dbot("al@dm: /cancelbooking --from 2026-12-01 --to 2026-12-31") == (
+        "Cancel these 2 bookings from Tue 1 Dec 2026 to Thu 31 Dec 2026?\n"
+        "• B1: desk R1 at MTU Rubicon Centre, Wed 2 Dec 2026, whole day\n"
+        "• B2: desk R1 at MTU Rubicon Centre, Thu 3 Dec 2026, whole day\n"
+        "[1] Cancel 2 bookings  [2] Keep them"
+    )
+    assert len(await rows(dbot, BookingSlot)) == 4
+    assert (await dbot("al@dm: 1")).startswith("Cancelled 2 bookings from Tue 1 Dec 2026")
+    assert await rows(dbot, BookingSlot) == []
+    await dbot("al@dm: /book cork-rubicon 2026-12-04")
+    assert (await dbot("al@dm: /cancelbooking --from 2026-12-01 --to 2026-12-31")).startswith(
+        "Cancelled 1 booking from Tue 1 Dec 2026"
+    )
+
+
+async def test_occupancy_names_holidays_and_help_explains_checkin_and_the_topic(
+    dbot: Bot,
+) -> None:
+    week = (await dbot.reply("/occupancy cork-rubicon 2026-12-25 csv")).text.splitlines()
+    assert week[1:6] == [
+        "Mon 21 Dec 2026: morning 0/5 · afternoon 0/5 · checked in 0 · released 0",
+        "Tue 22 Dec 2026: morning 0/5 · afternoon 0/5 · checked in 0 · released 0",
+        "Wed 23 Dec 2026: morning 0/5 · afternoon 0/5 · checked in 0 · released 0",
+        "Thu 24 Dec 2026: morning 0/5 · afternoon 0/5 · checked in 0 · released 0",
+        "Fri 25 Dec 2026: holiday",
+    ]
+    assert await dbot("/help checkin") == (
+        "/checkin <id>\n"
+        "Check in at an event on its day (E12); B34 names a desk booking.\n"
+        "E12 is an event, B34 a desk booking; a plain number (12) checks in whichever of yours "
+        "it names, and asks which when it could be both."
+    )
+    help_occupancy = await dbot("/help occupancy")
+    assert "sends each Monday one line per facility on the week before's use" in help_occupancy
+
+
+async def test_translations_read_naturally(dbot: Bot) -> None:
+    await dbot("fr1@dm: /lang fr")
+    closed = await dbot("fr1@dm: /book cork-rubicon saturday")
+    assert "jours d’ouverture lun., mar., mer., jeu., ven.\n" in closed, closed
+    await dbot("es1@dm: /lang es")
+    assert "con hasta 14 días de antelación" in await dbot("es1@dm: /book cork-rubicon 2026-12-16")
+    assert "/desks &lt;espacio&gt; [fecha] muestra" not in await dbot("es1@dm: /facilities")
+    assert "/desks <espacio> [fecha] muestra lo que está libre" in await dbot("es1@dm: /facilities")
+    await dbot("it1@dm: /lang it")
+    assert "fino a 14 giorni in anticipo" in await dbot("it1@dm: /book cork-rubicon 2026-12-16")
+    await dbot("tr1@dm: /lang tr")
+    assert "(evry-genopole), bilim parkı, Paris / Évry ·" in await dbot("tr1@dm: /facilities")

@@ -418,10 +418,11 @@ async def test_events_are_listed_a_page_at_a_time(bot: Bot) -> None:
         await bot(f'/newevent "Clinic {day}" 2026-12-{day:02d} 10:00-11:00 --yes')
     first = await bot("/events")
     assert first.count(" · Clinic ") == 5
-    assert first.endswith("Page 1 of 2. /event E1 shows one, with its buttons.\n[1] Next")
+    # The magazine's paging labels (its msgids, so one translation serves both).
+    assert first.endswith("Page 1 of 2. /event E1 shows one, with its buttons.\n[1] Next ▶")
     second = await bot("1")
     assert "E6 · " in second and "E7 · " in second and "E1 · " not in second
-    assert second.endswith("[1] Previous")
+    assert second.endswith("[1] ◀ Previous")
 
 
 async def member_ids(bot: Bot, *names: str) -> list[int]:

@@ -227,13 +227,14 @@ async def test_a_feature_s_topic_can_be_subscribed_to_and_only_declared_topics_c
     assert topics == ["straw"]
 
 
-async def test_the_whole_app_declares_the_four_topics_of_before() -> None:
+async def test_the_whole_app_declares_the_four_topics_of_before_and_the_digest() -> None:
     assert [topic.name for topic in features().topics()] == [
         "announcements",
         "events",
         "desks",  # the weekly occupancy summary
         "polls",
         "magazine",
+        "digest",
     ]
 
 

@@ -77,10 +77,30 @@ async def test_start_in_private_chat_offers_councils_and_sets_home(bot: Bot) -> 
     assert len(labels) == 6
     assert labels[3] == "Turkish council"  # sorted by slug: alcala, bologna, cork, istanbul...
     text = await bot("eve@dm: 4")
-    assert "Your home council is now Turkish council (technoparks, ICT)" in text
-    assert "Europe/Istanbul" in text
-    # Istanbul's language is Turkish, and eve chose no language of her own.
+    # Istanbul's language is Turkish, and eve chose no language of her own: the answer is
+    # in Turkish already, and says so, with the way back to the language she had.
     turkish = bot.app.catalogs.translator("tr")
+    assert text == "\n".join(
+        [
+            turkish(
+                "Your home council is now <b>{council}</b>. Times in private chats are shown in "
+                "{zone}. Send /help to see what you can do.",
+                council="Turkish council (technoparks, ICT)",
+                zone="Europe/Istanbul",
+            )
+            .replace("<b>", "")
+            .replace("</b>", ""),
+            turkish(
+                "From now on I speak to you in {language}, your council's language; "
+                "/lang {code} me switches back to {previous}.",
+                language="Türkçe",
+                code="en",
+                previous="İngilizce",
+            ),
+        ]
+    )
+    # A home council of the language already spoken changes nothing, and says nothing of it.
+    assert "From now on" not in await bot("ann@dm: /start cork")
     expected = turkish("Home council: {council}", council="Turkish council (technoparks, ICT)")
     assert expected in await bot("eve@dm: /whoami")
 
@@ -216,12 +236,12 @@ async def test_subscribe_and_unsubscribe(bot: Bot) -> None:
     )
     assert (await bot("sam: /subscribe events")).startswith("You were already subscribed")
     assert (await bot("sam: /subscribe magazine all")).startswith(
-        "Subscribed: I will send you magazine issues for all councils"
+        "Subscribed: I will send you magazine issues by direct message"  # no council
     )
     assert (await bot("sam: /subscribe polls paris")).startswith("Subscribed")
     whoami = await bot("sam: /whoami")
     assert "events (cork)" in whoami
-    assert "magazine issues (all councils)" in whoami
+    assert "magazine issues, polls (paris)" in whoami
     assert "polls (paris)" in whoami
     assert (await bot("sam: /subscribe weather")).startswith("“weather” is not one of:")
     assert await bot("sam: /unsubscribe polls paris") == (
@@ -259,7 +279,7 @@ async def test_subscribing_without_any_council_asks_which(bot: Bot, chat: str) -
     reply = await bot.reply(f"sam@{chat}: /subscribe polls")
     assert reply.text == (
         "Which council's polls do you want? Choose one below, or all of them, "
-        "or send /subscribe announcements|events|desks|polls|magazine [council]."
+        "or send /subscribe announcements|events|desks|polls|magazine|digest [council]."
     )
     commands = [button.command for button in reply.button_list]
     assert commands[0] == "/subscribe polls alcala"
@@ -324,7 +344,7 @@ async def test_whoami_shows_each_member_only_their_own_roles_and_subscriptions(
         "Language: English\n"
         "Home council: none yet (/start)\n"
         f"Roles: coordinator of French council (Essonne), coordinator of {CORK}\n"
-        "Subscriptions: events (cork), magazine issues (all councils), polls (paris)"
+        "Subscriptions: events (cork), magazine issues, polls (paris)"
     )
     first = await bot("bob: /whoami")
     bob_id = first.split("#", 1)[1].split(")", 1)[0]
@@ -360,7 +380,7 @@ async def test_link_account_merges_members(bot: Bot) -> None:
     whoami = await bot("alice2@dm: /whoami")
     assert "@alice (alice)\n" in whoami and "@alice2 (alice2)" in whoami
     assert "coordinator of Emilia-Romagna council" in whoami
-    assert whoami.count("magazine issues (all councils)") == 1  # the duplicate collapsed
+    assert whoami.count("magazine issues") == 1  # the duplicate collapsed
     assert "events (cork)" in whoami
     assert await count(bot, Identity, Identity.user_id.in_(["alice", "alice2"])) == 2
 
@@ -423,7 +443,7 @@ async def test_failed_first_command_still_registers_the_speaker(bot: Bot) -> Non
 
 async def test_bad_arguments_change_nothing(bot: Bot) -> None:
     assert await bot("/subscribe") == (
-        "Please give the topic.\nUsage: /subscribe announcements|events|desks|polls|magazine [council]"
+        "Please give the topic.\nUsage: /subscribe announcements|events|desks|polls|magazine|digest [council]"
     )
     assert (await bot("/subscribe events cork extra")).startswith("I didn't expect extra.")
     assert (await bot("/subscribe events --at noon")).startswith("I don't know the option --at.")
@@ -431,7 +451,7 @@ async def test_bad_arguments_change_nothing(bot: Bot) -> None:
     # An unclosed quote is refused by every command: what it swallowed is a guess.
     assert await bot('/subscribe events "cork') == (
         'The quote that opens at "cork has no closing ": add it, or leave the quotes out.\n'
-        "Usage: /subscribe announcements|events|desks|polls|magazine [council]"
+        "Usage: /subscribe announcements|events|desks|polls|magazine|digest [council]"
     )
     assert await count(bot, Subscription) == 0
     assert (await bot('/subscribe events "cork"')).startswith("Subscribed")

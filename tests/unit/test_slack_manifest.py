@@ -42,4 +42,5 @@ def test_the_manifest_subscribes_to_the_events_the_adapter_handles() -> None:
         "channel_left",
         "group_left",
         "message.im",
+        "app_home_opened",
     }

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -86,6 +87,9 @@ class ConsoleTarget:
         self._stdout = stdout
         self._bold = bold
         self._count = 0
+        # The buttons of the latest message delivered to each console chat (by the name the
+        # console shows: "dm:bob" or "cork-chat"), so that a number typed there presses them.
+        self.posted: dict[str, Pressable] = {}
 
     async def deliver(self, message: Outgoing) -> str | None:
         """Print the message with the chat it is for."""
@@ -96,6 +100,9 @@ class ConsoleTarget:
         if message.file is not None:
             body += f"\n(file: {message.file.filename}, {message.file.size} bytes)"
         self._write(f"[to {_chat(message)}] {body}")
+        self.posted[_chat(message)] = Pressable(
+            str(self._count), [b for row in message.buttons for b in row]
+        )
         return str(self._count)
 
     async def edit(self, message: Outgoing, message_id: str) -> None:
@@ -104,6 +111,11 @@ class ConsoleTarget:
         if message.image_url:
             body += f"\n(picture: {message.image_url})"
         self._write(f"[edited in {_chat(message)}, message {message_id}] {body}")
+        latest = self.posted.get(_chat(message))
+        if latest is not None and latest.message_id == message_id:
+            self.posted[_chat(message)] = Pressable(
+                message_id, [b for row in message.buttons for b in row], latest.at
+            )
 
     async def delete(self, message: Outgoing, message_id: str) -> None:
         """Print that a message was deleted."""
@@ -125,6 +137,15 @@ def _chat(message: Outgoing) -> str:
     return f"{PRIVATE_CHAT}:{message.chat_id}" if private else message.chat_id
 
 
+@dataclass(frozen=True, slots=True)
+class Pressable:
+    """The buttons a number typed in a console chat presses, and when they were shown."""
+
+    message_id: str | None
+    buttons: list[Button]
+    at: int = field(default_factory=time.monotonic_ns)
+
+
 @dataclass(slots=True)
 class ConsoleChat:
     """Run a terminal conversation through the router."""
@@ -138,7 +159,12 @@ class ConsoleChat:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     # At a terminal: a prompt, bold text, and a note when a group stays quiet.
     interactive: bool = False
-    _buttons: dict[tuple[str, str], list[Button]] = field(default_factory=dict)
+    # Messages the outbox delivered to console chats: their buttons can be pressed too.
+    target: ConsoleTarget | None = None
+    # In a script, waits until what the last line queued has been delivered, so that a
+    # number on the next line can press the buttons of a post or a direct message.
+    settle: Callable[[], Awaitable[None]] | None = None
+    _buttons: dict[tuple[str, str], Pressable] = field(default_factory=dict)
 
     async def setup(self) -> None:
         """Make sure the default chat is linked to the chosen council."""
@@ -173,7 +199,7 @@ class ConsoleChat:
         sender = Identity(platform=Platform.CONSOLE, user_id=user, username=user, display_name=user)
         chat = self._chat(chat_name, user)
         if text.isdecimal():
-            pressed = self._buttons.get(key, [])
+            pressed = self._pressable(key, chat)
             index = int(text) - 1
             if not 0 <= index < len(pressed):
                 t = await self.router.translator_for(sender, chat)
@@ -210,8 +236,17 @@ class ConsoleChat:
         name, args = split_command(text)
         command = Command(name=name, args=args, sender=sender, chat=chat, received_at=self.clock())
         reply = await self.router.handle(command)
-        self._buttons[key] = reply.button_list
+        self._buttons[key] = Pressable(None, reply.button_list)
         return reply
+
+    def _pressable(self, key: tuple[str, str], chat: Chat) -> list[Button]:
+        """Return the buttons of the latest message this person saw here: the bot's reply to
+        them, or a message delivered to this chat since (a post, a reminder, a request)."""
+        shown = [self._buttons.get(key)]
+        if self.target is not None:
+            shown.append(self.target.posted.get(chat.chat_id))
+        latest = max((s for s in shown if s is not None), key=lambda s: s.at, default=None)
+        return latest.buttons if latest is not None else []
 
     async def run(self) -> None:
         """Converse until end of input."""
@@ -232,6 +267,8 @@ class ConsoleChat:
                     self._print("")
                     return
             else:
+                if self.settle is not None:
+                    await self.settle()
                 line = await asyncio.to_thread(self.stdin.readline)
                 if not line:
                     return

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from councilbot.commands import broadcasts
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
-from councilbot.core.features import Feature, JobKind, JobRun, Topic
+from councilbot.core.features import Feature, JobKind, JobRun, MemberData, Topic
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import (
     ArgModel,
@@ -800,4 +800,10 @@ FEATURE = Feature(
     commands=COMMANDS,
     jobs=(JobKind(announcements.SEND_JOB, run=send_due, missed=note_missed),),
     topic=Topic(announcements.TOPIC, N_("announcements")),
+    # Kept when their author is erased: they are the councils' published content.
+    member=MemberData(
+        export=announcements.export_authored,
+        forget=announcements.forget_author,
+        digest=announcements.digest_sections,
+    ),
 )

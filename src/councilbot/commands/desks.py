@@ -16,7 +16,7 @@ from markupsafe import Markup
 from pydantic import Field, create_model
 
 from councilbot.core.errors import Forbidden, InvalidInput, NotFound
-from councilbot.core.features import Choices, Feature, JobKind, JobRun, Topic
+from councilbot.core.features import Choices, Feature, JobKind, JobRun, MemberData, Topic
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import (
     ArgModel,
@@ -69,7 +69,8 @@ BookArgs: type[ArgModel] = create_model(
     target=(Annotated[str, Field(title=N_("facility or desk")), Picked("facility")], ...),
     date=(Annotated[LocalDate, Field(title=N_("date"))], ...),
     slot=(Annotated[Literal["am", "pm", "day"], Field(title=N_("slot"))], "day"),
-    weekly=(Annotated[int | None, Field(title=N_("weeks"), ge=1, le=12), Flag()], None),
+    # 1 to 12, checked by /book itself so that the refusal says so.
+    weekly=(Annotated[int | None, Field(title=N_("weeks")), Flag()], None),
     **{
         "with": (Annotated[str | None, Field(title=N_("feature"), max_length=40), Flag()], None),
         "for": (Annotated[str | None, Field(title=N_("user"), max_length=100), Flag()], None),
@@ -81,6 +82,7 @@ CancelArgs: type[ArgModel] = create_model(
     __base__=ArgModel,
     id=(Annotated[str | None, Field(title=N_("id"))], None),
     series=(Annotated[bool, Field(title=N_("the rest of its series")), Flag()], False),
+    yes=(Annotated[bool, Field(title=N_("without asking")), Flag()], False),
     **{
         "from": (Annotated[LocalDate | None, Field(title=N_("date")), Flag()], None),
         "to": (Annotated[LocalDate | None, Field(title=N_("date")), Flag()], None),
@@ -88,8 +90,11 @@ CancelArgs: type[ArgModel] = create_model(
 )
 
 
+MAX_WEEKS = 12  # the longest weekly series
+
+
 class VisibilityArgs(ArgModel):
-    state: Annotated[Literal["on", "off"], Field(title=N_("on or off"))]
+    state: Annotated[Literal["on", "off"] | None, Field(title=N_("on or off"))] = None
     organisation: Annotated[str | None, Field(title=N_("organisation"), max_length=200), Rest()] = (
         None
     )
@@ -126,24 +131,29 @@ def _offer_label(ctx: Context, offer: service.Offer) -> str:
     )
 
 
-def _refusal(ctx: Context, refused: service.Refused) -> Reply:
-    """Say why a booking was refused and offer what is possible instead, with Book buttons."""
+def _refusal(ctx: Context, refused: service.Refused, extra: str = "") -> Reply:
+    """Say why a booking was refused and offer what is possible instead, with Book buttons.
+
+    `extra`: options the offered commands keep (`--for @ann`), so that a button books for
+    the same member.
+    """
     reason = refused.render(ctx.t)
     lines = [reason]
     buttons = []
     for offer in refused.offers:
+        command = offer.command + extra
         lines.append(
             ctx.t(
                 "Free instead: {offer} (<code>{command}</code>)",
                 offer=_offer_label(ctx, offer),
-                command=offer.command,
+                command=command,
             )
         )
         buttons.append(
             (
                 Button(
                     label=ctx.t("Book {offer}", offer=_offer_label(ctx, offer)),
-                    command=offer.command,
+                    command=command,
                 ),
             )
         )
@@ -209,8 +219,20 @@ async def facilities(ctx: Context, args: FacilitiesArgs) -> Reply:
             )
         )
         if len(buttons) < MAX_BUTTONS:
-            buttons.append(Button(label=facility.slug, command=f"/desks {facility.slug}"))
-    lines.append(ctx.t("/desks &lt;facility&gt; [date] shows what is free; /book books a desk."))
+            # Today when it can be booked, else the nearest open day.
+            today = service.local_today(facility, ctx.now)
+            nearest = service.nearest_open_day(facility, today, now=ctx.now)
+            command = f"/desks {facility.slug}"
+            if nearest is not None and nearest != today:
+                command += f" {nearest.isoformat()}"
+            buttons.append(Button(label=facility.slug, command=command))
+    lines.append(
+        ctx.t(
+            "/desks &lt;{facility}&gt; [{date}] shows what is free; /book books a desk.",
+            facility=ctx.t("facility"),
+            date=ctx.t("date"),
+        )
+    )
     rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
     return Reply(text="\n".join(lines), buttons=rows)
 
@@ -219,7 +241,11 @@ async def facilities(ctx: Context, args: FacilitiesArgs) -> Reply:
 
 
 async def desks(ctx: Context, args: FacilityDayArgs) -> Reply:
-    """Show each desk's free slots on a day at a facility, with Book buttons."""
+    """Show each desk's free slots on a day at a facility, with Book buttons.
+
+    A day that cannot be booked (closed, a holiday, past, beyond the horizon) shows why,
+    no free desk, and a button to the nearest open day.
+    """
     facility, _desk = await service.find_target(ctx.session, args.facility)
     args = _in_facility_zone(ctx, FacilityDayArgs, facility)
     day = args.date or service.local_today(facility, ctx.now)
@@ -231,46 +257,55 @@ async def desks(ctx: Context, args: FacilityDayArgs) -> Reply:
     if coordinator:
         for booking, member in await service.bookings_on(ctx.session, facility, day):
             who.setdefault(booking.desk_id, []).append((booking, member))
-    title = ctx.t(
-        "<b>{facility}</b>, {day} ({zone}):",
-        facility=facility.name,
-        day=_day(ctx, day),
-        zone=str(service.zone_of(facility)),
-    )
-    lines = [title]
-    closed = service.check_rules(
-        facility, day, service.Slot.AM, now=ctx.now
-    ) and service.check_rules(facility, day, service.Slot.PM, now=ctx.now)
-    if closed:
-        lines.append(
-            service.Refused(closed, **service._values(facility, day, Slot.DAY, ctx.now)).render(
-                ctx.t
-            )
-        )
+    lines = [ctx.t("<b>{facility}</b>, {day}:", facility=facility.name, day=_day(ctx, day))]
+    closed = service.closed_reasons(facility, day, now=ctx.now)
+    values = service._values(facility, day, Slot.DAY, ctx.now)
+    for reason in closed:
+        lines.append(service.Refused(reason, **values).render(ctx.t))
     buttons = []
     for desk in all_desks:
         held = taken.get((desk.id, day), set())
-        free = service.free_slot(held)
+        free = None if closed else service.free_slot(held)
+        if free is not None and not service.bookable_until(facility, day, free, ctx.now):
+            # Today after the morning's check-in deadline: only an afternoon is left.
+            late_pm = "pm" not in held and service.bookable_until(facility, day, Slot.PM, ctx.now)
+            free = Slot.PM if late_pm else None
+        bookings = who.get(desk.id, [])
+        if closed and not bookings:
+            continue
         features = f" ({', '.join(desk.features)})" if desk.features else ""
+        parts = []
         if free is Slot.DAY:
-            state = ctx.t("free all day")
+            parts.append(ctx.t("free all day"))
         elif free is not None:
-            state = ctx.t("free in the {slot}", slot=service.slot_label(ctx.t, free))
-        else:
-            state = ctx.t("booked")
-        line = ctx.t("• {desk}{features}: {state}", desk=desk.code, features=features, state=state)
-        for booking, member in who.get(desk.id, []):
-            line += Markup(" · ") + ctx.t(
-                "{slot}: {name} (B{id}, {status})",
-                slot=service.slot_label(ctx.t, booking.slot),
-                name=member.display_name,
-                id=booking.id,
-                status=ctx.t(STATUS_LABELS[booking.status]),
-            )
-        lines.append(line)
+            parts.append(ctx.t("free in the {slot}", slot=service.slot_label(ctx.t, free)))
+        elif not bookings:
+            parts.append(ctx.t("booked"))
+        for booking, member in bookings:
+            if booking.status is BookingStatus.CHECKED_IN:
+                parts.append(
+                    ctx.t(
+                        "{name}, {slot} (B{id}, checked in)",
+                        name=member.display_name,
+                        slot=service.slot_label(ctx.t, booking.slot),
+                        id=booking.id,
+                    )
+                )
+            else:
+                parts.append(
+                    ctx.t(
+                        "{name}, {slot} (B{id})",
+                        name=member.display_name,
+                        slot=service.slot_label(ctx.t, booking.slot),
+                        id=booking.id,
+                    )
+                )
+        state = Markup(" · ").join(parts)
+        lines.append(
+            ctx.t("• {desk}{features}: {state}", desk=desk.code, features=features, state=state)
+        )
         if (
             free is not None
-            and not closed
             and len(buttons) < MAX_BUTTONS
             and service.bookable_until(facility, day, free, ctx.now)
         ):
@@ -284,18 +319,31 @@ async def desks(ctx: Context, args: FacilityDayArgs) -> Reply:
                     command=f"/book {facility.slug}/{desk.code} {day.isoformat()} {free.value}",
                 )
             )
+    rows = [tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3)]
+    if closed:
+        nearest = service.nearest_open_day(facility, day, now=ctx.now)
+        if nearest is not None:
+            lines.append(ctx.t("Nearest open day: {day}.", day=_day(ctx, nearest)))
+            rows.append(
+                (
+                    Button(
+                        label=ctx.t("Desks on {day}", day=_day(ctx, nearest)),
+                        command=f"/desks {facility.slug} {nearest.isoformat()}",
+                    ),
+                )
+            )
+
     lines.append(
         ctx.t(
             "Open {days}, {opens}–{closes}; check in by {am} (morning, whole day) or {pm} (afternoon).",
             days=service.OpenDays(rules.open_days).names(ctx.t),
             opens=rules.opens.strftime("%H:%M"),
-            closes=rules.closes.strftime("%H:%M"),
-            am=rules.checkin_am.strftime("%H:%M"),
-            pm=rules.checkin_pm.strftime("%H:%M"),
+            closes=service.clock(facility, day, rules.closes),
+            am=service.clock(facility, day, rules.checkin_am),
+            pm=service.clock(facility, day, rules.checkin_pm),
         )
     )
-    rows = tuple(tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3))
-    return Reply(text="\n".join(lines), buttons=rows)
+    return Reply(text="\n".join(lines), buttons=tuple(rows))
 
 
 # /book ---------------------------------------------------------------------------------------
@@ -309,16 +357,46 @@ async def book(ctx: Context, args: Any) -> Reply:
     features = [getattr(args, "with")] if getattr(args, "with") else []
     member_id, booked_by, for_member = ctx.member.id, None, None
     if getattr(args, "for"):
-        if not await access.can_coordinate(ctx.session, ctx.actor, facility.council):
-            raise Forbidden(
-                N_("Only coordinators of {council} can book {facility} for someone else."),
-                council=facility.council.name,
-                facility=facility.name,
-            ).about("for")
-        for_member = await members.find_member(
-            ctx.session, getattr(args, "for"), prefer=ctx.command.sender.platform
+        for_member = await _for_whom(ctx, facility, getattr(args, "for"))
+        if for_member is not None:
+            member_id, booked_by = for_member.id, ctx.member.id
+    extra = (
+        f" --for {_for_reference(for_member, getattr(args, 'for'))}"
+        if for_member is not None
+        else ""
+    )
+    if desk is not None and features and not args.weekly:
+        lacking = [f for f in features if f.lower() not in [x.lower() for x in desk.features]]
+        other = (
+            await service.free_desk_with(ctx.session, facility, args.date, slot, lacking)
+            if lacking and service.check_rules(facility, args.date, slot, now=ctx.now) is None
+            else None
         )
-        member_id, booked_by = for_member.id, ctx.member.id
+        if other is not None:
+            # Which matters more, the desk named or the feature? Ask, booking nothing yet.
+            day = args.date.isoformat()
+            same = f"/book {facility.slug}/{desk.code} {day} {slot.value}{extra}"
+            instead = f"/book {facility.slug}/{other.code} {day} {slot.value}{extra}"
+            return Reply(
+                text=ctx.t(
+                    "Desk {desk} has no {feature}; {other} has and is free then. Which one?",
+                    desk=desk.code,
+                    feature=", ".join(lacking),
+                    other=other.code,
+                ),
+                buttons=(
+                    (
+                        Button(label=ctx.t("Book {desk}", desk=other.code), command=instead),
+                        Button(label=ctx.t("Book {desk}", desk=desk.code), command=same),
+                    ),
+                ),
+            )
+    if args.weekly is not None and not 1 <= args.weekly <= MAX_WEEKS:
+        raise InvalidInput(
+            N_("--weekly takes 1 to {most} weeks, e.g. /book {facility} monday --weekly 4."),
+            most=MAX_WEEKS,
+            facility=facility.slug,
+        ).about("weekly")
     if args.weekly:
         return await _book_weekly(
             ctx, args, facility, desk, slot, features, member_id, booked_by, for_member
@@ -334,9 +412,10 @@ async def book(ctx: Context, args: Any) -> Reply:
             now=ctx.now,
             features=features,
             booked_by_id=booked_by,
+            member_name=for_member.display_name if for_member is not None else None,
         )
     except service.Refused as refused:
-        return _refusal(ctx, refused)
+        return _refusal(ctx, refused, extra)
     booking = booked.booking
     lines = []
     if for_member is not None:
@@ -357,13 +436,33 @@ async def book(ctx: Context, args: Any) -> Reply:
                 booking=service.describe(ctx.t, booking),
             )
         )
+    buttons = [_booking_buttons(ctx, booking)]
     if booked.preferred_missing:
-        lines.append(
-            ctx.t(
-                "No free desk there has {feature}; this one was the best left.",
-                feature=", ".join(booked.preferred_missing),
+        feature = ", ".join(booked.preferred_missing)
+        if desk is not None:
+            lines.append(
+                ctx.t(
+                    "Desk {desk} has no {feature}, and no free desk there has.",
+                    desk=desk.code,
+                    feature=feature,
+                )
             )
-        )
+        elif not set(booked.preferred_missing) & set(booked.features_here):
+            lines.append(
+                ctx.t(
+                    "No desk at {facility} has {feature}; its desks have: {features}.",
+                    facility=facility.name,
+                    feature=feature,
+                    features=", ".join(booked.features_here) or "—",
+                )
+            )
+        else:
+            lines.append(
+                ctx.t(
+                    "No free desk there has {feature}; this one was the best left.",
+                    feature=feature,
+                )
+            )
     lines.append(
         ctx.t(
             "Check in there by {deadline} (/checkin B{id}), or the desk is released for others.",
@@ -371,7 +470,37 @@ async def book(ctx: Context, args: Any) -> Reply:
             id=booking.id,
         )
     )
-    return Reply(text="\n".join(lines), buttons=(_booking_buttons(ctx, booking),))
+    return Reply(text="\n".join(lines), buttons=tuple(buttons))
+
+
+async def _for_whom(ctx: Context, facility: Facility, reference: str) -> Member | None:
+    """Read `--for`: the member booked for, or None when it names the one booking (a plain
+    booking). Only coordinators of the facility's council book for someone else."""
+    coordinator = await access.can_coordinate(ctx.session, ctx.actor, facility.council)
+    refused = Forbidden(
+        N_("Only coordinators of {council} can book {facility} for someone else."),
+        council=facility.council.name,
+        facility=facility.name,
+    ).about("for")
+    try:
+        member = await members.find_member(
+            ctx.session, reference, prefer=ctx.command.sender.platform
+        )
+    except NotFound:
+        if not coordinator:
+            raise refused from None
+        raise
+    if member.id == ctx.member.id:
+        return None
+    if not coordinator:
+        raise refused
+    return member
+
+
+def _for_reference(member: Member, typed: str) -> str:
+    """Name a member in a command the way /book --for reads it again: as typed, or `#12`."""
+    typed = typed.strip()
+    return typed if typed and not any(c.isspace() for c in typed) else f"#{member.id}"
 
 
 async def _tell_booked_for(ctx: Context, booking: Booking) -> None:
@@ -449,6 +578,7 @@ async def _book_weekly(
                 features=features,
                 booked_by_id=booked_by,
                 series_id=series,
+                member_name=for_member.display_name if for_member is not None else None,
             )
         except service.Refused as refused:
             lines.append(
@@ -471,7 +601,8 @@ async def _book_weekly(
     if made:
         lines.append(
             ctx.t(
-                "/cancelbooking B{id} --series cancels the series from a booking on.", id=made[0].id
+                "/cancelbooking B{id} --series cancels a booking and the rest of its series.",
+                id=made[0].id,
             )
         )
         if for_member is not None:
@@ -524,8 +655,32 @@ async def mybookings(ctx: Context, _args: NoArgs) -> Reply:
 # /cancelbooking --------------------------------------------------------------------------------
 
 
+def _confirm_cancel(ctx: Context, targets: list[Booking], heading: str, command: str) -> Reply:
+    """Ask before cancelling several bookings at once: Cancel N bookings / Keep them."""
+    lines = [heading]
+    lines += [
+        ctx.t("• B{id}: {booking}", id=b.id, booking=service.describe(ctx.t, b)) for b in targets
+    ]
+    buttons = (
+        (
+            Button(
+                label=ctx.t.plural(
+                    "Cancel {count} booking", "Cancel {count} bookings", len(targets)
+                ),
+                command=f"{command} --yes",
+            ),
+            Button(label=ctx.t("Keep them"), command="/mybookings"),
+        ),
+    )
+    return Reply(text="\n".join(lines), buttons=buttons)
+
+
 async def cancelbooking(ctx: Context, args: Any) -> Reply:
-    """Cancel a booking (--series: the rest of its series), or every one of yours in a range."""
+    """Cancel a booking (--series: the rest of its series), or every one of yours in a range.
+
+    Several bookings at once are listed first, with Cancel N bookings / Keep them buttons
+    (`--yes` cancels without asking).
+    """
     first, last = getattr(args, "from"), args.to
     if first is not None or last is not None:
         if args.id is not None or first is None or last is None:
@@ -534,13 +689,27 @@ async def cancelbooking(ctx: Context, args: Any) -> Reply:
                     "Give both --from and --to, and no booking id: /cancelbooking --from 2026-12-21 --to 2026-12-31."
                 )
             )
-        done = await service.cancel_range(ctx.session, ctx.member.id, first, last, now=ctx.now)
-        if not done:
+        targets = await service.in_range(ctx.session, ctx.member.id, first, last, now=ctx.now)
+        if not targets:
             return ctx.reply(
                 "You have no booking from {first} to {last}; nothing was cancelled.",
                 first=_day(ctx, first),
                 last=_day(ctx, last),
             )
+        if len(targets) > 1 and not args.yes:
+            return _confirm_cancel(
+                ctx,
+                targets,
+                ctx.t.plural(
+                    "Cancel {count} booking from {first} to {last}?",
+                    "Cancel these {count} bookings from {first} to {last}?",
+                    len(targets),
+                    first=_day(ctx, first),
+                    last=_day(ctx, last),
+                ),
+                f"/cancelbooking --from {first.isoformat()} --to {last.isoformat()}",
+            )
+        done = await service.end_all(ctx.session, targets, now=ctx.now)
         lines = [
             ctx.t.plural(
                 "Cancelled {count} booking from {first} to {last}:",
@@ -561,19 +730,31 @@ async def cancelbooking(ctx: Context, args: Any) -> Reply:
             )
         ).about("id")
     number = service.parse_booking_id(args.id)
-    done = await service.cancel(ctx.session, ctx.actor, number, now=ctx.now, series=args.series)
-    if len(done) == 1:
-        booking = done[0]
-        lines = [
-            ctx.t(
-                "Cancelled B{id}: {booking}. The desk is free for others.",
-                id=booking.id,
-                booking=service.describe(ctx.t, booking),
-            )
-        ]
+    targets = await service.to_cancel(
+        ctx.session, ctx.actor, number, now=ctx.now, series=args.series
+    )
+    if len(targets) > 1 and not args.yes:
+        return _confirm_cancel(
+            ctx,
+            targets,
+            ctx.t.plural(
+                "Cancel {count} booking of the series?",
+                "Cancel these {count} bookings of the series?",
+                len(targets),
+            ),
+            f"/cancelbooking B{number} --series",
+        )
+    done = await service.end_all(ctx.session, targets, now=ctx.now)
+    for booking in done:
         if booking.member_id != ctx.member.id:
             await _tell_cancelled(ctx, booking)
-        return Reply(text="\n".join(lines))
+    if len(done) == 1:
+        booking = done[0]
+        return ctx.reply(
+            "Cancelled B{id}: {booking}. The desk is free for others.",
+            id=booking.id,
+            booking=service.describe(ctx.t, booking),
+        )
     lines = [
         ctx.t.plural(
             "Cancelled {count} booking of the series:",
@@ -642,15 +823,25 @@ async def whosin(ctx: Context, args: FacilityDayArgs) -> Reply:
         ctx.t("<b>Who's in at {facility}</b>, {day}:", facility=facility.name, day=_day(ctx, day))
     ]
     for booking, member, organisation in shown:
-        lines.append(
-            ctx.t(
-                "• {name}, {organisation} (desk {desk}, {slot})",
-                name=member.display_name,
-                organisation=organisation or "—",
-                desk=booking.desk.code,
-                slot=service.slot_label(ctx.t, booking.slot),
+        if organisation:
+            lines.append(
+                ctx.t(
+                    "• {name}, {organisation} (desk {desk}, {slot})",
+                    name=member.display_name,
+                    organisation=organisation,
+                    desk=booking.desk.code,
+                    slot=service.slot_label(ctx.t, booking.slot),
+                )
             )
-        )
+        else:  # no organisation given and no home council
+            lines.append(
+                ctx.t(
+                    "• {name} (desk {desk}, {slot})",
+                    name=member.display_name,
+                    desk=booking.desk.code,
+                    slot=service.slot_label(ctx.t, booking.slot),
+                )
+            )
     if not shown and not hidden:
         lines.append(ctx.t("Nobody has booked yet."))
     if hidden:
@@ -661,12 +852,36 @@ async def whosin(ctx: Context, args: FacilityDayArgs) -> Reply:
                 hidden,
             )
         )
-    lines.append(ctx.t("/visibility on lists you too when you book."))
+    visible, _organisation = await service.visibility_of(ctx.session, ctx.member.id)
+    if not visible:
+        lines.append(ctx.t("/visibility on lists you too when you book."))
     return Reply(text="\n".join(lines))
 
 
 async def visibility(ctx: Context, args: VisibilityArgs) -> Reply:
     """Choose whether /whosin lists you at the facilities you book (off by default)."""
+    if args.state is None:
+        visible, _organisation = await service.visibility_of(ctx.session, ctx.member.id)
+        if visible:
+            current = ctx.t("/whosin lists you now.")
+        else:
+            current = ctx.t("/whosin does not list you now.")
+        text = Markup(" ").join(
+            [
+                current,
+                ctx.t(
+                    "Say /visibility on or /visibility off (with your organisation: "
+                    "/visibility on &lt;{organisation}&gt;).",
+                    organisation=ctx.t("organisation"),
+                ),
+            ]
+        )
+        button = (
+            Button(label=ctx.t("Hide me"), command="/visibility off")
+            if visible
+            else Button(label=ctx.t("Show me"), command="/visibility on")
+        )
+        return Reply(text=text, buttons=((button,),), private=True)
     profile = await service.set_visibility(
         ctx.session, ctx.member.id, args.state == "on", args.organisation, now=ctx.now
     )
@@ -680,8 +895,9 @@ async def visibility(ctx: Context, args: VisibilityArgs) -> Reply:
         )
     return ctx.reply(
         "/whosin now lists you, as {name}, wherever you book. Add your organisation: "
-        "/visibility on &lt;organisation&gt;.",
+        "/visibility on &lt;{organisation}&gt;.",
         name=ctx.member.display_name,
+        organisation=ctx.t("organisation"),
     )
 
 
@@ -703,18 +919,25 @@ async def occupancy(ctx: Context, args: OccupancyArgs) -> Reply:
         desks=ctx.t.plural("{count} desk", "{count} desks", report.desks),
     )
     lines = [title]
+    dated: list[tuple[date, Any]] = [
+        (holiday, ctx.t("{day}: holiday", day=_day(ctx, holiday))) for holiday in report.holidays
+    ]
     for index, booked_day in enumerate(report.days):
-        lines.append(
-            ctx.t(
-                "{day}: morning {am}/{desks} · afternoon {pm}/{desks} · checked in {checked} · released {released}",
-                day=_day(ctx, booked_day),
-                am=report.am[index],
-                pm=report.pm[index],
-                desks=report.desks,
-                checked=report.checked_in[index],
-                released=report.released[index],
+        dated.append(
+            (
+                booked_day,
+                ctx.t(
+                    "{day}: morning {am}/{desks} · afternoon {pm}/{desks} · checked in {checked} · released {released}",
+                    day=_day(ctx, booked_day),
+                    am=report.am[index],
+                    pm=report.pm[index],
+                    desks=report.desks,
+                    checked=report.checked_in[index],
+                    released=report.released[index],
+                ),
             )
         )
+    lines += [line for _day_of, line in sorted(dated, key=lambda pair: pair[0])]
     if args.csv:
         data = service.occupancy_csv(report)
         file = Attachment(filename=f"{name}.csv", content_type="text/csv", data=data)
@@ -839,8 +1062,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
         N_("Cancel a desk booking, the rest of its series, or all of yours in a range."),
         DESKS,
         CancelArgs,
+        details=N_(
+            "Cancelling several bookings at once lists them first and asks; --yes cancels "
+            "without asking."
+        ),
         usage_text=(
-            "/cancelbooking <{id}> [--series] · /cancelbooking --from <{date}> --to <{date}>"
+            "/cancelbooking <{id}> [--series] · /cancelbooking --from <{date}> --to <{date}> "
+            "[--yes]"
         ),
     ),
     CommandSpec(
@@ -870,7 +1098,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
         usage_text="/occupancy <{facility}> [{week}] [csv]",
         details=N_(
             "Any date of the week will do; this week by default. /subscribe desks &lt;council&gt; "
-            "sends you each Monday the week before's summary, and desks freed in the morning."
+            "sends each Monday one line per facility on the week before's use, and desks freed "
+            "in the morning."
         ),
     ),
 )
@@ -883,6 +1112,19 @@ FEATURE = Feature(
         JobKind(service.REMIND_JOB, run=remind_due),
         JobKind(service.WEEKLY_JOB, run=weekly_due, missed=weekly_missed),
     ),
-    topic=Topic(service.TOPIC, N_("freed desks and the weekly desk occupancy")),
+    topic=Topic(
+        service.TOPIC,
+        N_(
+            "desks freed in the morning, and each Monday a line per facility on last week's "
+            "use (half-days booked, released)"
+        ),
+    ),
     choices=(Choices("facility", service.facility_choices),),
+    # What /me, /mydata and /forgetme show and erase of it.
+    member=MemberData(
+        export=service.export_bookings,
+        forget=service.forget_bookings,
+        home=service.home_sections,
+        calendar=service.member_calendar,
+    ),
 )

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from councilbot.commands import broadcasts, desks
 from councilbot.core import dates
 from councilbot.core.errors import Forbidden, InvalidInput, NotFound
-from councilbot.core.features import Feature, JobKind, JobRun, Topic
+from councilbot.core.features import Feature, JobKind, JobRun, MemberData, Topic
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import (
     ArgModel,
@@ -34,6 +34,7 @@ from councilbot.core.grammar import (
     TypedOnly,
 )
 from councilbot.core.i18n import N_
+from councilbot.core.ids import parse_prefixed_id
 from councilbot.core.messages import Attachment, Button, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import Council, Event, EventStatus, Member, RsvpStatus
@@ -43,8 +44,9 @@ from councilbot.services.calendar import ics
 
 EVENTS = N_("Events")
 PAGE_SIZE = 5
-NEXT = N_("Next")
-PREVIOUS = N_("Previous")
+# The magazine's paging labels: one look, one translation.
+PREVIOUS = N_("◀ Previous")
+NEXT = N_("Next ▶")
 ONLY_THIS = N_("Only {id}")
 THE_REST = N_("{id} and the rest of its series")
 CANCEL_EVENT = N_("Cancel event")
@@ -808,7 +810,7 @@ async def cancel_event(ctx: Context, args: CancelArgs) -> Reply:
     number = _id(args.id, N_("Which event should I cancel? Give its id, e.g. /cancelevent E12."))
     event = await events.get_event(ctx.session, number)
     if event.series_id is not None and not (args.one or args.rest):
-        await events.require_manager(ctx.session, ctx.actor, event)
+        await events.require_may_change(ctx.session, ctx.actor, event)
         return await _which_dates(ctx, event, "cancelevent")
     if event.series_id is None and not args.yes:  # one event: ask first (--keep: the answer No)
         return await _ask_to_cancel(ctx, event, keep=args.keep)
@@ -837,7 +839,7 @@ async def cancel_event(ctx: Context, args: CancelArgs) -> Reply:
 
 async def _ask_to_cancel(ctx: Context, event: Event, *, keep: bool) -> Reply:
     """Ask before cancelling an event, saying who will be told; or answer Keep."""
-    await events.require_manager(ctx.session, ctx.actor, event)
+    await events.require_may_change(ctx.session, ctx.actor, event)
     t = ctx.t
     ident = events.code(event.id)
     events._require_open(event, ctx.now)
@@ -915,7 +917,7 @@ async def edit_event(ctx: Context, args: EditArgs) -> Reply:
     if event.status is EventStatus.DRAFT:
         return await _edit_draft(ctx, event, changes)
     if event.series_id is not None and not (args.one or args.rest):
-        await events.require_manager(ctx.session, ctx.actor, event)
+        await events.require_may_change(ctx.session, ctx.actor, event)
         return await _which_dates(ctx, event, "editevent")
     t = ctx.t
     before = (event.title, event.venue, event.capacity, events.when_text(event, t, ctx.now))
@@ -981,7 +983,7 @@ async def _edit_draft(ctx: Context, event: Event, changes: events.Changes) -> Re
     """Change a draft and show its preview again."""
     if event.organiser_id != ctx.member.id:
         raise Forbidden(
-            N_("Only the coordinator who wrote {id} can send it."), id=events.code(event.id)
+            N_("Only the coordinator who wrote {id} can change it."), id=events.code(event.id)
         )
     drafts = [
         e for e in await events.series_of(ctx.session, event) if e.status is EventStatus.DRAFT
@@ -1036,7 +1038,8 @@ async def checkin(ctx: Context, args: IdArgs) -> Reply:
     """Check in at an event on its day (E12) or at a booked desk (B34)."""
     raw = (args.id or "").strip().lstrip("#")
     if raw[:1] in "Bb" and raw[1:].isdecimal():  # a desk booking: the desks feature's
-        return await desks.check_in_booking(ctx, int(raw[1:]))
+        booking = parse_prefixed_id(raw, "B", what=events.NOT_AN_ID)
+        return await desks.check_in_booking(ctx, booking)
     number = _id(
         args.id, N_("Which event? Give its id, e.g. /checkin E12 (B34 for a desk booking).")
     )
@@ -1236,7 +1239,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
         N_("Check in at an event on its day (E12); B34 names a desk booking."),
         EVENTS,
         IdArgs,
-        usage_text="/checkin <{event}>",
+        usage_text="/checkin <{id}>",
+        details=N_(
+            "E12 is an event, B34 a desk booking; a plain number (12) checks in whichever of "
+            "yours it names, and asks which when it could be both."
+        ),
         personal=True,
     ),
 )
@@ -1249,4 +1256,12 @@ FEATURE = Feature(
         JobKind(events.FEEDBACK_JOB, run=finish_due, missed=finish_due),
     ),
     topic=Topic(events.TOPIC, N_("events")),
+    # What /me, /mycalendar, /mydata, /forgetme and the weekly digest show and erase of it.
+    member=MemberData(
+        export=events.export_answers,
+        forget=events.forget_answers,
+        home=events.home_sections,
+        digest=events.digest_sections,
+        calendar=events.member_calendar,
+    ),
 )

@@ -7,14 +7,15 @@ from typing import Annotated, Any, Literal
 from markupsafe import Markup
 from pydantic import Field, model_validator
 
+from councilbot.commands import me
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
-from councilbot.core.features import TOPICS, Feature
+from councilbot.core.features import TOPICS, Feature, MemberData
 from councilbot.core.grammar import ArgModel, Declared, NoArgs
-from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name
-from councilbot.core.messages import Button, Reply
+from councilbot.core.i18n import LANGUAGE_NAMES, LANGUAGES, N_, language_name, normalise_language
+from councilbot.core.messages import Button, Platform, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.models import Council, Member, RoleName
-from councilbot.services import access, councils, members
+from councilbot.services import access, councils, home, members
 
 GENERAL = N_("General")
 ADMIN = N_("Admin")
@@ -37,12 +38,36 @@ async def start(ctx: Context, args: StartArgs) -> Reply:
     if args.council:
         council = await councils.get_council(ctx.session, args.council)
         await members.set_home_council(ctx.session, ctx.member, council)
-        return ctx.reply(
+        await home.home_changed(ctx.session, ctx.member.id, ctx.now)
+        # Someone who chose no language is answered in their home council's in private
+        # chats (unless their app says): tell them when that changes, in the new one.
+        speaks = ctx.lang
+        if ctx.channel is None and ctx.member.locale is None:
+            speaks = normalise_language(ctx.command.sender.language_code) or council.language
+        t = ctx.router.catalogs.translator(speaks)
+        text = t(
             "Your home council is now <b>{council}</b>. Times in private chats are shown in {zone}. "
             "Send /help to see what you can do.",
             council=council.name,
             zone=council.timezone,
         )
+        if speaks != ctx.lang:
+            text += Markup("\n") + t(
+                "From now on I speak to you in {language}, your council's language; "
+                "/lang {code} me switches back to {previous}.",
+                language=language_name(speaks, speaks),
+                code=ctx.lang,
+                previous=language_name(ctx.lang, speaks),
+            )
+        return Reply(text=text)
+    if (
+        ctx.command.chat.is_private
+        and ctx.command.chat.platform is Platform.TELEGRAM
+        and not ctx.newcomer
+        and ctx.council is not None
+    ):
+        # A known member opening the bot again: their home is what they came for.
+        return await me.home_reply(ctx)
     text = t(
         "Hello {name}! I am CouncilBot, the assistant of the Cluster Growth Councils: "
         "events, hot desks, polls, announcements and the EMPOWER magazine.",
@@ -318,6 +343,7 @@ async def lang(ctx: Context, args: LangArgs) -> Reply:
             )
         )
     await members.set_language(ctx.session, ctx.member, chosen)
+    await home.home_changed(ctx.session, ctx.member.id, ctx.now)
     t = ctx.router.catalogs.translator(chosen or ctx.fallback_language)
     if chosen is None:
         return Reply(text=t("I will follow your app's language from now on."))
@@ -372,17 +398,27 @@ async def whoami(ctx: Context, _args: NoArgs) -> Reply:
     lines.append(t("Roles: {roles}", roles=", ".join(role_names) if role_names else t("member")))
     if found.subscriptions:
         shown = ", ".join(
-            t(
-                "{topic} ({council})",
-                topic=_topic_label(ctx, topic),
-                council=council or t("all councils"),
+            dict.fromkeys(  # a topic without councils once, whatever rows it kept
+                _topic_label(ctx, topic)
+                if not _per_council(ctx, topic)
+                else t(
+                    "{topic} ({council})",
+                    topic=_topic_label(ctx, topic),
+                    council=council or t("all councils"),
+                )
+                for topic, council in found.subscriptions
             )
-            for topic, council in found.subscriptions
         )
         lines.append(t("Subscriptions: {subscriptions}", subscriptions=shown))
     else:
         lines.append(t("Subscriptions: none (/subscribe)"))
     return Reply(text="\n".join(lines))
+
+
+def _per_council(ctx: Context, name: str) -> bool:
+    """Tell whether one subscribes to a topic council by council (not so the magazine)."""
+    topic = ctx.router.topics.get(name)
+    return topic is None or topic.per_council
 
 
 def _topic_label(ctx: Context, name: str) -> str:
@@ -415,6 +451,7 @@ async def linkaccount(ctx: Context, args: LinkAccountArgs) -> Reply:
             private=True,
         )
     keep = await members.redeem_link_code(ctx.session, ctx.member, args.code, now=ctx.now)
+    await home.home_changed(ctx.session, keep.id, ctx.now)
     platforms = sorted(
         {i.platform.value.capitalize() for i in await members.identities_of(ctx.session, keep.id)}
     )
@@ -445,6 +482,17 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     """Get a topic by direct message, for one council or all."""
     topic = args.topic
     label = _topic_label(ctx, topic)
+    if not _per_council(ctx, topic):
+        # The same for every council: one subscription, whatever council is named.
+        if await members.subscribed(ctx.session, ctx.member, topic):
+            return ctx.reply("You were already subscribed to {topic}.", topic=label)
+        await members.subscribe(ctx.session, ctx.member, topic, None, now=ctx.now)
+        return ctx.reply(
+            "Subscribed: I will send you {topic} by direct message. /unsubscribe {command} "
+            "stops it.",
+            topic=label,
+            command=topic,
+        )
     if args.council is not None:
         council = await _subscription_council(ctx, args.council)
     elif ctx.council is not None:
@@ -465,6 +513,10 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
             buttons=(*buttons, (every,)),
         )
     added = await members.subscribe(ctx.session, ctx.member, topic, council, now=ctx.now)
+    declared = ctx.router.topics.get(topic)
+    if declared is not None and declared.subscribed is not None:
+        await declared.subscribed(ctx.session, ctx.now)
+    await home.home_changed(ctx.session, ctx.member.id, ctx.now)
     values = {"topic": label, "council": _council_label(ctx, council)}
     if not added:
         return ctx.reply("You were already subscribed to {topic} for {council}.", **values)
@@ -477,9 +529,14 @@ async def subscribe(ctx: Context, args: SubscribeArgs) -> Reply:
 
 async def unsubscribe(ctx: Context, args: SubscribeArgs) -> Reply:
     """Stop getting a topic by direct message."""
-    council = None if args.council is None else await _subscription_council(ctx, args.council)
     topic = args.topic
+    council = (
+        None
+        if args.council is None or not _per_council(ctx, topic)
+        else await _subscription_council(ctx, args.council)
+    )
     removed = await members.unsubscribe(ctx.session, ctx.member, topic, council)
+    await home.home_changed(ctx.session, ctx.member.id, ctx.now)
     values = {"topic": _topic_label(ctx, topic), "command": topic}
     if council is not None and await members.subscribed_to_all(ctx.session, ctx.member, topic):
         # Saying "no more" here would be wrong: the subscription to all councils still sends them.
@@ -606,7 +663,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         "subscribe",
         subscribe,
-        N_("Get announcements, events, polls or the magazine by direct message."),
+        N_("Get the news of a topic by direct message."),
         GENERAL,
         SubscribeArgs,
         personal=True,
@@ -650,4 +707,6 @@ FEATURE = Feature(
     "general",
     commands=COMMANDS,
     # Subscriptions themselves are general; each topic belongs to the feature that posts it.
+    # The member row, accounts, roles and subscriptions are general's: /mydata, /forgetme.
+    member=MemberData(export=members.export_member, forget=members.forget_member),
 )

@@ -18,7 +18,15 @@ from pydantic import Field
 
 from councilbot.commands import broadcasts
 from councilbot.core.errors import Conflict, InvalidInput
-from councilbot.core.features import Feature, JobKind, JobRun, Periodic, PeriodicRun, Topic
+from councilbot.core.features import (
+    Feature,
+    JobKind,
+    JobRun,
+    MemberData,
+    Periodic,
+    PeriodicRun,
+    Topic,
+)
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import ArgModel, Flag, When
 from councilbot.core.i18n import N_
@@ -26,7 +34,9 @@ from councilbot.core.messages import Button, FormRequest, Reply
 from councilbot.core.router import CommandSpec, Context, Role, SubCommand
 from councilbot.db.base import MAX_ID
 from councilbot.db.models import IssueStatus, MagazineIssue
-from councilbot.services import magazine, magazine_feed
+from councilbot.delivery import outbox
+from councilbot.delivery.outbox import Envelope
+from councilbot.services import broadcast, magazine, magazine_feed
 
 MAGAZINE = N_("Magazine")
 PREVIOUS = N_("◀ Previous")
@@ -112,8 +122,42 @@ async def magazine_show(ctx: Context, args: MagazineArgs) -> Reply:
             ),
             value=args.number,
         ).about("number")
-    issue = await magazine.readable(ctx.session, magazine.check_number(args.number))
-    return _show(ctx, issue)
+    number = magazine.check_number(args.number)
+    issue = await magazine.find(ctx.session, number)
+    if issue is not None and issue.status not in magazine.READABLE:
+        return await _not_out_yet(ctx, issue)
+    return _show(ctx, await magazine.readable(ctx.session, number))
+
+
+async def _not_out_yet(ctx: Context, issue: MagazineIssue) -> Reply:
+    """Say what became of an issue not in the archive: to its author (and admins) when it
+    goes out and how to stop it; to others, that it is not out yet (a preview not sent is
+    its author's secret)."""
+    number = issue.number
+    if not await magazine.may_change(ctx.session, ctx.actor, issue):
+        if issue.status is IssueStatus.DRAFT:
+            return ctx.reply("There is no issue #{number} in the archive.", number=number)
+        return ctx.reply("Issue #{number} is not out yet.", number=number)
+    if issue.status is IssueStatus.SCHEDULED and issue.scheduled_at is not None:
+        return ctx.reply(
+            "Issue #{number} is scheduled for {when}; it is not in the archive yet. "
+            "/publish cancel {number} cancels it.",
+            number=number,
+            when=format_when(issue.scheduled_at, ctx.tz, ctx.lang, now=ctx.now),
+        )
+    if issue.status is IssueStatus.MISSED:
+        return ctx.reply(
+            "Issue #{number} was due while the bot was down and was not sent: /publish send "
+            "{number} sends it now, /publish cancel {number} drops it.",
+            number=number,
+        )
+    if issue.published_by_id == ctx.actor.member_id:
+        return ctx.reply(
+            "Issue #{number} is your preview, not sent yet: /publish send {number} sends it, "
+            "/publish cancel {number} drops it.",
+            number=number,
+        )
+    return ctx.reply("There is no issue #{number} in the archive.", number=number)
 
 
 async def magazine_latest(ctx: Context, _args: ArchiveArgs) -> Reply:
@@ -348,8 +392,39 @@ async def publish_cancel(ctx: Context, args: NumberArgs) -> Reply:
     number = _number(
         args.number, N_("Which issue should I cancel? Give its number, e.g. /publish cancel 5.")
     )
-    await magazine.cancel(ctx.session, ctx.actor, number)
+    issue = await magazine.cancel(ctx.session, ctx.actor, number)
+    await _tell_author(
+        ctx,
+        issue,
+        N_("{name} cancelled EMPOWER #{number}, which you had scheduled; nothing was sent."),
+        key="cancelled",
+    )
     return ctx.reply("Issue #{number} is cancelled; nothing was sent.", number=number)
+
+
+async def _tell_author(ctx: Context, issue: MagazineIssue, message: str, *, key: str) -> None:
+    """Tell an issue's author, by direct message, that an admin changed it."""
+    author = issue.published_by_id
+    if author is None or author == ctx.actor.member_id:
+        return
+    recipients = await broadcast.direct(
+        ctx.session,
+        [author],
+        zone=magazine.ZONE,
+        catalogs=ctx.router.catalogs,
+        default_language=ctx.settings.default_language,
+    )
+    envelopes = [
+        Envelope(
+            key=f"{magazine.NOTE_SOURCE}:{key}:{issue.id}:{ctx.now.isoformat()}:{r.chat}",
+            message=r.message(r.t(message, name=ctx.member.display_name, number=issue.number)),
+            source=magazine.NOTE_SOURCE,
+            source_id=issue.id,
+            member_id=r.member_id,
+        )
+        for r in recipients
+    ]
+    await outbox.enqueue(ctx.session, envelopes, now=ctx.now)
 
 
 async def publish_edit(ctx: Context, args: EditArgs) -> Reply:
@@ -382,6 +457,15 @@ async def publish_edit(ctx: Context, args: EditArgs) -> Reply:
             return refusal
         raise refusal from None
     issue = edited.issue
+    if not (edited.unchanged and edited.edits == 0):
+        await _tell_author(
+            ctx,
+            issue,
+            N_(
+                "{name} corrected EMPOWER #{number}, which you published. /magazine {number} shows it."
+            ),
+            key="corrected",
+        )
     if issue.status is IssueStatus.DRAFT:
         return await _preview(ctx, issue)
     if edited.unchanged and edited.edits == 0:
@@ -508,7 +592,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
             "direct message, with a Read button and the cover as a picture. First you see a "
             "preview with Send, Edit and Cancel; --yes sends at once, --at tomorrow 09:00 "
             "schedules it. A number already published is refused. After sending, /publish "
-            "edit corrects the posts in place."
+            "edit corrects the posts in place. Only its author or an admin can cancel or "
+            "correct an issue."
         ),
         subcommands=(
             SubCommand(
@@ -543,6 +628,8 @@ FEATURE = Feature(
     "magazine",
     commands=COMMANDS,
     jobs=(JobKind(magazine.SEND_JOB, run=publish_due, missed=note_missed),),
-    topic=Topic(magazine.TOPIC, N_("magazine issues")),
+    topic=Topic(magazine.TOPIC, N_("magazine issues"), per_council=False),
     periodic=(Periodic("magazine.feed", read_the_feed, feed_interval),),
+    # The weekly digest offers a new issue; /mydata lists the issues a member published.
+    member=MemberData(export=magazine.export_published, digest=magazine.digest_sections),
 )

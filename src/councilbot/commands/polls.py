@@ -18,7 +18,7 @@ from pydantic import Field
 
 from councilbot.commands import broadcasts
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from councilbot.core.features import Feature, JobKind, JobRun, Topic
+from councilbot.core.features import Feature, JobKind, JobRun, MemberData, Topic
 from councilbot.core.formatting import format_when
 from councilbot.core.grammar import ArgModel, CommaList, Councils, Flag, Rest, When
 from councilbot.core.i18n import N_
@@ -687,4 +687,11 @@ FEATURE = Feature(
         JobKind(polls.REMIND_JOB, run=remind_due),
     ),
     topic=Topic(polls.TOPIC, N_("polls")),
+    # What /me, the weekly digest, /mydata and /forgetme show and erase of it.
+    member=MemberData(
+        export=polls.export_votes,
+        forget=polls.forget_votes,
+        home=polls.home_sections,
+        digest=polls.digest_sections,
+    ),
 )

@@ -3,7 +3,9 @@
 A feature is one module (`commands/announcements.py`, `commands/events.py`, ...) ending in
 a `FEATURE = Feature(...)` declaration: its commands (with their sub-commands), the kinds
 of timed job it schedules (each with what to do when one was missed), the subscription
-topic members can follow by direct message. What its posts say is rendered by its service
+topic members can follow by direct message, and what it keeps about a member (`MemberData`:
+what /mydata exports, what /forgetme erases, what /me, the Slack Home tab, the weekly
+digest and the personal calendar feed show of it). What its posts say is rendered by its service
 (`services/announcements.py` `renderer`), which it hands to the broadcast service
 (`services/broadcast.py`) to send them and to edit them in place.
 `app.py` lists the features and builds the router, the scheduler and the topics from them;
@@ -16,11 +18,13 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from councilbot.core.http import HttpGet
-from councilbot.core.i18n import Catalogs
+from councilbot.core.i18n import Catalogs, Translator
+from councilbot.core.messages import Button
 from councilbot.core.router import TOPICS, CommandSpec
 
 # session.info key: the events a command's transaction recorded ("booking", "rsvp", "vote"),
@@ -31,15 +35,81 @@ __all__ = [
     "FEATURE_EVENTS",
     "TOPICS",
     "Choices",
+    "Erasure",
     "Feature",
     "Features",
+    "HomeSection",
     "JobHandler",
     "JobKind",
     "JobRun",
+    "MemberData",
+    "MemberHooks",
+    "MemberView",
     "Periodic",
     "PeriodicRun",
     "Topic",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class HomeSection:
+    """One feature's part of a member's home (/me, the Slack Home tab, the weekly digest)."""
+
+    title: str  # safe markup, in the member's language
+    lines: tuple[str, ...] = ()  # safe markup, one item each
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """What a feature's home and digest hooks are given: whose, when, in which words."""
+
+    session: AsyncSession
+    member_id: int
+    now: datetime
+    t: Translator
+    tz: ZoneInfo  # the member's home council's zone (UTC without one)
+    since: datetime | None = None  # the digest: the start of the week it covers
+    settings: Any = None  # the app's `councilbot.settings.Settings` (a poll's ballot secret)
+
+
+# The member's rows of a feature as JSON-able data, for /mydata.
+ExportHook = Callable[[AsyncSession, int], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What a feature's `forget` is given: whose data to erase, in which transaction, when,
+    and how to speak to others it must tell (a freed place goes to the first waiting)."""
+
+    session: AsyncSession
+    member_id: int
+    now: datetime
+    catalogs: Catalogs
+    default_language: str = "en"
+
+
+# Erase what the feature keeps about the member (keep anonymous counts, unlink the rest).
+ForgetHook = Callable[[Erasure], Awaitable[None]]
+# The feature's sections of the member's home or weekly digest (none: nothing to show).
+SectionHook = Callable[[MemberView], Awaitable[Sequence[HomeSection]]]
+# The member's entries of their personal calendar feed: services.calendar.CalendarEvent.
+CalendarHook = Callable[[AsyncSession, int, datetime], Awaitable[Sequence[Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberData:
+    """Declare what a feature keeps about a member and what it shows them of it."""
+
+    export: ExportHook | None = None
+    forget: ForgetHook | None = None
+    home: SectionHook | None = None
+    digest: SectionHook | None = None
+    calendar: CalendarHook | None = None
+
+
+# Every feature's MemberData, by feature name, in the features' order.
+MemberHooks = tuple[tuple[str, MemberData], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +121,7 @@ class JobRun:
     now: datetime
     catalogs: Catalogs
     default_language: str = "en"  # the operator's COUNCILBOT_DEFAULT_LANGUAGE
+    members: MemberHooks = ()  # every feature's MemberData (the weekly digest reads them)
     settings: Any = None  # the app's `councilbot.settings.Settings` (a job may need a secret)
 
 
@@ -106,6 +177,12 @@ class Topic:
 
     name: str
     label: str  # a msgid (N_): "magazine issues" in "I will send you {topic} for Cork"
+    # Run in the transaction of each /subscribe to the topic (the digest makes sure its
+    # weekly job is scheduled).
+    subscribed: Callable[[AsyncSession, datetime], Awaitable[None]] | None = None
+    # False for a topic that is the same for every council (the magazine): /subscribe takes
+    # no council and stores none; a row kept with a council still counts.
+    per_council: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +198,14 @@ class Choices:
 
 @dataclass(frozen=True, slots=True)
 class Feature:
-    """Declare a feature: its commands, timed jobs and subscription topic."""
+    """Declare a feature: its commands, timed jobs, subscription topic and member data."""
 
     name: str
     commands: tuple[CommandSpec, ...] = ()
     jobs: tuple[JobKind, ...] = ()
     topic: Topic | None = None
     choices: tuple[Choices, ...] = ()
+    member: MemberData | None = None
     periodic: tuple[Periodic, ...] = ()
 
 
@@ -162,6 +240,10 @@ class Features:
     def topics(self) -> list[Topic]:
         """Return the subscription topics, in the features' order."""
         return [feature.topic for feature in self.features if feature.topic is not None]
+
+    def members(self) -> MemberHooks:
+        """Return what each feature keeps about members, in the features' order."""
+        return tuple((f.name, f.member) for f in self.features if f.member is not None)
 
 
 def _unique(what: str, names: Iterable[str]) -> None:

@@ -41,7 +41,7 @@ from councilbot.logsafe import correlation_id
 from councilbot.settings import Settings
 
 if TYPE_CHECKING:
-    from councilbot.core.features import Choices, Topic
+    from councilbot.core.features import Choices, MemberHooks, Topic
 
 log = logging.getLogger(__name__)
 # The apology for a crash; adapters that catch their own crashes say the same.
@@ -295,9 +295,12 @@ class Router:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         topics: Iterable[Topic] = (),
         choices: Mapping[str, Choices] | None = None,
+        members: MemberHooks = (),
     ) -> None:
         # The lists forms pick fields marked Picked(kind) from, by kind (core.features.Choices).
         self.choices: Mapping[str, Choices] = choices or {}
+        # What each feature keeps about members and shows them (core.features.MemberData).
+        self.members: MemberHooks = members
         # The subscription topics the features declare, by name, in their order.
         self.topics: dict[str, Topic] = {topic.name: topic for topic in topics}
         # Run-time choices of arguments marked Declared: /subscribe's topics.

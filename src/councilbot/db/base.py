@@ -10,6 +10,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from councilbot.core.ids import MAX_ID  # re-exported: the largest id an INTEGER column holds
+
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -18,8 +20,8 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-# The largest id an INTEGER column holds (PostgreSQL's int4); a larger number names nothing.
-MAX_ID = 2**31 - 1
+
+__all__ = ["MAX_ID", "NAMING_CONVENTION", "Base", "UTCDateTime"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

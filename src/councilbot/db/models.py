@@ -880,3 +880,34 @@ class Rsvp(Base):
     def places(self) -> int:
         """Count the places this answer takes: the member and their guests."""
         return 1 + self.guests
+
+
+# --- A member's home (issue 17): the personal calendar feed and the weekly digest ---------
+
+
+class CalendarToken(Base):
+    """A member's private calendar feed: the SHA-256 of the secret in its URL, never the secret.
+
+    One per member; `/mycalendar reset` replaces the row's hash, so the old URL stops working.
+    """
+
+    __tablename__ = "calendar_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), unique=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class DigestSent(Base):
+    """One weekly digest for one member: the unique key sends it once per week and member."""
+
+    __tablename__ = "digests_sent"
+    __table_args__ = (UniqueConstraint("member_id", "week"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    week: Mapped[str] = mapped_column(String(10))  # ISO week in the member's zone: 2026-W49
+    sent_at: Mapped[datetime]

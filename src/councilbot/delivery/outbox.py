@@ -80,7 +80,7 @@ def _payload(message: Outgoing) -> dict[str, Any]:
     """
     return message.model_dump(
         mode="json",
-        include={"text", "buttons", "file", "poll", "image_url"},
+        include={"text", "buttons", "file", "poll", "image_url", "view"},
         exclude_none=True,
     )
 
@@ -95,6 +95,7 @@ class Envelope:
     source_id: int | None = None
     channel_id: int | None = None
     member_id: int | None = None
+    due_at: datetime | None = None  # not sent before (None: at once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,7 @@ async def enqueue(session: AsyncSession, envelopes: Iterable[Envelope], *, now: 
             "payload": _payload(e.message),
             "status": DeliveryStatus.PENDING,
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": e.due_at or now,
             "created_at": now,
         }
         for e in envelopes
@@ -840,6 +841,18 @@ async def held_workspaces(session: AsyncSession, *, limit: int) -> list[tuple[Pl
         .limit(limit)
     )
     return [(platform, workspace, error.removeprefix(HELD)) for platform, workspace, error in rows]
+
+
+async def due_count(session: AsyncSession, *, now: datetime) -> int:
+    """Return how many rows a dispatcher would send now or is sending."""
+    return (
+        await session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(is_due(now) | (Delivery.status == DeliveryStatus.SENDING))
+        )
+        or 0
+    )
 
 
 async def pending_count(session: AsyncSession) -> int:

@@ -33,7 +33,14 @@ from apscheduler.triggers.date import DateTrigger
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from councilbot.core.features import JobHandler, JobKind, JobRun, Periodic, PeriodicRun
+from councilbot.core.features import (
+    JobHandler,
+    JobKind,
+    JobRun,
+    MemberHooks,
+    Periodic,
+    PeriodicRun,
+)
 from councilbot.core.http import HttpAnswer, HttpFailure, HttpGet
 from councilbot.core.i18n import Catalogs
 from councilbot.db.models import Job, JobState
@@ -63,11 +70,13 @@ class Scheduler:
         grace: timedelta = timedelta(hours=1),
         sync_interval: float = 15.0,
         on_commit: Callable[[dict[str, Any]], None] | None = None,
+        members: MemberHooks = (),
         periodic: Iterable[tuple[Periodic, float]] = (),
         settings: Any = None,
         get: HttpGet | None = None,
     ) -> None:
         self._engine = engine
+        self._members = members
         self._sessionmaker = sessionmaker
         self._kinds: dict[str, JobKind] = {}
         for kind in kinds:
@@ -355,6 +364,7 @@ class Scheduler:
                 now=now,
                 catalogs=self._catalogs,
                 default_language=self._default_language,
+                members=self._members,
                 settings=self._settings,
             )
         )

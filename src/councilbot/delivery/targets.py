@@ -66,6 +66,9 @@ class Outgoing(BaseModel):
     text: str  # safe markup, see core.messages.Reply
     buttons: tuple[tuple[Button, ...], ...] = ()
     file: FileRef | None = None  # sent with the text: see each target for how
+    # Not a message: "home" publishes the member's Slack Home tab (services.home), rendered
+    # when it is sent. Only the Slack target is given such rows.
+    view: str | None = None
     poll: NativePoll | None = None  # a native poll where the platform has them
     # A picture shown with the text, by its address (a magazine issue's cover): Telegram
     # sends it as a photo captioned with the text, Slack as an image block. Not with `file`.

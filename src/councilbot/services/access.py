@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -76,4 +78,40 @@ async def require_coordinator(session: AsyncSession, actor: Actor, council: Coun
     if not await can_coordinate(session, actor, council):
         raise Forbidden(
             N_("Only coordinators of {council} (or admins) can do that."), council=council.name
+        )
+
+
+ONLY_COORDINATED = N_("You can only announce to councils you coordinate; not to {councils}.")
+ALL_NEEDS_EVERY = N_(
+    "Announcing to all councils needs an admin, or a coordinator of every council; you do "
+    "not coordinate {councils}. Name the councils you coordinate instead."
+)
+
+
+async def not_coordinated(
+    session: AsyncSession, actor: Actor, councils: Iterable[Council]
+) -> list[str]:
+    """Name the councils among `councils` that the actor does not coordinate (none for admins)."""
+    if await is_admin(session, actor):
+        return []
+    mine = await coordinated_council_ids(session, actor.member_id)
+    return [c.name for c in councils if c.id not in mine]
+
+
+async def require_coordinator_of_all(
+    session: AsyncSession,
+    actor: Actor,
+    councils: Iterable[Council],
+    *,
+    all_councils: bool = False,
+) -> None:
+    """Refuse, naming them, unless the actor coordinates every council something reaches.
+
+    What goes to councils (announcements, events, polls) goes only to councils its sender
+    coordinates; admins reach all. `all_councils` says the sender asked for all of them.
+    """
+    missing = await not_coordinated(session, actor, councils)
+    if missing:
+        raise Forbidden(
+            ALL_NEEDS_EVERY if all_councils else ONLY_COORDINATED, councils=", ".join(missing)
         )

@@ -9,12 +9,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from councilbot.core.features import Erasure, HomeSection, MemberView
+from councilbot.core.formatting import format_when, truncate
 from councilbot.core.i18n import N_, Catalogs, Translator
-from councilbot.db.models import Announcement, AnnouncementStatus, Council
+from councilbot.db.models import Announcement, AnnouncementStatus, Council, Member
 from councilbot.delivery import outbox
 from councilbot.delivery.targets import Outgoing
 from councilbot.services import access, broadcast, councils, jobs
@@ -61,27 +63,6 @@ class Created:
         return self.chats + self.subscribers
 
 
-async def _not_coordinated(
-    session: AsyncSession, actor: Actor, targets: list[Council]
-) -> list[str]:
-    """Name the councils among `targets` that the actor does not coordinate (none for admins)."""
-    if await access.is_admin(session, actor):
-        return []
-    mine = await access.coordinated_council_ids(session, actor.member_id)
-    return [c.name for c in targets if c.id not in mine]
-
-
-async def _require_coordinator_of_all(
-    session: AsyncSession, actor: Actor, targets: list[Council]
-) -> None:
-    missing = await _not_coordinated(session, actor, targets)
-    if missing:
-        raise Forbidden(
-            N_("You can only announce to councils you coordinate; not to {councils}."),
-            councils=", ".join(missing),
-        )
-
-
 def _check_text(text: str) -> str:
     if not text.strip():
         raise InvalidInput(N_("Please write the announcement's text.")).about("text")
@@ -100,18 +81,9 @@ async def resolve_targets(session: AsyncSession, actor: Actor, councils_text: st
     targets = await councils.get_councils(session, councils_text)
     if not targets:
         raise InvalidInput(N_("Please name at least one council, or all."))
-    if councils.council_key(councils_text) == "all":
-        missing = await _not_coordinated(session, actor, targets)
-        if missing:
-            raise Forbidden(
-                N_(
-                    "Announcing to all councils needs an admin, or a coordinator of every "
-                    "council; you do not coordinate {councils}. Name the councils you "
-                    "coordinate instead."
-                ),
-                councils=", ".join(missing),
-            )
-    await _require_coordinator_of_all(session, actor, targets)
+    await access.require_coordinator_of_all(
+        session, actor, targets, all_councils=councils.council_key(councils_text) == "all"
+    )
     return targets
 
 
@@ -362,7 +334,7 @@ async def _require_may_change(
     if announcement.author_id == actor.member_id:
         return
     # As to announce: one may change only what one could have sent.
-    missing = await _not_coordinated(session, actor, announcement.councils)
+    missing = await access.not_coordinated(session, actor, announcement.councils)
     if missing:
         raise Forbidden(refusal, id=announcement.id, councils=", ".join(missing))
 
@@ -445,7 +417,7 @@ async def send_draft(
             id=announcement.id,
         )
     # Rights may have changed since the preview.
-    await _require_coordinator_of_all(session, actor, announcement.councils)
+    await access.require_coordinator_of_all(session, actor, announcement.councils)
     return await _release(
         session, announcement, now=now, catalogs=catalogs, default_language=default_language
     )
@@ -588,3 +560,75 @@ async def delivery_report(
     """Return an announcement and how its deliveries are doing."""
     announcement = await get_announcement(session, actor, announcement_id)
     return announcement, await outbox.report(session, SOURCE, announcement.id)
+
+
+# A member's data (core.features.MemberData of the announcements feature) -----------------
+
+
+async def export_authored(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Return the announcements the member wrote."""
+    authored = await session.scalars(
+        select(Announcement).where(Announcement.author_id == member_id).order_by(Announcement.id)
+    )
+    return {
+        "announcements": [
+            {
+                "id": a.id,
+                "text": a.text,
+                "status": a.status.value,
+                "councils": "all" if a.all_councils else [c.slug for c in a.councils],
+                "created_at": a.created_at.isoformat(),
+                "sent_at": a.sent_at.isoformat() if a.sent_at else None,
+            }
+            for a in authored
+        ]
+    }
+
+
+async def forget_author(erasure: Erasure) -> None:
+    """Keep what the member published for the councils, no longer linked to them.
+
+    An announcement is the council's published content: erasing the person leaves it in the
+    chats and in /announce list, without an author. Their unsent drafts are deleted.
+    """
+    session, member_id = erasure.session, erasure.member_id
+    await session.execute(
+        delete(Announcement).where(
+            Announcement.author_id == member_id, Announcement.status == AnnouncementStatus.DRAFT
+        )
+    )
+    await session.execute(
+        update(Announcement).where(Announcement.author_id == member_id).values(author_id=None)
+    )
+
+
+async def digest_sections(view: MemberView) -> list[HomeSection]:
+    """List the past week's announcements to the member's home council or to every council."""
+    member = await view.session.get(Member, view.member_id)
+    since = view.since or view.now - timedelta(days=7)
+    query = (
+        select(Announcement)
+        .where(
+            Announcement.status == AnnouncementStatus.SENT,
+            Announcement.sent_at >= since,
+            Announcement.sent_at < view.now,
+        )
+        .order_by(Announcement.sent_at, Announcement.id)
+    )
+    found = [
+        a
+        for a in await view.session.scalars(query)
+        if a.all_councils or any(c.id == (member and member.home_council_id) for c in a.councils)
+    ]
+    if not found:
+        return []
+    lines = tuple(
+        view.t(
+            "{when}: {text}",
+            when=format_when(a.sent_at, view.tz, view.t.lang, now=view.now),
+            text=truncate(a.text, 200),
+        )
+        for a in found
+        if a.sent_at is not None
+    )
+    return [HomeSection(title=view.t("Announcements of the week"), lines=lines)]

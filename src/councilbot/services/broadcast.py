@@ -142,7 +142,7 @@ def _in_dm(
     )
 
 
-class _Languages:
+class Languages:
     """Tell the language of members' direct messages (read for a batch of members)."""
 
     def __init__(
@@ -155,7 +155,7 @@ class _Languages:
     @classmethod
     async def of(
         cls, session: AsyncSession, members: Sequence[Member], default_language: str
-    ) -> _Languages:
+    ) -> Languages:
         homes = await _councils_by_id(session, {m.home_council_id for m in members})
         apps = await _app_languages(session, [m.id for m in members if m.locale is None])
         return cls(homes, apps, default_language)
@@ -192,9 +192,9 @@ async def audience(
         .order_by(Channel.id)
     )
     recipients = [_in_chat(channel, catalogs, zone) for channel in channels]
-    subscribers = await _subscribers(session, council_ids, topic)
-    language = await _Languages.of(session, [m for m, _ in subscribers], default_language)
-    for member, identity in subscribers:
+    subscribed = await subscribers(session, council_ids, topic)
+    language = await Languages.of(session, [m for m, _ in subscribed], default_language)
+    for member, identity in subscribed:
         t = catalogs.translator(language(member))
         recipients.append(
             _in_dm(identity.platform, identity.workspace, identity.user_id, member.id, t, zone)
@@ -298,7 +298,7 @@ async def rerender(
         if member_ids
         else {}
     )
-    language = await _Languages.of(session, list(members.values()), default_language)
+    language = await Languages.of(session, list(members.values()), default_language)
     ours = {c.id for c in councils}
     # A chat whose link is gone: the broadcast's council if it had one (else name them all).
     only = councils[0] if len(councils) == 1 else None
@@ -349,7 +349,7 @@ async def direct(
     if not member_ids:
         return []
     rows = await _latest_identities(session, select(Member.id).where(Member.id.in_(member_ids)))
-    language = await _Languages.of(session, [m for m, _ in rows], default_language)
+    language = await Languages.of(session, [m for m, _ in rows], default_language)
     return [
         _in_dm(
             identity.platform,
@@ -383,7 +383,7 @@ async def _councils_by_id(session: AsyncSession, ids: set[int | None]) -> dict[i
     return {c.id: c for c in await session.scalars(select(Council).where(Council.id.in_(wanted)))}
 
 
-async def _subscribers(
+async def subscribers(
     session: AsyncSession, council_ids: list[int], topic: str
 ) -> list[tuple[Member, Identity]]:
     """Members subscribed to a topic for these councils (or all), each with one identity.

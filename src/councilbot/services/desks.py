@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from councilbot.core.features import FEATURE_EVENTS
+from councilbot.core.features import FEATURE_EVENTS, Erasure, HomeSection, MemberView
 from councilbot.core.i18n import N_, Catalogs, Translator
 from councilbot.core.messages import Button
 from councilbot.db.base import MAX_ID
@@ -50,7 +50,8 @@ from councilbot.db.models import (
 )
 from councilbot.delivery import outbox
 from councilbot.delivery.outbox import Envelope
-from councilbot.services import access, broadcast, jobs
+from councilbot.services import access, broadcast, home, jobs
+from councilbot.services.calendar import CalendarEvent
 from councilbot.services.councils import WEEKDAYS, DeskRules, SeedFile, council_key
 
 if TYPE_CHECKING:
@@ -105,6 +106,14 @@ def local_today(facility: Facility, now: datetime) -> date:
 def at_facility(facility: Facility, day: date, moment: time) -> datetime:
     """Return the aware moment of a wall-clock time on a date at the facility."""
     return datetime.combine(day, moment, tzinfo=zone_of(facility))
+
+
+def clock(facility: Facility, day: date, moment: time) -> str:
+    """Show a wall-clock time at the facility with its zone named: `19:00 GMT`."""
+    from councilbot.core.formatting import zone_abbreviation
+
+    local = at_facility(facility, day, moment)
+    return f"{local.strftime('%H:%M')} {zone_abbreviation(local)}"
 
 
 def deadline_of(facility: Facility, day: date, slot: Slot) -> datetime:
@@ -425,6 +434,41 @@ def localise(t: Translator, value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """A member's live bookings: which alternatives they could still take."""
+
+    held: tuple[tuple[int, date, Slot], ...] = ()  # (facility id, day, slot)
+
+    def can_take(self, facility: Facility, day: date, slot: Slot) -> bool:
+        """Tell whether the member may book the slot: no overlap, within the weekly limit."""
+        monday, sunday = week_of(day)
+        used = 0
+        for facility_id, held_day, held_slot in self.held:
+            if held_day == day and set(held_slot.halves) & set(slot.halves):
+                return False
+            if facility_id == facility.id and monday <= held_day <= sunday:
+                used += 1
+        return used < rules_of(facility).per_week
+
+
+async def holder(session: AsyncSession, member_id: int | None, *, now: datetime) -> Holder:
+    """Read the member's live bookings from last week on (none for no member)."""
+    if member_id is None:
+        return Holder()
+    since = (now - timedelta(days=8)).date()
+    rows = await session.execute(
+        select(Desk.facility_id, Booking.day, Booking.slot)
+        .join(Desk, Booking.desk_id == Desk.id)
+        .where(
+            Booking.member_id == member_id,
+            Booking.status.in_(LIVE),
+            Booking.day >= since,
+        )
+    )
+    return Holder(tuple((f, d, s) for f, d, s in rows.tuples()))
+
+
 async def nearest_free(
     session: AsyncSession,
     facility: Facility,
@@ -433,8 +477,11 @@ async def nearest_free(
     *,
     now: datetime,
     same_too: bool = False,
+    member: Holder | None = None,
 ) -> Offer | None:
-    """Return the free slot nearest to a date at the facility (same slot, or a half of it)."""
+    """Return the free slot nearest to a date at the facility (same slot, or a half of it)
+    that the member (when given) may book: no overlap with theirs, within the weekly limit."""
+    member = member or Holder()
     rules = rules_of(facility)
     today = local_today(facility, now)
     last = today + timedelta(days=rules.horizon_days)
@@ -456,15 +503,25 @@ async def nearest_free(
                 continue
             if not bookable_until(facility, candidate, option, now):
                 continue
+            if not member.can_take(facility, candidate, option):
+                continue
             if any(fits(option, taken.get((d.id, candidate), set())) for d in desks):
                 return Offer(facility, candidate, option)
     return None
 
 
 async def elsewhere(
-    session: AsyncSession, facility: Facility, day: date, slot: Slot, *, now: datetime
+    session: AsyncSession,
+    facility: Facility,
+    day: date,
+    slot: Slot,
+    *,
+    now: datetime,
+    member: Holder | None = None,
 ) -> Offer | None:
-    """Return another facility of the same council with room for the slot that day."""
+    """Return another facility of the same council with room for the slot that day (one the
+    member, when given, may book)."""
+    member = member or Holder()
     for other in await list_facilities(session, facility.council):
         if other.id == facility.id:
             continue
@@ -473,6 +530,8 @@ async def elsewhere(
         if not (today <= day <= today + timedelta(days=rules.horizon_days)):
             continue
         if not rules.is_open(day) or not bookable_until(other, day, slot, now):
+            continue
+        if not member.can_take(other, day, slot):
             continue
         desks = await desks_of(session, other)
         taken = await taken_halves(session, [d.id for d in desks], [day])
@@ -489,14 +548,17 @@ async def offers(
     *,
     now: datetime,
     same_too: bool = False,
+    member_id: int | None = None,
 ) -> list[Offer]:
-    """Return what a refusal proposes: the nearest free slot here, another facility's room.
+    """Return what a refusal proposes: the nearest free slot here, another facility's room,
+    each one the member (when given) may book.
 
     `same_too`: the slot asked for counts (one desk was taken, another may be free).
     """
+    member = await holder(session, member_id, now=now)
     found = [
-        await nearest_free(session, facility, day, slot, now=now, same_too=same_too),
-        await elsewhere(session, facility, day, slot, now=now),
+        await nearest_free(session, facility, day, slot, now=now, same_too=same_too, member=member),
+        await elsewhere(session, facility, day, slot, now=now, member=member),
     ]
     return [offer for offer in found if offer is not None]
 
@@ -521,12 +583,57 @@ def check_rules(facility: Facility, day: date, slot: Slot, *, now: datetime) -> 
     return None
 
 
+def closed_reasons(facility: Facility, day: date, *, now: datetime) -> list[str]:
+    """Return why no half of the day can be booked (msgids, most useful first), or []."""
+    if check_rules(facility, day, Slot.AM, now=now) is None:
+        return []
+    if check_rules(facility, day, Slot.PM, now=now) is None:
+        return []
+    rules = rules_of(facility)
+    today = local_today(facility, now)
+    reasons = []
+    if day in rules.holidays:
+        reasons.append(N_("{facility} is closed on {day}: it is a holiday there."))
+    elif not rules.is_open(day):
+        reasons.append(N_("{facility} is closed on {day}: it opens on {open_days}."))
+    if day < today:
+        reasons.append(N_("{day} has passed at {facility}."))
+    elif day > today + timedelta(days=rules.horizon_days):
+        reasons.append(N_("{facility} takes bookings up to {horizon} days ahead, until {last}."))
+    if not reasons:
+        reasons.append(check_rules(facility, day, Slot.PM, now=now) or "")
+    return reasons
+
+
+def nearest_open_day(facility: Facility, day: date, *, now: datetime) -> date | None:
+    """Return the open day nearest to `day` with a half still bookable: the next one, else
+    (past the horizon) the last one that can be booked."""
+    today = local_today(facility, now)
+    last = today + timedelta(days=rules_of(facility).horizon_days)
+
+    def bookable(candidate: date) -> bool:
+        return any(check_rules(facility, candidate, s, now=now) is None for s in (Slot.AM, Slot.PM))
+
+    candidate = max(day, today)
+    while candidate <= last:
+        if bookable(candidate):
+            return candidate
+        candidate += timedelta(days=1)
+    candidate = min(day, last)
+    while candidate >= today:
+        if bookable(candidate):
+            return candidate
+        candidate -= timedelta(days=1)
+    return None
+
+
 @dataclass(slots=True)
 class Booked:
     """A booking made, and what the caller should tell."""
 
     booking: Booking
     preferred_missing: list[str] = field(default_factory=list)  # features asked, not found
+    features_here: list[str] = field(default_factory=list)  # what the facility's desks have
 
 
 async def lock_member(session: AsyncSession, member_id: int) -> None:
@@ -583,44 +690,79 @@ async def book(
     features: Sequence[str] = (),
     booked_by_id: int | None = None,
     series_id: int | None = None,
+    member_name: str | None = None,
 ) -> Booked:
     """Book a desk (or any free desk of the facility) for a slot, or raise Refused saying why.
 
-    The refusal carries what is possible instead (`Refused.offers`).
+    The refusal carries what is possible instead (`Refused.offers`): only slots the member
+    could book. `member_name`: the member is someone else (`--for`), named in refusals.
     """
     values = _values(facility, day, slot, now)
     reason = check_rules(facility, day, slot, now=now)
     if reason is not None:
-        raise Refused(reason, await offers(session, facility, day, slot, now=now), **values)
+        raise Refused(
+            reason,
+            await offers(session, facility, day, slot, now=now, member_id=member_id),
+            **values,
+        )
     await lock_member(session, member_id)
     clash = await overlapping(session, member_id, day, slot)
     if clash is not None:
-        raise Refused(
-            N_("You already have desk {desk} at {other} then (B{id})."),
-            desk=clash.desk.code,
-            other=clash.desk.facility.name,
-            id=clash.id,
+        alternatives = await offers(session, facility, day, slot, now=now, member_id=member_id)
+        clashing = {
+            "desk": clash.desk.code,
+            "other": clash.desk.facility.name,
+            "id": clash.id,
             **values,
+        }
+        if member_name is not None:
+            raise Refused(
+                N_("{name} already has desk {desk} at {other} then (B{id})."),
+                alternatives,
+                name=member_name,
+                **clashing,
+            )
+        raise Refused(
+            N_("You already have desk {desk} at {other} then (B{id})."), alternatives, **clashing
         )
     rules = rules_of(facility)
     used = await week_count(session, member_id, facility, day)
     if used >= rules.per_week:
         monday, _ = week_of(day)
-        refusal = Refused.plural(
-            "You have {count} booking at {facility} in the week of {monday}, its weekly limit.",
-            "You have {count} bookings at {facility} in the week of {monday}, its weekly limit.",
-            used,
-            monday=monday,
-            **values,
-        )
+        if member_name is not None:
+            refusal = Refused.plural(
+                "{name} has {count} booking at {facility} in the week of {monday}, its weekly "
+                "limit.",
+                "{name} has {count} bookings at {facility} in the week of {monday}, its weekly "
+                "limit.",
+                used,
+                name=member_name,
+                monday=monday,
+                **values,
+            )
+        else:
+            refusal = Refused.plural(
+                "You have {count} booking at {facility} in the week of {monday}, its weekly limit.",
+                "You have {count} bookings at {facility} in the week of {monday}, its weekly limit.",
+                used,
+                monday=monday,
+                **values,
+            )
         refusal.looked = True
         # Next week's limit is a new one: the nearest free slot from its Monday, and another
         # facility of the council (whose limit is its own) that day.
+        member = await holder(session, member_id, now=now)
         found = [
             await nearest_free(
-                session, facility, monday + timedelta(days=7), slot, now=now, same_too=True
+                session,
+                facility,
+                monday + timedelta(days=7),
+                slot,
+                now=now,
+                same_too=True,
+                member=member,
             ),
-            await elsewhere(session, facility, day, slot, now=now),
+            await elsewhere(session, facility, day, slot, now=now, member=member),
         ]
         refusal.offers = tuple(offer for offer in found if offer is not None)
         raise refusal
@@ -643,8 +785,14 @@ async def book(
         missing = [f for f in wanted if f not in [x.lower() for x in candidate.features]]
         await _schedule_jobs(session, booking, now=now)
         session.info.setdefault(FEATURE_EVENTS, []).append("booking")  # counted once committed
-        return Booked(booking, missing)
-    alternatives = await offers(session, facility, day, slot, now=now, same_too=desk is not None)
+        booked = Booked(booking, missing)
+        if missing:
+            every = await desks_of(session, facility)
+            booked.features_here = sorted({f.lower() for d in every for f in d.features})
+        return booked
+    alternatives = await offers(
+        session, facility, day, slot, now=now, same_too=desk is not None, member_id=member_id
+    )
     if desk is not None:
         raise Refused(
             N_("Desk {desk} at {facility} is already booked for the {slot} of {day}."),
@@ -655,6 +803,20 @@ async def book(
     raise Refused(
         N_("Every desk at {facility} is booked for the {slot} of {day}."), alternatives, **values
     )
+
+
+async def free_desk_with(
+    session: AsyncSession, facility: Facility, day: date, slot: Slot, features: Sequence[str]
+) -> Desk | None:
+    """Return the first desk of the facility free for the slot that has every feature."""
+    wanted = [f.lower() for f in features]
+    every = await desks_of(session, facility)
+    held = await taken_halves(session, [d.id for d in every], [day])
+    for desk in every:
+        has = [x.lower() for x in desk.features]
+        if all(f in has for f in wanted) and fits(slot, held.get((desk.id, day), set())):
+            return desk
+    return None
 
 
 def _values(facility: Facility, day: date, slot: Slot, now: datetime) -> dict[str, Any]:
@@ -705,6 +867,7 @@ async def _insert(
             )
     except IntegrityError:
         return None
+    await home.home_changed(session, member_id, now)  # their Slack Home tab shows it
     return booking
 
 
@@ -749,6 +912,7 @@ async def _end(
     if not ended.rowcount:
         return False
     await session.execute(delete(BookingSlot).where(BookingSlot.booking_id == booking.id))
+    await home.home_changed(session, booking.member_id, now)
     booking.status, booking.ended_at = status, now
     return True
 
@@ -820,10 +984,11 @@ async def bookings_on(
 # Cancelling and checking in ---------------------------------------------------------------
 
 
-async def cancel(
+async def to_cancel(
     session: AsyncSession, actor: Any, booking_id: int, *, now: datetime, series: bool = False
 ) -> list[Booking]:
-    """Cancel a booking (with `series`: it and the rest of its series); return those cancelled."""
+    """Return what cancelling a booking (with `series`: the rest of its series) would end,
+    or raise saying why it cannot be cancelled."""
     booking = await get_booking(session, booking_id, lock=True)
     if not await may_manage(session, actor, booking):
         raise Forbidden(N_("Booking B{id} is not yours to cancel."), id=booking.id)
@@ -838,26 +1003,39 @@ async def cancel(
         raise Conflict(
             N_("Booking B{id} is in the past; there is nothing to cancel."), id=booking.id
         )
-    targets = [booking]
-    if series:
-        if booking.series_id is None:
-            raise InvalidInput(
-                N_(
-                    "Booking B{id} is not part of a weekly series: /cancelbooking B{id} cancels it."
-                ),
-                id=booking.id,
-            )
-        targets = list(
-            await session.scalars(
-                select(Booking)
-                .where(
-                    Booking.series_id == booking.series_id,
-                    Booking.day >= booking.day,
-                    Booking.status.in_(LIVE),
-                )
-                .order_by(Booking.day)
-            )
+    if not series:
+        return [booking]
+    if booking.series_id is None:
+        raise InvalidInput(
+            N_("Booking B{id} is not part of a weekly series: /cancelbooking B{id} cancels it."),
+            id=booking.id,
         )
+    return list(
+        await session.scalars(
+            select(Booking)
+            .where(
+                Booking.series_id == booking.series_id,
+                Booking.day >= booking.day,
+                Booking.status.in_(LIVE),
+            )
+            .order_by(Booking.day)
+        )
+    )
+
+
+async def cancel(
+    session: AsyncSession, actor: Any, booking_id: int, *, now: datetime, series: bool = False
+) -> list[Booking]:
+    """Cancel a booking (with `series`: it and the rest of its series); return those cancelled."""
+    return await end_all(
+        session, await to_cancel(session, actor, booking_id, now=now, series=series), now=now
+    )
+
+
+async def end_all(
+    session: AsyncSession, targets: Sequence[Booking], *, now: datetime
+) -> list[Booking]:
+    """Cancel the bookings still live among `targets`; return those cancelled."""
     done = []
     for target in targets:
         if await _end(session, target, BookingStatus.CANCELLED, now):
@@ -866,31 +1044,29 @@ async def cancel(
     return done
 
 
+async def in_range(
+    session: AsyncSession, member_id: int, first: date, last: date, *, now: datetime
+) -> list[Booking]:
+    """Return the member's live bookings from `first` to `last`, not those past."""
+    if last < first:
+        raise InvalidInput(N_("The range ends before it starts: give --from before --to."))
+    rows = await session.scalars(
+        select(Booking)
+        .where(
+            Booking.member_id == member_id,
+            Booking.day.between(first, last),
+            Booking.status.in_(LIVE),
+        )
+        .order_by(Booking.day, Booking.id)
+    )
+    return [b for b in rows if b.day >= local_today(b.desk.facility, now)]
+
+
 async def cancel_range(
     session: AsyncSession, member_id: int, first: date, last: date, *, now: datetime
 ) -> list[Booking]:
     """Cancel every live booking of the member from `first` to `last` (not those past)."""
-    if last < first:
-        raise InvalidInput(N_("The range ends before it starts: give --from before --to."))
-    rows = list(
-        await session.scalars(
-            select(Booking)
-            .where(
-                Booking.member_id == member_id,
-                Booking.day.between(first, last),
-                Booking.status.in_(LIVE),
-            )
-            .order_by(Booking.day, Booking.id)
-        )
-    )
-    done = []
-    for booking in rows:
-        if booking.day < local_today(booking.desk.facility, now):
-            continue
-        if await _end(session, booking, BookingStatus.CANCELLED, now):
-            await _cancel_jobs(session, booking.id)
-            done.append(booking)
-    return done
+    return await end_all(session, await in_range(session, member_id, first, last, now=now), now=now)
 
 
 async def check_in(session: AsyncSession, actor: Any, booking_id: int, *, now: datetime) -> Booking:
@@ -907,7 +1083,7 @@ async def check_in(session: AsyncSession, actor: Any, booking_id: int, *, now: d
             N_("You already checked in to B{id} (desk {desk}) at {when}."),
             id=booking.id,
             desk=booking.desk.code,
-            when=booking.checked_in_at.astimezone(zone).strftime("%H:%M")
+            when=clock(facility, booking.day, booking.checked_in_at.astimezone(zone).time())
             if booking.checked_in_at
             else "",
         )
@@ -947,7 +1123,7 @@ async def check_in(session: AsyncSession, actor: Any, booking_id: int, *, now: d
             N_("{facility} is open from {opens} to {closes}: check in then."),
             facility=facility.name,
             opens=rules.opens.strftime("%H:%M"),
-            closes=rules.closes.strftime("%H:%M"),
+            closes=clock(facility, booking.day, rules.closes),
         )
     checked = await session.execute(
         update(Booking)
@@ -979,6 +1155,14 @@ async def set_visibility(
     profile.updated_at = now
     await session.flush()
     return profile
+
+
+async def visibility_of(session: AsyncSession, member_id: int) -> tuple[bool, str | None]:
+    """Return whether /whosin lists the member, and the organisation it names them with."""
+    profile = await session.scalar(select(DeskProfile).where(DeskProfile.member_id == member_id))
+    if profile is None:
+        return False, None
+    return profile.visible, profile.organisation
 
 
 async def who_is_in(
@@ -1025,6 +1209,7 @@ class Occupancy:
     pm: tuple[int, ...]
     checked_in: tuple[int, ...]  # bookings checked in, per day
     released: tuple[int, ...]  # bookings released (nobody came), per day
+    holidays: tuple[date, ...] = ()  # its holidays that week, on days it would be open
 
 
 async def occupancy(session: AsyncSession, facility: Facility, day: date) -> Occupancy:
@@ -1065,6 +1250,11 @@ async def occupancy(session: AsyncSession, facility: Facility, day: date) -> Occ
         tuple(pm[d] for d in days),
         tuple(checked[d] for d in days),
         tuple(released[d] for d in days),
+        tuple(
+            d
+            for d in (monday + timedelta(days=n) for n in range(7))
+            if d in rules.holidays and WEEKDAYS[d.weekday()] in rules.open_days
+        ),
     )
 
 
@@ -1414,3 +1604,83 @@ async def weekly_summary(
         now=now,
     )
     return queued
+
+
+# A member's data (core.features.MemberData of the desks feature; issue 17) -------------------
+
+
+async def home_sections(view: MemberView) -> list[HomeSection]:
+    """Show the member's coming bookings, each with Cancel (and Check in on its day)."""
+    found = await upcoming(view.session, view.member_id, now=view.now)
+    if not found:
+        return []
+    t = view.t
+    lines, rows = [], []
+    for booking in found:
+        ident = f"B{booking.id}"
+        lines.append(t("{booking} ({id})", booking=describe(t, booking), id=ident))
+        row = [Button(label=t("Cancel {id}", id=ident), command=f"/cancelbooking {ident}")]
+        today = local_today(booking.desk.facility, view.now)
+        if booking.status is BookingStatus.BOOKED and booking.day == today:
+            row.append(Button(label=t("Check in {id}", id=ident), command=f"/checkin {ident}"))
+        rows.append(tuple(row))
+    return [HomeSection(title=t("Your desk bookings"), lines=tuple(lines), buttons=tuple(rows))]
+
+
+async def export_bookings(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Return the member's desk bookings, every one kept."""
+    found = await session.scalars(
+        select(Booking).where(Booking.member_id == member_id).order_by(Booking.day, Booking.id)
+    )
+    return {
+        "bookings": [
+            {
+                "booking": f"B{b.id}",
+                "desk": b.desk.code,
+                "facility": b.desk.facility.name,
+                "day": b.day.isoformat(),
+                "slot": b.slot.value,
+                "status": b.status.value,
+                "checked_in_at": b.checked_in_at.isoformat() if b.checked_in_at else None,
+                "booked_at": b.created_at.isoformat(),
+            }
+            for b in found
+        ]
+    }
+
+
+async def forget_bookings(erasure: Erasure) -> None:
+    """Free the member's coming desks, then erase their bookings (they name them)."""
+    session = erasure.session
+    for booking in await upcoming(session, erasure.member_id, now=erasure.now):
+        await _cancel_jobs(session, booking.id)
+        await _end(session, booking, BookingStatus.CANCELLED, erasure.now)
+    await session.execute(delete(Booking).where(Booking.member_id == erasure.member_id))
+
+
+MIDDAY = time(13, 0)  # where a morning ends and an afternoon starts, in the private feed
+
+
+async def member_calendar(
+    session: AsyncSession, member_id: int, now: datetime
+) -> list[CalendarEvent]:
+    """Return the member's coming bookings as calendar entries, for their private feed."""
+    entries = []
+    for booking in await upcoming(session, member_id, now=now):
+        facility = booking.desk.facility
+        rules = rules_of(facility)
+        start = rules.opens if booking.slot is not Slot.PM else MIDDAY
+        end = rules.closes if booking.slot is not Slot.AM else MIDDAY
+        entries.append(
+            CalendarEvent(
+                uid=f"booking-{booking.id}@councilbot",
+                title=f"Desk {booking.desk.code}, {facility.name} (B{booking.id})",
+                start=at_facility(facility, booking.day, start),
+                end=at_facility(facility, booking.day, end),
+                zone=str(zone_of(facility)),
+                location=facility.name,
+                alarm=None,
+                updated=booking.created_at,
+            )
+        )
+    return entries

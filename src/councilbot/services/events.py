@@ -28,13 +28,15 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from councilbot.core import dates
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from councilbot.core.features import Erasure, HomeSection, MemberView
 from councilbot.core.formatting import format_when
 from councilbot.core.i18n import N_, Catalogs, Translator
+from councilbot.core.ids import parse_prefixed_id
 from councilbot.core.messages import Button, Platform
-from councilbot.db.base import MAX_ID
 from councilbot.db.models import (
     Council,
     Event,
@@ -50,7 +52,7 @@ from councilbot.db.models import (
 from councilbot.delivery import files, outbox
 from councilbot.delivery.outbox import Envelope
 from councilbot.delivery.targets import FileRef, Outgoing
-from councilbot.services import access, broadcast, councils, jobs, members, polls
+from councilbot.services import access, broadcast, councils, home, jobs, members, polls
 from councilbot.services.access import Actor
 from councilbot.services.calendar import CalendarEvent, Recurrence, calendars_changed, ics
 
@@ -73,6 +75,7 @@ MAX_VENUE = 300
 ICS_TYPE = "text/calendar"
 UID_DOMAIN = "councilbot"
 
+NOT_AN_ID = N_("“{value}” is not an event id: events are named like E12. /events lists them.")
 GOING = N_("Going")
 NOT_GOING = N_("Not going")
 ADD_TO_CALENDAR = N_("Add to calendar")
@@ -101,22 +104,12 @@ def zone(event: Event) -> ZoneInfo:
 
 def parse_id(text: str | None, which: str) -> int:
     """Read an event id as typed (`E12`, `e12`, `#12`, `12`), or say which one is wanted."""
-    if text is None or not text.strip():
-        raise InvalidInput(which).about("id")
-    raw = text.strip().lstrip("#")
+    raw = (text or "").strip().lstrip("#")
     if raw[:1] in "Bb" and raw[1:].isdecimal():
         raise InvalidInput(
             N_("{id} is a desk booking; events are named E12, or by their number."), id=raw.upper()
         ).about("id")
-    number = raw[1:] if raw[:1] in "Ee" else raw
-    if not number.isdecimal():
-        raise InvalidInput(
-            N_("“{value}” is not an event id: events are named like E12. /events lists them."),
-            value=text,
-        ).about("id")
-    if int(number) > MAX_ID:
-        raise NotFound(N_("There is no event {id}."), id=code(int(number)))
-    return int(number)
+    return parse_prefixed_id(text, "E", what=NOT_AN_ID, missing=which)
 
 
 # --- Reading -------------------------------------------------------------------------
@@ -339,7 +332,13 @@ async def create_drafts(
     now: datetime,
     lang: str = "en",
 ) -> list[Event]:
-    """Keep an event (or each occurrence of a series) as a draft for its organiser's preview."""
+    """Keep an event (or each occurrence of a series) as a draft for its organiser's preview.
+
+    As an announcement, it goes only to councils the organiser coordinates (admins: any).
+    """
+    await access.require_coordinator_of_all(
+        session, actor, [home, *targets], all_councils=all_councils
+    )
     tz = ZoneInfo(home.timezone)
     check_plan(plan, tz, now, lang)
     series = None
@@ -418,6 +417,10 @@ async def send(
             ),
             id=code(event.id),
         )
+    # Rights may have changed since the preview.
+    await access.require_coordinator_of_all(
+        session, actor, event.councils, all_councils=event.all_councils
+    )
     published = [e for e in await series_of(session, event) if e.status is EventStatus.DRAFT]
     for item in published:
         item.status = EventStatus.SCHEDULED
@@ -445,7 +448,7 @@ async def discard_draft(session: AsyncSession, actor: Actor, event_id: int) -> E
             N_("{id} was already sent; /cancelevent {id} cancels it."), id=code(event.id)
         )
     if event.organiser_id != actor.member_id:
-        raise Forbidden(N_("Only the coordinator who wrote {id} can send it."), id=code(event_id))
+        raise Forbidden(N_("Only the coordinator who wrote {id} can cancel it."), id=code(event_id))
     for item in await series_of(session, event):
         if item.status is EventStatus.DRAFT:
             item.status = EventStatus.CANCELLED
@@ -664,7 +667,13 @@ async def tell(
     speech: Speech,
     file: FileRef | None = None,
 ) -> int:
-    """Write to members by direct message about an event, each in their language; count them."""
+    """Write to members by direct message about an event, each in their language; count them.
+
+    Each message's outbox key is made of what it tells: the event, its version (`sequence`),
+    `what` (the kind of notice with whatever tells one such notice from another, e.g. the
+    answer's turn) and the member. Telling the same thing again, as a retried transaction or
+    a job run twice would, queues nothing new.
+    """
     recipients = await broadcast.direct(
         session,
         sorted(set(member_ids)),
@@ -672,13 +681,12 @@ async def tell(
         catalogs=speech.catalogs,
         default_language=speech.default_language,
     )
-    stamp = now.isoformat(timespec="microseconds")
     envelopes = []
     for recipient in recipients:
         text, shown = note(recipient.t)
         envelopes.append(
             Envelope(
-                key=f"{NOTE_SOURCE}:{event.id}:{what}:{recipient.member_id}:{stamp}",
+                key=f"{NOTE_SOURCE}:{event.id}:{event.sequence}:{what}:{recipient.member_id}",
                 message=recipient.message(str(text), shown, file=file),
                 source=NOTE_SOURCE,
                 source_id=event.id,
@@ -716,6 +724,20 @@ async def require_manager(session: AsyncSession, actor: Actor, event: Event) -> 
             N_("Only the organiser of {id} or coordinators of {council} can do that."),
             id=code(event.id),
             council=event.council.name,
+        )
+
+
+async def require_may_change(session: AsyncSession, actor: Actor, event: Event) -> None:
+    """Refuse to edit or cancel an event for anyone who could not have posted it."""
+    missing = await access.not_coordinated(session, actor, event.councils)
+    if missing and event.organiser_id != actor.member_id:
+        raise Forbidden(
+            N_(
+                "Only the organiser of {id}, an admin or a coordinator of every council it "
+                "reaches can change or cancel it; you do not coordinate {councils}."
+            ),
+            id=code(event.id),
+            councils=", ".join(missing),
         )
 
 
@@ -774,6 +796,7 @@ async def _next_turn(session: AsyncSession, event: Event) -> int:
         .execution_options(synchronize_session=False)
     )
     assert turn is not None
+    set_committed_value(event, "turns", int(turn))  # as the row now holds it
     return int(turn)
 
 
@@ -835,6 +858,7 @@ async def rsvp(
     event = await _locked(session, event_id)  # serialises every answer to it
     _require_open(event, now)
     _require_open_to(event, member)
+    await home.home_changed(session, member.id, now)  # their Slack Home tab shows it
     if guests is not None and guests > event.guests_allowed:
         if not event.guests_allowed:
             raise InvalidInput(N_("{id} takes no guests."), id=code(event.id)).about("guests")
@@ -987,7 +1011,9 @@ async def _tell_if_full(
             (),
         )
 
-    await tell(session, event, [event.organiser_id], note, what="full", now=now, speech=speech)
+    # A refill is news only after a new answer (a new turn) or another capacity.
+    what = f"full{event.turns}.{event.capacity}"
+    await tell(session, event, [event.organiser_id], note, what=what, now=now, speech=speech)
 
 
 async def promote(
@@ -1013,6 +1039,7 @@ async def promote(
         first.status = RsvpStatus.GOING
         first.updated_at = now
         promoted.append(first)
+        await home.home_changed(session, first.member_id, now)
         await session.flush()
     if event.capacity is not None and event.taken < event.capacity:
         event.full_told = False  # a place is free again: the next fill is news
@@ -1030,15 +1057,10 @@ async def promote(
             buttons(t, event),
         )
 
-    await tell(
-        session,
-        event,
-        [r.member_id for r in promoted],
-        you,
-        what="promoted",
-        now=now,
-        speech=speech,
-    )
+    for row in promoted:  # an answer is promoted once for each turn it takes
+        await tell(
+            session, event, [row.member_id], you, what=f"promoted{row.turn}", now=now, speech=speech
+        )
     names = ", ".join(r.member.display_name for r in promoted)
     if event.organiser_id is not None:
 
@@ -1059,7 +1081,13 @@ async def promote(
 
         waiting = (await counts(session, event)).waiting
         await tell(
-            session, event, [event.organiser_id], organiser, what="moved", now=now, speech=speech
+            session,
+            event,
+            [event.organiser_id],
+            organiser,
+            what=f"moved{promoted[-1].turn}",
+            now=now,
+            speech=speech,
         )
     await _tell_if_full(session, event, now=now, speech=speech)
     return promoted
@@ -1071,6 +1099,7 @@ async def unrsvp(
     """Withdraw an answer (guests leave with their host); the first waiting take the places."""
     event = await _locked(session, event_id)
     _require_open(event, now)
+    await home.home_changed(session, member.id, now)
     row = await answer_of(session, event.id, member.id)
     was = row.status if row is not None else None
     if row is None or was in (RsvpStatus.LEFT, RsvpStatus.DECLINED):
@@ -1125,7 +1154,7 @@ async def _ask_managers(
         event,
         await managers(session, event),
         note,
-        what=f"ask{member.id}",
+        what=f"ask{member.id}.{row.turn}",
         now=now,
         speech=speech,
     )
@@ -1208,7 +1237,7 @@ async def decide(
             ), ()
         return t("Sorry: your request for {title} ({id}) was declined.", **values), ()
 
-    await tell(session, event, [member_id], note, what="decided", now=now, speech=speech)
+    await tell(session, event, [member_id], note, what=f"decided{row.turn}", now=now, speech=speech)
     return event, row
 
 
@@ -1296,7 +1325,7 @@ async def cancel(
     """Cancel an event (or it and the rest of its series); everyone going or waiting is told."""
     event = await get_event(session, event_id, lock=True)
     _require_open(event, now)
-    await require_manager(session, actor, event)
+    await require_may_change(session, actor, event)
     cancelled = [
         e for e in await series_of(session, event, rest=rest) if e.status is EventStatus.SCHEDULED
     ]
@@ -1307,6 +1336,8 @@ async def cancel(
         item.updated_at = now
         await cancel_jobs(session, item, reminders)
         concerned = list(await _concerned(session, item))
+        for member_id in concerned:  # their Slack Home tabs drop it
+            await home.home_changed(session, member_id, now)
         if concerned:
             file = await ics_file(session, [item], now=now)
 
@@ -1346,7 +1377,7 @@ async def edit(
     """Change an event's time, venue, title or capacity (or the rest of its series')."""
     event = await _locked(session, event_id)
     _require_open(event, now)
-    await require_manager(session, actor, event)
+    await require_may_change(session, actor, event)
     if changes.empty:
         raise InvalidInput(
             N_('Say what changes: a date, a time like 18:00-20:00, @ "venue", cap 30.')
@@ -1358,6 +1389,17 @@ async def edit(
     edited = [
         e for e in await series_of(session, event, rest=rest) if e.status is EventStatus.SCHEDULED
     ]
+    for item in edited:  # a capacity below the places taken would put people out
+        if changes.capacity is not None and changes.capacity < item.taken:
+            raise Conflict.plural(
+                "{id} already has {count} place taken (guests included), more than a capacity "
+                "of {capacity}: give at least {count}. /attendees {id} lists who is going.",
+                "{id} already has {count} places taken (guests included), more than a capacity "
+                "of {capacity}: give at least {count}. /attendees {id} lists who is going.",
+                item.taken,
+                id=code(item.id),
+                capacity=changes.capacity,
+            ).about("cap")
     for item in edited:
         start_local, end_local = item.start_at.astimezone(tz), item.end_at.astimezone(tz)
         day = start_local.date() + shift
@@ -1577,7 +1619,7 @@ async def council_calendar_events(
     """Return a council's calendar feed: its upcoming events and cross-council ones (None: no
     such council). Cancelled ones stay in it, marked, so that subscribed calendars drop them."""
     wanted = councils.council_key(council_slug)
-    council = next((c for c in await councils.list_councils(session) if c.slug == wanted), None)
+    council = await session.scalar(select(Council).where(Council.slug == wanted))
     if council is None:
         return None
     found = await session.scalars(
@@ -1590,3 +1632,152 @@ async def council_calendar_events(
         .order_by(Event.start_at, Event.id)
     )
     return [calendar_event(e) for e in found.unique()]
+
+
+# --- A member's data (core.features.MemberData of the events feature; issue 17) -----------
+
+_ANSWERED = (RsvpStatus.GOING, RsvpStatus.WAITING, RsvpStatus.REQUESTED)
+
+
+async def _answers_of(
+    session: AsyncSession, member_id: int, *where: Any
+) -> list[tuple[Event, Rsvp]]:
+    rows = await session.execute(
+        select(Event, Rsvp)
+        .join(Rsvp, Rsvp.event_id == Event.id)
+        .where(Rsvp.member_id == member_id, *where)
+        .order_by(Event.start_at, Event.id)
+    )
+    return [(event, rsvp) for event, rsvp in rows.unique().all()]
+
+
+async def home_sections(view: MemberView) -> list[HomeSection]:
+    """Show the events the member goes to, waits for or asked to join, with their buttons."""
+    t, now = view.t, view.now
+    found = await _answers_of(
+        view.session,
+        view.member_id,
+        Rsvp.status.in_(_ANSWERED),
+        Event.status == EventStatus.SCHEDULED,
+        Event.end_at > now,
+    )
+    if not found:
+        return []
+    lines, rows = [], []
+    for event, rsvp in found:
+        ident = code(event.id)
+        if rsvp.status is RsvpStatus.GOING:
+            state = t("going")
+        elif rsvp.status is RsvpStatus.WAITING:
+            state = t("waitlist, number {position}", position=await position(view.session, rsvp))
+        else:
+            state = t("asked the organiser")
+        lines.append(
+            t(
+                "{title} ({id}), {when} — {state}",
+                title=event.title,
+                id=ident,
+                when=when_text(event, t, now),
+                state=state,
+            )
+        )
+        row = [Button(label=t("Not going {id}", id=ident), command=f"/unrsvp {ident}")]
+        here = rsvp.status is RsvpStatus.GOING and rsvp.checked_in_at is None
+        if here and is_event_day(event, now):
+            row.append(Button(label=t("Check in {id}", id=ident), command=f"/checkin {ident}"))
+        rows.append(tuple(row))
+    return [HomeSection(title=t("Your events"), lines=tuple(lines), buttons=tuple(rows))]
+
+
+async def digest_sections(view: MemberView) -> list[HomeSection]:
+    """List the coming week's events of the member's home council and cross-council ones."""
+    member = await view.session.get(Member, view.member_id)
+    home_id = member.home_council_id if member is not None else None
+    reach = Event.all_councils.is_(True)
+    if home_id is not None:
+        reach = reach | Event.councils.any(Council.id == home_id) | (Event.council_id == home_id)
+    found = await view.session.scalars(
+        select(Event)
+        .where(
+            Event.status == EventStatus.SCHEDULED,
+            Event.start_at >= view.now,
+            Event.start_at < view.now + timedelta(days=7),
+            reach,
+        )
+        .order_by(Event.start_at, Event.id)
+    )
+    events = list(found.unique())
+    if not events:
+        return []
+    t = view.t
+    lines = tuple(
+        t("{title} ({id}), {when}", title=e.title, id=code(e.id), when=when_text(e, t, view.now))
+        for e in events
+    )
+    return [HomeSection(title=t("Events this week"), lines=lines)]
+
+
+async def member_calendar(
+    session: AsyncSession, member_id: int, now: datetime
+) -> list[CalendarEvent]:
+    """Return the events the member answered Going (or waits for), for their private feed."""
+    found = await _answers_of(
+        session,
+        member_id,
+        Rsvp.status.in_(_ANSWERED),
+        Event.status.in_((EventStatus.SCHEDULED, EventStatus.CANCELLED, EventStatus.DONE)),
+        Event.end_at > now - timedelta(days=30),
+    )
+    return [calendar_event(event) for event, _rsvp in found]
+
+
+async def export_answers(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Return the member's answers to events, and the events they organise."""
+    answers = await _answers_of(session, member_id)
+    organised = await session.scalars(
+        select(Event).where(Event.organiser_id == member_id).order_by(Event.id)
+    )
+    return {
+        "rsvps": [
+            {
+                "event": code(event.id),
+                "title": event.title,
+                "start": event.start_at.isoformat(),
+                "status": rsvp.status.value,
+                "guests": rsvp.guests,
+                "checked_in_at": rsvp.checked_in_at.isoformat() if rsvp.checked_in_at else None,
+                "answered_at": rsvp.created_at.isoformat(),
+            }
+            for event, rsvp in answers
+        ],
+        "organised": [
+            {"event": code(e.id), "title": e.title, "start": e.start_at.isoformat()}
+            for e in organised.unique()
+        ],
+    }
+
+
+async def forget_answers(erasure: Erasure) -> None:
+    """Erase the member's answers; a place they held at a coming event goes to the waitlist.
+
+    Events they organise stay (without an organiser: coordinators of the council manage
+    them); the lists of those going and the coordinators' CSVs no longer name them.
+    """
+    session, now = erasure.session, erasure.now
+    speech = Speech(erasure.catalogs, erasure.default_language)
+    answers = await _answers_of(session, erasure.member_id)
+    for event, rsvp in answers:
+        if event.status is EventStatus.SCHEDULED and event.end_at > now:
+            locked = await _locked(session, event.id)
+            held = rsvp.status is RsvpStatus.GOING
+            if held:
+                await _release(session, locked, rsvp.places)
+            await session.delete(rsvp)
+            await session.flush()
+            if held:
+                await promote(session, locked, now=now, speech=speech)
+            await refresh_posts(session, locked, speech, now=now)
+        else:
+            await session.delete(rsvp)
+    await session.flush()
+    calendars_changed(session)

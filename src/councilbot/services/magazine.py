@@ -21,17 +21,19 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from councilbot.core.features import HomeSection, MemberView
 from councilbot.core.i18n import N_, Catalogs, Translator
 from councilbot.core.messages import Button
 from councilbot.db.base import MAX_ID
-from councilbot.db.models import IssueSource, IssueStatus, MagazineIssue
+from councilbot.db.models import IssueSource, IssueStatus, MagazineIssue, Member
 from councilbot.db.session import upsert
 from councilbot.delivery.targets import Outgoing
-from councilbot.services import broadcast, councils, jobs
+from councilbot.services import access, broadcast, councils, jobs
 from councilbot.services.access import Actor
 
 SOURCE = "magazine"  # the outbox's source of the posts
 TOPIC = "magazine"  # the subscription topic commands/magazine.py declares
+NOTE_SOURCE = "magazine-note"  # direct messages to an issue's author about a change by another
 SEND_JOB = "magazine.publish"
 DRAFT_LIFETIME = timedelta(days=1)
 PAGE_SIZE = 5  # issues on one page of /magazine archive
@@ -339,19 +341,74 @@ async def _insert(session: AsyncSession, values: dict[str, Any]) -> int | None:
     return await session.scalar(statement)
 
 
-async def _editable(session: AsyncSession, actor: Actor, number: int) -> MagazineIssue:
-    """Return an issue locked for a change, refusing someone else's draft."""
+async def may_change(session: AsyncSession, actor: Actor, issue: MagazineIssue) -> bool:
+    """Tell whether someone may cancel or correct an issue: its author, or an admin.
+
+    The magazine goes to every council, so "a coordinator of every council it reaches"
+    (the announcements' rule) comes down to the admins.
+    """
+    return issue.published_by_id == actor.member_id or await access.is_admin(session, actor)
+
+
+async def author_name(session: AsyncSession, issue: MagazineIssue) -> str | None:
+    """Name who published an issue by command (None: the feed, the seed, or a member gone)."""
+    if issue.published_by_id is None:
+        return None
+    author = await session.get(Member, issue.published_by_id)
+    return author.display_name if author is not None else None
+
+
+# What someone other than its author (or an admin) is told, by what they tried.
+CANCEL_REFUSAL = N_(
+    "Only {author}, who published issue #{number}, or an admin can cancel it; ask them, "
+    "or /magazine {number} shows it."
+)
+EDIT_REFUSAL = N_(
+    "Only {author}, who published issue #{number}, or an admin can correct it; ask them, "
+    "or /magazine {number} shows it."
+)
+SEND_REFUSAL = N_(
+    "Only {author}, who published issue #{number}, or an admin can send it; ask them, "
+    "or /magazine {number} shows it."
+)
+ADMIN_ONLY = N_(
+    "Issue #{number} came from the magazine's feed: only an admin can change it. "
+    "/magazine {number} shows it."
+)
+
+
+# /publish send or cancel of a number with no issue: never previewed, or cancelled (a
+# cancelled issue leaves no row, so that its number is free again).
+NOT_PENDING = N_(
+    "There is no issue #{number} waiting to go out: it was never previewed, or it was "
+    "cancelled and nothing was sent. /magazine archive lists the published issues."
+)
+
+
+async def _editable(
+    session: AsyncSession,
+    actor: Actor,
+    number: int,
+    refusal: str = EDIT_REFUSAL,
+    missing: str = N_("There is no issue #{number}."),
+) -> MagazineIssue:
+    """Return an issue locked for a change, refusing someone else's draft, and anyone but
+    its author or an admin."""
     issue = await _lock(session, number)
     if issue is None:
-        raise NotFound(N_("There is no issue #{number}."), number=number)
-    if (
-        issue.status in (IssueStatus.DRAFT, IssueStatus.MISSED)
-        and issue.published_by_id != actor.member_id
-    ):
+        raise NotFound(missing, number=number)
+    if issue.published_by_id == actor.member_id:
+        return issue
+    if issue.status is IssueStatus.DRAFT:
         raise Forbidden(
             N_("Issue #{number} is another coordinator's draft: only they can send or change it."),
             number=number,
         )
+    if not await may_change(session, actor, issue):
+        author = await author_name(session, issue)
+        if author is None:
+            raise Forbidden(ADMIN_ONLY, number=number)
+        raise Forbidden(refusal, number=number, author=author)
     return issue
 
 
@@ -365,7 +422,7 @@ async def send_draft(
     default_language: str,
 ) -> Published:
     """Send a previewed issue: post it now, or schedule it for its time."""
-    issue = await _editable(session, actor, number)
+    issue = await _editable(session, actor, number, SEND_REFUSAL, NOT_PENDING)
     if issue.status is IssueStatus.MISSED:  # due while the bot was down: Send sends it late
         issue.scheduled_at = None
     elif issue.status is not IssueStatus.DRAFT:
@@ -408,7 +465,7 @@ class NotADraft(Exception):
 
 async def cancel(session: AsyncSession, actor: Actor, number: int) -> MagazineIssue:
     """Drop a draft, scheduled or missed issue (its number is free again)."""
-    issue = await _editable(session, actor, number)
+    issue = await _editable(session, actor, number, CANCEL_REFUSAL, NOT_PENDING)
     if issue.status in READABLE:
         raise Conflict(
             N_("Issue #{number} is already published; /publish edit {number} corrects its text."),
@@ -625,3 +682,41 @@ async def take_entry(
 def numbers(issues: Sequence[MagazineIssue]) -> str:
     """Name issues by number: #4, #5."""
     return ", ".join(f"#{issue.number}" for issue in issues)
+
+
+# --- A member's data (core.features.MemberData of the magazine feature; issue 17) ---------
+
+
+async def digest_sections(view: MemberView) -> list[HomeSection]:
+    """Offer the week's new issue, if one was published since the last digest."""
+    since = view.since or view.now - timedelta(days=7)
+    issue = await view.session.scalar(
+        select(MagazineIssue)
+        .where(
+            MagazineIssue.status == IssueStatus.PUBLISHED,
+            MagazineIssue.published_at >= since,
+            MagazineIssue.published_at < view.now,
+        )
+        .order_by(MagazineIssue.number.desc())
+        .limit(1)
+    )
+    if issue is None:
+        return []
+    t = view.t
+    return [
+        HomeSection(
+            title=t("New in the magazine"),
+            lines=(Markup(render(t, issue)),),  # safe markup already
+            buttons=((read_button(t, issue),),),
+        )
+    ]
+
+
+async def export_published(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Return the issues the member published (they stay published, unlinked, when erased)."""
+    issues = await session.scalars(
+        select(MagazineIssue)
+        .where(MagazineIssue.published_by_id == member_id)
+        .order_by(MagazineIssue.number)
+    )
+    return {"published": [{"number": i.number, "title": i.title} for i in issues]}

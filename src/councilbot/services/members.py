@@ -22,6 +22,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    or_,
     select,
     union_all,
     update,
@@ -33,12 +34,16 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from councilbot.core import messages
 from councilbot.core.errors import Conflict, InvalidInput, NotFound
+from councilbot.core.features import Erasure, HomeSection, MemberView
 from councilbot.core.i18n import N_, normalise_language
-from councilbot.core.messages import Platform
+from councilbot.core.messages import Button, Platform
 from councilbot.db.base import MAX_ID, Base
 from councilbot.db.models import (
+    CalendarToken,
     Channel,
     Council,
+    Delivery,
+    DigestSent,
     Identity,
     LinkCode,
     Member,
@@ -307,6 +312,18 @@ async def unsubscribe(
     return result.rowcount or 0
 
 
+async def subscribed(session: AsyncSession, member: Member, topic: str) -> bool:
+    """Tell whether the member gets a topic at all (an active subscription, any council)."""
+    query = select(
+        exists().where(
+            Subscription.member_id == member.id,
+            Subscription.topic == topic,
+            Subscription.active.is_(True),
+        )
+    )
+    return bool(await session.scalar(query))
+
+
 async def subscribed_to_all(session: AsyncSession, member: Member, topic: str) -> bool:
     """Tell whether the member gets a topic from every council (an active "all" subscription)."""
     query = select(
@@ -563,3 +580,175 @@ def _unique_keys(table: Table) -> list[ReadOnlyColumnCollection[str, Column[Any]
 
 def _refers_to_members(foreign_keys: set[ForeignKey]) -> bool:
     return any(fk.column.table.name == "members" for fk in foreign_keys)
+
+
+# A member's data (core.features.MemberData of the general feature) ----------------------
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+async def export_member(session: AsyncSession, member_id: int) -> dict[str, object]:
+    """Return the member, their accounts, roles, subscriptions, link history and chat links."""
+    member = await session.get(Member, member_id)
+    if member is None:
+        return {}
+    slugs = {c.id: c.slug for c in await session.scalars(select(Council))}
+    identities = await session.scalars(
+        select(Identity).where(Identity.member_id == member_id).order_by(Identity.id)
+    )
+    roles = await session.scalars(select(Role).where(Role.member_id == member_id))
+    subscriptions = await session.scalars(
+        select(Subscription).where(Subscription.member_id == member_id).order_by(Subscription.id)
+    )
+    codes = await session.scalars(
+        select(LinkCode).where(LinkCode.member_id == member_id).order_by(LinkCode.id)
+    )
+    chats = await session.scalars(
+        select(Channel).where(Channel.linked_by_id == member_id).order_by(Channel.id)
+    )
+    token = await session.scalar(select(CalendarToken).where(CalendarToken.member_id == member_id))
+    digests = await session.scalars(
+        select(DigestSent).where(DigestSent.member_id == member_id).order_by(DigestSent.id)
+    )
+    return {
+        "member": {
+            "id": member.id,
+            "display_name": member.display_name,
+            "language": member.locale,
+            "home_council": slugs.get(member.home_council_id or 0),
+            "created_at": _when(member.created_at),
+        },
+        "identities": [
+            {
+                "platform": i.platform.value,
+                "workspace": i.workspace,
+                "user_id": i.user_id,
+                "username": i.username,
+                "display_name": i.display_name,
+                "app_language": i.language_code,
+                "created_at": _when(i.created_at),
+                "last_seen_at": _when(i.last_seen_at),
+            }
+            for i in identities
+        ],
+        "roles": [
+            {
+                "role": r.role.value,
+                "council": slugs.get(r.council_id or 0),
+                "created_at": _when(r.created_at),
+            }
+            for r in roles
+        ],
+        "subscriptions": [
+            {
+                "topic": s.topic,
+                "council": slugs.get(s.council_id or 0, "all"),
+                "active": s.active,
+                "created_at": _when(s.created_at),
+            }
+            for s in subscriptions
+        ],
+        "account_links": [
+            {"created_at": _when(c.created_at), "used_at": _when(c.used_at)} for c in codes
+        ],
+        "chats_linked": [
+            {
+                "platform": c.platform.value,
+                "chat": c.title or c.external_id,
+                "council": slugs.get(c.council_id),
+                "linked_at": _when(c.created_at),
+            }
+            for c in chats
+        ],
+        # Only that one exists: the secret itself is never stored.
+        "calendar_feed": {"created_at": _when(token.created_at)} if token else None,
+        "weekly_digests": [d.week for d in digests],
+    }
+
+
+async def forget_member(erasure: Erasure) -> None:
+    """Erase the member's accounts, roles, subscriptions, codes and direct messages.
+
+    Chats they linked stay linked (to the council, no longer to them); roles they granted
+    stay granted. The member row itself is deleted by services.home.forget, last.
+    """
+    session, member_id = erasure.session, erasure.member_id
+    await forget_direct_messages(session, member_id)
+    await session.execute(
+        update(Channel).where(Channel.linked_by_id == member_id).values(linked_by_id=None)
+    )
+    await session.execute(
+        update(Role).where(Role.granted_by_id == member_id).values(granted_by_id=None)
+    )
+    for table in (Identity, Role, Subscription, LinkCode):
+        await session.execute(delete(table).where(table.member_id == member_id))
+    access.forget_roles(session)
+
+
+async def settings_sections(view: MemberView) -> list[HomeSection]:
+    """Show the member's subscriptions and linked accounts (the end of their home)."""
+    return [await subscriptions_section(view), await accounts_section(view)]
+
+
+async def subscriptions_section(view: MemberView) -> HomeSection:
+    """Show the member's subscriptions, each with its Unsubscribe button."""
+    t = view.t
+    rows = (
+        await view.session.execute(
+            select(Subscription.topic, Council.slug, Council.name)
+            .outerjoin(Council, Council.id == Subscription.council_id)
+            .where(Subscription.member_id == view.member_id, Subscription.active.is_(True))
+            .order_by(Subscription.topic, Council.slug)
+        )
+    ).all()
+    if not rows:
+        return HomeSection(
+            title=t("Subscriptions"),
+            lines=(t("None yet: /subscribe brings announcements, events, polls or the magazine."),),
+        )
+    lines, buttons = [], []
+    for topic, slug, name in rows:
+        where = name or t("all councils")
+        lines.append(t("{topic} — {council}", topic=topic, council=where))
+        buttons.append(
+            Button(
+                label=t("Unsubscribe {topic} ({council})", topic=topic, council=slug or t("all")),
+                command=f"/unsubscribe {topic} {slug or 'all'}",
+            )
+        )
+    return HomeSection(
+        title=t("Subscriptions"), lines=tuple(lines), buttons=tuple((b,) for b in buttons)
+    )
+
+
+async def accounts_section(view: MemberView) -> HomeSection:
+    """Show the member's linked accounts, and how to link another one."""
+    t = view.t
+    identities = await identities_of(view.session, view.member_id)
+    lines = [
+        t(
+            "{platform}: {handle}",
+            platform=i.platform.value.capitalize(),
+            handle=f"@{i.username}" if i.username else i.user_id,
+        )
+        for i in identities
+    ]
+    if len(identities) < 2:
+        lines.append(t("/linkaccount joins your account on another platform."))
+    return HomeSection(title=t("Linked accounts"), lines=tuple(lines))
+
+
+async def forget_direct_messages(session: AsyncSession, member_id: int) -> None:
+    """Delete every outbox row for the member's private chats (their texts may name them)."""
+    identities = list(
+        await session.scalars(select(Identity).where(Identity.member_id == member_id))
+    )
+    private = [
+        (Delivery.platform == i.platform)
+        & (Delivery.workspace == i.workspace)
+        & (Delivery.chat_id == i.user_id)
+        for i in identities
+    ]
+    await session.execute(delete(Delivery).where(or_(Delivery.member_id == member_id, *private)))

@@ -33,6 +33,7 @@ from sqlalchemy import case, delete, desc, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from councilbot.core.features import Erasure, HomeSection, MemberView
 from councilbot.core.formatting import format_when
 from councilbot.core.i18n import N_, Catalogs, Translator
 from councilbot.core.messages import Button, ChatKind, Platform
@@ -57,7 +58,7 @@ from councilbot.db.models import (
 from councilbot.db.session import upsert
 from councilbot.delivery import files
 from councilbot.delivery.targets import FileRef, NativePoll, Outgoing
-from councilbot.services import access, broadcast, charts, councils, jobs
+from councilbot.services import access, broadcast, charts, councils, home, jobs
 from councilbot.services.access import Actor
 from councilbot.settings import Settings
 
@@ -440,6 +441,15 @@ async def tally(session: AsyncSession, poll: Poll) -> Results:
     for option_id, platform, count in rows.all():
         results.counts[option_id] = results.counts.get(option_id, 0) + count
         results.by_platform[platform] = results.by_platform.get(platform, 0) + count
+    # The votes of members erased since (/forgetme): still counted, no longer anyone's.
+    kept = await session.execute(
+        select(PollTally.option_id, PollTally.platform, PollTally.count).where(
+            PollTally.option_id.in_([o.id for o in poll.options])
+        )
+    )
+    for option_id, platform, count in kept.all():
+        results.counts[option_id] = results.counts.get(option_id, 0) + count
+        results.by_platform[platform] = results.by_platform.get(platform, 0) + count
     results.voters = (
         await session.scalar(
             select(func.count(func.distinct(PollVote.member_id))).where(PollVote.poll_id == poll.id)
@@ -776,6 +786,7 @@ async def vote(
     """
     poll = await lock(session, poll_id)
     check_open(poll, now)
+    await home.home_changed(session, member_id, now)  # their Slack Home tab drops the poll
     options = [c if isinstance(c, PollOption) else find_option(poll, c) for c in chosen]
     options = list({o.id: o for o in options}.values())
     if not options:
@@ -937,6 +948,7 @@ async def unvote(
     """Take a member's vote back; return how many choices went."""
     poll = await lock(session, poll_id)
     check_open(poll, now)
+    await home.home_changed(session, member_id, now)
     if poll.anonymous:
         raise Conflict(
             N_(
@@ -1038,6 +1050,8 @@ async def close_poll(
     poll.status = PollStatus.CLOSED
     poll.closed_at = now
     await jobs.cancel(session, close_job(poll.id))
+    for member_id in await invitees(session, poll):  # their Slack Home tabs drop it
+        await home.home_changed(session, member_id, now)
     await jobs.cancel(session, remind_job(poll.id))
     results = await tally(session, poll)
     await refresh_posts(
@@ -1532,3 +1546,109 @@ async def feedback_follow_up(session: AsyncSession, poll: Poll) -> Poll | None:
 def job_payload_id(payload: dict[str, Any]) -> int:
     """Read the poll id a job's payload names."""
     return int(payload["id"])
+
+
+# --- A member's data (core.features.MemberData of the polls feature; issue 17) ------------
+
+
+async def _waiting_for(view: MemberView) -> list[Poll]:
+    """Return the open polls that ask the member and that they have not answered."""
+    found = await view.session.scalars(
+        select(Poll).where(Poll.status == PollStatus.OPEN).order_by(Poll.closes_at, Poll.id)
+    )
+    secret = secret_of(view.settings)
+    waiting = []
+    for poll in found.unique():
+        if view.member_id not in await invitees(view.session, poll):
+            continue
+        if not await has_voted(view.session, poll, view.member_id, secret):
+            waiting.append(poll)
+    return waiting
+
+
+def _asked(t: Translator, poll: Poll, now: datetime) -> Markup:
+    if poll.closes_at is None:
+        return t("{question} (poll #{id})", question=poll.question, id=poll.id)
+    return t(
+        "{question} (poll #{id}), closes {when}",
+        question=poll.question,
+        id=poll.id,
+        when=format_when(poll.closes_at, zone(poll), t.lang, now=now),
+    )
+
+
+async def home_sections(view: MemberView) -> list[HomeSection]:
+    """Show the open polls waiting for the member's vote, each with its vote buttons."""
+    waiting = await _waiting_for(view)
+    if not waiting:
+        return []
+    t = view.t
+    lines = tuple(_asked(t, poll, view.now) for poll in waiting)
+    buttons = tuple(row for poll in waiting for row in vote_buttons(t, poll))
+    return [HomeSection(title=t("Polls waiting for your vote"), lines=lines, buttons=buttons)]
+
+
+async def digest_sections(view: MemberView) -> list[HomeSection]:
+    """List the open polls waiting for the member's vote (they vote from /me or the post)."""
+    waiting = await _waiting_for(view)
+    if not waiting:
+        return []
+    t = view.t
+    lines = tuple(_asked(t, poll, view.now) for poll in waiting)
+    return [HomeSection(title=t("Polls waiting for your vote"), lines=lines)]
+
+
+async def export_votes(session: AsyncSession, member_id: int) -> dict[str, Any]:
+    """Return the member's votes in polls that are not anonymous, and the polls they wrote.
+
+    An anonymous poll keeps nothing that says how (or whether, without the key) they voted.
+    """
+    votes = await session.execute(
+        select(PollVote, Poll.question, PollOption.label)
+        .join(Poll, Poll.id == PollVote.poll_id)
+        .join(PollOption, PollOption.id == PollVote.option_id)
+        .where(PollVote.member_id == member_id)
+        .order_by(PollVote.poll_id, PollVote.slot)
+    )
+    written = await session.scalars(
+        select(Poll).where(Poll.author_id == member_id).order_by(Poll.id)
+    )
+    return {
+        "votes": [
+            {
+                "poll": vote.poll_id,
+                "question": question,
+                "choice": label,
+                "platform": vote.platform.value,
+                "voted_at": vote.voted_at.isoformat(),
+            }
+            for vote, question, label in votes.all()
+        ],
+        "written": [{"poll": p.id, "question": p.question} for p in written.unique()],
+    }
+
+
+async def forget_votes(erasure: Erasure) -> None:
+    """Keep the member's votes in the totals, no longer linked to them.
+
+    Each vote in a poll that is not anonymous becomes one more in its option's count of
+    votes from nobody in particular (`PollTally`, which `tally` adds in), and is deleted.
+    """
+    session = erasure.session
+    rows = (
+        await session.execute(
+            select(PollVote.option_id, PollVote.platform, func.count())
+            .where(PollVote.member_id == erasure.member_id)
+            .group_by(PollVote.option_id, PollVote.platform)
+        )
+    ).all()
+    for option_id, platform, count in rows:
+        await session.execute(
+            upsert(session, PollTally.__table__)
+            .values(option_id=option_id, platform=platform, count=count)
+            .on_conflict_do_update(
+                index_elements=["option_id", "platform"],
+                set_={"count": PollTally.__table__.c.count + count},
+            )
+        )
+    await session.execute(delete(PollVote).where(PollVote.member_id == erasure.member_id))

@@ -18,6 +18,7 @@ from councilbot.app import App
 from councilbot.core.messages import Platform
 from councilbot.db.session import probe_engine
 from councilbot.delivery import outbox
+from councilbot.services import home
 from councilbot.services.calendar import CalendarFeeds, Feed
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ RETRIED_ROUTES = frozenset({"/telegram/webhook"})
 # with If-None-Match, answered 304 while nothing changed).
 CALENDAR_MAX_AGE = 300
 CALENDAR_PATH = "/calendar/{council}.ics"
+# A member's private calendar feed (/mycalendar): the secret is the path, so it is never logged.
+MEMBER_CALENDAR_PATH = "/calendar/me/{token}.ics"
 
 
 class WebServer:
@@ -84,6 +87,7 @@ class WebServer:
         application = web.Application(client_max_size=MAX_BODY)
         application.router.add_get("/healthz", self.healthz)
         application.router.add_get("/metrics", self.metrics)
+        application.router.add_get(MEMBER_CALENDAR_PATH, self.member_calendar)
         if self._calendars is not None:
             application.router.add_get(CALENDAR_PATH, self.council_calendar)
         for path, handler in self._routes.items():
@@ -194,6 +198,21 @@ class WebServer:
         if feed is None:
             return web.Response(status=404, text="No such council.\n")
         return calendar_response(request, feed)
+
+    async def member_calendar(self, request: web.Request) -> web.Response:
+        """Serve a member's private calendar feed, or 404 for a secret that is not (or no longer) one."""
+        router = self._app.router
+        try:
+            async with router.reader() as session:
+                body = await home.member_feed(
+                    session, router.members, request.match_info["token"], now=router.clock()
+                )
+        except Exception as exc:  # only the class name: the path holds the secret
+            logger.error("member calendar feed failed: %s", type(exc).__name__)
+            return web.Response(status=500)
+        if body is None:
+            return web.Response(status=404, text="No such calendar.\n")
+        return calendar_response(request, Feed.of(body, "councilbot.ics"), public=False)
 
     def _webhook(
         self, path: str, handler: WebhookHandler

@@ -23,9 +23,11 @@ from tests.adapters.slack.test_slack_adapter import (
     slash,
     until,
 )
-from tests.adapters.slack.test_slack_announce import press
+from tests.adapters.slack.test_slack_announce import press, slack_app
 from tests.adapters.slack.test_slack_forms import submit
 from tests.fakes.slack_api import FakeSlackAPI
+
+__all__ = ["slack_app"]  # delivering to the fake Web API, as the announcements' tests do
 
 
 @pytest.fixture
@@ -112,3 +114,29 @@ async def test_the_read_button_opens_the_page_and_the_archive_pages_in_place(
     [update] = await answered(adapter, interaction(press), lambda: api.calls("chat.update"))
     assert "page 2 of 2" in update.params["text"]
     assert [e["value"] for e in elements(update)] == ["/magazine archive 1"]
+
+
+async def test_an_edit_after_lang_chat_speaks_the_chats_language_buttons_included(
+    slack_app: App, adapter: SlackAdapter, api: FakeSlackAPI
+) -> None:
+    async def run(text: str) -> None:
+        before = len(api.calls("chat.postEphemeral")) + len(api.calls("chat.postMessage"))
+        await answered(
+            adapter,
+            slash(api, text, user_id=ADMIN),
+            lambda: (
+                len(api.calls("chat.postEphemeral")) + len(api.calls("chat.postMessage")) > before
+            ),
+        )
+
+    await run("link cork")
+    await run('publish 5 "Five" https://e.example/5 "Five SMEs" --yes')
+    await slack_app.dispatcher.run_until_idle()
+    await run("lang tr chat")
+    await run('publish edit 5 --summary "Beş KOBİ"')
+    await slack_app.dispatcher.run_until_idle()
+    [update] = await until(lambda: api.calls("chat.update"))
+    assert "Beş KOBİ" in update.params["text"]
+    assert [(e["text"]["text"], e["url"]) for e in elements(update)] == [
+        ("Oku", "https://e.example/5")
+    ]

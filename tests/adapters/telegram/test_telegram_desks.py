@@ -70,3 +70,23 @@ async def test_book_cancel_and_check_in_with_buttons(
         checked = await press(api, keyboard(reminder)["Check in"], reminder.params["text"], 9)
     assert checked.startswith("✅ Checked in to desk R3 at MTU Rubicon Centre")
     assert await statuses(telegram_app) == [BookingStatus.CANCELLED, BookingStatus.CHECKED_IN]
+
+
+async def test_a_range_cancel_asks_with_buttons_and_keep_keeps(
+    telegram_app: App, api: FakeTelegramAPI
+) -> None:
+    async with asyncio.timeout(30):
+        for day in ("2026-12-02", "2026-12-03"):
+            await say(api, private(f"/book cork-rubicon {day}", int(USER), "en"), USER)
+        line = "/cancelbooking --from 2026-12-01 --to 2026-12-31"
+        asked = await say(api, private(line, int(USER), "en"), USER)
+        assert asked.params["text"].startswith("Cancel these 2 bookings from Tue 1 Dec 2026")
+        buttons = keyboard(asked)
+        assert list(buttons) == ["Cancel 2 bookings", "Keep them"]
+        kept = await press(api, buttons["Keep them"], asked.params["text"], 7)
+        assert "B1 · desk R1" in kept
+        assert await statuses(telegram_app) == [BookingStatus.BOOKED, BookingStatus.BOOKED]
+        asked = await say(api, private(line, int(USER), "en"), USER)
+        done = await press(api, keyboard(asked)["Cancel 2 bookings"], asked.params["text"], 8)
+    assert done.startswith("Cancelled 2 bookings from Tue 1 Dec 2026")
+    assert await statuses(telegram_app) == [BookingStatus.CANCELLED, BookingStatus.CANCELLED]

@@ -79,3 +79,27 @@ async def test_the_archive_pages_in_place_with_next_and_previous(
     assert '#1 · <a href="https://e.example/1">Issue 1</a>' in edit.params["text"]
     assert [b["text"] for b in buttons(edit)] == ["◀ Previous"]
     assert not sent_to(api, GROUP)
+
+
+async def test_an_edit_after_lang_chat_speaks_the_chats_language_buttons_included(
+    telegram_app: App, api: FakeTelegramAPI
+) -> None:
+    async with asyncio.timeout(20):
+        await say(api, command("group_command", "/link cork", id=int(USER)), GROUP)
+        await say(
+            api,
+            private(
+                '/publish 5 "Five" https://e.example/5 "Five SMEs" '
+                "--cover https://e.example/5.jpg --yes",
+                int(USER),
+                "en",
+            ),
+            USER,
+        )
+        await telegram_app.dispatcher.run_until_idle()
+        await say(api, command("group_command", "/lang tr chat", id=int(USER)), GROUP)
+        await say(api, private('/publish edit 5 --summary "Beş KOBİ"', int(USER), "en"), USER)
+        await telegram_app.dispatcher.run_until_idle()
+        [edit] = await until(lambda: api.calls("editMessageCaption"))
+    assert edit.params["caption"] == "📰 <b>EMPOWER #5: Five</b>\nBeş KOBİ"
+    assert buttons(edit) == [{"text": "Oku", "url": "https://e.example/5"}]

@@ -40,6 +40,7 @@ from councilbot.adapters.slack.forms import (
     request_fields,
     request_view,
 )
+from councilbot.adapters.slack.home import HomeTab, slack_mentions
 from councilbot.adapters.slack.oauth import INSTALL_PATH, NOT_INSTALLED
 from councilbot.adapters.slack.render import blocks_for, fallback_text, to_mrkdwn
 from councilbot.core.grammar import split_command
@@ -84,15 +85,9 @@ class SlackAdapter:
         self.router = router
         self.command = command
         # "/help", "/announce cancel 3" in replies, but not "https://example.org/help".
-        names = sorted(
-            {name for spec in router.visible_specs() for name in (spec.name, *spec.aliases)},
-            key=len,
-            reverse=True,
-        )
-        self._mentions = re.compile(
-            r"(?<![\w/.:@-])/(" + "|".join(map(re.escape, names)) + r")(?![\w-])"
-        )
+        self._mentions = slack_mentions(router, command)
         self._slash = rf"{command} \1"
+        self.home = HomeTab(router, command)
         self.bot_user_id: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         client = AsyncWebClient(
@@ -120,6 +115,7 @@ class SlackAdapter:
         self.bolt.action(LINK_ID)(self._on_link)
         self.bolt.view(FORM_CALLBACK)(self._on_form)
         self.bolt.event("member_joined_channel")(self._on_joined)
+        self.bolt.event("app_home_opened")(self._on_home_opened)
         self.bolt.event("message")(self._on_message)  # message.im: direct messages to the bot
         for left in ("channel_left", "group_left"):  # the bot removed from a channel
             self.bolt.event(left)(self._on_left)
@@ -292,6 +288,9 @@ class SlackAdapter:
             name, args = split_command(str(action.get("value") or ""))
             sender = _sender(body)
             container = body.get("container") or {}
+            if (body.get("view") or {}).get("type") == "home":
+                await self._on_home_action(client, sender, name or "help", args)
+                return
             channel = body.get("channel") or {}
             channel_id = str(channel.get("id") or container.get("channel_id") or "")
             command = Command(
@@ -321,6 +320,24 @@ class SlackAdapter:
             elif _text(reply) != message.get("text"):
                 public = await self._update(client, respond, command, reply, str(message["ts"]))
             await self._send_file(client, respond, command, reply, public=public)
+
+    async def _on_home_action(
+        self, client: AsyncWebClient, sender: Identity, name: str, args: str
+    ) -> None:
+        """Run a Home tab button's command, answer in the member's DM, and refresh the tab."""
+        chat = Chat(
+            platform=Platform.SLACK,
+            workspace=sender.workspace,
+            chat_id=sender.user_id,  # a bot posting to a user id writes in its DM with them
+            kind=ChatKind.PRIVATE,
+        )
+        command = Command(
+            name=name, args=args, sender=sender, chat=chat, received_at=datetime.now(UTC)
+        )
+        reply = await self.router.handle(command)
+        await self._post(client, sender.user_id, reply)
+        view = await self.home.view(sender.workspace, sender.user_id)
+        await client.views_publish(user_id=sender.user_id, view=view)
 
     async def _open_form(
         self,
@@ -420,6 +437,21 @@ class SlackAdapter:
             reply = await self.router.presence(chat, by, present=True)
             if reply is not None:
                 await self._post(client, chat.chat_id, reply)
+
+    async def _on_home_opened(
+        self,
+        ack: AsyncAck,
+        event: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        """Publish the member's home in the Home tab they opened."""
+        async with self._answering(ack, None, "home tab"):
+            if event.get("tab", "home") != "home" or not event.get("user"):
+                return  # the Messages tab: nothing to publish
+            team = str(event.get("team") or context.team_id or "")
+            user = str(event["user"])
+            await client.views_publish(user_id=user, view=await self.home.view(team, user))
 
     async def _on_message(
         self,

@@ -38,6 +38,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
+from councilbot.adapters.slack.home import HomeTab
 from councilbot.adapters.slack.oauth import WorkspaceTokens
 from councilbot.adapters.slack.render import blocks_for, fallback_text
 from councilbot.core.formatting import plain_text
@@ -53,6 +54,7 @@ from councilbot.delivery.targets import (
     TransientError,
     Unauthorized,
 )
+from councilbot.services.home import HOME_VIEW
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 10  # seconds for one Web API call
@@ -119,6 +121,8 @@ class SlackTarget:
     def __init__(self, client: AsyncWebClient, tokens: WorkspaceTokens | None = None) -> None:
         self.client = client
         self.tokens = tokens
+        # Renders Home tab refreshes (services.home.home_changed); set once the router exists.
+        self.home: HomeTab | None = None
         # A file whose text failed after it, by Slack's file id: a retry posts only the text.
         self._uploaded: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
         self._dms: OrderedDict[tuple[str, str], str] = OrderedDict()  # (workspace, user) -> D…
@@ -147,9 +151,24 @@ class SlackTarget:
         id>/" when the file went without text).
         """
         token = await self._token(message.workspace)
+        if message.view == HOME_VIEW:
+            await self._publish_home(message, token)
+            return None
         if message.file is not None:
             return await self._post_with_file(message, message.file, token)
         return await self._post_text(message, token)
+
+    async def _publish_home(self, message: Outgoing, token: str | None) -> None:
+        """Publish the member's Home tab as it is now (see adapters.slack.home)."""
+        if self.home is None:  # no router in this process to render it: nothing to show
+            log.warning("slack: a Home tab refresh, but no Home tab renderer was given")
+            return
+        view = await self.home.view(message.workspace, message.chat_id)
+        await self._call(
+            message,
+            token,
+            lambda: self.client.views_publish(user_id=message.chat_id, view=view, token=token),
+        )
 
     async def _post_text(self, message: Outgoing, token: str | None) -> str:
         """Post the message's text, picture and buttons to its channel; return its `ts`.
