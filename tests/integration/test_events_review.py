@@ -70,7 +70,7 @@ async def test_only_its_organiser_an_admin_or_a_coordinator_of_all_its_councils_
     await bot("/coordinator add carol cork")
     await bot("/coordinator add carol malaga")
     assert (await bot("carol: /editevent E1 cap 5")).startswith("E1 is changed")
-    assert (await bot("carol: /cancelevent E1")).startswith("E1 is cancelled")
+    assert (await bot("carol: /cancelevent E1 --yes")).startswith("E1 is cancelled")
     # Its organiser keeps the right to change it after losing a council.
     await bot("/coordinator add bob malaga")
     await bot(f"bob: {CROSS} --yes")

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, time
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
+from babel.dates import format_date, format_time
 from markupsafe import Markup, escape
 from pydantic import Field, model_validator
 
@@ -47,6 +49,10 @@ PREVIOUS = N_("◀ Previous")
 NEXT = N_("Next ▶")
 ONLY_THIS = N_("Only {id}")
 THE_REST = N_("{id} and the rest of its series")
+CANCEL_EVENT = N_("Cancel event")
+KEEP_EVENT = N_("Keep")
+COME_ALONE = N_("Come alone")
+WAIT_FOR_ALL = N_("Wait with my guests")
 
 
 def _speech(ctx: Context) -> events.Speech:
@@ -149,11 +155,12 @@ class EventsArgs(ArgModel):
 class RsvpArgs(ArgModel):
     id: Annotated[str | None, Field(title=N_("event"))] = None
     guests: Annotated[str | None, Field(title=N_("guests"))] = None
+    wait: Annotated[bool, Field(title=N_("wait for places for all")), Flag()] = False
 
 
 class DecideArgs(ArgModel):
     id: Annotated[str | None, Field(title=N_("event"))] = None
-    member: Annotated[int | None, Field(title=N_("member"))] = None
+    member: Annotated[list[str], Field(title=N_("member"))] = []
 
 
 class AttendeesArgs(ArgModel):
@@ -165,6 +172,8 @@ class CancelArgs(ArgModel):
     id: Annotated[str | None, Field(title=N_("event"))] = None
     one: Annotated[bool, Field(title=N_("only this date")), Flag()] = False
     rest: Annotated[bool, Field(title=N_("this date and the rest of the series")), Flag()] = False
+    yes: Annotated[bool, Field(title=N_("cancel without asking")), Flag()] = False
+    keep: Annotated[bool, Field(title=N_("keep the event")), Flag()] = False
 
 
 class EditArgs(ArgModel):
@@ -278,7 +287,12 @@ async def show_event(ctx: Context, args: IdArgs) -> Reply:
         organiser = await ctx.session.get(Member, event.organiser_id)
         if organiser is not None:
             lines.append(t("Organised by {name}.", name=organiser.display_name))
-    if event.guests_allowed:
+    over = event.status is EventStatus.DONE or (
+        event.status is EventStatus.SCHEDULED and event.end_at <= ctx.now
+    )
+    if over:
+        lines.append(t("{id} has ended.", id=events.code(event.id)))
+    if event.guests_allowed and event.status is EventStatus.SCHEDULED and not over:
         lines.append(
             t.plural(
                 "You may bring {count} guest: /rsvp {id} +1.",
@@ -291,8 +305,12 @@ async def show_event(ctx: Context, args: IdArgs) -> Reply:
     shown: tuple[tuple[Button, ...], ...] = ()
     if event.status is EventStatus.SCHEDULED and event.end_at > ctx.now:
         row = await events.answer_of(ctx.session, event.id, ctx.member.id)
-        going_now = row is not None and row.status is RsvpStatus.GOING
-        shown = events.buttons(t, event, check_in=going_now and events.is_event_day(event, ctx.now))
+        to_check_in = (
+            row is not None and row.status is RsvpStatus.GOING and row.checked_in_at is None
+        )
+        shown = events.buttons(
+            t, event, check_in=to_check_in and events.is_event_day(event, ctx.now)
+        )
     return Reply(text=Markup("\n").join(lines), buttons=shown)
 
 
@@ -371,16 +389,59 @@ async def new_event(ctx: Context, args: NewEventArgs) -> Reply:
         now=ctx.now,
         lang=ctx.lang,
     )
+    skipped = events.skipped_starts(events.occurrences(plan), plan.start, events.zone(home))
+    shifted = _shift_notes(ctx, created, skipped)
+    if plan.until is not None and len(created) == events.MAX_OCCURRENCES:
+        following = (
+            plan.day + timedelta(weeks=len(created))
+            if plan.every == "week"
+            else events._add_months(plan.day, len(created))
+        )
+        if following <= plan.until:  # the series was cut
+            shifted.append(
+                ctx.t(
+                    "A series has at most {most} dates: this one stops on {last}, before "
+                    "--until {until}.",
+                    most=events.MAX_OCCURRENCES,
+                    last=events.when_text(created[-1], ctx.t, ctx.now),
+                    until=format_date(plan.until, "d MMM y", locale=ctx.lang),
+                )
+            )
     if args.yes:
-        return await _send(ctx, created[0].id)
-    return await _preview(ctx, created)
+        sent = await _send(ctx, created[0].id)
+        return Reply(text=Markup("\n").join([sent.text, *shifted]), buttons=sent.buttons)
+    return await _preview(ctx, created, shifted)
 
 
-async def _preview(ctx: Context, created: list[Event]) -> Reply:
+def _shift_notes(ctx: Context, created: list[Event], shifts: list[dates.Shift]) -> list[Markup]:
+    """Say which dates' start a daylight-saving change skipped, and the hours they keep."""
+    t = ctx.t
+    by_day = {e.start_at.astimezone(events.zone(e)).date(): e for e in created}
+    notes = []
+    for shift in shifts:
+        text = t(
+            "{time} does not exist on {day} in {zone} (clocks go forward); I used {used}.",
+            time=shift.wall.strftime("%H:%M"),
+            day=format_date(shift.wall.date(), "d MMM", locale=t.lang),
+            zone=str(shift.used.tzinfo),
+            used=format_time(shift.used, "HH:mm '(UTC'xxx')'", locale=t.lang),
+        )
+        event = by_day.get(shift.used.date())
+        if event is not None:
+            text += Markup(" ") + t(
+                "{id} keeps its length: {when}.",
+                id=events.code(event.id),
+                when=events.when_text(event, t, ctx.now),
+            )
+        notes.append(text)
+    return notes
+
+
+async def _preview(ctx: Context, created: list[Event], shifted: Sequence[Markup] = ()) -> Reply:
     event = created[0]
     reached = await events.audience(ctx.session, event, _speech(ctx))
     going = await events.counts(ctx.session, event)
-    notes: list[Markup] = []
+    notes: list[Markup] = list(shifted)
     if len(created) > 1:
         t = ctx.t
         dates_shown = ", ".join(
@@ -402,7 +463,8 @@ async def _preview(ctx: Context, created: list[Event]) -> Reply:
             "Preview of event E{id}: it goes to {chats} and {subscribers} in {places}, {when}. "
             "Nothing is sent until you press Send."
         ),
-        rendered=events.render(ctx.t, event, going, now=ctx.now, occurrences=len(created)),
+        # As the post will read (its dates carry their year), so that the preview matches it.
+        rendered=events.render(ctx.t, event, going, now=None, occurrences=len(created)),
         reached=reached,
         councils=event.councils,
         at=None,
@@ -487,6 +549,7 @@ async def rsvp(ctx: Context, args: RsvpArgs) -> Reply:
         guests=_guests(args.guests),
         now=ctx.now,
         speech=_speech(ctx),
+        wait=args.wait,
     )
     t = ctx.t
     event, row = answer.event, answer.rsvp
@@ -495,6 +558,8 @@ async def rsvp(ctx: Context, args: RsvpArgs) -> Reply:
         "id": events.code(event.id),
         "when": events.when_text(event, t, ctx.now),
     }
+    if row is None:  # the guests do not fit, the member alone would: ask
+        return _alone_offer(ctx, event, answer.alone, args.guests or "")
     if row.status is RsvpStatus.REQUESTED:
         text = t(
             "You asked to come to {title} ({id}); the organiser approves each answer. I will "
@@ -523,15 +588,49 @@ async def rsvp(ctx: Context, args: RsvpArgs) -> Reply:
     return Reply(text=text, private=True)
 
 
+def _alone_offer(ctx: Context, event: Event, left: int, guests: str) -> Reply:
+    """Offer the places left to a member whose guests do not fit: alone, or wait for all."""
+    t = ctx.t
+    ident = events.code(event.id)
+    return Reply(
+        text=t.plural(
+            "{count} place left at {title} ({id}): not enough for your guests too. Come alone, "
+            "or wait until there are places for all of you?",
+            "{count} places left at {title} ({id}): not enough for your guests too. Come alone, "
+            "or wait until there are places for all of you?",
+            left,
+            title=event.title,
+            id=ident,
+        ),
+        buttons=(
+            (
+                Button(label=t(COME_ALONE), command=f"/rsvp {ident} +0", expires_at=event.end_at),
+                Button(
+                    label=t(WAIT_FOR_ALL),
+                    command=f"/rsvp {ident} {guests} --wait",
+                    expires_at=event.end_at,
+                ),
+            ),
+        ),
+        private=True,
+    )
+
+
 async def rsvp_decide(ctx: Context, args: DecideArgs, *, approve: bool) -> Reply:
     number = _id(args.id, N_("Which event? Give its id."))
-    if args.member is None:
-        raise InvalidInput(N_("Whose request? Press the button in the message that asked you."))
+    if not args.member:
+        raise InvalidInput(
+            N_("Whose request? Give their name as /attendees {id} shows it, @user or #n."),
+            id=events.code(number),
+        )
+    member_id = await events.requester(
+        ctx.session, number, " ".join(args.member), prefer=ctx.command.sender.platform
+    )
     event, row = await events.decide(
         ctx.session,
         ctx.actor,
         number,
-        args.member,
+        member_id,
         approve=approve,
         now=ctx.now,
         speech=_speech(ctx),
@@ -631,11 +730,12 @@ async def attendees(ctx: Context, args: AttendeesArgs) -> Reply:
             when=events.when_text(event, t, ctx.now),
         )
     ]
-    lines.append(
-        t.plural("Going ({count}):", "Going ({count}):", len(going))
-        + Markup(" ")
-        + t.plural("{count} checked in.", "{count} checked in.", came)
-    )
+    people = sum(r.places for r in going)
+    head = t.plural("Going ({count}):", "Going ({count}):", people) + Markup(" ")
+    if people != len(going):
+        tally = events.Counts(len(going), people, 0, 0, event.capacity)
+        head += events.breakdown(t, tally) + Markup(", ")
+    lines.append(head + t.plural("{count} checked in.", "{count} checked in.", came))
     for row in going:
         line = Markup("• ") + escape(row.member.display_name)
         if row.guests:
@@ -646,7 +746,10 @@ async def attendees(ctx: Context, args: AttendeesArgs) -> Reply:
     if waiting:
         lines.append(t.plural("Waitlist ({count}):", "Waitlist ({count}):", len(waiting)))
         for n, row in enumerate(waiting, 1):
-            lines.append(Markup(f"{n}. ") + escape(row.member.display_name))
+            line = Markup(f"{n}. ") + escape(row.member.display_name)
+            if row.guests:
+                line += Markup(" ") + t.plural("(+{count} guest)", "(+{count} guests)", row.guests)
+            lines.append(line)
     if asking:
         lines.append(
             t.plural("Asking to come ({count}):", "Asking to come ({count}):", len(asking))
@@ -709,6 +812,8 @@ async def cancel_event(ctx: Context, args: CancelArgs) -> Reply:
     if event.series_id is not None and not (args.one or args.rest):
         await events.require_may_change(ctx.session, ctx.actor, event)
         return await _which_dates(ctx, event, "cancelevent")
+    if event.series_id is None and not args.yes:  # one event: ask first (--keep: the answer No)
+        return await _ask_to_cancel(ctx, event, keep=args.keep)
     cancelled = await events.cancel(
         ctx.session,
         ctx.actor,
@@ -718,6 +823,10 @@ async def cancel_event(ctx: Context, args: CancelArgs) -> Reply:
         speech=_speech(ctx),
         reminders=ctx.settings.reminder_offsets,
     )
+    if len(cancelled) == 1:
+        return ctx.reply(
+            "{id} is cancelled; everyone going or waiting is told.", id=events.code(number)
+        )
     return Reply(
         text=ctx.t.plural(
             "{id} is cancelled ({count} date); everyone going or waiting is told.",
@@ -725,6 +834,41 @@ async def cancel_event(ctx: Context, args: CancelArgs) -> Reply:
             len(cancelled),
             id=events.code(number),
         )
+    )
+
+
+async def _ask_to_cancel(ctx: Context, event: Event, *, keep: bool) -> Reply:
+    """Ask before cancelling an event, saying who will be told; or answer Keep."""
+    await events.require_may_change(ctx.session, ctx.actor, event)
+    t = ctx.t
+    ident = events.code(event.id)
+    events._require_open(event, ctx.now)
+    if keep:
+        return Reply(text=t("{id} stays on; nobody was told anything.", id=ident), private=True)
+    tally = await events.counts(ctx.session, event)
+    if tally.going or tally.waiting or tally.requested:
+        told = t(
+            "{going} and {waiting} will be told.",
+            going=t.plural("{count} going", "{count} going", tally.going),
+            waiting=t.plural("{count} waiting", "{count} waiting", tally.waiting + tally.requested),
+        )
+    else:
+        told = t("Nobody has answered yet.")
+    return Reply(
+        text=t(
+            "Cancel {title} ({id}), {when}? {told}",
+            title=event.title,
+            id=ident,
+            when=events.when_text(event, t, ctx.now),
+            told=told,
+        ),
+        buttons=(
+            (
+                Button(label=t(CANCEL_EVENT), command=f"/cancelevent {ident} --yes"),
+                Button(label=t(KEEP_EVENT), command=f"/cancelevent {ident} --keep"),
+            ),
+        ),
+        private=True,
     )
 
 
@@ -741,6 +885,11 @@ def _changes(ctx: Context, args: EditArgs) -> events.Changes:
             pass
         try:
             day = dates.parse_date(word, today=ctx.today)
+            continue
+        except dates.DateParseError:
+            pass
+        try:  # a lone time: the new start, the same length
+            start, end = dates.parse_time(word), None
             continue
         except dates.DateParseError:
             pass
@@ -770,6 +919,8 @@ async def edit_event(ctx: Context, args: EditArgs) -> Reply:
     if event.series_id is not None and not (args.one or args.rest):
         await events.require_may_change(ctx.session, ctx.actor, event)
         return await _which_dates(ctx, event, "editevent")
+    t = ctx.t
+    before = (event.title, event.venue, event.capacity, events.when_text(event, t, ctx.now))
     edited = await events.edit(
         ctx.session,
         ctx.actor,
@@ -781,18 +932,51 @@ async def edit_event(ctx: Context, args: EditArgs) -> Reply:
         reminders=ctx.settings.reminder_offsets,
         lang=ctx.lang,
     )
-    t = ctx.t
-    first = events.when_text(edited[0], t, ctx.now) if edited else ""
-    text = t.plural(
-        "{id} is changed ({count} date): {when}. Those going and waiting are told, with the "
-        "updated calendar file.",
-        "{id} is changed ({count} dates), the first on {when}. Those going and waiting are "
-        "told, with the updated calendar file.",
-        len(edited),
-        id=events.code(number),
-        when=first,
-    )
+    what, told = _what_changed(ctx, before, edited[0] if edited else event)
+    ident = events.code(number)
+    if len(edited) > 1:
+        text = t.plural(
+            "{id} is changed ({count} date): {what}.",
+            "{id} is changed ({count} dates): {what}.",
+            len(edited),
+            id=ident,
+            what=what,
+        )
+    else:
+        text = t("{id} is changed: {what}.", id=ident, what=what)
+    if told:
+        text += Markup(" ") + t("Those going and waiting are told, with the updated calendar file.")
     return Reply(text=text)
+
+
+def _what_changed(
+    ctx: Context, before: tuple[str, str, int | None, str], event: Event
+) -> tuple[Markup, bool]:
+    """Say what an edit changed (`capacity 3 → 1; title: A → B`) and whether members are told."""
+    t = ctx.t
+    title, venue, capacity, when = before
+    parts: list[Markup] = []
+    now_when = events.when_text(event, t, ctx.now)
+    if now_when != when:
+        parts.append(t("time: {old} → {new}", old=when, new=now_when))
+    if event.title != title:
+        parts.append(t("title: {old} → {new}", old=title, new=event.title))
+    if event.venue != venue:
+        parts.append(
+            t("venue: {old} → {new}", old=venue, new=event.venue)
+            if venue
+            else t("venue: {new}", new=event.venue)
+        )
+    told = bool(parts)  # a new time, title or venue is told; a capacity is not
+    if event.capacity != capacity:
+        parts.append(
+            t("capacity {old} → {new}", old=capacity, new=event.capacity)
+            if capacity is not None
+            else t("capacity: no limit → {new}", new=event.capacity)
+        )
+    if not parts:
+        return t("nothing is different"), False
+    return Markup("; ").join(parts), told
 
 
 async def _edit_draft(ctx: Context, event: Event, changes: events.Changes) -> Reply:
@@ -809,18 +993,20 @@ async def _edit_draft(ctx: Context, event: Event, changes: events.Changes) -> Re
     for item in drafts:
         local_start, local_end = item.start_at.astimezone(tz), item.end_at.astimezone(tz)
         day = local_start.date() + shift if shift is not None else local_start.date()
+        end = changes.end
+        if changes.start is not None and end is None:  # a new start keeps the length
+            end = (datetime.combine(day, changes.start) + (item.end_at - item.start_at)).time()
         plan = events.Plan(
             title=changes.title or item.title,
             day=day,
             start=changes.start or local_start.time().replace(tzinfo=None),
-            end=changes.end or local_end.time().replace(tzinfo=None),
+            end=end or local_end.time().replace(tzinfo=None),
             venue=item.venue if changes.venue is None else changes.venue,
             capacity=changes.capacity if changes.capacity is not None else item.capacity,
         )
         events.check_plan(plan, tz, ctx.now, ctx.lang)
         item.title, item.venue, item.capacity = plan.title, plan.venue, plan.capacity
-        item.start_at = events._local(plan.day, plan.start, tz)
-        item.end_at = events._local(plan.day, plan.end, tz)
+        item.start_at, item.end_at = events.span(plan.day, plan.start, plan.end, tz)
         item.updated_at = ctx.now
     return await _preview(ctx, drafts)
 
@@ -1022,7 +1208,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         EVENTS,
         CancelArgs,
         role=Role.COORDINATOR,
-        usage_text="/cancelevent <{event}> [--one|--rest]",
+        usage_text="/cancelevent <{event}> [--one|--rest] [--yes]",
     ),
     CommandSpec(
         "editevent",

@@ -30,12 +30,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from councilbot.core import dates
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from councilbot.core.features import Erasure, HomeSection, MemberView
 from councilbot.core.formatting import format_when
 from councilbot.core.i18n import N_, Catalogs, Translator
 from councilbot.core.ids import parse_prefixed_id
-from councilbot.core.messages import Button
+from councilbot.core.messages import Button, Platform
 from councilbot.db.models import (
     Council,
     Event,
@@ -51,7 +52,7 @@ from councilbot.db.models import (
 from councilbot.delivery import files, outbox
 from councilbot.delivery.outbox import Envelope
 from councilbot.delivery.targets import FileRef, Outgoing
-from councilbot.services import access, broadcast, councils, home, jobs, polls
+from councilbot.services import access, broadcast, councils, home, jobs, members, polls
 from councilbot.services.access import Actor
 from councilbot.services.calendar import CalendarEvent, Recurrence, calendars_changed, ics
 
@@ -254,6 +255,27 @@ def _local(day: date, at: time, tz: ZoneInfo) -> datetime:
     return moment.astimezone(ZoneInfo("UTC")).astimezone(tz)
 
 
+def span(day: date, start: time, end: time, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Place an event's hours on a day in a zone. A start that a daylight-saving change skips
+    moves forward by the gap, and the end keeps the length typed (01:30-02:30 on the night
+    clocks go forward at 01:00 is 02:30-03:30, not an empty 02:30-02:30)."""
+    begins = _local(day, start, tz)
+    typed = datetime.combine(day, start)
+    if begins.replace(tzinfo=None) != typed:  # skipped
+        return begins, begins + (datetime.combine(day, end) - typed)
+    return begins, _local(day, end, tz)
+
+
+def skipped_starts(days: Sequence[date], start: time, tz: ZoneInfo) -> list[dates.Shift]:
+    """Say which of these days' start a daylight-saving change skips, and what is used instead."""
+    found = []
+    for day in days:
+        used = _local(day, start, tz)
+        if used.replace(tzinfo=None) != datetime.combine(day, start):
+            found.append(dates.Shift(datetime.combine(day, start), used, skipped=True))
+    return found
+
+
 def _add_months(day: date, months: int) -> date:
     month = day.month - 1 + months
     year, month = day.year + month // 12, month % 12 + 1
@@ -331,8 +353,8 @@ async def create_drafts(
             title=plan.title.strip(),
             description="",
             venue=plan.venue.strip(),
-            start_at=_local(day, plan.start, tz),
-            end_at=_local(day, plan.end, tz),
+            start_at=span(day, plan.start, plan.end, tz)[0],
+            end_at=span(day, plan.start, plan.end, tz)[1],
             planned_start_at=_local(day, plan.start, tz),
             timezone=str(tz),
             capacity=plan.capacity,
@@ -496,8 +518,11 @@ def when_text(event: Event, t: Translator, now: datetime | None) -> str:
 
 
 def places_text(t: Translator, going: Counts) -> Markup:
-    """Say how many are going and how many places are left: `7 going, 3 places left`."""
-    text = t.plural("{count} going", "{count} going", going.going)
+    """Say how many are going and how many places are left: `7 going, 3 places left`, counting
+    people: `3 going (2 members + 1 guest)`."""
+    text = t.plural("{count} going", "{count} going", going.places)
+    if going.places != going.going:
+        text += Markup(" (") + breakdown(t, going) + Markup(")")
     if going.left is not None:
         text += Markup(", ") + (
             t.plural("{count} place left", "{count} places left", going.left)
@@ -507,6 +532,15 @@ def places_text(t: Translator, going: Counts) -> Markup:
     if going.waiting:
         text += Markup(", ") + t.plural("{count} waiting", "{count} waiting", going.waiting)
     return text
+
+
+def breakdown(t: Translator, going: Counts) -> Markup:
+    """Say who the people going are: `2 members + 1 guest`."""
+    return (
+        t.plural("{count} member", "{count} members", going.going)
+        + Markup(" + ")
+        + t.plural("{count} guest", "{count} guests", going.places - going.going)
+    )
 
 
 def buttons(
@@ -723,9 +757,10 @@ class Answer:
     """What an RSVP came to."""
 
     event: Event
-    rsvp: Rsvp
+    rsvp: Rsvp | None  # None: nothing was noted, `alone` places are offered instead
     changed: bool
     position: int = 0  # on the waitlist
+    alone: int = 0  # the places left when the member would fit without their guests
 
 
 async def _locked(session: AsyncSession, event_id: int) -> Event:
@@ -812,13 +847,21 @@ async def rsvp(
     guests: int | None,
     now: datetime,
     speech: Speech,
+    wait: bool = False,
 ) -> Answer:
-    """Answer Going: a place if one is free (with guests), else the waitlist, else a request."""
+    """Answer Going: a place if one is free (with guests), else the waitlist, else a request.
+
+    A party larger than the capacity is refused (it could never get in). When the member's
+    guests do not fit in the places left but the member alone would, nothing is noted and the
+    answer offers those places (`alone`): come alone, or `wait` for places for the whole party.
+    """
     event = await _locked(session, event_id)  # serialises every answer to it
     _require_open(event, now)
     _require_open_to(event, member)
     await home.home_changed(session, member.id, now)  # their Slack Home tab shows it
     if guests is not None and guests > event.guests_allowed:
+        if not event.guests_allowed:
+            raise InvalidInput(N_("{id} takes no guests."), id=code(event.id)).about("guests")
         raise InvalidInput.plural(
             "{id} allows at most {count} guest per member.",
             "{id} allows at most {count} guests per member.",
@@ -829,6 +872,15 @@ async def rsvp(
     if row is not None and row.status is RsvpStatus.DECLINED:
         raise Forbidden(N_("The organiser of {id} declined your request."), id=code(event.id))
     wanted = row.guests if guests is None and row is not None else (guests or 0)
+    if event.capacity is not None and 1 + wanted > event.capacity:
+        raise InvalidInput.plural(
+            "{id} has only {count} place: you and your guests could never all get in. "
+            "/rsvp {id} alone, or with fewer guests.",
+            "{id} has only {count} places: you and your guests could never all get in. "
+            "/rsvp {id} alone, or with fewer guests.",
+            event.capacity,
+            id=code(event.id),
+        ).about("guests")
     if row is not None and row.status in (
         RsvpStatus.GOING,
         RsvpStatus.WAITING,
@@ -840,8 +892,17 @@ async def rsvp(
             await _change_guests(session, event, row, wanted, now=now, speech=speech)
         else:
             row.guests = wanted
+            if row.status is RsvpStatus.WAITING and not event.approval:
+                # Fewer guests may fit now: the waitlist is served again (telling whoever moves).
+                await session.flush()
+                await promote(session, event, now=now, speech=speech)
+                await refresh_posts(session, event, speech, now=now)
         row.updated_at = now
         return Answer(event, row, True, await _position(session, row))
+    if wanted and not wait and not event.approval and event.capacity is not None:
+        free = event.capacity - event.taken
+        if 1 <= free < 1 + wanted and not await _fitting_ahead(session, event, None, free):
+            return Answer(event, None, False, alone=free)
     turn = await _next_turn(session, event)
     if row is None:
         row = Rsvp(
@@ -872,12 +933,10 @@ async def _seat(
     session: AsyncSession, event: Event, row: Rsvp, *, now: datetime, speech: Speech
 ) -> None:
     """Give an answer its places if they are free, else a place on the waitlist."""
-    # Nobody jumps the queue: with people waiting, a newcomer waits behind them.
-    ahead = await session.scalar(
-        select(func.count()).where(
-            Rsvp.event_id == event.id, Rsvp.status == RsvpStatus.WAITING, Rsvp.turn < row.turn
-        )
-    )
+    # Nobody jumps the queue: a newcomer waits behind those waiting whom the free places fit
+    # (a party too large for them does not hold back those behind it; see `promote`).
+    free = None if event.capacity is None else event.capacity - event.taken
+    ahead = await _fitting_ahead(session, event, row.turn, free)
     if not ahead and await _take(session, event, row.places):
         row.status = RsvpStatus.GOING
     else:
@@ -887,6 +946,18 @@ async def _seat(
     await refresh_posts(session, event, speech, now=now)
 
 
+async def _fitting_ahead(
+    session: AsyncSession, event: Event, turn: int | None, free: int | None
+) -> int:
+    """Count those waiting (before `turn`, if given) whom `free` places would fit (None: any)."""
+    query = select(func.count()).where(Rsvp.event_id == event.id, Rsvp.status == RsvpStatus.WAITING)
+    if turn is not None:
+        query = query.where(Rsvp.turn < turn)
+    if free is not None:
+        query = query.where(1 + Rsvp.guests <= free)
+    return int(await session.scalar(query) or 0)
+
+
 async def _change_guests(
     session: AsyncSession, event: Event, row: Rsvp, wanted: int, *, now: datetime, speech: Speech
 ) -> None:
@@ -894,6 +965,11 @@ async def _change_guests(
     delta = wanted - row.guests
     if delta > 0 and not await _take(session, event, delta):
         left = max((event.capacity or 0) - event.taken, 0)
+        if not left:
+            raise Conflict(
+                N_("{id} is full: you keep your place with your guests as they were."),
+                id=code(event.id),
+            )
         raise Conflict.plural(
             "There is only {count} place left at {id}: you keep your place with your guests "
             "as they were.",
@@ -923,12 +999,14 @@ async def _tell_if_full(
 
     def note(t: Translator) -> tuple[Markup, tuple[tuple[Button, ...], ...]]:
         return (
-            t(
-                "{title} ({id}) is full: all {capacity} places are taken. New answers join the "
+            t.plural(
+                "{title} ({id}) is full: its {count} place is taken. New answers join the "
                 "waitlist; /attendees {id} shows who is coming.",
+                "{title} ({id}) is full: all {count} places are taken. New answers join the "
+                "waitlist; /attendees {id} shows who is coming.",
+                event.capacity or 0,
                 title=event.title,
                 id=code(event.id),
-                capacity=event.capacity,
             ),
             (),
         )
@@ -941,15 +1019,21 @@ async def _tell_if_full(
 async def promote(
     session: AsyncSession, event: Event, *, now: datetime, speech: Speech
 ) -> list[Rsvp]:
-    """Give free places to those waiting, first come first served, and tell each of them."""
+    """Give free places to those waiting, first come first served, and tell each of them.
+
+    The first waiting whose party fits the free places gets them: a party too large for them
+    keeps its turn at the head of the queue (it goes as soon as enough places are free) but
+    does not hold back those behind it who fit.
+    """
     promoted: list[Rsvp] = []
     while True:
-        first = await session.scalar(
-            select(Rsvp)
-            .where(Rsvp.event_id == event.id, Rsvp.status == RsvpStatus.WAITING)
-            .order_by(Rsvp.turn)
-            .limit(1)
-        )
+        free = None if event.capacity is None else event.capacity - event.taken
+        if free is not None and free <= 0:
+            break
+        query = select(Rsvp).where(Rsvp.event_id == event.id, Rsvp.status == RsvpStatus.WAITING)
+        if free is not None:
+            query = query.where(1 + Rsvp.guests <= free)
+        first = await session.scalar(query.order_by(Rsvp.turn).limit(1))
         if first is None or not await _take(session, event, first.places):
             break
         first.status = RsvpStatus.GOING
@@ -1044,6 +1128,13 @@ async def _ask_managers(
             title=event.title,
             id=ident,
         )
+        if not row.guests:
+            text = t(
+                "{name} asks to come to {title} ({id}).",
+                name=member.display_name,
+                title=event.title,
+                id=ident,
+            )
         choice = (
             Button(
                 label=t(APPROVE),
@@ -1067,6 +1158,43 @@ async def _ask_managers(
         now=now,
         speech=speech,
     )
+
+
+async def requester(
+    session: AsyncSession,
+    event_id: int,
+    who: str,
+    *,
+    prefer: Platform | None = None,
+) -> int:
+    """Find whose request `who` names: their name as /attendees shows it, `@user`, `#n`,
+    `platform:user_id`, or the member number an Approve/Decline button carries."""
+    text = who.strip()
+    if not text:
+        raise InvalidInput(N_("Whose request? Give their name as /attendees shows it."))
+    asking = list(
+        (
+            await session.execute(
+                select(Rsvp.member_id, Member.display_name)
+                .join(Member, Member.id == Rsvp.member_id)
+                .where(Rsvp.event_id == event_id)
+                .order_by(Rsvp.status != RsvpStatus.REQUESTED, Rsvp.turn)
+            )
+        ).all()
+    )
+    if text.isdecimal() and any(m == int(text) for m, _ in asking):  # a button's number
+        return int(text)
+    if not text.startswith(("#", "@")) and ":" not in text:
+        named = [m for m, name in asking if name.casefold() == text.casefold()]
+        if len(set(named)) > 1:
+            raise Conflict(
+                N_("Several people answering {id} are called {name}: write @user or #n."),
+                id=code(event_id),
+                name=text,
+            )
+        if named:
+            return named[0]
+    return (await members.find_member(session, text, prefer=prefer)).id
 
 
 async def decide(
@@ -1134,10 +1262,12 @@ async def check_in(
     if not is_event_day(event, now):
         if now >= event.end_at:
             raise Conflict(N_("{id} is over."), id=code(event.id))
+        opens = datetime.combine(event.start_at.astimezone(zone(event)).date(), time(0))
         raise Conflict(
-            N_("Check-in for {id} opens on the day of the event, {when}."),
+            N_("Check-in for {id} opens on the day of the event, from {opens}; it starts at {at}."),
             id=code(event.id),
-            when=format_when(event.start_at, zone(event), lang, now=now),
+            opens=format_when(opens.replace(tzinfo=zone(event)), zone(event), lang, now=now),
+            at=event.start_at.astimezone(zone(event)).strftime("%H:%M"),
         )
     row = await answer_of(session, event.id, member.id)
     if row is None or row.status is not RsvpStatus.GOING:
@@ -1275,7 +1405,9 @@ async def edit(
         day = start_local.date() + shift
         start = changes.start or start_local.time().replace(tzinfo=None)
         end = changes.end or end_local.time().replace(tzinfo=None)
-        new_start, new_end = _local(day, start, tz), _local(day, end, tz)
+        new_start, new_end = span(day, start, end, tz)
+        if changes.start is not None and changes.end is None:  # a new start keeps the length
+            new_end = new_start + (item.end_at - item.start_at)
         if new_end <= new_start:
             raise InvalidInput(
                 N_("The event must end after it starts: {start}-{end} does not."),
@@ -1288,6 +1420,7 @@ async def edit(
                 when=format_when(new_start, tz, lang, now=now),
             )
         moved = new_start != item.start_at or new_end != item.end_at
+        old_title = item.title
         item.start_at, item.end_at = new_start, new_end
         if changes.venue is not None and changes.venue != item.venue:
             item.venue = changes.venue
@@ -1307,9 +1440,18 @@ async def edit(
             file = await ics_file(session, [item], now=now)
 
             def note(
-                t: Translator, item: Event = item
+                t: Translator, item: Event = item, old_title: str = old_title
             ) -> tuple[Markup, tuple[tuple[Button, ...], ...]]:
                 lines = [t("{title} ({id}) has changed:", title=item.title, id=code(item.id))]
+                if old_title != item.title:
+                    lines = [
+                        t(
+                            "{old} ({id}) is now called {title}:",
+                            old=old_title,
+                            title=item.title,
+                            id=code(item.id),
+                        )
+                    ]
                 lines.append(t("🕒 {when}", when=when_text(item, t, now)))
                 if item.venue:
                     lines.append(t("📍 {venue}", venue=item.venue))
