@@ -361,3 +361,33 @@ async def test_me_shows_desk_bookings_and_forgetme_frees_the_desk(
             select(func.count()).select_from(Base.metadata.tables["booking_slots"])
         )
     assert held == 0  # the desk is free again
+
+
+async def test_forgetme_keeps_past_answers_and_bookings_as_anonymous_counts(
+    bot: Bot, seeded: AsyncEngine, clock: Clock
+) -> None:
+    async with create_sessionmaker(seeded)() as session, session.begin():
+        await seed_facilities(session, read_seed_file(SEED_FILE), now=START)
+    await bot(f"{NAME}@dm: /start cork")
+    await _event(bot, cap=5)
+    await bot(f"{NAME}: /rsvp E1")
+    await bot("bea: /rsvp E1")
+    await bot(f"{NAME}@dm: /book cork-rubicon/R1 2026-12-03 am")  # B1
+    clock.now = datetime(2026, 12, 3, 8, 30, tzinfo=UTC)
+    await bot(f"{NAME}@dm: /checkin B1")
+    clock.now = datetime(2026, 12, 3, 18, 30, tzinfo=UTC)
+    await bot(f"{NAME}@dm: /checkin E1")
+    clock.now = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)  # both are over
+    await bot(f"{NAME}@dm: /forgetme yes")
+    assert await _personal_values(bot, [NAME]) == []
+    attendees = await bot("/attendees E1")
+    # Still two going, one of whom came: the erased member is counted, not named.
+    assert "Going (2): 1 checked in." in attendees
+    assert "• — ✅" in attendees and "• bea" in attendees
+    async with bot.app.sessionmaker() as session:
+        kept = await session.scalar(
+            select(func.count()).select_from(Base.metadata.tables["bookings"])
+        )
+        standing_in = await session.scalar(select(Member).where(Member.display_name == "—"))
+    assert kept == 1 and standing_in is not None  # the morning at R1 still counts as used
+    assert standing_in.locale is None and standing_in.home_council_id is None

@@ -89,6 +89,9 @@ class Erasure:
     now: datetime
     catalogs: Catalogs
     default_language: str = "en"
+    # A member row with no name and no accounts: rows a feature keeps as anonymous counts
+    # (a past RSVP, a past booking) are moved to it, so that totals stay right.
+    stand_in_id: int | None = None
 
 
 # Erase what the feature keeps about the member (keep anonymous counts, unlink the rest).

@@ -1650,12 +1650,16 @@ async def export_bookings(session: AsyncSession, member_id: int) -> dict[str, An
 
 
 async def forget_bookings(erasure: Erasure) -> None:
-    """Free the member's coming desks, then erase their bookings (they name them)."""
+    """Free the member's coming desks; keep their bookings as anonymous counts (the stand-in's)."""
     session = erasure.session
     for booking in await upcoming(session, erasure.member_id, now=erasure.now):
         await _cancel_jobs(session, booking.id)
         await _end(session, booking, BookingStatus.CANCELLED, erasure.now)
-    await session.execute(delete(Booking).where(Booking.member_id == erasure.member_id))
+    mine = Booking.member_id == erasure.member_id
+    if erasure.stand_in_id is None:
+        await session.execute(delete(Booking).where(mine))
+    else:  # counted in the occupancy, no longer theirs
+        await session.execute(update(Booking).where(mine).values(member_id=erasure.stand_in_id))
 
 
 MIDDAY = time(13, 0)  # where a morning ends and an afternoon starts, in the private feed

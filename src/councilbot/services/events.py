@@ -1777,6 +1777,8 @@ async def forget_answers(erasure: Erasure) -> None:
             if held:
                 await promote(session, locked, now=now, speech=speech)
             await refresh_posts(session, locked, speech, now=now)
+        elif erasure.stand_in_id is not None:
+            rsvp.member_id = erasure.stand_in_id  # a past answer: counted, no longer theirs
         else:
             await session.delete(rsvp)
     await session.flush()

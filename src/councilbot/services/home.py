@@ -9,6 +9,7 @@ its hash is stored) and asks for a member's Slack Home tab to be refreshed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -98,6 +99,11 @@ async def export(
     return data
 
 
+# What lists show in place of someone erased at their request: their past RSVPs and
+# bookings stay counted, under a member row of this name with no accounts.
+ERASED_NAME = "—"
+
+
 async def forget(hooks: MemberHooks, erasure: Erasure) -> None:
     """Erase a member: every feature's personal data, then the member and their accounts.
 
@@ -105,13 +111,32 @@ async def forget(hooks: MemberHooks, erasure: Erasure) -> None:
     row) runs last. Whatever still points at the member afterwards (a table whose feature
     forgot to declare `forget`) is unlinked where the column allows, else deleted.
     """
+    session, member_id = erasure.session, erasure.member_id
+    if await session.scalar(select(Member.id).where(Member.id == member_id)) is None:
+        return  # erased already (the same request twice at once)
+    stand_in = Member(display_name=ERASED_NAME, created_at=erasure.now)
+    session.add(stand_in)
+    await session.flush()
+    erasure = dataclasses.replace(erasure, stand_in_id=stand_in.id)
     for _name, declared in reversed(hooks):
         if declared.forget is not None:
             await declared.forget(erasure)
-    session, member_id = erasure.session, erasure.member_id
     await _unlink_everywhere(session, member_id)
     await session.execute(delete(Member).where(Member.id == member_id))
+    if not await _referenced(session, stand_in.id):  # nothing was kept as a count
+        await session.execute(delete(Member).where(Member.id == stand_in.id))
     log.info("member %s erased at their request", member_id)
+
+
+async def _referenced(session: AsyncSession, member_id: int) -> bool:
+    """Tell whether any row of any table points at the member."""
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if table.name != "members" and _refers_to_members(column.foreign_keys):
+                found = await session.scalar(select(column).where(column == member_id).limit(1))
+                if found is not None:
+                    return True
+    return False
 
 
 async def _unlink_everywhere(session: AsyncSession, member_id: int) -> None:
