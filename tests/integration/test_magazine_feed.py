@@ -220,6 +220,21 @@ async def test_an_entry_published_by_command_is_not_posted_again(
     assert (await read(app, clock, feed.url())).posted == (5,)
 
 
+async def test_a_preview_nobody_sent_goes_out_when_the_feed_lists_it(
+    bot: Bot, clock: Clock, feed: Feed
+) -> None:
+    app = bot.app
+    await read(app, clock, feed.url())  # the first read: #1 and #2 archived
+    await bot('/publish 3 "News 3" https://empower.example/3')  # a preview, never sent
+    assert await posts(app) == 0
+    feed.body = rss(item(1), item(2), item(3))
+    # The feed says #3 is out: the preview is published with the feed's GUID, and posted.
+    assert (await read(app, clock, feed.url())).posted == (3,)
+    assert await archive(app) == [(1, A, F), (2, A, F), (3, P, C)]
+    assert await posts(app) >= 1
+    assert (await read(app, clock, feed.url())).posted == ()  # once
+
+
 @pytest.mark.parametrize(
     ("path", "error"),
     [

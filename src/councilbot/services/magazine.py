@@ -9,6 +9,7 @@ or by two processes reading the feed at once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -30,6 +31,8 @@ from councilbot.db.session import upsert
 from councilbot.delivery.targets import Outgoing
 from councilbot.services import access, broadcast, councils, jobs
 from councilbot.services.access import Actor
+
+log = logging.getLogger(__name__)
 
 SOURCE = "magazine"  # the outbox's source of the posts
 TOPIC = "magazine"  # the subscription topic commands/magazine.py declares
@@ -636,7 +639,17 @@ async def take_entry(
     """
     for _attempt in range(5):
         known = await _known(session, entry)
+        if known is not None and known.status in (IssueStatus.DRAFT, IssueStatus.MISSED):
+            # A preview nobody sent, or an issue due while the bot was down: the feed says
+            # it is out, so it goes out now (or joins the archive on a first read).
+            adopted = await _adopt(session, known, entry, post=post, now=now)
+            if adopted and post:
+                await _post(
+                    session, known, now=now, catalogs=catalogs, default_language=default_language
+                )
+            return known if adopted else None
         if known is not None:
+            log.info("feed entry %s is issue #%s already", entry.link, known.number)
             if entry.guid and known.feed_guid != entry.guid:
                 taken = await session.scalar(
                     select(MagazineIssue.id).where(MagazineIssue.feed_guid == entry.guid)
@@ -677,6 +690,32 @@ async def take_entry(
             )
         return issue
     return None
+
+
+async def _adopt(
+    session: AsyncSession, issue: MagazineIssue, entry: Entry, *, post: bool, now: datetime
+) -> bool:
+    """Publish (or archive) an unsent issue the feed lists; return whether this call did."""
+    guid_free = not entry.guid or (
+        await session.scalar(select(MagazineIssue.id).where(MagazineIssue.feed_guid == entry.guid))
+    ) in (None, issue.id)
+    claimed = await session.execute(
+        update(MagazineIssue)
+        .where(MagazineIssue.id == issue.id, MagazineIssue.status == issue.status)
+        .values(
+            status=IssueStatus.PUBLISHED if post else IssueStatus.ARCHIVED,
+            feed_guid=entry.guid if guid_free and entry.guid else issue.feed_guid,
+            scheduled_at=None,
+            published_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not claimed.rowcount:
+        return False
+    await session.refresh(issue)
+    log.info("feed entry %s published draft issue #%s", entry.link, issue.number)
+    return True
 
 
 def numbers(issues: Sequence[MagazineIssue]) -> str:
