@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from councilbot.core.features import FEATURE_EVENTS, Erasure, HomeSection, MemberView
 from councilbot.core.i18n import N_, Catalogs, Translator
+from councilbot.core.ids import parse_prefixed_id
 from councilbot.core.messages import Button
 from councilbot.db.base import MAX_ID
 from councilbot.db.models import (
@@ -69,7 +70,6 @@ WEEKLY_AT = time(8, 0)  # Mondays, the summary of the week before, in the counci
 LIVE = (BookingStatus.BOOKED, BookingStatus.CHECKED_IN)
 SEARCH_DAYS = 21  # how far the nearest free slot is looked for, at most
 _SLOT_TABLE = BookingSlot.__table__
-_BOOKING_ID = re.compile(r"^#?\s*[bB]?\s*(\d{1,9})$")
 
 
 # Reading what people type ---------------------------------------------------------------
@@ -77,15 +77,13 @@ _BOOKING_ID = re.compile(r"^#?\s*[bB]?\s*(\d{1,9})$")
 
 def parse_booking_id(text: str) -> int:
     """Read `B34`, `b34`, `#34` or `34` as a booking id, or raise InvalidInput."""
-    match = _BOOKING_ID.match(text.strip())
-    if match is None:
-        raise InvalidInput(
-            N_(
-                "“{value}” is not a booking id: booking ids look like B34. /mybookings lists yours."
-            ),
-            value=text,
-        ).about("id")
-    return int(match[1])
+    return parse_prefixed_id(
+        text,
+        "B",
+        what=N_(
+            "“{value}” is not a booking id: booking ids look like B34. /mybookings lists yours."
+        ),
+    )
 
 
 def rules_of(facility: Facility) -> DeskRules:

@@ -42,6 +42,7 @@ from councilbot.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from councilbot.core.features import Erasure, HomeSection, MemberView
 from councilbot.core.formatting import format_when
 from councilbot.core.i18n import N_, Catalogs, Translator
+from councilbot.core.ids import parse_prefixed_id
 from councilbot.core.messages import Button, ChatKind, Platform
 from councilbot.db.models import (
     Council,
@@ -117,16 +118,12 @@ def remind_job(poll_id: int) -> str:
 
 def parse_id(text: str | None) -> int:
     """Read a poll id as typed (`12`, `#12`, `P12`), or say what one looks like."""
-    if text is None:
-        raise InvalidInput(N_("Which poll? Give its number, e.g. 12.")).about("id")
-    number = text.strip().lstrip("#")
-    if number[:1] in ("p", "P"):
-        number = number[1:]
-    if not number.isdecimal() or len(number) > 9:
-        raise InvalidInput(
-            N_("“{value}” is not a poll number: polls have numbers, like 12."), value=text
-        ).about("id")
-    return int(number)
+    return parse_prefixed_id(
+        text,
+        "P",
+        what=N_("“{value}” is not a poll number: polls have numbers, like 12."),
+        missing=N_("Which poll? Give its number, e.g. 12."),
+    )
 
 
 # --- creating and sending ----------------------------------------------------------------
