@@ -24,8 +24,6 @@ from councilbot.services.access import Actor
 
 SOURCE = "announcement"
 DEFAULT_LANGUAGE = "en"  # Settings.default_language's default, for callers that give none
-# How long a preview's Send button works: after that, who it reaches may have changed.
-DRAFT_LIFETIME = timedelta(days=1)
 SEND_JOB = "announcement.send"
 TOPIC = "announcements"  # the subscription topic commands/announcements.py declares
 MAX_LENGTH = 3500  # leaves room for the header below Telegram's 4,096 characters
@@ -308,7 +306,7 @@ async def list_scheduled(
             | (
                 (Announcement.status == AnnouncementStatus.DRAFT)
                 & (Announcement.author_id == actor.member_id)
-                & (Announcement.created_at > now - DRAFT_LIFETIME)
+                & (Announcement.created_at > now - broadcast.DRAFT_LIFETIME)
             )
         )
         .order_by(Announcement.scheduled_at, Announcement.id)
@@ -344,7 +342,7 @@ def _refuse_expired(announcement: Announcement, now: datetime) -> None:
     changed since (the one check for Send and for edit)."""
     if (
         announcement.status is AnnouncementStatus.DRAFT
-        and announcement.created_at <= now - DRAFT_LIFETIME
+        and announcement.created_at <= now - broadcast.DRAFT_LIFETIME
     ):
         raise Conflict(
             N_(

@@ -85,6 +85,10 @@ class Recipient:
         )
 
 
+# How long a broadcast preview's Send works (an announcement, an event, a poll, an issue):
+# after that, who it reaches may have changed, so it must be asked for again.
+DRAFT_LIFETIME = timedelta(days=1)
+
 # Renders the message for one recipient (None: nothing for them).
 Renderer = Callable[[Recipient], Outgoing | None]
 

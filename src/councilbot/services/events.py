@@ -63,8 +63,6 @@ REMIND_JOB = "event.remind"
 FEEDBACK_JOB = "event.feedback"
 LIVE_THROTTLE = timedelta(seconds=30)  # one edit of a post's live count per post this often
 DEFAULT_REMINDERS = (timedelta(hours=24), timedelta(hours=1))
-# How long a preview's Send works: after that, who it reaches may have changed.
-DRAFT_LIFETIME = timedelta(days=1)
 FEEDBACK_OPEN = timedelta(days=3)  # how long the feedback polls after an event stay open
 DEFAULT_OCCURRENCES = 10  # a series without --until
 MAX_OCCURRENCES = 52
@@ -409,7 +407,7 @@ async def send(
         raise Conflict(N_("{id} was already sent. /event {id} shows it."), id=code(event.id))
     if event.start_at <= now:
         raise Conflict(N_("{id} would start in the past now: create it again."), id=code(event.id))
-    if event.created_at <= now - DRAFT_LIFETIME:
+    if event.created_at <= now - broadcast.DRAFT_LIFETIME:
         raise Conflict(
             N_(
                 "The preview of {id} is too old to send: create the event again to see who it "

@@ -23,7 +23,14 @@ from markupsafe import Markup
 from sqlalchemy import ForeignKey, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from councilbot.core.features import Erasure, HomeSection, JobRun, MemberHooks, MemberView
+from councilbot.core.features import (
+    Erasure,
+    HomeSection,
+    JobRun,
+    MemberHooks,
+    MemberView,
+    SectionHook,
+)
 from councilbot.core.messages import ChatKind, Platform
 from councilbot.db.base import Base
 from councilbot.db.models import (
@@ -61,19 +68,19 @@ async def member_zone(session: AsyncSession, member: Member) -> ZoneInfo:
 
 async def home_sections(hooks: MemberHooks, view: MemberView) -> list[HomeSection]:
     """Return every feature's section of the member's home, in the features' order."""
-    found: list[HomeSection] = []
-    for _name, data in hooks:
-        if data.home is not None:
-            found.extend(await data.home(view))
-    return found
+    return await _sections([data.home for _name, data in hooks], view)
 
 
 async def digest_sections(hooks: MemberHooks, view: MemberView) -> list[HomeSection]:
     """Return every feature's section of the member's weekly digest, in the features' order."""
+    return await _sections([data.digest for _name, data in hooks], view)
+
+
+async def _sections(declared: list[SectionHook | None], view: MemberView) -> list[HomeSection]:
     found: list[HomeSection] = []
-    for _name, data in hooks:
-        if data.digest is not None:
-            found.extend(await data.digest(view))
+    for sections in declared:
+        if sections is not None:
+            found.extend(await sections(view))
     return found
 
 

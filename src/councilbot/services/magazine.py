@@ -38,7 +38,6 @@ SOURCE = "magazine"  # the outbox's source of the posts
 TOPIC = "magazine"  # the subscription topic commands/magazine.py declares
 NOTE_SOURCE = "magazine-note"  # direct messages to an issue's author about a change by another
 SEND_JOB = "magazine.publish"
-DRAFT_LIFETIME = timedelta(days=1)
 PAGE_SIZE = 5  # issues on one page of /magazine archive
 MAX_TITLE = 300
 MAX_SUMMARY = 2000  # with the title, within a Telegram caption's room once cut
@@ -255,7 +254,8 @@ async def _lock(session: AsyncSession, number: int) -> MagazineIssue | None:
 def _stale_draft(issue: MagazineIssue, actor: Actor, now: datetime) -> bool:
     """Tell a draft that may give way to a new /publish: the same author's, or an old one."""
     return issue.status is IssueStatus.DRAFT and (
-        issue.published_by_id == actor.member_id or issue.created_at <= now - DRAFT_LIFETIME
+        issue.published_by_id == actor.member_id
+        or issue.created_at <= now - broadcast.DRAFT_LIFETIME
     )
 
 
@@ -430,7 +430,7 @@ async def send_draft(
         issue.scheduled_at = None
     elif issue.status is not IssueStatus.DRAFT:
         raise NotADraft(issue)
-    elif issue.created_at <= now - DRAFT_LIFETIME:
+    elif issue.created_at <= now - broadcast.DRAFT_LIFETIME:
         raise Conflict(
             N_(
                 "The preview of issue #{number} is too old to send: publish it again to see "

@@ -79,7 +79,6 @@ TOPIC = "polls"
 CLOSE_JOB = "poll.close"
 REMIND_JOB = "poll.remind"
 DEFAULT_LANGUAGE = "en"
-DRAFT_LIFETIME = timedelta(days=1)
 REMIND_BEFORE = timedelta(hours=24)
 LIVE_THROTTLE = timedelta(seconds=30)  # at most one edit of a post's counts this often
 MAX_OPTIONS = 10  # Telegram's native polls take up to 10 (12 in newer clients)
@@ -439,7 +438,7 @@ async def send_draft(
         raise NotADraft(poll)
     if poll.author_id != actor.member_id:
         raise Forbidden(N_("Only the coordinator who wrote poll #{id} can send it."), id=poll.id)
-    if poll.created_at <= now - DRAFT_LIFETIME:
+    if poll.created_at <= now - broadcast.DRAFT_LIFETIME:
         raise Conflict(
             N_("The preview of poll #{id} is too old to send: put the poll again."), id=poll.id
         )
